@@ -1,0 +1,84 @@
+//! Command-line flags as clap parses them, and nothing more: each verb's module turns its raw
+//! flags into checked settings.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::pacing::Rate;
+use crate::sandbox::Latency;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success: every row succeeded
+  1  finished, with failed, skipped or needs-review rows
+  2  refused: bad arguments, validation errors, changed input, or a setup problem
+  3  interrupted: the job can be resumed";
+
+#[derive(Parser, Debug)]
+#[command(name = "plbulk", version, about = "Bulk jobs from spreadsheets against the PhoneLine+ Partner API", after_help = EXIT_CODES)]
+pub struct Cli {
+    /// More detail on stderr (-v info, -vv debug). PLBULK_LOG overrides, e.g. PLBULK_LOG=plbulk=trace.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    /// Only errors on stderr; no progress.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run a local PL+ API sandbox (in memory) to rehearse jobs against.
+    Sandbox(SandboxArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct SandboxArgs {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: String,
+
+    /// Requests allowed per key in any sliding window, e.g. 100/min, 20/2s.
+    #[arg(long, default_value_t = Rate::default())]
+    pub rate: Rate,
+
+    /// Fraction of requests answered 500/503 without being processed (0 to 1).
+    #[arg(long, default_value_t = 0.0)]
+    pub fail_rate: f64,
+
+    /// Fraction of successful creates committed and then answered by a closed connection (0 to 1).
+    #[arg(long, default_value_t = 0.0)]
+    pub drop_rate: f64,
+
+    /// Added latency in milliseconds: 150, or a range such as 100-200.
+    #[arg(long, default_value = "0")]
+    pub latency_ms: Latency,
+
+    /// Seed for the fault injection, so that a run can be repeated.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+
+    /// How long an access token lives, e.g. 1h, 10m, 30s.
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    pub token_ttl: std::time::Duration,
+
+    /// API key the sandbox accepts.
+    #[arg(long, default_value = crate::sandbox::DEFAULT_KEY)]
+    pub key: String,
+
+    /// Secret for --key.
+    #[arg(long, default_value = crate::sandbox::DEFAULT_SECRET)]
+    pub secret: String,
+
+    /// Largest page size the sandbox gives, whatever a client asks for.
+    #[arg(long, default_value_t = crate::contract::MAX_PAGE_SIZE)]
+    pub max_page_size: u32,
+
+    /// Write the URL the sandbox listens on to this file once it is ready (for scripts).
+    #[arg(long)]
+    pub url_file: Option<PathBuf>,
+}

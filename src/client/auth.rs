@@ -1,0 +1,117 @@
+//! The JWT: fetched with key and secret, shared by every caller, refreshed before it expires.
+//!
+//! Callers take the token under one async lock; whoever finds it missing or close to expiry
+//! fetches a new one while holding the lock, so a hundred requests in flight when the token runs
+//! out cause one `POST /auth`, not a hundred. Each token has a generation number: a caller whose
+//! request got a 401 drops the token only if it is still the one that failed, so two callers
+//! failing with the same stale token refresh it once.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use super::{decode, retry, ApiError, ApiRequest, Client, Credentials, ErrorKind, Secret};
+use crate::contract::{AuthRequest, AuthResponse, Operation};
+
+/// Refresh this long before expiry at most; tokens shorter than five times this refresh at a
+/// fifth of their life before the end.
+const MAX_MARGIN: Duration = Duration::from_secs(60);
+/// When the server's clock disagrees with ours so much that the token looks already expired,
+/// use it this long and let a 401 say when to refresh.
+const SKEWED_LIFETIME: Duration = Duration::from_secs(30);
+
+pub(super) struct Auth {
+    credentials: Credentials,
+    state: Mutex<State>,
+}
+
+struct State {
+    token: Option<(Secret, Instant)>,
+    generation: u64,
+}
+
+impl Auth {
+    pub(super) fn new(credentials: Credentials) -> Auth {
+        Auth {
+            credentials,
+            state: Mutex::new(State {
+                token: None,
+                generation: 0,
+            }),
+        }
+    }
+
+    pub(super) fn key_id(&self) -> &str {
+        &self.credentials.key_id
+    }
+
+    /// A token good for a while yet, and its generation.
+    pub(super) async fn token(&self, client: &Client) -> Result<(Secret, u64), ApiError> {
+        let mut st = self.state.lock().await;
+        if let Some((t, refresh_at)) = &st.token {
+            if Instant::now() < *refresh_at {
+                return Ok((t.clone(), st.generation));
+            }
+        }
+        let (token, refresh_at) = self.fetch(client).await?;
+        st.generation += 1;
+        st.token = Some((token.clone(), refresh_at));
+        tracing::debug!(generation = st.generation, "new access token");
+        Ok((token, st.generation))
+    }
+
+    /// Forget the token of `generation`, if it is still the current one.
+    pub(super) async fn invalidate(&self, generation: u64) {
+        let mut st = self.state.lock().await;
+        if st.generation == generation {
+            st.token = None;
+        }
+    }
+
+    async fn fetch(&self, client: &Client) -> Result<(Secret, Instant), ApiError> {
+        let req = ApiRequest::new(Operation::GetJwt, &[]).json(&AuthRequest {
+            key_id: self.credentials.key_id.clone(),
+            secret: self.credentials.secret.expose().to_string(),
+        });
+        let policy = client.inner.retry;
+        // Getting a token changes nothing on the server, so a lost answer is simply retried.
+        let body = retry(&policy, client.inner.pacer.as_deref(), || async {
+            client.send(&req, None).await.map_err(|mut e| {
+                if e.kind == ErrorKind::OutcomeUnknown {
+                    e.kind = ErrorKind::Transient;
+                }
+                e
+            })
+        })
+        .await
+        .map_err(|mut e| {
+            if e.status == Some(401) || e.status == Some(403) {
+                e.message = format!(
+                    "the API key {:?} and its secret were refused: check them in the partner portal ({})",
+                    self.credentials.key_id, e.message
+                );
+            }
+            e
+        })?;
+        let resp: AuthResponse = decode(Operation::GetJwt, &body).map_err(|mut e| {
+            e.kind = ErrorKind::Transient;
+            e
+        })?;
+        let now_unix = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs_f64();
+        let remaining = resp.expires as f64 - now_unix;
+        let life = if remaining > 0.0 {
+            Duration::from_secs_f64(remaining)
+        } else {
+            SKEWED_LIFETIME
+        };
+        let margin = (life / 5).min(MAX_MARGIN);
+        Ok((
+            Secret::new(resp.access_token),
+            Instant::now() + life - margin,
+        ))
+    }
+}

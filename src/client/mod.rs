@@ -1,0 +1,776 @@
+//! A typed async client for every operation of the PL+ Partner API.
+//!
+//! Requests go out through one path ([`Client::execute_once`]): wait for the pacer, attach a
+//! JWT (fetched, shared and refreshed by [`auth`]), send, and sort any failure into the kinds of
+//! [`ApiError`]. [`Client::execute`] adds the retry policy: 429s wait as the server asks, other
+//! transient failures back off exponentially with jitter, and a request whose outcome is unknown
+//! is sent again only if repeating it is harmless. The engine, which journals every attempt,
+//! uses `execute_once` and keeps its own loop; the typed methods use `execute`.
+
+mod auth;
+pub mod credentials;
+mod error;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::contract::{self as c, ListResponse, Operation};
+use crate::pacing::Pacer;
+
+pub use credentials::{Credentials, Secret, Settings};
+pub use error::{ApiError, ErrorKind};
+
+/// How often, and how patiently, [`Client::execute`] tries again.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Sends at most, for failures other than 429.
+    pub max_attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+    /// 429s waited out before giving up; they do not count as attempts.
+    pub max_rate_limited: u32,
+}
+
+impl RetryPolicy {
+    /// One send, and an answer whatever it is.
+    pub const NONE: RetryPolicy = RetryPolicy {
+        max_attempts: 1,
+        base_delay: Duration::ZERO,
+        max_delay: Duration::ZERO,
+        max_rate_limited: 0,
+    };
+
+    /// The delay before try `n + 1` after `n` failed: exponential, capped, with full jitter
+    /// in its upper half so that many rows failing together do not retry together.
+    pub fn backoff(&self, n: u32) -> Duration {
+        let exp = self
+            .base_delay
+            .saturating_mul(1u32 << n.saturating_sub(1).min(16));
+        let d = exp.min(self.max_delay);
+        let jitter: f64 = rand::random::<f64>() * 0.5 + 0.5;
+        d.mul_f64(jitter)
+    }
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 5,
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(30),
+            max_rate_limited: 30,
+        }
+    }
+}
+
+pub struct ClientConfig {
+    pub base_url: String,
+    pub credentials: Credentials,
+    /// Longest wait for a response once the request is sent.
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    pub retry: RetryPolicy,
+    pub pacer: Option<Arc<dyn Pacer>>,
+}
+
+impl ClientConfig {
+    pub fn new(base_url: impl Into<String>, credentials: Credentials) -> ClientConfig {
+        ClientConfig {
+            base_url: base_url.into(),
+            credentials,
+            timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            retry: RetryPolicy::default(),
+            pacer: None,
+        }
+    }
+}
+
+/// One request: an operation, its concrete path, query and JSON body.
+#[derive(Debug, Clone)]
+pub struct ApiRequest {
+    pub operation: Operation,
+    pub path: String,
+    pub query: Vec<(&'static str, String)>,
+    pub body: Option<Bytes>,
+}
+
+impl ApiRequest {
+    pub fn new(operation: Operation, ids: &[&str]) -> ApiRequest {
+        ApiRequest {
+            operation,
+            path: operation.path(ids),
+            query: Vec::new(),
+            body: None,
+        }
+    }
+
+    pub fn json<B: Serialize + ?Sized>(mut self, body: &B) -> ApiRequest {
+        // Serialising plain data structs to JSON cannot fail.
+        self.body = Some(
+            serde_json::to_vec(body)
+                .expect("request bodies serialise")
+                .into(),
+        );
+        self
+    }
+
+    pub fn query(mut self, name: &'static str, value: impl Into<String>) -> ApiRequest {
+        self.query.push((name, value.into()));
+        self
+    }
+}
+
+/// A cheap-to-clone handle; clones share the connection pool, the token and the pacer.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    base_url: String,
+    retry: RetryPolicy,
+    pacer: Option<Arc<dyn Pacer>>,
+    auth: auth::Auth,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot set up the HTTP client: {0}")]
+pub struct SetupError(String);
+
+impl Client {
+    pub fn new(config: ClientConfig) -> Result<Client, SetupError> {
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(config.connect_timeout)
+            .user_agent(concat!("plbulk/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| SetupError(e.to_string()))?;
+        let base_url = config.base_url.trim_end_matches('/').to_string();
+        if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+            return Err(SetupError(format!(
+                "the base URL {base_url:?} must start with https:// (or http:// for a local sandbox)"
+            )));
+        }
+        Ok(Client {
+            inner: Arc::new(Inner {
+                http,
+                base_url,
+                retry: config.retry,
+                pacer: config.pacer,
+                auth: auth::Auth::new(config.credentials),
+            }),
+        })
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.inner.base_url
+    }
+
+    pub fn key_id(&self) -> &str {
+        self.inner.auth.key_id()
+    }
+
+    /// One send (and, on a 401, one more with a fresh token). No other retry.
+    pub async fn execute_once(&self, req: &ApiRequest) -> Result<Bytes, ApiError> {
+        let (token, generation) = self.inner.auth.token(self).await?;
+        match self.send(req, Some(&token)).await {
+            Err(e) if e.status == Some(401) => {
+                self.inner.auth.invalidate(generation).await;
+                let (token, _) = self.inner.auth.token(self).await?;
+                self.send(req, Some(&token)).await.map_err(|mut e| {
+                    e.attempts = 2;
+                    e
+                })
+            }
+            other => other,
+        }
+    }
+
+    /// Sends with the client's retry policy.
+    pub async fn execute(&self, req: &ApiRequest) -> Result<Bytes, ApiError> {
+        self.execute_with(req, &self.inner.retry).await
+    }
+
+    pub async fn execute_with(
+        &self,
+        req: &ApiRequest,
+        policy: &RetryPolicy,
+    ) -> Result<Bytes, ApiError> {
+        retry(policy, self.inner.pacer.as_deref(), || {
+            self.execute_once(req)
+        })
+        .await
+    }
+
+    /// The bare HTTP exchange: pacing, headers, and sorting the outcome.
+    async fn send(&self, req: &ApiRequest, token: Option<&Secret>) -> Result<Bytes, ApiError> {
+        if let Some(p) = &self.inner.pacer {
+            p.acquire().await;
+        }
+        let op = req.operation;
+        let url = format!("{}{}", self.inner.base_url, req.path);
+        let method = match op.method() {
+            c::Method::Get => reqwest::Method::GET,
+            c::Method::Post => reqwest::Method::POST,
+            c::Method::Put => reqwest::Method::PUT,
+            c::Method::Delete => reqwest::Method::DELETE,
+        };
+        let mut rb = self
+            .inner
+            .http
+            .request(method, &url)
+            .header("accept", "application/json");
+        if !req.query.is_empty() {
+            rb = rb.query(&req.query);
+        }
+        if let Some(t) = token {
+            rb = rb.bearer_auth(t.expose());
+        }
+        if let Some(body) = &req.body {
+            rb = rb
+                .header("content-type", "application/json")
+                .body(body.clone());
+        }
+        tracing::debug!(operation = op.name(), path = %req.path, "sending");
+        let resp = rb
+            .send()
+            .await
+            .map_err(|e| transport_error(op, &req.path, e))?;
+        let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get(c::RETRY_AFTER_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(Duration::from_secs_f64);
+        let body = resp.bytes().await.map_err(|e| {
+            let mut err = transport_error(op, &req.path, e);
+            if (200..300).contains(&status) {
+                // The change happened, but what it made cannot be read.
+                err.kind = ErrorKind::OutcomeUnknown;
+            }
+            err.status = Some(status);
+            err
+        })?;
+        tracing::debug!(operation = op.name(), status, "answered");
+        if (200..300).contains(&status) {
+            Ok(body)
+        } else {
+            Err(ApiError::from_response(op, status, &body, retry_after))
+        }
+    }
+
+    async fn call<T: DeserializeOwned>(&self, req: ApiRequest) -> Result<T, ApiError> {
+        let body = self.execute(&req).await?;
+        decode(req.operation, &body)
+    }
+
+    async fn call_no_content(&self, req: ApiRequest) -> Result<(), ApiError> {
+        self.execute(&req).await.map(|_| ())
+    }
+
+    /// One page of a collection, as the server gave it.
+    pub async fn list_page<T: DeserializeOwned>(
+        &self,
+        req: &ApiRequest,
+        page: u32,
+        page_size: u32,
+    ) -> Result<ListResponse<T>, ApiError> {
+        let r = req
+            .clone()
+            .query(c::PAGE_PARAM, page.to_string())
+            .query(c::PAGE_SIZE_PARAM, page_size.to_string());
+        let body = self.execute(&r).await?;
+        decode(req.operation, &body)
+    }
+
+    /// Every item of a collection: pages until `total` items are in hand, whatever page size
+    /// the server chose to use.
+    pub async fn list_all<T: DeserializeOwned>(&self, req: ApiRequest) -> Result<Vec<T>, ApiError> {
+        let mut out = Vec::new();
+        let mut page = 1;
+        loop {
+            let resp: ListResponse<T> = self.list_page(&req, page, c::MAX_PAGE_SIZE).await?;
+            let got = resp.data.len();
+            out.extend(resp.data);
+            if got == 0 || out.len() as u64 >= resp.meta.total {
+                return Ok(out);
+            }
+            page += 1;
+        }
+    }
+
+    // --- Reference data ----------------------------------------------------------------------
+
+    pub async fn lookup_addresses(
+        &self,
+        postcode: &str,
+    ) -> Result<Vec<c::LookedUpAddress>, ApiError> {
+        self.list_all(
+            ApiRequest::new(Operation::LookupAddresses, &[]).query(c::POSTCODE_PARAM, postcode),
+        )
+        .await
+    }
+
+    pub async fn list_area_codes(&self) -> Result<Vec<c::AreaCode>, ApiError> {
+        self.list_all(ApiRequest::new(Operation::ListAreaCodes, &[]))
+            .await
+    }
+
+    pub async fn list_available_numbers(
+        &self,
+        area_code: &str,
+    ) -> Result<Vec<c::AvailableNumber>, ApiError> {
+        self.list_all(
+            ApiRequest::new(Operation::ListAvailableNumbers, &[])
+                .query(c::AREA_CODE_PARAM, area_code),
+        )
+        .await
+    }
+
+    pub async fn list_products(&self) -> Result<Vec<c::Product>, ApiError> {
+        self.list_all(ApiRequest::new(Operation::ListProducts, &[]))
+            .await
+    }
+
+    pub async fn get_stats(&self) -> Result<c::Stats, ApiError> {
+        self.call(ApiRequest::new(Operation::GetStats, &[])).await
+    }
+
+    // --- Customers ---------------------------------------------------------------------------
+
+    pub async fn list_customers(&self) -> Result<Vec<c::Customer>, ApiError> {
+        self.list_all(ApiRequest::new(Operation::ListCustomers, &[]))
+            .await
+    }
+
+    pub async fn add_customer(&self, new: &c::NewCustomer) -> Result<c::Customer, ApiError> {
+        self.call(ApiRequest::new(Operation::AddCustomer, &[]).json(new))
+            .await
+    }
+
+    pub async fn get_customer(&self, id: &str) -> Result<c::Customer, ApiError> {
+        self.call(ApiRequest::new(Operation::GetCustomer, &[id]))
+            .await
+    }
+
+    pub async fn update_customer(
+        &self,
+        id: &str,
+        changes: &c::CustomerChanges,
+    ) -> Result<c::Customer, ApiError> {
+        self.call(ApiRequest::new(Operation::UpdateCustomer, &[id]).json(changes))
+            .await
+    }
+
+    pub async fn delete_customer(&self, id: &str) -> Result<(), ApiError> {
+        self.call_no_content(ApiRequest::new(Operation::DeleteCustomer, &[id]))
+            .await
+    }
+
+    pub async fn regrade_contract(&self, id: &str, months: u32) -> Result<c::Customer, ApiError> {
+        let body = c::ContractChange {
+            contract_months: months,
+        };
+        self.call(ApiRequest::new(Operation::RegradeContract, &[id]).json(&body))
+            .await
+    }
+
+    pub async fn upgrade_plan(&self, id: &str, plan: c::Plan) -> Result<c::Customer, ApiError> {
+        self.call(ApiRequest::new(Operation::UpgradePlan, &[id]).json(&c::PlanChange { plan }))
+            .await
+    }
+
+    // --- Numbers -----------------------------------------------------------------------------
+
+    pub async fn list_customer_numbers(&self, customer: &str) -> Result<Vec<c::Number>, ApiError> {
+        self.list_all(ApiRequest::new(Operation::ListCustomerNumbers, &[customer]))
+            .await
+    }
+
+    pub async fn add_customer_number(
+        &self,
+        customer: &str,
+        number: &str,
+    ) -> Result<c::Number, ApiError> {
+        let body = c::NewNumber {
+            number: number.to_string(),
+        };
+        self.call(ApiRequest::new(Operation::AddCustomerNumber, &[customer]).json(&body))
+            .await
+    }
+
+    pub async fn get_customer_number(
+        &self,
+        customer: &str,
+        number_id: &str,
+    ) -> Result<c::Number, ApiError> {
+        self.call(ApiRequest::new(
+            Operation::GetCustomerNumber,
+            &[customer, number_id],
+        ))
+        .await
+    }
+
+    pub async fn allocate_number(
+        &self,
+        customer: &str,
+        number_id: &str,
+        user_id: &str,
+    ) -> Result<c::Number, ApiError> {
+        let body = c::Allocation {
+            user_id: user_id.to_string(),
+        };
+        self.call(ApiRequest::new(Operation::AllocateNumber, &[customer, number_id]).json(&body))
+            .await
+    }
+
+    pub async fn deallocate_number(&self, customer: &str, number_id: &str) -> Result<(), ApiError> {
+        self.call_no_content(ApiRequest::new(
+            Operation::DeallocateNumber,
+            &[customer, number_id],
+        ))
+        .await
+    }
+
+    // --- Blocked numbers ---------------------------------------------------------------------
+
+    pub async fn list_blocked_numbers(
+        &self,
+        customer: &str,
+    ) -> Result<Vec<c::BlockedNumber>, ApiError> {
+        self.list_all(ApiRequest::new(Operation::ListBlockedNumbers, &[customer]))
+            .await
+    }
+
+    pub async fn add_blocked_number(
+        &self,
+        customer: &str,
+        new: &c::NewBlockedNumber,
+    ) -> Result<c::BlockedNumber, ApiError> {
+        self.call(ApiRequest::new(Operation::AddBlockedNumber, &[customer]).json(new))
+            .await
+    }
+
+    pub async fn get_blocked_number(
+        &self,
+        customer: &str,
+        id: &str,
+    ) -> Result<c::BlockedNumber, ApiError> {
+        self.call(ApiRequest::new(
+            Operation::GetBlockedNumber,
+            &[customer, id],
+        ))
+        .await
+    }
+
+    pub async fn update_blocked_number(
+        &self,
+        customer: &str,
+        id: &str,
+        changes: &c::BlockedNumberChanges,
+    ) -> Result<c::BlockedNumber, ApiError> {
+        self.call(ApiRequest::new(Operation::UpdateBlockedNumber, &[customer, id]).json(changes))
+            .await
+    }
+
+    pub async fn delete_blocked_number(&self, customer: &str, id: &str) -> Result<(), ApiError> {
+        self.call_no_content(ApiRequest::new(
+            Operation::DeleteBlockedNumber,
+            &[customer, id],
+        ))
+        .await
+    }
+
+    // --- Users -------------------------------------------------------------------------------
+
+    pub async fn list_users(&self, customer: &str) -> Result<Vec<c::User>, ApiError> {
+        self.list_all(ApiRequest::new(Operation::ListCustomerUsers, &[customer]))
+            .await
+    }
+
+    pub async fn add_user(&self, customer: &str, new: &c::NewUser) -> Result<c::User, ApiError> {
+        self.call(ApiRequest::new(Operation::AddCustomerUser, &[customer]).json(new))
+            .await
+    }
+
+    pub async fn update_user(
+        &self,
+        customer: &str,
+        user: &str,
+        changes: &c::UserChanges,
+    ) -> Result<c::User, ApiError> {
+        self.call(ApiRequest::new(Operation::UpdateCustomerUser, &[customer, user]).json(changes))
+            .await
+    }
+
+    pub async fn delete_user(&self, customer: &str, user: &str) -> Result<(), ApiError> {
+        self.call_no_content(ApiRequest::new(
+            Operation::DeleteCustomerUser,
+            &[customer, user],
+        ))
+        .await
+    }
+
+    pub async fn resend_activation(
+        &self,
+        customer: &str,
+        user: &str,
+    ) -> Result<c::EmailSent, ApiError> {
+        self.call(ApiRequest::new(
+            Operation::ResendActivation,
+            &[customer, user],
+        ))
+        .await
+    }
+
+    pub async fn request_password_reset(
+        &self,
+        customer: &str,
+        user: &str,
+    ) -> Result<c::EmailSent, ApiError> {
+        self.call(ApiRequest::new(
+            Operation::RequestPasswordReset,
+            &[customer, user],
+        ))
+        .await
+    }
+
+    pub async fn update_call_settings(
+        &self,
+        customer: &str,
+        user: &str,
+        settings: &c::CallSettings,
+    ) -> Result<c::CallSettings, ApiError> {
+        self.call(ApiRequest::new(Operation::UpdateCallSettings, &[customer, user]).json(settings))
+            .await
+    }
+
+    pub async fn update_schedule_settings(
+        &self,
+        customer: &str,
+        user: &str,
+        settings: &c::ScheduleSettings,
+    ) -> Result<c::ScheduleSettings, ApiError> {
+        self.call(
+            ApiRequest::new(Operation::UpdateScheduleSettings, &[customer, user]).json(settings),
+        )
+        .await
+    }
+
+    // --- Orders and devices ------------------------------------------------------------------
+
+    pub async fn list_customer_orders(&self, customer: &str) -> Result<Vec<c::Order>, ApiError> {
+        self.list_all(ApiRequest::new(Operation::ListCustomerOrders, &[customer]))
+            .await
+    }
+
+    pub async fn add_order(&self, customer: &str, new: &c::NewOrder) -> Result<c::Order, ApiError> {
+        self.call(ApiRequest::new(Operation::AddCustomerOrder, &[customer]).json(new))
+            .await
+    }
+
+    pub async fn list_partner_orders(&self) -> Result<Vec<c::Order>, ApiError> {
+        self.list_all(ApiRequest::new(Operation::ListPartnerOrders, &[]))
+            .await
+    }
+
+    pub async fn add_device(
+        &self,
+        customer: &str,
+        user: &str,
+        new: &c::NewDevice,
+    ) -> Result<c::Device, ApiError> {
+        self.call(ApiRequest::new(Operation::AddUserDevice, &[customer, user]).json(new))
+            .await
+    }
+
+    // --- Partner -----------------------------------------------------------------------------
+
+    pub async fn get_partner_settings(&self) -> Result<c::PartnerSettings, ApiError> {
+        self.call(ApiRequest::new(Operation::GetPartnerSettings, &[]))
+            .await
+    }
+
+    pub async fn update_partner_settings(
+        &self,
+        changes: &c::PartnerSettings,
+    ) -> Result<c::PartnerSettings, ApiError> {
+        self.call(ApiRequest::new(Operation::UpdatePartnerSettings, &[]).json(changes))
+            .await
+    }
+
+    pub async fn list_user_permissions(&self) -> Result<Vec<c::Permission>, ApiError> {
+        self.list_all(ApiRequest::new(Operation::ListUserPermissions, &[]))
+            .await
+    }
+
+    pub async fn update_user_permissions(
+        &self,
+        update: &c::PermissionsUpdate,
+    ) -> Result<Vec<c::Permission>, ApiError> {
+        let resp: ListResponse<c::Permission> = self
+            .call(ApiRequest::new(Operation::UpdateUserPermissions, &[]).json(update))
+            .await?;
+        Ok(resp.data)
+    }
+
+    pub async fn list_partner_users(&self) -> Result<Vec<c::PartnerUser>, ApiError> {
+        self.list_all(ApiRequest::new(Operation::ListPartnerUsers, &[]))
+            .await
+    }
+
+    pub async fn add_partner_user(
+        &self,
+        new: &c::NewPartnerUser,
+    ) -> Result<c::PartnerUser, ApiError> {
+        self.call(ApiRequest::new(Operation::AddPartnerUser, &[]).json(new))
+            .await
+    }
+
+    pub async fn update_partner_user(
+        &self,
+        id: &str,
+        changes: &c::PartnerUserChanges,
+    ) -> Result<c::PartnerUser, ApiError> {
+        self.call(ApiRequest::new(Operation::UpdatePartnerUser, &[id]).json(changes))
+            .await
+    }
+
+    pub async fn delete_partner_user(&self, id: &str) -> Result<(), ApiError> {
+        self.call_no_content(ApiRequest::new(Operation::DeletePartnerUser, &[id]))
+            .await
+    }
+}
+
+/// The retry loop, apart from the client so that auth (which is not behind a token) shares it.
+async fn retry<F, Fut>(
+    policy: &RetryPolicy,
+    pacer: Option<&dyn Pacer>,
+    mut once: F,
+) -> Result<Bytes, ApiError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Bytes, ApiError>>,
+{
+    let mut failures = 0u32;
+    let mut rate_limited = 0u32;
+    let mut sent = 0u32;
+    loop {
+        let result = once().await;
+        let mut err = match result {
+            Ok(b) => return Ok(b),
+            Err(e) => e,
+        };
+        sent += err.attempts;
+        err.attempts = sent;
+        let wait = if err.status == Some(429) {
+            rate_limited += 1;
+            if rate_limited > policy.max_rate_limited {
+                return Err(err);
+            }
+            err.retry_after
+                .unwrap_or_else(|| policy.backoff(rate_limited))
+        } else {
+            failures += 1;
+            if !err.may_resend() || failures >= policy.max_attempts {
+                return Err(err);
+            }
+            err.retry_after.unwrap_or_else(|| policy.backoff(failures))
+        };
+        tracing::info!(
+            operation = err.operation.name(),
+            error = %err,
+            wait_ms = wait.as_millis() as u64,
+            "retrying"
+        );
+        match (pacer, err.status) {
+            // A 429 means the whole key is over its limit: hold every sender, not just this one.
+            (Some(p), Some(429)) => p.hold_off(wait),
+            _ => tokio::time::sleep(wait).await,
+        }
+    }
+}
+
+fn decode<T: DeserializeOwned>(op: Operation, body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
+        // A success whose body does not have the expected shape: it happened, but what it made
+        // is unreadable, so treat it like a lost response.
+        ApiError::transport(
+            op,
+            ErrorKind::OutcomeUnknown,
+            "unreadable_response",
+            format!("the response could not be read: {e}"),
+        )
+    })
+}
+
+fn transport_error(op: Operation, path: &str, e: reqwest::Error) -> ApiError {
+    let mut chain = Vec::new();
+    let mut src: Option<&dyn std::error::Error> = std::error::Error::source(&e);
+    while let Some(s) = src {
+        chain.push(s.to_string());
+        src = s.source();
+    }
+    let (kind, code, what) = if e.is_connect() {
+        (ErrorKind::Transient, "connect", "could not connect")
+    } else if e.is_timeout() {
+        (ErrorKind::OutcomeUnknown, "timeout", "no response in time")
+    } else if e.is_builder() {
+        (
+            ErrorKind::Final,
+            "bad_request",
+            "the request could not be built",
+        )
+    } else {
+        (
+            ErrorKind::OutcomeUnknown,
+            "no_response",
+            "the connection closed without a response",
+        )
+    };
+    let cause = if chain.is_empty() {
+        e.without_url().to_string()
+    } else {
+        chain.join(": ")
+    };
+    ApiError::transport(op, kind, code, format!("{what} ({path}): {cause}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let p = RetryPolicy {
+            max_attempts: 10,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(1),
+            max_rate_limited: 0,
+        };
+        for _ in 0..50 {
+            let d1 = p.backoff(1);
+            assert!(d1 >= Duration::from_millis(50) && d1 <= Duration::from_millis(100));
+            let d3 = p.backoff(3);
+            assert!(d3 >= Duration::from_millis(200) && d3 <= Duration::from_millis(400));
+            assert!(p.backoff(30) <= Duration::from_secs(1));
+        }
+    }
+
+    #[test]
+    fn refuses_a_base_url_without_a_scheme() {
+        let cfg = ClientConfig::new("api.phonelineplus.com", Credentials::new("k", "s"));
+        let Err(e) = Client::new(cfg) else {
+            panic!("accepted")
+        };
+        assert!(e.to_string().contains("https://"));
+    }
+}

@@ -1,0 +1,82 @@
+//! One module per verb. Each turns its raw flags into checked settings, calls into the library
+//! and returns an exit code; this module sets up logging and maps errors to codes and one line
+//! on stderr, as xsv and ripgrep do.
+
+mod sandbox;
+
+use std::fmt;
+
+use crate::cli::{Cli, Command};
+
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_ROWS_FAILED: i32 = 1;
+pub const EXIT_REFUSED: i32 = 2;
+pub const EXIT_INTERRUPTED: i32 = 3;
+
+/// A verb's failure, by category: the category picks the exit code and prefixes the message.
+#[derive(Debug)]
+pub enum Error {
+    /// Arguments or settings that cannot work.
+    Usage(String),
+    /// Reading or writing a file or socket.
+    Io(String),
+}
+
+impl Error {
+    fn exit_code(&self) -> i32 {
+        match self {
+            Error::Usage(_) | Error::Io(_) => EXIT_REFUSED,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Usage(m) => write!(f, "error: {m}"),
+            Error::Io(m) => write!(f, "i/o error: {m}"),
+        }
+    }
+}
+
+fn init_logging(cli: &Cli) {
+    use tracing_subscriber::EnvFilter;
+    let level = match (cli.quiet, cli.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, _) => "debug",
+    };
+    let filter = EnvFilter::try_from_env("PLBULK_LOG")
+        .unwrap_or_else(|_| EnvFilter::new(format!("plbulk={level},warn")));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+pub fn main(cli: Cli) -> i32 {
+    init_logging(&cli);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return EXIT_REFUSED;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Sandbox(args) => sandbox::run(args, cli.quiet).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("{e}");
+            e.exit_code()
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! `plbulk sandbox`: the in-memory PL+ API, standalone, until Ctrl-C.
+
+use crate::cli::SandboxArgs;
+use crate::sandbox::{Sandbox, SandboxConfig};
+
+use super::{Error, EXIT_OK};
+
+pub async fn run(args: SandboxArgs, quiet: bool) -> Result<i32, Error> {
+    for (name, v) in [
+        ("--fail-rate", args.fail_rate),
+        ("--drop-rate", args.drop_rate),
+    ] {
+        if !(0.0..=1.0).contains(&v) {
+            return Err(Error::Usage(format!(
+                "{name} must be between 0 and 1, not {v}"
+            )));
+        }
+    }
+    if args.max_page_size == 0 {
+        return Err(Error::Usage("--max-page-size must be at least 1".into()));
+    }
+    let config = SandboxConfig {
+        keys: vec![(args.key.clone(), args.secret.clone())],
+        rate: args.rate,
+        token_ttl: args.token_ttl,
+        fail_rate: args.fail_rate,
+        drop_rate: args.drop_rate,
+        latency: args.latency_ms,
+        seed: args.seed,
+        max_page_size: args.max_page_size,
+    };
+    let sandbox = Sandbox::start_on(&args.listen, config)
+        .await
+        .map_err(|e| Error::Io(format!("cannot listen on {}: {e}", args.listen)))?;
+    let url = sandbox.url();
+    if let Some(path) = &args.url_file {
+        std::fs::write(path, format!("{url}\n"))
+            .map_err(|e| Error::Io(format!("cannot write {}: {e}", path.display())))?;
+    }
+    if !quiet {
+        // The sandbox's own credentials are not secrets: they are printed so they can be used.
+        println!("PL+ sandbox listening on {url}");
+        println!(
+            "  rate limit {} per key; faults: {:.1}% 5xx, {:.1}% dropped creates; latency {}-{} ms; token lifetime {}",
+            sandbox.config().rate,
+            args.fail_rate * 100.0,
+            args.drop_rate * 100.0,
+            args.latency_ms.min.as_millis(),
+            args.latency_ms.max.as_millis(),
+            humantime::format_duration(args.token_ttl),
+        );
+        println!("Use it with:");
+        println!("  export PLBULK_BASE_URL={url}");
+        println!("  export PLBULK_API_KEY={}", args.key);
+        println!("  export PLBULK_API_SECRET={}", args.secret);
+        println!("Inspect: {url}/__sandbox/state and {url}/__sandbox/requests. Ctrl-C stops it.");
+    }
+    let _ = tokio::signal::ctrl_c().await;
+    sandbox.stop().await;
+    Ok(EXIT_OK)
+}

@@ -1,0 +1,248 @@
+//! Pacing: how many calls a key may make, and waiting so that it never makes more.
+//!
+//! The PL+ limit is published as 100 requests a minute per key; the server is assumed to enforce
+//! it as a strict sliding window (at most N calls in ANY window of W), so a token bucket that
+//! allows a full burst after an idle minute would be refused. The [`SlidingWindow`] pacer keeps
+//! the send times of the last N calls and releases the next one only when the oldest of them has
+//! left the window. The client calls [`Pacer::acquire`] before every request, auth included.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::str::FromStr;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// A limit of `count` calls in any window of `window`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub count: u32,
+    pub window: Duration,
+}
+
+impl Rate {
+    pub const PER_MINUTE_DEFAULT: Rate = Rate {
+        count: crate::contract::RATE_LIMIT_PER_MINUTE,
+        window: Duration::from_secs(60),
+    };
+
+    pub fn new(count: u32, window: Duration) -> Rate {
+        Rate { count, window }
+    }
+
+    /// Calls a second at full use of the limit.
+    pub fn per_second(&self) -> f64 {
+        self.count as f64 / self.window.as_secs_f64()
+    }
+}
+
+impl Default for Rate {
+    fn default() -> Self {
+        Rate::PER_MINUTE_DEFAULT
+    }
+}
+
+impl fmt::Display for Rate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let w = self.window;
+        if w == Duration::from_secs(60) {
+            write!(f, "{}/min", self.count)
+        } else if w == Duration::from_secs(1) {
+            write!(f, "{}/s", self.count)
+        } else if w.subsec_nanos() == 0 {
+            write!(f, "{}/{}s", self.count, w.as_secs())
+        } else {
+            write!(f, "{}/{}ms", self.count, w.as_millis())
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("rate {input:?} is not understood: {why} (write it like 100/min, 20/2s or 5/s)")]
+pub struct RateParseError {
+    input: String,
+    why: &'static str,
+}
+
+impl FromStr for Rate {
+    type Err = RateParseError;
+
+    fn from_str(s: &str) -> Result<Rate, RateParseError> {
+        let err = |why| RateParseError {
+            input: s.to_string(),
+            why,
+        };
+        let (count, per) = s.trim().split_once('/').ok_or_else(|| err("no '/'"))?;
+        let count: u32 = count
+            .trim()
+            .parse()
+            .map_err(|_| err("the count is not a whole number"))?;
+        if count == 0 {
+            return Err(err("the count must be at least 1"));
+        }
+        let per = per.trim().to_ascii_lowercase();
+        let digits = per
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(per.len());
+        let amount: f64 = if digits == 0 {
+            1.0
+        } else {
+            per[..digits]
+                .parse()
+                .map_err(|_| err("the window length is not a number"))?
+        };
+        let unit = match &per[digits..] {
+            "ms" => 0.001,
+            "s" | "sec" | "second" | "seconds" => 1.0,
+            "m" | "min" | "minute" | "minutes" => 60.0,
+            "h" | "hour" | "hours" => 3600.0,
+            _ => return Err(err("the unit must be ms, s, min or h")),
+        };
+        let window = Duration::from_secs_f64(amount * unit);
+        if window.is_zero() {
+            return Err(err("the window must be longer than zero"));
+        }
+        Ok(Rate { count, window })
+    }
+}
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Something that decides when the next call to the API may go out.
+pub trait Pacer: Send + Sync {
+    /// Waits until one more call may be sent now, and counts it as sent.
+    fn acquire(&self) -> BoxFuture<'_, ()>;
+
+    /// The server refused a call with 429 and asked for `retry_after`: nothing should go out
+    /// before then, whoever sends it.
+    fn hold_off(&self, retry_after: Duration) {
+        let _ = retry_after;
+    }
+}
+
+/// A strict sliding-window pacer for one process.
+pub struct SlidingWindow {
+    rate: Rate,
+    state: Mutex<WindowState>,
+}
+
+struct WindowState {
+    sent: VecDeque<Instant>,
+    paused_until: Option<Instant>,
+}
+
+impl SlidingWindow {
+    pub fn new(rate: Rate) -> SlidingWindow {
+        SlidingWindow {
+            rate,
+            state: Mutex::new(WindowState {
+                sent: VecDeque::with_capacity(rate.count as usize + 1),
+                paused_until: None,
+            }),
+        }
+    }
+
+    pub fn rate(&self) -> Rate {
+        self.rate
+    }
+
+    /// Reserves the earliest slot at or after `now` and returns it. Reserving (rather than
+    /// checking and retrying) keeps concurrent callers in a fair queue.
+    fn reserve(&self, now: Instant) -> Instant {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut at = now;
+        if let Some(p) = st.paused_until {
+            at = at.max(p);
+        }
+        if st.sent.len() >= self.rate.count as usize {
+            let oldest = st.sent[st.sent.len() - self.rate.count as usize];
+            at = at.max(oldest + self.rate.window);
+        }
+        st.sent.push_back(at);
+        while st.sent.len() > self.rate.count as usize {
+            st.sent.pop_front();
+        }
+        at
+    }
+}
+
+impl Pacer for SlidingWindow {
+    fn acquire(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let at = self.reserve(Instant::now());
+            tokio::time::sleep_until(at).await;
+        })
+    }
+
+    fn hold_off(&self, retry_after: Duration) {
+        let until = Instant::now() + retry_after;
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        st.paused_until = Some(st.paused_until.map_or(until, |p| p.max(until)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_usual_spellings() {
+        assert_eq!(
+            "100/min".parse::<Rate>().unwrap(),
+            Rate::new(100, Duration::from_secs(60))
+        );
+        assert_eq!(
+            "20/2s".parse::<Rate>().unwrap(),
+            Rate::new(20, Duration::from_secs(2))
+        );
+        assert_eq!(
+            "5/s".parse::<Rate>().unwrap(),
+            Rate::new(5, Duration::from_secs(1))
+        );
+        assert_eq!("100/1s".parse::<Rate>().unwrap().to_string(), "100/s");
+        assert_eq!(
+            "50/500ms".parse::<Rate>().unwrap(),
+            Rate::new(50, Duration::from_millis(500))
+        );
+        assert_eq!(Rate::default().to_string(), "100/min");
+    }
+
+    #[test]
+    fn rejects_nonsense_with_a_hint() {
+        for bad in ["", "100", "x/min", "0/min", "10/fortnight", "10/0s"] {
+            let e = bad.parse::<Rate>().unwrap_err();
+            assert!(e.to_string().contains("100/min"), "{e}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn never_more_than_n_in_any_window() {
+        let pacer = SlidingWindow::new(Rate::new(5, Duration::from_secs(1)));
+        let start = Instant::now();
+        let mut times = Vec::new();
+        for _ in 0..17 {
+            pacer.acquire().await;
+            times.push(Instant::now() - start);
+        }
+        for (i, t) in times.iter().enumerate().skip(5) {
+            assert!(
+                *t >= times[i - 5] + Duration::from_secs(1),
+                "call {i} too early"
+            );
+        }
+        // ...and no slower than that: 17 calls at 5/s need three full windows.
+        assert_eq!(times[16], Duration::from_secs(3));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn hold_off_delays_everyone() {
+        let pacer = SlidingWindow::new(Rate::new(100, Duration::from_secs(1)));
+        pacer.hold_off(Duration::from_secs(2));
+        let start = Instant::now();
+        pacer.acquire().await;
+        assert_eq!(Instant::now() - start, Duration::from_secs(2));
+    }
+}

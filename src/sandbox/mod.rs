@@ -1,0 +1,562 @@
+//! The built-in sandbox: an in-memory PL+ Partner API that behaves like the real one.
+//!
+//! It serves the whole contract (see [`routes`] and [`world`]) behind a gate that does what the
+//! real service does before a request reaches the account: it counts the request against its
+//! key's strict sliding window (auth included) and refuses it with 429 and `Retry-After` when
+//! the window is full, checks the token, and, when asked, injects faults: latency, 500/503
+//! failures, and creates that are committed and then answered by a closed connection. Faults
+//! come from one seeded generator, so a run with the same seed and the same request order fails
+//! the same way.
+//!
+//! As in mini-redis, [`run`] takes a bound listener and a shutdown future, so tests bind port 0,
+//! run the real server in-process and stop it cleanly; [`Sandbox::start`] wraps that.
+
+mod routes;
+mod seed;
+pub mod world;
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router};
+use hyper_util::rt::TokioIo;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tower::ServiceExt;
+
+use crate::contract::{self as c, AuthRequest, AuthResponse, Operation};
+use crate::pacing::Rate;
+use world::{Fault, World};
+
+pub const DEFAULT_KEY: &str = "sandbox-key";
+pub const DEFAULT_SECRET: &str = "sandbox-secret";
+
+/// Added latency: a fixed delay, or a uniform draw from a range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Latency {
+    pub min: Duration,
+    pub max: Duration,
+}
+
+impl FromStr for Latency {
+    type Err = String;
+
+    /// `150` or `100-200` (milliseconds).
+    fn from_str(s: &str) -> Result<Latency, String> {
+        let ms = |v: &str| {
+            v.trim()
+                .parse::<u64>()
+                .map(Duration::from_millis)
+                .map_err(|_| format!("latency {s:?} must be milliseconds, like 150 or 100-200"))
+        };
+        let (min, max) = match s.split_once('-') {
+            Some((a, b)) => (ms(a)?, ms(b)?),
+            None => (ms(s)?, ms(s)?),
+        };
+        if max < min {
+            return Err(format!(
+                "latency {s:?}: the range must run from low to high"
+            ));
+        }
+        Ok(Latency { min, max })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    /// API keys and their secrets that `/auth` accepts.
+    pub keys: Vec<(String, String)>,
+    pub rate: Rate,
+    pub token_ttl: Duration,
+    /// Fraction of requests answered 500 or 503 without being processed.
+    pub fail_rate: f64,
+    /// Fraction of successful creates committed and then answered with a closed connection.
+    pub drop_rate: f64,
+    pub latency: Latency,
+    pub seed: u64,
+    /// The largest page the server gives, whatever `pageSize` asks.
+    pub max_page_size: u32,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        SandboxConfig {
+            keys: vec![(DEFAULT_KEY.to_string(), DEFAULT_SECRET.to_string())],
+            rate: Rate::default(),
+            token_ttl: Duration::from_secs(3600),
+            fail_rate: 0.0,
+            drop_rate: 0.0,
+            latency: Latency::default(),
+            seed: 0,
+            max_page_size: c::MAX_PAGE_SIZE,
+        }
+    }
+}
+
+/// One line of the request log, as `GET /__sandbox/requests` gives it.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct LogEntry {
+    pub t_ms: u64,
+    pub method: String,
+    pub path: String,
+    pub status: u16,
+    pub key: String,
+    /// The change was made and the connection closed without an answer.
+    #[serde(default)]
+    pub dropped: bool,
+}
+
+pub(crate) struct Shared {
+    config: SandboxConfig,
+    world: Mutex<World>,
+    /// token → (key, expiry)
+    tokens: Mutex<HashMap<String, (String, Instant)>>,
+    /// key → times of the requests admitted within the last window
+    windows: Mutex<HashMap<String, VecDeque<Instant>>>,
+    rng: Mutex<StdRng>,
+    log: Mutex<Vec<LogEntry>>,
+    started: Instant,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Marks a response whose connection is to be closed instead of answered.
+#[derive(Clone, Copy)]
+struct DropConnection;
+
+#[derive(Debug)]
+struct Dropped;
+
+impl std::fmt::Display for Dropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped on purpose")
+    }
+}
+
+impl std::error::Error for Dropped {}
+
+struct Draw {
+    delay: Duration,
+    fail: Option<u16>,
+    drop: bool,
+}
+
+impl Shared {
+    fn new(config: SandboxConfig) -> Shared {
+        Shared {
+            rng: Mutex::new(StdRng::seed_from_u64(config.seed)),
+            config,
+            world: Mutex::new(World::seeded()),
+            tokens: Mutex::new(HashMap::new()),
+            windows: Mutex::new(HashMap::new()),
+            log: Mutex::new(Vec::new()),
+            started: Instant::now(),
+        }
+    }
+
+    /// Counts a request against `key`'s window, or says how long until one would be admitted.
+    fn admit(&self, key: &str) -> Result<(), Duration> {
+        let now = Instant::now();
+        let Rate { count, window } = self.config.rate;
+        let mut windows = lock(&self.windows);
+        let w = windows.entry(key.to_string()).or_default();
+        while w.front().is_some_and(|t| now.duration_since(*t) >= window) {
+            w.pop_front();
+        }
+        if w.len() >= count as usize {
+            return Err(window - now.duration_since(w[0]));
+        }
+        w.push_back(now);
+        Ok(())
+    }
+
+    fn draw(&self) -> Draw {
+        let cfg = &self.config;
+        let mut rng = lock(&self.rng);
+        // Always draw the same four numbers so one fault's setting does not shift another's.
+        let (l, f, which, d): (f64, f64, bool, f64) =
+            (rng.random(), rng.random(), rng.random(), rng.random());
+        let span = cfg.latency.max.saturating_sub(cfg.latency.min);
+        Draw {
+            delay: cfg.latency.min + span.mul_f64(l),
+            fail: (f < cfg.fail_rate).then_some(if which { 500 } else { 503 }),
+            drop: d < cfg.drop_rate,
+        }
+    }
+
+    fn record(&self, method: &str, path: &str, status: u16, key: &str, dropped: bool) {
+        let t_ms = self.started.elapsed().as_millis() as u64;
+        lock(&self.log).push(LogEntry {
+            t_ms,
+            method: method.to_string(),
+            path: path.to_string(),
+            status,
+            key: key.to_string(),
+            dropped,
+        });
+    }
+
+    pub(crate) fn request_log(&self) -> Vec<LogEntry> {
+        lock(&self.log).clone()
+    }
+
+    fn token_key(&self, token: &str) -> Option<(String, bool)> {
+        let tokens = lock(&self.tokens);
+        tokens
+            .get(token)
+            .map(|(k, exp)| (k.clone(), Instant::now() < *exp))
+    }
+
+    fn issue_token(&self, key: &str) -> AuthResponse {
+        let mut rng = lock(&self.rng);
+        let token = format!(
+            "eyJhbGciOiJIUzI1NiJ9.{:032x}.{:032x}",
+            rng.random::<u128>(),
+            rng.random::<u128>()
+        );
+        drop(rng);
+        let ttl = self.config.token_ttl;
+        lock(&self.tokens).insert(token.clone(), (key.to_string(), Instant::now() + ttl));
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        // Round down: the client then refreshes a little early, never late.
+        AuthResponse {
+            access_token: token,
+            expires: (now + ttl).as_secs() as i64,
+        }
+    }
+}
+
+async fn auth_handler(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
+    let req: AuthRequest = match routes::parse(&body) {
+        Ok(r) => r,
+        Err(f) => return routes::fault(f),
+    };
+    let known = s
+        .config
+        .keys
+        .iter()
+        .any(|(k, secret)| *k == req.key_id && *secret == req.secret);
+    if !known {
+        return routes::fault(Fault::new(
+            401,
+            c::codes::UNAUTHORIZED,
+            "unknown API key or wrong secret",
+        ));
+    }
+    Json(s.issue_token(&req.key_id)).into_response()
+}
+
+/// Everything between the socket and the handler: key, window, faults, token, log.
+async fn gate(State(s): State<Arc<Shared>>, req: Request, next: Next) -> Response {
+    let method = req.method().as_str().to_string();
+    let path = req.uri().path().to_string();
+    if path.starts_with("/__sandbox/") {
+        return next.run(req).await;
+    }
+    let is_auth = path == Operation::GetJwt.template() && method == c::Method::Post.as_str();
+    let (req, key, token_ok) = if is_auth {
+        let (parts, body) = req.into_parts();
+        let bytes = match axum::body::to_bytes(body, 1 << 20).await {
+            Ok(b) => b,
+            Err(_) => {
+                s.record(&method, &path, 400, "-", false);
+                return routes::fault(Fault::malformed("the body could not be read"));
+            }
+        };
+        let key = serde_json::from_slice::<AuthRequest>(&bytes)
+            .ok()
+            .map(|a| a.key_id);
+        (Request::from_parts(parts, Body::from(bytes)), key, true)
+    } else {
+        let token = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        match token.and_then(|t| s.token_key(t)) {
+            Some((k, valid)) => (req, Some(k), valid),
+            None => (req, None, false),
+        }
+    };
+    let key_label = key.clone().unwrap_or_else(|| "-".to_string());
+    if let Some(k) = &key {
+        if let Err(wait) = s.admit(k) {
+            s.record(&method, &path, 429, &key_label, false);
+            let mut resp = routes::fault(Fault::new(
+                429,
+                c::codes::RATE_LIMITED,
+                format!("more than {} requests for this key", s.config.rate),
+            ));
+            let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+            resp.headers_mut()
+                .insert(c::RETRY_AFTER_HEADER, HeaderValue::from(secs));
+            return resp;
+        }
+    }
+    let draw = s.draw();
+    if !draw.delay.is_zero() {
+        tokio::time::sleep(draw.delay).await;
+    }
+    if let Some(status) = draw.fail {
+        s.record(&method, &path, status, &key_label, false);
+        let code = if status == 500 {
+            c::codes::SERVER
+        } else {
+            c::codes::UNAVAILABLE
+        };
+        return routes::fault(Fault::new(status, code, "injected fault: try again"));
+    }
+    if !token_ok {
+        s.record(&method, &path, 401, &key_label, false);
+        return routes::fault(Fault::new(
+            401,
+            c::codes::UNAUTHORIZED,
+            "missing, unknown or expired access token",
+        ));
+    }
+    let mut resp = next.run(req).await;
+    let dropped =
+        draw.drop && method == c::Method::Post.as_str() && resp.status() == StatusCode::CREATED;
+    if dropped {
+        resp.extensions_mut().insert(DropConnection);
+    }
+    s.record(&method, &path, resp.status().as_u16(), &key_label, dropped);
+    resp
+}
+
+fn app(shared: Arc<Shared>) -> Router {
+    routes::api(shared.clone()).layer(middleware::from_fn_with_state(shared, gate))
+}
+
+/// Serves the sandbox on `listener` until `shutdown` completes.
+pub async fn run(
+    listener: TcpListener,
+    config: SandboxConfig,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    serve(listener, Arc::new(Shared::new(config)), shutdown).await
+}
+
+async fn serve(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let app = app(shared);
+    tokio::pin!(shutdown);
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => {
+                let stream = match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off instead of spinning.
+                        tracing::warn!(error = %e, "sandbox accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let app = app.clone();
+                connections.spawn(async move {
+                    let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                        let app = app.clone();
+                        async move {
+                            let resp = app.oneshot(req.map(Body::new)).await.unwrap_or_else(|e| match e {});
+                            // An error from the service makes hyper close the connection
+                            // without writing the response: a lost answer, as on a real network.
+                            if resp.extensions().get::<DropConnection>().is_some() {
+                                Err(Dropped)
+                            } else {
+                                Ok(resp)
+                            }
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    connections.shutdown().await;
+    Ok(())
+}
+
+/// A sandbox running in this process, on a loopback port of its own.
+pub struct Sandbox {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Sandbox {
+    pub async fn start(config: SandboxConfig) -> std::io::Result<Sandbox> {
+        Sandbox::start_on("127.0.0.1:0", config).await
+    }
+
+    pub async fn start_on(listen: &str, config: SandboxConfig) -> std::io::Result<Sandbox> {
+        let listener = TcpListener::bind(listen).await?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared::new(config));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(serve(listener, shared.clone(), async {
+            let _ = stopped.await;
+        }));
+        Ok(Sandbox {
+            addr,
+            shared,
+            stop: Some(stop),
+            task,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The base URL a client should use.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn config(&self) -> &SandboxConfig {
+        &self.shared.config
+    }
+
+    /// Every collection, as `GET /__sandbox/state` gives it.
+    pub fn state(&self) -> serde_json::Value {
+        self.shared.world().snapshot()
+    }
+
+    pub fn requests(&self) -> Vec<LogEntry> {
+        self.shared.request_log()
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+/// The largest number of requests in any window of `window` in `log` for `key`, from the log's
+/// millisecond times: what a test checks against the limit.
+pub fn busiest_window(log: &[LogEntry], key: &str, window: Duration) -> usize {
+    let times: Vec<u64> = log
+        .iter()
+        .filter(|e| e.key == key && e.status != 429)
+        .map(|e| e.t_ms)
+        .collect();
+    let w = window.as_millis() as u64;
+    let mut best = 0;
+    let mut start = 0;
+    for end in 0..times.len() {
+        while times[end] - times[start] >= w {
+            start += 1;
+        }
+        best = best.max(end - start + 1);
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_parses_fixed_and_ranges() {
+        assert_eq!(
+            "100-200".parse::<Latency>().unwrap(),
+            Latency {
+                min: Duration::from_millis(100),
+                max: Duration::from_millis(200)
+            }
+        );
+        assert_eq!(
+            "5".parse::<Latency>().unwrap().max,
+            Duration::from_millis(5)
+        );
+        assert!("200-100".parse::<Latency>().is_err());
+        assert!("fast".parse::<Latency>().is_err());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn window_admits_n_then_refuses_until_the_oldest_leaves() {
+        let s = Shared::new(SandboxConfig {
+            rate: Rate::new(3, Duration::from_secs(2)),
+            ..Default::default()
+        });
+        for _ in 0..3 {
+            s.admit("k").unwrap();
+        }
+        assert_eq!(s.admit("k").unwrap_err(), Duration::from_secs(2));
+        s.admit("other").expect("keys have their own windows");
+        tokio::time::advance(Duration::from_millis(1999)).await;
+        assert!(s.admit("k").is_err());
+        tokio::time::advance(Duration::from_millis(1)).await;
+        s.admit("k").unwrap();
+    }
+
+    #[test]
+    fn faults_are_deterministic_from_the_seed() {
+        let cfg = SandboxConfig {
+            fail_rate: 0.3,
+            drop_rate: 0.3,
+            seed: 42,
+            ..Default::default()
+        };
+        let a = Shared::new(cfg.clone());
+        let b = Shared::new(cfg);
+        for _ in 0..100 {
+            let (x, y) = (a.draw(), b.draw());
+            assert_eq!((x.fail, x.drop), (y.fail, y.drop));
+        }
+    }
+
+    #[test]
+    fn busiest_window_counts_a_sliding_window() {
+        let e = |t| LogEntry {
+            t_ms: t,
+            method: "GET".into(),
+            path: "/".into(),
+            status: 200,
+            key: "k".into(),
+            dropped: false,
+        };
+        let log: Vec<_> = [0, 500, 999, 1000, 1001, 1998].into_iter().map(e).collect();
+        assert_eq!(busiest_window(&log, "k", Duration::from_secs(1)), 4);
+    }
+}
