@@ -124,8 +124,13 @@ pub trait Pacer: Send + Sync {
 }
 
 /// A strict sliding-window pacer for one process.
+///
+/// It spaces calls a little wider than the limit (1% of the window, at least 5 ms, at most
+/// 250 ms): the server counts arrivals, not sends, and two requests can take different times to
+/// get there, so pacing to the exact millisecond would now and then be refused.
 pub struct SlidingWindow {
     rate: Rate,
+    window: Duration,
     state: Mutex<WindowState>,
 }
 
@@ -136,8 +141,10 @@ struct WindowState {
 
 impl SlidingWindow {
     pub fn new(rate: Rate) -> SlidingWindow {
+        let slack = (rate.window / 100).clamp(Duration::from_millis(5), Duration::from_millis(250));
         SlidingWindow {
             rate,
+            window: rate.window + slack,
             state: Mutex::new(WindowState {
                 sent: VecDeque::with_capacity(rate.count as usize + 1),
                 paused_until: None,
@@ -159,7 +166,7 @@ impl SlidingWindow {
         }
         if st.sent.len() >= self.rate.count as usize {
             let oldest = st.sent[st.sent.len() - self.rate.count as usize];
-            at = at.max(oldest + self.rate.window);
+            at = at.max(oldest + self.window);
         }
         st.sent.push_back(at);
         while st.sent.len() > self.rate.count as usize {
@@ -233,8 +240,8 @@ mod tests {
                 "call {i} too early"
             );
         }
-        // ...and no slower than that: 17 calls at 5/s need three full windows.
-        assert_eq!(times[16], Duration::from_secs(3));
+        // ...and no slower than that: 17 calls at 5/s need three full windows, plus the slack.
+        assert_eq!(times[16], Duration::from_millis(3030));
     }
 
     #[tokio::test(start_paused = true)]

@@ -97,6 +97,8 @@ pub struct ApiRequest {
     pub path: String,
     pub query: Vec<(&'static str, String)>,
     pub body: Option<Bytes>,
+    /// Overrides the client's response timeout for this request.
+    pub timeout: Option<Duration>,
 }
 
 impl ApiRequest {
@@ -106,6 +108,7 @@ impl ApiRequest {
             path: operation.path(ids),
             query: Vec::new(),
             body: None,
+            timeout: None,
         }
     }
 
@@ -116,6 +119,11 @@ impl ApiRequest {
                 .expect("request bodies serialise")
                 .into(),
         );
+        self
+    }
+
+    pub fn timeout(mut self, timeout: Duration) -> ApiRequest {
+        self.timeout = Some(timeout);
         self
     }
 
@@ -228,6 +236,9 @@ impl Client {
             .header("accept", "application/json");
         if !req.query.is_empty() {
             rb = rb.query(&req.query);
+        }
+        if let Some(t) = req.timeout {
+            rb = rb.timeout(t);
         }
         if let Some(t) = token {
             rb = rb.bearer_auth(t.expose());

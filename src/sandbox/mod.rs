@@ -223,6 +223,13 @@ impl Shared {
             .map(|(k, exp)| (k.clone(), Instant::now() < *exp))
     }
 
+    fn expire_tokens(&self) {
+        let now = Instant::now();
+        for (_, exp) in lock(&self.tokens).values_mut() {
+            *exp = now;
+        }
+    }
+
     fn issue_token(&self, key: &str) -> AuthResponse {
         let mut rng = lock(&self.rng);
         let token = format!(
@@ -383,7 +390,13 @@ async fn serve(
                     let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
                         let app = app.clone();
                         async move {
-                            let resp = app.oneshot(req.map(Body::new)).await.unwrap_or_else(|e| match e {});
+                            // Handled on a task of its own so that a client which gives up
+                            // (a timeout) does not cancel the change: the real server goes on too.
+                            let handled = tokio::spawn(app.oneshot(req.map(Body::new)));
+                            let resp = match handled.await {
+                                Ok(r) => r.unwrap_or_else(|e| match e {}),
+                                Err(_) => return Err(Dropped),
+                            };
                             // An error from the service makes hyper close the connection
                             // without writing the response: a lost answer, as on a real network.
                             if resp.extensions().get::<DropConnection>().is_some() {
@@ -454,6 +467,11 @@ impl Sandbox {
 
     pub fn requests(&self) -> Vec<LogEntry> {
         self.shared.request_log()
+    }
+
+    /// Makes every token issued so far expired, as if the clock had passed them all.
+    pub fn expire_tokens(&self) {
+        self.shared.expire_tokens();
     }
 
     pub async fn stop(mut self) {

@@ -30,6 +30,13 @@ pub fn api(shared: S) -> Router {
     router
         .route("/__sandbox/state", routing::get(inspect_state))
         .route("/__sandbox/requests", routing::get(inspect_requests))
+        .route(
+            "/__sandbox/expire-tokens",
+            routing::post(|State(s): State<S>| async move {
+                s.expire_tokens();
+                StatusCode::NO_CONTENT
+            }),
+        )
         .fallback(|| async {
             fault(Fault::new(
                 404,
