@@ -34,7 +34,19 @@ async fn the_standalone_sandbox_serves_the_api_and_says_how_to_use_it() {
     let dir = tempfile::tempdir().unwrap();
     let url_file = dir.path().join("url");
     let child = Command::new(env!("CARGO_BIN_EXE_plbulk"))
-        .args(["sandbox", "--listen", "127.0.0.1:0", "--rate", "50/s", "--seed", "3", "--key", "demo-key", "--secret", "demo-secret"])
+        .args([
+            "sandbox",
+            "--listen",
+            "127.0.0.1:0",
+            "--rate",
+            "50/s",
+            "--seed",
+            "3",
+            "--key",
+            "demo-key",
+            "--secret",
+            "demo-secret",
+        ])
         .arg("--url-file")
         .arg(&url_file)
         .stdout(Stdio::piped())
@@ -45,19 +57,36 @@ async fn the_standalone_sandbox_serves_the_api_and_says_how_to_use_it() {
     let url = wait_for(&url_file);
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
 
-    let api = Client::new(ClientConfig::new(url.clone(), Credentials::new("demo-key", "demo-secret"))).unwrap();
+    let api = Client::new(ClientConfig::new(
+        url.clone(),
+        Credentials::new("demo-key", "demo-secret"),
+    ))
+    .unwrap();
     assert_eq!(api.list_products().await.unwrap().len(), 13);
-    let log: Vec<serde_json::Value> =
-        reqwest::get(format!("{url}/__sandbox/requests")).await.unwrap().json().await.unwrap();
+    let log: Vec<serde_json::Value> = reqwest::get(format!("{url}/__sandbox/requests"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(log.len(), 2, "auth and one page of products: {log:?}");
     assert_eq!(log[1]["key"], "demo-key");
 
     let _ = child.0.kill();
     let _ = child.0.wait();
     let mut out = String::new();
-    child.0.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    child
+        .0
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
     assert!(out.contains(&format!("PLBULK_BASE_URL={url}")), "{out}");
-    assert!(out.contains("PLBULK_API_KEY=demo-key") && out.contains("50/s"), "{out}");
+    assert!(
+        out.contains("PLBULK_API_KEY=demo-key") && out.contains("50/s"),
+        "{out}"
+    );
 }
 
 #[test]

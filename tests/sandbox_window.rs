@@ -11,7 +11,10 @@ use tokio::time::{sleep_until, Instant};
 async fn token(http: &reqwest::Client, url: &str) -> String {
     let r: AuthResponse = http
         .post(format!("{url}/auth"))
-        .json(&AuthRequest { key_id: DEFAULT_KEY.into(), secret: DEFAULT_SECRET.into() })
+        .json(&AuthRequest {
+            key_id: DEFAULT_KEY.into(),
+            secret: DEFAULT_SECRET.into(),
+        })
         .send()
         .await
         .unwrap()
@@ -22,11 +25,18 @@ async fn token(http: &reqwest::Client, url: &str) -> String {
 }
 
 async fn stats(http: &reqwest::Client, url: &str, token: &str) -> reqwest::Response {
-    http.get(format!("{url}/stats")).bearer_auth(token).send().await.unwrap()
+    http.get(format!("{url}/stats"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
 }
 
 fn limited() -> SandboxConfig {
-    SandboxConfig { rate: Rate::new(5, Duration::from_secs(2)), ..Default::default() }
+    SandboxConfig {
+        rate: Rate::new(5, Duration::from_secs(2)),
+        ..Default::default()
+    }
 }
 
 #[tokio::test]
@@ -39,7 +49,11 @@ async fn n_plus_one_inside_the_window_is_refused_with_retry_after() {
     }
     let refused = stats(&http, &sb.url(), &t).await;
     assert_eq!(refused.status(), 429);
-    let wait: u64 = refused.headers()[c::RETRY_AFTER_HEADER].to_str().unwrap().parse().unwrap();
+    let wait: u64 = refused.headers()[c::RETRY_AFTER_HEADER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=2).contains(&wait), "Retry-After {wait}");
     let body: c::ErrorBody = refused.json().await.unwrap();
     assert_eq!(body.error.code, c::codes::RATE_LIMITED);
@@ -61,7 +75,11 @@ async fn a_burst_at_the_end_of_one_window_and_the_start_of_the_next_is_refused()
     for _ in 0..5 {
         statuses.push(stats(&http, &sb.url(), &t).await.status().as_u16());
     }
-    assert_eq!(statuses, [200, 429, 429, 429, 429], "only the slot the auth call left is free");
+    assert_eq!(
+        statuses,
+        [200, 429, 429, 429, 429],
+        "only the slot the auth call left is free"
+    );
     assert!(busiest_window(&sb.requests(), DEFAULT_KEY, Duration::from_secs(2)) <= 5);
 }
 
@@ -78,7 +96,10 @@ async fn each_key_has_its_own_window() {
     assert_eq!(stats(&http, &sb.url(), &t).await.status(), 429);
     let r = http
         .post(format!("{}/auth", sb.url()))
-        .json(&AuthRequest { key_id: "second-key".into(), secret: "second-secret".into() })
+        .json(&AuthRequest {
+            key_id: "second-key".into(),
+            secret: "second-secret".into(),
+        })
         .send()
         .await
         .unwrap();
