@@ -32,8 +32,48 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Check spreadsheets before running them: every cell and row, with a report workbook.
+    Validate(ValidateArgs),
+    /// Write Excel templates to fill in.
+    Template(TemplateArgs),
     /// Run a local PL+ API sandbox (in memory) to rehearse jobs against.
     Sandbox(SandboxArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ValidateArgs {
+    /// CSV files (.csv, .tsv, .txt) and workbooks (.xlsx, .xlsm, .xls, .ods).
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+
+    /// What a CSV file (or a one-sheet workbook whose sheet has another name) holds:
+    /// customers, users, numbers, blocked-numbers, devices, orders, user-settings, partner-users.
+    #[arg(long)]
+    pub kind: Option<String>,
+
+    /// Where to write the report workbook [default: FIRST-FILE.validation.xlsx beside it].
+    #[arg(long, conflicts_with = "no_report")]
+    pub report: Option<PathBuf>,
+
+    /// Print the summary only; write no report workbook.
+    #[arg(long)]
+    pub no_report: bool,
+
+    /// How many findings to print.
+    #[arg(long, default_value_t = 20)]
+    pub show: usize,
+}
+
+#[derive(Args, Debug)]
+pub struct TemplateArgs {
+    /// A kind (customers, users, numbers, blocked-numbers, devices, orders, user-settings,
+    /// partner-users), or all: every kind's template and the onboarding workbook.
+    #[arg(default_value = "all")]
+    pub kind: String,
+
+    /// Folder to write into.
+    #[arg(long, default_value = ".")]
+    pub out: PathBuf,
 }
 
 #[derive(Args, Debug)]

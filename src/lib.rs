@@ -5,6 +5,14 @@
 //! Data flows one way: file → rows → validated operations → plan → journal → engine → results.
 //! The modules, in that order of use:
 //!
+//! - [`schema`]: the sheets and their columns: one table for reading, validating, templates
+//!   and reports.
+//! - [`intake`]: files to sheets of rows (CSV in any usual encoding and delimiter; workbooks
+//!   through calamine), each row's cells as the user meant them.
+//! - [`validate`]: every cell and every row checked before any call, with [`findings`] that
+//!   name file, sheet, row, column and what to do.
+//! - [`report`] and [`templates`]: the validation report and the import templates, as
+//!   workbooks.
 //! - [`contract`]: the API as plbulk understands it. Every assumed path and field name lives
 //!   here and nowhere else, so meeting the real reference is a one-file change.
 //! - [`pacing`]: the per-key limit (100 calls a minute by default) as a strict sliding window.
@@ -18,5 +26,36 @@ pub mod cli;
 pub mod client;
 pub mod cmd;
 pub mod contract;
+pub mod findings;
+pub mod intake;
 pub mod pacing;
+pub mod report;
 pub mod sandbox;
+pub mod schema;
+pub mod templates;
+pub mod validate;
+
+/// Writes `bytes` to `path` through a temporary file in the same folder and a rename, so a
+/// crash mid-write never leaves a half file where a good one was.
+pub fn atomic_write(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.plbulk-tmp", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}

@@ -3,6 +3,8 @@
 //! on stderr, as xsv and ripgrep do.
 
 mod sandbox;
+mod template;
+mod validate;
 
 use std::fmt;
 
@@ -28,6 +30,20 @@ impl Error {
             Error::Usage(_) | Error::Io(_) => EXIT_REFUSED,
         }
     }
+}
+
+/// A `--kind` or template argument as a kind, or a usage error listing the choices.
+pub(crate) fn parse_kind(s: &str) -> Result<crate::schema::Kind, Error> {
+    crate::schema::Kind::from_name(s).ok_or_else(|| {
+        let names: Vec<&str> = crate::schema::Kind::ALL
+            .iter()
+            .map(|k| k.cli_name())
+            .collect();
+        Error::Usage(format!(
+            "{s:?} is not a kind of row: use one of {}",
+            names.join(", ")
+        ))
+    })
 }
 
 impl fmt::Display for Error {
@@ -70,6 +86,8 @@ pub fn main(cli: Cli) -> i32 {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Sandbox(args) => sandbox::run(args, cli.quiet).await,
+            Command::Validate(args) => validate::run(args, cli.quiet),
+            Command::Template(args) => template::run(args, cli.quiet),
         }
     });
     match result {

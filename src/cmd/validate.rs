@@ -1,0 +1,110 @@
+//! `plbulk validate`: read every input, check every row, print a summary and write the report.
+
+use std::path::PathBuf;
+
+use crate::cli::ValidateArgs;
+use crate::findings::{Finding, Severity};
+use crate::intake;
+use crate::report;
+use crate::validate::Validator;
+
+use super::{parse_kind, Error, EXIT_OK, EXIT_REFUSED};
+
+pub fn run(args: ValidateArgs, quiet: bool) -> Result<i32, Error> {
+    let kind = args.kind.as_deref().map(parse_kind).transpose()?;
+    let mut validator = Validator::new();
+    let mut unreadable = Vec::new();
+    let mut inputs = Vec::new();
+    for file in &args.files {
+        match intake::open(file, kind) {
+            Ok(sheets) => {
+                inputs.push((file.clone(), kind));
+                for mut sheet in sheets {
+                    // A file that breaks off half way keeps what was read before it.
+                    if let Err(e) = validator.check_sheet(&mut sheet) {
+                        unreadable.push(e.to_string());
+                    }
+                }
+            }
+            Err(e) => unreadable.push(e.to_string()),
+        }
+    }
+    let outcome = validator.finish();
+    let findings = &outcome.findings;
+    let errors = findings.errors() + unreadable.len() as u64;
+
+    if !quiet {
+        for (file, sheet, kind, c) in &outcome.sheets {
+            let label = if **sheet == *kind.sheet_name() {
+                format!("{file} [{sheet}]")
+            } else {
+                format!("{file} [{sheet}: {kind}]")
+            };
+            println!(
+                "{label}: {} rows, {} valid, {} with errors{}",
+                c.rows,
+                c.valid,
+                c.invalid,
+                if c.ignored > 0 {
+                    format!(" ({} ignored)", c.ignored)
+                } else {
+                    String::new()
+                }
+            );
+        }
+        println!(
+            "{} error{}, {} warning{}, {} note{}.",
+            errors,
+            plural(errors),
+            findings.warnings(),
+            plural(findings.warnings()),
+            findings.count(Severity::Note),
+            plural(findings.count(Severity::Note))
+        );
+    }
+    for e in &unreadable {
+        eprintln!("error: {e}");
+    }
+    if !quiet && args.show > 0 {
+        let shown: Vec<&Finding> = findings
+            .items()
+            .iter()
+            .filter(|f| f.severity != Severity::Note)
+            .take(args.show)
+            .collect();
+        for f in &shown {
+            println!("  {f}");
+        }
+        let rest = findings.errors() + findings.warnings() - shown.len() as u64;
+        if rest > 0 {
+            println!("  … and {rest} more in the report");
+        }
+    }
+    if !args.no_report && !inputs.is_empty() {
+        let path = args
+            .report
+            .clone()
+            .unwrap_or_else(|| default_report_path(&args.files[0]));
+        report::write(&path, &inputs, findings).map_err(|e| Error::Io(e.to_string()))?;
+        if !quiet {
+            println!("Report: {}", path.display());
+        }
+    }
+    Ok(if errors > 0 { EXIT_REFUSED } else { EXIT_OK })
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+fn default_report_path(first: &std::path::Path) -> PathBuf {
+    let stem = first
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "plbulk".into());
+    first.with_file_name(format!("{stem}.validation.xlsx"))
+}

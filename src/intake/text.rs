@@ -1,0 +1,458 @@
+//! CSV and other delimited text, as Excel, LibreOffice and legacy systems write it.
+//!
+//! The encoding is decided from the start of the file: a UTF-8 or UTF-16 byte-order mark says
+//! it outright; otherwise text that is valid UTF-8 is UTF-8, and anything else is Windows-1252,
+//! which is what Excel's plain "CSV" writes on most UK machines. Non-UTF-8 input is decoded as
+//! it streams, so memory does not grow with the file. The delimiter (comma, semicolon or tab) is
+//! the one the header line uses most.
+
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::path::Path;
+use std::sync::Arc;
+
+use encoding_rs::{Encoding, UTF_16BE, UTF_16LE, WINDOWS_1252};
+
+use super::{display, infer_kind, map_columns, IntakeError, RowBuf, Rows, Sheet};
+use crate::findings::{Finding, Severity};
+use crate::schema::Kind;
+
+const SNIFF: usize = 1 << 20;
+
+/// Decodes a byte stream of a legacy encoding into UTF-8 as it is read.
+struct Decoding<R> {
+    inner: R,
+    decoder: encoding_rs::Decoder,
+    input: Vec<u8>,
+    in_start: usize,
+    in_end: usize,
+    output: Vec<u8>,
+    out_start: usize,
+    out_end: usize,
+    eof: bool,
+}
+
+impl<R: Read> Decoding<R> {
+    fn new(inner: R, encoding: &'static Encoding) -> Self {
+        Decoding {
+            inner,
+            decoder: encoding.new_decoder_without_bom_handling(),
+            input: vec![0; 64 * 1024],
+            in_start: 0,
+            in_end: 0,
+            output: vec![0; 3 * 64 * 1024 + 16],
+            out_start: 0,
+            out_end: 0,
+            eof: false,
+        }
+    }
+}
+
+impl<R: Read> Read for Decoding<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.out_start == self.out_end {
+            if self.in_start == self.in_end && !self.eof {
+                self.in_start = 0;
+                self.in_end = self.inner.read(&mut self.input)?;
+                self.eof = self.in_end == 0;
+            }
+            if self.eof && self.in_start == self.in_end {
+                let (_, _, written, _) = self.decoder.decode_to_utf8(&[], &mut self.output, true);
+                self.out_start = 0;
+                self.out_end = written;
+                if written == 0 {
+                    return Ok(0);
+                }
+                break;
+            }
+            let (_, read, written, _) = self.decoder.decode_to_utf8(
+                &self.input[self.in_start..self.in_end],
+                &mut self.output,
+                false,
+            );
+            self.in_start += read;
+            self.out_start = 0;
+            self.out_end = written;
+        }
+        let n = buf.len().min(self.out_end - self.out_start);
+        buf[..n].copy_from_slice(&self.output[self.out_start..self.out_start + n]);
+        self.out_start += n;
+        Ok(n)
+    }
+}
+
+/// Turns \r\n into \n and notes where the line breaks are in what the CSV reader reads, so
+/// that a record's row number can count blank lines, which the reader skips silently but Excel
+/// shows as rows. (With \r\n left in, the reader reports a record as starting before the
+/// blank lines ahead of it.)
+struct LineTracker<R> {
+    inner: R,
+    offset: u64,
+    held_cr: bool,
+    breaks: Arc<std::sync::Mutex<std::collections::VecDeque<u64>>>,
+}
+
+impl<R: Read> Read for LineTracker<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.len() < 2 {
+            return Ok(0);
+        }
+        let start = usize::from(self.held_cr);
+        if self.held_cr {
+            buf[0] = b'\r';
+        }
+        let n = self.inner.read(&mut buf[start..])?;
+        let mut len = start + n;
+        self.held_cr = false;
+        if n > 0 && buf[len - 1] == b'\r' {
+            // It may be half of a \r\n: decide on the next read.
+            self.held_cr = true;
+            len -= 1;
+        }
+        let mut q = self.breaks.lock().unwrap_or_else(|p| p.into_inner());
+        let mut w = 0;
+        for r in 0..len {
+            let b = buf[r];
+            if b == b'\r' && r + 1 < len && buf[r + 1] == b'\n' {
+                continue;
+            }
+            if b == b'\n' {
+                q.push_back(self.offset + w as u64);
+            }
+            buf[w] = b;
+            w += 1;
+        }
+        if n == 0 && start == 1 && w == 0 {
+            // A lone \r at the very end.
+            buf[0] = b'\r';
+            w = 1;
+        }
+        drop(q);
+        self.offset += w as u64;
+        if w == 0 && self.held_cr {
+            return self.read(buf);
+        }
+        Ok(w)
+    }
+}
+
+/// Whether `bytes` is UTF-8, allowing a character cut off at the end of the sample.
+fn looks_utf8(bytes: &[u8], complete: bool) -> bool {
+    match std::str::from_utf8(bytes) {
+        Ok(_) => true,
+        Err(e) => !complete && e.error_len().is_none() && bytes.len() - e.valid_up_to() < 4,
+    }
+}
+
+fn detect_delimiter(sample: &str) -> u8 {
+    // The header line, outside quotes.
+    let mut counts = [0usize; 3];
+    let mut quoted = false;
+    for ch in sample.chars() {
+        match ch {
+            '"' => quoted = !quoted,
+            '\n' | '\r' if !quoted => break,
+            ',' if !quoted => counts[0] += 1,
+            ';' if !quoted => counts[1] += 1,
+            '\t' if !quoted => counts[2] += 1,
+            _ => {}
+        }
+    }
+    let delims = [b',', b';', b'\t'];
+    let best = (0..3).max_by_key(|&i| (counts[i], 3 - i)).unwrap_or(0);
+    if counts[best] == 0 {
+        b','
+    } else {
+        delims[best]
+    }
+}
+
+pub(super) fn open(path: &Path, kind: Option<Kind>) -> Result<Sheet, IntakeError> {
+    let io_err = |source| IntakeError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file_name = display(path);
+    let mut file = File::open(path).map_err(io_err)?;
+    let mut head = Vec::with_capacity(SNIFF.min(1 << 16));
+    (&mut file)
+        .take(SNIFF as u64)
+        .read_to_end(&mut head)
+        .map_err(io_err)?;
+    let complete = head.len() < SNIFF;
+
+    let (encoding, bom): (&'static Encoding, usize) = if head.starts_with(b"\xEF\xBB\xBF") {
+        (encoding_rs::UTF_8, 3)
+    } else if head.starts_with(b"\xFF\xFE") {
+        (UTF_16LE, 2)
+    } else if head.starts_with(b"\xFE\xFF") {
+        (UTF_16BE, 2)
+    } else if head.contains(&0) {
+        return Err(IntakeError::Binary(path.to_path_buf()));
+    } else if looks_utf8(&head, complete) {
+        (encoding_rs::UTF_8, 0)
+    } else {
+        (WINDOWS_1252, 0)
+    };
+    let sample: String = if encoding == encoding_rs::UTF_8 {
+        String::from_utf8_lossy(&head[bom..head.len().min(bom + 64 * 1024)]).into_owned()
+    } else {
+        encoding
+            .decode_without_bom_handling(&head[bom..head.len().min(bom + 64 * 1024)])
+            .0
+            .into_owned()
+    };
+    let delimiter = detect_delimiter(&sample);
+    let body = io::Cursor::new(head).chain(file);
+    let mut reader: Box<dyn Read + Send> = Box::new(BufReader::with_capacity(64 * 1024, body));
+    {
+        let mut skip = [0u8; 3];
+        reader.read_exact(&mut skip[..bom]).map_err(io_err)?;
+    }
+    if encoding != encoding_rs::UTF_8 {
+        reader = Box::new(Decoding::new(reader, encoding));
+    }
+    let breaks = Arc::new(std::sync::Mutex::new(std::collections::VecDeque::new()));
+    let reader: Box<dyn Read + Send> = Box::new(LineTracker {
+        inner: reader,
+        offset: 0,
+        held_cr: false,
+        breaks: breaks.clone(),
+    });
+    let csv = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(delimiter)
+        .buffer_capacity(64 * 1024)
+        .from_reader(reader);
+
+    let mut rows = CsvRows {
+        file: file_name.clone(),
+        sheet: Arc::from(""),
+        csv,
+        record: csv::ByteRecord::new(),
+        breaks,
+        lines_before: 0,
+        embedded_newlines: 0,
+    };
+    // The header: the first row that is not blank.
+    let mut header = RowBuf::default();
+    let mut scratch = Vec::new();
+    let header_row = loop {
+        match rows.next_row(&mut header, &mut scratch)? {
+            Some(_) if header.is_blank() => continue,
+            Some(n) => break n,
+            None => return Err(IntakeError::Empty(path.to_path_buf())),
+        }
+    };
+    let headers: Arc<[Arc<str>]> = header.iter().map(|h| Arc::from(h.trim())).collect();
+    let mut notes = Vec::new();
+    let kind = match kind.or_else(|| infer_kind(&headers)) {
+        Some(k) => {
+            if kind.is_none() {
+                notes.push(Finding {
+                    severity: Severity::Note,
+                    file: file_name.clone(),
+                    sheet: k.sheet_name().into(),
+                    row: Some(header_row),
+                    column: None,
+                    header: None,
+                    value: String::new(),
+                    message: format!(
+                        "read as {k} rows, from its headers (--kind {} says so outright)",
+                        k.cli_name()
+                    ),
+                });
+            }
+            k
+        }
+        None => {
+            return Err(IntakeError::UnknownKind {
+                file: file_name.to_string(),
+                headers: headers
+                    .iter()
+                    .take(12)
+                    .map(|h| format!("{h:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                kinds: Kind::ALL
+                    .iter()
+                    .map(|k| k.cli_name())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+        }
+    };
+    let sheet: Arc<str> = kind.sheet_name().into();
+    rows.sheet = sheet.clone();
+    if encoding != encoding_rs::UTF_8 {
+        notes.push(Finding {
+            severity: Severity::Note,
+            file: file_name.clone(),
+            sheet: sheet.clone(),
+            row: None,
+            column: None,
+            header: None,
+            value: String::new(),
+            message: format!("read as {} text", encoding.name()),
+        });
+    }
+    for n in &mut notes {
+        n.sheet = sheet.clone();
+    }
+    let (columns, more) = map_columns(&file_name, &sheet, kind, &headers, header_row)?;
+    notes.extend(more);
+    notes.extend(scratch);
+    Ok(Sheet {
+        file: file_name,
+        name: sheet,
+        kind,
+        headers,
+        columns,
+        header_row,
+        rows: Box::new(rows),
+        notes,
+    })
+}
+
+struct CsvRows {
+    file: Arc<str>,
+    sheet: Arc<str>,
+    csv: csv::Reader<Box<dyn Read + Send>>,
+    record: csv::ByteRecord,
+    breaks: Arc<std::sync::Mutex<std::collections::VecDeque<u64>>>,
+    /// Line breaks before the current record.
+    lines_before: u64,
+    /// Line breaks inside quoted cells so far: Excel shows such a record as one row.
+    embedded_newlines: u64,
+}
+
+impl Rows for CsvRows {
+    fn next_row(
+        &mut self,
+        buf: &mut RowBuf,
+        notes: &mut Vec<Finding>,
+    ) -> Result<Option<u32>, IntakeError> {
+        buf.clear();
+        let more = self
+            .csv
+            .read_byte_record(&mut self.record)
+            .map_err(|e| IntakeError::Io {
+                path: self.file.to_string().into(),
+                source: io::Error::other(e.to_string()),
+            })?;
+        if !more {
+            return Ok(None);
+        }
+        let start = self.record.position().map_or(0, |p| p.byte());
+        {
+            let mut q = self.breaks.lock().unwrap_or_else(|p| p.into_inner());
+            while q.front().is_some_and(|&b| b <= start) {
+                q.pop_front();
+                self.lines_before += 1;
+            }
+        }
+        let row = (self.lines_before - self.embedded_newlines + 1) as u32;
+        let bytes = self.record.as_slice();
+        self.embedded_newlines += memchr_count(b'\n', bytes);
+        match std::str::from_utf8(bytes) {
+            Ok(_) => {
+                for field in self.record.iter() {
+                    // Checked above as a whole; every field boundary is a char boundary.
+                    buf.push(std::str::from_utf8(field).unwrap_or_default());
+                }
+            }
+            Err(_) => {
+                for (i, field) in self.record.iter().enumerate() {
+                    let text = String::from_utf8_lossy(field);
+                    if matches!(text, std::borrow::Cow::Owned(_)) {
+                        notes.push(Finding {
+                            severity: Severity::Error,
+                            file: self.file.clone(),
+                            sheet: self.sheet.clone(),
+                            row: Some(row),
+                            column: Some(i as u32),
+                            header: None,
+                            value: text.to_string(),
+                            message: "the cell is not valid UTF-8 text although the file began as UTF-8: \
+                                      save the file again as \"CSV UTF-8\""
+                                .into(),
+                        });
+                    }
+                    buf.push(&text);
+                }
+            }
+        }
+        Ok(Some(row))
+    }
+}
+
+fn memchr_count(needle: u8, hay: &[u8]) -> u64 {
+    hay.iter().filter(|&&b| b == needle).count() as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delimiter_is_the_header_lines_most_used() {
+        assert_eq!(detect_delimiter("a,b,c\n1;2;3"), b',');
+        assert_eq!(detect_delimiter("a;b;c\n"), b';');
+        assert_eq!(detect_delimiter("a\tb\tc"), b'\t');
+        assert_eq!(
+            detect_delimiter("\"a,x\";\"b\";c"),
+            b';',
+            "commas inside quotes do not count"
+        );
+        assert_eq!(detect_delimiter("single"), b',');
+    }
+
+    #[test]
+    fn decoding_reader_turns_1252_into_utf8_across_chunk_edges() {
+        let src: Vec<u8> = std::iter::repeat_n(b"caf\xe9 \x80 ".as_slice(), 50_000)
+            .flatten()
+            .copied()
+            .collect();
+        let mut out = String::new();
+        Decoding::new(&src[..], WINDOWS_1252)
+            .read_to_string(&mut out)
+            .unwrap();
+        assert_eq!(out, "café € ".repeat(50_000));
+    }
+
+    #[test]
+    fn line_tracker_folds_crlf_even_across_reads() {
+        struct Drip(Vec<u8>, usize);
+        impl Read for Drip {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                let n = (self.0.len() - self.1).min(3).min(buf.len());
+                buf[..n].copy_from_slice(&self.0[self.1..self.1 + n]);
+                self.1 += n;
+                Ok(n)
+            }
+        }
+        let breaks = Arc::new(std::sync::Mutex::new(std::collections::VecDeque::new()));
+        let mut t = LineTracker {
+            inner: Drip(b"ab\r\n\r\ncd\re\r".to_vec(), 0),
+            offset: 0,
+            held_cr: false,
+            breaks: breaks.clone(),
+        };
+        let mut out = Vec::new();
+        t.read_to_end(&mut out).unwrap();
+        assert_eq!(out, b"ab\n\ncd\re\r");
+        assert_eq!(
+            breaks.lock().unwrap().iter().copied().collect::<Vec<_>>(),
+            [2, 3]
+        );
+    }
+
+    #[test]
+    fn utf8_sample_may_end_mid_character() {
+        let s = "é".as_bytes();
+        assert!(looks_utf8(&s[..1], false));
+        assert!(!looks_utf8(&s[..1], true));
+        assert!(!looks_utf8(b"caf\xe9 au lait", false));
+    }
+}

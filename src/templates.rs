@@ -1,0 +1,170 @@
+//! Excel templates for every kind of row, made from the [`schema`](crate::schema) table.
+//!
+//! Each has a styled, frozen header with an input message on every header cell (what goes
+//! there, whether it is required), a drop-down on every column with a fixed set of values,
+//! fitted widths, one example row (grey italics; ignored on import while unchanged) and an
+//! Instructions sheet. The files in `templates/` are these, written by `plbulk template all`;
+//! a test fails when they drift from what this module writes.
+
+use std::path::{Path, PathBuf};
+
+use rust_xlsxwriter::{
+    Color, DataValidation, DocProperties, ExcelDateTime, Format, FormatBorder, Workbook, Worksheet,
+    XlsxError,
+};
+
+use crate::schema::{Kind, Need};
+
+/// Rows that get the drop-downs: enough for a large onboarding, small enough to stay light.
+const VALIDATED_ROWS: u32 = 5_000;
+
+fn header_format() -> Format {
+    Format::new()
+        .set_bold()
+        .set_font_color(Color::White)
+        .set_background_color(Color::RGB(0x004B87))
+        .set_border_bottom(FormatBorder::Thin)
+}
+
+fn example_format() -> Format {
+    Format::new()
+        .set_italic()
+        .set_font_color(Color::RGB(0x808080))
+}
+
+fn need_words(n: Need) -> &'static str {
+    match n {
+        Need::Required => "Required.",
+        Need::Sometimes => "Sometimes required (see below).",
+        Need::Optional => "Optional.",
+    }
+}
+
+fn add_kind_sheet(book: &mut Workbook, kind: Kind) -> Result<(), XlsxError> {
+    let ws: &mut Worksheet = book.add_worksheet();
+    ws.set_name(kind.sheet_name())?;
+    let header = header_format();
+    let example = example_format();
+    for (i, c) in kind.columns().iter().enumerate() {
+        let col = i as u16;
+        ws.write_string_with_format(0, col, c.header, &header)?;
+        ws.write_string_with_format(1, col, c.example, &example)?;
+        let width = c.header.len().max(c.example.len()).max(10) + 2;
+        ws.set_column_width(col, width as f64)?;
+        // Excel caps an input message at 255 characters and its title at 32.
+        let message: String = format!("{} {}", need_words(c.need), c.help)
+            .chars()
+            .take(255)
+            .collect();
+        let title: String = c.header.chars().take(32).collect();
+        let tip = DataValidation::new()
+            .allow_any_value()
+            .set_input_title(title)?
+            .set_input_message(message)?;
+        ws.add_data_validation(0, col, 0, col, &tip)?;
+        if !c.values.is_empty() {
+            let list = DataValidation::new()
+                .allow_list_strings(c.values)?
+                .set_error_title("Not one of the choices")?
+                .set_error_message(format!(
+                    "{} takes one of: {}",
+                    c.header,
+                    c.values.join(", ")
+                ))?;
+            ws.add_data_validation(1, col, VALIDATED_ROWS, col, &list)?;
+        }
+    }
+    ws.set_freeze_panes(1, 0)?;
+    Ok(())
+}
+
+fn add_instructions(book: &mut Workbook, kinds: &[Kind]) -> Result<(), XlsxError> {
+    let ws = book.add_worksheet();
+    ws.set_name("Instructions")?;
+    let title = Format::new().set_bold().set_font_size(14);
+    let bold = Format::new().set_bold();
+    let wrap = Format::new().set_text_wrap();
+    ws.set_column_width(0, 28)?;
+    ws.set_column_width(1, 14)?;
+    ws.set_column_width(2, 90)?;
+    ws.write_string_with_format(0, 0, "plbulk: bulk changes for PhoneLine+", &title)?;
+    let intro = [
+        "Fill one row per change on the sheets named below; keep the sheet names and the header row.",
+        "Row 2 of each sheet is an example in grey: it is ignored while unchanged. Overwrite it or delete it.",
+        "Check the file first with: plbulk validate FILE. Then run it with: plbulk run FILE.",
+        "In other sheets, Customer is a Ref from the Customers sheet, a PL+ customer id, or the exact company name.",
+    ];
+    let mut row = 2u32;
+    for line in intro {
+        ws.write_string(row, 0, line)?;
+        row += 1;
+    }
+    for &kind in kinds {
+        row += 1;
+        ws.write_string_with_format(row, 0, kind.sheet_name(), &title)?;
+        row += 1;
+        ws.write_string_with_format(row, 0, "Column", &bold)?;
+        ws.write_string_with_format(row, 1, "Needed", &bold)?;
+        ws.write_string_with_format(row, 2, "What goes there", &bold)?;
+        row += 1;
+        for c in kind.columns() {
+            ws.write_string(row, 0, c.header)?;
+            ws.write_string(row, 1, need_words(c.need).trim_end_matches('.'))?;
+            let mut help = c.help.to_string();
+            if !c.values.is_empty() {
+                help.push_str(&format!(" Choices: {}.", c.values.join(", ")));
+            }
+            ws.write_string_with_format(row, 2, &help, &wrap)?;
+            row += 1;
+        }
+    }
+    Ok(())
+}
+
+/// A template workbook for `kinds`: Instructions first, then one sheet per kind.
+pub fn workbook(kinds: &[Kind]) -> Result<Workbook, XlsxError> {
+    let mut book = Workbook::new();
+    // A fixed date, so the same generator writes the same bytes and the golden test holds.
+    let fixed = ExcelDateTime::from_ymd(2026, 1, 1)?;
+    book.set_properties(
+        &DocProperties::new()
+            .set_creation_datetime(&fixed)
+            .set_title("plbulk template"),
+    );
+    add_instructions(&mut book, kinds)?;
+    for &k in kinds {
+        add_kind_sheet(&mut book, k)?;
+    }
+    Ok(book)
+}
+
+/// The file a template is written to: `customers.xlsx`, …, and `onboarding.xlsx` for all.
+pub fn file_name(kind: Option<Kind>) -> String {
+    match kind {
+        Some(k) => format!("{}.xlsx", k.cli_name()),
+        None => "onboarding.xlsx".into(),
+    }
+}
+
+/// Writes the template for `kind` (None: every kind's, and the onboarding workbook) into `dir`.
+pub fn write(dir: &Path, kind: Option<Kind>) -> Result<Vec<PathBuf>, XlsxError> {
+    std::fs::create_dir_all(dir)?;
+    let mut written = Vec::new();
+    let mut one = |kinds: &[Kind], name: String| -> Result<(), XlsxError> {
+        let path = dir.join(name);
+        let bytes = workbook(kinds)?.save_to_buffer()?;
+        crate::atomic_write(&path, &bytes)?;
+        written.push(path);
+        Ok(())
+    };
+    match kind {
+        Some(k) => one(&[k], file_name(Some(k)))?,
+        None => {
+            for k in Kind::ALL {
+                one(&[k], file_name(Some(k)))?;
+            }
+            one(&Kind::ALL, file_name(None))?;
+        }
+    }
+    Ok(written)
+}

@@ -1,0 +1,883 @@
+//! Validation before any call: every row of every sheet checked cell by cell and across rows,
+//! with findings in words the user can act on in Excel.
+//!
+//! A [`Validator`] sees the rows of a job one at a time (sheets may come in any order) and
+//! keeps only what cross-row checks need: the Refs and company names of Customers rows, and the
+//! natural keys that must not repeat (a user email within a customer, a number, a MAC, a
+//! blocked number, a partner user's email). Customer references are resolved at the end, when
+//! every Customers row has been seen; what resolves to nothing in the job must exist in the
+//! account, which the online pre-flight checks.
+
+pub mod fields;
+
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::findings::{Finding, Findings, Severity};
+use crate::intake::{IntakeError, RowBuf, Sheet};
+use crate::schema::{Field, Kind};
+
+/// Excel's limit on the characters in one cell.
+pub const MAX_CELL_CHARS: usize = 32_767;
+
+/// What a row's check decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Valid,
+    Invalid,
+    /// Blank, or the template's example row.
+    Ignored,
+}
+
+/// Where a row is, for "also on row N" messages.
+#[derive(Debug, Clone)]
+struct Loc {
+    file: Arc<str>,
+    sheet: Arc<str>,
+    row: u32,
+}
+
+impl Loc {
+    fn describe_from(&self, file: &Arc<str>, sheet: &Arc<str>) -> String {
+        if self.file == *file && self.sheet == *sheet {
+            format!("row {}", self.row)
+        } else if self.file == *file {
+            format!("sheet {} row {}", self.sheet, self.row)
+        } else {
+            format!("{} [{}] row {}", self.file, self.sheet, self.row)
+        }
+    }
+}
+
+/// Counts for one sheet, for the summary.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SheetCounts {
+    pub rows: u64,
+    pub valid: u64,
+    pub invalid: u64,
+    pub ignored: u64,
+}
+
+struct PendingRef {
+    value: String,
+    loc: Loc,
+    column: usize,
+    header: Option<Arc<str>>,
+}
+
+/// Normal forms of a row's cells, by field; buffers reused from row to row.
+#[derive(Debug, Default)]
+pub struct Normalized {
+    values: Vec<String>,
+}
+
+impl Normalized {
+    fn slot(&mut self, f: Field) -> &mut String {
+        let i = f as usize;
+        if self.values.len() <= i {
+            self.values.resize(i + 1, String::new());
+        }
+        &mut self.values[i]
+    }
+
+    pub fn get(&self, f: Field) -> &str {
+        self.values.get(f as usize).map_or("", String::as_str)
+    }
+
+    fn clear(&mut self) {
+        for v in &mut self.values {
+            v.clear();
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct Validator {
+    findings: Findings,
+    /// Per (file, sheet), in the order first seen.
+    counts: Vec<(Arc<str>, Arc<str>, Kind, SheetCounts)>,
+    refs: HashMap<String, Loc>,
+    /// Company names of Customers rows (lower case) and where each first appears, with a count.
+    names: HashMap<String, (Loc, u32)>,
+    customer_refs: Vec<PendingRef>,
+    customer_ref_seen: HashMap<String, ()>,
+    user_emails: HashMap<(String, String), Loc>,
+    numbers_added: HashMap<String, Loc>,
+    allocations: HashMap<String, Loc>,
+    blocked: HashMap<(String, String), Loc>,
+    macs: HashMap<String, Loc>,
+    partner_emails: HashMap<String, Loc>,
+    orders: HashMap<String, (String, String, Loc)>,
+    norm: Normalized,
+    /// (sheet, field) pairs whose missing column has been reported, so it is said once.
+    missing_reported: HashMap<(Arc<str>, Arc<str>, Field), ()>,
+}
+
+/// The result of validating a whole job.
+pub struct Outcome {
+    pub findings: Findings,
+    /// Per (file, sheet): its kind and row counts, in file and sheet order.
+    pub sheets: Vec<(Arc<str>, Arc<str>, Kind, SheetCounts)>,
+}
+
+impl Validator {
+    pub fn new() -> Validator {
+        Validator {
+            findings: Findings::new(),
+            ..Default::default()
+        }
+    }
+
+    /// Validates every row of `sheet`, reading it to the end.
+    pub fn check_sheet(&mut self, sheet: &mut Sheet) -> Result<SheetCounts, IntakeError> {
+        self.findings.extend(sheet.notes.drain(..));
+        self.counts_of(sheet);
+        let mut row = RowBuf::default();
+        let mut notes = Vec::new();
+        while let Some(n) = sheet.rows.next_row(&mut row, &mut notes)? {
+            let had_cell_errors = notes.iter().any(|f| f.severity == Severity::Error);
+            for mut f in notes.drain(..) {
+                f.header = f
+                    .column
+                    .and_then(|c| sheet.headers.get(c as usize).cloned());
+                self.findings.push(f);
+            }
+            let v = self.check_row(sheet, n, &row);
+            if had_cell_errors && v == Verdict::Valid {
+                self.count(sheet, Verdict::Invalid);
+            } else {
+                self.count(sheet, v);
+            }
+        }
+        Ok(self.counts_of(sheet).clone())
+    }
+
+    fn counts_of(&mut self, sheet: &Sheet) -> &mut SheetCounts {
+        let i = match self
+            .counts
+            .iter()
+            .position(|(f, s, ..)| *f == sheet.file && *s == sheet.name)
+        {
+            Some(i) => i,
+            None => {
+                self.counts.push((
+                    sheet.file.clone(),
+                    sheet.name.clone(),
+                    sheet.kind,
+                    SheetCounts::default(),
+                ));
+                self.counts.len() - 1
+            }
+        };
+        &mut self.counts[i].3
+    }
+
+    fn count(&mut self, sheet: &Sheet, v: Verdict) {
+        let c = self.counts_of(sheet);
+        match v {
+            Verdict::Valid => {
+                c.rows += 1;
+                c.valid += 1;
+            }
+            Verdict::Invalid => {
+                c.rows += 1;
+                c.invalid += 1;
+            }
+            Verdict::Ignored => c.ignored += 1,
+        }
+    }
+
+    /// The normal forms of the last row checked.
+    pub fn normalized(&self) -> &Normalized {
+        &self.norm
+    }
+
+    /// Checks one row. Its findings join the job's; its normal forms are in [`Self::normalized`].
+    pub fn check_row(&mut self, sheet: &Sheet, row_no: u32, row: &RowBuf) -> Verdict {
+        if row.is_blank() {
+            return Verdict::Ignored;
+        }
+        if row_no == sheet.header_row + 1 && is_template_example(sheet, row) {
+            self.findings.push(sheet.finding(
+                Severity::Note,
+                Some(row_no),
+                None,
+                "",
+                "this is the template's example row, unchanged: it was not read".into(),
+            ));
+            return Verdict::Ignored;
+        }
+        self.norm.clear();
+        let mut cx = Cx {
+            v: self,
+            sheet,
+            row_no,
+            row,
+            errors: 0,
+        };
+        match sheet.kind {
+            Kind::Customers => cx.customer(),
+            Kind::Users => cx.user(),
+            Kind::Numbers => cx.number(),
+            Kind::BlockedNumbers => cx.blocked(),
+            Kind::Devices => cx.device(),
+            Kind::Orders => cx.order(),
+            Kind::UserSettings => cx.settings(),
+            Kind::PartnerUsers => cx.partner_user(),
+        }
+        if cx.errors == 0 {
+            Verdict::Valid
+        } else {
+            Verdict::Invalid
+        }
+    }
+
+    /// Resolves customer references and returns everything found.
+    pub fn finish(mut self) -> Outcome {
+        for p in std::mem::take(&mut self.customer_refs) {
+            let key = p.value.trim().to_lowercase();
+            if self.refs.contains_key(&key) {
+                continue;
+            }
+            let finding = |severity, message| Finding {
+                severity,
+                file: p.loc.file.clone(),
+                sheet: p.loc.sheet.clone(),
+                row: Some(p.loc.row),
+                column: Some(p.column as u32),
+                header: p.header.clone(),
+                value: p.value.clone(),
+                message,
+            };
+            match self.names.get(&key) {
+                Some((_, 1)) => {}
+                Some((first, n)) => self.findings.push(finding(
+                    Severity::Error,
+                    format!(
+                        "{:?} is the company name of {n} Customers rows (the first at {}): give that row a Ref and use it here",
+                        p.value.trim(),
+                        first.describe_from(&p.loc.file, &p.loc.sheet)
+                    ),
+                )),
+                None => self.findings.push(finding(
+                    Severity::Note,
+                    format!(
+                        "customer {:?} is not in this job: it must exist in the account (checked online before the run)",
+                        p.value.trim()
+                    ),
+                )),
+            }
+        }
+        self.findings.sort();
+        Outcome {
+            findings: self.findings,
+            sheets: self.counts,
+        }
+    }
+}
+
+fn is_template_example(sheet: &Sheet, row: &RowBuf) -> bool {
+    let mut any = false;
+    for &(field, col) in &sheet.columns {
+        let example = sheet.kind.column(field).map_or("", |c| c.example);
+        if row.get(col).trim() != example {
+            return false;
+        }
+        any |= !example.is_empty();
+    }
+    any
+}
+
+/// One row being checked.
+struct Cx<'a> {
+    v: &'a mut Validator,
+    sheet: &'a Sheet,
+    row_no: u32,
+    row: &'a RowBuf,
+    errors: u32,
+}
+
+impl Cx<'_> {
+    fn col(&self, f: Field) -> Option<usize> {
+        self.sheet.column_of(f)
+    }
+
+    /// The trimmed cell of field `f`, None when blank or when the sheet lacks the column.
+    fn get(&mut self, f: Field) -> Option<&'_ str> {
+        let c = self.col(f)?;
+        let s = self.row.get(c).trim();
+        if s.is_empty() {
+            return None;
+        }
+        if s.len() > MAX_CELL_CHARS && s.chars().count() > MAX_CELL_CHARS {
+            let n = s.chars().count();
+            let shown: String = s.chars().take(50).collect();
+            self.err_at(
+                Some(c),
+                &format!("{shown}…"),
+                format!("the cell has {n} characters; a cell holds at most {MAX_CELL_CHARS}"),
+            );
+            return None;
+        }
+        Some(s)
+    }
+
+    fn err_at(&mut self, col: Option<usize>, value: &str, message: String) {
+        self.errors += 1;
+        let f = self
+            .sheet
+            .finding(Severity::Error, Some(self.row_no), col, value, message);
+        self.v.findings.push(f);
+    }
+
+    fn warn_at(&mut self, col: Option<usize>, value: &str, message: String) {
+        let f = self
+            .sheet
+            .finding(Severity::Warning, Some(self.row_no), col, value, message);
+        self.v.findings.push(f);
+    }
+
+    fn header(&self, f: Field) -> &'static str {
+        self.sheet.kind.column(f).map_or("?", |c| c.header)
+    }
+
+    /// Field `f` is needed `because`; say so if it is blank or its column is missing.
+    fn require(&mut self, f: Field, because: &str) -> Option<String> {
+        if let Some(v) = self.get(f) {
+            return Some(v.to_string());
+        }
+        let header = self.header(f);
+        match self.col(f) {
+            Some(c) => self.err_at(Some(c), "", format!("{header} is required{because}")),
+            None => {
+                self.errors += 1;
+                let key = (self.sheet.file.clone(), self.sheet.name.clone(), f);
+                if self.v.missing_reported.insert(key, ()).is_none() {
+                    let f = self.sheet.finding(
+                        Severity::Error,
+                        Some(self.row_no),
+                        None,
+                        "",
+                        format!(
+                            "{header} is required{because}, but the sheet has no {header} column; add it (this is said once for the sheet)"
+                        ),
+                    );
+                    self.v.findings.push(f);
+                }
+            }
+        }
+        None
+    }
+
+    /// Runs a normaliser on field `f` if it has a value, storing the normal form.
+    fn normalise(&mut self, f: Field, rule: fn(&str, &mut String) -> Result<(), String>) -> bool {
+        let Some(c) = self.col(f) else { return true };
+        let raw = self.row.get(c).trim();
+        if raw.is_empty() {
+            return true;
+        }
+        let mut out = std::mem::take(self.v.norm.slot(f));
+        let r = rule(raw, &mut out);
+        *self.v.norm.slot(f) = out;
+        match r {
+            Ok(()) => true,
+            Err(m) => {
+                self.err_at(Some(c), raw, m);
+                false
+            }
+        }
+    }
+
+    fn check(&mut self, f: Field, rule: fn(&str) -> Result<(), String>) {
+        if let Some(c) = self.col(f) {
+            let raw = self.row.get(c).trim();
+            if !raw.is_empty() {
+                if let Err(m) = rule(raw) {
+                    self.err_at(Some(c), raw, m);
+                }
+            }
+        }
+    }
+
+    fn choice<T>(&mut self, f: Field, rule: fn(&str) -> Result<T, String>) -> Option<T> {
+        let c = self.col(f)?;
+        let raw = self.row.get(c).trim();
+        match rule(raw) {
+            Ok(v) => Some(v),
+            Err(m) => {
+                self.err_at(Some(c), raw, m);
+                None
+            }
+        }
+    }
+
+    fn action(&mut self, allowed: &[&'static str]) -> Option<&'static str> {
+        let Some(c) = self.col(Field::Action) else {
+            return Some(allowed[0]);
+        };
+        let raw = self.row.get(c).trim();
+        if raw.is_empty() {
+            return Some(allowed[0]);
+        }
+        let squashed = crate::schema::squash(raw);
+        if let Some(a) = allowed
+            .iter()
+            .find(|a| crate::schema::squash(a) == squashed)
+        {
+            return Some(a);
+        }
+        self.err_at(
+            Some(c),
+            raw,
+            format!("{raw:?} is not an action here: use {}", allowed.join(", ")),
+        );
+        None
+    }
+
+    fn loc(&self) -> Loc {
+        Loc {
+            file: self.sheet.file.clone(),
+            sheet: self.sheet.name.clone(),
+            row: self.row_no,
+        }
+    }
+
+    /// Records a natural key; a repeat is an error naming the first row.
+    fn unique<K: std::hash::Hash + Eq>(
+        &mut self,
+        pick: fn(&mut Validator) -> &mut HashMap<K, Loc>,
+        key: K,
+        f: Field,
+        what: impl FnOnce() -> String,
+    ) {
+        let loc = self.loc();
+        let first = match pick(self.v).entry(key) {
+            Entry::Occupied(e) => Some(e.get().clone()),
+            Entry::Vacant(e) => {
+                e.insert(loc);
+                None
+            }
+        };
+        if let Some(first) = first {
+            let c = self.col(f);
+            let value = c.map_or("", |c| self.row.get(c)).trim().to_string();
+            let msg = format!(
+                "{}, also on {}: remove one of the two",
+                what(),
+                first.describe_from(&self.sheet.file, &self.sheet.name)
+            );
+            self.err_at(c, &value, msg);
+        }
+    }
+
+    /// Notes the Customer reference for resolution at the end; returns its key.
+    fn customer_ref(&mut self) -> Option<String> {
+        let value = self.require(Field::Customer, "")?;
+        let key = value.to_lowercase();
+        if self.v.customer_ref_seen.insert(key.clone(), ()).is_none() {
+            let column = self.col(Field::Customer).expect("required above");
+            self.v.customer_refs.push(PendingRef {
+                value,
+                loc: self.loc(),
+                column,
+                header: self.sheet.headers.get(column).cloned(),
+            });
+        }
+        Some(key)
+    }
+
+    fn email_field(&mut self, f: Field) {
+        self.check(f, fields::email);
+    }
+
+    fn address(
+        &mut self,
+        line1: Field,
+        town: Field,
+        postcode: Field,
+        others: &[Field],
+        because: &str,
+    ) -> bool {
+        let any = [line1, town, postcode]
+            .iter()
+            .chain(others)
+            .any(|f| self.get(*f).is_some());
+        if any {
+            self.require(line1, because);
+            self.require(town, because);
+            if self.require(postcode, because).is_some() {
+                self.normalise(postcode, fields::postcode);
+            }
+        }
+        any
+    }
+
+    // --- The sheets ------------------------------------------------------------------------
+
+    fn customer(&mut self) {
+        let Some(action) = self.action(&["add", "update", "delete", "regrade", "upgrade"]) else {
+            return;
+        };
+        if let Some(r) = self.get(Field::Ref).map(str::to_lowercase) {
+            self.unique(
+                |v| &mut v.refs,
+                r,
+                Field::Ref,
+                || "this Ref is used twice".into(),
+            );
+        }
+        self.email_field(Field::Email);
+        self.normalise(Field::Phone, fields::phone);
+        let plan = self
+            .get(Field::Plan)
+            .map(|_| ())
+            .and_then(|_| self.choice(Field::Plan, fields::plan));
+        if self.get(Field::ContractMonths).is_some() {
+            self.choice(Field::ContractMonths, fields::contract_months);
+        }
+        let has_address = self.address(
+            Field::Line1,
+            Field::Town,
+            Field::Postcode,
+            &[Field::Line2, Field::County],
+            ", since part of the address is given",
+        );
+        match action {
+            "add" => {
+                if let Some(name) = self.require(Field::CompanyName, " to add a customer") {
+                    let loc = self.loc();
+                    let key = name.to_lowercase();
+                    let e = self.v.names.entry(key).or_insert((loc, 0));
+                    e.1 += 1;
+                    if e.1 == 2 {
+                        let first = e.0.describe_from(&self.sheet.file, &self.sheet.name);
+                        let c = self.col(Field::CompanyName);
+                        self.warn_at(
+                            c,
+                            &name,
+                            format!("{name:?} is also added on {first}: this would make two customers with one name"),
+                        );
+                    }
+                }
+                self.require(Field::Plan, " to add a customer (pro or hardware)");
+                self.require(
+                    Field::ContractMonths,
+                    " to add a customer (1, 12, 24 or 36)",
+                );
+                match plan {
+                    Some(crate::contract::Plan::Pro) => {
+                        self.require(Field::Email, ": Plan is pro, so Email is required");
+                    }
+                    Some(crate::contract::Plan::Hardware) if !has_address => {
+                        self.require(
+                            Field::Line1,
+                            ": Plan is hardware, so an address is required",
+                        );
+                        self.require(Field::Town, ": Plan is hardware, so an address is required");
+                        self.require(
+                            Field::Postcode,
+                            ": Plan is hardware, so an address is required",
+                        );
+                    }
+                    _ => {}
+                }
+            }
+            _ => {
+                if self.get(Field::CustomerId).is_none() && self.get(Field::CompanyName).is_none() {
+                    self.require(
+                        Field::CustomerId,
+                        &format!(" to {action} a customer (or a Company Name that finds it)"),
+                    );
+                }
+                if action == "regrade" {
+                    self.require(Field::ContractMonths, " to regrade a contract");
+                }
+                if action == "upgrade" && plan == Some(crate::contract::Plan::Hardware) {
+                    let c = self.col(Field::Plan);
+                    self.err_at(
+                        c,
+                        "hardware",
+                        "upgrade moves a customer to pro (Standard): leave Plan blank or write pro"
+                            .into(),
+                    );
+                }
+            }
+        }
+    }
+
+    fn user(&mut self) {
+        let Some(action) = self.action(&[
+            "add",
+            "update",
+            "delete",
+            "resend-activation",
+            "reset-password",
+        ]) else {
+            return;
+        };
+        let customer = self.customer_ref();
+        self.choice(Field::UserType, fields::user_type);
+        let email = self.require(Field::Email, " to identify the user");
+        self.email_field(Field::Email);
+        if action == "add" {
+            self.require(Field::FirstName, " to add a user");
+            self.require(Field::LastName, " to add a user");
+            if let (Some(c), Some(e)) = (customer, email) {
+                self.unique(
+                    |v| &mut v.user_emails,
+                    (c, e.to_lowercase()),
+                    Field::Email,
+                    || "the same user email is added twice for one customer".into(),
+                );
+            }
+        }
+    }
+
+    fn number(&mut self) {
+        let Some(action) = self.action(&["add", "allocate", "deallocate"]) else {
+            return;
+        };
+        let customer = self.customer_ref();
+        self.require(Field::Number, "");
+        let ok = self.normalise(Field::Number, fields::uk_number);
+        let user = if action == "allocate" {
+            self.require(Field::UserEmail, " to allocate a number")
+        } else {
+            self.get(Field::UserEmail).map(str::to_string)
+        };
+        self.email_field(Field::UserEmail);
+        if action == "deallocate" && user.is_some() {
+            let c = self.col(Field::UserEmail);
+            self.warn_at(
+                c,
+                user.as_deref().unwrap_or(""),
+                "deallocate ignores User Email".into(),
+            );
+        }
+        let number = self.v.norm.get(Field::Number).to_string();
+        if !ok || number.is_empty() || customer.is_none() {
+            return;
+        }
+        if action == "add" {
+            self.unique(
+                |v| &mut v.numbers_added,
+                number.clone(),
+                Field::Number,
+                || format!("{number} is added twice"),
+            );
+        }
+        if user.is_some() && action != "deallocate" {
+            self.unique(
+                |v| &mut v.allocations,
+                number.clone(),
+                Field::Number,
+                || format!("{number} is allocated twice"),
+            );
+        }
+    }
+
+    fn blocked(&mut self) {
+        let Some(action) = self.action(&["add", "update", "delete"]) else {
+            return;
+        };
+        let customer = self.customer_ref();
+        self.require(Field::Number, "");
+        let ok = self.normalise(Field::Number, fields::block_pattern);
+        self.choice(Field::Direction, fields::direction);
+        if let Some(note) = self.get(Field::Note).map(str::to_string) {
+            let n = note.chars().count();
+            if n > 200 {
+                let c = self.col(Field::Note);
+                let shown: String = note.chars().take(40).collect();
+                self.err_at(
+                    c,
+                    &shown,
+                    format!("the note has {n} characters; at most 200"),
+                );
+            }
+        }
+        let number = self.v.norm.get(Field::Number).to_string();
+        if let (true, "add", Some(c)) = (ok && !number.is_empty(), action, customer) {
+            self.unique(
+                |v| &mut v.blocked,
+                (c, number.clone()),
+                Field::Number,
+                || format!("{number} is blocked twice for one customer"),
+            );
+        }
+    }
+
+    fn device(&mut self) {
+        self.customer_ref();
+        self.require(Field::UserEmail, " to say whose device it is");
+        self.email_field(Field::UserEmail);
+        self.require(
+            Field::Product,
+            " (a product id, or brand and model such as Yealink T54W)",
+        );
+        self.require(Field::Mac, "");
+        if self.normalise(Field::Mac, fields::mac) {
+            let mac = self.v.norm.get(Field::Mac).to_string();
+            if !mac.is_empty() {
+                self.unique(
+                    |v| &mut v.macs,
+                    mac.clone(),
+                    Field::Mac,
+                    || format!("MAC address {mac} is given twice"),
+                );
+            }
+        }
+    }
+
+    fn order(&mut self) {
+        let order_ref = self.require(
+            Field::OrderRef,
+            " (rows with the same Order Ref make one order)",
+        );
+        let customer = self.customer_ref();
+        self.require(
+            Field::Product,
+            " (a product id, or brand and model such as Yealink T54W)",
+        );
+        if self.require(Field::Quantity, "").is_some() {
+            self.choice(Field::Quantity, fields::quantity);
+        }
+        self.address(
+            Field::DeliveryLine1,
+            Field::DeliveryTown,
+            Field::DeliveryPostcode,
+            &[Field::DeliveryLine2, Field::DeliveryCounty],
+            ", since part of the delivery address is given",
+        );
+        let (Some(order_ref), Some(customer)) = (order_ref, customer) else {
+            return;
+        };
+        let postcode = self.v.norm.get(Field::DeliveryPostcode).to_string();
+        let mut delivery = Vec::with_capacity(5);
+        for f in [
+            Field::DeliveryLine1,
+            Field::DeliveryLine2,
+            Field::DeliveryTown,
+            Field::DeliveryCounty,
+        ] {
+            delivery.push(self.get(f).unwrap_or("").to_lowercase());
+        }
+        delivery.push(postcode);
+        let delivery = delivery.join("|");
+        let loc = self.loc();
+        let key = order_ref.to_lowercase();
+        let clash = match self.v.orders.get(&key) {
+            None => {
+                self.v.orders.insert(key, (customer, delivery, loc));
+                None
+            }
+            Some((c, _, first)) if *c != customer => {
+                Some((Field::Customer, "for another customer", first.clone()))
+            }
+            Some((_, d, first)) if *d != delivery => Some((
+                Field::DeliveryLine1,
+                "with another delivery address",
+                first.clone(),
+            )),
+            Some(_) => None,
+        };
+        if let Some((f, what, first)) = clash {
+            let c = self.col(f);
+            let value = c.map_or("", |c| self.row.get(c)).to_string();
+            let at = first.describe_from(&self.sheet.file, &self.sheet.name);
+            self.err_at(
+                c,
+                &value,
+                format!("Order Ref {order_ref:?} is {what} on {at}: rows of one order share its customer and delivery address"),
+            );
+        }
+    }
+
+    fn settings(&mut self) {
+        self.customer_ref();
+        self.require(Field::UserEmail, " to say whose settings these are");
+        self.email_field(Field::UserEmail);
+        let mut any = false;
+        for f in [Field::RejectAnonymous, Field::CallWaiting, Field::Voicemail] {
+            any |= matches!(self.choice(f, fields::yes_no), Some(Some(_)));
+        }
+        let days = self.get(Field::OpenDays).is_some();
+        if days {
+            any = true;
+            self.choice(Field::OpenDays, fields::days);
+        }
+        let schedule =
+            days || self.get(Field::OpenTime).is_some() || self.get(Field::CloseTime).is_some();
+        if schedule {
+            any = true;
+            if !days {
+                self.require(Field::OpenDays, ", since opening times are given");
+            }
+            let open = self.time(Field::OpenTime);
+            let close = self.time(Field::CloseTime);
+            if let (Some(o), Some(c)) = (open, close) {
+                if c <= o {
+                    let col = self.col(Field::CloseTime);
+                    let v = self.v.norm.get(Field::CloseTime).to_string();
+                    self.err_at(
+                        col,
+                        &v,
+                        format!(
+                            "Close Time {v} is not after Open Time {}",
+                            self.v.norm.get(Field::OpenTime)
+                        ),
+                    );
+                }
+            }
+        }
+        if self.get(Field::Redirect).is_some() {
+            any = true;
+            self.normalise(Field::Redirect, fields::phone);
+        }
+        if !any && self.errors == 0 {
+            self.warn_at(
+                None,
+                "",
+                "the row changes nothing: every setting is blank".into(),
+            );
+        }
+    }
+
+    fn time(&mut self, f: Field) -> Option<u32> {
+        self.require(f, ", since opening days are given")?;
+        let c = self.col(f)?;
+        let raw = self.row.get(c).trim();
+        let mut out = std::mem::take(self.v.norm.slot(f));
+        let r = fields::time(raw, &mut out);
+        *self.v.norm.slot(f) = out;
+        match r {
+            Ok(m) => Some(m),
+            Err(m) => {
+                self.err_at(Some(c), raw, m);
+                None
+            }
+        }
+    }
+
+    fn partner_user(&mut self) {
+        let Some(action) = self.action(&["add", "update", "delete"]) else {
+            return;
+        };
+        let email = self.require(Field::Email, " to identify the partner user");
+        self.email_field(Field::Email);
+        if action == "add" {
+            self.require(Field::FirstName, " to add a partner user");
+            self.require(Field::LastName, " to add a partner user");
+            self.require(Field::Role, " to add a partner user");
+            if let Some(e) = email {
+                self.unique(
+                    |v| &mut v.partner_emails,
+                    e.to_lowercase(),
+                    Field::Email,
+                    || "this partner user is added twice".into(),
+                );
+            }
+        }
+    }
+}
