@@ -31,6 +31,9 @@ pub fn run(args: ValidateArgs, quiet: bool) -> Result<i32, Error> {
     }
     let outcome = validator.finish();
     let findings = &outcome.findings;
+    if unreadable.is_empty() && outcome.sheets.iter().all(|(.., c)| c.rows == 0) {
+        unreadable.push("no rows to run: every sheet read is empty below its header".to_string());
+    }
     let errors = findings.errors() + unreadable.len() as u64;
 
     if !quiet {

@@ -256,10 +256,16 @@ pub(crate) fn map_columns(
             None => unknown.push((i, h)),
         }
     }
+    // With no header recognised at all, say what the sheet needs even where no single column is
+    // required on its own (Customers needs Company Name, Plan and more, but only to add).
+    let needed = |c: &&crate::schema::Column| {
+        c.need == Need::Required || (columns.is_empty() && c.need != Need::Optional)
+    };
     let missing: Vec<&str> = kind
         .columns()
         .iter()
-        .filter(|c| c.need == Need::Required && !columns.iter().any(|(f, _)| *f == c.field))
+        .filter(needed)
+        .filter(|c| !columns.iter().any(|(f, _)| *f == c.field))
         .map(|c| c.header)
         .collect();
     if !missing.is_empty() {

@@ -30,6 +30,8 @@ struct Decoding<R> {
     out_start: usize,
     out_end: usize,
     eof: bool,
+    /// The decoder was told the input ended; it must not be called again.
+    finished: bool,
 }
 
 impl<R: Read> Decoding<R> {
@@ -44,6 +46,7 @@ impl<R: Read> Decoding<R> {
             out_start: 0,
             out_end: 0,
             eof: false,
+            finished: false,
         }
     }
 }
@@ -51,6 +54,9 @@ impl<R: Read> Decoding<R> {
 impl<R: Read> Read for Decoding<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         while self.out_start == self.out_end {
+            if self.finished {
+                return Ok(0);
+            }
             if self.in_start == self.in_end && !self.eof {
                 self.in_start = 0;
                 self.in_end = self.inner.read(&mut self.input)?;
@@ -58,6 +64,7 @@ impl<R: Read> Read for Decoding<R> {
             }
             if self.eof && self.in_start == self.in_end {
                 let (_, _, written, _) = self.decoder.decode_to_utf8(&[], &mut self.output, true);
+                self.finished = true;
                 self.out_start = 0;
                 self.out_end = written;
                 if written == 0 {
@@ -446,6 +453,17 @@ mod tests {
             breaks.lock().unwrap().iter().copied().collect::<Vec<_>>(),
             [2, 3]
         );
+    }
+
+    #[test]
+    fn decoding_reader_can_be_read_again_after_the_end() {
+        // Found by tests/reader_props.rs: the csv reader reads once more after EOF, and
+        // encoding_rs panics if a finished decoder is used again.
+        let mut r = Decoding::new(&b"caf\xe9"[..], WINDOWS_1252);
+        let mut out = String::new();
+        r.read_to_string(&mut out).unwrap();
+        assert_eq!(r.read(&mut [0u8; 8]).unwrap(), 0);
+        assert_eq!(r.read(&mut [0u8; 8]).unwrap(), 0);
     }
 
     #[test]

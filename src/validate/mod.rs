@@ -150,7 +150,20 @@ impl Validator {
                 self.count(sheet, v);
             }
         }
-        Ok(self.counts_of(sheet).clone())
+        let counts = self.counts_of(sheet).clone();
+        if counts.rows == 0 {
+            self.findings.push(sheet.finding(
+                Severity::Warning,
+                None,
+                None,
+                "",
+                format!(
+                    "no rows under the header (row {}): nothing to do on this sheet",
+                    sheet.header_row
+                ),
+            ));
+        }
+        Ok(counts)
     }
 
     fn counts_of(&mut self, sheet: &Sheet) -> &mut SheetCounts {
