@@ -185,16 +185,20 @@ impl Rows for SheetRows {
         notes: &mut Vec<Finding>,
     ) -> Result<Option<u32>, IntakeError> {
         buf.clear();
-        let Some(cells) = self.range.rows().nth(self.next) else {
+        let (height, width) = self.range.get_size();
+        if self.next >= height {
             return Ok(None);
-        };
+        }
         let row = self.start_row + self.next as u32 + 1;
+        let r = self.next;
         self.next += 1;
         // Columns before the first used one are empty, but they keep their letters.
         for _ in 0..self.start_col {
             buf.push("");
         }
-        for (i, cell) in cells.iter().enumerate() {
+        // Cell by cell, by index: `rows().nth(n)` walks from the top each time.
+        for i in 0..width {
+            let cell = self.range.get((r, i)).unwrap_or(&Data::Empty);
             if let Err(shown) = cell_text(cell, buf.text_mut()) {
                 notes.push(Finding {
                     severity: Severity::Error,

@@ -290,6 +290,26 @@ impl Validator {
     }
 }
 
+/// Equal ignoring case, spaces and punctuation ("Reset Password" = "reset-password"), without
+/// allocating: it runs on every row.
+fn loose_eq(a: &str, b: &str) -> bool {
+    let mut x = a
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase);
+    let mut y = b
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase);
+    loop {
+        match (x.next(), y.next()) {
+            (None, None) => return true,
+            (p, q) if p != q => return false,
+            _ => {}
+        }
+    }
+}
+
 fn is_template_example(sheet: &Sheet, row: &RowBuf) -> bool {
     let mut any = false;
     for &(field, col) in &sheet.columns {
@@ -433,11 +453,7 @@ impl Cx<'_> {
         if raw.is_empty() {
             return Some(allowed[0]);
         }
-        let squashed = crate::schema::squash(raw);
-        if let Some(a) = allowed
-            .iter()
-            .find(|a| crate::schema::squash(a) == squashed)
-        {
+        if let Some(a) = allowed.iter().find(|a| loose_eq(a, raw)) {
             return Some(a);
         }
         self.err_at(
