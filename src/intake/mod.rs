@@ -32,6 +32,14 @@ impl RowBuf {
         self.ends.push(self.text.len());
     }
 
+    /// The whole row at once: `text` is every cell's text run together, `ends` where each ends.
+    pub(crate) fn set(&mut self, text: &str, ends: impl Iterator<Item = usize>) {
+        self.text.clear();
+        self.text.push_str(text);
+        self.ends.clear();
+        self.ends.extend(ends);
+    }
+
     /// Appends to the cell being built; `end_cell` closes it.
     pub(crate) fn text_mut(&mut self) -> &mut String {
         &mut self.text
@@ -91,6 +99,8 @@ pub struct Sheet {
     pub headers: Arc<[Arc<str>]>,
     /// Which column holds each field the sheet has.
     pub columns: Vec<(Field, usize)>,
+    /// The same, indexed by field: looked up for every cell checked.
+    by_field: Vec<Option<usize>>,
     pub header_row: u32,
     pub rows: Box<dyn Rows>,
     /// What was noticed while opening: unknown columns, the encoding used, a guessed kind.
@@ -98,11 +108,40 @@ pub struct Sheet {
 }
 
 impl Sheet {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        file: Arc<str>,
+        name: Arc<str>,
+        kind: Kind,
+        headers: Arc<[Arc<str>]>,
+        columns: Vec<(Field, usize)>,
+        header_row: u32,
+        rows: Box<dyn Rows>,
+        notes: Vec<Finding>,
+    ) -> Sheet {
+        let mut by_field = Vec::new();
+        for &(f, i) in &columns {
+            let at = f as usize;
+            if by_field.len() <= at {
+                by_field.resize(at + 1, None);
+            }
+            by_field[at] = Some(i);
+        }
+        Sheet {
+            file,
+            name,
+            kind,
+            headers,
+            columns,
+            by_field,
+            header_row,
+            rows,
+            notes,
+        }
+    }
+
     pub fn column_of(&self, field: Field) -> Option<usize> {
-        self.columns
-            .iter()
-            .find(|(f, _)| *f == field)
-            .map(|(_, i)| *i)
+        self.by_field.get(field as usize).copied().flatten()
     }
 
     pub fn finding(

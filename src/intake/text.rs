@@ -117,6 +117,17 @@ impl<R: Read> Read for LineTracker<R> {
             len -= 1;
         }
         let mut q = self.breaks.lock().unwrap_or_else(|p| p.into_inner());
+        if memchr::memchr(b'\r', &buf[..len]).is_none() {
+            // The usual case: nothing to fold, only line breaks to note.
+            q.extend(memchr::memchr_iter(b'\n', &buf[..len]).map(|i| self.offset + i as u64));
+            drop(q);
+            self.offset += len as u64;
+            if len == 0 && self.held_cr {
+                // Only a \r came: it is not data yet.
+                return self.read(buf);
+            }
+            return Ok(len);
+        }
         let mut w = 0;
         for r in 0..len {
             let b = buf[r];
@@ -310,16 +321,16 @@ pub(super) fn open(path: &Path, kind: Option<Kind>) -> Result<Sheet, IntakeError
     let (columns, more) = map_columns(&file_name, &sheet, kind, &headers, header_row)?;
     notes.extend(more);
     notes.extend(scratch);
-    Ok(Sheet {
-        file: file_name,
-        name: sheet,
+    Ok(Sheet::new(
+        file_name,
+        sheet,
         kind,
         headers,
         columns,
         header_row,
-        rows: Box::new(rows),
+        Box::new(rows),
         notes,
-    })
+    ))
 }
 
 struct CsvRows {
@@ -362,14 +373,21 @@ impl Rows for CsvRows {
         let row = (self.lines_before - self.embedded_newlines + 1) as u32;
         let bytes = self.record.as_slice();
         self.embedded_newlines += memchr_count(b'\n', bytes);
-        match std::str::from_utf8(bytes) {
-            Ok(_) => {
-                for field in self.record.iter() {
-                    // Checked above as a whole; every field boundary is a char boundary.
-                    buf.push(std::str::from_utf8(field).unwrap_or_default());
-                }
-            }
-            Err(_) => {
+        let whole = std::str::from_utf8(bytes).ok().filter(|text| {
+            // Valid as a whole; each field must also end on a character boundary (a character
+            // split by a delimiter would not, and then each field is read on its own).
+            (0..self.record.len()).all(|i| {
+                self.record
+                    .range(i)
+                    .is_some_and(|r| text.is_char_boundary(r.end))
+            })
+        });
+        match whole {
+            Some(text) => buf.set(
+                text,
+                (0..self.record.len()).filter_map(|i| self.record.range(i).map(|r| r.end)),
+            ),
+            None => {
                 for (i, field) in self.record.iter().enumerate() {
                     let text = String::from_utf8_lossy(field);
                     if matches!(text, std::borrow::Cow::Owned(_)) {
@@ -395,7 +413,7 @@ impl Rows for CsvRows {
 }
 
 fn memchr_count(needle: u8, hay: &[u8]) -> u64 {
-    hay.iter().filter(|&&b| b == needle).count() as u64
+    memchr::memchr_iter(needle, hay).count() as u64
 }
 
 #[cfg(test)]

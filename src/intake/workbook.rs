@@ -135,16 +135,16 @@ pub(super) fn open(path: &Path, kind: Option<Kind>) -> Result<Vec<Sheet>, Intake
         let (columns, mut sheet_notes) =
             map_columns(&file, &sheet_name, kind, &headers, header_row)?;
         sheet_notes.extend(scratch);
-        sheets.push(Sheet {
-            file: file.clone(),
-            name: sheet_name,
+        sheets.push(Sheet::new(
+            file.clone(),
+            sheet_name,
             kind,
             headers,
             columns,
             header_row,
-            rows: Box::new(rows),
-            notes: sheet_notes,
-        });
+            Box::new(rows),
+            sheet_notes,
+        ));
     }
     if sheets.is_empty() {
         if notes.iter().any(|n| n.message.contains("is empty")) && visible_unknown.is_empty() {

@@ -11,7 +11,8 @@
 pub mod fields;
 
 use std::collections::hash_map::Entry;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use crate::findings::{Finding, Findings, Severity};
@@ -30,25 +31,81 @@ pub enum Verdict {
     Ignored,
 }
 
-/// Where a row is, for "also on row N" messages.
-#[derive(Debug, Clone)]
+/// Where a row is, for "also on row N" messages: the sheet as its index in the validator's
+/// list of sheets, so that a million remembered rows cost eight bytes each.
+#[derive(Debug, Clone, Copy)]
 struct Loc {
-    file: Arc<str>,
-    sheet: Arc<str>,
+    sheet: u32,
     row: u32,
 }
 
-impl Loc {
-    fn describe_from(&self, file: &Arc<str>, sheet: &Arc<str>) -> String {
-        if self.file == *file && self.sheet == *sheet {
-            format!("row {}", self.row)
-        } else if self.file == *file {
-            format!("sheet {} row {}", self.sheet, self.row)
+/// A natural key (a Ref, an email within a customer, a number…) as a 64-bit hash of its
+/// case-folded text. Cross-row checks keep only these: a million Customers rows must not keep a
+/// million strings. Two different keys share a hash with odds of about one in 10^7 for a job of
+/// a million rows, which would show as a false "also on row N" that names the other row.
+type Key = u64;
+
+/// Hashes the parts of a key, folding case, with a separator between parts.
+fn key(parts: &[&str]) -> Key {
+    // FNV-1a, then a final mix so the low bits (which pick the bucket) depend on every byte.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |b: u8| {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    };
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            eat(0xff);
+        }
+        let part = part.trim();
+        if part.is_ascii() {
+            for b in part.bytes() {
+                eat(b.to_ascii_lowercase());
+            }
         } else {
-            format!("{} [{}] row {}", self.file, self.sheet, self.row)
+            let mut buf = [0u8; 4];
+            for c in part.chars().flat_map(char::to_lowercase) {
+                for b in c.encode_utf8(&mut buf).bytes() {
+                    eat(b);
+                }
+            }
         }
     }
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h
 }
+
+/// A key made of a key and another: a user's email within their customer, say.
+fn pair(a: Key, b: Key) -> Key {
+    let mut h = a ^ b.rotate_left(32).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    h ^= h >> 29;
+    h.wrapping_mul(0xbf58_476d_1ce4_e5b9)
+}
+
+/// Keys are hashes already: the map uses them as they are.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8) | *b as u64;
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type KeyMap<V> = HashMap<Key, V, BuildHasherDefault<KeyHasher>>;
+type KeySet = HashSet<Key, BuildHasherDefault<KeyHasher>>;
 
 /// Counts for one sheet, for the summary.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -95,20 +152,23 @@ impl Normalized {
 #[derive(Default)]
 pub struct Validator {
     findings: Findings,
-    /// Per (file, sheet), in the order first seen.
+    /// Per (file, sheet), in the order first seen; a [`Loc`]'s sheet is an index here.
     counts: Vec<(Arc<str>, Arc<str>, Kind, SheetCounts)>,
-    refs: HashMap<String, Loc>,
-    /// Company names of Customers rows (lower case) and where each first appears, with a count.
-    names: HashMap<String, (Loc, u32)>,
+    /// The sheet of the last row checked, to find its index without a search per row.
+    current: Option<(Arc<str>, Arc<str>, u32)>,
+    refs: KeyMap<Loc>,
+    /// Company names of Customers rows and where each first appears, with a count.
+    names: KeyMap<(Loc, u32)>,
     customer_refs: Vec<PendingRef>,
-    customer_ref_seen: HashMap<String, ()>,
-    user_emails: HashMap<(String, String), Loc>,
-    numbers_added: HashMap<String, Loc>,
-    allocations: HashMap<String, Loc>,
-    blocked: HashMap<(String, String), Loc>,
-    macs: HashMap<String, Loc>,
-    partner_emails: HashMap<String, Loc>,
-    orders: HashMap<String, (String, String, Loc)>,
+    customer_ref_seen: KeySet,
+    user_emails: KeyMap<Loc>,
+    numbers_added: KeyMap<Loc>,
+    allocations: KeyMap<Loc>,
+    blocked: KeyMap<Loc>,
+    macs: KeyMap<Loc>,
+    partner_emails: KeyMap<Loc>,
+    /// Order Ref → (customer, delivery address, first row).
+    orders: KeyMap<(Key, Key, Loc)>,
     norm: Normalized,
     /// (sheet, field) pairs whose missing column has been reported, so it is said once.
     missing_reported: HashMap<(Arc<str>, Arc<str>, Field), ()>,
@@ -166,7 +226,12 @@ impl Validator {
         Ok(counts)
     }
 
-    fn counts_of(&mut self, sheet: &Sheet) -> &mut SheetCounts {
+    fn sheet_index(&mut self, sheet: &Sheet) -> u32 {
+        if let Some((f, s, i)) = &self.current {
+            if Arc::ptr_eq(f, &sheet.file) && Arc::ptr_eq(s, &sheet.name) {
+                return *i;
+            }
+        }
         let i = match self
             .counts
             .iter()
@@ -182,8 +247,27 @@ impl Validator {
                 ));
                 self.counts.len() - 1
             }
-        };
+        } as u32;
+        self.current = Some((sheet.file.clone(), sheet.name.clone(), i));
+        i
+    }
+
+    fn counts_of(&mut self, sheet: &Sheet) -> &mut SheetCounts {
+        let i = self.sheet_index(sheet) as usize;
         &mut self.counts[i].3
+    }
+
+    /// "row 7", "sheet Users row 7" or "file.xlsx [Users] row 7", as seen from sheet `from`.
+    fn describe(&self, loc: Loc, from: u32) -> String {
+        let (file, sheet, ..) = &self.counts[loc.sheet as usize];
+        let (from_file, ..) = &self.counts[from as usize];
+        if loc.sheet == from {
+            format!("row {}", loc.row)
+        } else if file == from_file {
+            format!("sheet {sheet} row {}", loc.row)
+        } else {
+            format!("{file} [{sheet}] row {}", loc.row)
+        }
     }
 
     fn count(&mut self, sheet: &Sheet, v: Verdict) {
@@ -222,9 +306,11 @@ impl Validator {
             return Verdict::Ignored;
         }
         self.norm.clear();
+        let sheet_index = self.sheet_index(sheet);
         let mut cx = Cx {
             v: self,
             sheet,
+            sheet_index,
             row_no,
             row,
             errors: 0,
@@ -249,28 +335,29 @@ impl Validator {
     /// Resolves customer references and returns everything found.
     pub fn finish(mut self) -> Outcome {
         for p in std::mem::take(&mut self.customer_refs) {
-            let key = p.value.trim().to_lowercase();
-            if self.refs.contains_key(&key) {
+            let k = key(&[&p.value]);
+            if self.refs.contains_key(&k) {
                 continue;
             }
+            let (file, sheet, ..) = &self.counts[p.loc.sheet as usize];
             let finding = |severity, message| Finding {
                 severity,
-                file: p.loc.file.clone(),
-                sheet: p.loc.sheet.clone(),
+                file: file.clone(),
+                sheet: sheet.clone(),
                 row: Some(p.loc.row),
                 column: Some(p.column as u32),
                 header: p.header.clone(),
                 value: p.value.clone(),
                 message,
             };
-            match self.names.get(&key) {
+            match self.names.get(&k) {
                 Some((_, 1)) => {}
                 Some((first, n)) => self.findings.push(finding(
                     Severity::Error,
                     format!(
                         "{:?} is the company name of {n} Customers rows (the first at {}): give that row a Ref and use it here",
                         p.value.trim(),
-                        first.describe_from(&p.loc.file, &p.loc.sheet)
+                        self.describe(*first, p.loc.sheet)
                     ),
                 )),
                 None => self.findings.push(finding(
@@ -326,20 +413,23 @@ fn is_template_example(sheet: &Sheet, row: &RowBuf) -> bool {
 struct Cx<'a> {
     v: &'a mut Validator,
     sheet: &'a Sheet,
+    sheet_index: u32,
     row_no: u32,
     row: &'a RowBuf,
     errors: u32,
 }
 
-impl Cx<'_> {
+impl<'a> Cx<'a> {
     fn col(&self, f: Field) -> Option<usize> {
         self.sheet.column_of(f)
     }
 
-    /// The trimmed cell of field `f`, None when blank or when the sheet lacks the column.
-    fn get(&mut self, f: Field) -> Option<&'_ str> {
+    /// The trimmed cell of field `f`, None when blank or when the sheet lacks the column. The
+    /// text borrows the row, not the checker, so checks can go on while it is held.
+    fn get(&mut self, f: Field) -> Option<&'a str> {
         let c = self.col(f)?;
-        let s = self.row.get(c).trim();
+        let row: &'a RowBuf = self.row;
+        let s = row.get(c).trim();
         if s.is_empty() {
             return None;
         }
@@ -376,9 +466,9 @@ impl Cx<'_> {
     }
 
     /// Field `f` is needed `because`; say so if it is blank or its column is missing.
-    fn require(&mut self, f: Field, because: &str) -> Option<String> {
+    fn require(&mut self, f: Field, because: &str) -> Option<&'a str> {
         if let Some(v) = self.get(f) {
-            return Some(v.to_string());
+            return Some(v);
         }
         let header = self.header(f);
         match self.col(f) {
@@ -466,23 +556,22 @@ impl Cx<'_> {
 
     fn loc(&self) -> Loc {
         Loc {
-            file: self.sheet.file.clone(),
-            sheet: self.sheet.name.clone(),
+            sheet: self.sheet_index,
             row: self.row_no,
         }
     }
 
     /// Records a natural key; a repeat is an error naming the first row.
-    fn unique<K: std::hash::Hash + Eq>(
+    fn unique(
         &mut self,
-        pick: fn(&mut Validator) -> &mut HashMap<K, Loc>,
-        key: K,
+        pick: fn(&mut Validator) -> &mut KeyMap<Loc>,
+        key: Key,
         f: Field,
         what: impl FnOnce() -> String,
     ) {
         let loc = self.loc();
         let first = match pick(self.v).entry(key) {
-            Entry::Occupied(e) => Some(e.get().clone()),
+            Entry::Occupied(e) => Some(*e.get()),
             Entry::Vacant(e) => {
                 e.insert(loc);
                 None
@@ -494,26 +583,26 @@ impl Cx<'_> {
             let msg = format!(
                 "{}, also on {}: remove one of the two",
                 what(),
-                first.describe_from(&self.sheet.file, &self.sheet.name)
+                self.v.describe(first, self.sheet_index)
             );
             self.err_at(c, &value, msg);
         }
     }
 
     /// Notes the Customer reference for resolution at the end; returns its key.
-    fn customer_ref(&mut self) -> Option<String> {
+    fn customer_ref(&mut self) -> Option<Key> {
         let value = self.require(Field::Customer, "")?;
-        let key = value.to_lowercase();
-        if self.v.customer_ref_seen.insert(key.clone(), ()).is_none() {
+        let k = key(&[value]);
+        if self.v.customer_ref_seen.insert(k) {
             let column = self.col(Field::Customer).expect("required above");
             self.v.customer_refs.push(PendingRef {
-                value,
+                value: value.to_string(),
                 loc: self.loc(),
                 column,
                 header: self.sheet.headers.get(column).cloned(),
             });
         }
-        Some(key)
+        Some(k)
     }
 
     fn email_field(&mut self, f: Field) {
@@ -548,10 +637,10 @@ impl Cx<'_> {
         let Some(action) = self.action(&["add", "update", "delete", "regrade", "upgrade"]) else {
             return;
         };
-        if let Some(r) = self.get(Field::Ref).map(str::to_lowercase) {
+        if let Some(r) = self.get(Field::Ref) {
             self.unique(
                 |v| &mut v.refs,
-                r,
+                key(&[r]),
                 Field::Ref,
                 || "this Ref is used twice".into(),
             );
@@ -576,15 +665,15 @@ impl Cx<'_> {
             "add" => {
                 if let Some(name) = self.require(Field::CompanyName, " to add a customer") {
                     let loc = self.loc();
-                    let key = name.to_lowercase();
-                    let e = self.v.names.entry(key).or_insert((loc, 0));
+                    let e = self.v.names.entry(key(&[name])).or_insert((loc, 0));
                     e.1 += 1;
                     if e.1 == 2 {
-                        let first = e.0.describe_from(&self.sheet.file, &self.sheet.name);
+                        let first = e.0;
+                        let first = self.v.describe(first, self.sheet_index);
                         let c = self.col(Field::CompanyName);
                         self.warn_at(
                             c,
-                            &name,
+                            name,
                             format!("{name:?} is also added on {first}: this would make two customers with one name"),
                         );
                     }
@@ -655,7 +744,7 @@ impl Cx<'_> {
             if let (Some(c), Some(e)) = (customer, email) {
                 self.unique(
                     |v| &mut v.user_emails,
-                    (c, e.to_lowercase()),
+                    pair(c, key(&[e])),
                     Field::Email,
                     || "the same user email is added twice for one customer".into(),
                 );
@@ -673,14 +762,14 @@ impl Cx<'_> {
         let user = if action == "allocate" {
             self.require(Field::UserEmail, " to allocate a number")
         } else {
-            self.get(Field::UserEmail).map(str::to_string)
+            self.get(Field::UserEmail)
         };
         self.email_field(Field::UserEmail);
         if action == "deallocate" && user.is_some() {
             let c = self.col(Field::UserEmail);
             self.warn_at(
                 c,
-                user.as_deref().unwrap_or(""),
+                user.unwrap_or(""),
                 "deallocate ignores User Email".into(),
             );
         }
@@ -691,7 +780,7 @@ impl Cx<'_> {
         if action == "add" {
             self.unique(
                 |v| &mut v.numbers_added,
-                number.clone(),
+                key(&[&number]),
                 Field::Number,
                 || format!("{number} is added twice"),
             );
@@ -699,7 +788,7 @@ impl Cx<'_> {
         if user.is_some() && action != "deallocate" {
             self.unique(
                 |v| &mut v.allocations,
-                number.clone(),
+                key(&[&number]),
                 Field::Number,
                 || format!("{number} is allocated twice"),
             );
@@ -730,7 +819,7 @@ impl Cx<'_> {
         if let (true, "add", Some(c)) = (ok && !number.is_empty(), action, customer) {
             self.unique(
                 |v| &mut v.blocked,
-                (c, number.clone()),
+                pair(c, key(&[&number])),
                 Field::Number,
                 || format!("{number} is blocked twice for one customer"),
             );
@@ -751,7 +840,7 @@ impl Cx<'_> {
             if !mac.is_empty() {
                 self.unique(
                     |v| &mut v.macs,
-                    mac.clone(),
+                    key(&[&mac]),
                     Field::Mac,
                     || format!("MAC address {mac} is given twice"),
                 );
@@ -782,39 +871,41 @@ impl Cx<'_> {
         let (Some(order_ref), Some(customer)) = (order_ref, customer) else {
             return;
         };
-        let postcode = self.v.norm.get(Field::DeliveryPostcode).to_string();
-        let mut delivery = Vec::with_capacity(5);
-        for f in [
+        let mut parts = [""; 5];
+        for (i, f) in [
             Field::DeliveryLine1,
             Field::DeliveryLine2,
             Field::DeliveryTown,
             Field::DeliveryCounty,
-        ] {
-            delivery.push(self.get(f).unwrap_or("").to_lowercase());
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            parts[i] = self.get(f).unwrap_or("");
         }
-        delivery.push(postcode);
-        let delivery = delivery.join("|");
+        parts[4] = self.v.norm.get(Field::DeliveryPostcode);
+        let delivery = key(&parts);
         let loc = self.loc();
-        let key = order_ref.to_lowercase();
-        let clash = match self.v.orders.get(&key) {
+        let order_key = key(&[order_ref]);
+        let clash = match self.v.orders.get(&order_key) {
             None => {
-                self.v.orders.insert(key, (customer, delivery, loc));
+                self.v.orders.insert(order_key, (customer, delivery, loc));
                 None
             }
             Some((c, _, first)) if *c != customer => {
-                Some((Field::Customer, "for another customer", first.clone()))
+                Some((Field::Customer, "for another customer", *first))
             }
             Some((_, d, first)) if *d != delivery => Some((
                 Field::DeliveryLine1,
                 "with another delivery address",
-                first.clone(),
+                *first,
             )),
             Some(_) => None,
         };
         if let Some((f, what, first)) = clash {
             let c = self.col(f);
             let value = c.map_or("", |c| self.row.get(c)).to_string();
-            let at = first.describe_from(&self.sheet.file, &self.sheet.name);
+            let at = self.v.describe(first, self.sheet_index);
             self.err_at(
                 c,
                 &value,
@@ -902,7 +993,7 @@ impl Cx<'_> {
             if let Some(e) = email {
                 self.unique(
                     |v| &mut v.partner_emails,
-                    e.to_lowercase(),
+                    key(&[e]),
                     Field::Email,
                     || "this partner user is added twice".into(),
                 );
