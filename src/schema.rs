@@ -119,6 +119,17 @@ const YES_NO: &[&str] = &["yes", "no"];
 const CUSTOMER_HELP: &str =
     "The customer: a Ref from the Customers sheet, a customer id, or the exact company name.";
 
+/// The Customer column every sheet but Customers and Partner Users has.
+const CUSTOMER: Column = col(
+    F::Customer,
+    "Customer",
+    &["Company", "Company Name", "Customer Ref", "Customer ID"],
+    R,
+    &[],
+    CUSTOMER_HELP,
+    "EXAMPLE",
+);
+
 const CUSTOMERS: &[Column] = &[
     col(F::Action, "Action", &[], O, &["add", "update", "delete", "regrade", "upgrade"], "add (blank means add), update, delete, regrade (change Contract Months) or upgrade (Hardware only to Standard).", "add"),
     col(F::Ref, "Ref", &["Reference", "Customer Ref", "Your Ref"], O, &[], "Your own short name for this customer, to refer to it from the other sheets. Must be unique in the job.", "EXAMPLE"),
@@ -152,15 +163,7 @@ const USERS: &[Column] = &[
         "add (blank means add), update, delete, resend-activation or reset-password.",
         "add",
     ),
-    col(
-        F::Customer,
-        "Customer",
-        &["Company", "Company Name", "Customer Ref", "Customer ID"],
-        R,
-        &[],
-        CUSTOMER_HELP,
-        "EXAMPLE",
-    ),
+    CUSTOMER,
     col(
         F::UserId,
         "User ID",
@@ -218,15 +221,7 @@ const NUMBERS: &[Column] = &[
         "add (to the customer's pool; blank means add), allocate (to a user) or deallocate.",
         "add",
     ),
-    col(
-        F::Customer,
-        "Customer",
-        &["Company", "Company Name", "Customer Ref", "Customer ID"],
-        R,
-        &[],
-        CUSTOMER_HELP,
-        "EXAMPLE",
-    ),
+    CUSTOMER,
     col(
         F::Number,
         "Number",
@@ -257,15 +252,7 @@ const BLOCKED: &[Column] = &[
         "add (blank means add), update or delete.",
         "add",
     ),
-    col(
-        F::Customer,
-        "Customer",
-        &["Company", "Company Name", "Customer Ref", "Customer ID"],
-        R,
-        &[],
-        CUSTOMER_HELP,
-        "EXAMPLE",
-    ),
+    CUSTOMER,
     col(
         F::Number,
         "Number",
@@ -296,15 +283,7 @@ const BLOCKED: &[Column] = &[
 ];
 
 const DEVICES: &[Column] = &[
-    col(
-        F::Customer,
-        "Customer",
-        &["Company", "Company Name", "Customer Ref", "Customer ID"],
-        R,
-        &[],
-        CUSTOMER_HELP,
-        "EXAMPLE",
-    ),
+    CUSTOMER,
     col(
         F::UserEmail,
         "User Email",
@@ -344,15 +323,7 @@ const ORDERS: &[Column] = &[
         "Rows with the same Order Ref are one order with several items.",
         "EXAMPLE-1",
     ),
-    col(
-        F::Customer,
-        "Customer",
-        &["Company", "Company Name", "Customer Ref", "Customer ID"],
-        R,
-        &[],
-        CUSTOMER_HELP,
-        "EXAMPLE",
-    ),
+    CUSTOMER,
     col(
         F::Product,
         "Product",
@@ -419,15 +390,7 @@ const ORDERS: &[Column] = &[
 ];
 
 const SETTINGS: &[Column] = &[
-    col(
-        F::Customer,
-        "Customer",
-        &["Company", "Company Name", "Customer Ref", "Customer ID"],
-        R,
-        &[],
-        CUSTOMER_HELP,
-        "EXAMPLE",
-    ),
+    CUSTOMER,
     col(
         F::UserEmail,
         "User Email",
@@ -639,6 +602,15 @@ impl Kind {
                 .find(|c| c.aliases.iter().any(|a| squash(a) == h))
         })
     }
+}
+
+/// Every kind's name, as `name` gives it, for messages that list the choices.
+pub fn kind_names(name: fn(Kind) -> &'static str) -> String {
+    Kind::ALL
+        .iter()
+        .map(|k| name(*k))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl fmt::Display for Kind {

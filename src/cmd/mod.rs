@@ -35,14 +35,8 @@ impl Error {
 /// A `--kind` or template argument as a kind, or a usage error listing the choices.
 pub(crate) fn parse_kind(s: &str) -> Result<crate::schema::Kind, Error> {
     crate::schema::Kind::from_name(s).ok_or_else(|| {
-        let names: Vec<&str> = crate::schema::Kind::ALL
-            .iter()
-            .map(|k| k.cli_name())
-            .collect();
-        Error::Usage(format!(
-            "{s:?} is not a kind of row: use one of {}",
-            names.join(", ")
-        ))
+        let names = crate::schema::kind_names(crate::schema::Kind::cli_name);
+        Error::Usage(format!("{s:?} is not a kind of row: use one of {names}"))
     })
 }
 

@@ -293,11 +293,7 @@ pub(super) fn open(path: &Path, kind: Option<Kind>) -> Result<Sheet, IntakeError
                     .map(|h| format!("{h:?}"))
                     .collect::<Vec<_>>()
                     .join(", "),
-                kinds: Kind::ALL
-                    .iter()
-                    .map(|k| k.cli_name())
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                kinds: crate::schema::kind_names(Kind::cli_name),
             })
         }
     };

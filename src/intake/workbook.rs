@@ -80,11 +80,7 @@ pub(super) fn open(path: &Path, kind: Option<Kind>) -> Result<Vec<Sheet>, Intake
                     format!(
                         "sheet {:?} was skipped: plbulk reads sheets named {}",
                         s.name,
-                        Kind::ALL
-                            .iter()
-                            .map(|k| k.sheet_name())
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        crate::schema::kind_names(Kind::sheet_name)
                     ),
                 ));
                 continue;
@@ -157,11 +153,7 @@ pub(super) fn open(path: &Path, kind: Option<Kind>) -> Result<Vec<Sheet>, Intake
                 .map(|s| format!("{:?}", s.name))
                 .collect::<Vec<_>>()
                 .join(", "),
-            expected: Kind::ALL
-                .iter()
-                .map(|k| k.sheet_name())
-                .collect::<Vec<_>>()
-                .join(", "),
+            expected: crate::schema::kind_names(Kind::sheet_name),
         });
     }
     // Workbook-level notes ride on the first sheet read.
