@@ -33,6 +33,13 @@ impl Rate {
         Rate { count, window }
     }
 
+    /// The window a pacer keeps to: the limit's, widened by 1% (at least 5 ms, at most 250 ms),
+    /// because the server counts arrivals, not sends, and two requests can take different times
+    /// to get there.
+    pub fn paced_window(&self) -> Duration {
+        self.window + (self.window / 100).clamp(Duration::from_millis(5), Duration::from_millis(250))
+    }
+
     /// Calls a second at full use of the limit.
     pub fn per_second(&self) -> f64 {
         self.count as f64 / self.window.as_secs_f64()
@@ -123,11 +130,8 @@ pub trait Pacer: Send + Sync {
     }
 }
 
-/// A strict sliding-window pacer for one process.
-///
-/// It spaces calls a little wider than the limit (1% of the window, at least 5 ms, at most
-/// 250 ms): the server counts arrivals, not sends, and two requests can take different times to
-/// get there, so pacing to the exact millisecond would now and then be refused.
+/// A strict sliding-window pacer for one process, keeping to [`Rate::paced_window`]. Jobs use
+/// [`crate::journal::budget::SharedBudget`], which does the same across processes.
 pub struct SlidingWindow {
     rate: Rate,
     window: Duration,
@@ -141,10 +145,9 @@ struct WindowState {
 
 impl SlidingWindow {
     pub fn new(rate: Rate) -> SlidingWindow {
-        let slack = (rate.window / 100).clamp(Duration::from_millis(5), Duration::from_millis(250));
         SlidingWindow {
             rate,
-            window: rate.window + slack,
+            window: rate.paced_window(),
             state: Mutex::new(WindowState {
                 sent: VecDeque::with_capacity(rate.count as usize + 1),
                 paused_until: None,

@@ -191,6 +191,16 @@ impl Validator {
 
     /// Validates every row of `sheet`, reading it to the end.
     pub fn check_sheet(&mut self, sheet: &mut Sheet) -> Result<SheetCounts, IntakeError> {
+        self.check_sheet_keeping(sheet, |_, _, _| {})
+    }
+
+    /// As [`Self::check_sheet`], handing each row read, with its row number and verdict, to
+    /// `keep`: a job keeps its rows, a bare validation does not.
+    pub fn check_sheet_keeping(
+        &mut self,
+        sheet: &mut Sheet,
+        mut keep: impl FnMut(u32, &RowBuf, Verdict),
+    ) -> Result<SheetCounts, IntakeError> {
         self.findings.extend(sheet.notes.drain(..));
         self.counts_of(sheet);
         let mut row = RowBuf::default();
@@ -203,12 +213,12 @@ impl Validator {
                     .and_then(|c| sheet.headers.get(c as usize).cloned());
                 self.findings.push(f);
             }
-            let v = self.check_row(sheet, n, &row);
+            let mut v = self.check_row(sheet, n, &row);
             if had_cell_errors && v == Verdict::Valid {
-                self.count(sheet, Verdict::Invalid);
-            } else {
-                self.count(sheet, v);
+                v = Verdict::Invalid;
             }
+            self.count(sheet, v);
+            keep(n, &row, v);
         }
         let counts = self.counts_of(sheet).clone();
         if counts.rows == 0 {
@@ -377,6 +387,32 @@ impl Validator {
     }
 }
 
+/// The actions a sheet of `kind` takes, its default first; empty when it has no Action column.
+pub fn actions(kind: Kind) -> &'static [&'static str] {
+    match kind {
+        Kind::Customers => &["add", "update", "delete", "regrade", "upgrade"],
+        Kind::Users => &[
+            "add",
+            "update",
+            "delete",
+            "resend-activation",
+            "reset-password",
+        ],
+        Kind::Numbers => &["add", "allocate", "deallocate"],
+        Kind::BlockedNumbers | Kind::PartnerUsers => &["add", "update", "delete"],
+        Kind::Devices | Kind::Orders | Kind::UserSettings => &["add"],
+    }
+}
+
+/// The action a cell names, in its canonical spelling; blank is the sheet's default.
+pub fn action_of(kind: Kind, raw: &str) -> Option<&'static str> {
+    let allowed = actions(kind);
+    if raw.trim().is_empty() {
+        return allowed.first().copied();
+    }
+    allowed.iter().find(|a| loose_eq(a, raw)).copied()
+}
+
 /// Equal ignoring case, spaces and punctuation ("Reset Password" = "reset-password"), without
 /// allocating: it runs on every row.
 fn loose_eq(a: &str, b: &str) -> bool {
@@ -535,15 +571,12 @@ impl<'a> Cx<'a> {
         }
     }
 
-    fn action(&mut self, allowed: &[&'static str]) -> Option<&'static str> {
+    fn action(&mut self, allowed: &'static [&'static str]) -> Option<&'static str> {
         let Some(c) = self.col(Field::Action) else {
             return Some(allowed[0]);
         };
         let raw = self.row.get(c).trim();
-        if raw.is_empty() {
-            return Some(allowed[0]);
-        }
-        if let Some(a) = allowed.iter().find(|a| loose_eq(a, raw)) {
+        if let Some(a) = action_of(self.sheet.kind, raw) {
             return Some(a);
         }
         self.err_at(
@@ -634,7 +667,7 @@ impl<'a> Cx<'a> {
     // --- The sheets ------------------------------------------------------------------------
 
     fn customer(&mut self) {
-        let Some(action) = self.action(&["add", "update", "delete", "regrade", "upgrade"]) else {
+        let Some(action) = self.action(actions(Kind::Customers)) else {
             return;
         };
         if let Some(r) = self.get(Field::Ref) {
@@ -725,13 +758,7 @@ impl<'a> Cx<'a> {
     }
 
     fn user(&mut self) {
-        let Some(action) = self.action(&[
-            "add",
-            "update",
-            "delete",
-            "resend-activation",
-            "reset-password",
-        ]) else {
+        let Some(action) = self.action(actions(Kind::Users)) else {
             return;
         };
         let customer = self.customer_ref();
@@ -753,7 +780,7 @@ impl<'a> Cx<'a> {
     }
 
     fn number(&mut self) {
-        let Some(action) = self.action(&["add", "allocate", "deallocate"]) else {
+        let Some(action) = self.action(actions(Kind::Numbers)) else {
             return;
         };
         let customer = self.customer_ref();
@@ -796,7 +823,7 @@ impl<'a> Cx<'a> {
     }
 
     fn blocked(&mut self) {
-        let Some(action) = self.action(&["add", "update", "delete"]) else {
+        let Some(action) = self.action(actions(Kind::BlockedNumbers)) else {
             return;
         };
         let customer = self.customer_ref();
@@ -981,7 +1008,7 @@ impl<'a> Cx<'a> {
     }
 
     fn partner_user(&mut self) {
-        let Some(action) = self.action(&["add", "update", "delete"]) else {
+        let Some(action) = self.action(actions(Kind::PartnerUsers)) else {
             return;
         };
         let email = self.require(Field::Email, " to identify the partner user");

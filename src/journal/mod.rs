@@ -1,0 +1,902 @@
+//! The job journal: one SQLite file per job, the only place plbulk keeps what a job has done.
+//!
+//! All of plbulk's SQL lives in this module (and its [`budget`] sibling), as in cargo's SQLite
+//! layer: the engine calls typed methods. The file holds the job (input fingerprint, options,
+//! base URL and key id, never the secret), every row of the plan (where it came from, its cells
+//! as given, the work it stands for, its dependencies and state) and every attempt. An
+//! attempt's *intent* is committed with `synchronous=FULL` before its request is sent and its
+//! outcome after, so after a crash or a power cut a row whose request may have gone out is
+//! known to be in doubt, and is reconciled with the API before anything is sent again.
+//!
+//! Migrations are an append-only list tracked by `PRAGMA user_version`.
+
+pub mod budget;
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
+
+/// Each entry moves the schema one version on. Never edit or remove one: only append.
+const MIGRATIONS: &[&str] = &[
+    // 1: the first schema.
+    "CREATE TABLE job (
+        id TEXT PRIMARY KEY,
+        created_at_ms INTEGER NOT NULL,
+        fingerprint TEXT NOT NULL,
+        inputs TEXT NOT NULL,
+        options TEXT NOT NULL,
+        base_url TEXT NOT NULL,
+        key_id TEXT NOT NULL,
+        state TEXT NOT NULL,
+        started_at_ms INTEGER,
+        finished_at_ms INTEGER
+    );
+    CREATE TABLE sheets (
+        idx INTEGER PRIMARY KEY,
+        file TEXT NOT NULL,
+        sheet TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        headers TEXT NOT NULL
+    );
+    CREATE TABLE rows (
+        id INTEGER PRIMARY KEY,
+        sheet INTEGER NOT NULL REFERENCES sheets(idx),
+        row_no INTEGER NOT NULL,
+        cells TEXT NOT NULL,
+        work TEXT,
+        deps TEXT NOT NULL DEFAULT '[]',
+        lead INTEGER,
+        state TEXT NOT NULL,
+        outcome TEXT,
+        detail TEXT,
+        ids TEXT NOT NULL DEFAULT '{}',
+        status INTEGER,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        doubt INTEGER NOT NULL DEFAULT 0,
+        finished_at_ms INTEGER
+    );
+    CREATE INDEX rows_by_state ON rows(state);
+    CREATE TABLE attempts (
+        id INTEGER PRIMARY KEY,
+        row_id INTEGER NOT NULL REFERENCES rows(id),
+        step TEXT NOT NULL,
+        operation TEXT NOT NULL,
+        sent_at_ms INTEGER NOT NULL,
+        answered_at_ms INTEGER,
+        status INTEGER,
+        result TEXT,
+        detail TEXT
+    );
+    CREATE INDEX attempts_by_row ON attempts(row_id);",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("journal {path}: {source}")]
+    Sql {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("journal {path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+    #[error("journal {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+pub type Result<T> = std::result::Result<T, JournalError>;
+
+/// Where a row stands. A row is final in every state but `Pending`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RowState {
+    Pending,
+    Succeeded,
+    AlreadyExisted,
+    Failed,
+    Skipped,
+    NeedsReview,
+    Invalid,
+}
+
+impl RowState {
+    pub const ALL: [RowState; 7] = [
+        RowState::Succeeded,
+        RowState::AlreadyExisted,
+        RowState::Failed,
+        RowState::Skipped,
+        RowState::NeedsReview,
+        RowState::Invalid,
+        RowState::Pending,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RowState::Pending => "pending",
+            RowState::Succeeded => "succeeded",
+            RowState::AlreadyExisted => "already-existed",
+            RowState::Failed => "failed",
+            RowState::Skipped => "skipped",
+            RowState::NeedsReview => "needs-review",
+            RowState::Invalid => "invalid",
+        }
+    }
+
+    /// As the results sheet and the summaries say it.
+    pub fn label(self) -> &'static str {
+        match self {
+            RowState::Pending => "not run",
+            RowState::Succeeded => "succeeded",
+            RowState::AlreadyExisted => "already existed",
+            RowState::Failed => "failed",
+            RowState::Skipped => "skipped",
+            RowState::NeedsReview => "needs review",
+            RowState::Invalid => "invalid",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RowState> {
+        RowState::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    pub fn is_final(self) -> bool {
+        self != RowState::Pending
+    }
+
+    /// What the row stood for now exists: dependants may go on.
+    pub fn is_success(self) -> bool {
+        matches!(self, RowState::Succeeded | RowState::AlreadyExisted)
+    }
+}
+
+/// Where the job as a whole stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum JobState {
+    /// Created or running; a process that died leaves it so.
+    Running,
+    /// Stopped by the user; resumable.
+    Interrupted,
+    /// Every row has a final outcome.
+    Finished,
+}
+
+impl JobState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Running => "running",
+            JobState::Interrupted => "interrupted",
+            JobState::Finished => "finished",
+        }
+    }
+
+    fn parse(s: &str) -> Option<JobState> {
+        [JobState::Running, JobState::Interrupted, JobState::Finished]
+            .into_iter()
+            .find(|j| j.as_str() == s)
+    }
+}
+
+/// One input file as the job saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputFile {
+    pub path: String,
+    pub size: u64,
+    pub hash: String,
+}
+
+/// The job's own record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobMeta {
+    pub id: String,
+    pub created_at_ms: i64,
+    pub fingerprint: String,
+    pub inputs: Vec<InputFile>,
+    /// The run's options as JSON, so a resume runs as the job began.
+    pub options: serde_json::Value,
+    pub base_url: String,
+    pub key_id: String,
+    pub state: JobState,
+    pub started_at_ms: Option<i64>,
+    pub finished_at_ms: Option<i64>,
+}
+
+/// A sheet of the job's input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SheetRec {
+    pub idx: u32,
+    pub file: String,
+    pub sheet: String,
+    pub kind: String,
+    pub headers: Vec<String>,
+}
+
+/// A row as planned, before it runs.
+#[derive(Debug, Clone)]
+pub struct NewRow {
+    pub sheet: u32,
+    pub row_no: u32,
+    pub cells: Vec<String>,
+    /// The work as JSON; None for an invalid row.
+    pub work: Option<String>,
+    pub deps: Vec<i64>,
+    /// For the later rows of a multi-row order: the row that carries the order.
+    pub lead: Option<i64>,
+    pub state: RowState,
+    pub detail: Option<String>,
+}
+
+/// A row as the engine needs it.
+#[derive(Debug, Clone)]
+pub struct RowRec {
+    pub id: i64,
+    pub sheet: u32,
+    pub row_no: u32,
+    pub work: Option<String>,
+    pub deps: Vec<i64>,
+    pub lead: Option<i64>,
+    pub state: RowState,
+    pub ids: serde_json::Map<String, serde_json::Value>,
+    pub attempts: u32,
+    pub doubt: bool,
+}
+
+/// A row as the results show it.
+#[derive(Debug, Clone)]
+pub struct ResultRow {
+    pub id: i64,
+    pub sheet: u32,
+    pub row_no: u32,
+    pub cells: Vec<String>,
+    pub state: RowState,
+    pub detail: Option<String>,
+    pub ids: serde_json::Map<String, serde_json::Value>,
+    pub status: Option<u16>,
+    pub attempts: u32,
+    pub finished_at_ms: Option<i64>,
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptResult {
+    Ok,
+    Transient,
+    Final,
+    Unknown,
+}
+
+impl AttemptResult {
+    fn as_str(self) -> &'static str {
+        match self {
+            AttemptResult::Ok => "ok",
+            AttemptResult::Transient => "transient",
+            AttemptResult::Final => "final",
+            AttemptResult::Unknown => "unknown",
+        }
+    }
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// An open journal. Methods take `&self`: the connection sits behind a mutex, and every write
+/// is its own short transaction.
+pub struct Journal {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+}
+
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Journal").field("path", &self.path).finish()
+    }
+}
+
+impl Journal {
+    /// Creates a new journal at `path` (which must not exist), readable by its owner only.
+    pub fn create(path: &Path) -> Result<Journal> {
+        if let Some(dir) = path.parent() {
+            create_private_dir(dir).map_err(|source| JournalError::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        create_private_file(path).map_err(|source| JournalError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Journal::open(path)
+    }
+
+    /// Opens an existing journal, migrating it to the current schema.
+    pub fn open(path: &Path) -> Result<Journal> {
+        let conn = Connection::open(path).map_err(|e| sql(path, e))?;
+        Journal::setup(path, conn)
+    }
+
+    /// A journal in memory, for tests.
+    pub fn in_memory() -> Result<Journal> {
+        let path = Path::new(":memory:");
+        let conn = Connection::open_in_memory().map_err(|e| sql(path, e))?;
+        Journal::setup(path, conn)
+    }
+
+    fn setup(path: &Path, mut conn: Connection) -> Result<Journal> {
+        let p = path.to_path_buf();
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(|e| sql(&p, e))?;
+        // WAL: a reader (plbulk status, plbulk results) never blocks the running job.
+        // FULL: an intent is on the disk before its request goes out, power cut included.
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(|e| sql(&p, e))?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(|e| sql(&p, e))?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(|e| sql(&p, e))?;
+        migrate(&p, &mut conn)?;
+        Ok(Journal {
+            path: p,
+            conn: Mutex::new(conn),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves SQLite consistent (every write is a
+        // transaction), so a poisoned lock is still usable.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn err(&self, e: rusqlite::Error) -> JournalError {
+        sql(&self.path, e)
+    }
+
+    /// Writes the job, its sheets and its planned rows in one transaction.
+    pub fn init(&self, meta: &JobMeta, sheets: &[SheetRec], rows: &[NewRow]) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        tx.execute(
+            "INSERT INTO job (id, created_at_ms, fingerprint, inputs, options, base_url, key_id, state)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                meta.id,
+                meta.created_at_ms,
+                meta.fingerprint,
+                to_json(&meta.inputs),
+                meta.options.to_string(),
+                meta.base_url,
+                meta.key_id,
+                meta.state.as_str(),
+            ],
+        )
+        .map_err(|e| self.err(e))?;
+        {
+            let mut st = tx
+                .prepare("INSERT INTO sheets (idx, file, sheet, kind, headers) VALUES (?1, ?2, ?3, ?4, ?5)")
+                .map_err(|e| self.err(e))?;
+            for s in sheets {
+                st.execute(params![s.idx, s.file, s.sheet, s.kind, to_json(&s.headers)])
+                    .map_err(|e| self.err(e))?;
+            }
+            let mut st = tx
+                .prepare(
+                    "INSERT INTO rows (id, sheet, row_no, cells, work, deps, lead, state, outcome, detail)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                )
+                .map_err(|e| self.err(e))?;
+            for (i, r) in rows.iter().enumerate() {
+                st.execute(params![
+                    i as i64 + 1,
+                    r.sheet,
+                    r.row_no,
+                    to_json(&r.cells),
+                    r.work,
+                    to_json(&r.deps),
+                    r.lead,
+                    r.state.as_str(),
+                    r.state.is_final().then(|| r.state.label()),
+                    r.detail,
+                ])
+                .map_err(|e| self.err(e))?;
+            }
+        }
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    pub fn meta(&self) -> Result<JobMeta> {
+        let conn = self.conn();
+        let row = conn
+            .query_row(
+                "SELECT id, created_at_ms, fingerprint, inputs, options, base_url, key_id, state,
+                        started_at_ms, finished_at_ms FROM job",
+                [],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, String>(4)?,
+                        r.get::<_, String>(5)?,
+                        r.get::<_, String>(6)?,
+                        r.get::<_, String>(7)?,
+                        r.get::<_, Option<i64>>(8)?,
+                        r.get::<_, Option<i64>>(9)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        let Some((id, created, fp, inputs, options, base_url, key_id, state, started, finished)) =
+            row
+        else {
+            return Err(self.invalid("it holds no job (was it created by plbulk?)"));
+        };
+        Ok(JobMeta {
+            id,
+            created_at_ms: created,
+            fingerprint: fp,
+            inputs: serde_json::from_str(&inputs)
+                .map_err(|e| self.invalid(&format!("inputs: {e}")))?,
+            options: serde_json::from_str(&options)
+                .map_err(|e| self.invalid(&format!("options: {e}")))?,
+            base_url,
+            key_id,
+            state: JobState::parse(&state)
+                .ok_or_else(|| self.invalid(&format!("unknown job state {state:?}")))?,
+            started_at_ms: started,
+            finished_at_ms: finished,
+        })
+    }
+
+    fn invalid(&self, message: &str) -> JournalError {
+        JournalError::Invalid {
+            path: self.path.clone(),
+            message: message.to_string(),
+        }
+    }
+
+    pub fn set_job_state(&self, state: JobState) -> Result<()> {
+        let now = now_ms();
+        let conn = self.conn();
+        let finished = (state == JobState::Finished).then_some(now);
+        conn.execute(
+            "UPDATE job SET state = ?1, finished_at_ms = COALESCE(?2, finished_at_ms),
+                            started_at_ms = COALESCE(started_at_ms, ?3)",
+            params![state.as_str(), finished, now],
+        )
+        .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    pub fn sheets(&self) -> Result<Vec<SheetRec>> {
+        let conn = self.conn();
+        let mut st = conn
+            .prepare("SELECT idx, file, sheet, kind, headers FROM sheets ORDER BY idx")
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([], |r| {
+                Ok(SheetRec {
+                    idx: r.get(0)?,
+                    file: r.get(1)?,
+                    sheet: r.get(2)?,
+                    kind: r.get(3)?,
+                    headers: from_json(&r.get::<_, String>(4)?),
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<std::result::Result<_, _>>()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Every row, in plan order, as the engine needs it.
+    pub fn rows(&self) -> Result<Vec<RowRec>> {
+        let conn = self.conn();
+        let mut st = conn
+            .prepare(
+                "SELECT id, sheet, row_no, work, deps, lead, state, ids, attempts, doubt
+                 FROM rows ORDER BY id",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([], |r| {
+                let state: String = r.get(6)?;
+                Ok(RowRec {
+                    id: r.get(0)?,
+                    sheet: r.get(1)?,
+                    row_no: r.get(2)?,
+                    work: r.get(3)?,
+                    deps: from_json(&r.get::<_, String>(4)?),
+                    lead: r.get(5)?,
+                    state: RowState::parse(&state).unwrap_or(RowState::Pending),
+                    ids: from_json(&r.get::<_, String>(7)?),
+                    attempts: r.get(8)?,
+                    doubt: r.get::<_, i64>(9)? != 0,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<std::result::Result<_, _>>()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Every row with its cells and outcome, in input order (sheet, then row).
+    pub fn result_rows(&self) -> Result<Vec<ResultRow>> {
+        let conn = self.conn();
+        let mut st = conn
+            .prepare(
+                "SELECT id, sheet, row_no, cells, state, detail, ids, status, attempts, finished_at_ms
+                 FROM rows ORDER BY sheet, row_no",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([], |r| {
+                let state: String = r.get(4)?;
+                Ok(ResultRow {
+                    id: r.get(0)?,
+                    sheet: r.get(1)?,
+                    row_no: r.get(2)?,
+                    cells: from_json(&r.get::<_, String>(3)?),
+                    state: RowState::parse(&state).unwrap_or(RowState::Pending),
+                    detail: r.get(5)?,
+                    ids: from_json(&r.get::<_, String>(6)?),
+                    status: r.get(7)?,
+                    attempts: r.get(8)?,
+                    finished_at_ms: r.get(9)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<std::result::Result<_, _>>()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Rows per state.
+    pub fn counts(&self) -> Result<Vec<(RowState, u64)>> {
+        let conn = self.conn();
+        let mut st = conn
+            .prepare("SELECT state, COUNT(*) FROM rows GROUP BY state")
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for r in rows {
+            let (s, n) = r.map_err(|e| self.err(e))?;
+            if let Some(s) = RowState::parse(&s) {
+                out.push((s, n as u64));
+            }
+        }
+        out.sort_by_key(|(s, _)| RowState::ALL.iter().position(|x| x == s));
+        Ok(out)
+    }
+
+    /// Attempts sent so far, and the send time of the first and last.
+    pub fn attempt_stats(&self) -> Result<(u64, Option<i64>, Option<i64>)> {
+        let conn = self.conn();
+        conn.query_row(
+            "SELECT COUNT(*), MIN(sent_at_ms), MAX(sent_at_ms) FROM attempts",
+            [],
+            |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, r.get(2)?)),
+        )
+        .map_err(|e| self.err(e))
+    }
+
+    /// Records the intent to send `operation` for `row`, durably, before it is sent. The row is
+    /// in doubt until [`Journal::end_attempt`].
+    pub fn begin_attempt(&self, row: i64, step: &str, operation: &str) -> Result<i64> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        tx.execute(
+            "INSERT INTO attempts (row_id, step, operation, sent_at_ms) VALUES (?1, ?2, ?3, ?4)",
+            params![row, step, operation, now_ms()],
+        )
+        .map_err(|e| self.err(e))?;
+        let id = tx.last_insert_rowid();
+        tx.execute(
+            "UPDATE rows SET doubt = 1, attempts = attempts + 1 WHERE id = ?1",
+            params![row],
+        )
+        .map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(id)
+    }
+
+    /// Records how an attempt ended. `Unknown` leaves the row in doubt.
+    pub fn end_attempt(
+        &self,
+        attempt: i64,
+        row: i64,
+        status: Option<u16>,
+        result: AttemptResult,
+        detail: Option<&str>,
+    ) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        tx.execute(
+            "UPDATE attempts SET answered_at_ms = ?1, status = ?2, result = ?3, detail = ?4 WHERE id = ?5",
+            params![now_ms(), status, result.as_str(), detail, attempt],
+        )
+        .map_err(|e| self.err(e))?;
+        tx.execute(
+            "UPDATE rows SET doubt = ?1, status = COALESCE(?2, status) WHERE id = ?3",
+            params![(result == AttemptResult::Unknown) as i64, status, row],
+        )
+        .map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    /// The send time of the first attempt of `row` still in doubt or unanswered, for matching
+    /// what it may have made ("an order created after the first attempt").
+    pub fn first_attempt_ms(&self, row: i64, step: &str) -> Result<Option<i64>> {
+        let conn = self.conn();
+        conn.query_row(
+            "SELECT MIN(sent_at_ms) FROM attempts WHERE row_id = ?1 AND step = ?2",
+            params![row, step],
+            |r| r.get(0),
+        )
+        .map_err(|e| self.err(e))
+    }
+
+    /// The send time of the last attempt of `row`.
+    pub fn last_attempt_ms(&self, row: i64) -> Result<Option<i64>> {
+        let conn = self.conn();
+        conn.query_row(
+            "SELECT MAX(sent_at_ms) FROM attempts WHERE row_id = ?1",
+            params![row],
+            |r| r.get(0),
+        )
+        .map_err(|e| self.err(e))
+    }
+
+    /// Records ids found or made for `row` (merged into what is there) and clears its doubt:
+    /// what the ids name is established.
+    pub fn set_ids(&self, row: i64, ids: &serde_json::Map<String, serde_json::Value>) -> Result<()> {
+        let conn = self.conn();
+        conn.execute(
+            "UPDATE rows SET ids = json_patch(ids, ?1), doubt = 0 WHERE id = ?2",
+            params![serde_json::Value::Object(ids.clone()).to_string(), row],
+        )
+        .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Gives `row` (and the rows it leads) its final state.
+    pub fn finish_row(
+        &self,
+        row: i64,
+        state: RowState,
+        detail: Option<&str>,
+        status: Option<u16>,
+    ) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        let now = now_ms();
+        tx.execute(
+            "UPDATE rows SET state = ?1, outcome = ?2, detail = ?3, status = COALESCE(?4, status),
+                             doubt = 0, finished_at_ms = ?5
+             WHERE id = ?6",
+            params![state.as_str(), state.label(), detail, status, now, row],
+        )
+        .map_err(|e| self.err(e))?;
+        tx.execute(
+            "UPDATE rows SET state = ?1, outcome = ?2, detail = ?3, status = COALESCE(?4, status),
+                             ids = (SELECT ids FROM rows WHERE id = ?6), finished_at_ms = ?5
+             WHERE lead = ?6",
+            params![state.as_str(), state.label(), detail, status, now, row],
+        )
+        .map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    /// `PRAGMA integrity_check`: "ok" or what is wrong.
+    pub fn integrity_check(&self) -> Result<String> {
+        let conn = self.conn();
+        conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .map_err(|e| self.err(e))
+    }
+}
+
+/// Reads a job's record without migrating or writing anything: for `plbulk jobs` and for
+/// finding the unfinished job of an input among many.
+pub fn peek(path: &Path) -> Result<JobMeta> {
+    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(|e| sql(path, e))?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(|e| sql(path, e))?;
+    let j = Journal {
+        path: path.to_path_buf(),
+        conn: Mutex::new(conn),
+    };
+    j.meta()
+}
+
+fn migrate(path: &Path, conn: &mut Connection) -> Result<()> {
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(|e| sql(path, e))?;
+    let target = MIGRATIONS.len() as i64;
+    if version > target {
+        return Err(JournalError::Invalid {
+            path: path.to_path_buf(),
+            message: format!(
+                "it was written by a newer plbulk (schema {version}, this one knows {target}): upgrade plbulk to resume it"
+            ),
+        });
+    }
+    if version == target {
+        return Ok(());
+    }
+    let tx = conn.transaction().map_err(|e| sql(path, e))?;
+    for m in &MIGRATIONS[version as usize..] {
+        tx.execute_batch(m).map_err(|e| sql(path, e))?;
+    }
+    tx.pragma_update(None, "user_version", target)
+        .map_err(|e| sql(path, e))?;
+    tx.commit().map_err(|e| sql(path, e))
+}
+
+fn sql(path: &Path, source: rusqlite::Error) -> JournalError {
+    JournalError::Sql {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn to_json<T: Serialize + ?Sized>(v: &T) -> String {
+    serde_json::to_string(v).expect("plain data serialises")
+}
+
+fn from_json<T: for<'de> Deserialize<'de> + Default>(s: &str) -> T {
+    serde_json::from_str(s).unwrap_or_default()
+}
+
+/// Makes `dir` (and its parents) and, on Unix, keeps it to its owner: a job's folder holds
+/// customer data.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::create_dir_all(dir)
+    }
+}
+
+/// Creates `path` empty, readable and writable by its owner only; SQLite keeps the mode for
+/// its -wal and -shm files.
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    o.open(path).map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta() -> JobMeta {
+        JobMeta {
+            id: "job-1".into(),
+            created_at_ms: 1,
+            fingerprint: "fp".into(),
+            inputs: vec![InputFile {
+                path: "a.csv".into(),
+                size: 3,
+                hash: "h".into(),
+            }],
+            options: serde_json::json!({"existing": "skip"}),
+            base_url: "http://x".into(),
+            key_id: "k".into(),
+            state: JobState::Running,
+            started_at_ms: None,
+            finished_at_ms: None,
+        }
+    }
+
+    fn row(state: RowState) -> NewRow {
+        NewRow {
+            sheet: 0,
+            row_no: 2,
+            cells: vec!["Acme".into()],
+            work: Some("{}".into()),
+            deps: vec![],
+            lead: None,
+            state,
+            detail: None,
+        }
+    }
+
+    #[test]
+    fn migrating_twice_is_a_no_op() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("j.sqlite");
+        let j = Journal::create(&p).unwrap();
+        j.init(&meta(), &[], &[]).unwrap();
+        drop(j);
+        let j = Journal::open(&p).unwrap();
+        assert_eq!(j.meta().unwrap(), meta());
+    }
+
+    #[test]
+    fn the_file_is_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("sub/j.sqlite");
+        Journal::create(&p).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&p).unwrap().permissions().mode();
+            assert_eq!(mode & 0o077, 0, "mode {mode:o}");
+        }
+    }
+
+    #[test]
+    fn an_attempt_puts_the_row_in_doubt_until_answered() {
+        let j = Journal::in_memory().unwrap();
+        let sheets = [SheetRec {
+            idx: 0,
+            file: "a.csv".into(),
+            sheet: "Customers".into(),
+            kind: "customers".into(),
+            headers: vec!["Company Name".into()],
+        }];
+        let mut lead = row(RowState::Pending);
+        lead.lead = None;
+        let mut member = row(RowState::Pending);
+        member.lead = Some(1);
+        j.init(&meta(), &sheets, &[lead, member]).unwrap();
+        let a = j.begin_attempt(1, "create", "Add Customer").unwrap();
+        assert!(j.rows().unwrap()[0].doubt);
+        j.end_attempt(a, 1, None, AttemptResult::Unknown, Some("dropped"))
+            .unwrap();
+        assert!(j.rows().unwrap()[0].doubt, "unknown keeps the doubt");
+        let mut ids = serde_json::Map::new();
+        ids.insert("customer".into(), "cus_1".into());
+        j.set_ids(1, &ids).unwrap();
+        j.finish_row(1, RowState::Succeeded, None, Some(201)).unwrap();
+        let rows = j.rows().unwrap();
+        assert!(!rows[0].doubt);
+        assert_eq!(rows[0].attempts, 1);
+        assert_eq!(rows[1].state, RowState::Succeeded, "the lead's outcome is its members'");
+        assert_eq!(rows[1].ids["customer"], "cus_1");
+        assert_eq!(
+            j.counts().unwrap(),
+            vec![(RowState::Succeeded, 2)]
+        );
+        assert_eq!(j.integrity_check().unwrap(), "ok");
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("j.sqlite");
+        {
+            let c = Connection::open(&p).unwrap();
+            c.pragma_update(None, "user_version", 99).unwrap();
+        }
+        let e = Journal::open(&p).unwrap_err().to_string();
+        assert!(e.contains("newer plbulk"), "{e}");
+    }
+}

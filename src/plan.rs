@@ -1,0 +1,1003 @@
+//! The plan: validated rows turned into the work each stands for, in dependency order.
+//!
+//! Reading a job's inputs keeps every row's cells as the user gave them (the results show them
+//! back) and its verdict. Each valid row then becomes one [`Work`]: what to call, with what, and
+//! what it refers to. A reference to another row of the job (a user's customer added three
+//! rows up, the user a number is allocated to) is a [`Sel::Row`] and a dependency: the engine
+//! runs a row only once the rows it depends on have succeeded, and skips it, saying why, when
+//! one of them did not. References to what is already in the account are resolved by the
+//! engine with List calls. Rows sharing an Order Ref are one order, carried by its first row.
+//!
+//! Order: customers and partner users, then users, numbers (deallocations, additions,
+//! allocations), blocked numbers, devices, settings, orders, and deletions last.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::contract as c;
+use crate::findings::{Findings, Severity};
+use crate::intake::{self, IntakeError};
+use crate::journal::{NewRow, RowState, SheetRec};
+use crate::schema::{Field, Kind};
+use crate::validate::{self, fields, Outcome, SheetCounts, Validator, Verdict};
+
+/// What a row refers to: another row of this job, or something in the account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Sel {
+    /// The entity another row of the job made or found (by row id).
+    Row(i64),
+    /// An id the user gave.
+    Id(String),
+    /// A customer id or company name, for the engine to resolve (id first).
+    Existing(String),
+    /// A natural key: a user's or partner user's email.
+    Email(String),
+}
+
+impl Sel {
+    pub fn row(&self) -> Option<i64> {
+        match self {
+            Sel::Row(r) => Some(*r),
+            _ => None,
+        }
+    }
+}
+
+/// The work a row stands for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "kebab-case")]
+pub enum Work {
+    AddCustomer {
+        new: c::NewCustomer,
+    },
+    UpdateCustomer {
+        customer: Sel,
+        changes: c::CustomerChanges,
+    },
+    DeleteCustomer {
+        customer: Sel,
+    },
+    RegradeContract {
+        customer: Sel,
+        months: u32,
+    },
+    UpgradePlan {
+        customer: Sel,
+    },
+    AddUser {
+        customer: Sel,
+        new: c::NewUser,
+    },
+    UpdateUser {
+        customer: Sel,
+        user: Sel,
+        changes: c::UserChanges,
+    },
+    DeleteUser {
+        customer: Sel,
+        user: Sel,
+    },
+    ResendActivation {
+        customer: Sel,
+        user: Sel,
+    },
+    ResetPassword {
+        customer: Sel,
+        user: Sel,
+    },
+    AddNumber {
+        customer: Sel,
+        number: String,
+        allocate_to: Option<Sel>,
+    },
+    AllocateNumber {
+        customer: Sel,
+        number: String,
+        user: Sel,
+    },
+    DeallocateNumber {
+        customer: Sel,
+        number: String,
+    },
+    AddBlocked {
+        customer: Sel,
+        new: c::NewBlockedNumber,
+    },
+    UpdateBlocked {
+        customer: Sel,
+        number: String,
+        changes: c::BlockedNumberChanges,
+    },
+    DeleteBlocked {
+        customer: Sel,
+        number: String,
+    },
+    AddDevice {
+        customer: Sel,
+        user: Sel,
+        product: String,
+        mac: String,
+    },
+    AddOrder {
+        customer: Sel,
+        /// (product as written: an id or "Brand Model", quantity)
+        items: Vec<(String, u32)>,
+        delivery: Option<c::Address>,
+    },
+    UserSettings {
+        customer: Sel,
+        user: Sel,
+        call: Option<c::CallSettings>,
+        schedule: Option<c::ScheduleSettings>,
+    },
+    AddPartnerUser {
+        new: c::NewPartnerUser,
+    },
+    UpdatePartnerUser {
+        partner_user: Sel,
+        changes: c::PartnerUserChanges,
+    },
+    DeletePartnerUser {
+        partner_user: Sel,
+    },
+}
+
+impl Work {
+    /// The write calls this work makes, in order (a number added and allocated makes two).
+    pub fn operations(&self) -> Vec<c::Operation> {
+        use c::Operation as O;
+        match self {
+            Work::AddCustomer { .. } => vec![O::AddCustomer],
+            Work::UpdateCustomer { .. } => vec![O::UpdateCustomer],
+            Work::DeleteCustomer { .. } => vec![O::DeleteCustomer],
+            Work::RegradeContract { .. } => vec![O::RegradeContract],
+            Work::UpgradePlan { .. } => vec![O::UpgradePlan],
+            Work::AddUser { .. } => vec![O::AddCustomerUser],
+            Work::UpdateUser { .. } => vec![O::UpdateCustomerUser],
+            Work::DeleteUser { .. } => vec![O::DeleteCustomerUser],
+            Work::ResendActivation { .. } => vec![O::ResendActivation],
+            Work::ResetPassword { .. } => vec![O::RequestPasswordReset],
+            Work::AddNumber { allocate_to, .. } => {
+                let mut v = vec![O::AddCustomerNumber];
+                if allocate_to.is_some() {
+                    v.push(O::AllocateNumber);
+                }
+                v
+            }
+            Work::AllocateNumber { .. } => vec![O::AllocateNumber],
+            Work::DeallocateNumber { .. } => vec![O::DeallocateNumber],
+            Work::AddBlocked { .. } => vec![O::AddBlockedNumber],
+            Work::UpdateBlocked { .. } => vec![O::UpdateBlockedNumber],
+            Work::DeleteBlocked { .. } => vec![O::DeleteBlockedNumber],
+            Work::AddDevice { .. } => vec![O::AddUserDevice],
+            Work::AddOrder { .. } => vec![O::AddCustomerOrder],
+            Work::UserSettings { call, schedule, .. } => {
+                let mut v = Vec::new();
+                if call.is_some() {
+                    v.push(O::UpdateCallSettings);
+                }
+                if schedule.is_some() {
+                    v.push(O::UpdateScheduleSettings);
+                }
+                v
+            }
+            Work::AddPartnerUser { .. } => vec![O::AddPartnerUser],
+            Work::UpdatePartnerUser { .. } => vec![O::UpdatePartnerUser],
+            Work::DeletePartnerUser { .. } => vec![O::DeletePartnerUser],
+        }
+    }
+
+    /// The customer this work is about, if any.
+    pub fn customer(&self) -> Option<&Sel> {
+        match self {
+            Work::UpdateCustomer { customer, .. }
+            | Work::DeleteCustomer { customer }
+            | Work::RegradeContract { customer, .. }
+            | Work::UpgradePlan { customer }
+            | Work::AddUser { customer, .. }
+            | Work::UpdateUser { customer, .. }
+            | Work::DeleteUser { customer, .. }
+            | Work::ResendActivation { customer, .. }
+            | Work::ResetPassword { customer, .. }
+            | Work::AddNumber { customer, .. }
+            | Work::AllocateNumber { customer, .. }
+            | Work::DeallocateNumber { customer, .. }
+            | Work::AddBlocked { customer, .. }
+            | Work::UpdateBlocked { customer, .. }
+            | Work::DeleteBlocked { customer, .. }
+            | Work::AddDevice { customer, .. }
+            | Work::AddOrder { customer, .. }
+            | Work::UserSettings { customer, .. } => Some(customer),
+            _ => None,
+        }
+    }
+
+    /// Whether the work removes something: deletions wait until everything else is done.
+    pub fn is_delete(&self) -> bool {
+        matches!(
+            self,
+            Work::DeleteCustomer { .. }
+                | Work::DeleteUser { .. }
+                | Work::DeleteBlocked { .. }
+                | Work::DeletePartnerUser { .. }
+        )
+    }
+}
+
+/// A sheet of the job as read.
+#[derive(Debug, Clone)]
+pub struct SheetIn {
+    pub file: Arc<str>,
+    pub name: Arc<str>,
+    pub kind: Kind,
+    pub headers: Vec<String>,
+    pub columns: Vec<(Field, usize)>,
+}
+
+impl SheetIn {
+    fn cell<'a>(&self, cells: &'a [String], f: Field) -> Option<&'a str> {
+        let i = self.columns.iter().find(|(g, _)| *g == f)?.1;
+        let v = cells.get(i)?.trim();
+        (!v.is_empty()).then_some(v)
+    }
+}
+
+/// A row as read, with its verdict.
+#[derive(Debug, Clone)]
+pub struct RowIn {
+    pub sheet: u32,
+    pub row_no: u32,
+    pub cells: Vec<String>,
+    pub valid: bool,
+}
+
+/// Everything read from a job's input files.
+pub struct Inputs {
+    pub files: Vec<PathBuf>,
+    pub sheets: Vec<SheetIn>,
+    pub rows: Vec<RowIn>,
+    pub outcome: Outcome,
+    /// Files or sheets that could not be read, as messages.
+    pub unreadable: Vec<String>,
+}
+
+impl Inputs {
+    pub fn errors(&self) -> u64 {
+        self.outcome.findings.errors() + self.unreadable.len() as u64
+    }
+
+    pub fn counts(&self) -> impl Iterator<Item = (&Arc<str>, &Arc<str>, Kind, &SheetCounts)> {
+        self.outcome.sheets.iter().map(|(f, s, k, c)| (f, s, *k, c))
+    }
+}
+
+/// Reads and validates every input, keeping each row's cells.
+pub fn read(files: &[PathBuf], kind: Option<Kind>) -> Inputs {
+    let mut validator = Validator::new();
+    let mut sheets = Vec::new();
+    let mut rows = Vec::new();
+    let mut unreadable = Vec::new();
+    for file in files {
+        match intake::open(file, kind) {
+            Ok(opened) => {
+                for mut sheet in opened {
+                    let idx = sheets.len() as u32;
+                    sheets.push(SheetIn {
+                        file: sheet.file.clone(),
+                        name: sheet.name.clone(),
+                        kind: sheet.kind,
+                        headers: sheet.headers.iter().map(|h| h.to_string()).collect(),
+                        columns: sheet.columns.clone(),
+                    });
+                    let r = validator.check_sheet_keeping(&mut sheet, |row_no, row, v| {
+                        if v != Verdict::Ignored {
+                            rows.push(RowIn {
+                                sheet: idx,
+                                row_no,
+                                cells: row.iter().map(str::to_string).collect(),
+                                valid: v == Verdict::Valid,
+                            });
+                        }
+                    });
+                    if let Err(e) = r {
+                        unreadable.push(e.to_string());
+                    }
+                }
+            }
+            Err(e) => unreadable.push(e.to_string()),
+        }
+    }
+    let outcome = validator.finish();
+    if unreadable.is_empty() && rows.is_empty() {
+        unreadable.push("no rows to run: every sheet read is empty below its header".to_string());
+    }
+    // A finding's row is known by (file, sheet, row); a row found invalid only across rows
+    // (a duplicate, an ambiguous name) is marked so here.
+    let mut bad: HashMap<(&str, &str, u32), ()> = HashMap::new();
+    for f in outcome.findings.items() {
+        if f.severity == Severity::Error {
+            if let Some(r) = f.row {
+                bad.insert((&f.file, &f.sheet, r), ());
+            }
+        }
+    }
+    for r in &mut rows {
+        let s = &sheets[r.sheet as usize];
+        if bad.contains_key(&(&*s.file, &*s.name, r.row_no)) {
+            r.valid = false;
+        }
+    }
+    Inputs {
+        files: files.to_vec(),
+        sheets,
+        rows,
+        outcome,
+        unreadable,
+    }
+}
+
+/// Errors of one row, as one line for its Detail.
+fn row_detail(findings: &Findings, sheet: &SheetIn, row_no: u32) -> String {
+    let msgs: Vec<String> = findings
+        .items()
+        .iter()
+        .filter(|f| {
+            f.severity == Severity::Error
+                && f.row == Some(row_no)
+                && *f.sheet == *sheet.name
+                && *f.file == *sheet.file
+        })
+        .map(|f| match &f.header {
+            Some(h) => format!("{h}: {}", f.message),
+            None => f.message.clone(),
+        })
+        .collect();
+    if msgs.is_empty() {
+        "invalid (see the validation report)".to_string()
+    } else {
+        msgs.join("; ")
+    }
+}
+
+/// The plan, ready for the journal.
+pub struct Plan {
+    pub sheets: Vec<SheetRec>,
+    pub rows: Vec<NewRow>,
+}
+
+impl Plan {
+    /// Write calls per operation, in the order they first occur, for `--dry-run`.
+    pub fn calls(&self) -> Vec<(c::Operation, u64)> {
+        let mut out: Vec<(c::Operation, u64)> = Vec::new();
+        for r in &self.rows {
+            let Some(w) = &r.work else { continue };
+            let Ok(work) = serde_json::from_str::<Work>(w) else {
+                continue;
+            };
+            for op in work.operations() {
+                match out.iter_mut().find(|(o, _)| *o == op) {
+                    Some((_, n)) => *n += 1,
+                    None => out.push((op, 1)),
+                }
+            }
+        }
+        out
+    }
+}
+
+fn phase(kind: Kind, action: &str) -> u8 {
+    match (kind, action) {
+        (Kind::Customers, "delete") => 10,
+        (_, "delete") => 9,
+        (Kind::Customers, _) | (Kind::PartnerUsers, _) => 0,
+        (Kind::Users, _) => 1,
+        (Kind::Numbers, "deallocate") => 2,
+        (Kind::Numbers, "add") => 3,
+        (Kind::Numbers, _) => 4,
+        (Kind::BlockedNumbers, _) => 5,
+        (Kind::Devices, _) => 6,
+        (Kind::UserSettings, _) => 7,
+        (Kind::Orders, _) => 8,
+    }
+}
+
+fn lower(s: &str) -> String {
+    s.trim().to_lowercase()
+}
+
+/// Builds the plan from what was read. Invalid rows are kept, as invalid, when `skip_invalid`
+/// (so the results show them); the caller refuses to run otherwise.
+pub fn build(inputs: &Inputs) -> Plan {
+    let sheets: Vec<SheetRec> = inputs
+        .sheets
+        .iter()
+        .enumerate()
+        .map(|(i, s)| SheetRec {
+            idx: i as u32,
+            file: s.file.to_string(),
+            sheet: s.name.to_string(),
+            kind: s.kind.cli_name().to_string(),
+            headers: s.headers.clone(),
+        })
+        .collect();
+
+    // Order: by phase, then as the input has it.
+    let action = |r: &RowIn| {
+        let s = &inputs.sheets[r.sheet as usize];
+        validate::action_of(s.kind, s.cell(&r.cells, Field::Action).unwrap_or(""))
+            .unwrap_or("add")
+    };
+    let mut order: Vec<usize> = (0..inputs.rows.len()).collect();
+    order.sort_by_key(|&i| {
+        let r = &inputs.rows[i];
+        let kind = inputs.sheets[r.sheet as usize].kind;
+        (phase(kind, action(r)), i)
+    });
+    let mut id_of = vec![0i64; inputs.rows.len()];
+    for (pos, &i) in order.iter().enumerate() {
+        id_of[i] = pos as i64 + 1;
+    }
+
+    let mut b = Builder {
+        refs: HashMap::new(),
+        names: HashMap::new(),
+        users: HashMap::new(),
+        numbers: HashMap::new(),
+        deallocs: HashMap::new(),
+        orders: HashMap::new(),
+    };
+    // Customers first: every other sheet refers to them.
+    for &i in &order {
+        let r = &inputs.rows[i];
+        let s = &inputs.sheets[r.sheet as usize];
+        if s.kind != Kind::Customers || !r.valid || action(r) != "add" {
+            continue;
+        }
+        if let Some(rf) = s.cell(&r.cells, Field::Ref) {
+            b.refs.insert(lower(rf), id_of[i]);
+        }
+        if let Some(n) = s.cell(&r.cells, Field::CompanyName) {
+            b.names.entry(lower(n)).or_default().push(id_of[i]);
+        }
+    }
+    let mut rows: Vec<NewRow> = Vec::with_capacity(order.len());
+    for &i in &order {
+        let r = &inputs.rows[i];
+        let s = &inputs.sheets[r.sheet as usize];
+        let id = id_of[i];
+        let mut row = NewRow {
+            sheet: r.sheet,
+            row_no: r.row_no,
+            cells: r.cells.clone(),
+            work: None,
+            deps: Vec::new(),
+            lead: None,
+            state: RowState::Pending,
+            detail: None,
+        };
+        if !r.valid {
+            row.state = RowState::Invalid;
+            row.detail = Some(row_detail(&inputs.outcome.findings, s, r.row_no));
+            rows.push(row);
+            continue;
+        }
+        match b.work(s, &r.cells, action(r), id) {
+            Planned::Work(work, mut deps) => {
+                for sel in [work.customer()].into_iter().flatten() {
+                    deps.extend(sel.row());
+                }
+                deps.sort_unstable();
+                deps.dedup();
+                deps.retain(|d| *d != id);
+                row.deps = deps;
+                row.work = Some(serde_json::to_string(&work).expect("work serialises"));
+            }
+            Planned::MemberOf(lead) => {
+                row.lead = Some(lead);
+                row.deps = vec![lead];
+            }
+        }
+        rows.push(row);
+    }
+    // Members of an order carry their items to the lead.
+    let members: Vec<(usize, i64)> = rows
+        .iter()
+        .enumerate()
+        .filter_map(|(pos, r)| r.lead.map(|l| (pos, l)))
+        .collect();
+    for (pos, lead) in members {
+        let (cells, sheet) = (rows[pos].cells.clone(), rows[pos].sheet);
+        let s = &inputs.sheets[sheet as usize];
+        let lead_row = &mut rows[lead as usize - 1];
+        if let Some(w) = &lead_row.work {
+            if let Ok(Work::AddOrder {
+                customer,
+                mut items,
+                delivery,
+            }) = serde_json::from_str::<Work>(w)
+            {
+                if let Some(item) = order_item(s, &cells) {
+                    items.push(item);
+                }
+                lead_row.work = Some(
+                    serde_json::to_string(&Work::AddOrder {
+                        customer,
+                        items,
+                        delivery,
+                    })
+                    .expect("work serialises"),
+                );
+            }
+        }
+    }
+    Plan { sheets, rows }
+}
+
+enum Planned {
+    Work(Work, Vec<i64>),
+    MemberOf(i64),
+}
+
+struct Builder {
+    /// Customers rows' Refs and company names (lower case) → row id.
+    refs: HashMap<String, i64>,
+    names: HashMap<String, Vec<i64>>,
+    /// (customer key, email) → the Users add row.
+    users: HashMap<(String, String), i64>,
+    /// (customer key, number) → the Numbers add row.
+    numbers: HashMap<(String, String), i64>,
+    deallocs: HashMap<(String, String), i64>,
+    /// (customer key, order ref) → the order's first row.
+    orders: HashMap<(String, String), i64>,
+}
+
+fn order_item(s: &SheetIn, cells: &[String]) -> Option<(String, u32)> {
+    let product = s.cell(cells, Field::Product)?;
+    let q = s
+        .cell(cells, Field::Quantity)
+        .and_then(|q| fields::quantity(q).ok())
+        .unwrap_or(1);
+    Some((product.to_string(), q))
+}
+
+fn norm(rule: fn(&str, &mut String) -> Result<(), String>, v: &str) -> String {
+    let mut out = String::new();
+    match rule(v, &mut out) {
+        Ok(()) => out,
+        // Validated already; keep the text as given if a rule changed its mind.
+        Err(_) => v.to_string(),
+    }
+}
+
+impl Builder {
+    /// The customer a cell names: a Ref, a company name added in this job, or the account's.
+    fn customer(&self, value: &str) -> Sel {
+        let k = lower(value);
+        if let Some(r) = self.refs.get(&k) {
+            return Sel::Row(*r);
+        }
+        match self.names.get(&k).map(Vec::as_slice) {
+            Some([one]) => Sel::Row(*one),
+            _ => Sel::Existing(value.trim().to_string()),
+        }
+    }
+
+    fn customer_key(sel: &Sel) -> String {
+        match sel {
+            Sel::Row(r) => format!("row:{r}"),
+            Sel::Id(s) | Sel::Existing(s) | Sel::Email(s) => format!("acct:{}", lower(s)),
+        }
+    }
+
+    fn user(&self, customer: &Sel, email: &str) -> Sel {
+        match self
+            .users
+            .get(&(Self::customer_key(customer), lower(email)))
+        {
+            Some(r) => Sel::Row(*r),
+            None => Sel::Email(email.trim().to_string()),
+        }
+    }
+
+    fn work(&mut self, s: &SheetIn, cells: &[String], action: &str, id: i64) -> Planned {
+        let get = |f: Field| s.cell(cells, f);
+        let text = |f: Field| get(f).map(str::to_string);
+        let address = |l1: Field, l2: Field, town: Field, county: Field, pc: Field| {
+            Some(c::Address {
+                line1: get(l1)?.to_string(),
+                line2: text(l2),
+                town: get(town)?.to_string(),
+                county: text(county),
+                postcode: norm(fields::postcode, get(pc)?),
+            })
+        };
+        let customer_of_row = || -> Sel {
+            match get(Field::CustomerId) {
+                Some(idv) => Sel::Id(idv.to_string()),
+                None => self.customer(get(Field::CompanyName).unwrap_or("")),
+            }
+        };
+        let mut deps = Vec::new();
+        let work = match s.kind {
+            Kind::Customers => {
+                let plan = get(Field::Plan).and_then(|p| fields::plan(p).ok());
+                let months = get(Field::ContractMonths).and_then(|m| fields::contract_months(m).ok());
+                let addr = address(
+                    Field::Line1,
+                    Field::Line2,
+                    Field::Town,
+                    Field::County,
+                    Field::Postcode,
+                );
+                match action {
+                    "add" => Work::AddCustomer {
+                        new: c::NewCustomer {
+                            company_name: text(Field::CompanyName).unwrap_or_default(),
+                            contact_name: text(Field::ContactName),
+                            email: text(Field::Email),
+                            phone: get(Field::Phone).map(|p| norm(fields::phone, p)),
+                            plan,
+                            contract_months: months,
+                            address: addr,
+                        },
+                    },
+                    "update" => Work::UpdateCustomer {
+                        customer: customer_of_row(),
+                        changes: c::CustomerChanges {
+                            // The name is the selector when no id is given.
+                            company_name: get(Field::CustomerId)
+                                .and(text(Field::CompanyName)),
+                            contact_name: text(Field::ContactName),
+                            email: text(Field::Email),
+                            phone: get(Field::Phone).map(|p| norm(fields::phone, p)),
+                            address: addr,
+                        },
+                    },
+                    "delete" => Work::DeleteCustomer {
+                        customer: customer_of_row(),
+                    },
+                    "regrade" => Work::RegradeContract {
+                        customer: customer_of_row(),
+                        months: months.unwrap_or(12),
+                    },
+                    _ => Work::UpgradePlan {
+                        customer: customer_of_row(),
+                    },
+                }
+            }
+            Kind::Users => {
+                let customer = self.customer(get(Field::Customer).unwrap_or(""));
+                let email = get(Field::Email).unwrap_or("");
+                let user_type = get(Field::UserType).and_then(|t| fields::user_type(t).ok());
+                let user = match get(Field::UserId) {
+                    Some(u) => Sel::Id(u.to_string()),
+                    None => self.user(&customer, email),
+                };
+                if let Some(r) = user.row() {
+                    deps.push(r);
+                }
+                match action {
+                    "add" => {
+                        self.users
+                            .insert((Self::customer_key(&customer), lower(email)), id);
+                        Work::AddUser {
+                            customer,
+                            new: c::NewUser {
+                                first_name: text(Field::FirstName).unwrap_or_default(),
+                                last_name: text(Field::LastName).unwrap_or_default(),
+                                email: email.to_string(),
+                                user_type: user_type.unwrap_or(c::UserType::Standard),
+                            },
+                        }
+                    }
+                    "update" => Work::UpdateUser {
+                        customer,
+                        user,
+                        changes: c::UserChanges {
+                            first_name: text(Field::FirstName),
+                            last_name: text(Field::LastName),
+                            email: None,
+                            user_type,
+                        },
+                    },
+                    "delete" => Work::DeleteUser { customer, user },
+                    "resend-activation" => Work::ResendActivation { customer, user },
+                    _ => Work::ResetPassword { customer, user },
+                }
+            }
+            Kind::Numbers => {
+                let customer = self.customer(get(Field::Customer).unwrap_or(""));
+                let number = norm(fields::uk_number, get(Field::Number).unwrap_or(""));
+                let key = (Self::customer_key(&customer), number.clone());
+                let user = get(Field::UserEmail).map(|e| self.user(&customer, e));
+                if let Some(r) = user.as_ref().and_then(Sel::row) {
+                    deps.push(r);
+                }
+                match action {
+                    "add" => {
+                        self.numbers.insert(key.clone(), id);
+                        if let Some(d) = self.deallocs.get(&key) {
+                            deps.push(*d);
+                        }
+                        Work::AddNumber {
+                            customer,
+                            number,
+                            allocate_to: user,
+                        }
+                    }
+                    "allocate" => {
+                        deps.extend(self.numbers.get(&key));
+                        deps.extend(self.deallocs.get(&key));
+                        Work::AllocateNumber {
+                            customer,
+                            number,
+                            user: user.unwrap_or(Sel::Email(String::new())),
+                        }
+                    }
+                    _ => {
+                        self.deallocs.insert(key, id);
+                        Work::DeallocateNumber { customer, number }
+                    }
+                }
+            }
+            Kind::BlockedNumbers => {
+                let customer = self.customer(get(Field::Customer).unwrap_or(""));
+                let number = norm(fields::block_pattern, get(Field::Number).unwrap_or(""));
+                let direction = get(Field::Direction).and_then(|d| fields::direction(d).ok());
+                match action {
+                    "add" => Work::AddBlocked {
+                        customer,
+                        new: c::NewBlockedNumber {
+                            number,
+                            direction: direction.unwrap_or(c::Direction::Both),
+                            note: text(Field::Note),
+                        },
+                    },
+                    "update" => Work::UpdateBlocked {
+                        customer,
+                        number,
+                        changes: c::BlockedNumberChanges {
+                            number: None,
+                            direction,
+                            note: text(Field::Note),
+                        },
+                    },
+                    _ => Work::DeleteBlocked { customer, number },
+                }
+            }
+            Kind::Devices => {
+                let customer = self.customer(get(Field::Customer).unwrap_or(""));
+                let user = self.user(&customer, get(Field::UserEmail).unwrap_or(""));
+                deps.extend(user.row());
+                Work::AddDevice {
+                    customer,
+                    user,
+                    product: text(Field::Product).unwrap_or_default(),
+                    mac: norm(fields::mac, get(Field::Mac).unwrap_or("")),
+                }
+            }
+            Kind::Orders => {
+                let customer = self.customer(get(Field::Customer).unwrap_or(""));
+                if let Some(order_ref) = get(Field::OrderRef) {
+                    let key = (Self::customer_key(&customer), lower(order_ref));
+                    if let Some(lead) = self.orders.get(&key) {
+                        return Planned::MemberOf(*lead);
+                    }
+                    self.orders.insert(key, id);
+                }
+                Work::AddOrder {
+                    customer,
+                    items: order_item(s, cells).into_iter().collect(),
+                    delivery: address(
+                        Field::DeliveryLine1,
+                        Field::DeliveryLine2,
+                        Field::DeliveryTown,
+                        Field::DeliveryCounty,
+                        Field::DeliveryPostcode,
+                    ),
+                }
+            }
+            Kind::UserSettings => {
+                let customer = self.customer(get(Field::Customer).unwrap_or(""));
+                let user = self.user(&customer, get(Field::UserEmail).unwrap_or(""));
+                deps.extend(user.row());
+                let yn = |f: Field| get(f).and_then(|v| fields::yes_no(v).ok().flatten());
+                let call = c::CallSettings {
+                    reject_anonymous: yn(Field::RejectAnonymous),
+                    call_waiting: yn(Field::CallWaiting),
+                    voicemail: yn(Field::Voicemail),
+                };
+                let call = (call != c::CallSettings::default()).then_some(call);
+                let schedule = get(Field::OpenDays).and_then(|d| {
+                    let days = fields::days(d).ok()?;
+                    let mut open = String::new();
+                    let mut close = String::new();
+                    fields::time(get(Field::OpenTime).unwrap_or("09:00"), &mut open).ok()?;
+                    fields::time(get(Field::CloseTime).unwrap_or("17:30"), &mut close).ok()?;
+                    Some(c::ScheduleSettings {
+                        days: fields::day_names(days),
+                        open,
+                        close,
+                        out_of_hours_redirect: get(Field::Redirect)
+                            .map(|r| norm(fields::phone, r)),
+                    })
+                });
+                Work::UserSettings {
+                    customer,
+                    user,
+                    call,
+                    schedule,
+                }
+            }
+            Kind::PartnerUsers => {
+                let email = text(Field::Email).unwrap_or_default();
+                let sel = match get(Field::PartnerUserId) {
+                    Some(i) => Sel::Id(i.to_string()),
+                    None => Sel::Email(email.clone()),
+                };
+                match action {
+                    "add" => Work::AddPartnerUser {
+                        new: c::NewPartnerUser {
+                            first_name: text(Field::FirstName).unwrap_or_default(),
+                            last_name: text(Field::LastName).unwrap_or_default(),
+                            email,
+                            role: text(Field::Role).unwrap_or_default(),
+                        },
+                    },
+                    "update" => Work::UpdatePartnerUser {
+                        partner_user: sel,
+                        changes: c::PartnerUserChanges {
+                            first_name: text(Field::FirstName),
+                            last_name: text(Field::LastName),
+                            email: None,
+                            role: text(Field::Role),
+                        },
+                    },
+                    _ => Work::DeletePartnerUser { partner_user: sel },
+                }
+            }
+        };
+        Planned::Work(work, deps)
+    }
+}
+
+/// The fingerprint of a job's inputs: a digest of each file's bytes and size, so a resume can
+/// tell the input changed. Not a security measure: a fast 64-bit digest is enough to notice an
+/// edit, and reading 150 MB must not take seconds.
+pub fn fingerprint(files: &[PathBuf]) -> Result<Vec<crate::journal::InputFile>, IntakeError> {
+    let mut out = Vec::new();
+    for f in files {
+        let bytes = std::fs::read(f).map_err(|e| IntakeError::Io {
+            path: f.clone(),
+            source: e,
+        })?;
+        out.push(crate::journal::InputFile {
+            path: absolute(f).display().to_string(),
+            size: bytes.len() as u64,
+            hash: format!("{:016x}", digest(&bytes)),
+        });
+    }
+    Ok(out)
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// A 64-bit digest, eight bytes at a time.
+fn digest(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0x9e37_79b9_7f4a_7c15 ^ bytes.len() as u64;
+    let mut chunks = bytes.chunks_exact(8);
+    for ch in &mut chunks {
+        let w = u64::from_le_bytes(ch.try_into().expect("eight bytes"));
+        h = (h ^ w).wrapping_mul(0xff51_afd7_ed55_8ccd).rotate_left(29);
+    }
+    for &b in chunks.remainder() {
+        h = (h ^ b as u64).wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    }
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^ (h >> 33)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan_of(csvs: &[(&str, &str)]) -> (tempfile::TempDir, Plan) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut files = Vec::new();
+        for (name, text) in csvs {
+            let p = dir.path().join(name);
+            std::fs::write(&p, text).unwrap();
+            files.push(p);
+        }
+        let inputs = read(&files, None);
+        assert_eq!(inputs.errors(), 0, "{:?}", inputs.outcome.findings.items());
+        (dir, build(&inputs))
+    }
+
+    fn works(plan: &Plan) -> Vec<Work> {
+        plan.rows
+            .iter()
+            .map(|r| serde_json::from_str(r.work.as_deref().unwrap()).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn users_wait_for_their_customer_and_numbers_for_their_user() {
+        let (_d, plan) = plan_of(&[
+            (
+                "numbers.csv",
+                "Customer,Number,User Email\nACME,01632 960001,ann@acme.example\n",
+            ),
+            (
+                "users.csv",
+                "Customer,First Name,Last Name,Email\nACME,Ann,Lee,ann@acme.example\n",
+            ),
+            (
+                "customers.csv",
+                "Ref,Company Name,Email,Plan,Contract Months\nACME,Acme Ltd,it@acme.example,pro,12\n",
+            ),
+        ]);
+        let w = works(&plan);
+        assert!(matches!(w[0], Work::AddCustomer { .. }));
+        assert!(matches!(w[1], Work::AddUser { customer: Sel::Row(1), .. }));
+        match &w[2] {
+            Work::AddNumber {
+                customer,
+                number,
+                allocate_to,
+            } => {
+                assert_eq!(customer, &Sel::Row(1));
+                assert_eq!(number, "+441632960001");
+                assert_eq!(allocate_to, &Some(Sel::Row(2)));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(plan.rows[2].deps, vec![1, 2]);
+        assert_eq!(
+            plan.calls(),
+            vec![
+                (c::Operation::AddCustomer, 1),
+                (c::Operation::AddCustomerUser, 1),
+                (c::Operation::AddCustomerNumber, 1),
+                (c::Operation::AllocateNumber, 1)
+            ]
+        );
+    }
+
+    #[test]
+    fn rows_sharing_an_order_ref_are_one_order() {
+        let (_d, plan) = plan_of(&[(
+            "orders.csv",
+            "Order Ref,Customer,Product,Quantity\nO1,cus_1,Yealink T54W,2\nO1,cus_1,Yealink W73P,1\nO2,cus_1,Yealink T54W,1\n",
+        )]);
+        assert_eq!(plan.rows[1].lead, Some(1));
+        let lead: Work = serde_json::from_str(plan.rows[0].work.as_deref().unwrap()).unwrap();
+        match lead {
+            Work::AddOrder { items, customer, .. } => {
+                assert_eq!(customer, Sel::Existing("cus_1".into()));
+                assert_eq!(
+                    items,
+                    vec![("Yealink T54W".into(), 2), ("Yealink W73P".into(), 1)]
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(plan.rows[2].work.is_some());
+    }
+
+    #[test]
+    fn the_digest_sees_one_byte_changed() {
+        let a = b"Company Name\nAcme\n".to_vec();
+        let mut b = a.clone();
+        b[14] = b'a';
+        assert_ne!(digest(&a), digest(&b));
+        assert_eq!(digest(&a), digest(&a.clone()));
+    }
+}
