@@ -32,12 +32,113 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Run spreadsheets against the API as a resumable job: validate, plan, journal, execute,
+    /// and write a results workbook.
+    Run(RunArgs),
+    /// Resume an interrupted job (the latest unfinished one when no id is given).
+    Resume(ResumeArgs),
+    /// A job's state: rows per outcome, calls, time left.
+    Status(StatusArgs),
+    /// List the jobs.
+    Jobs(JobsArgs),
     /// Check spreadsheets before running them: every cell and row, with a report workbook.
     Validate(ValidateArgs),
     /// Write Excel templates to fill in.
     Template(TemplateArgs),
     /// Run a local PL+ API sandbox (in memory) to rehearse jobs against.
     Sandbox(SandboxArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// CSV files (.csv, .tsv, .txt) and workbooks (.xlsx, .xlsm, .xls, .ods).
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+
+    /// What a CSV file holds (as for validate).
+    #[arg(long)]
+    pub kind: Option<String>,
+
+    /// Run against an in-process sandbox (a rehearsal), with the limit of --rate.
+    #[arg(long)]
+    pub sandbox: bool,
+
+    /// List the calls that would be made, in order, with counts and the time they would take;
+    /// send nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Folder that holds the jobs [default: PLBULK_JOB_DIR, or jobs in the user's data folder].
+    #[arg(long, env = "PLBULK_JOB_DIR")]
+    pub job_dir: Option<PathBuf>,
+
+    /// Results workbook [default: FIRST-FILE.results.xlsx beside it].
+    #[arg(long)]
+    pub results: Option<PathBuf>,
+
+    /// Requests in flight at once (hides the API's latency; the pace stays within --rate).
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+
+    /// The API key's limit, in any sliding window: 100/min, or faster for a sandbox.
+    #[arg(long, default_value_t = Rate::default())]
+    pub rate: Rate,
+
+    /// When a create finds what it would make already there: skip (record "already existed"),
+    /// update it to match the row, or fail the row.
+    #[arg(long, default_value = "skip")]
+    pub existing: crate::engine::Existing,
+
+    /// Run the valid rows and record the invalid ones as such, instead of refusing to start.
+    #[arg(long)]
+    pub skip_invalid: bool,
+
+    /// Longest wait for one response, e.g. 30s.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
+
+    /// API base URL [default: PLBULK_BASE_URL, the config file, or the PL+ production URL].
+    #[arg(long)]
+    pub base_url: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ResumeArgs {
+    /// Job id, or the start of one [default: the latest unfinished job].
+    pub job: Option<String>,
+
+    /// Folder that holds the jobs.
+    #[arg(long, env = "PLBULK_JOB_DIR")]
+    pub job_dir: Option<PathBuf>,
+
+    /// Requests in flight at once [default: as the job began].
+    #[arg(long)]
+    pub concurrency: Option<usize>,
+
+    /// The key's limit [default: as the job began].
+    #[arg(long)]
+    pub rate: Option<Rate>,
+
+    /// Results workbook [default: as the job began].
+    #[arg(long)]
+    pub results: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    /// Job id, or the start of one [default: the latest unfinished job, else the latest].
+    pub job: Option<String>,
+
+    /// Folder that holds the jobs.
+    #[arg(long, env = "PLBULK_JOB_DIR")]
+    pub job_dir: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct JobsArgs {
+    /// Folder that holds the jobs.
+    #[arg(long, env = "PLBULK_JOB_DIR")]
+    pub job_dir: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

@@ -20,6 +20,31 @@ pub const DEFAULT_BASE_URL: &str = "https://api.phonelineplus.com/v1";
 pub const RATE_LIMIT_PER_MINUTE: u32 = 100;
 
 /// Assumed: seconds to wait, on a 429.
+/// Assumed: how far the server's clock (an order's `createdAt`) may be behind ours when an
+/// order in doubt is matched to "an order of the same items created after the first attempt".
+pub const CLOCK_SKEW_ALLOWANCE_MS: i64 = 60_000;
+
+/// How far back an identical order (same customer, same items, same delivery postcode) counts as
+/// "already placed" when a job is run again: long enough for a re-run after a partial failure,
+/// short enough that next month's identical order is not mistaken for this one.
+pub const REPEAT_ORDER_WINDOW_MS: i64 = 7 * 24 * 3600 * 1000;
+
+/// The status a successful call of `op` answers with (for the results: the body is what counts).
+pub fn success_status(op: Operation) -> u16 {
+    match op.method() {
+        Method::Delete => 204,
+        Method::Post if op.is_create() => 201,
+        _ => 200,
+    }
+}
+
+/// Every resource the API creates carries its `id`: all a create's answer is read for.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Created {
+    pub id: String,
+}
+
 pub const RETRY_AFTER_HEADER: &str = "retry-after";
 
 /// Assumed: the paging query parameters and the largest page the server will give.

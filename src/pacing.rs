@@ -37,7 +37,8 @@ impl Rate {
     /// because the server counts arrivals, not sends, and two requests can take different times
     /// to get there.
     pub fn paced_window(&self) -> Duration {
-        self.window + (self.window / 100).clamp(Duration::from_millis(5), Duration::from_millis(250))
+        self.window
+            + (self.window / 100).clamp(Duration::from_millis(5), Duration::from_millis(250))
     }
 
     /// Calls a second at full use of the limit.
@@ -191,6 +192,60 @@ impl Pacer for SlidingWindow {
         let until = Instant::now() + retry_after;
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         st.paused_until = Some(st.paused_until.map_or(until, |p| p.max(until)));
+    }
+}
+
+/// A pacer that counts the calls it lets through, for progress and the results' summary.
+pub struct Counted {
+    inner: std::sync::Arc<dyn Pacer>,
+    total: std::sync::atomic::AtomicU64,
+    recent: Mutex<VecDeque<Instant>>,
+}
+
+impl Counted {
+    pub fn new(inner: std::sync::Arc<dyn Pacer>) -> Counted {
+        Counted {
+            inner,
+            total: Default::default(),
+            recent: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    /// Calls let through so far.
+    pub fn total(&self) -> u64 {
+        self.total.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Calls let through in the last minute.
+    pub fn last_minute(&self) -> usize {
+        let mut q = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        while q
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > Duration::from_secs(60))
+        {
+            q.pop_front();
+        }
+        q.len()
+    }
+}
+
+impl Pacer for Counted {
+    fn acquire(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            self.inner.acquire().await;
+            self.total
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let mut q = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+            q.push_back(Instant::now());
+            if q.len() > 100_000 {
+                q.pop_front();
+            }
+        })
+    }
+
+    fn hold_off(&self, retry_after: Duration) {
+        self.inner.hold_off(retry_after);
     }
 }
 

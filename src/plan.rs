@@ -428,8 +428,7 @@ pub fn build(inputs: &Inputs) -> Plan {
     // Order: by phase, then as the input has it.
     let action = |r: &RowIn| {
         let s = &inputs.sheets[r.sheet as usize];
-        validate::action_of(s.kind, s.cell(&r.cells, Field::Action).unwrap_or(""))
-            .unwrap_or("add")
+        validate::action_of(s.kind, s.cell(&r.cells, Field::Action).unwrap_or("")).unwrap_or("add")
     };
     let mut order: Vec<usize> = (0..inputs.rows.len()).collect();
     order.sort_by_key(|&i| {
@@ -625,7 +624,8 @@ impl Builder {
         let work = match s.kind {
             Kind::Customers => {
                 let plan = get(Field::Plan).and_then(|p| fields::plan(p).ok());
-                let months = get(Field::ContractMonths).and_then(|m| fields::contract_months(m).ok());
+                let months =
+                    get(Field::ContractMonths).and_then(|m| fields::contract_months(m).ok());
                 let addr = address(
                     Field::Line1,
                     Field::Line2,
@@ -649,8 +649,7 @@ impl Builder {
                         customer: customer_of_row(),
                         changes: c::CustomerChanges {
                             // The name is the selector when no id is given.
-                            company_name: get(Field::CustomerId)
-                                .and(text(Field::CompanyName)),
+                            company_name: get(Field::CustomerId).and(text(Field::CompanyName)),
                             contact_name: text(Field::ContactName),
                             email: text(Field::Email),
                             phone: get(Field::Phone).map(|p| norm(fields::phone, p)),
@@ -822,8 +821,7 @@ impl Builder {
                         days: fields::day_names(days),
                         open,
                         close,
-                        out_of_hours_redirect: get(Field::Redirect)
-                            .map(|r| norm(fields::phone, r)),
+                        out_of_hours_redirect: get(Field::Redirect).map(|r| norm(fields::phone, r)),
                     })
                 });
                 Work::UserSettings {
@@ -946,7 +944,13 @@ mod tests {
         ]);
         let w = works(&plan);
         assert!(matches!(w[0], Work::AddCustomer { .. }));
-        assert!(matches!(w[1], Work::AddUser { customer: Sel::Row(1), .. }));
+        assert!(matches!(
+            w[1],
+            Work::AddUser {
+                customer: Sel::Row(1),
+                ..
+            }
+        ));
         match &w[2] {
             Work::AddNumber {
                 customer,
@@ -980,7 +984,9 @@ mod tests {
         assert_eq!(plan.rows[1].lead, Some(1));
         let lead: Work = serde_json::from_str(plan.rows[0].work.as_deref().unwrap()).unwrap();
         match lead {
-            Work::AddOrder { items, customer, .. } => {
+            Work::AddOrder {
+                items, customer, ..
+            } => {
                 assert_eq!(customer, Sel::Existing("cus_1".into()));
                 assert_eq!(
                     items,

@@ -184,6 +184,14 @@ impl Client {
         self.inner.auth.key_id()
     }
 
+    pub fn retry_policy(&self) -> RetryPolicy {
+        self.inner.retry
+    }
+
+    pub fn pacer(&self) -> Option<&Arc<dyn Pacer>> {
+        self.inner.pacer.as_ref()
+    }
+
     /// One send (and, on a 401, one more with a fresh token). No other retry.
     pub async fn execute_once(&self, req: &ApiRequest) -> Result<Bytes, ApiError> {
         let (token, generation) = self.inner.auth.token(self).await?;
@@ -710,7 +718,9 @@ where
     }
 }
 
-fn decode<T: DeserializeOwned>(op: Operation, body: &[u8]) -> Result<T, ApiError> {
+/// A response body as `T`. A success whose body does not parse is an *outcome unknown* error:
+/// the change happened, but what it made cannot be read.
+pub fn decode<T: DeserializeOwned>(op: Operation, body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| {
         // A success whose body does not have the expected shape: it happened, but what it made
         // is unreadable, so treat it like a lost response.

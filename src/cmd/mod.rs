@@ -2,6 +2,8 @@
 //! and returns an exit code; this module sets up logging and maps errors to codes and one line
 //! on stderr, as xsv and ripgrep do.
 
+mod jobs;
+mod run;
 mod sandbox;
 mod template;
 mod validate;
@@ -22,12 +24,23 @@ pub enum Error {
     Usage(String),
     /// Reading or writing a file or socket.
     Io(String),
+    /// The job cannot start or go on as asked (changed input, unknown job, no credentials).
+    Refused(String),
+}
+
+impl From<crate::job::JobError> for Error {
+    fn from(e: crate::job::JobError) -> Error {
+        match e {
+            crate::job::JobError::Io(m) => Error::Io(m),
+            other => Error::Refused(other.to_string()),
+        }
+    }
 }
 
 impl Error {
     fn exit_code(&self) -> i32 {
         match self {
-            Error::Usage(_) | Error::Io(_) => EXIT_REFUSED,
+            Error::Usage(_) | Error::Io(_) | Error::Refused(_) => EXIT_REFUSED,
         }
     }
 }
@@ -45,6 +58,7 @@ impl fmt::Display for Error {
         match self {
             Error::Usage(m) => write!(f, "error: {m}"),
             Error::Io(m) => write!(f, "i/o error: {m}"),
+            Error::Refused(m) => write!(f, "refused: {m}"),
         }
     }
 }
@@ -79,6 +93,10 @@ pub fn main(cli: Cli) -> i32 {
     };
     let result = runtime.block_on(async {
         match cli.command {
+            Command::Run(args) => run::run(args, cli.quiet).await,
+            Command::Resume(args) => run::resume(args, cli.quiet).await,
+            Command::Status(args) => jobs::status(args),
+            Command::Jobs(args) => jobs::list(args),
             Command::Sandbox(args) => sandbox::run(args, cli.quiet).await,
             Command::Validate(args) => validate::run(args, cli.quiet),
             Command::Template(args) => template::run(args, cli.quiet),

@@ -37,51 +37,10 @@ pub fn run(args: ValidateArgs, quiet: bool) -> Result<i32, Error> {
     let errors = findings.errors() + unreadable.len() as u64;
 
     if !quiet {
-        for (file, sheet, kind, c) in &outcome.sheets {
-            let label = if **sheet == *kind.sheet_name() {
-                format!("{file} [{sheet}]")
-            } else {
-                format!("{file} [{sheet}: {kind}]")
-            };
-            println!(
-                "{label}: {} rows, {} valid, {} with errors{}",
-                c.rows,
-                c.valid,
-                c.invalid,
-                if c.ignored > 0 {
-                    format!(" ({} ignored)", c.ignored)
-                } else {
-                    String::new()
-                }
-            );
-        }
-        println!(
-            "{} error{}, {} warning{}, {} note{}.",
-            errors,
-            plural(errors),
-            findings.warnings(),
-            plural(findings.warnings()),
-            findings.count(Severity::Note),
-            plural(findings.count(Severity::Note))
-        );
+        print_summary(&outcome.sheets, findings, errors, args.show);
     }
     for e in &unreadable {
         eprintln!("error: {e}");
-    }
-    if !quiet && args.show > 0 {
-        let shown: Vec<&Finding> = findings
-            .items()
-            .iter()
-            .filter(|f| f.severity != Severity::Note)
-            .take(args.show)
-            .collect();
-        for f in &shown {
-            println!("  {f}");
-        }
-        let rest = findings.errors() + findings.warnings() - shown.len() as u64;
-        if rest > 0 {
-            println!("  … and {rest} more in the report");
-        }
     }
     if !args.no_report && !inputs.is_empty() {
         let path = args
@@ -110,4 +69,60 @@ fn default_report_path(first: &std::path::Path) -> PathBuf {
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "plbulk".into());
     first.with_file_name(format!("{stem}.validation.xlsx"))
+}
+
+/// Rows per sheet, counts of findings, and the first `show` errors and warnings.
+pub(crate) fn print_summary(
+    sheets: &[(
+        std::sync::Arc<str>,
+        std::sync::Arc<str>,
+        crate::schema::Kind,
+        crate::validate::SheetCounts,
+    )],
+    findings: &crate::findings::Findings,
+    errors: u64,
+    show: usize,
+) {
+    for (file, sheet, kind, c) in sheets {
+        let label = if **sheet == *kind.sheet_name() {
+            format!("{file} [{sheet}]")
+        } else {
+            format!("{file} [{sheet}: {kind}]")
+        };
+        println!(
+            "{label}: {} rows, {} valid, {} with errors{}",
+            c.rows,
+            c.valid,
+            c.invalid,
+            if c.ignored > 0 {
+                format!(" ({} ignored)", c.ignored)
+            } else {
+                String::new()
+            }
+        );
+    }
+    println!(
+        "{} error{}, {} warning{}, {} note{}.",
+        errors,
+        plural(errors),
+        findings.warnings(),
+        plural(findings.warnings()),
+        findings.count(Severity::Note),
+        plural(findings.count(Severity::Note))
+    );
+    if show > 0 {
+        let shown: Vec<&Finding> = findings
+            .items()
+            .iter()
+            .filter(|f| f.severity != Severity::Note)
+            .take(show)
+            .collect();
+        for f in &shown {
+            println!("  {f}");
+        }
+        let rest = findings.errors() + findings.warnings() - shown.len() as u64;
+        if rest > 0 {
+            println!("  … and {rest} more in the report");
+        }
+    }
 }

@@ -146,10 +146,9 @@ impl SharedBudget {
             .prepare("SELECT at_ms FROM calls WHERE key = ?1 AND at_ms >= ?2 ORDER BY at_ms")
             .map_err(|e| sql(&i.path, e))?;
         let rows = st
-            .query_map(
-                params![i.key, now_ms() - window.as_millis() as i64],
-                |r| r.get(0),
-            )
+            .query_map(params![i.key, now_ms() - window.as_millis() as i64], |r| {
+                r.get(0)
+            })
             .map_err(|e| sql(&i.path, e))?;
         rows.collect::<std::result::Result<_, _>>()
             .map_err(|e| sql(&i.path, e))

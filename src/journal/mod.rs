@@ -662,7 +662,11 @@ impl Journal {
 
     /// Records ids found or made for `row` (merged into what is there) and clears its doubt:
     /// what the ids name is established.
-    pub fn set_ids(&self, row: i64, ids: &serde_json::Map<String, serde_json::Value>) -> Result<()> {
+    pub fn set_ids(
+        &self,
+        row: i64,
+        ids: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<()> {
         let conn = self.conn();
         conn.execute(
             "UPDATE rows SET ids = json_patch(ids, ?1), doubt = 0 WHERE id = ?2",
@@ -875,16 +879,18 @@ mod tests {
         let mut ids = serde_json::Map::new();
         ids.insert("customer".into(), "cus_1".into());
         j.set_ids(1, &ids).unwrap();
-        j.finish_row(1, RowState::Succeeded, None, Some(201)).unwrap();
+        j.finish_row(1, RowState::Succeeded, None, Some(201))
+            .unwrap();
         let rows = j.rows().unwrap();
         assert!(!rows[0].doubt);
         assert_eq!(rows[0].attempts, 1);
-        assert_eq!(rows[1].state, RowState::Succeeded, "the lead's outcome is its members'");
-        assert_eq!(rows[1].ids["customer"], "cus_1");
         assert_eq!(
-            j.counts().unwrap(),
-            vec![(RowState::Succeeded, 2)]
+            rows[1].state,
+            RowState::Succeeded,
+            "the lead's outcome is its members'"
         );
+        assert_eq!(rows[1].ids["customer"], "cus_1");
+        assert_eq!(j.counts().unwrap(), vec![(RowState::Succeeded, 2)]);
         assert_eq!(j.integrity_check().unwrap(), "ok");
     }
 

@@ -158,11 +158,11 @@ struct Draw {
 }
 
 impl Shared {
-    fn new(config: SandboxConfig) -> Shared {
+    fn new(config: SandboxConfig, world: World) -> Shared {
         Shared {
             rng: Mutex::new(StdRng::seed_from_u64(config.seed)),
             config,
-            world: Mutex::new(World::seeded()),
+            world: Mutex::new(world),
             tokens: Mutex::new(HashMap::new()),
             windows: Mutex::new(HashMap::new()),
             log: Mutex::new(Vec::new()),
@@ -360,7 +360,12 @@ pub async fn run(
     config: SandboxConfig,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    serve(listener, Arc::new(Shared::new(config)), shutdown).await
+    serve(
+        listener,
+        Arc::new(Shared::new(config, World::seeded())),
+        shutdown,
+    )
+    .await
 }
 
 async fn serve(
@@ -432,9 +437,29 @@ impl Sandbox {
     }
 
     pub async fn start_on(listen: &str, config: SandboxConfig) -> std::io::Result<Sandbox> {
+        Sandbox::start_with(listen, config, World::seeded()).await
+    }
+
+    /// Starts on the account state a [`Sandbox::save`] wrote, so a rehearsal can be resumed.
+    pub async fn start_saved(config: SandboxConfig, saved: &[u8]) -> std::io::Result<Sandbox> {
+        let world: World = serde_json::from_slice(saved)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        Sandbox::start_with("127.0.0.1:0", config, world).await
+    }
+
+    /// The whole account state, for [`Sandbox::start_saved`].
+    pub fn save(&self) -> Vec<u8> {
+        serde_json::to_vec(&*self.shared.world()).expect("the world serialises")
+    }
+
+    async fn start_with(
+        listen: &str,
+        config: SandboxConfig,
+        world: World,
+    ) -> std::io::Result<Sandbox> {
         let listener = TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
-        let shared = Arc::new(Shared::new(config));
+        let shared = Arc::new(Shared::new(config, world));
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(serve(listener, shared.clone(), async {
             let _ = stopped.await;
@@ -533,10 +558,13 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn window_admits_n_then_refuses_until_the_oldest_leaves() {
-        let s = Shared::new(SandboxConfig {
-            rate: Rate::new(3, Duration::from_secs(2)),
-            ..Default::default()
-        });
+        let s = Shared::new(
+            SandboxConfig {
+                rate: Rate::new(3, Duration::from_secs(2)),
+                ..Default::default()
+            },
+            World::seeded(),
+        );
         for _ in 0..3 {
             s.admit("k").unwrap();
         }
@@ -556,8 +584,8 @@ mod tests {
             seed: 42,
             ..Default::default()
         };
-        let a = Shared::new(cfg.clone());
-        let b = Shared::new(cfg);
+        let a = Shared::new(cfg.clone(), World::seeded());
+        let b = Shared::new(cfg, World::seeded());
         for _ in 0..100 {
             let (x, y) = (a.draw(), b.draw());
             assert_eq!((x.fail, x.drop), (y.fail, y.drop));

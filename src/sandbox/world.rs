@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::SystemTime;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::contract::{self as c, codes};
@@ -68,7 +68,7 @@ impl Invalid {
 }
 
 /// The per-user settings the API can set but not list; kept for inspection.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UserRecord {
     #[serde(flatten)]
@@ -77,7 +77,7 @@ pub struct UserRecord {
     pub schedule_settings: Option<c::ScheduleSettings>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Owned<T> {
     pub customer_id: String,
@@ -85,8 +85,11 @@ pub struct Owned<T> {
     pub item: T,
 }
 
+/// The whole state; it serialises so that a rehearsal on the in-process sandbox can be stopped
+/// and resumed.
+#[derive(Serialize, Deserialize)]
 pub struct World {
-    counters: HashMap<&'static str, u64>,
+    counters: HashMap<String, u64>,
     pub customers: BTreeMap<String, c::Customer>,
     pub users: BTreeMap<String, UserRecord>,
     pub numbers: BTreeMap<String, Owned<c::Number>>,
@@ -129,7 +132,7 @@ impl World {
     }
 
     fn next_id(&mut self, prefix: &'static str) -> String {
-        let n = self.counters.entry(prefix).or_insert(0);
+        let n = self.counters.entry(prefix.to_string()).or_insert(0);
         *n += 1;
         format!("{prefix}_{n:06}")
     }

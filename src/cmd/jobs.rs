@@ -1,0 +1,101 @@
+//! `plbulk status` and `plbulk jobs`: what the journals say, read without disturbing a job that
+//! is running (the journal is in WAL mode, so a reader never blocks it).
+
+use std::time::Duration;
+
+use crate::cli::{JobsArgs, StatusArgs};
+use crate::job::{self, JobRef};
+use crate::journal::{self, JobState, Journal, RowState};
+use crate::results;
+
+use super::run::time_text;
+use super::{Error, EXIT_OK};
+
+pub fn status(args: StatusArgs) -> Result<i32, Error> {
+    let root = job::jobs_root(args.job_dir.as_deref());
+    let found = match args.job.as_deref() {
+        Some(id) => job::find(&root, Some(id))?,
+        None => match job::find(&root, None) {
+            Ok(j) => j,
+            Err(_) => job::list(&root)
+                .pop()
+                .ok_or_else(|| Error::Refused(format!("no jobs under {}", root.display())))?,
+        },
+    };
+    print_status(&found)?;
+    Ok(EXIT_OK)
+}
+
+fn print_status(j: &JobRef) -> Result<(), Error> {
+    let journal = Journal::open(&j.journal_path()).map_err(job::JobError::from)?;
+    let meta = journal.meta().map_err(job::JobError::from)?;
+    let counts = journal.counts().map_err(job::JobError::from)?;
+    let (attempts, first, last) = journal.attempt_stats().map_err(job::JobError::from)?;
+    let options = j.options()?;
+    println!("Job {}", meta.id);
+    println!("  state:    {}", meta.state.as_str());
+    println!("  created:  {}", time_text(meta.created_at_ms));
+    for f in &meta.inputs {
+        println!("  input:    {}", f.path);
+    }
+    println!(
+        "  API:      {}{} (key {})",
+        meta.base_url,
+        if options.sandbox {
+            " (in-process sandbox)"
+        } else {
+            ""
+        },
+        meta.key_id
+    );
+    println!("  rows:     {}", results::summary_line(&counts));
+    for (s, n) in &counts {
+        println!("    {:<16} {n}", s.label());
+    }
+    println!("  writes:   {attempts} sent");
+    if let (Some(f), Some(l)) = (first, last) {
+        println!("  calls:    first {}, last {}", time_text(f), time_text(l));
+    }
+    let pending = counts
+        .iter()
+        .find(|(s, _)| *s == RowState::Pending)
+        .map_or(0, |(_, n)| *n);
+    if pending > 0 {
+        let rate = options.rate();
+        let secs = pending as f64 / rate.per_second();
+        println!(
+            "  left:     {pending} rows, about {} at {}",
+            humantime::format_duration(Duration::from_secs(secs.ceil() as u64)),
+            rate
+        );
+        if meta.state != JobState::Finished {
+            println!("  resume:   plbulk resume {}", meta.id);
+        }
+    }
+    println!("  results:  {}", options.results.display());
+    println!("  journal:  {}", j.journal_path().display());
+    Ok(())
+}
+
+pub fn list(args: JobsArgs) -> Result<i32, Error> {
+    let root = job::jobs_root(args.job_dir.as_deref());
+    let all = job::list(&root);
+    if all.is_empty() {
+        println!("No jobs under {}.", root.display());
+        return Ok(EXIT_OK);
+    }
+    println!("{:<24} {:<12} {:<20} rows", "job", "state", "created");
+    for j in &all {
+        let counts = journal::Journal::open(&j.journal_path())
+            .and_then(|jr| jr.counts())
+            .map(|c| results::summary_line(&c))
+            .unwrap_or_else(|e| format!("unreadable: {e}"));
+        println!(
+            "{:<24} {:<12} {:<20} {counts}",
+            j.meta.id,
+            j.meta.state.as_str(),
+            time_text(j.meta.created_at_ms),
+        );
+    }
+    Ok(EXIT_OK)
+}

@@ -1,0 +1,399 @@
+//! `plbulk run` and `plbulk resume`: turn flags into job options, then let [`crate::job`] do
+//! the work, with Ctrl-C wired to a graceful stop.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::cli::{ResumeArgs, RunArgs};
+use crate::client::Settings;
+use crate::engine::Finish;
+use crate::job::{self, Connection, JobOptions, JobRef};
+use crate::journal::{JobState, Journal, RowState};
+use crate::progress::{Progress, SheetLine};
+use crate::results;
+
+use super::{parse_kind, Error, EXIT_INTERRUPTED, EXIT_OK, EXIT_REFUSED, EXIT_ROWS_FAILED};
+
+pub async fn run(args: RunArgs, quiet: bool) -> Result<i32, Error> {
+    let kind = args.kind.as_deref().map(parse_kind).transpose()?;
+    if args.concurrency == 0 {
+        return Err(Error::Usage("--concurrency must be at least 1".into()));
+    }
+    let root = job::jobs_root(args.job_dir.as_deref());
+    let (inputs, plan) = job::prepare(&args.files, kind);
+    let errors = inputs.errors();
+    if !quiet {
+        super::validate::print_summary(
+            &inputs.outcome.sheets,
+            &inputs.outcome.findings,
+            errors,
+            10,
+        );
+    }
+    for e in &inputs.unreadable {
+        eprintln!("error: {e}");
+    }
+    if !inputs.unreadable.is_empty() {
+        return Ok(EXIT_REFUSED);
+    }
+    if errors > 0 && !args.skip_invalid {
+        eprintln!(
+            "refused: {errors} error{} in the input; nothing was sent. Fix them (plbulk validate {} writes a report with each bad cell marked), or run with --skip-invalid to run the valid rows and record the others as invalid.",
+            if errors == 1 { "" } else { "s" },
+            args.files
+                .iter()
+                .map(|f| shell_word(f))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        return Ok(EXIT_REFUSED);
+    }
+    let fp = crate::plan::fingerprint(&args.files).map_err(|e| Error::Io(e.to_string()))?;
+    let fingerprint = job::fingerprint_of(&fp);
+
+    if args.dry_run {
+        print_dry_run(&plan, &args);
+        return Ok(EXIT_OK);
+    }
+
+    if let Some(existing) = job::find_unfinished(&root, &fingerprint) {
+        if !quiet {
+            println!(
+                "This input has an unfinished job, {} (started {}): resuming it.",
+                existing.meta.id,
+                time_text(existing.meta.created_at_ms)
+            );
+        }
+        return resume_job(existing, None, None, None, quiet).await;
+    }
+
+    let options = JobOptions {
+        kind: args.kind.clone(),
+        sandbox: args.sandbox,
+        results: absolute(
+            &args
+                .results
+                .clone()
+                .unwrap_or_else(|| default_results_path(&args.files[0])),
+        ),
+        concurrency: args.concurrency,
+        rate: args.rate.to_string(),
+        existing: args.existing,
+        skip_invalid: args.skip_invalid,
+        timeout_ms: args.timeout.as_millis() as u64,
+    };
+    let settings = if args.sandbox {
+        None
+    } else {
+        Some(Settings::load(args.base_url.as_deref()).map_err(|e| Error::Refused(e.to_string()))?)
+    };
+    let conn = Connection::open(&options, settings.as_ref(), None).await?;
+    let (job, journal) = job::create(&root, fp, &options, &plan, &conn.base_url, &conn.key_id)?;
+    if !quiet {
+        println!(
+            "Job {} on {}{}: {} rows; journal {}",
+            job.meta.id,
+            conn.base_url,
+            if options.sandbox {
+                " (in-process sandbox)"
+            } else {
+                ""
+            },
+            plan.rows.len(),
+            job.journal_path().display()
+        );
+    }
+    drive(job, journal, conn, &options, quiet).await
+}
+
+pub async fn resume(args: ResumeArgs, quiet: bool) -> Result<i32, Error> {
+    let root = job::jobs_root(args.job_dir.as_deref());
+    let job = job::find(&root, args.job.as_deref())?;
+    resume_job(job, args.rate, args.concurrency, args.results, quiet).await
+}
+
+async fn resume_job(
+    job: JobRef,
+    rate: Option<crate::pacing::Rate>,
+    concurrency: Option<usize>,
+    results_path: Option<PathBuf>,
+    quiet: bool,
+) -> Result<i32, Error> {
+    let mut options = job.options()?;
+    if let Some(r) = rate {
+        options.rate = r.to_string();
+    }
+    if let Some(c) = concurrency {
+        options.concurrency = c.max(1);
+    }
+    if let Some(p) = results_path {
+        options.results = absolute(&p);
+    }
+    let journal = Arc::new(Journal::open(&job.journal_path()).map_err(job::JobError::from)?);
+    if job.meta.state == JobState::Finished {
+        let counts = journal.counts().map_err(job::JobError::from)?;
+        if !quiet {
+            println!(
+                "Job {} finished already: {}.",
+                job.meta.id,
+                results::summary_line(&counts)
+            );
+        }
+        write_results(&journal, &options, None, quiet)?;
+        return Ok(exit_for(&counts));
+    }
+    if let Some(why) = job::changed_inputs(&job.meta) {
+        return Err(Error::Refused(why));
+    }
+    let conn = if options.sandbox {
+        let saved = job::saved_sandbox(&job, &journal)?;
+        Connection::open(&options, None, Some(&saved)).await?
+    } else {
+        let settings = Settings::load(Some(&job.meta.base_url).map(String::as_str))
+            .map_err(|e| Error::Refused(e.to_string()))?;
+        let conn = Connection::open(&options, Some(&settings), None).await?;
+        if conn.key_id != job.meta.key_id {
+            return Err(Error::Refused(format!(
+                "job {} ran with API key {}, and the credentials now set are for key {}: set that key's credentials to resume it",
+                job.meta.id, job.meta.key_id, conn.key_id
+            )));
+        }
+        conn
+    };
+    if !quiet {
+        let counts = journal.counts().map_err(job::JobError::from)?;
+        println!(
+            "Resuming job {} on {}: {} so far.",
+            job.meta.id,
+            if options.sandbox {
+                "the in-process sandbox"
+            } else {
+                job.meta.base_url.as_str()
+            },
+            results::summary_line(&counts)
+        );
+    }
+    drive(job, journal, conn, &options, quiet).await
+}
+
+/// Runs the engine with Ctrl-C handling and progress, then writes the results.
+async fn drive(
+    job: JobRef,
+    journal: Arc<Journal>,
+    conn: Connection,
+    options: &JobOptions,
+    quiet: bool,
+) -> Result<i32, Error> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let job_id = job.meta.id.clone();
+    let signals = tokio::spawn(async move {
+        if wait_for_interrupt().await {
+            eprintln!(
+                "\nStopping: no new rows; letting the requests in flight finish. Ctrl-C again to quit at once (the job stays resumable)."
+            );
+            let _ = stop_tx.send(true);
+        }
+        if wait_for_interrupt().await {
+            eprintln!("Quit. Resume with: plbulk resume {job_id}");
+            std::process::exit(EXIT_INTERRUPTED);
+        }
+    });
+
+    let progress = progress_for(&journal, &conn, options, quiet)?;
+    let ticker = progress.ticker();
+    let finish = job::execute(journal.clone(), &conn, options, stop_rx, progress.clone()).await;
+    ticker.abort();
+    progress.finish();
+    signals.abort();
+    let calls = conn.calls.total();
+    conn.save_sandbox(&job)?;
+    conn.close().await;
+    let finish = finish?;
+
+    let counts = journal.counts().map_err(job::JobError::from)?;
+    write_results(&journal, options, Some(calls), quiet)?;
+    if !quiet {
+        println!(
+            "{}: {}. Calls made: {calls}.",
+            job.meta.id,
+            results::summary_line(&counts)
+        );
+    }
+    match finish {
+        Finish::Interrupted => {
+            println!(
+                "Interrupted; nothing is lost. Resume with: plbulk resume {}",
+                job.meta.id
+            );
+            Ok(EXIT_INTERRUPTED)
+        }
+        Finish::Completed => Ok(exit_for(&counts)),
+    }
+}
+
+fn progress_for(
+    journal: &Journal,
+    conn: &Connection,
+    options: &JobOptions,
+    quiet: bool,
+) -> Result<Arc<Progress>, Error> {
+    let sheets = journal.sheets().map_err(job::JobError::from)?;
+    let rows = journal.rows().map_err(job::JobError::from)?;
+    let mut lines: Vec<SheetLine> = sheets
+        .iter()
+        .map(|s| SheetLine {
+            label: format!("{} [{}]", file_name(&s.file), s.sheet),
+            total: 0,
+            done: 0,
+            ok: 0,
+            bad: 0,
+        })
+        .collect();
+    let mut writes = 0usize;
+    let mut pending = 0usize;
+    for r in &rows {
+        let Some(l) = lines.get_mut(r.sheet as usize) else {
+            continue;
+        };
+        l.total += 1;
+        if r.state.is_final() {
+            l.done += 1;
+            if r.state.is_success() {
+                l.ok += 1;
+            } else {
+                l.bad += 1;
+            }
+        } else {
+            pending += 1;
+            if let Some(w) = r.work.as_deref() {
+                if let Ok(w) = serde_json::from_str::<crate::plan::Work>(w) {
+                    writes += w.operations().len();
+                }
+            }
+        }
+    }
+    let per_row = if pending == 0 {
+        1.0
+    } else {
+        writes as f64 / pending as f64
+    };
+    Ok(Progress::new(
+        lines,
+        conn.calls.clone(),
+        options.rate(),
+        per_row,
+        quiet,
+    ))
+}
+
+fn write_results(
+    journal: &Journal,
+    options: &JobOptions,
+    calls: Option<u64>,
+    quiet: bool,
+) -> Result<(), Error> {
+    results::write(journal, &options.results, calls).map_err(|e| Error::Io(e.to_string()))?;
+    if !quiet {
+        println!("Results: {}", options.results.display());
+    }
+    Ok(())
+}
+
+fn exit_for(counts: &[(RowState, u64)]) -> i32 {
+    if job::all_succeeded(counts) {
+        EXIT_OK
+    } else {
+        EXIT_ROWS_FAILED
+    }
+}
+
+/// Waits for Ctrl-C (or SIGTERM on Unix, as a service manager sends). False if signals
+/// cannot be listened for.
+async fn wait_for_interrupt() -> bool {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut term) = signal(SignalKind::terminate()) else {
+            return tokio::signal::ctrl_c().await.is_ok();
+        };
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.is_ok(),
+            r = term.recv() => r.is_some(),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await.is_ok()
+    }
+}
+
+fn print_dry_run(plan: &crate::plan::Plan, args: &RunArgs) {
+    let calls = plan.calls();
+    let writes: u64 = calls.iter().map(|(_, n)| *n).sum();
+    println!("Dry run: nothing is sent. The job would make, in this order:");
+    for (op, n) in &calls {
+        println!(
+            "  {n:>8}  {:<28} {} {}",
+            op.name(),
+            op.method().as_str(),
+            op.template()
+        );
+    }
+    let invalid = plan
+        .rows
+        .iter()
+        .filter(|r| r.state == RowState::Invalid)
+        .count();
+    if invalid > 0 {
+        println!("  ({invalid} invalid rows would be recorded as such and not sent)");
+    }
+    // Look-ups: one list of customers, products and partner users at most, and one list per
+    // existing customer and collection the rows touch; an estimate, shown as such.
+    println!("  plus authentication and a few look-ups (List calls, at most one per collection).");
+    let secs = writes as f64 / args.rate.per_second();
+    println!(
+        "{writes} writes at {} take at least {}.",
+        args.rate,
+        humantime::format_duration(std::time::Duration::from_secs(secs.ceil() as u64))
+    );
+}
+
+fn default_results_path(first: &Path) -> PathBuf {
+    let stem = first
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "plbulk".into());
+    first.with_file_name(format!("{stem}.results.xlsx"))
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map(|d| d.join(p))
+            .unwrap_or_else(|_| p.to_path_buf())
+    }
+}
+
+fn file_name(p: &str) -> String {
+    Path::new(p)
+        .file_name()
+        .map_or_else(|| p.to_string(), |n| n.to_string_lossy().into_owned())
+}
+
+fn shell_word(p: &Path) -> String {
+    let s = p.display().to_string();
+    if s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
+    {
+        s
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+pub(crate) fn time_text(ms: i64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_seconds(t).to_string()
+}

@@ -1,0 +1,353 @@
+//! Names to ids, with as few calls as possible.
+//!
+//! A row names a customer by id or company name, a user by email, a product by "Brand Model".
+//! Each collection is listed at most once per job (per customer for a customer's users,
+//! numbers, blocked numbers and orders) and cached; what the job itself makes is added to the
+//! cache as it is made. A customer this job created needs no list at all: whatever it holds,
+//! this job put there, and the journal says what. Reconciling a row in doubt bypasses the cache
+//! with a fresh list, because the point is to see what the server has now.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use crate::client::{ApiError, Client};
+use crate::contract as c;
+use crate::schema::squash;
+
+/// One lazily listed collection.
+struct Slot<T> {
+    cell: tokio::sync::Mutex<Option<Vec<T>>>,
+}
+
+impl<T: Clone> Slot<T> {
+    fn new() -> Slot<T> {
+        Slot {
+            cell: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// The collection, listing it with `load` the first time.
+    async fn get<F, Fut>(&self, load: F) -> Result<Vec<T>, ApiError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<Vec<T>, ApiError>>,
+    {
+        let mut g = self.cell.lock().await;
+        if g.is_none() {
+            *g = Some(load().await?);
+        }
+        Ok(g.as_ref().expect("just loaded").clone())
+    }
+
+    /// Lists again, replacing what was cached.
+    async fn refresh<F, Fut>(&self, load: F) -> Result<Vec<T>, ApiError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<Vec<T>, ApiError>>,
+    {
+        let fresh = load().await?;
+        *self.cell.lock().await = Some(fresh.clone());
+        Ok(fresh)
+    }
+
+    /// Adds or replaces an item in the cache, if the collection was listed.
+    async fn upsert(&self, item: T, same: impl Fn(&T) -> bool) {
+        if let Some(v) = self.cell.lock().await.as_mut() {
+            match v.iter_mut().find(|x| same(x)) {
+                Some(x) => *x = item,
+                None => v.push(item),
+            }
+        }
+    }
+}
+
+type PerCustomer<T> = Mutex<HashMap<String, Arc<Slot<T>>>>;
+
+fn slot_of<T: Clone>(map: &PerCustomer<T>, customer: &str) -> Arc<Slot<T>> {
+    map.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry(customer.to_string())
+        .or_insert_with(|| Arc::new(Slot::new()))
+        .clone()
+}
+
+/// The job's view of the account.
+pub struct Lookups {
+    client: Client,
+    customers: Slot<c::Customer>,
+    products: Slot<c::Product>,
+    partner_users: Slot<c::PartnerUser>,
+    users: PerCustomer<c::User>,
+    numbers: PerCustomer<c::Number>,
+    blocked: PerCustomer<c::BlockedNumber>,
+    orders: PerCustomer<c::Order>,
+    /// Customers this job created: their collections hold only what the job put there.
+    created: Mutex<HashSet<String>>,
+    /// (customer, what, key) → id of what this job made or found: users by email, numbers and
+    /// blocked numbers by number, partner users by email (customer "").
+    known: Mutex<HashMap<(String, &'static str, String), Known>>,
+}
+
+/// What the job knows about an entity without asking.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Known {
+    pub id: String,
+    /// For a number: who it is allocated to.
+    pub user: Option<String>,
+}
+
+pub const USER: &str = "user";
+pub const NUMBER: &str = "number";
+pub const BLOCKED: &str = "blocked";
+pub const PARTNER_USER: &str = "partner-user";
+
+fn fold(s: &str) -> String {
+    s.trim().to_lowercase()
+}
+
+impl Lookups {
+    pub fn new(client: Client) -> Lookups {
+        Lookups {
+            client,
+            customers: Slot::new(),
+            products: Slot::new(),
+            partner_users: Slot::new(),
+            users: Mutex::default(),
+            numbers: Mutex::default(),
+            blocked: Mutex::default(),
+            orders: Mutex::default(),
+            created: Mutex::default(),
+            known: Mutex::default(),
+        }
+    }
+
+    pub fn mark_created(&self, customer: &str) {
+        self.created
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(customer.to_string());
+    }
+
+    pub fn is_created(&self, customer: &str) -> bool {
+        self.created
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(customer)
+    }
+
+    pub fn remember(&self, customer: &str, what: &'static str, key: &str, known: Known) {
+        self.known
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((customer.to_string(), what, fold(key)), known);
+    }
+
+    pub fn recall(&self, customer: &str, what: &'static str, key: &str) -> Option<Known> {
+        self.known
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(customer.to_string(), what, fold(key)))
+            .cloned()
+    }
+
+    pub fn forget(&self, customer: &str, what: &'static str, key: &str) {
+        self.known
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&(customer.to_string(), what, fold(key)));
+    }
+
+    // --- Customers ---------------------------------------------------------------------------
+
+    pub async fn customers(&self, fresh: bool) -> Result<Vec<c::Customer>, ApiError> {
+        let load = || self.client.list_customers();
+        if fresh {
+            self.customers.refresh(load).await
+        } else {
+            self.customers.get(load).await
+        }
+    }
+
+    /// A customer's id from an id or an exact company name (trimmed, any case).
+    pub async fn customer_id(&self, value: &str) -> Result<Result<String, String>, ApiError> {
+        let all = self.customers(false).await?;
+        let v = value.trim();
+        if let Some(cu) = all.iter().find(|cu| cu.id == v) {
+            return Ok(Ok(cu.id.clone()));
+        }
+        let named: Vec<&c::Customer> = all
+            .iter()
+            .filter(|cu| fold(&cu.company_name) == fold(v))
+            .collect();
+        Ok(match named.as_slice() {
+            [one] => Ok(one.id.clone()),
+            [] => Err(format!(
+                "customer {v:?} is neither in this job nor in the account: add it on the Customers sheet, or correct the name"
+            )),
+            many => Err(format!(
+                "{} customers in the account are called {v:?} ({}): use the Customer ID instead",
+                many.len(),
+                many.iter()
+                    .map(|cu| cu.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        })
+    }
+
+    /// The customer with this natural key (company name and email), if the account has one.
+    pub async fn find_customer(
+        &self,
+        new: &c::NewCustomer,
+        fresh: bool,
+    ) -> Result<Option<c::Customer>, ApiError> {
+        let all = self.customers(fresh).await?;
+        Ok(all.into_iter().find(|cu| {
+            fold(&cu.company_name) == fold(&new.company_name)
+                && cu.email.as_deref().map(fold) == new.email.as_deref().map(fold)
+        }))
+    }
+
+    // --- A customer's collections ------------------------------------------------------------
+
+    pub async fn users(&self, customer: &str, fresh: bool) -> Result<Vec<c::User>, ApiError> {
+        let slot = slot_of(&self.users, customer);
+        let load = || self.client.list_users(customer);
+        if fresh {
+            slot.refresh(load).await
+        } else if self.is_created(customer) {
+            Ok(Vec::new())
+        } else {
+            slot.get(load).await
+        }
+    }
+
+    pub async fn numbers(&self, customer: &str, fresh: bool) -> Result<Vec<c::Number>, ApiError> {
+        let slot = slot_of(&self.numbers, customer);
+        let load = || self.client.list_customer_numbers(customer);
+        if fresh {
+            slot.refresh(load).await
+        } else if self.is_created(customer) {
+            Ok(Vec::new())
+        } else {
+            slot.get(load).await
+        }
+    }
+
+    pub async fn number_changed(&self, customer: &str, n: c::Number) {
+        let id = n.id.clone();
+        slot_of(&self.numbers, customer)
+            .upsert(n, |x| x.id == id)
+            .await;
+    }
+
+    pub async fn blocked(
+        &self,
+        customer: &str,
+        fresh: bool,
+    ) -> Result<Vec<c::BlockedNumber>, ApiError> {
+        let slot = slot_of(&self.blocked, customer);
+        let load = || self.client.list_blocked_numbers(customer);
+        if fresh {
+            slot.refresh(load).await
+        } else if self.is_created(customer) {
+            Ok(Vec::new())
+        } else {
+            slot.get(load).await
+        }
+    }
+
+    pub async fn orders(&self, customer: &str, fresh: bool) -> Result<Vec<c::Order>, ApiError> {
+        let slot = slot_of(&self.orders, customer);
+        let load = || self.client.list_customer_orders(customer);
+        if fresh {
+            slot.refresh(load).await
+        } else if self.is_created(customer) {
+            Ok(Vec::new())
+        } else {
+            slot.get(load).await
+        }
+    }
+
+    /// A user of `customer` by email: what the job knows, else the customer's list.
+    pub async fn user_id(&self, customer: &str, email: &str) -> Result<Option<String>, ApiError> {
+        if let Some(k) = self.recall(customer, USER, email) {
+            return Ok(Some(k.id));
+        }
+        let users = self.users(customer, false).await?;
+        Ok(users
+            .into_iter()
+            .find(|u| fold(&u.email) == fold(email))
+            .map(|u| u.id))
+    }
+
+    /// A number of `customer` (E.164): what the job knows, else the customer's list.
+    pub async fn number(&self, customer: &str, number: &str) -> Result<Option<Known>, ApiError> {
+        if let Some(k) = self.recall(customer, NUMBER, number) {
+            return Ok(Some(k));
+        }
+        let all = self.numbers(customer, false).await?;
+        Ok(all.into_iter().find(|n| n.number == number).map(|n| Known {
+            id: n.id,
+            user: n.user_id,
+        }))
+    }
+
+    pub async fn blocked_id(
+        &self,
+        customer: &str,
+        number: &str,
+    ) -> Result<Option<String>, ApiError> {
+        if let Some(k) = self.recall(customer, BLOCKED, number) {
+            return Ok(Some(k.id));
+        }
+        let all = self.blocked(customer, false).await?;
+        Ok(all.into_iter().find(|b| b.number == number).map(|b| b.id))
+    }
+
+    // --- Partner-wide ------------------------------------------------------------------------
+
+    pub async fn partner_users(&self, fresh: bool) -> Result<Vec<c::PartnerUser>, ApiError> {
+        let load = || self.client.list_partner_users();
+        if fresh {
+            self.partner_users.refresh(load).await
+        } else {
+            self.partner_users.get(load).await
+        }
+    }
+
+    pub async fn partner_user_id(&self, email: &str) -> Result<Option<String>, ApiError> {
+        if let Some(k) = self.recall("", PARTNER_USER, email) {
+            return Ok(Some(k.id));
+        }
+        let all = self.partner_users(false).await?;
+        Ok(all
+            .into_iter()
+            .find(|p| fold(&p.email) == fold(email))
+            .map(|p| p.id))
+    }
+
+    /// A product id from an id or "Brand Model" (any case, spacing or punctuation).
+    pub async fn product_id(&self, value: &str) -> Result<Result<String, String>, ApiError> {
+        let all = self.products.get(|| self.client.list_products()).await?;
+        let v = value.trim();
+        if let Some(p) = all.iter().find(|p| p.id == v) {
+            return Ok(Ok(p.id.clone()));
+        }
+        let want = squash(v);
+        if let Some(p) = all.iter().find(|p| {
+            squash(&format!("{}{}", p.brand, p.model)) == want || squash(&p.model) == want
+        }) {
+            return Ok(Ok(p.id.clone()));
+        }
+        let mut names: Vec<String> = all
+            .iter()
+            .map(|p| format!("{} {}", p.brand, p.model))
+            .collect();
+        names.sort();
+        Ok(Err(format!(
+            "product {v:?} is not in the catalogue: use a product id or one of {}",
+            names.join(", ")
+        )))
+    }
+}

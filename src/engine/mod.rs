@@ -1,0 +1,441 @@
+//! The engine: runs a journaled plan against the API, every row exactly once.
+//!
+//! It loads the rows from the journal, runs those whose dependencies have succeeded (several at
+//! once, so the API's latency hides behind the pacer's spacing, never past it), and skips, with
+//! the reason, those whose dependencies did not. Every write goes through [`rows`], which
+//! journals the intent before sending and reconciles a row in doubt before anything is sent
+//! again. A stop request (the first Ctrl-C) lets the rows in flight finish and starts no more.
+//! Deletions wait until every other row has finished.
+
+mod lookup;
+mod rows;
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::client::Client;
+use crate::journal::{Journal, JournalError, RowRec, RowState, SheetRec};
+use crate::plan::Work;
+
+pub use lookup::Lookups;
+
+/// What a create does when what it would make already exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Existing {
+    /// Record it as "already existed", with its id.
+    #[default]
+    Skip,
+    /// Change it to match the row.
+    Update,
+    /// Fail the row.
+    Fail,
+}
+
+impl std::str::FromStr for Existing {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Existing, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "skip" => Ok(Existing::Skip),
+            "update" => Ok(Existing::Update),
+            "fail" => Ok(Existing::Fail),
+            _ => Err(format!("{s:?} is not skip, update or fail")),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Rows in flight at once.
+    pub concurrency: usize,
+    pub existing: Existing,
+    /// How long after a request whose outcome is unknown before the account is searched for
+    /// what it made: by then the server has finished with it (the client's response timeout).
+    pub settle: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            concurrency: 8,
+            existing: Existing::Skip,
+            settle: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Told as rows end, for progress and tests.
+pub trait Observer: Send + Sync {
+    fn row_finished(&self, _sheet: u32, _state: RowState) {}
+}
+
+impl Observer for () {}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finish {
+    /// Every row has a final state.
+    Completed,
+    /// Stopped on request with rows still to run.
+    Interrupted,
+}
+
+/// How a row's execution ended.
+#[derive(Debug)]
+pub(crate) enum End {
+    Final {
+        state: RowState,
+        detail: Option<String>,
+    },
+    /// Stopped before it could finish; it stays pending.
+    Interrupted,
+    Journal(JournalError),
+}
+
+impl From<JournalError> for End {
+    fn from(e: JournalError) -> End {
+        End::Journal(e)
+    }
+}
+
+pub struct Engine {
+    journal: Arc<Journal>,
+    client: Client,
+    opts: Options,
+    look: Lookups,
+    sheets: Vec<SheetRec>,
+    /// Ids each row has made or found, by row id.
+    ids: Mutex<HashMap<i64, Map<String, Value>>>,
+    /// Order ids already matched to rows of this job.
+    claimed_orders: Mutex<std::collections::HashSet<String>>,
+    stopping: AtomicBool,
+}
+
+struct Rt {
+    rec: RowRec,
+    work: Option<Work>,
+    dependents: Vec<usize>,
+    waiting: usize,
+}
+
+impl Engine {
+    pub fn new(
+        journal: Arc<Journal>,
+        client: Client,
+        opts: Options,
+    ) -> Result<Engine, JournalError> {
+        let sheets = journal.sheets()?;
+        Ok(Engine {
+            look: Lookups::new(client.clone()),
+            journal,
+            client,
+            opts,
+            sheets,
+            ids: Mutex::default(),
+            claimed_orders: Mutex::default(),
+            stopping: AtomicBool::new(false),
+        })
+    }
+
+    pub fn journal(&self) -> &Arc<Journal> {
+        &self.journal
+    }
+
+    fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    fn ids_of(&self, row: i64) -> Map<String, Value> {
+        self.ids
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&row)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    fn describe_row(&self, rec: &RowRec) -> String {
+        let sheet = self
+            .sheets
+            .get(rec.sheet as usize)
+            .map_or("?", |s| s.sheet.as_str());
+        format!("{sheet} row {}", rec.row_no)
+    }
+
+    /// What the journal says the job made: ids per row, customers created, entities known.
+    fn learn(&self, rt: &[Rt]) {
+        let mut ids = self.ids.lock().unwrap_or_else(|p| p.into_inner());
+        for r in rt {
+            if !r.rec.ids.is_empty() {
+                ids.insert(r.rec.id, r.rec.ids.clone());
+            }
+            if r.rec.state.is_success() || r.rec.state == RowState::Pending {
+                if let Some(w) = &r.work {
+                    rows::learn(self, w, r.rec.state, &r.rec.ids);
+                }
+            }
+        }
+    }
+
+    /// Runs every pending row. Returns when all have a final state, or when `stop` turns true
+    /// and the rows in flight have finished.
+    pub async fn run(
+        self: Arc<Self>,
+        mut stop: watch::Receiver<bool>,
+        observer: Arc<dyn Observer>,
+    ) -> Result<Finish, JournalError> {
+        let recs = self.journal.rows()?;
+        let pos: HashMap<i64, usize> = recs.iter().enumerate().map(|(i, r)| (r.id, i)).collect();
+        let mut rt: Vec<Rt> = recs
+            .into_iter()
+            .map(|rec| Rt {
+                work: rec
+                    .work
+                    .as_deref()
+                    .and_then(|w| serde_json::from_str(w).ok()),
+                rec,
+                dependents: Vec::new(),
+                waiting: 0,
+            })
+            .collect();
+        self.learn(&rt);
+        for i in 0..rt.len() {
+            if rt[i].rec.state.is_final() || rt[i].rec.lead.is_some() {
+                continue;
+            }
+            let deps = rt[i].rec.deps.clone();
+            for d in deps {
+                if let Some(&j) = pos.get(&d) {
+                    if !rt[j].rec.state.is_final() {
+                        rt[j].dependents.push(i);
+                        rt[i].waiting += 1;
+                    }
+                }
+            }
+        }
+        self.journal
+            .set_job_state(crate::journal::JobState::Running)?;
+
+        let mut ready: BTreeSet<usize> = BTreeSet::new();
+        let mut deletes: BTreeSet<usize> = BTreeSet::new();
+        let mut open_non_deletes = 0usize;
+        for i in 0..rt.len() {
+            let r = &rt[i];
+            if r.rec.state.is_final() || r.rec.lead.is_some() {
+                continue;
+            }
+            let is_delete = r.work.as_ref().is_some_and(Work::is_delete);
+            if !is_delete {
+                open_non_deletes += 1;
+            }
+        }
+        // Rows whose dependencies ended badly in an earlier run are skipped now.
+        for i in 0..rt.len() {
+            if rt[i].rec.state.is_final() || rt[i].rec.lead.is_some() {
+                continue;
+            }
+            if let Some(reason) = self.failed_dependency(&rt, &pos, i) {
+                self.skip(&mut rt, i, reason, &mut open_non_deletes, &observer)?;
+            } else if rt[i].waiting == 0 {
+                self.enqueue(&rt, i, &mut ready, &mut deletes);
+            }
+        }
+
+        let mut tasks: JoinSet<(usize, End)> = JoinSet::new();
+        let mut stopped = *stop.borrow();
+        loop {
+            if !stopped {
+                if open_non_deletes == 0 {
+                    ready.append(&mut deletes);
+                }
+                while tasks.len() < self.opts.concurrency.max(1) {
+                    let Some(i) = ready.pop_first() else { break };
+                    let Some(work) = rt[i].work.clone() else {
+                        // A pending row without work cannot be run: say so rather than stall.
+                        let end = End::Final {
+                            state: RowState::Failed,
+                            detail: Some(
+                                "this row's planned work could not be read from the journal".into(),
+                            ),
+                        };
+                        tasks.spawn(async move { (i, end) });
+                        continue;
+                    };
+                    let me = self.clone();
+                    let rec = rt[i].rec.clone();
+                    tasks.spawn(async move {
+                        let end = rows::execute(&me, &rec, &work).await;
+                        (i, end)
+                    });
+                }
+            }
+            if tasks.is_empty() {
+                break;
+            }
+            tokio::select! {
+                joined = tasks.join_next() => {
+                    let Some(joined) = joined else { continue };
+                    let (i, end) = match joined {
+                        Ok(x) => x,
+                        Err(e) => {
+                            // A panic in one row must not take the others' work with it; the
+                            // row stays pending and in the journal as it was.
+                            tracing::error!("a row's task failed: {e}");
+                            continue;
+                        }
+                    };
+                    match end {
+                        End::Final { state, detail } => {
+                            self.journal.finish_row(rt[i].rec.id, state, detail.as_deref(), None)?;
+                            self.finished(&mut rt, i, state, detail, &mut open_non_deletes, &mut ready, &mut deletes, &observer)?;
+                        }
+                        End::Interrupted => {}
+                        End::Journal(e) => {
+                            self.stopping.store(true, Ordering::SeqCst);
+                            while tasks.join_next().await.is_some() {}
+                            return Err(e);
+                        }
+                    }
+                }
+                changed = stop.changed(), if !stopped => {
+                    if changed.is_err() || *stop.borrow() {
+                        stopped = true;
+                        self.stopping.store(true, Ordering::SeqCst);
+                    }
+                }
+            }
+        }
+        let pending = rt
+            .iter()
+            .any(|r| !r.rec.state.is_final() && r.rec.lead.is_none());
+        if pending && (stopped || self.stopping()) {
+            self.journal
+                .set_job_state(crate::journal::JobState::Interrupted)?;
+            Ok(Finish::Interrupted)
+        } else {
+            // Rows still pending here depend on each other in a cycle, which the plan does not
+            // make; fail them rather than leave the job unfinishable.
+            for i in 0..rt.len() {
+                if !rt[i].rec.state.is_final() && rt[i].rec.lead.is_none() {
+                    let detail = "it waits on rows that never finished".to_string();
+                    self.journal
+                        .finish_row(rt[i].rec.id, RowState::Failed, Some(&detail), None)?;
+                    rt[i].rec.state = RowState::Failed;
+                }
+            }
+            self.journal
+                .set_job_state(crate::journal::JobState::Finished)?;
+            Ok(Finish::Completed)
+        }
+    }
+
+    fn enqueue(
+        &self,
+        rt: &[Rt],
+        i: usize,
+        ready: &mut BTreeSet<usize>,
+        deletes: &mut BTreeSet<usize>,
+    ) {
+        if rt[i].work.as_ref().is_some_and(Work::is_delete) {
+            deletes.insert(i);
+        } else {
+            ready.insert(i);
+        }
+    }
+
+    fn failed_dependency(&self, rt: &[Rt], pos: &HashMap<i64, usize>, i: usize) -> Option<String> {
+        for d in &rt[i].rec.deps {
+            let Some(&j) = pos.get(d) else { continue };
+            let dep = &rt[j].rec;
+            if dep.state.is_final() && !dep.state.is_success() {
+                return Some(self.dependency_reason(dep, None));
+            }
+        }
+        None
+    }
+
+    fn dependency_reason(&self, dep: &RowRec, detail: Option<&str>) -> String {
+        let what = match dep.state {
+            RowState::Failed => "failed",
+            RowState::Skipped => "was skipped",
+            RowState::NeedsReview => "needs review",
+            RowState::Invalid => "is invalid",
+            _ => "did not succeed",
+        };
+        match detail {
+            Some(d) if !d.is_empty() => format!("{} {what}: {d}", self.describe_row(dep)),
+            _ => format!("{} {what}", self.describe_row(dep)),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn finished(
+        &self,
+        rt: &mut [Rt],
+        i: usize,
+        state: RowState,
+        detail: Option<String>,
+        open_non_deletes: &mut usize,
+        ready: &mut BTreeSet<usize>,
+        deletes: &mut BTreeSet<usize>,
+        observer: &Arc<dyn Observer>,
+    ) -> Result<(), JournalError> {
+        rt[i].rec.state = state;
+        if !rt[i].work.as_ref().is_some_and(Work::is_delete) {
+            *open_non_deletes = open_non_deletes.saturating_sub(1);
+        }
+        observer.row_finished(rt[i].rec.sheet, state);
+        let dependents = std::mem::take(&mut rt[i].dependents);
+        for j in dependents {
+            if rt[j].rec.state.is_final() {
+                continue;
+            }
+            if state.is_success() {
+                rt[j].waiting -= 1;
+                if rt[j].waiting == 0 {
+                    self.enqueue(rt, j, ready, deletes);
+                }
+            } else {
+                let reason = self.dependency_reason(&rt[i].rec, detail.as_deref());
+                self.skip(rt, j, reason, open_non_deletes, observer)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Skips row `i`, and everything that waits on it, with the reason.
+    fn skip(
+        &self,
+        rt: &mut [Rt],
+        i: usize,
+        reason: String,
+        open_non_deletes: &mut usize,
+        observer: &Arc<dyn Observer>,
+    ) -> Result<(), JournalError> {
+        let mut stack = vec![(i, reason)];
+        while let Some((k, reason)) = stack.pop() {
+            if rt[k].rec.state.is_final() {
+                continue;
+            }
+            self.journal
+                .finish_row(rt[k].rec.id, RowState::Skipped, Some(&reason), None)?;
+            rt[k].rec.state = RowState::Skipped;
+            if !rt[k].work.as_ref().is_some_and(Work::is_delete) {
+                *open_non_deletes = open_non_deletes.saturating_sub(1);
+            }
+            observer.row_finished(rt[k].rec.sheet, RowState::Skipped);
+            let why = self.dependency_reason(&rt[k].rec, None);
+            for j in std::mem::take(&mut rt[k].dependents) {
+                stack.push((j, why.clone()));
+            }
+        }
+        Ok(())
+    }
+}

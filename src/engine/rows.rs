@@ -1,0 +1,1232 @@
+//! One row's work: resolve what it names, send its writes, and settle any doubt first.
+//!
+//! Every write is journaled: the intent before the request, the outcome after. A write whose
+//! outcome is unknown (the connection dropped after sending, a timeout, a killed process) is
+//! never simply sent again if sending twice would make two of something. Its row waits until the
+//! server must be done with the first request, then looks for what it would have made by its
+//! natural key (the contract's list): found, it is the row's; not found, the write is sent
+//! again. An activation email or password reset in doubt is left for a person (needs review),
+//! as is an order whose outcome cannot be established. Updates and deletions are safe to repeat
+//! and are repeated.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::{Map, Value};
+
+use super::lookup::{Known, BLOCKED, NUMBER, PARTNER_USER, USER};
+use super::{End, Engine, Existing};
+use crate::client::{self, ApiError, ApiRequest, ErrorKind};
+use crate::contract::{self as c, Operation as O};
+use crate::journal::{now_ms, AttemptResult, RowRec, RowState};
+use crate::plan::{Sel, Work};
+
+type Step<T> = Result<T, End>;
+
+/// Sends of one write before the row gives up on an unknown outcome.
+const MAX_UNKNOWN_ROUNDS: u32 = 3;
+
+fn done(state: RowState, detail: impl Into<Option<String>>) -> End {
+    End::Final {
+        state,
+        detail: detail.into(),
+    }
+}
+
+fn failed(e: &ApiError) -> End {
+    let mut d = e.detail();
+    if let Some(s) = e.status {
+        d = format!("{d} (HTTP {s})");
+    }
+    done(RowState::Failed, d)
+}
+
+fn lookup_failed(what: &str, e: &ApiError) -> End {
+    done(
+        RowState::Failed,
+        format!("could not {what}: {}", e.detail()),
+    )
+}
+
+/// What a create would make, to look for it in the account.
+enum Natural<'a> {
+    Customer(&'a c::NewCustomer),
+    User {
+        customer: &'a str,
+        email: &'a str,
+    },
+    Number {
+        customer: &'a str,
+        number: &'a str,
+    },
+    Blocked {
+        customer: &'a str,
+        number: &'a str,
+    },
+    PartnerUser {
+        email: &'a str,
+    },
+    Order {
+        customer: &'a str,
+        items: &'a [c::OrderItem],
+        postcode: Option<&'a str>,
+        /// Only orders created after this (ms since the epoch) count.
+        since: i64,
+    },
+}
+
+/// What was found or made: its id, and for a number who it is allocated to.
+type Found = Known;
+
+struct RowCx<'a> {
+    e: &'a Engine,
+    rec: &'a RowRec,
+    doubt: bool,
+    ids: Map<String, Value>,
+}
+
+/// Runs one row to a final state (or to a stop).
+pub(super) async fn execute(e: &Engine, rec: &RowRec, work: &Work) -> End {
+    let mut cx = RowCx {
+        e,
+        rec,
+        doubt: rec.doubt,
+        ids: e.ids_of(rec.id),
+    };
+    match cx.run(work).await {
+        Ok((state, detail)) => done(state, detail),
+        Err(end) => end,
+    }
+}
+
+/// Records what a finished (or half-finished) row tells about the account.
+pub(super) fn learn(e: &Engine, work: &Work, state: RowState, ids: &Map<String, Value>) {
+    let id = |k: &str| ids.get(k).and_then(Value::as_str).map(str::to_string);
+    let customer = id("customer").unwrap_or_default();
+    match work {
+        Work::AddCustomer { .. } if state == RowState::Succeeded => {
+            if let Some(cid) = id("customer") {
+                e.look.mark_created(&cid);
+            }
+        }
+        Work::AddUser { new, .. } => {
+            if let Some(u) = id("user") {
+                e.look
+                    .remember(&customer, USER, &new.email, Known { id: u, user: None });
+            }
+        }
+        Work::AddNumber {
+            number,
+            allocate_to,
+            ..
+        } => {
+            if let Some(n) = id("number") {
+                let user = if state.is_success() && allocate_to.is_some() {
+                    id("user")
+                } else {
+                    None
+                };
+                e.look
+                    .remember(&customer, NUMBER, number, Known { id: n, user });
+            }
+        }
+        Work::AddBlocked { new, .. } => {
+            if let Some(b) = id("blocked") {
+                e.look
+                    .remember(&customer, BLOCKED, &new.number, Known { id: b, user: None });
+            }
+        }
+        Work::AddPartnerUser { new } => {
+            if let Some(p) = id("partnerUser") {
+                e.look
+                    .remember("", PARTNER_USER, &new.email, Known { id: p, user: None });
+            }
+        }
+        Work::AddOrder { .. } => {
+            if let Some(o) = id("order") {
+                e.claimed_orders
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(o);
+            }
+        }
+        _ => {}
+    }
+}
+
+impl RowCx<'_> {
+    fn id(&self, k: &str) -> Option<String> {
+        self.ids.get(k).and_then(Value::as_str).map(str::to_string)
+    }
+
+    /// Records an id, durably, and shares it with the rows that depend on this one.
+    fn set(&mut self, k: &str, v: &str) -> Step<()> {
+        if self.id(k).as_deref() == Some(v) {
+            return Ok(());
+        }
+        let mut one = Map::new();
+        one.insert(k.to_string(), Value::String(v.to_string()));
+        self.e.journal.set_ids(self.rec.id, &one)?;
+        self.ids.insert(k.to_string(), Value::String(v.to_string()));
+        self.e
+            .ids
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(self.rec.id, self.ids.clone());
+        Ok(())
+    }
+
+    async fn run(&mut self, work: &Work) -> Step<(RowState, Option<String>)> {
+        let r = self.dispatch(work).await;
+        if let Ok((state, _)) = &r {
+            learn(self.e, work, *state, &self.ids);
+        }
+        r
+    }
+
+    // --- Resolving names ---------------------------------------------------------------------
+
+    fn dep_id(&self, row: i64, key: &str) -> Step<String> {
+        self.e
+            .ids_of(row)
+            .get(key)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| {
+                done(
+                    RowState::Failed,
+                    format!("the row this one depends on (plan row {row}) recorded no {key} id"),
+                )
+            })
+    }
+
+    async fn customer(&mut self, sel: &Sel) -> Step<String> {
+        if let Some(id) = self.id("customer") {
+            return Ok(id);
+        }
+        let id = match sel {
+            Sel::Row(r) => self.dep_id(*r, "customer")?,
+            Sel::Id(id) => id.clone(),
+            Sel::Existing(v) | Sel::Email(v) => match self.e.look.customer_id(v).await {
+                Ok(Ok(id)) => id,
+                Ok(Err(why)) => return Err(done(RowState::Failed, why)),
+                Err(e) => return Err(lookup_failed("list the account's customers", &e)),
+            },
+        };
+        self.set("customer", &id)?;
+        Ok(id)
+    }
+
+    async fn user(&mut self, customer: &str, sel: &Sel) -> Step<String> {
+        if let Some(id) = self.id("user") {
+            return Ok(id);
+        }
+        let id = match sel {
+            Sel::Row(r) => self.dep_id(*r, "user")?,
+            Sel::Id(id) => id.clone(),
+            Sel::Email(email) | Sel::Existing(email) => {
+                match self.e.look.user_id(customer, email).await {
+                    Ok(Some(id)) => id,
+                    Ok(None) => {
+                        return Err(done(
+                            RowState::Failed,
+                            format!(
+                                "customer {customer} has no user with email {email}: add the user on the Users sheet, or correct the email"
+                            ),
+                        ))
+                    }
+                    Err(e) => return Err(lookup_failed("list the customer's users", &e)),
+                }
+            }
+        };
+        self.set("user", &id)?;
+        Ok(id)
+    }
+
+    async fn product(&mut self, value: &str) -> Step<String> {
+        match self.e.look.product_id(value).await {
+            Ok(Ok(id)) => Ok(id),
+            Ok(Err(why)) => Err(done(RowState::Failed, why)),
+            Err(e) => Err(lookup_failed("list the products", &e)),
+        }
+    }
+
+    async fn number(&mut self, customer: &str, number: &str, fresh: bool) -> Step<Option<Known>> {
+        let r = if fresh {
+            self.e.look.numbers(customer, true).await.map(|all| {
+                all.into_iter().find(|n| n.number == number).map(|n| Known {
+                    id: n.id,
+                    user: n.user_id,
+                })
+            })
+        } else {
+            self.e.look.number(customer, number).await
+        };
+        r.map_err(|e| lookup_failed("list the customer's numbers", &e))
+    }
+
+    // --- Sending -----------------------------------------------------------------------------
+
+    /// Sends one write, journaling each attempt, retrying what is safe to retry. An unknown
+    /// outcome comes back as `Err(Ok(error))` for a create (the caller reconciles) and is
+    /// retried for anything else; a final refusal is `Err(Ok(error))` too, with its kind.
+    async fn send(&mut self, step: &str, req: &ApiRequest) -> Result<Bytes, Result<ApiError, End>> {
+        let op = req.operation;
+        let policy = self.e.client.retry_policy();
+        let mut failures = 0u32;
+        let mut limited = 0u32;
+        loop {
+            let attempt = self
+                .e
+                .journal
+                .begin_attempt(self.rec.id, step, op.name())
+                .map_err(|j| Err(End::Journal(j)))?;
+            let result = self.e.client.execute_once(req).await;
+            let (status, outcome, detail) = match &result {
+                Ok(_) => (Some(c::success_status(op)), AttemptResult::Ok, None),
+                Err(e) => (
+                    e.status,
+                    match e.kind {
+                        ErrorKind::Transient => AttemptResult::Transient,
+                        ErrorKind::Final => AttemptResult::Final,
+                        ErrorKind::OutcomeUnknown => AttemptResult::Unknown,
+                    },
+                    Some(e.detail()),
+                ),
+            };
+            self.e
+                .journal
+                .end_attempt(attempt, self.rec.id, status, outcome, detail.as_deref())
+                .map_err(|j| Err(End::Journal(j)))?;
+            let err = match result {
+                Ok(b) => {
+                    self.doubt = false;
+                    return Ok(b);
+                }
+                Err(e) => e,
+            };
+            let wait = match err.kind {
+                ErrorKind::Final => return Err(Ok(err)),
+                ErrorKind::OutcomeUnknown if op.is_create() || !op.method().is_idempotent() => {
+                    self.doubt = true;
+                    return Err(Ok(err));
+                }
+                _ if err.status == Some(429) => {
+                    limited += 1;
+                    if limited > policy.max_rate_limited {
+                        return Err(Ok(err));
+                    }
+                    let wait = err.retry_after.unwrap_or_else(|| policy.backoff(limited));
+                    if let Some(p) = self.e.client.pacer() {
+                        p.hold_off(wait);
+                    }
+                    wait
+                }
+                _ => {
+                    failures += 1;
+                    if failures >= policy.max_attempts {
+                        return Err(Ok(err));
+                    }
+                    err.retry_after.unwrap_or_else(|| policy.backoff(failures))
+                }
+            };
+            if self.e.stopping() {
+                return Err(Err(End::Interrupted));
+            }
+            tracing::info!(row = self.rec.id, operation = op.name(), error = %err, "retrying");
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Waits until the server must have finished with this row's last request.
+    async fn settle(&self) -> Step<()> {
+        let last = self.e.journal.last_attempt_ms(self.rec.id)?;
+        if let Some(last) = last {
+            let until = last + self.e.opts.settle.as_millis() as i64;
+            let wait = until - now_ms();
+            if wait > 0 {
+                tokio::time::sleep(Duration::from_millis(wait as u64)).await;
+            }
+        }
+        Ok(())
+    }
+
+    async fn find(&self, what: &Natural<'_>, fresh: bool) -> Result<Option<Found>, ApiError> {
+        let look = &self.e.look;
+        let fold = |s: &str| s.trim().to_lowercase();
+        Ok(match what {
+            Natural::Customer(new) => look.find_customer(new, fresh).await?.map(|cu| Known {
+                id: cu.id,
+                user: None,
+            }),
+            Natural::User { customer, email } => {
+                if !fresh {
+                    if let Some(k) = look.recall(customer, USER, email) {
+                        return Ok(Some(k));
+                    }
+                }
+                look.users(customer, fresh)
+                    .await?
+                    .into_iter()
+                    .find(|u| fold(&u.email) == fold(email))
+                    .map(|u| Known {
+                        id: u.id,
+                        user: None,
+                    })
+            }
+            Natural::Number { customer, number } => look
+                .numbers(customer, fresh)
+                .await?
+                .into_iter()
+                .find(|n| n.number == *number)
+                .map(|n| Known {
+                    id: n.id,
+                    user: n.user_id,
+                }),
+            Natural::Blocked { customer, number } => look
+                .blocked(customer, fresh)
+                .await?
+                .into_iter()
+                .find(|b| b.number == *number)
+                .map(|b| Known {
+                    id: b.id,
+                    user: None,
+                }),
+            Natural::PartnerUser { email } => look
+                .partner_users(fresh)
+                .await?
+                .into_iter()
+                .find(|p| fold(&p.email) == fold(email))
+                .map(|p| Known {
+                    id: p.id,
+                    user: None,
+                }),
+            Natural::Order {
+                customer,
+                items,
+                postcode,
+                since,
+            } => {
+                let claimed = self
+                    .e
+                    .claimed_orders
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone();
+                let mut want = items.to_vec();
+                want.sort();
+                look.orders(customer, fresh)
+                    .await?
+                    .into_iter()
+                    .filter(|o| !claimed.contains(&o.id) && o.customer_id == *customer)
+                    .filter(|o| created_ms(&o.created_at).is_none_or(|t| t >= *since))
+                    .filter(|o| {
+                        postcode.is_none_or(|p| {
+                            squash_postcode(&o.delivery_address.postcode) == squash_postcode(p)
+                        })
+                    })
+                    .find(|o| {
+                        let mut got = o.items.clone();
+                        got.sort();
+                        got == want
+                    })
+                    .map(|o| Known {
+                        id: o.id,
+                        user: None,
+                    })
+            }
+        })
+    }
+
+    /// Sends a create, making sure it is made once: looks for what a request in doubt may have
+    /// made before sending it again. Returns the id and whether this call made it.
+    async fn create(&mut self, step: &str, req: &ApiRequest, what: &Natural<'_>) -> Step<Found> {
+        let op = req.operation;
+        let mut rounds = 0;
+        loop {
+            if self.doubt {
+                self.settle().await?;
+                match self.find(what, true).await {
+                    Ok(Some(found)) => {
+                        self.doubt = false;
+                        return Ok(found);
+                    }
+                    Ok(None) => {}
+                    Err(e) if matches!(what, Natural::Order { .. }) => {
+                        return Err(done(
+                            RowState::NeedsReview,
+                            format!(
+                                "the order may have been placed (its answer was lost) and the customer's orders could not be listed to check ({}): look in the portal before placing it again",
+                                e.detail()
+                            ),
+                        ));
+                    }
+                    Err(e) => {
+                        return Err(lookup_failed(
+                            "check whether an earlier attempt made it (its answer was lost)",
+                            &e,
+                        ))
+                    }
+                }
+            }
+            if rounds >= MAX_UNKNOWN_ROUNDS {
+                return Err(done(
+                    RowState::NeedsReview,
+                    format!(
+                        "{} was sent {rounds} times without an answer and nothing it would have made was found: check the account before running this row again",
+                        op.name()
+                    ),
+                ));
+            }
+            rounds += 1;
+            match self.send(step, req).await {
+                Ok(body) => match client::decode::<c::Created>(op, &body) {
+                    Ok(made) => {
+                        return Ok(Known {
+                            id: made.id,
+                            user: None,
+                        })
+                    }
+                    Err(_) => self.doubt = true,
+                },
+                Err(Ok(e)) if e.is_outcome_unknown() => {}
+                Err(Ok(e)) => return Err(failed(&e)),
+                Err(Err(end)) => return Err(end),
+            }
+        }
+    }
+
+    /// Sends a write that is safe to repeat.
+    async fn write(&mut self, step: &str, req: &ApiRequest) -> Step<Bytes> {
+        match self.send(step, req).await {
+            Ok(b) => Ok(b),
+            Err(Ok(e)) => Err(failed(&e)),
+            Err(Err(end)) => Err(end),
+        }
+    }
+
+    /// A deletion: repeating one that happened answers 404, which means it is done.
+    async fn delete(&mut self, step: &str, req: &ApiRequest, reconciling: bool) -> Step<()> {
+        match self.send(step, req).await {
+            Ok(_) => Ok(()),
+            Err(Ok(e)) if e.status == Some(404) && reconciling => Ok(()),
+            Err(Ok(e)) => Err(failed(&e)),
+            Err(Err(end)) => Err(end),
+        }
+    }
+
+    /// What an existing entity means for a create, by the job's `--existing`.
+    fn existing(&self, what: &str, id: &str) -> Step<Existing> {
+        match self.e.opts.existing {
+            Existing::Fail => Err(done(
+                RowState::Failed,
+                format!("{what} already exists ({id}); run with --existing skip to accept it or --existing update to change it"),
+            )),
+            other => Ok(other),
+        }
+    }
+
+    // --- The work ------------------------------------------------------------------------------
+
+    async fn dispatch(&mut self, work: &Work) -> Step<(RowState, Option<String>)> {
+        let ok = Ok((RowState::Succeeded, None));
+        let in_doubt = self.doubt;
+        match work {
+            Work::AddCustomer { new } => {
+                if let Some(id) = self.id("customer") {
+                    return Ok((RowState::Succeeded, Some(format!("created {id}"))));
+                }
+                let what = Natural::Customer(new);
+                if !self.doubt {
+                    match self.find(&what, false).await {
+                        Ok(Some(found)) => {
+                            self.set("customer", &found.id)?;
+                            return match self
+                                .existing("a customer with this name and email", &found.id)?
+                            {
+                                Existing::Update => {
+                                    let changes = c::CustomerChanges {
+                                        company_name: None,
+                                        contact_name: new.contact_name.clone(),
+                                        email: None,
+                                        phone: new.phone.clone(),
+                                        address: new.address.clone(),
+                                    };
+                                    let req = ApiRequest::new(O::UpdateCustomer, &[&found.id])
+                                        .json(&changes);
+                                    self.write("update", &req).await?;
+                                    Ok((
+                                        RowState::AlreadyExisted,
+                                        Some("updated to match this row".into()),
+                                    ))
+                                }
+                                _ => Ok((RowState::AlreadyExisted, None)),
+                            };
+                        }
+                        Ok(None) => {}
+                        Err(e) => return Err(lookup_failed("list the account's customers", &e)),
+                    }
+                }
+                let req = ApiRequest::new(O::AddCustomer, &[]).json(new);
+                let found = self.create("create", &req, &what).await?;
+                self.set("customer", &found.id)?;
+                self.e.look.mark_created(&found.id);
+                ok
+            }
+            Work::UpdateCustomer { customer, changes } => {
+                let id = self.customer(customer).await?;
+                self.write(
+                    "update",
+                    &ApiRequest::new(O::UpdateCustomer, &[&id]).json(changes),
+                )
+                .await?;
+                ok
+            }
+            Work::RegradeContract { customer, months } => {
+                let id = self.customer(customer).await?;
+                let body = c::ContractChange {
+                    contract_months: *months,
+                };
+                self.write(
+                    "regrade",
+                    &ApiRequest::new(O::RegradeContract, &[&id]).json(&body),
+                )
+                .await?;
+                ok
+            }
+            Work::UpgradePlan { customer } => {
+                let id = self.customer(customer).await?;
+                let req = ApiRequest::new(O::UpgradePlan, &[&id])
+                    .json(&c::PlanChange { plan: c::Plan::Pro });
+                match self.send("upgrade", &req).await {
+                    Ok(_) => ok,
+                    // Upgrading a customer already on pro is refused (409): after an answer
+                    // was lost, that refusal may be our own upgrade. Look.
+                    Err(Ok(e)) if e.status == Some(409) && in_doubt => {
+                        match self.e.client.get_customer(&id).await {
+                            Ok(cu) if cu.plan == c::Plan::Pro => ok,
+                            _ => Err(failed(&e)),
+                        }
+                    }
+                    Err(Ok(e)) => Err(failed(&e)),
+                    Err(Err(end)) => Err(end),
+                }
+            }
+            Work::DeleteCustomer { customer } => {
+                let id = self.customer(customer).await?;
+                self.delete(
+                    "delete",
+                    &ApiRequest::new(O::DeleteCustomer, &[&id]),
+                    in_doubt,
+                )
+                .await?;
+                ok
+            }
+            Work::AddUser { customer, new } => {
+                let cid = self.customer(customer).await?;
+                if let Some(id) = self.id("user") {
+                    return Ok((RowState::Succeeded, Some(format!("created {id}"))));
+                }
+                let what = Natural::User {
+                    customer: &cid,
+                    email: &new.email,
+                };
+                if !self.doubt && !self.e.look.is_created(&cid) {
+                    match self.find(&what, false).await {
+                        Ok(Some(found)) => {
+                            self.set("user", &found.id)?;
+                            return match self.existing("a user with this email", &found.id)? {
+                                Existing::Update => {
+                                    let changes = c::UserChanges {
+                                        first_name: Some(new.first_name.clone()),
+                                        last_name: Some(new.last_name.clone()),
+                                        email: None,
+                                        user_type: Some(new.user_type),
+                                    };
+                                    let req =
+                                        ApiRequest::new(O::UpdateCustomerUser, &[&cid, &found.id])
+                                            .json(&changes);
+                                    self.write("update", &req).await?;
+                                    Ok((
+                                        RowState::AlreadyExisted,
+                                        Some("updated to match this row".into()),
+                                    ))
+                                }
+                                _ => Ok((RowState::AlreadyExisted, None)),
+                            };
+                        }
+                        Ok(None) => {}
+                        Err(e) => return Err(lookup_failed("list the customer's users", &e)),
+                    }
+                }
+                let req = ApiRequest::new(O::AddCustomerUser, &[&cid]).json(new);
+                let found = self.create("create", &req, &what).await?;
+                self.set("user", &found.id)?;
+                ok
+            }
+            Work::UpdateUser {
+                customer,
+                user,
+                changes,
+            } => {
+                let cid = self.customer(customer).await?;
+                let uid = self.user(&cid, user).await?;
+                let req = ApiRequest::new(O::UpdateCustomerUser, &[&cid, &uid]).json(changes);
+                self.write("update", &req).await?;
+                ok
+            }
+            Work::DeleteUser { customer, user } => {
+                let cid = self.customer(customer).await?;
+                let uid = self.user(&cid, user).await?;
+                self.delete(
+                    "delete",
+                    &ApiRequest::new(O::DeleteCustomerUser, &[&cid, &uid]),
+                    in_doubt,
+                )
+                .await?;
+                ok
+            }
+            Work::ResendActivation { customer, user } | Work::ResetPassword { customer, user } => {
+                let op = if matches!(work, Work::ResendActivation { .. }) {
+                    O::ResendActivation
+                } else {
+                    O::RequestPasswordReset
+                };
+                if in_doubt {
+                    return Ok((
+                        RowState::NeedsReview,
+                        Some(format!(
+                            "{} was sent and its answer was lost: the email may have gone out; run the row again only if the user did not get it",
+                            op.name()
+                        )),
+                    ));
+                }
+                let cid = self.customer(customer).await?;
+                let uid = self.user(&cid, user).await?;
+                match self.send("send", &ApiRequest::new(op, &[&cid, &uid])).await {
+                    Ok(_) => ok,
+                    Err(Ok(e)) if e.is_outcome_unknown() => Ok((
+                        RowState::NeedsReview,
+                        Some(format!(
+                            "{} was sent and its answer was lost: the email may have gone out; run the row again only if the user did not get it",
+                            op.name()
+                        )),
+                    )),
+                    Err(Ok(e)) => Err(failed(&e)),
+                    Err(Err(end)) => Err(end),
+                }
+            }
+            Work::AddNumber {
+                customer,
+                number,
+                allocate_to,
+            } => {
+                let cid = self.customer(customer).await?;
+                let mut already = false;
+                let mut current_user = None;
+                let nid = match self.id("number") {
+                    Some(n) => {
+                        current_user = self
+                            .number(&cid, number, false)
+                            .await
+                            .ok()
+                            .flatten()
+                            .and_then(|k| k.user);
+                        n
+                    }
+                    None => {
+                        let what = Natural::Number {
+                            customer: &cid,
+                            number,
+                        };
+                        let existing = if !self.doubt && !self.e.look.is_created(&cid) {
+                            self.number(&cid, number, false).await?
+                        } else {
+                            None
+                        };
+                        let found = match existing {
+                            Some(k) => {
+                                self.existing("the number in this customer", &k.id)?;
+                                already = true;
+                                current_user = k.user.clone();
+                                k
+                            }
+                            None => {
+                                let req = ApiRequest::new(O::AddCustomerNumber, &[&cid]).json(
+                                    &c::NewNumber {
+                                        number: number.clone(),
+                                    },
+                                );
+                                self.create("add", &req, &what).await?
+                            }
+                        };
+                        self.set("number", &found.id)?;
+                        if !already {
+                            current_user = found.user.clone();
+                        }
+                        found.id
+                    }
+                };
+                if let Some(user) = allocate_to {
+                    let uid = self.user(&cid, user).await?;
+                    self.allocate(&cid, number, &nid, &uid, current_user)
+                        .await?;
+                }
+                Ok(if already {
+                    (RowState::AlreadyExisted, None)
+                } else {
+                    (RowState::Succeeded, None)
+                })
+            }
+            Work::AllocateNumber {
+                customer,
+                number,
+                user,
+            } => {
+                let cid = self.customer(customer).await?;
+                let Some(k) = self.number(&cid, number, false).await? else {
+                    return Err(done(
+                        RowState::Failed,
+                        format!("customer {cid} has no number {number}: add it first (Action add)"),
+                    ));
+                };
+                self.set("number", &k.id)?;
+                let uid = self.user(&cid, user).await?;
+                let current = if in_doubt { None } else { k.user.clone() };
+                if current.as_deref() == Some(uid.as_str()) {
+                    return Ok((
+                        RowState::AlreadyExisted,
+                        Some("already allocated to this user".into()),
+                    ));
+                }
+                self.allocate(&cid, number, &k.id, &uid, current).await?;
+                ok
+            }
+            Work::DeallocateNumber { customer, number } => {
+                let cid = self.customer(customer).await?;
+                let Some(k) = self.number(&cid, number, in_doubt).await? else {
+                    return Err(done(
+                        RowState::Failed,
+                        format!("customer {cid} has no number {number}"),
+                    ));
+                };
+                self.set("number", &k.id)?;
+                if k.user.is_none() {
+                    return Ok(if in_doubt {
+                        (RowState::Succeeded, None)
+                    } else {
+                        (
+                            RowState::AlreadyExisted,
+                            Some("the number was not allocated".into()),
+                        )
+                    });
+                }
+                let req = ApiRequest::new(O::DeallocateNumber, &[&cid, &k.id]);
+                match self.send("deallocate", &req).await {
+                    Ok(_) => {}
+                    Err(Ok(e)) if e.status == Some(409) => {
+                        // Not allocated (any more): a lost answer to our own deallocation.
+                        match self.number(&cid, number, true).await? {
+                            Some(n) if n.user.is_none() => {}
+                            _ => return Err(failed(&e)),
+                        }
+                    }
+                    Err(Ok(e)) => return Err(failed(&e)),
+                    Err(Err(end)) => return Err(end),
+                }
+                self.e
+                    .look
+                    .number_changed(
+                        &cid,
+                        c::Number {
+                            id: k.id.clone(),
+                            number: number.clone(),
+                            user_id: None,
+                        },
+                    )
+                    .await;
+                self.e.look.remember(
+                    &cid,
+                    NUMBER,
+                    number,
+                    Known {
+                        id: k.id,
+                        user: None,
+                    },
+                );
+                ok
+            }
+            Work::AddBlocked { customer, new } => {
+                let cid = self.customer(customer).await?;
+                if let Some(id) = self.id("blocked") {
+                    return Ok((RowState::Succeeded, Some(format!("created {id}"))));
+                }
+                let what = Natural::Blocked {
+                    customer: &cid,
+                    number: &new.number,
+                };
+                if !self.doubt && !self.e.look.is_created(&cid) {
+                    match self.find(&what, false).await {
+                        Ok(Some(found)) => {
+                            self.set("blocked", &found.id)?;
+                            return match self.existing("this blocked number", &found.id)? {
+                                Existing::Update => {
+                                    let changes = c::BlockedNumberChanges {
+                                        number: None,
+                                        direction: Some(new.direction),
+                                        note: new.note.clone(),
+                                    };
+                                    let req =
+                                        ApiRequest::new(O::UpdateBlockedNumber, &[&cid, &found.id])
+                                            .json(&changes);
+                                    self.write("update", &req).await?;
+                                    Ok((
+                                        RowState::AlreadyExisted,
+                                        Some("updated to match this row".into()),
+                                    ))
+                                }
+                                _ => Ok((RowState::AlreadyExisted, None)),
+                            };
+                        }
+                        Ok(None) => {}
+                        Err(e) => {
+                            return Err(lookup_failed("list the customer's blocked numbers", &e))
+                        }
+                    }
+                }
+                let req = ApiRequest::new(O::AddBlockedNumber, &[&cid]).json(new);
+                let found = self.create("create", &req, &what).await?;
+                self.set("blocked", &found.id)?;
+                ok
+            }
+            Work::UpdateBlocked {
+                customer,
+                number,
+                changes,
+            } => {
+                let cid = self.customer(customer).await?;
+                let bid = self.blocked_id(&cid, number).await?;
+                let req = ApiRequest::new(O::UpdateBlockedNumber, &[&cid, &bid]).json(changes);
+                self.write("update", &req).await?;
+                ok
+            }
+            Work::DeleteBlocked { customer, number } => {
+                let cid = self.customer(customer).await?;
+                let bid = self.blocked_id(&cid, number).await?;
+                self.delete(
+                    "delete",
+                    &ApiRequest::new(O::DeleteBlockedNumber, &[&cid, &bid]),
+                    in_doubt,
+                )
+                .await?;
+                self.e.look.forget(&cid, BLOCKED, number);
+                ok
+            }
+            Work::AddDevice {
+                customer,
+                user,
+                product,
+                mac,
+            } => {
+                let cid = self.customer(customer).await?;
+                if let Some(id) = self.id("device") {
+                    return Ok((RowState::Succeeded, Some(format!("created {id}"))));
+                }
+                let uid = self.user(&cid, user).await?;
+                let pid = self.product(product).await?;
+                let body = c::NewDevice {
+                    product_id: pid,
+                    mac_address: mac.clone(),
+                };
+                let req = ApiRequest::new(O::AddUserDevice, &[&cid, &uid]).json(&body);
+                // A MAC is unique in the whole account, so the server itself refuses a second
+                // device with it: sending again after a lost answer cannot make two.
+                for _ in 0..MAX_UNKNOWN_ROUNDS {
+                    let reconciling = self.doubt;
+                    match self.send("create", &req).await {
+                        Ok(b) => {
+                            if let Ok(d) = client::decode::<c::Created>(O::AddUserDevice, &b) {
+                                self.set("device", &d.id)?;
+                            }
+                            return ok;
+                        }
+                        Err(Ok(e)) if e.is_outcome_unknown() => continue,
+                        Err(Ok(e)) if e.status == Some(409) && reconciling => {
+                            return Ok((
+                                RowState::Succeeded,
+                                Some("the answer to an earlier attempt was lost; the MAC address is now assigned".into()),
+                            ))
+                        }
+                        Err(Ok(e)) if e.status == Some(409) => {
+                            self.existing(&format!("a device with MAC {mac}"), mac)?;
+                            return Ok((RowState::AlreadyExisted, Some(e.detail())));
+                        }
+                        Err(Ok(e)) => return Err(failed(&e)),
+                        Err(Err(end)) => return Err(end),
+                    }
+                }
+                Ok((
+                    RowState::NeedsReview,
+                    Some("the device was sent several times without an answer: check the user's devices in the portal".into()),
+                ))
+            }
+            Work::AddOrder {
+                customer,
+                items,
+                delivery,
+            } => {
+                let cid = self.customer(customer).await?;
+                if let Some(id) = self.id("order") {
+                    return Ok((RowState::Succeeded, Some(format!("placed {id}"))));
+                }
+                let mut resolved = Vec::with_capacity(items.len());
+                for (product, quantity) in items {
+                    resolved.push(c::OrderItem {
+                        product_id: self.product(product).await?,
+                        quantity: *quantity,
+                    });
+                }
+                let first = self.e.journal.first_attempt_ms(self.rec.id, "create")?;
+                let postcode = delivery.as_ref().map(|a| a.postcode.as_str());
+                if !self.doubt && !self.e.look.is_created(&cid) {
+                    let what = Natural::Order {
+                        customer: &cid,
+                        items: &resolved,
+                        postcode,
+                        since: now_ms() - c::REPEAT_ORDER_WINDOW_MS,
+                    };
+                    match self.find(&what, false).await {
+                        Ok(Some(found)) => {
+                            self.existing(
+                                "an identical order placed in the last 7 days",
+                                &found.id,
+                            )?;
+                            self.claim(&found.id);
+                            self.set("order", &found.id)?;
+                            return Ok((
+                                RowState::AlreadyExisted,
+                                Some(format!("order {} of the same items was placed in the last 7 days; plbulk does not place it twice (place it in the portal if a second one is wanted)", found.id)),
+                            ));
+                        }
+                        Ok(None) => {}
+                        Err(e) => return Err(lookup_failed("list the customer's orders", &e)),
+                    }
+                }
+                let what = Natural::Order {
+                    customer: &cid,
+                    items: &resolved,
+                    postcode,
+                    since: first.unwrap_or_else(now_ms) - c::CLOCK_SKEW_ALLOWANCE_MS,
+                };
+                let body = c::NewOrder {
+                    items: resolved.clone(),
+                    delivery_address: delivery.clone(),
+                };
+                let req = ApiRequest::new(O::AddCustomerOrder, &[&cid]).json(&body);
+                let found = self.create("create", &req, &what).await?;
+                self.claim(&found.id);
+                self.set("order", &found.id)?;
+                ok
+            }
+            Work::UserSettings {
+                customer,
+                user,
+                call,
+                schedule,
+            } => {
+                let cid = self.customer(customer).await?;
+                let uid = self.user(&cid, user).await?;
+                if let Some(call) = call {
+                    let req = ApiRequest::new(O::UpdateCallSettings, &[&cid, &uid]).json(call);
+                    self.write("call-settings", &req).await?;
+                }
+                if let Some(s) = schedule {
+                    let req = ApiRequest::new(O::UpdateScheduleSettings, &[&cid, &uid]).json(s);
+                    self.write("schedule-settings", &req).await?;
+                }
+                ok
+            }
+            Work::AddPartnerUser { new } => {
+                if let Some(id) = self.id("partnerUser") {
+                    return Ok((RowState::Succeeded, Some(format!("created {id}"))));
+                }
+                let what = Natural::PartnerUser { email: &new.email };
+                if !self.doubt {
+                    match self.find(&what, false).await {
+                        Ok(Some(found)) => {
+                            self.set("partnerUser", &found.id)?;
+                            return match self
+                                .existing("a partner user with this email", &found.id)?
+                            {
+                                Existing::Update => {
+                                    let changes = c::PartnerUserChanges {
+                                        first_name: Some(new.first_name.clone()),
+                                        last_name: Some(new.last_name.clone()),
+                                        email: None,
+                                        role: Some(new.role.clone()),
+                                    };
+                                    let req = ApiRequest::new(O::UpdatePartnerUser, &[&found.id])
+                                        .json(&changes);
+                                    self.write("update", &req).await?;
+                                    Ok((
+                                        RowState::AlreadyExisted,
+                                        Some("updated to match this row".into()),
+                                    ))
+                                }
+                                _ => Ok((RowState::AlreadyExisted, None)),
+                            };
+                        }
+                        Ok(None) => {}
+                        Err(e) => return Err(lookup_failed("list the partner users", &e)),
+                    }
+                }
+                let req = ApiRequest::new(O::AddPartnerUser, &[]).json(new);
+                let found = self.create("create", &req, &what).await?;
+                self.set("partnerUser", &found.id)?;
+                ok
+            }
+            Work::UpdatePartnerUser {
+                partner_user,
+                changes,
+            } => {
+                let pid = self.partner_user(partner_user).await?;
+                let req = ApiRequest::new(O::UpdatePartnerUser, &[&pid]).json(changes);
+                self.write("update", &req).await?;
+                ok
+            }
+            Work::DeletePartnerUser { partner_user } => {
+                let pid = self.partner_user(partner_user).await?;
+                self.delete(
+                    "delete",
+                    &ApiRequest::new(O::DeletePartnerUser, &[&pid]),
+                    in_doubt,
+                )
+                .await?;
+                ok
+            }
+        }
+    }
+
+    fn claim(&self, order: &str) {
+        self.e
+            .claimed_orders
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(order.to_string());
+    }
+
+    async fn allocate(
+        &mut self,
+        cid: &str,
+        number: &str,
+        nid: &str,
+        uid: &str,
+        current: Option<String>,
+    ) -> Step<()> {
+        if current.as_deref() == Some(uid) {
+            return Ok(());
+        }
+        let req = ApiRequest::new(O::AllocateNumber, &[cid, nid]).json(&c::Allocation {
+            user_id: uid.to_string(),
+        });
+        match self.send("allocate", &req).await {
+            Ok(_) => {}
+            Err(Ok(e)) if e.status == Some(409) => {
+                // Allocated already: to this user (our own lost answer) is success.
+                match self.number(cid, number, true).await? {
+                    Some(n) if n.user.as_deref() == Some(uid) => {}
+                    _ => return Err(failed(&e)),
+                }
+            }
+            Err(Ok(e)) => return Err(failed(&e)),
+            Err(Err(end)) => return Err(end),
+        }
+        self.e
+            .look
+            .number_changed(
+                cid,
+                c::Number {
+                    id: nid.to_string(),
+                    number: number.to_string(),
+                    user_id: Some(uid.to_string()),
+                },
+            )
+            .await;
+        self.e.look.remember(
+            cid,
+            NUMBER,
+            number,
+            Known {
+                id: nid.to_string(),
+                user: Some(uid.to_string()),
+            },
+        );
+        Ok(())
+    }
+
+    async fn blocked_id(&mut self, cid: &str, number: &str) -> Step<String> {
+        if let Some(id) = self.id("blocked") {
+            return Ok(id);
+        }
+        match self.e.look.blocked_id(cid, number).await {
+            Ok(Some(id)) => {
+                self.set("blocked", &id)?;
+                Ok(id)
+            }
+            Ok(None) => Err(done(
+                RowState::Failed,
+                format!("customer {cid} has no blocked number {number}"),
+            )),
+            Err(e) => Err(lookup_failed("list the customer's blocked numbers", &e)),
+        }
+    }
+
+    async fn partner_user(&mut self, sel: &Sel) -> Step<String> {
+        if let Some(id) = self.id("partnerUser") {
+            return Ok(id);
+        }
+        let id = match sel {
+            Sel::Id(id) => id.clone(),
+            Sel::Row(r) => self.dep_id(*r, "partnerUser")?,
+            Sel::Email(e) | Sel::Existing(e) => match self.e.look.partner_user_id(e).await {
+                Ok(Some(id)) => id,
+                Ok(None) => {
+                    return Err(done(
+                        RowState::Failed,
+                        format!("there is no partner user with email {e}"),
+                    ))
+                }
+                Err(err) => return Err(lookup_failed("list the partner users", &err)),
+            },
+        };
+        self.set("partnerUser", &id)?;
+        Ok(id)
+    }
+}
+
+fn created_ms(s: &str) -> Option<i64> {
+    humantime::parse_rfc3339_weak(s.trim_end_matches('Z'))
+        .or_else(|_| humantime::parse_rfc3339(s))
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_millis() as i64)
+}
+
+fn squash_postcode(p: &str) -> String {
+    p.chars()
+        .filter(|c| !c.is_whitespace())
+        .flat_map(char::to_uppercase)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_servers_timestamps() {
+        let t = created_ms("2026-11-28T10:00:00.123Z").unwrap();
+        assert_eq!(t % 1000, 123);
+        assert!(created_ms("yesterday").is_none());
+    }
+}

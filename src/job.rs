@@ -1,0 +1,379 @@
+//! Jobs on disk: where they live, how one is created from its inputs, found again, checked
+//! before a resume, and connected to the API (or to an in-process sandbox) to run.
+//!
+//! A job is a folder under the jobs root (`--job-dir`, `PLBULK_JOB_DIR`, or `jobs` in the
+//! user's data folder) holding its journal and, for a rehearsal on the in-process sandbox, the
+//! sandbox's saved state. The per-key call budget is one file in the data folder, shared by
+//! every job.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::client::{Client, ClientConfig, Credentials, RetryPolicy, Settings};
+use crate::engine::{self, Existing};
+use crate::journal::budget::SharedBudget;
+use crate::journal::{self, JobMeta, JobState, Journal, RowState};
+use crate::pacing::{Counted, Pacer, Rate};
+use crate::plan::{self, Inputs, Plan};
+use crate::sandbox::{Sandbox, SandboxConfig, DEFAULT_KEY, DEFAULT_SECRET};
+
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// The job cannot start or go on as asked; nothing was sent.
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Journal(#[from] journal::JournalError),
+    #[error("{0}")]
+    Io(String),
+}
+
+/// The run's options, as the journal keeps them so that a resume runs as the job began.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobOptions {
+    pub kind: Option<String>,
+    pub sandbox: bool,
+    pub results: PathBuf,
+    pub concurrency: usize,
+    pub rate: String,
+    pub existing: Existing,
+    pub skip_invalid: bool,
+    pub timeout_ms: u64,
+}
+
+impl JobOptions {
+    pub fn rate(&self) -> Rate {
+        self.rate.parse().unwrap_or_default()
+    }
+
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+}
+
+/// The user's data folder for plbulk: `PLBULK_DATA_DIR`, or the platform's.
+pub fn data_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("PLBULK_DATA_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d);
+    }
+    directories::ProjectDirs::from("com", "PhoneLinePlus", "plbulk")
+        .map(|p| p.data_dir().to_path_buf())
+        .unwrap_or_else(|| PathBuf::from(".plbulk"))
+}
+
+/// Where jobs live: the flag, `PLBULK_JOB_DIR`, or `jobs` in the data folder.
+pub fn jobs_root(flag: Option<&Path>) -> PathBuf {
+    if let Some(f) = flag {
+        return f.to_path_buf();
+    }
+    if let Some(d) = std::env::var_os("PLBULK_JOB_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d);
+    }
+    data_dir().join("jobs")
+}
+
+pub fn budget_path() -> PathBuf {
+    data_dir().join("budget.sqlite")
+}
+
+const JOURNAL_FILE: &str = "journal.sqlite";
+const SANDBOX_FILE: &str = "sandbox.json";
+
+/// A job found on disk.
+#[derive(Debug, Clone)]
+pub struct JobRef {
+    pub dir: PathBuf,
+    pub meta: JobMeta,
+}
+
+impl JobRef {
+    pub fn journal_path(&self) -> PathBuf {
+        self.dir.join(JOURNAL_FILE)
+    }
+
+    pub fn options(&self) -> Result<JobOptions, JobError> {
+        serde_json::from_value(self.meta.options.clone()).map_err(|e| {
+            JobError::Refused(format!(
+                "job {} has options this plbulk cannot read ({e})",
+                self.meta.id
+            ))
+        })
+    }
+}
+
+/// Every job under `root`, oldest first. Folders that are not jobs are passed over.
+pub fn list(root: &Path) -> Vec<JobRef> {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return Vec::new();
+    };
+    let mut out: Vec<JobRef> = entries
+        .flatten()
+        .filter_map(|e| {
+            let dir = e.path();
+            let meta = journal::peek(&dir.join(JOURNAL_FILE)).ok()?;
+            Some(JobRef { dir, meta })
+        })
+        .collect();
+    out.sort_by(|a, b| (a.meta.created_at_ms, &a.meta.id).cmp(&(b.meta.created_at_ms, &b.meta.id)));
+    out
+}
+
+/// A job by id (or a unique prefix of one), or, with none given, the latest unfinished job.
+pub fn find(root: &Path, id: Option<&str>) -> Result<JobRef, JobError> {
+    let all = list(root);
+    match id {
+        Some(id) => {
+            let hits: Vec<&JobRef> = all.iter().filter(|j| j.meta.id.starts_with(id)).collect();
+            match hits.as_slice() {
+                [one] => Ok((*one).clone()),
+                [] => Err(JobError::Refused(format!(
+                    "no job {id:?} under {} (plbulk jobs lists them)",
+                    root.display()
+                ))),
+                many => Err(JobError::Refused(format!(
+                    "{id:?} matches {} jobs ({}): give more of the id",
+                    many.len(),
+                    many.iter()
+                        .map(|j| j.meta.id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))),
+            }
+        }
+        None => all
+            .into_iter()
+            .rev()
+            .find(|j| j.meta.state != JobState::Finished)
+            .ok_or_else(|| {
+                JobError::Refused(format!(
+                    "no unfinished job under {} (plbulk jobs lists them)",
+                    root.display()
+                ))
+            }),
+    }
+}
+
+/// The unfinished job whose inputs are exactly these, if there is one.
+pub fn find_unfinished(root: &Path, fingerprint: &str) -> Option<JobRef> {
+    list(root)
+        .into_iter()
+        .rev()
+        .find(|j| j.meta.state != JobState::Finished && j.meta.fingerprint == fingerprint)
+}
+
+/// One string for a set of inputs: each file's digest and size, in order.
+pub fn fingerprint_of(files: &[journal::InputFile]) -> String {
+    files
+        .iter()
+        .map(|f| format!("{}:{}", f.hash, f.size))
+        .collect::<Vec<_>>()
+        .join("+")
+}
+
+/// Why a job's inputs no longer match it, if they do not.
+pub fn changed_inputs(meta: &JobMeta) -> Option<String> {
+    for f in &meta.inputs {
+        let path = PathBuf::from(&f.path);
+        match plan::fingerprint(std::slice::from_ref(&path)) {
+            Ok(now) if now[0].hash == f.hash && now[0].size == f.size => {}
+            Ok(_) => {
+                return Some(format!(
+                    "{} has changed since job {} began: resuming would run rows that no longer match the journal. Put the original back to resume, or run the changed file as a new job (rows already done are found and recorded as already existed)",
+                    f.path, meta.id
+                ))
+            }
+            Err(e) => {
+                return Some(format!(
+                    "{} cannot be read ({e}); job {} needs it to resume",
+                    f.path, meta.id
+                ))
+            }
+        }
+    }
+    None
+}
+
+fn new_id(fingerprint: &str) -> String {
+    let now = std::time::SystemTime::now();
+    let stamp = humantime::format_rfc3339_seconds(now)
+        .to_string()
+        .replace(['-', ':'], "")
+        .replace('T', "-")
+        .trim_end_matches('Z')
+        .to_string();
+    let tag: String = fingerprint
+        .chars()
+        .filter(char::is_ascii_hexdigit)
+        .take(6)
+        .collect();
+    format!("{stamp}-{tag}")
+}
+
+/// Creates a job folder and journal for a plan.
+pub fn create(
+    root: &Path,
+    inputs_fp: Vec<journal::InputFile>,
+    options: &JobOptions,
+    plan: &Plan,
+    base_url: &str,
+    key_id: &str,
+) -> Result<(JobRef, Arc<Journal>), JobError> {
+    let fingerprint = fingerprint_of(&inputs_fp);
+    let mut id = new_id(&fingerprint);
+    let mut n = 1;
+    while root.join(&id).exists() {
+        n += 1;
+        id = format!("{}-{n}", new_id(&fingerprint));
+    }
+    let dir = root.join(&id);
+    let journal = Journal::create(&dir.join(JOURNAL_FILE))?;
+    let meta = JobMeta {
+        id,
+        created_at_ms: journal::now_ms(),
+        fingerprint,
+        inputs: inputs_fp,
+        options: serde_json::to_value(options).expect("options serialise"),
+        base_url: base_url.to_string(),
+        key_id: key_id.to_string(),
+        state: JobState::Running,
+        started_at_ms: None,
+        finished_at_ms: None,
+    };
+    journal.init(&meta, &plan.sheets, &plan.rows)?;
+    Ok((JobRef { dir, meta }, Arc::new(journal)))
+}
+
+/// Where the job's calls go: the API with the user's credentials, or an in-process sandbox.
+pub struct Connection {
+    pub client: Client,
+    pub calls: Arc<Counted>,
+    pub base_url: String,
+    pub key_id: String,
+    sandbox: Option<Sandbox>,
+}
+
+impl Connection {
+    /// Connects as the options say. `saved` is a rehearsal's saved sandbox state, to resume on.
+    pub async fn open(
+        options: &JobOptions,
+        settings: Option<&Settings>,
+        saved: Option<&[u8]>,
+    ) -> Result<Connection, JobError> {
+        let rate = options.rate();
+        let (base_url, credentials, sandbox) = if options.sandbox {
+            let config = SandboxConfig {
+                rate,
+                ..Default::default()
+            };
+            let sb = match saved {
+                Some(bytes) => Sandbox::start_saved(config, bytes).await,
+                None => Sandbox::start(config).await,
+            }
+            .map_err(|e| JobError::Io(format!("cannot start the in-process sandbox: {e}")))?;
+            (
+                sb.url(),
+                Credentials::new(DEFAULT_KEY, DEFAULT_SECRET),
+                Some(sb),
+            )
+        } else {
+            let s = settings.ok_or_else(|| JobError::Refused("no settings".into()))?;
+            let Some((creds, _)) = &s.credentials else {
+                return Err(JobError::Refused(
+                    "no API credentials: set PLBULK_API_KEY and PLBULK_API_SECRET (or api_key and api_secret in the config file), or rehearse with --sandbox".into(),
+                ));
+            };
+            (s.base_url.clone(), creds.clone(), None)
+        };
+        let key_id = credentials.key_id.clone();
+        // The in-process sandbox's budget is its own: it is not the partner's key.
+        let budget_key = if options.sandbox {
+            format!("sandbox:{base_url}")
+        } else {
+            format!("{base_url} {key_id}")
+        };
+        let budget = SharedBudget::open(&budget_path(), &budget_key, rate)?;
+        let calls = Arc::new(Counted::new(Arc::new(budget)));
+        let mut config = ClientConfig::new(base_url.clone(), credentials);
+        config.timeout = options.timeout();
+        config.retry = RetryPolicy::default();
+        config.pacer = Some(calls.clone() as Arc<dyn Pacer>);
+        let client = Client::new(config).map_err(|e| JobError::Refused(e.to_string()))?;
+        Ok(Connection {
+            client,
+            calls,
+            base_url,
+            key_id,
+            sandbox,
+        })
+    }
+
+    /// Saves the in-process sandbox's state beside the journal, so the rehearsal can resume.
+    pub fn save_sandbox(&self, job: &JobRef) -> Result<(), JobError> {
+        if let Some(sb) = &self.sandbox {
+            crate::atomic_write(&job.dir.join(SANDBOX_FILE), &sb.save())
+                .map_err(|e| JobError::Io(format!("cannot save the sandbox state: {e}")))?;
+        }
+        Ok(())
+    }
+
+    pub async fn close(self) {
+        if let Some(sb) = self.sandbox {
+            sb.stop().await;
+        }
+    }
+}
+
+/// A rehearsal's saved sandbox state, if it is there and newer than the journal's last call.
+pub fn saved_sandbox(job: &JobRef, journal: &Journal) -> Result<Vec<u8>, JobError> {
+    let path = job.dir.join(SANDBOX_FILE);
+    let refuse = || {
+        JobError::Refused(format!(
+            "job {} rehearsed on the in-process sandbox, and the sandbox's state was not saved when it stopped (the process was killed): run it again with --sandbox",
+            job.meta.id
+        ))
+    };
+    let modified = std::fs::metadata(&path)
+        .and_then(|m| m.modified())
+        .map_err(|_| refuse())?;
+    let modified_ms = modified
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    let (_, _, last) = journal.attempt_stats()?;
+    if last.is_some_and(|l| l > modified_ms) {
+        return Err(refuse());
+    }
+    std::fs::read(&path).map_err(|_| refuse())
+}
+
+/// Reads, validates and plans the inputs.
+pub fn prepare(files: &[PathBuf], kind: Option<crate::schema::Kind>) -> (Inputs, Plan) {
+    let inputs = plan::read(files, kind);
+    let plan = plan::build(&inputs);
+    (inputs, plan)
+}
+
+/// Runs the job's engine until it completes or `stop` turns true.
+pub async fn execute(
+    journal: Arc<Journal>,
+    conn: &Connection,
+    options: &JobOptions,
+    stop: tokio::sync::watch::Receiver<bool>,
+    observer: Arc<dyn engine::Observer>,
+) -> Result<engine::Finish, JobError> {
+    let opts = engine::Options {
+        concurrency: options.concurrency,
+        existing: options.existing,
+        settle: options.timeout() + Duration::from_secs(1),
+    };
+    let engine = Arc::new(engine::Engine::new(journal, conn.client.clone(), opts)?);
+    Ok(engine.run(stop, observer).await?)
+}
+
+/// Whether every row ended well.
+pub fn all_succeeded(counts: &[(RowState, u64)]) -> bool {
+    counts.iter().all(|(s, n)| *n == 0 || s.is_success())
+}

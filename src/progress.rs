@@ -1,0 +1,183 @@
+//! Progress while a job runs: a bar per sheet on a terminal, a line every few seconds in a log.
+//!
+//! Each bar shows rows done of the sheet's total and how many succeeded and failed; a line above
+//! them shows calls in the last minute against the limit and the time left at the limit's pace.
+//! Without a terminal (CI, a log file, `nohup`), the same numbers are printed as one line every
+//! five seconds. `-q` shows nothing.
+
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::engine::Observer;
+use crate::journal::RowState;
+use crate::pacing::{Counted, Rate};
+
+pub struct Progress {
+    mp: MultiProgress,
+    head: ProgressBar,
+    bars: Vec<ProgressBar>,
+    ok: Vec<AtomicU64>,
+    bad: Vec<AtomicU64>,
+    left: AtomicU64,
+    calls_per_row: f64,
+    calls: Arc<Counted>,
+    rate: Rate,
+    mode: Mode,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Bars,
+    Lines,
+    Quiet,
+}
+
+/// One sheet's label, rows in all, and rows already final when this run starts.
+pub struct SheetLine {
+    pub label: String,
+    pub total: u64,
+    pub done: u64,
+    pub ok: u64,
+    pub bad: u64,
+}
+
+impl Progress {
+    /// `calls_per_row` estimates the writes each remaining row makes, for the time left.
+    pub fn new(
+        sheets: Vec<SheetLine>,
+        calls: Arc<Counted>,
+        rate: Rate,
+        calls_per_row: f64,
+        quiet: bool,
+    ) -> Arc<Progress> {
+        let mode = if quiet {
+            Mode::Quiet
+        } else if std::io::stderr().is_terminal() {
+            Mode::Bars
+        } else {
+            Mode::Lines
+        };
+        let mp = MultiProgress::with_draw_target(match mode {
+            Mode::Bars => ProgressDrawTarget::stderr(),
+            _ => ProgressDrawTarget::hidden(),
+        });
+        let head = mp.add(ProgressBar::new_spinner());
+        head.set_style(ProgressStyle::with_template("{spinner} {msg}").expect("template"));
+        let style = ProgressStyle::with_template("  {prefix:<28} [{bar:30}] {pos}/{len} {msg}")
+            .expect("template")
+            .progress_chars("=> ");
+        let width = sheets.iter().map(|s| s.label.len()).max().unwrap_or(10);
+        let mut bars = Vec::new();
+        let mut ok = Vec::new();
+        let mut bad = Vec::new();
+        let mut left = 0;
+        for s in &sheets {
+            let b = mp.add(ProgressBar::new(s.total));
+            b.set_style(style.clone());
+            b.set_prefix(format!("{:<width$}", s.label));
+            b.set_position(s.done);
+            bars.push(b);
+            ok.push(AtomicU64::new(s.ok));
+            bad.push(AtomicU64::new(s.bad));
+            left += s.total - s.done;
+        }
+        let p = Arc::new(Progress {
+            mp,
+            head,
+            bars,
+            ok,
+            bad,
+            left: AtomicU64::new(left),
+            calls_per_row,
+            calls,
+            rate,
+            mode,
+        });
+        for i in 0..p.bars.len() {
+            p.refresh_bar(i);
+        }
+        p
+    }
+
+    fn refresh_bar(&self, i: usize) {
+        let ok = self.ok[i].load(Ordering::Relaxed);
+        let bad = self.bad[i].load(Ordering::Relaxed);
+        self.bars[i].set_message(format!("{ok} ok, {bad} not"));
+    }
+
+    /// The head line: calls in the last minute and the time left at the limit.
+    pub fn status(&self) -> String {
+        let left = self.left.load(Ordering::Relaxed);
+        let secs = left as f64 * self.calls_per_row / self.rate.per_second();
+        let done: u64 = self.bars.iter().map(|b| b.position()).sum();
+        let total: u64 = self.bars.iter().map(|b| b.length().unwrap_or(0)).sum();
+        format!(
+            "{done}/{total} rows; {} calls in the last minute (limit {}); about {} left",
+            self.calls.last_minute(),
+            self.rate,
+            humantime::format_duration(Duration::from_secs(secs.ceil() as u64))
+        )
+    }
+
+    /// Keeps the head line (or the log line) fresh until the returned handle is aborted.
+    pub fn ticker(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let every = match me.mode {
+                Mode::Bars => Duration::from_millis(500),
+                Mode::Lines => Duration::from_secs(5),
+                Mode::Quiet => return,
+            };
+            loop {
+                tokio::time::sleep(every).await;
+                match me.mode {
+                    Mode::Bars => me.head.set_message(me.status()),
+                    _ => eprintln!("progress: {}", me.status()),
+                }
+            }
+        })
+    }
+
+    pub fn finish(&self) {
+        for b in &self.bars {
+            b.abandon();
+        }
+        self.head.finish_and_clear();
+        let _ = self.mp.clear();
+    }
+
+    /// Prints a line without tearing the bars.
+    pub fn println(&self, line: &str) {
+        match self.mode {
+            Mode::Bars => {
+                let _ = self.mp.println(line);
+            }
+            _ => eprintln!("{line}"),
+        }
+    }
+}
+
+impl Observer for Progress {
+    fn row_finished(&self, sheet: u32, state: RowState) {
+        let i = sheet as usize;
+        if i >= self.bars.len() {
+            return;
+        }
+        if state.is_success() {
+            self.ok[i].fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.bad[i].fetch_add(1, Ordering::Relaxed);
+        }
+        let _ = self
+            .left
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |l| {
+                Some(l.saturating_sub(1))
+            });
+        self.bars[i].inc(1);
+        self.refresh_bar(i);
+    }
+}

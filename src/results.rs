@@ -1,0 +1,269 @@
+//! The results workbook: every input row as the user gave it, and what happened to it.
+//!
+//! Read from the journal alone, so it can be written at the end of a run, on Ctrl-C, or by
+//! another process while a job runs. Each input sheet comes back with its own columns and
+//! values, then Outcome, Detail, the ids made or matched, the HTTP status, the attempts and
+//! the finish time; a Summary sheet comes first. Every value is written as text or a number,
+//! never as a formula, and the file is written whole to a temporary name, then renamed.
+
+use std::path::Path;
+
+use rust_xlsxwriter::{Color, Format, FormatBorder, Workbook, XlsxError};
+
+use crate::journal::{JobMeta, Journal, JournalError, ResultRow, RowState};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ResultsError {
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error("cannot write the results workbook {path}: {message}")]
+    Write { path: String, message: String },
+}
+
+/// The id columns, in order: (key in the journal's ids, header).
+pub const ID_COLUMNS: [(&str, &str); 7] = [
+    ("customer", "Customer ID"),
+    ("user", "User ID"),
+    ("number", "Number ID"),
+    ("blocked", "Blocked Number ID"),
+    ("order", "Order ID"),
+    ("device", "Device ID"),
+    ("partnerUser", "Partner User ID"),
+];
+
+/// Columns added after the user's own.
+pub const OUTCOME_HEADERS: [&str; 5] = ["Outcome", "Detail", "HTTP Status", "Attempts", "Finished"];
+
+fn outcome_color(s: RowState) -> Color {
+    match s {
+        RowState::Succeeded => Color::RGB(0xC6EFCE),
+        RowState::AlreadyExisted => Color::RGB(0xDDEBF7),
+        RowState::Failed | RowState::Invalid => Color::RGB(0xFFC7CE),
+        RowState::Skipped | RowState::NeedsReview => Color::RGB(0xFFEB9C),
+        RowState::Pending => Color::RGB(0xEDEDED),
+    }
+}
+
+fn time_text(ms: i64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// Writes the results of the job in `journal` to `path` (.xlsx).
+pub fn write(journal: &Journal, path: &Path, calls: Option<u64>) -> Result<(), ResultsError> {
+    let meta = journal.meta()?;
+    let sheets = journal.sheets()?;
+    let rows = journal.result_rows()?;
+    let counts = journal.counts()?;
+    let (attempts, first, last) = journal.attempt_stats()?;
+    let werr = |e: XlsxError| ResultsError::Write {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    };
+
+    let mut wb = Workbook::new();
+    let bold = Format::new().set_bold();
+    let header = Format::new()
+        .set_bold()
+        .set_background_color(Color::RGB(0x1F4E78))
+        .set_font_color(Color::White)
+        .set_border_bottom(FormatBorder::Thin);
+
+    // Summary first.
+    let ws = wb.add_worksheet();
+    ws.set_name("Summary").map_err(werr)?;
+    ws.set_column_width(0, 28).map_err(werr)?;
+    ws.set_column_width(1, 60).map_err(werr)?;
+    let mut r = 0u32;
+    let mut line =
+        |ws: &mut rust_xlsxwriter::Worksheet, k: &str, v: String| -> Result<(), XlsxError> {
+            ws.write_string_with_format(r, 0, k, &bold)?;
+            ws.write_string(r, 1, v)?;
+            r += 1;
+            Ok(())
+        };
+    line(ws, "Job", meta.id.clone()).map_err(werr)?;
+    line(ws, "State", meta.state.as_str().to_string()).map_err(werr)?;
+    line(ws, "Base URL", meta.base_url.clone()).map_err(werr)?;
+    line(ws, "API key", meta.key_id.clone()).map_err(werr)?;
+    for f in &meta.inputs {
+        line(ws, "Input", f.path.clone()).map_err(werr)?;
+    }
+    line(ws, "Created", time_text(meta.created_at_ms)).map_err(werr)?;
+    if let Some(f) = first {
+        line(ws, "First call", time_text(f)).map_err(werr)?;
+    }
+    if let Some(l) = last {
+        line(ws, "Last call", time_text(l)).map_err(werr)?;
+    }
+    if let (Some(f), Some(l)) = (first, last) {
+        line(
+            ws,
+            "Duration",
+            humantime::format_duration(std::time::Duration::from_secs(
+                ((l - f).max(0) / 1000) as u64,
+            ))
+            .to_string(),
+        )
+        .map_err(werr)?;
+    }
+    line(ws, "Writes sent (attempts)", attempts.to_string()).map_err(werr)?;
+    if let Some(c) = calls {
+        line(ws, "Calls made this run (all)", c.to_string()).map_err(werr)?;
+    }
+    r += 1;
+    ws.write_string_with_format(r, 0, "Sheet", &header)
+        .map_err(werr)?;
+    let states: Vec<RowState> = RowState::ALL.to_vec();
+    for (i, s) in states.iter().enumerate() {
+        ws.write_string_with_format(r, 1 + i as u16, s.label(), &header)
+            .map_err(werr)?;
+        ws.set_column_width(1 + i as u16, 14).map_err(werr)?;
+    }
+    ws.set_column_width(1, 60).map_err(werr)?;
+    r += 1;
+    for s in &sheets {
+        ws.write_string(r, 0, format!("{} [{}]", file_name(&s.file), s.sheet))
+            .map_err(werr)?;
+        for (i, st) in states.iter().enumerate() {
+            let n = rows
+                .iter()
+                .filter(|x| x.sheet == s.idx && x.state == *st)
+                .count();
+            ws.write_number(r, 1 + i as u16, n as f64).map_err(werr)?;
+        }
+        r += 1;
+    }
+    ws.write_string_with_format(r, 0, "All sheets", &bold)
+        .map_err(werr)?;
+    for (i, st) in states.iter().enumerate() {
+        let n = counts.iter().find(|(s, _)| s == st).map_or(0, |(_, n)| *n);
+        ws.write_number_with_format(r, 1 + i as u16, n as f64, &bold)
+            .map_err(werr)?;
+    }
+
+    for s in &sheets {
+        let ws = wb.add_worksheet();
+        ws.set_name(unique_sheet_name(&s.sheet, &sheets, s.idx))
+            .map_err(werr)?;
+        let user_cols = s.headers.len() as u16;
+        let mut widths: Vec<usize> = s.headers.iter().map(|h| h.chars().count()).collect();
+        for (c, h) in s.headers.iter().enumerate() {
+            ws.write_string_with_format(0, c as u16, h, &header)
+                .map_err(werr)?;
+        }
+        let extra: Vec<&str> = OUTCOME_HEADERS
+            .iter()
+            .copied()
+            .chain(ID_COLUMNS.iter().map(|(_, h)| *h))
+            .collect();
+        for (k, h) in extra.iter().enumerate() {
+            ws.write_string_with_format(0, user_cols + k as u16, *h, &header)
+                .map_err(werr)?;
+            widths.push(h.chars().count());
+        }
+        let mut n = 0u32;
+        for row in rows.iter().filter(|x| x.sheet == s.idx) {
+            n += 1;
+            write_row(ws, n, row, user_cols, &mut widths).map_err(werr)?;
+        }
+        for (c, w) in widths.iter().enumerate() {
+            ws.set_column_width(c as u16, (*w).clamp(8, 60) as f64 + 2.0)
+                .map_err(werr)?;
+        }
+        ws.set_freeze_panes(1, 0).map_err(werr)?;
+        let last_col = user_cols + extra.len() as u16 - 1;
+        ws.autofilter(0, 0, n, last_col).map_err(werr)?;
+    }
+    let bytes = wb.save_to_buffer().map_err(werr)?;
+    crate::atomic_write(path, &bytes).map_err(|e| ResultsError::Write {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })
+}
+
+fn write_row(
+    ws: &mut rust_xlsxwriter::Worksheet,
+    r: u32,
+    row: &ResultRow,
+    user_cols: u16,
+    widths: &mut [usize],
+) -> Result<(), XlsxError> {
+    let mut put = |ws: &mut rust_xlsxwriter::Worksheet, c: u16, v: &str| -> Result<(), XlsxError> {
+        if !v.is_empty() {
+            // Text as text, always: a value starting with = or + stays a value.
+            ws.write_string(r, c, v)?;
+            let w = &mut widths[c as usize];
+            *w = (*w).max(v.chars().count().min(60));
+        }
+        Ok(())
+    };
+    for c in 0..user_cols {
+        put(ws, c, row.cells.get(c as usize).map_or("", String::as_str))?;
+    }
+    let outcome = Format::new().set_background_color(outcome_color(row.state));
+    ws.write_string_with_format(r, user_cols, row.state.label(), &outcome)?;
+    put(ws, user_cols + 1, row.detail.as_deref().unwrap_or(""))?;
+    if let Some(s) = row.status {
+        ws.write_number(r, user_cols + 2, s as f64)?;
+    }
+    if row.attempts > 0 {
+        ws.write_number(r, user_cols + 3, row.attempts as f64)?;
+    }
+    if let Some(t) = row.finished_at_ms {
+        put(ws, user_cols + 4, &time_text(t))?;
+    }
+    for (k, (key, _)) in ID_COLUMNS.iter().enumerate() {
+        let v = row.ids.get(*key).and_then(|v| v.as_str()).unwrap_or("");
+        put(ws, user_cols + OUTCOME_HEADERS.len() as u16 + k as u16, v)?;
+    }
+    Ok(())
+}
+
+fn file_name(p: &str) -> String {
+    Path::new(p)
+        .file_name()
+        .map_or_else(|| p.to_string(), |n| n.to_string_lossy().into_owned())
+}
+
+/// Sheet names are unique in a workbook; two inputs with a "Users" sheet get "Users (2)".
+fn unique_sheet_name(name: &str, all: &[crate::journal::SheetRec], idx: u32) -> String {
+    let before = all
+        .iter()
+        .filter(|s| s.idx < idx && s.sheet.eq_ignore_ascii_case(name))
+        .count();
+    let base: String = name
+        .chars()
+        .map(|c| if "[]:*?/\\".contains(c) { '_' } else { c })
+        .take(25)
+        .collect();
+    let base = if base.eq_ignore_ascii_case("summary") {
+        format!("{base} rows")
+    } else {
+        base
+    };
+    if before == 0 {
+        base
+    } else {
+        format!("{base} ({})", before + 1)
+    }
+}
+
+/// Counts per outcome, for a one-line summary: "12 succeeded, 1 failed".
+pub fn summary_line(counts: &[(RowState, u64)]) -> String {
+    let parts: Vec<String> = counts
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(s, n)| format!("{n} {}", s.label()))
+        .collect();
+    if parts.is_empty() {
+        "no rows".to_string()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// The meta of a job, for callers that print it.
+pub fn describe(meta: &JobMeta) -> String {
+    format!("job {} ({})", meta.id, meta.state.as_str())
+}
