@@ -148,6 +148,23 @@ impl Engine {
         &self.journal
     }
 
+    /// Runs a journal call on the blocking pool: a commit waits for the disk (`synchronous=FULL`),
+    /// and a worker thread stuck in fsync would delay the requests whose pacing slot has come,
+    /// bunching them at the server.
+    pub(crate) async fn journaled<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Journal) -> Result<T, JournalError> + Send + 'static,
+    ) -> Result<T, JournalError> {
+        let j = self.journal.clone();
+        match tokio::task::spawn_blocking(move || f(&j)).await {
+            Ok(r) => r,
+            Err(e) => Err(JournalError::Invalid {
+                path: self.journal.path().to_path_buf(),
+                message: format!("a journal write did not complete: {e}"),
+            }),
+        }
+    }
+
     fn stopping(&self) -> bool {
         self.stopping.load(Ordering::SeqCst)
     }
@@ -293,7 +310,8 @@ impl Engine {
                     };
                     match end {
                         End::Final { state, detail } => {
-                            self.journal.finish_row(rt[i].rec.id, state, detail.as_deref(), None)?;
+                            let (id, d) = (rt[i].rec.id, detail.clone());
+                            self.journaled(move |j| j.finish_row(id, state, d.as_deref(), None)).await?;
                             self.finished(&mut rt, i, state, detail, &mut open_non_deletes, &mut ready, &mut deletes, &observer)?;
                         }
                         End::Interrupted => {}

@@ -160,13 +160,14 @@ impl RowCx<'_> {
     }
 
     /// Records an id, durably, and shares it with the rows that depend on this one.
-    fn set(&mut self, k: &str, v: &str) -> Step<()> {
+    async fn set(&mut self, k: &str, v: &str) -> Step<()> {
         if self.id(k).as_deref() == Some(v) {
             return Ok(());
         }
         let mut one = Map::new();
         one.insert(k.to_string(), Value::String(v.to_string()));
-        self.e.journal.set_ids(self.rec.id, &one)?;
+        let id = self.rec.id;
+        self.e.journaled(move |j| j.set_ids(id, &one)).await?;
         self.ids.insert(k.to_string(), Value::String(v.to_string()));
         self.e
             .ids
@@ -213,7 +214,7 @@ impl RowCx<'_> {
                 Err(e) => return Err(lookup_failed("list the account's customers", &e)),
             },
         };
-        self.set("customer", &id)?;
+        self.set("customer", &id).await?;
         Ok(id)
     }
 
@@ -239,7 +240,7 @@ impl RowCx<'_> {
                 }
             }
         };
-        self.set("user", &id)?;
+        self.set("user", &id).await?;
         Ok(id)
     }
 
@@ -276,10 +277,11 @@ impl RowCx<'_> {
         let mut failures = 0u32;
         let mut limited = 0u32;
         loop {
+            let (id, st, name) = (self.rec.id, step.to_string(), op.name());
             let attempt = self
                 .e
-                .journal
-                .begin_attempt(self.rec.id, step, op.name())
+                .journaled(move |j| j.begin_attempt(id, &st, name))
+                .await
                 .map_err(|j| Err(End::Journal(j)))?;
             let result = self.e.client.execute_once(req).await;
             let (status, outcome, detail) = match &result {
@@ -295,8 +297,8 @@ impl RowCx<'_> {
                 ),
             };
             self.e
-                .journal
-                .end_attempt(attempt, self.rec.id, status, outcome, detail.as_deref())
+                .journaled(move |j| j.end_attempt(attempt, id, status, outcome, detail.as_deref()))
+                .await
                 .map_err(|j| Err(End::Journal(j)))?;
             let err = match result {
                 Ok(b) => {
@@ -340,7 +342,8 @@ impl RowCx<'_> {
 
     /// Waits until the server must have finished with this row's last request.
     async fn settle(&self) -> Step<()> {
-        let last = self.e.journal.last_attempt_ms(self.rec.id)?;
+        let id = self.rec.id;
+        let last = self.e.journaled(move |j| j.last_attempt_ms(id)).await?;
         if let Some(last) = last {
             let until = last + self.e.opts.settle.as_millis() as i64;
             let wait = until - now_ms();
@@ -540,7 +543,7 @@ impl RowCx<'_> {
                 if !self.doubt {
                     match self.find(&what, false).await {
                         Ok(Some(found)) => {
-                            self.set("customer", &found.id)?;
+                            self.set("customer", &found.id).await?;
                             return match self
                                 .existing("a customer with this name and email", &found.id)?
                             {
@@ -569,7 +572,7 @@ impl RowCx<'_> {
                 }
                 let req = ApiRequest::new(O::AddCustomer, &[]).json(new);
                 let found = self.create("create", &req, &what).await?;
-                self.set("customer", &found.id)?;
+                self.set("customer", &found.id).await?;
                 self.e.look.mark_created(&found.id);
                 ok
             }
@@ -634,7 +637,7 @@ impl RowCx<'_> {
                 if !self.doubt && !self.e.look.is_created(&cid) {
                     match self.find(&what, false).await {
                         Ok(Some(found)) => {
-                            self.set("user", &found.id)?;
+                            self.set("user", &found.id).await?;
                             return match self.existing("a user with this email", &found.id)? {
                                 Existing::Update => {
                                     let changes = c::UserChanges {
@@ -661,7 +664,7 @@ impl RowCx<'_> {
                 }
                 let req = ApiRequest::new(O::AddCustomerUser, &[&cid]).json(new);
                 let found = self.create("create", &req, &what).await?;
-                self.set("user", &found.id)?;
+                self.set("user", &found.id).await?;
                 ok
             }
             Work::UpdateUser {
@@ -760,7 +763,7 @@ impl RowCx<'_> {
                                 self.create("add", &req, &what).await?
                             }
                         };
-                        self.set("number", &found.id)?;
+                        self.set("number", &found.id).await?;
                         if !already {
                             current_user = found.user.clone();
                         }
@@ -790,7 +793,7 @@ impl RowCx<'_> {
                         format!("customer {cid} has no number {number}: add it first (Action add)"),
                     ));
                 };
-                self.set("number", &k.id)?;
+                self.set("number", &k.id).await?;
                 let uid = self.user(&cid, user).await?;
                 let current = if in_doubt { None } else { k.user.clone() };
                 if current.as_deref() == Some(uid.as_str()) {
@@ -810,7 +813,7 @@ impl RowCx<'_> {
                         format!("customer {cid} has no number {number}"),
                     ));
                 };
-                self.set("number", &k.id)?;
+                self.set("number", &k.id).await?;
                 if k.user.is_none() {
                     return Ok(if in_doubt {
                         (RowState::Succeeded, None)
@@ -868,7 +871,7 @@ impl RowCx<'_> {
                 if !self.doubt && !self.e.look.is_created(&cid) {
                     match self.find(&what, false).await {
                         Ok(Some(found)) => {
-                            self.set("blocked", &found.id)?;
+                            self.set("blocked", &found.id).await?;
                             return match self.existing("this blocked number", &found.id)? {
                                 Existing::Update => {
                                     let changes = c::BlockedNumberChanges {
@@ -896,7 +899,7 @@ impl RowCx<'_> {
                 }
                 let req = ApiRequest::new(O::AddBlockedNumber, &[&cid]).json(new);
                 let found = self.create("create", &req, &what).await?;
-                self.set("blocked", &found.id)?;
+                self.set("blocked", &found.id).await?;
                 ok
             }
             Work::UpdateBlocked {
@@ -946,7 +949,7 @@ impl RowCx<'_> {
                     match self.send("create", &req).await {
                         Ok(b) => {
                             if let Ok(d) = client::decode::<c::Created>(O::AddUserDevice, &b) {
-                                self.set("device", &d.id)?;
+                                self.set("device", &d.id).await?;
                             }
                             return ok;
                         }
@@ -986,7 +989,11 @@ impl RowCx<'_> {
                         quantity: *quantity,
                     });
                 }
-                let first = self.e.journal.first_attempt_ms(self.rec.id, "create")?;
+                let id = self.rec.id;
+                let first = self
+                    .e
+                    .journaled(move |j| j.first_attempt_ms(id, "create"))
+                    .await?;
                 let postcode = delivery.as_ref().map(|a| a.postcode.as_str());
                 if !self.doubt && !self.e.look.is_created(&cid) {
                     let what = Natural::Order {
@@ -1002,7 +1009,7 @@ impl RowCx<'_> {
                                 &found.id,
                             )?;
                             self.claim(&found.id);
-                            self.set("order", &found.id)?;
+                            self.set("order", &found.id).await?;
                             return Ok((
                                 RowState::AlreadyExisted,
                                 Some(format!("order {} of the same items was placed in the last 7 days; plbulk does not place it twice (place it in the portal if a second one is wanted)", found.id)),
@@ -1025,7 +1032,7 @@ impl RowCx<'_> {
                 let req = ApiRequest::new(O::AddCustomerOrder, &[&cid]).json(&body);
                 let found = self.create("create", &req, &what).await?;
                 self.claim(&found.id);
-                self.set("order", &found.id)?;
+                self.set("order", &found.id).await?;
                 ok
             }
             Work::UserSettings {
@@ -1054,7 +1061,7 @@ impl RowCx<'_> {
                 if !self.doubt {
                     match self.find(&what, false).await {
                         Ok(Some(found)) => {
-                            self.set("partnerUser", &found.id)?;
+                            self.set("partnerUser", &found.id).await?;
                             return match self
                                 .existing("a partner user with this email", &found.id)?
                             {
@@ -1082,7 +1089,7 @@ impl RowCx<'_> {
                 }
                 let req = ApiRequest::new(O::AddPartnerUser, &[]).json(new);
                 let found = self.create("create", &req, &what).await?;
-                self.set("partnerUser", &found.id)?;
+                self.set("partnerUser", &found.id).await?;
                 ok
             }
             Work::UpdatePartnerUser {
@@ -1170,7 +1177,7 @@ impl RowCx<'_> {
         }
         match self.e.look.blocked_id(cid, number).await {
             Ok(Some(id)) => {
-                self.set("blocked", &id)?;
+                self.set("blocked", &id).await?;
                 Ok(id)
             }
             Ok(None) => Err(done(
@@ -1199,7 +1206,7 @@ impl RowCx<'_> {
                 Err(err) => return Err(lookup_failed("list the partner users", &err)),
             },
         };
-        self.set("partnerUser", &id)?;
+        self.set("partnerUser", &id).await?;
         Ok(id)
     }
 }

@@ -110,6 +110,7 @@ impl Default for SandboxConfig {
 /// One line of the request log, as `GET /__sandbox/requests` gives it.
 #[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct LogEntry {
+    /// When the request arrived, in milliseconds since the sandbox started.
     pub t_ms: u64,
     pub method: String,
     pub path: String,
@@ -200,8 +201,9 @@ impl Shared {
         }
     }
 
-    fn record(&self, method: &str, path: &str, status: u16, key: &str, dropped: bool) {
-        let t_ms = self.started.elapsed().as_millis() as u64;
+    /// Logs a request, by the time it arrived: the window counts arrivals, and so must anyone
+    /// checking the log against the limit.
+    fn record(&self, t_ms: u64, method: &str, path: &str, status: u16, key: &str, dropped: bool) {
         lock(&self.log).push(LogEntry {
             t_ms,
             method: method.to_string(),
@@ -278,13 +280,14 @@ async fn gate(State(s): State<Arc<Shared>>, req: Request, next: Next) -> Respons
     if path.starts_with("/__sandbox/") {
         return next.run(req).await;
     }
+    let arrived = s.started.elapsed().as_millis() as u64;
     let is_auth = path == Operation::GetJwt.template() && method == c::Method::Post.as_str();
     let (req, key, token_ok) = if is_auth {
         let (parts, body) = req.into_parts();
         let bytes = match axum::body::to_bytes(body, 1 << 20).await {
             Ok(b) => b,
             Err(_) => {
-                s.record(&method, &path, 400, "-", false);
+                s.record(arrived, &method, &path, 400, "-", false);
                 return routes::fault(Fault::malformed("the body could not be read"));
             }
         };
@@ -307,7 +310,7 @@ async fn gate(State(s): State<Arc<Shared>>, req: Request, next: Next) -> Respons
     let key_label = key.clone().unwrap_or_else(|| "-".to_string());
     if let Some(k) = &key {
         if let Err(wait) = s.admit(k) {
-            s.record(&method, &path, 429, &key_label, false);
+            s.record(arrived, &method, &path, 429, &key_label, false);
             let mut resp = routes::fault(Fault::new(
                 429,
                 c::codes::RATE_LIMITED,
@@ -324,7 +327,7 @@ async fn gate(State(s): State<Arc<Shared>>, req: Request, next: Next) -> Respons
         tokio::time::sleep(draw.delay).await;
     }
     if let Some(status) = draw.fail {
-        s.record(&method, &path, status, &key_label, false);
+        s.record(arrived, &method, &path, status, &key_label, false);
         let code = if status == 500 {
             c::codes::SERVER
         } else {
@@ -333,7 +336,7 @@ async fn gate(State(s): State<Arc<Shared>>, req: Request, next: Next) -> Respons
         return routes::fault(Fault::new(status, code, "injected fault: try again"));
     }
     if !token_ok {
-        s.record(&method, &path, 401, &key_label, false);
+        s.record(arrived, &method, &path, 401, &key_label, false);
         return routes::fault(Fault::new(
             401,
             c::codes::UNAUTHORIZED,
@@ -346,7 +349,7 @@ async fn gate(State(s): State<Arc<Shared>>, req: Request, next: Next) -> Respons
     if dropped {
         resp.extensions_mut().insert(DropConnection);
     }
-    s.record(&method, &path, resp.status().as_u16(), &key_label, dropped);
+    s.record(arrived, &method, &path, resp.status().as_u16(), &key_label, dropped);
     resp
 }
 
@@ -518,11 +521,13 @@ impl Drop for Sandbox {
 /// The largest number of requests in any window of `window` in `log` for `key`, from the log's
 /// millisecond times: what a test checks against the limit.
 pub fn busiest_window(log: &[LogEntry], key: &str, window: Duration) -> usize {
-    let times: Vec<u64> = log
+    let mut times: Vec<u64> = log
         .iter()
         .filter(|e| e.key == key && e.status != 429)
         .map(|e| e.t_ms)
         .collect();
+    // The log is in the order answers went out; the window is about arrivals.
+    times.sort_unstable();
     let w = window.as_millis() as u64;
     let mut best = 0;
     let mut start = 0;
