@@ -20,15 +20,16 @@ pub enum ResultsError {
     Write { path: String, message: String },
 }
 
-/// The id columns, in order: (key in the journal's ids, header).
+/// The id columns, in order: (key in the journal's ids, header). Named apart from the
+/// templates' own Customer ID and User ID columns, which hold what the user gave.
 pub const ID_COLUMNS: [(&str, &str); 7] = [
-    ("customer", "Customer ID"),
-    ("user", "User ID"),
-    ("number", "Number ID"),
-    ("blocked", "Blocked Number ID"),
-    ("order", "Order ID"),
-    ("device", "Device ID"),
-    ("partnerUser", "Partner User ID"),
+    ("customer", "Customer ID (result)"),
+    ("user", "User ID (result)"),
+    ("number", "Number ID (result)"),
+    ("blocked", "Blocked Number ID (result)"),
+    ("order", "Order ID (result)"),
+    ("device", "Device ID (result)"),
+    ("partnerUser", "Partner User ID (result)"),
 ];
 
 /// Columns added after the user's own.

@@ -103,7 +103,10 @@ fn killed_twenty_times_and_resumed_the_account_is_exactly_right() {
         kills >= 20 || finished,
         "only {kills} kills before the job finished"
     );
-    assert!(kills >= 20, "the job finished after only {kills} kills: slow it down");
+    assert!(
+        kills >= 20,
+        "the job finished after only {kills} kills: slow it down"
+    );
 
     // Now let it finish.
     let out = run(sandbox
@@ -136,7 +139,10 @@ fn killed_twenty_times_and_resumed_the_account_is_exactly_right() {
     assert_eq!(state.blocked, job.expected.blocked);
     assert_eq!(state.devices, job.expected.devices);
     assert_eq!(state.settings, job.expected.settings);
-    assert_eq!(state.orders, job.expected.orders, "no order twice, none missing");
+    assert_eq!(
+        state.orders, job.expected.orders,
+        "no order twice, none missing"
+    );
     assert_eq!(state.partner_users, job.expected.partner_users);
     // Sets hide duplicates; the raw counts do not.
     assert_eq!(sizes["customers"], job.expected.customers.len());
@@ -166,9 +172,16 @@ fn killed_twenty_times_and_resumed_the_account_is_exactly_right() {
     for f in &files {
         let bytes = std::fs::read(f).unwrap();
         let hay = String::from_utf8_lossy(&bytes);
-        assert!(!hay.contains(&sandbox.secret), "the secret is in {}", f.display());
+        assert!(
+            !hay.contains(&sandbox.secret),
+            "the secret is in {}",
+            f.display()
+        );
         assert!(!hay.contains("eyJ"), "a JWT is in {}", f.display());
     }
     assert!(!stderr_final.contains(&sandbox.secret));
-    eprintln!("{kills} kills over {runs} runs; {} requests", log_entries.len());
+    eprintln!(
+        "{kills} kills over {runs} runs; {} requests",
+        log_entries.len()
+    );
 }

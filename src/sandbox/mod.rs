@@ -349,7 +349,14 @@ async fn gate(State(s): State<Arc<Shared>>, req: Request, next: Next) -> Respons
     if dropped {
         resp.extensions_mut().insert(DropConnection);
     }
-    s.record(arrived, &method, &path, resp.status().as_u16(), &key_label, dropped);
+    s.record(
+        arrived,
+        &method,
+        &path,
+        resp.status().as_u16(),
+        &key_label,
+        dropped,
+    );
     resp
 }
 

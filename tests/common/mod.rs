@@ -186,11 +186,15 @@ pub fn mixed_job(dir: &Path, name: &str, customers: usize, offset: usize) -> Mix
             ));
         }
         for k in 0..3 {
-            let local = 3 * n + k;
+            let local = 3 * (n % 300) + k;
             let dialled = format!("0161 496 {local:04}");
             let e164 = format!("+44161496{local:04}");
             let user = (k < 2).then(|| format!("u{k}@co{n}.example"));
-            numbers.push(vec![format!("C{n}"), dialled, user.clone().unwrap_or_default()]);
+            numbers.push(vec![
+                format!("C{n}"),
+                dialled,
+                user.clone().unwrap_or_default(),
+            ]);
             exp.numbers.insert((company.clone(), e164, user));
         }
         let pattern = format!("+44909879{n:04}");
@@ -200,8 +204,12 @@ pub fn mixed_job(dir: &Path, name: &str, customers: usize, offset: usize) -> Mix
             s("inbound"),
             format!("nuisance {n}"),
         ]);
-        exp.blocked
-            .insert((company.clone(), pattern, s("inbound"), format!("nuisance {n}")));
+        exp.blocked.insert((
+            company.clone(),
+            pattern,
+            s("inbound"),
+            format!("nuisance {n}"),
+        ));
         for u in 0..2 {
             let mac = format!("00:15:65:{:02X}:{:02X}:{u:02X}", n / 256, n % 256);
             let plain = mac.replace(':', "");
@@ -234,8 +242,18 @@ pub fn mixed_job(dir: &Path, name: &str, customers: usize, offset: usize) -> Mix
             s(r#"{"callWaiting":false,"rejectAnonymous":true,"voicemail":true}"#),
             s(r#"["mon","tue","wed","thu","fri"] 09:00-17:30"#),
         ));
-        orders.push(vec![format!("O{n}"), format!("C{n}"), s(PRODUCT_A.0), s("2")]);
-        orders.push(vec![format!("O{n}"), format!("C{n}"), s(PRODUCT_B.0), s("1")]);
+        orders.push(vec![
+            format!("O{n}"),
+            format!("C{n}"),
+            s(PRODUCT_A.0),
+            s("2"),
+        ]);
+        orders.push(vec![
+            format!("O{n}"),
+            format!("C{n}"),
+            s(PRODUCT_B.0),
+            s("1"),
+        ]);
         let mut items = vec![(s(PRODUCT_A.1), 2), (s(PRODUCT_B.1), 1)];
         items.sort();
         exp.orders.push((company.clone(), items));
@@ -270,7 +288,12 @@ pub fn mixed_job(dir: &Path, name: &str, customers: usize, offset: usize) -> Mix
         &["Customer", "First Name", "Last Name", "Email", "Type"],
         &users,
     );
-    sheet(&mut wb, "Numbers", &["Customer", "Number", "User Email"], &numbers);
+    sheet(
+        &mut wb,
+        "Numbers",
+        &["Customer", "Number", "User Email"],
+        &numbers,
+    );
     sheet(
         &mut wb,
         "Blocked Numbers",
@@ -360,7 +383,8 @@ pub fn canonical(state: &Value) -> (Canonical, BTreeMap<&'static str, usize>) {
         .map(|cu| (st(cu, "id"), st(cu, "companyName")))
         .collect();
     for cu in arr("customers") {
-        c.customers.insert((st(&cu, "companyName"), st(&cu, "email")));
+        c.customers
+            .insert((st(&cu, "companyName"), st(&cu, "email")));
     }
     counts.insert("customers", arr("customers").len());
     let emails: BTreeMap<String, String> = arr("users")
@@ -368,7 +392,10 @@ pub fn canonical(state: &Value) -> (Canonical, BTreeMap<&'static str, usize>) {
         .map(|u| (st(u, "id"), st(u, "email")))
         .collect();
     for u in arr("users") {
-        let company = companies.get(&st(&u, "customerId")).cloned().unwrap_or_default();
+        let company = companies
+            .get(&st(&u, "customerId"))
+            .cloned()
+            .unwrap_or_default();
         c.users.insert((
             company.clone(),
             st(&u, "email"),
@@ -378,11 +405,17 @@ pub fn canonical(state: &Value) -> (Canonical, BTreeMap<&'static str, usize>) {
         ));
         let call = &u["callSettings"];
         let sched = &u["scheduleSettings"];
-        let call_set = call.as_object().is_some_and(|o| o.values().any(|v| !v.is_null()));
+        let call_set = call
+            .as_object()
+            .is_some_and(|o| o.values().any(|v| !v.is_null()));
         if call_set || !sched.is_null() {
             let days: Vec<String> = sched["days"]
                 .as_array()
-                .map(|a| a.iter().map(|d| d.as_str().unwrap_or("").to_string()).collect())
+                .map(|a| {
+                    a.iter()
+                        .map(|d| d.as_str().unwrap_or("").to_string())
+                        .collect()
+                })
                 .unwrap_or_default();
             c.settings.insert((
                 company,
@@ -399,26 +432,44 @@ pub fn canonical(state: &Value) -> (Canonical, BTreeMap<&'static str, usize>) {
     }
     counts.insert("users", arr("users").len());
     for n in arr("numbers") {
-        let company = companies.get(&st(&n, "customerId")).cloned().unwrap_or_default();
-        let user = n["userId"].as_str().map(|u| emails.get(u).cloned().unwrap_or_default());
+        let company = companies
+            .get(&st(&n, "customerId"))
+            .cloned()
+            .unwrap_or_default();
+        let user = n["userId"]
+            .as_str()
+            .map(|u| emails.get(u).cloned().unwrap_or_default());
         c.numbers.insert((company, st(&n, "number"), user));
     }
     counts.insert("numbers", arr("numbers").len());
     for b in arr("blocked") {
-        let company = companies.get(&st(&b, "customerId")).cloned().unwrap_or_default();
-        c.blocked
-            .insert((company, st(&b, "number"), st(&b, "direction"), st(&b, "note")));
+        let company = companies
+            .get(&st(&b, "customerId"))
+            .cloned()
+            .unwrap_or_default();
+        c.blocked.insert((
+            company,
+            st(&b, "number"),
+            st(&b, "direction"),
+            st(&b, "note"),
+        ));
     }
     counts.insert("blocked", arr("blocked").len());
     for d in arr("devices") {
-        let company = companies.get(&st(&d, "customerId")).cloned().unwrap_or_default();
+        let company = companies
+            .get(&st(&d, "customerId"))
+            .cloned()
+            .unwrap_or_default();
         let user = emails.get(&st(&d, "userId")).cloned().unwrap_or_default();
         c.devices
             .insert((company, user, st(&d, "macAddress"), st(&d, "productId")));
     }
     counts.insert("devices", arr("devices").len());
     for o in arr("orders") {
-        let company = companies.get(&st(&o, "customerId")).cloned().unwrap_or_default();
+        let company = companies
+            .get(&st(&o, "customerId"))
+            .cloned()
+            .unwrap_or_default();
         let mut items: Vec<(String, u64)> = o["items"]
             .as_array()
             .unwrap()
@@ -442,7 +493,9 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in rd.flatten() {
             let p = e.path();
             if p.is_dir() {

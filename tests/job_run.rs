@@ -1,0 +1,362 @@
+//! `plbulk run`, `resume`, `status` and `jobs` as a user runs them: the real binary against a
+//! standalone sandbox over loopback (or the in-process one, as the README's first command).
+
+mod common;
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use calamine::{open_workbook_auto, Data, Reader};
+use common::*;
+use plbulk::journal::{Journal, RowState};
+
+fn sheet_rows(path: &Path, sheet: &str) -> Vec<Vec<String>> {
+    let mut wb = open_workbook_auto(path).unwrap();
+    let range = wb.worksheet_range(sheet).unwrap();
+    range
+        .rows()
+        .map(|r| {
+            r.iter()
+                .map(|c| match c {
+                    Data::Empty => String::new(),
+                    Data::Float(f) => f.to_string(),
+                    other => other.to_string(),
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn column(rows: &[Vec<String>], header: &str) -> Vec<String> {
+    let i = rows[0].iter().position(|h| h == header).unwrap_or_else(|| {
+        panic!("no {header} in {:?}", rows[0]);
+    });
+    rows[1..].iter().map(|r| r[i].clone()).collect()
+}
+
+#[test]
+fn the_readme_sample_runs_end_to_end_on_the_in_process_sandbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("onboarding.results.xlsx");
+    let out = run(std::process::Command::new(BIN)
+        .args([
+            "run",
+            "samples/onboarding.xlsx",
+            "--sandbox",
+            "--rate",
+            "200/s",
+        ])
+        .arg("--results")
+        .arg(&results)
+        .env("PLBULK_DATA_DIR", dir.path())
+        .env_remove("PLBULK_JOB_DIR"));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("68 succeeded"), "{stdout}");
+
+    // Every sheet comes back with its own columns and an outcome per row.
+    let users = sheet_rows(&results, "Users");
+    assert_eq!(
+        users[0][..4],
+        ["Action", "Customer", "User ID", "First Name"]
+    );
+    assert_eq!(users.len(), 13);
+    assert!(column(&users, "Outcome").iter().all(|o| o == "succeeded"));
+    assert!(column(&users, "User ID (result)")
+        .iter()
+        .all(|id| id.starts_with("usr_")));
+    let summary = sheet_rows(&results, "Summary");
+    assert_eq!(summary[0][0], "Job");
+    assert!(summary.iter().any(|r| r[0] == "All sheets" && r[1] == "68"));
+
+    // status and jobs find it.
+    let out = run(std::process::Command::new(BIN)
+        .args(["jobs"])
+        .env("PLBULK_DATA_DIR", dir.path())
+        .env_remove("PLBULK_JOB_DIR"));
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        listed.contains("finished") && listed.contains("68 succeeded"),
+        "{listed}"
+    );
+    let out = run(std::process::Command::new(BIN)
+        .args(["status"])
+        .env("PLBULK_DATA_DIR", dir.path())
+        .env_remove("PLBULK_JOB_DIR"));
+    let status = String::from_utf8_lossy(&out.stdout);
+    assert!(status.contains("state:    finished"), "{status}");
+
+    // The journal is its owner's only.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let j = journal_path(&dir.path().join("jobs"));
+        let mode = std::fs::metadata(&j).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "journal mode {mode:o}");
+    }
+}
+
+#[test]
+fn running_a_file_again_creates_nothing_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = StandaloneSandbox::start(dir.path(), "200/s", &[]);
+    let job = mixed_job(dir.path(), "again.xlsx", 3, 100);
+    let data = dir.path().join("data");
+    let first = run(sandbox
+        .plbulk(&data)
+        .arg("run")
+        .arg(&job.path)
+        .args(["--rate", "200/s", "-q"]));
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    let before = sandbox.requests().len();
+
+    let second = run(sandbox
+        .plbulk(&data)
+        .arg("run")
+        .arg(&job.path)
+        .args(["--rate", "200/s"]));
+    assert_eq!(second.status.code(), Some(0), "{}", text(&second));
+    let stdout = String::from_utf8_lossy(&second.stdout);
+    assert!(stdout.contains("already existed"), "{stdout}");
+    let creates: Vec<_> = sandbox.requests()[before..]
+        .iter()
+        .filter(|e| e.method == "POST" && e.path != "/auth")
+        .map(|e| (e.path.clone(), e.status))
+        .collect();
+    // Devices have no list: they are sent and refused (409) as already assigned.
+    assert!(
+        creates
+            .iter()
+            .all(|(p, s)| p.ends_with("/devices") && *s == 409),
+        "a second run sent creates: {creates:?}"
+    );
+    let (state, sizes) = canonical(&sandbox.state());
+    assert_eq!(state.customers, job.expected.customers);
+    assert_eq!(
+        sizes["orders"],
+        job.expected.orders.len(),
+        "no order placed twice"
+    );
+    assert_eq!(sizes["users"], job.expected.users.len());
+}
+
+#[test]
+fn a_row_whose_customer_failed_is_skipped_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = StandaloneSandbox::start(dir.path(), "200/s", &[]);
+    let data = dir.path().join("data");
+    let first = dir.path().join("first.csv");
+    std::fs::write(
+        &first,
+        "Ref,Company Name,Email,Plan,Contract Months\nA,Acme Ltd,a@a.example,pro,12\n",
+    )
+    .unwrap();
+    let out = run(sandbox
+        .plbulk(&data)
+        .arg("run")
+        .arg(&first)
+        .args(["--rate", "200/s", "-q"]));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    // With --existing fail, a customer that is already there fails its row, and the users
+    // that wait on it are skipped, saying which row failed and why.
+    let customers = dir.path().join("customers.csv");
+    std::fs::write(
+        &customers,
+        "Ref,Company Name,Email,Plan,Contract Months\nA,Acme Ltd,a@a.example,pro,12\nB,Good Ltd,b@b.example,pro,12\n",
+    )
+    .unwrap();
+    let users = dir.path().join("users.csv");
+    std::fs::write(
+        &users,
+        "Customer,First Name,Last Name,Email\nA,Ann,Lee,ann@a.example\nB,Bob,Ray,bob@b.example\n",
+    )
+    .unwrap();
+    let results = dir.path().join("r.xlsx");
+    let out = run(sandbox
+        .plbulk(&data)
+        .arg("run")
+        .arg(&customers)
+        .arg(&users)
+        .args(["--rate", "200/s", "-q", "--existing", "fail", "--results"])
+        .arg(&results));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let user_rows = sheet_rows(&results, "Users");
+    let detail = column(&user_rows, "Detail");
+    assert_eq!(column(&user_rows, "Outcome"), ["skipped", "succeeded"]);
+    assert!(
+        detail[0].starts_with(
+            "Customers row 2 failed: a customer with this name and email already exists"
+        ),
+        "{detail:?}"
+    );
+    let customer_rows = sheet_rows(&results, "Customers");
+    assert_eq!(column(&customer_rows, "Outcome"), ["failed", "succeeded"]);
+    assert!(column(&customer_rows, "Customer ID (result)")[0].starts_with("cus_"));
+}
+
+#[test]
+fn validation_errors_refuse_the_run_unless_told_to_skip_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = StandaloneSandbox::start(dir.path(), "200/s", &[]);
+    let file = dir.path().join("customers.csv");
+    std::fs::write(
+        &file,
+        "Company Name,Email,Plan,Contract Months\nGood Ltd,g@g.example,pro,12\nBad Ltd,,pro,13\n",
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let out = run(sandbox
+        .plbulk(&data)
+        .arg("run")
+        .arg(&file)
+        .args(["--rate", "200/s"]));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--skip-invalid"));
+    assert!(sandbox.requests().is_empty(), "nothing was sent");
+
+    let results = dir.path().join("r.xlsx");
+    let out = run(sandbox
+        .plbulk(&data)
+        .arg("run")
+        .arg(&file)
+        .args(["--rate", "200/s", "--skip-invalid", "-q", "--results"])
+        .arg(&results));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let rows = sheet_rows(&results, "Customers");
+    assert_eq!(column(&rows, "Outcome"), ["succeeded", "invalid"]);
+    let detail = &column(&rows, "Detail")[1];
+    assert!(
+        detail.contains("Email") && detail.contains("Contract Months"),
+        "{detail}"
+    );
+}
+
+#[test]
+fn ctrl_c_stops_cleanly_and_resume_finishes_and_a_changed_input_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = StandaloneSandbox::start(dir.path(), "20/s", &["--latency-ms", "20-40"]);
+    let job = mixed_job(dir.path(), "stop.xlsx", 6, 200);
+    let data = dir.path().join("data");
+    let results = dir.path().join("stop.results.xlsx");
+    let child = sandbox
+        .plbulk(&data)
+        .arg("run")
+        .arg(&job.path)
+        .args(["--rate", "20/s", "--results"])
+        .arg(&results)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    std::thread::sleep(Duration::from_millis(1500));
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let started = Instant::now();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "it stopped promptly"
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("plbulk resume"), "{stdout}");
+    // The results so far are written, with the rows not run marked so.
+    let orders = sheet_rows(&results, "Orders");
+    let outcomes = column(&orders, "Outcome");
+    assert!(outcomes.iter().any(|o| o == "not run"), "{outcomes:?}");
+
+    // A changed input is refused, and says why.
+    let original = std::fs::read(&job.path).unwrap();
+    mixed_job(dir.path(), "stop.xlsx", 7, 200);
+    let out = run(sandbox.plbulk(&data).arg("resume"));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("has changed"));
+    std::fs::write(&job.path, original).unwrap();
+
+    // Put back, it resumes and finishes.
+    let out = run(sandbox.plbulk(&data).arg("resume").arg("-q"));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let (state, sizes) = canonical(&sandbox.state());
+    assert_eq!(state, job.expected);
+    assert_eq!(sizes["customers"], 6);
+}
+
+#[test]
+fn two_jobs_on_one_key_share_its_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = StandaloneSandbox::start(dir.path(), "20/s", &[]);
+    let a = mixed_job(dir.path(), "a.xlsx", 3, 300);
+    let b = mixed_job(dir.path(), "b.xlsx", 3, 400);
+    let data = dir.path().join("data");
+    let spawn = |file: &Path| {
+        sandbox
+            .plbulk(&data)
+            .arg("run")
+            .arg(file)
+            .args(["--rate", "20/s", "-q"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let pa = spawn(&a.path);
+    let pb = spawn(&b.path);
+    let oa = pa.wait_with_output().unwrap();
+    let ob = pb.wait_with_output().unwrap();
+    assert_eq!(oa.status.code(), Some(0), "{}", text(&oa));
+    assert_eq!(ob.status.code(), Some(0), "{}", text(&ob));
+    let log = sandbox.requests();
+    assert!(log.iter().all(|e| e.status != 429), "no 429");
+    let busiest = plbulk::sandbox::busiest_window(&log, &sandbox.key, Duration::from_secs(1));
+    assert!(
+        busiest <= 20,
+        "{busiest} calls in one second from two jobs on one key"
+    );
+    // And they did overlap: together they took about their sum of calls at the limit.
+    assert!(log.len() > 100, "{} calls", log.len());
+}
+
+#[test]
+fn a_dry_run_lists_the_calls_and_sends_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = StandaloneSandbox::start(dir.path(), "200/s", &[]);
+    let job = mixed_job(dir.path(), "dry.xlsx", 2, 500);
+    let data = dir.path().join("data");
+    let out = run(sandbox
+        .plbulk(&data)
+        .arg("run")
+        .arg(&job.path)
+        .arg("--dry-run"));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("2  Add Customer"), "{stdout}");
+    assert!(stdout.contains("at 100/min take at least"), "{stdout}");
+    assert!(sandbox.requests().is_empty());
+    assert!(!data.join("jobs").exists(), "no job was made");
+}
+
+#[test]
+fn a_finished_journal_reads_back_every_row_final() {
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = StandaloneSandbox::start(dir.path(), "200/s", &[]);
+    let job = mixed_job(dir.path(), "j.xlsx", 2, 600);
+    let data = dir.path().join("data");
+    let out = run(sandbox
+        .plbulk(&data)
+        .arg("run")
+        .arg(&job.path)
+        .args(["--rate", "200/s", "-q"]));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let j = Journal::open(&journal_path(&data.join("jobs"))).unwrap();
+    let rows = j.rows().unwrap();
+    assert_eq!(rows.len(), job.rows);
+    assert!(rows
+        .iter()
+        .all(|r| r.state == RowState::Succeeded && !r.doubt));
+}
