@@ -537,7 +537,7 @@ pub fn build(inputs: &Inputs) -> Plan {
 }
 
 enum Planned {
-    Work(Work, Vec<i64>),
+    Work(Box<Work>, Vec<i64>),
     MemberOf(i64),
 }
 
@@ -859,7 +859,7 @@ impl Builder {
                 }
             }
         };
-        Planned::Work(work, deps)
+        Planned::Work(Box::new(work), deps)
     }
 }
 

@@ -149,7 +149,7 @@ async fn resume_job(
         let saved = job::saved_sandbox(&job, &journal)?;
         Connection::open(&options, None, Some(&saved)).await?
     } else {
-        let settings = Settings::load(Some(&job.meta.base_url).map(String::as_str))
+        let settings = Settings::load(Some(job.meta.base_url.as_str()))
             .map_err(|e| Error::Refused(e.to_string()))?;
         let conn = Connection::open(&options, Some(&settings), None).await?;
         if conn.key_id != job.meta.key_id {

@@ -242,17 +242,14 @@ impl Engine {
 
         let mut ready: BTreeSet<usize> = BTreeSet::new();
         let mut deletes: BTreeSet<usize> = BTreeSet::new();
-        let mut open_non_deletes = 0usize;
-        for i in 0..rt.len() {
-            let r = &rt[i];
-            if r.rec.state.is_final() || r.rec.lead.is_some() {
-                continue;
-            }
-            let is_delete = r.work.as_ref().is_some_and(Work::is_delete);
-            if !is_delete {
-                open_non_deletes += 1;
-            }
-        }
+        let mut open_non_deletes = rt
+            .iter()
+            .filter(|r| {
+                !r.rec.state.is_final()
+                    && r.rec.lead.is_none()
+                    && !r.work.as_ref().is_some_and(Work::is_delete)
+            })
+            .count();
         // Rows whose dependencies ended badly in an earlier run are skipped now.
         for i in 0..rt.len() {
             if rt[i].rec.state.is_final() || rt[i].rec.lead.is_some() {
@@ -340,12 +337,12 @@ impl Engine {
         } else {
             // Rows still pending here depend on each other in a cycle, which the plan does not
             // make; fail them rather than leave the job unfinishable.
-            for i in 0..rt.len() {
-                if !rt[i].rec.state.is_final() && rt[i].rec.lead.is_none() {
+            for r in rt.iter_mut() {
+                if !r.rec.state.is_final() && r.rec.lead.is_none() {
                     let detail = "it waits on rows that never finished".to_string();
                     self.journal
-                        .finish_row(rt[i].rec.id, RowState::Failed, Some(&detail), None)?;
-                    rt[i].rec.state = RowState::Failed;
+                        .finish_row(r.rec.id, RowState::Failed, Some(&detail), None)?;
+                    r.rec.state = RowState::Failed;
                 }
             }
             self.journal

@@ -103,8 +103,7 @@ pub fn get_json(url: &str) -> Value {
 }
 
 pub fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap();
-    out
+    cmd.output().unwrap()
 }
 
 pub fn text(o: &Output) -> String {
