@@ -264,6 +264,7 @@ impl Engine {
 
         let mut tasks: JoinSet<(usize, End)> = JoinSet::new();
         let mut stopped = *stop.borrow();
+        let mut listening = true;
         loop {
             if !stopped {
                 if open_non_deletes == 0 {
@@ -319,10 +320,15 @@ impl Engine {
                         }
                     }
                 }
-                changed = stop.changed(), if !stopped => {
-                    if changed.is_err() || *stop.borrow() {
-                        stopped = true;
-                        self.stopping.store(true, Ordering::SeqCst);
+                changed = stop.changed(), if !stopped && listening => {
+                    match changed {
+                        // No one can ask for a stop any more: run on.
+                        Err(_) => listening = false,
+                        Ok(()) if *stop.borrow() => {
+                            stopped = true;
+                            self.stopping.store(true, Ordering::SeqCst);
+                        }
+                        Ok(()) => {}
                     }
                 }
             }

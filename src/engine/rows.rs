@@ -18,7 +18,7 @@ use super::lookup::{Known, BLOCKED, NUMBER, PARTNER_USER, USER};
 use super::{End, Engine, Existing};
 use crate::client::{self, ApiError, ApiRequest, ErrorKind};
 use crate::contract::{self as c, Operation as O};
-use crate::journal::{now_ms, AttemptResult, RowRec, RowState};
+use crate::journal::{now_ms, Answer, AttemptResult, RowRec, RowState};
 use crate::plan::{Sel, Work};
 
 type Step<T> = Result<T, End>;
@@ -160,6 +160,16 @@ impl RowCx<'_> {
     }
 
     /// Records an id, durably, and shares it with the rows that depend on this one.
+    /// Takes an id the journal has already recorded into this row's view and the job's.
+    fn remember_id(&mut self, k: &str, v: &str) {
+        self.ids.insert(k.to_string(), Value::String(v.to_string()));
+        self.e
+            .ids
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(self.rec.id, self.ids.clone());
+    }
+
     async fn set(&mut self, k: &str, v: &str) -> Step<()> {
         if self.id(k).as_deref() == Some(v) {
             return Ok(());
@@ -296,20 +306,47 @@ impl RowCx<'_> {
                     Some(e.detail()),
                 ),
             };
+            // A create's id is recorded with its answer, in one commit.
+            let made = match (&result, id_key(op)) {
+                (Ok(body), Some(key)) => client::decode::<c::Created>(op, body)
+                    .ok()
+                    .map(|cr| (key, cr.id)),
+                _ => None,
+            };
+            let settled = match &result {
+                Ok(_) => id_key(op).is_none() || made.is_some(),
+                Err(e) => !e.is_outcome_unknown(),
+            };
+            let made2 = made.clone();
             self.e
-                .journaled(move |j| j.end_attempt(attempt, id, status, outcome, detail.as_deref()))
+                .journaled(move |j| {
+                    j.end_attempt(
+                        attempt,
+                        id,
+                        &Answer {
+                            status,
+                            result: outcome,
+                            detail: detail.as_deref(),
+                            made: made2.as_ref().map(|(k, v)| (*k, v.as_str())),
+                            settled,
+                        },
+                    )
+                })
                 .await
                 .map_err(|j| Err(End::Journal(j)))?;
+            if let Some((k, v)) = &made {
+                self.remember_id(k, v);
+            }
             let err = match result {
                 Ok(b) => {
-                    self.doubt = false;
+                    self.doubt = !settled;
                     return Ok(b);
                 }
                 Err(e) => e,
             };
             let wait = match err.kind {
                 ErrorKind::Final => return Err(Ok(err)),
-                ErrorKind::OutcomeUnknown if op.is_create() || !op.method().is_idempotent() => {
+                ErrorKind::OutcomeUnknown if !repeatable(op) => {
                     self.doubt = true;
                     return Err(Ok(err));
                 }
@@ -1209,6 +1246,28 @@ impl RowCx<'_> {
         self.set("partnerUser", &id).await?;
         Ok(id)
     }
+}
+
+/// Which of a row's ids a create's answer gives.
+fn id_key(op: O) -> Option<&'static str> {
+    Some(match op {
+        O::AddCustomer => "customer",
+        O::AddCustomerUser => "user",
+        O::AddCustomerNumber => "number",
+        O::AddBlockedNumber => "blocked",
+        O::AddCustomerOrder => "order",
+        O::AddUserDevice => "device",
+        O::AddPartnerUser => "partnerUser",
+        _ => return None,
+    })
+}
+
+/// Whether a request whose answer was lost may simply be sent again: not a create, and not an
+/// email to a person (an activation email or a password reset would arrive twice).
+fn repeatable(op: O) -> bool {
+    op.method().is_idempotent()
+        && !op.is_create()
+        && !matches!(op, O::ResendActivation | O::RequestPasswordReset)
 }
 
 fn created_ms(s: &str) -> Option<i64> {

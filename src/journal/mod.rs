@@ -70,6 +70,9 @@ const MIGRATIONS: &[&str] = &[
         detail TEXT
     );
     CREATE INDEX attempts_by_row ON attempts(row_id);",
+    // 2: finishing an order's lead row updates its member rows; without this each finish
+    // scanned every row of the job.
+    "CREATE INDEX rows_by_lead ON rows(lead) WHERE lead IS NOT NULL;",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -230,6 +233,19 @@ pub struct NewRow {
     pub lead: Option<i64>,
     pub state: RowState,
     pub detail: Option<String>,
+}
+
+/// How an attempt ended, for [`Journal::end_attempt`].
+#[derive(Debug, Clone)]
+pub struct Answer<'a> {
+    pub status: Option<u16>,
+    pub result: AttemptResult,
+    pub detail: Option<&'a str>,
+    /// What a create made: (kind of id, id).
+    pub made: Option<(&'a str, &'a str)>,
+    /// Whether the row's doubt is over: not after an unknown outcome, nor after a create whose
+    /// id could not be read.
+    pub settled: bool,
 }
 
 /// A row as the engine needs it.
@@ -613,25 +629,27 @@ impl Journal {
         Ok(id)
     }
 
-    /// Records how an attempt ended. `Unknown` leaves the row in doubt.
-    pub fn end_attempt(
-        &self,
-        attempt: i64,
-        row: i64,
-        status: Option<u16>,
-        result: AttemptResult,
-        detail: Option<&str>,
-    ) -> Result<()> {
+    /// Records how an attempt ended, with the id it made if it was a create, in one
+    /// transaction: a create answered but not yet recorded must stay in doubt, or a kill in
+    /// between would make it again.
+    pub fn end_attempt(&self, attempt: i64, row: i64, answer: &Answer<'_>) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction().map_err(|e| self.err(e))?;
         tx.execute(
             "UPDATE attempts SET answered_at_ms = ?1, status = ?2, result = ?3, detail = ?4 WHERE id = ?5",
-            params![now_ms(), status, result.as_str(), detail, attempt],
+            params![now_ms(), answer.status, answer.result.as_str(), answer.detail, attempt],
         )
         .map_err(|e| self.err(e))?;
+        let made = answer.made.map(|(k, v)| {
+            let mut m = serde_json::Map::new();
+            m.insert(k.to_string(), serde_json::Value::String(v.to_string()));
+            serde_json::Value::Object(m).to_string()
+        });
         tx.execute(
-            "UPDATE rows SET doubt = ?1, status = COALESCE(?2, status) WHERE id = ?3",
-            params![(result == AttemptResult::Unknown) as i64, status, row],
+            "UPDATE rows SET doubt = ?1, status = COALESCE(?2, status),
+                             ids = CASE WHEN ?3 IS NULL THEN ids ELSE json_patch(ids, ?3) END
+             WHERE id = ?4",
+            params![(!answer.settled) as i64, answer.status, made, row],
         )
         .map_err(|e| self.err(e))?;
         tx.commit().map_err(|e| self.err(e))
@@ -873,8 +891,18 @@ mod tests {
         j.init(&meta(), &sheets, &[lead, member]).unwrap();
         let a = j.begin_attempt(1, "create", "Add Customer").unwrap();
         assert!(j.rows().unwrap()[0].doubt);
-        j.end_attempt(a, 1, None, AttemptResult::Unknown, Some("dropped"))
-            .unwrap();
+        j.end_attempt(
+            a,
+            1,
+            &Answer {
+                status: None,
+                result: AttemptResult::Unknown,
+                detail: Some("dropped"),
+                made: None,
+                settled: false,
+            },
+        )
+        .unwrap();
         assert!(j.rows().unwrap()[0].doubt, "unknown keeps the doubt");
         let mut ids = serde_json::Map::new();
         ids.insert("customer".into(), "cus_1".into());
