@@ -12,7 +12,6 @@
 //!   `synchronous=FULL`), target at most 1 ms.
 
 #[path = "../tests/common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 
 use std::io::{BufWriter, Write};
