@@ -93,6 +93,11 @@ pub struct RunArgs {
     #[arg(long)]
     pub skip_invalid: bool,
 
+    /// Skip the online pre-flight (customers, numbers, products and postcodes checked against
+    /// the account with List calls before any write).
+    #[arg(long)]
+    pub no_preflight: bool,
+
     /// Longest wait for one response, e.g. 30s.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     pub timeout: std::time::Duration,
@@ -163,6 +168,20 @@ pub struct ValidateArgs {
     /// How many findings to print.
     #[arg(long, default_value_t = 20)]
     pub show: usize,
+
+    /// Also check what only the account knows (referenced customers, available numbers,
+    /// products, delivery postcodes, what already exists), with paced List calls. Uses the
+    /// credentials and endpoint as `run` does.
+    #[arg(long)]
+    pub online: bool,
+
+    /// API base URL for --online.
+    #[arg(long)]
+    pub base_url: Option<String>,
+
+    /// The key's limit, for --online's calls.
+    #[arg(long, default_value_t = Rate::default())]
+    pub rate: Rate,
 }
 
 #[derive(Args, Debug)]

@@ -33,6 +33,7 @@ pub mod job;
 pub mod journal;
 pub mod pacing;
 pub mod plan;
+pub mod preflight;
 pub mod progress;
 pub mod report;
 pub mod results;

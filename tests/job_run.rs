@@ -290,7 +290,7 @@ fn ctrl_c_stops_cleanly_and_resume_finishes_and_a_changed_input_is_refused() {
 #[test]
 fn two_jobs_on_one_key_share_its_limit() {
     let dir = tempfile::tempdir().unwrap();
-    let sandbox = StandaloneSandbox::start(dir.path(), "20/s", &[]);
+    let sandbox = StandaloneSandbox::start(dir.path(), "40/2s", &[]);
     let a = mixed_job(dir.path(), "a.xlsx", 3, 300);
     let b = mixed_job(dir.path(), "b.xlsx", 3, 400);
     let data = dir.path().join("data");
@@ -299,7 +299,7 @@ fn two_jobs_on_one_key_share_its_limit() {
             .plbulk(&data)
             .arg("run")
             .arg(file)
-            .args(["--rate", "20/s", "-q"])
+            .args(["--rate", "40/2s", "-q"])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -359,4 +359,75 @@ fn a_finished_journal_reads_back_every_row_final() {
     assert!(rows
         .iter()
         .all(|r| r.state == RowState::Succeeded && !r.doubt));
+}
+
+#[test]
+fn the_online_pre_flight_finds_what_only_the_account_knows() {
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = StandaloneSandbox::start(dir.path(), "200/s", &[]);
+    let data = dir.path().join("data");
+    let users = dir.path().join("users.csv");
+    std::fs::write(
+        &users,
+        "Customer,First Name,Last Name,Email\nNobody Ltd,Ann,Lee,ann@nobody.example\n",
+    )
+    .unwrap();
+    let numbers = dir.path().join("numbers.csv");
+    std::fs::write(
+        &numbers,
+        "Customer,Number,User Email\nC1,0161 496 0001,\nC1,0161 496 9999,\n",
+    )
+    .unwrap();
+    let customers = dir.path().join("customers.csv");
+    std::fs::write(
+        &customers,
+        "Ref,Company Name,Email,Plan,Contract Months\nC1,One Ltd,one@one.example,pro,12\n",
+    )
+    .unwrap();
+    let orders = dir.path().join("orders.csv");
+    std::fs::write(
+        &orders,
+        "Order Ref,Customer,Product,Quantity,Delivery Address Line 1,Delivery Town,Delivery Postcode\nO1,C1,Acme Phone 9,1,1 High St,Leeds,LS99 9ZZ\n",
+    )
+    .unwrap();
+    let files = [&customers, &users, &numbers, &orders];
+    let report = dir.path().join("report.xlsx");
+    let out = run(sandbox
+        .plbulk(&data)
+        .arg("validate")
+        .args(files)
+        .args(["--online", "--report"])
+        .arg(&report));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("\"Nobody Ltd\" is not in the account"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("+441614969999 is not available"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("+441614960001 is not"), "{stdout}");
+    assert!(
+        stdout.contains("product \"Acme Phone 9\" is not in the catalogue"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("no address for LS99 9ZZ"), "{stdout}");
+    let findings = sheet_rows(&report, "Findings");
+    assert!(findings
+        .iter()
+        .any(|r| r.iter().any(|c| c.contains("Nobody Ltd"))));
+
+    // run does the same before any write, and refuses.
+    let out = run(sandbox
+        .plbulk(&data)
+        .arg("run")
+        .args(files)
+        .args(["--rate", "200/s"]));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(sandbox
+        .requests()
+        .iter()
+        .all(|e| e.method == "GET" || e.path == "/auth"));
 }

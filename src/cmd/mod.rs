@@ -98,7 +98,7 @@ pub fn main(cli: Cli) -> i32 {
             Command::Status(args) => jobs::status(args),
             Command::Jobs(args) => jobs::list(args),
             Command::Sandbox(args) => sandbox::run(args, cli.quiet).await,
-            Command::Validate(args) => validate::run(args, cli.quiet),
+            Command::Validate(args) => validate::run(args, cli.quiet).await,
             Command::Template(args) => template::run(args, cli.quiet),
         }
     });

@@ -88,6 +88,47 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<i32, Error> {
         Some(Settings::load(args.base_url.as_deref()).map_err(|e| Error::Refused(e.to_string()))?)
     };
     let conn = Connection::open(&options, settings.as_ref(), None).await?;
+    let mut plan = plan;
+    if !args.no_preflight {
+        let online = crate::preflight::check(&inputs, &plan, &conn.client)
+            .await
+            .map_err(|e| {
+                Error::Refused(format!(
+                    "the online pre-flight could not read the account ({}); nothing was sent. Try again, or run with --no-preflight",
+                    e.detail()
+                ))
+            })?;
+        let errors = online
+            .iter()
+            .filter(|(_, f)| f.severity == crate::findings::Severity::Error)
+            .count();
+        if !quiet || errors > 0 {
+            for (_, f) in online
+                .iter()
+                .filter(|(_, f)| f.severity != crate::findings::Severity::Note)
+            {
+                println!("  {f}");
+            }
+        }
+        if errors > 0 && !args.skip_invalid {
+            eprintln!(
+                "refused: the online pre-flight found {errors} error{}; nothing was written. Fix them, or run with --skip-invalid to run the other rows and record these as invalid.",
+                if errors == 1 { "" } else { "s" }
+            );
+            conn.close().await;
+            return Ok(EXIT_REFUSED);
+        }
+        for (i, f) in online {
+            if f.severity == crate::findings::Severity::Error {
+                let row = &mut plan.rows[i];
+                row.state = RowState::Invalid;
+                row.detail = Some(match &f.header {
+                    Some(h) => format!("{h}: {}", f.message),
+                    None => f.message.clone(),
+                });
+            }
+        }
+    }
     let (job, journal) = job::create(&root, fp, &options, &plan, &conn.base_url, &conn.key_id)?;
     if !quiet {
         println!(

@@ -10,7 +10,7 @@ use crate::validate::Validator;
 
 use super::{parse_kind, Error, EXIT_OK, EXIT_REFUSED};
 
-pub fn run(args: ValidateArgs, quiet: bool) -> Result<i32, Error> {
+pub async fn run(args: ValidateArgs, quiet: bool) -> Result<i32, Error> {
     let kind = args.kind.as_deref().map(parse_kind).transpose()?;
     let mut validator = Validator::new();
     let mut unreadable = Vec::new();
@@ -29,11 +29,16 @@ pub fn run(args: ValidateArgs, quiet: bool) -> Result<i32, Error> {
             Err(e) => unreadable.push(e.to_string()),
         }
     }
-    let outcome = validator.finish();
-    let findings = &outcome.findings;
+    let mut outcome = validator.finish();
     if unreadable.is_empty() && outcome.sheets.iter().all(|(.., c)| c.rows == 0) {
         unreadable.push("no rows to run: every sheet read is empty below its header".to_string());
     }
+    if args.online && unreadable.is_empty() {
+        let online = online_findings(&args, kind).await?;
+        outcome.findings.extend(online);
+        outcome.findings.sort();
+    }
+    let findings = &outcome.findings;
     let errors = findings.errors() + unreadable.len() as u64;
 
     if !quiet {
@@ -53,6 +58,36 @@ pub fn run(args: ValidateArgs, quiet: bool) -> Result<i32, Error> {
         }
     }
     Ok(if errors > 0 { EXIT_REFUSED } else { EXIT_OK })
+}
+
+/// The online pre-flight's findings, from the account the settings point at.
+async fn online_findings(
+    args: &ValidateArgs,
+    kind: Option<crate::schema::Kind>,
+) -> Result<Vec<Finding>, Error> {
+    let settings = crate::client::Settings::load(args.base_url.as_deref())
+        .map_err(|e| Error::Refused(e.to_string()))?;
+    let options = crate::job::JobOptions {
+        kind: args.kind.clone(),
+        sandbox: false,
+        results: PathBuf::new(),
+        concurrency: 1,
+        rate: args.rate.to_string(),
+        existing: crate::engine::Existing::Skip,
+        skip_invalid: false,
+        timeout_ms: 30_000,
+    };
+    let conn = crate::job::Connection::open(&options, Some(&settings), None).await?;
+    let (inputs, plan) = crate::job::prepare(&args.files, kind);
+    let found = crate::preflight::check(&inputs, &plan, &conn.client).await;
+    conn.close().await;
+    let found = found.map_err(|e| {
+        Error::Refused(format!(
+            "the online checks could not read the account: {}",
+            e.detail()
+        ))
+    })?;
+    Ok(found.into_iter().map(|(_, f)| f).collect())
 }
 
 fn plural(n: u64) -> &'static str {
