@@ -76,6 +76,8 @@ pub async fn check(
     }
     // The account's customer each row is about, when it is already there.
     let mut existing_of: HashMap<usize, String> = HashMap::new();
+    // Customers rows of the job (by row id) whose customer is already in the account.
+    let mut added_existing: HashMap<i64, String> = HashMap::new();
     for (i, w) in &works {
         match w {
             Work::AddCustomer { new } => {
@@ -84,6 +86,8 @@ pub async fn check(
                         && cu.email.as_deref().map(fold) == new.email.as_deref().map(fold)
                 });
                 if let Some(cu) = same {
+                    // Rows that name this Customers row are about that customer.
+                    added_existing.insert(*i as i64 + 1, cu.id.clone());
                     out.push(at(*i, Field::CompanyName, Severity::Warning, format!(
                         "this customer is already in the account ({}): with --existing skip (the default) it is recorded as already existed; update changes it to match; fail fails the row",
                         cu.id
@@ -91,6 +95,11 @@ pub async fn check(
                 }
             }
             _ => match w.customer() {
+                Some(Sel::Row(r)) => {
+                    if let Some(id) = added_existing.get(r) {
+                        existing_of.insert(*i, id.clone());
+                    }
+                }
                 Some(Sel::Existing(v)) | Some(Sel::Id(v)) => {
                     let field = if matches!(
                         w,

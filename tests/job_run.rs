@@ -313,10 +313,10 @@ fn two_jobs_on_one_key_share_its_limit() {
     assert_eq!(ob.status.code(), Some(0), "{}", text(&ob));
     let log = sandbox.requests();
     assert!(log.iter().all(|e| e.status != 429), "no 429");
-    let busiest = plbulk::sandbox::busiest_window(&log, &sandbox.key, Duration::from_secs(1));
+    let busiest = plbulk::sandbox::busiest_window(&log, &sandbox.key, Duration::from_secs(2));
     assert!(
-        busiest <= 20,
-        "{busiest} calls in one second from two jobs on one key"
+        busiest <= 40,
+        "{busiest} calls in one 2 s window from two jobs on one key"
     );
     // And they did overlap: together they took about their sum of calls at the limit.
     assert!(log.len() > 100, "{} calls", log.len());
