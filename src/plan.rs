@@ -449,11 +449,12 @@ pub fn build(inputs: &Inputs) -> Plan {
         deallocs: HashMap::new(),
         orders: HashMap::new(),
     };
-    // Customers first: every other sheet refers to them.
+    // Customers first: every other sheet refers to them. Invalid ones too, so that a row
+    // naming one is skipped as depending on an invalid row rather than looked for elsewhere.
     for &i in &order {
         let r = &inputs.rows[i];
         let s = &inputs.sheets[r.sheet as usize];
-        if s.kind != Kind::Customers || !r.valid || action(r) != "add" {
+        if s.kind != Kind::Customers || action(r) != "add" {
             continue;
         }
         if let Some(rf) = s.cell(&r.cells, Field::Ref) {
@@ -461,6 +462,21 @@ pub fn build(inputs: &Inputs) -> Plan {
         }
         if let Some(n) = s.cell(&r.cells, Field::CompanyName) {
             b.names.entry(lower(n)).or_default().push(id_of[i]);
+        }
+    }
+    // An order with an invalid row is not placed in part: its other rows are invalid too.
+    let mut broken_orders: HashMap<(String, String), u32> = HashMap::new();
+    for r in inputs.rows.iter().filter(|r| !r.valid) {
+        let s = &inputs.sheets[r.sheet as usize];
+        if s.kind != Kind::Orders {
+            continue;
+        }
+        if let (Some(o), Some(cu)) = (
+            s.cell(&r.cells, Field::OrderRef),
+            s.cell(&r.cells, Field::Customer),
+        ) {
+            let key = (Builder::customer_key(&b.customer(cu)), lower(o));
+            broken_orders.entry(key).or_insert(r.row_no);
         }
     }
     let mut rows: Vec<NewRow> = Vec::with_capacity(order.len());
@@ -483,6 +499,22 @@ pub fn build(inputs: &Inputs) -> Plan {
             row.detail = Some(row_detail(&inputs.outcome.findings, s, r.row_no));
             rows.push(row);
             continue;
+        }
+        if s.kind == Kind::Orders {
+            if let (Some(o), Some(cu)) = (
+                s.cell(&r.cells, Field::OrderRef),
+                s.cell(&r.cells, Field::Customer),
+            ) {
+                let key = (Builder::customer_key(&b.customer(cu)), lower(o));
+                if let Some(bad) = broken_orders.get(&key) {
+                    row.state = RowState::Invalid;
+                    row.detail = Some(format!(
+                        "row {bad} of order {o} is invalid, and an order is not placed in part: fix that row"
+                    ));
+                    rows.push(row);
+                    continue;
+                }
+            }
         }
         match b.work(s, &r.cells, action(r), id) {
             Planned::Work(work, mut deps) => {
@@ -996,6 +1028,29 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(plan.rows[2].work.is_some());
+    }
+
+    #[test]
+    fn an_order_with_an_invalid_row_is_not_placed_in_part() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("orders.csv");
+        std::fs::write(
+            &p,
+            "Order Ref,Customer,Product,Quantity\nO1,cus_1,Yealink T54W,2\nO1,cus_1,Yealink W73P,500\nO2,cus_1,Yealink T54W,1\n",
+        )
+        .unwrap();
+        let inputs = read(&[p], None);
+        let plan = build(&inputs);
+        let states: Vec<RowState> = plan.rows.iter().map(|r| r.state).collect();
+        assert_eq!(
+            states,
+            [RowState::Invalid, RowState::Invalid, RowState::Pending]
+        );
+        assert!(plan.rows[0]
+            .detail
+            .as_deref()
+            .unwrap()
+            .contains("row 3 of order O1"));
     }
 
     #[test]

@@ -431,3 +431,37 @@ fn the_online_pre_flight_finds_what_only_the_account_knows() {
         .iter()
         .all(|e| e.method == "GET" || e.path == "/auth"));
 }
+
+#[test]
+fn an_interrupted_rehearsal_resumes_on_its_saved_sandbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = mixed_job(dir.path(), "rehearsal.xlsx", 3, 700);
+    let cmd = |args: &[&str]| {
+        let mut c = std::process::Command::new(BIN);
+        c.args(args)
+            .env("PLBULK_DATA_DIR", dir.path().join("data"))
+            .env_remove("PLBULK_JOB_DIR");
+        c
+    };
+    let path = job.path.to_str().unwrap();
+    let child = cmd(&["run", path, "--sandbox", "--rate", "15/s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+
+    let out = run(&mut cmd(&["resume"]));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("{} succeeded", job.rows)),
+        "{stdout}"
+    );
+}

@@ -123,6 +123,8 @@ struct Rt {
     work: Option<Work>,
     dependents: Vec<usize>,
     waiting: usize,
+    /// The other rows of an order this row carries: they end as it ends.
+    members: Vec<usize>,
 }
 
 impl Engine {
@@ -220,8 +222,14 @@ impl Engine {
                 rec,
                 dependents: Vec::new(),
                 waiting: 0,
+                members: Vec::new(),
             })
             .collect();
+        for i in 0..rt.len() {
+            if let Some(&l) = rt[i].rec.lead.and_then(|l| pos.get(&l)) {
+                rt[l].members.push(i);
+            }
+        }
         self.learn(&rt);
         for i in 0..rt.len() {
             if rt[i].rec.state.is_final() || rt[i].rec.lead.is_some() {
@@ -413,6 +421,7 @@ impl Engine {
             *open_non_deletes = open_non_deletes.saturating_sub(1);
         }
         observer.row_finished(rt[i].rec.sheet, state);
+        end_members(rt, i, state, observer);
         let dependents = std::mem::take(&mut rt[i].dependents);
         for j in dependents {
             if rt[j].rec.state.is_final() {
@@ -452,11 +461,21 @@ impl Engine {
                 *open_non_deletes = open_non_deletes.saturating_sub(1);
             }
             observer.row_finished(rt[k].rec.sheet, RowState::Skipped);
+            end_members(rt, k, RowState::Skipped, observer);
             let why = self.dependency_reason(&rt[k].rec, None);
             for j in std::mem::take(&mut rt[k].dependents) {
                 stack.push((j, why.clone()));
             }
         }
         Ok(())
+    }
+}
+
+/// The journal ends an order's member rows with its lead; the in-memory view and the progress
+/// follow.
+fn end_members(rt: &mut [Rt], lead: usize, state: RowState, observer: &Arc<dyn Observer>) {
+    for m in std::mem::take(&mut rt[lead].members) {
+        rt[m].rec.state = state;
+        observer.row_finished(rt[m].rec.sheet, state);
     }
 }
