@@ -465,3 +465,42 @@ fn an_interrupted_rehearsal_resumes_on_its_saved_sandbox() {
         "{stdout}"
     );
 }
+
+#[test]
+fn existing_update_changes_what_is_there_to_match_the_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = StandaloneSandbox::start(dir.path(), "200/s", &[]);
+    let data = dir.path().join("data");
+    let file = dir.path().join("customers.csv");
+    std::fs::write(
+        &file,
+        "Company Name,Contact Name,Email,Plan,Contract Months\nAcme Ltd,Ann Lee,it@acme.example,pro,12\n",
+    )
+    .unwrap();
+    let out = run(sandbox
+        .plbulk(&data)
+        .arg("run")
+        .arg(&file)
+        .args(["--rate", "200/s", "-q"]));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    std::fs::write(
+        &file,
+        "Company Name,Contact Name,Email,Plan,Contract Months\nAcme Ltd,Bob Ray,it@acme.example,pro,12\n",
+    )
+    .unwrap();
+    let results = dir.path().join("r.xlsx");
+    let out = run(sandbox
+        .plbulk(&data)
+        .arg("run")
+        .arg(&file)
+        .args(["--rate", "200/s", "-q", "--existing", "update", "--results"])
+        .arg(&results));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let rows = sheet_rows(&results, "Customers");
+    assert_eq!(column(&rows, "Outcome"), ["already existed"]);
+    assert_eq!(column(&rows, "Detail"), ["updated to match this row"]);
+    let state = sandbox.state();
+    let customers = state["customers"].as_array().unwrap();
+    assert_eq!(customers.len(), 1);
+    assert_eq!(customers[0]["contactName"], "Bob Ray");
+}

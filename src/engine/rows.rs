@@ -555,6 +555,34 @@ impl RowCx<'_> {
         }
     }
 
+    /// Whether what a create would make is already there; if so, records it and does what
+    /// `--existing` says (`update` sends the request `update` builds for its id).
+    async fn already(
+        &mut self,
+        what: &Natural<'_>,
+        key: &str,
+        label: &str,
+        list_what: &str,
+        update: impl FnOnce(&str) -> ApiRequest,
+    ) -> Step<Option<(RowState, Option<String>)>> {
+        let found = match self.find(what, false).await {
+            Ok(Some(found)) => found,
+            Ok(None) => return Ok(None),
+            Err(e) => return Err(lookup_failed(list_what, &e)),
+        };
+        self.set(key, &found.id).await?;
+        Ok(Some(match self.existing(label, &found.id)? {
+            Existing::Update => {
+                self.write("update", &update(&found.id)).await?;
+                (
+                    RowState::AlreadyExisted,
+                    Some("updated to match this row".into()),
+                )
+            }
+            _ => (RowState::AlreadyExisted, None),
+        }))
+    }
+
     /// What an existing entity means for a create, by the job's `--existing`.
     fn existing(&self, what: &str, id: &str) -> Step<Existing> {
         match self.e.opts.existing {
@@ -578,33 +606,26 @@ impl RowCx<'_> {
                 }
                 let what = Natural::Customer(new);
                 if !self.doubt {
-                    match self.find(&what, false).await {
-                        Ok(Some(found)) => {
-                            self.set("customer", &found.id).await?;
-                            return match self
-                                .existing("a customer with this name and email", &found.id)?
-                            {
-                                Existing::Update => {
-                                    let changes = c::CustomerChanges {
-                                        company_name: None,
-                                        contact_name: new.contact_name.clone(),
-                                        email: None,
-                                        phone: new.phone.clone(),
-                                        address: new.address.clone(),
-                                    };
-                                    let req = ApiRequest::new(O::UpdateCustomer, &[&found.id])
-                                        .json(&changes);
-                                    self.write("update", &req).await?;
-                                    Ok((
-                                        RowState::AlreadyExisted,
-                                        Some("updated to match this row".into()),
-                                    ))
-                                }
-                                _ => Ok((RowState::AlreadyExisted, None)),
-                            };
-                        }
-                        Ok(None) => {}
-                        Err(e) => return Err(lookup_failed("list the account's customers", &e)),
+                    if let Some(r) = self
+                        .already(
+                            &what,
+                            "customer",
+                            "a customer with this name and email",
+                            "list the account's customers",
+                            |found: &str| {
+                                let changes = c::CustomerChanges {
+                                    company_name: None,
+                                    contact_name: new.contact_name.clone(),
+                                    email: None,
+                                    phone: new.phone.clone(),
+                                    address: new.address.clone(),
+                                };
+                                ApiRequest::new(O::UpdateCustomer, &[found]).json(&changes)
+                            },
+                        )
+                        .await?
+                    {
+                        return Ok(r);
                     }
                 }
                 let req = ApiRequest::new(O::AddCustomer, &[]).json(new);
@@ -672,31 +693,26 @@ impl RowCx<'_> {
                     email: &new.email,
                 };
                 if !self.doubt && !self.e.look.is_created(&cid) {
-                    match self.find(&what, false).await {
-                        Ok(Some(found)) => {
-                            self.set("user", &found.id).await?;
-                            return match self.existing("a user with this email", &found.id)? {
-                                Existing::Update => {
-                                    let changes = c::UserChanges {
-                                        first_name: Some(new.first_name.clone()),
-                                        last_name: Some(new.last_name.clone()),
-                                        email: None,
-                                        user_type: Some(new.user_type),
-                                    };
-                                    let req =
-                                        ApiRequest::new(O::UpdateCustomerUser, &[&cid, &found.id])
-                                            .json(&changes);
-                                    self.write("update", &req).await?;
-                                    Ok((
-                                        RowState::AlreadyExisted,
-                                        Some("updated to match this row".into()),
-                                    ))
-                                }
-                                _ => Ok((RowState::AlreadyExisted, None)),
-                            };
-                        }
-                        Ok(None) => {}
-                        Err(e) => return Err(lookup_failed("list the customer's users", &e)),
+                    if let Some(r) = self
+                        .already(
+                            &what,
+                            "user",
+                            "a user with this email",
+                            "list the customer's users",
+                            |found: &str| {
+                                let changes = c::UserChanges {
+                                    first_name: Some(new.first_name.clone()),
+                                    last_name: Some(new.last_name.clone()),
+                                    email: None,
+                                    user_type: Some(new.user_type),
+                                };
+                                ApiRequest::new(O::UpdateCustomerUser, &[&cid, found])
+                                    .json(&changes)
+                            },
+                        )
+                        .await?
+                    {
+                        return Ok(r);
                     }
                 }
                 let req = ApiRequest::new(O::AddCustomerUser, &[&cid]).json(new);
@@ -906,32 +922,25 @@ impl RowCx<'_> {
                     number: &new.number,
                 };
                 if !self.doubt && !self.e.look.is_created(&cid) {
-                    match self.find(&what, false).await {
-                        Ok(Some(found)) => {
-                            self.set("blocked", &found.id).await?;
-                            return match self.existing("this blocked number", &found.id)? {
-                                Existing::Update => {
-                                    let changes = c::BlockedNumberChanges {
-                                        number: None,
-                                        direction: Some(new.direction),
-                                        note: new.note.clone(),
-                                    };
-                                    let req =
-                                        ApiRequest::new(O::UpdateBlockedNumber, &[&cid, &found.id])
-                                            .json(&changes);
-                                    self.write("update", &req).await?;
-                                    Ok((
-                                        RowState::AlreadyExisted,
-                                        Some("updated to match this row".into()),
-                                    ))
-                                }
-                                _ => Ok((RowState::AlreadyExisted, None)),
-                            };
-                        }
-                        Ok(None) => {}
-                        Err(e) => {
-                            return Err(lookup_failed("list the customer's blocked numbers", &e))
-                        }
+                    if let Some(r) = self
+                        .already(
+                            &what,
+                            "blocked",
+                            "this blocked number",
+                            "list the customer's blocked numbers",
+                            |found: &str| {
+                                let changes = c::BlockedNumberChanges {
+                                    number: None,
+                                    direction: Some(new.direction),
+                                    note: new.note.clone(),
+                                };
+                                ApiRequest::new(O::UpdateBlockedNumber, &[&cid, found])
+                                    .json(&changes)
+                            },
+                        )
+                        .await?
+                    {
+                        return Ok(r);
                     }
                 }
                 let req = ApiRequest::new(O::AddBlockedNumber, &[&cid]).json(new);
@@ -1096,32 +1105,25 @@ impl RowCx<'_> {
                 }
                 let what = Natural::PartnerUser { email: &new.email };
                 if !self.doubt {
-                    match self.find(&what, false).await {
-                        Ok(Some(found)) => {
-                            self.set("partnerUser", &found.id).await?;
-                            return match self
-                                .existing("a partner user with this email", &found.id)?
-                            {
-                                Existing::Update => {
-                                    let changes = c::PartnerUserChanges {
-                                        first_name: Some(new.first_name.clone()),
-                                        last_name: Some(new.last_name.clone()),
-                                        email: None,
-                                        role: Some(new.role.clone()),
-                                    };
-                                    let req = ApiRequest::new(O::UpdatePartnerUser, &[&found.id])
-                                        .json(&changes);
-                                    self.write("update", &req).await?;
-                                    Ok((
-                                        RowState::AlreadyExisted,
-                                        Some("updated to match this row".into()),
-                                    ))
-                                }
-                                _ => Ok((RowState::AlreadyExisted, None)),
-                            };
-                        }
-                        Ok(None) => {}
-                        Err(e) => return Err(lookup_failed("list the partner users", &e)),
+                    if let Some(r) = self
+                        .already(
+                            &what,
+                            "partnerUser",
+                            "a partner user with this email",
+                            "list the partner users",
+                            |found: &str| {
+                                let changes = c::PartnerUserChanges {
+                                    first_name: Some(new.first_name.clone()),
+                                    last_name: Some(new.last_name.clone()),
+                                    email: None,
+                                    role: Some(new.role.clone()),
+                                };
+                                ApiRequest::new(O::UpdatePartnerUser, &[found]).json(&changes)
+                            },
+                        )
+                        .await?
+                    {
+                        return Ok(r);
                     }
                 }
                 let req = ApiRequest::new(O::AddPartnerUser, &[]).json(new);
