@@ -210,9 +210,21 @@ impl Lookups {
 
     // --- A customer's collections ------------------------------------------------------------
 
-    pub async fn users(&self, customer: &str, fresh: bool) -> Result<Vec<c::User>, ApiError> {
-        let slot = slot_of(&self.users, customer);
-        let load = || self.client.list_users(customer);
+    /// One of a customer's collections: listed once and cached, listed again when `fresh`, and
+    /// known empty (bar what the job made) for a customer this job created.
+    async fn collection<T, F, Fut>(
+        &self,
+        map: &PerCustomer<T>,
+        customer: &str,
+        fresh: bool,
+        load: F,
+    ) -> Result<Vec<T>, ApiError>
+    where
+        T: Clone,
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<Vec<T>, ApiError>>,
+    {
+        let slot = slot_of(map, customer);
         if fresh {
             slot.refresh(load).await
         } else if self.is_created(customer) {
@@ -222,16 +234,18 @@ impl Lookups {
         }
     }
 
+    pub async fn users(&self, customer: &str, fresh: bool) -> Result<Vec<c::User>, ApiError> {
+        self.collection(&self.users, customer, fresh, || {
+            self.client.list_users(customer)
+        })
+        .await
+    }
+
     pub async fn numbers(&self, customer: &str, fresh: bool) -> Result<Vec<c::Number>, ApiError> {
-        let slot = slot_of(&self.numbers, customer);
-        let load = || self.client.list_customer_numbers(customer);
-        if fresh {
-            slot.refresh(load).await
-        } else if self.is_created(customer) {
-            Ok(Vec::new())
-        } else {
-            slot.get(load).await
-        }
+        self.collection(&self.numbers, customer, fresh, || {
+            self.client.list_customer_numbers(customer)
+        })
+        .await
     }
 
     pub async fn number_changed(&self, customer: &str, n: c::Number) {
@@ -246,27 +260,17 @@ impl Lookups {
         customer: &str,
         fresh: bool,
     ) -> Result<Vec<c::BlockedNumber>, ApiError> {
-        let slot = slot_of(&self.blocked, customer);
-        let load = || self.client.list_blocked_numbers(customer);
-        if fresh {
-            slot.refresh(load).await
-        } else if self.is_created(customer) {
-            Ok(Vec::new())
-        } else {
-            slot.get(load).await
-        }
+        self.collection(&self.blocked, customer, fresh, || {
+            self.client.list_blocked_numbers(customer)
+        })
+        .await
     }
 
     pub async fn orders(&self, customer: &str, fresh: bool) -> Result<Vec<c::Order>, ApiError> {
-        let slot = slot_of(&self.orders, customer);
-        let load = || self.client.list_customer_orders(customer);
-        if fresh {
-            slot.refresh(load).await
-        } else if self.is_created(customer) {
-            Ok(Vec::new())
-        } else {
-            slot.get(load).await
-        }
+        self.collection(&self.orders, customer, fresh, || {
+            self.client.list_customer_orders(customer)
+        })
+        .await
     }
 
     /// A user of `customer` by email: what the job knows, else the customer's list.
