@@ -41,6 +41,8 @@ pub enum Command {
     Status(StatusArgs),
     /// List the jobs.
     Jobs(JobsArgs),
+    /// Write a job's results now (also while it runs): a workbook, or one CSV per sheet.
+    Results(ResultsArgs),
     /// Check spreadsheets before running them: every cell and row, with a report workbook.
     Validate(ValidateArgs),
     /// Write Excel templates to fill in.
@@ -137,6 +139,25 @@ pub struct StatusArgs {
     /// Folder that holds the jobs.
     #[arg(long, env = "PLBULK_JOB_DIR")]
     pub job_dir: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct ResultsArgs {
+    /// Job id, or the start of one [default: the latest unfinished job, else the latest].
+    pub job: Option<String>,
+
+    /// Folder that holds the jobs.
+    #[arg(long, env = "PLBULK_JOB_DIR")]
+    pub job_dir: Option<PathBuf>,
+
+    /// Where to write [default: the job's results file]. With --format csv, the CSV files are
+    /// named after it, one per sheet: NAME.SHEET.csv.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+
+    /// xlsx, or csv (UTF-8 with a BOM; cells that would start a formula get a leading ').
+    #[arg(long, default_value = "xlsx", value_parser = ["xlsx", "csv"])]
+    pub format: String,
 }
 
 #[derive(Args, Debug)]

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use rust_xlsxwriter::{Color, Format, FormatBorder, Workbook, XlsxError};
 
-use crate::journal::{JobMeta, Journal, JournalError, ResultRow, RowState};
+use crate::journal::{Journal, JournalError, ResultRow, RowState};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ResultsError {
@@ -221,6 +221,76 @@ fn write_row(
     Ok(())
 }
 
+/// A value as a CSV cell that a spreadsheet will not run: one starting with =, +, -, @, a tab
+/// or a carriage return gets a leading apostrophe, as OWASP advises against formula injection.
+pub fn inert(v: &str) -> std::borrow::Cow<'_, str> {
+    if v.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{v}"))
+    } else {
+        std::borrow::Cow::Borrowed(v)
+    }
+}
+
+/// Writes the results as one CSV per input sheet (UTF-8 with a BOM, so Excel shows accents
+/// right), named `STEM.SHEET.csv` beside `path`. Returns the files written.
+pub fn write_csv(journal: &Journal, path: &Path) -> Result<Vec<std::path::PathBuf>, ResultsError> {
+    let sheets = journal.sheets()?;
+    let rows = journal.result_rows()?;
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "results".into());
+    let mut written = Vec::new();
+    for s in &sheets {
+        let name: String = unique_sheet_name(&s.sheet, &sheets, s.idx)
+            .chars()
+            .map(|c| {
+                if c.is_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        let out = path.with_file_name(format!("{stem}.{name}.csv"));
+        let werr = |e: &dyn std::fmt::Display| ResultsError::Write {
+            path: out.display().to_string(),
+            message: e.to_string(),
+        };
+        let mut buf = b"\xEF\xBB\xBF".to_vec();
+        {
+            let mut w = csv::Writer::from_writer(&mut buf);
+            let mut header: Vec<&str> = s.headers.iter().map(String::as_str).collect();
+            header.extend(OUTCOME_HEADERS);
+            header.extend(ID_COLUMNS.iter().map(|(_, h)| *h));
+            w.write_record(&header).map_err(|e| werr(&e))?;
+            for row in rows.iter().filter(|x| x.sheet == s.idx) {
+                let mut rec: Vec<String> = (0..s.headers.len())
+                    .map(|c| inert(row.cells.get(c).map_or("", String::as_str)).into_owned())
+                    .collect();
+                rec.push(row.state.label().to_string());
+                rec.push(inert(row.detail.as_deref().unwrap_or("")).into_owned());
+                rec.push(row.status.map(|x| x.to_string()).unwrap_or_default());
+                rec.push(if row.attempts > 0 {
+                    row.attempts.to_string()
+                } else {
+                    String::new()
+                });
+                rec.push(row.finished_at_ms.map(time_text).unwrap_or_default());
+                for (key, _) in ID_COLUMNS {
+                    let v = row.ids.get(key).and_then(|v| v.as_str()).unwrap_or("");
+                    rec.push(inert(v).into_owned());
+                }
+                w.write_record(&rec).map_err(|e| werr(&e))?;
+            }
+            w.flush().map_err(|e| werr(&e))?;
+        }
+        crate::atomic_write(&out, &buf).map_err(|e| werr(&e))?;
+        written.push(out);
+    }
+    Ok(written)
+}
+
 fn file_name(p: &str) -> String {
     Path::new(p)
         .file_name()
@@ -264,7 +334,21 @@ pub fn summary_line(counts: &[(RowState, u64)]) -> String {
     }
 }
 
-/// The meta of a job, for callers that print it.
-pub fn describe(meta: &JobMeta) -> String {
-    format!("job {} ({})", meta.id, meta.state.as_str())
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formula_starts_are_made_inert() {
+        for v in [
+            "=HYPERLINK(\"http://x\")",
+            "+cmd|' /C calc'!A0",
+            "-2+3",
+            "@SUM(A1)",
+        ] {
+            assert_eq!(inert(v), format!("'{v}"));
+        }
+        assert_eq!(inert("Acme Ltd"), "Acme Ltd");
+        assert_eq!(inert(""), "");
+    }
 }

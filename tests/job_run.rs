@@ -504,3 +504,62 @@ fn existing_update_changes_what_is_there_to_match_the_row() {
     assert_eq!(customers.len(), 1);
     assert_eq!(customers[0]["contactName"], "Bob Ray");
 }
+
+#[test]
+fn formulas_in_the_input_stay_inert_in_the_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = StandaloneSandbox::start(dir.path(), "200/s", &[]);
+    let data = dir.path().join("data");
+    let file = dir.path().join("customers.csv");
+    let nasty = [
+        "=HYPERLINK(\"http://evil.example\",\"click\")",
+        "+cmd|' /C calc'!A0",
+        "-2+3",
+        "@SUM(A1:A2)",
+    ];
+    let mut text_in = String::from("Company Name,Contact Name,Email,Plan,Contract Months\n");
+    for (i, v) in nasty.iter().enumerate() {
+        text_in.push_str(&format!(
+            "Firm {i} Ltd,\"{}\",f{i}@f.example,pro,12\n",
+            v.replace('"', "\"\"")
+        ));
+    }
+    std::fs::write(&file, text_in).unwrap();
+    let results = dir.path().join("r.xlsx");
+    let out = run(sandbox
+        .plbulk(&data)
+        .arg("run")
+        .arg(&file)
+        .args(["--rate", "200/s", "-q", "--results"])
+        .arg(&results));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    // In the workbook: the values as given, as text, and no formula anywhere.
+    let rows = sheet_rows(&results, "Customers");
+    assert_eq!(column(&rows, "Contact Name"), nasty);
+    let mut wb = open_workbook_auto(&results).unwrap();
+    for name in wb.sheet_names() {
+        let formulas = wb.worksheet_formula(&name).unwrap();
+        assert!(
+            formulas.used_cells().all(|(_, _, f)| f.is_empty()),
+            "a formula in {name}"
+        );
+    }
+
+    // In the CSV: each starts with an apostrophe, and the file with a BOM.
+    let out = run(sandbox
+        .plbulk(&data)
+        .args(["results", "--format", "csv", "--out"])
+        .arg(dir.path().join("r.csv")));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let csv_path = dir.path().join("r.Customers.csv");
+    let bytes = std::fs::read(&csv_path).unwrap();
+    assert!(bytes.starts_with(b"\xEF\xBB\xBF"));
+    let mut reader = csv::Reader::from_reader(&bytes[3..]);
+    let contacts: Vec<String> = reader
+        .records()
+        .map(|r| r.unwrap()[1].to_string())
+        .collect();
+    let expected: Vec<String> = nasty.iter().map(|v| format!("'{v}")).collect();
+    assert_eq!(contacts, expected);
+}

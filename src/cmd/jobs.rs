@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::cli::{JobsArgs, StatusArgs};
+use crate::cli::{JobsArgs, ResultsArgs, StatusArgs};
 use crate::job::{self, JobRef};
 use crate::journal::{self, JobState, Journal, RowState};
 use crate::results;
@@ -11,9 +11,10 @@ use crate::results;
 use super::run::time_text;
 use super::{Error, EXIT_OK};
 
-pub fn status(args: StatusArgs) -> Result<i32, Error> {
-    let root = job::jobs_root(args.job_dir.as_deref());
-    let found = match args.job.as_deref() {
+/// The job named, or the latest unfinished one, or else the latest.
+fn pick(job_dir: Option<&std::path::Path>, id: Option<&str>) -> Result<JobRef, Error> {
+    let root = job::jobs_root(job_dir);
+    Ok(match id {
         Some(id) => job::find(&root, Some(id))?,
         None => match job::find(&root, None) {
             Ok(j) => j,
@@ -21,8 +22,34 @@ pub fn status(args: StatusArgs) -> Result<i32, Error> {
                 .pop()
                 .ok_or_else(|| Error::Refused(format!("no jobs under {}", root.display())))?,
         },
-    };
+    })
+}
+
+pub fn status(args: StatusArgs) -> Result<i32, Error> {
+    let found = pick(args.job_dir.as_deref(), args.job.as_deref())?;
     print_status(&found)?;
+    Ok(EXIT_OK)
+}
+
+/// `plbulk results`: the results of a job, now, from its journal.
+pub fn write_results(args: ResultsArgs, quiet: bool) -> Result<i32, Error> {
+    let found = pick(args.job_dir.as_deref(), args.job.as_deref())?;
+    let out = match args.out {
+        Some(p) => p,
+        None => found.options()?.results,
+    };
+    let journal = Journal::open(&found.journal_path()).map_err(job::JobError::from)?;
+    let written = if args.format == "csv" {
+        results::write_csv(&journal, &out).map_err(|e| Error::Io(e.to_string()))?
+    } else {
+        results::write(&journal, &out, None).map_err(|e| Error::Io(e.to_string()))?;
+        vec![out]
+    };
+    if !quiet {
+        for w in written {
+            println!("Results: {}", w.display());
+        }
+    }
     Ok(EXIT_OK)
 }
 

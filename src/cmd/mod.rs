@@ -97,6 +97,7 @@ pub fn main(cli: Cli) -> i32 {
             Command::Resume(args) => run::resume(args, cli.quiet).await,
             Command::Status(args) => jobs::status(args),
             Command::Jobs(args) => jobs::list(args),
+            Command::Results(args) => jobs::write_results(args, cli.quiet),
             Command::Sandbox(args) => sandbox::run(args, cli.quiet).await,
             Command::Validate(args) => validate::run(args, cli.quiet).await,
             Command::Template(args) => template::run(args, cli.quiet),
