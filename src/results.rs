@@ -32,8 +32,7 @@ pub const ID_COLUMNS: [(&str, &str); 7] = [
     ("partnerUser", "Partner User ID (result)"),
 ];
 
-/// Columns added after the user's own.
-pub const OUTCOME_HEADERS: [&str; 5] = ["Outcome", "Detail", "HTTP Status", "Attempts", "Finished"];
+pub use crate::schema::OUTCOME_HEADERS;
 
 fn outcome_color(s: RowState) -> Color {
     match s {
@@ -219,6 +218,143 @@ fn write_row(
         put(ws, user_cols + OUTCOME_HEADERS.len() as u16 + k as u16, v)?;
     }
     Ok(())
+}
+
+/// Where the to-fix workbook goes for a results file: `x.results.xlsx` → `x.to-fix.xlsx`.
+pub fn to_fix_path(results: &Path) -> std::path::PathBuf {
+    let stem = results
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "plbulk".into());
+    let base = stem.strip_suffix(".results").unwrap_or(&stem);
+    results.with_file_name(format!("{base}.to-fix.xlsx"))
+}
+
+/// Writes the rows that did not succeed (failed, skipped, needs review, invalid, not run) in
+/// the template's own columns, one sheet per kind, plus Detail: fix the cells in Excel and run
+/// the file again. A Customer that named a Ref of this job is written as the customer's id
+/// when the job made or found it, since the Customers row it named is not in the file. Writes
+/// nothing and returns 0 when every row succeeded.
+pub fn write_to_fix(journal: &Journal, path: &Path) -> Result<usize, ResultsError> {
+    use crate::schema::{Field, Kind};
+    let sheets = journal.sheets()?;
+    let rows = journal.result_rows()?;
+    let werr = |e: XlsxError| ResultsError::Write {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    };
+    // Refs and company names of Customers rows → the customer id they came to.
+    let mut customer_ids: std::collections::HashMap<String, String> = Default::default();
+    for s in &sheets {
+        let Some(Kind::Customers) = Kind::from_name(&s.kind) else {
+            continue;
+        };
+        let col = |f: Field| {
+            s.headers.iter().position(|h| {
+                Kind::Customers
+                    .match_header(h)
+                    .is_some_and(|c| c.field == f)
+            })
+        };
+        let (rf, name) = (col(Field::Ref), col(Field::CompanyName));
+        for r in rows
+            .iter()
+            .filter(|r| r.sheet == s.idx && r.state.is_success())
+        {
+            let Some(id) = r.ids.get("customer").and_then(|v| v.as_str()) else {
+                continue;
+            };
+            for c in [rf, name].into_iter().flatten() {
+                if let Some(v) = r.cells.get(c).filter(|v| !v.trim().is_empty()) {
+                    customer_ids.insert(v.trim().to_lowercase(), id.to_string());
+                }
+            }
+        }
+    }
+    let header = Format::new()
+        .set_bold()
+        .set_background_color(Color::RGB(0x1F4E78))
+        .set_font_color(Color::White);
+    let mut wb = Workbook::new();
+    let mut total = 0;
+    for kind in Kind::ALL {
+        let of_kind: Vec<&crate::journal::SheetRec> = sheets
+            .iter()
+            .filter(|s| Kind::from_name(&s.kind) == Some(kind))
+            .collect();
+        let bad: Vec<(&crate::journal::SheetRec, &ResultRow)> = of_kind
+            .iter()
+            .flat_map(|s| {
+                rows.iter()
+                    .filter(move |r| r.sheet == s.idx && !r.state.is_success())
+                    .map(move |r| (*s, r))
+            })
+            .collect();
+        if bad.is_empty() {
+            continue;
+        }
+        let ws = wb.add_worksheet();
+        ws.set_name(kind.sheet_name()).map_err(werr)?;
+        let columns = kind.columns();
+        for (c, col) in columns.iter().enumerate() {
+            ws.write_string_with_format(0, c as u16, col.header, &header)
+                .map_err(werr)?;
+            ws.set_column_width(c as u16, (col.header.len().max(12) + 2) as f64)
+                .map_err(werr)?;
+        }
+        let detail_col = columns.len() as u16;
+        ws.write_string_with_format(0, detail_col, "Detail", &header)
+            .map_err(werr)?;
+        ws.set_column_width(detail_col, 80).map_err(werr)?;
+        for (n, (s, row)) in bad.iter().enumerate() {
+            let r = n as u32 + 1;
+            for (c, col) in columns.iter().enumerate() {
+                let from = s
+                    .headers
+                    .iter()
+                    .position(|h| kind.match_header(h).is_some_and(|m| m.field == col.field));
+                let mut v = from
+                    .and_then(|i| row.cells.get(i))
+                    .map_or(String::new(), |v| v.clone());
+                if col.field == Field::Customer {
+                    if let Some(id) =
+                        row.ids
+                            .get("customer")
+                            .and_then(|v| v.as_str())
+                            .or_else(|| {
+                                customer_ids
+                                    .get(&v.trim().to_lowercase())
+                                    .map(String::as_str)
+                            })
+                    {
+                        v = id.to_string();
+                    }
+                }
+                if !v.is_empty() {
+                    ws.write_string(r, c as u16, &v).map_err(werr)?;
+                }
+            }
+            let detail = format!(
+                "{}: {} ({} row {})",
+                row.state.label(),
+                row.detail.as_deref().unwrap_or(""),
+                s.sheet,
+                row.row_no
+            );
+            ws.write_string(r, detail_col, detail).map_err(werr)?;
+        }
+        ws.set_freeze_panes(1, 0).map_err(werr)?;
+        total += bad.len();
+    }
+    if total == 0 {
+        return Ok(0);
+    }
+    let bytes = wb.save_to_buffer().map_err(werr)?;
+    crate::atomic_write(path, &bytes).map_err(|e| ResultsError::Write {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })?;
+    Ok(total)
 }
 
 /// A value as a CSV cell that a spreadsheet will not run: one starting with =, +, -, @, a tab

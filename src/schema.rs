@@ -620,6 +620,17 @@ impl fmt::Display for Kind {
 }
 
 /// A header as matching sees it: lower case, letters and digits only ("E-mail" → "email").
+/// Columns plbulk adds to the sheets it writes back (results, to-fix): the outcome and its
+/// detail, and the ids made or matched, which end in " (result)".
+pub const OUTCOME_HEADERS: [&str; 5] = ["Outcome", "Detail", "HTTP Status", "Attempts", "Finished"];
+
+/// Whether a header is one plbulk wrote, so that a results or to-fix sheet reads back as input
+/// without warnings about those columns.
+pub fn is_result_header(h: &str) -> bool {
+    let h = h.trim();
+    OUTCOME_HEADERS.iter().any(|o| o.eq_ignore_ascii_case(h)) || h.ends_with(" (result)")
+}
+
 pub fn squash(s: &str) -> String {
     s.chars()
         .filter(|c| c.is_alphanumeric())

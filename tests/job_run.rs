@@ -563,3 +563,90 @@ fn formulas_in_the_input_stay_inert_in_the_results() {
     let expected: Vec<String> = nasty.iter().map(|v| format!("'{v}")).collect();
     assert_eq!(contacts, expected);
 }
+
+#[test]
+fn the_to_fix_file_re_imports_and_sends_only_the_fixed_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = StandaloneSandbox::start(dir.path(), "200/s", &[]);
+    let data = dir.path().join("data");
+    let customers = dir.path().join("customers.csv");
+    std::fs::write(
+        &customers,
+        "Ref,Company Name,Email,Plan,Contract Months\nC1,Acme Ltd,it@acme.example,pro,12\n",
+    )
+    .unwrap();
+    let users = dir.path().join("users.csv");
+    std::fs::write(
+        &users,
+        "Customer,First Name,Last Name,Email\nC1,Ann,Lee,ann@acme.example\nC1,Bob,Ray,bob@acme\n",
+    )
+    .unwrap();
+    let results = dir.path().join("job.results.xlsx");
+    let out = run(sandbox
+        .plbulk(&data)
+        .arg("run")
+        .arg(&customers)
+        .arg(&users)
+        .args(["--rate", "200/s", "--skip-invalid", "--results"])
+        .arg(&results));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let to_fix = dir.path().join("job.to-fix.xlsx");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("job.to-fix.xlsx"));
+
+    // Only the bad row, in the template's columns, its Customer now the customer's id.
+    let rows = sheet_rows(&to_fix, "Users");
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(
+        rows[0][..6],
+        [
+            "Action",
+            "Customer",
+            "User ID",
+            "First Name",
+            "Last Name",
+            "Email"
+        ]
+    );
+    let customer_id = column(&rows, "Customer")[0].clone();
+    assert!(customer_id.starts_with("cus_"), "{customer_id}");
+    assert_eq!(column(&rows, "Email"), ["bob@acme"]);
+    assert!(column(&rows, "Detail")[0].starts_with("invalid: "));
+
+    // Fix the one cell, as a user would in Excel, and run the file.
+    let mut fixed = rust_xlsxwriter::Workbook::new();
+    let ws = fixed.add_worksheet();
+    ws.set_name("Users").unwrap();
+    let email_col = rows[0].iter().position(|h| h == "Email").unwrap();
+    for (r, row) in rows.iter().enumerate() {
+        for (c, v) in row.iter().enumerate() {
+            let v = if r == 1 && c == email_col {
+                "bob@acme.example"
+            } else {
+                v
+            };
+            if !v.is_empty() {
+                ws.write_string(r as u32, c as u16, v).unwrap();
+            }
+        }
+    }
+    let fixed_path = dir.path().join("fixed.xlsx");
+    fixed.save(&fixed_path).unwrap();
+    let before = sandbox.requests().len();
+    let out = run(sandbox
+        .plbulk(&data)
+        .arg("run")
+        .arg(&fixed_path)
+        .args(["--rate", "200/s"]));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !stderr.contains("not used by plbulk"),
+        "Detail is no unknown column: {stderr}"
+    );
+    let writes: Vec<String> = sandbox.requests()[before..]
+        .iter()
+        .filter(|e| e.method != "GET" && e.path != "/auth")
+        .map(|e| format!("{} {}", e.method, e.path))
+        .collect();
+    assert_eq!(writes, [format!("POST /customers/{customer_id}/users")]);
+}

@@ -337,6 +337,18 @@ fn write_results(
     if !quiet {
         println!("Results: {}", options.results.display());
     }
+    let to_fix = results::to_fix_path(&options.results);
+    let n = results::write_to_fix(journal, &to_fix).map_err(|e| Error::Io(e.to_string()))?;
+    if n == 0 {
+        // An old one would list rows that are done now.
+        let _ = std::fs::remove_file(&to_fix);
+    } else if !quiet {
+        println!(
+            "To fix: {} ({n} row{} that did not succeed, in the template's columns: fix them and run that file)",
+            to_fix.display(),
+            if n == 1 { "" } else { "s" }
+        );
+    }
     Ok(())
 }
 

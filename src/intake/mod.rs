@@ -292,6 +292,7 @@ pub(crate) fn map_columns(
                 });
             }
             Some(c) => columns.push((c.field, i)),
+            None if crate::schema::is_result_header(h) => {}
             None => unknown.push((i, h)),
         }
     }
