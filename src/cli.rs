@@ -43,6 +43,9 @@ pub enum Command {
     Jobs(JobsArgs),
     /// Write a job's results now (also while it runs): a workbook, or one CSV per sheet.
     Results(ResultsArgs),
+    /// Read the account's customers, users, numbers, blocked numbers or orders into an import
+    /// template, to edit and run back.
+    Export(ExportArgs),
     /// Check spreadsheets before running them: every cell and row, with a report workbook.
     Validate(ValidateArgs),
     /// Write Excel templates to fill in.
@@ -158,6 +161,28 @@ pub struct ResultsArgs {
     /// xlsx, or csv (UTF-8 with a BOM; cells that would start a formula get a leading ').
     #[arg(long, default_value = "xlsx", value_parser = ["xlsx", "csv"])]
     pub format: String,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// customers, users, numbers, blocked or orders.
+    pub what: String,
+
+    /// Only this customer (an id or a company name).
+    #[arg(long)]
+    pub customer: Option<String>,
+
+    /// The workbook to write.
+    #[arg(long)]
+    pub out: PathBuf,
+
+    /// API base URL [default: PLBULK_BASE_URL, the config file, or the PL+ production URL].
+    #[arg(long)]
+    pub base_url: Option<String>,
+
+    /// The key's limit, for the export's calls.
+    #[arg(long, default_value_t = Rate::default())]
+    pub rate: Rate,
 }
 
 #[derive(Args, Debug)]

@@ -27,6 +27,7 @@ pub mod client;
 pub mod cmd;
 pub mod contract;
 pub mod engine;
+pub mod export;
 pub mod findings;
 pub mod intake;
 pub mod job;

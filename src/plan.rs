@@ -127,6 +127,10 @@ pub enum Work {
         /// (product as written: an id or "Brand Model", quantity)
         items: Vec<(String, u32)>,
         delivery: Option<c::Address>,
+        /// The Order Ref as written. One equal to the id of an order the customer has (an
+        /// exported order read back) means that order: it is never placed again.
+        #[serde(default)]
+        order_ref: Option<String>,
     },
     UserSettings {
         customer: Sel,
@@ -549,6 +553,7 @@ pub fn build(inputs: &Inputs) -> Plan {
                 customer,
                 mut items,
                 delivery,
+                order_ref,
             }) = serde_json::from_str::<Work>(w)
             {
                 if let Some(item) = order_item(s, &cells) {
@@ -559,6 +564,7 @@ pub fn build(inputs: &Inputs) -> Plan {
                         customer,
                         items,
                         delivery,
+                        order_ref,
                     })
                     .expect("work serialises"),
                 );
@@ -830,6 +836,7 @@ impl Builder {
                         Field::DeliveryCounty,
                         Field::DeliveryPostcode,
                     ),
+                    order_ref: text(Field::OrderRef),
                 }
             }
             Kind::UserSettings => {

@@ -650,3 +650,60 @@ fn the_to_fix_file_re_imports_and_sends_only_the_fixed_row() {
         .collect();
     assert_eq!(writes, [format!("POST /customers/{customer_id}/users")]);
 }
+
+#[test]
+fn export_then_run_back_changes_nothing_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = StandaloneSandbox::start(dir.path(), "500/s", &[]);
+    let data = dir.path().join("data");
+    let job = mixed_job(dir.path(), "seed.xlsx", 3, 800);
+    let out = run(sandbox
+        .plbulk(&data)
+        .arg("run")
+        .arg(&job.path)
+        .args(["--rate", "500/s", "-q"]));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let before = canonical(&sandbox.state());
+
+    for what in ["customers", "users", "numbers", "blocked", "orders"] {
+        let file = dir.path().join(format!("{what}.xlsx"));
+        let out = run(sandbox
+            .plbulk(&data)
+            .args(["export", what, "--rate", "500/s", "--out"])
+            .arg(&file));
+        assert_eq!(out.status.code(), Some(0), "export {what}: {}", text(&out));
+        let sent = sandbox.requests().len();
+        let out = run(sandbox
+            .plbulk(&data)
+            .arg("run")
+            .arg(&file)
+            .args(["--rate", "500/s"]));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "run back {what}: {}",
+            text(&out)
+        );
+        let creates: Vec<String> = sandbox.requests()[sent..]
+            .iter()
+            .filter(|e| e.method == "POST" && e.path != "/auth")
+            .map(|e| e.path.clone())
+            .collect();
+        assert!(creates.is_empty(), "{what} sent creates: {creates:?}");
+    }
+    assert_eq!(canonical(&sandbox.state()), before, "nothing changed");
+
+    // One customer only, by name.
+    let file = dir.path().join("one.xlsx");
+    let out = run(sandbox
+        .plbulk(&data)
+        .args(["export", "users", "--customer", "company 801 ltd"])
+        .args(["--rate", "500/s", "--out"])
+        .arg(&file));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        sheet_rows(&file, "Users").len(),
+        4,
+        "a header and three users"
+    );
+}

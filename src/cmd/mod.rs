@@ -2,6 +2,7 @@
 //! and returns an exit code; this module sets up logging and maps errors to codes and one line
 //! on stderr, as xsv and ripgrep do.
 
+mod export;
 mod jobs;
 mod run;
 mod sandbox;
@@ -98,6 +99,7 @@ pub fn main(cli: Cli) -> i32 {
             Command::Status(args) => jobs::status(args),
             Command::Jobs(args) => jobs::list(args),
             Command::Results(args) => jobs::write_results(args, cli.quiet),
+            Command::Export(args) => export::run(args, cli.quiet).await,
             Command::Sandbox(args) => sandbox::run(args, cli.quiet).await,
             Command::Validate(args) => validate::run(args, cli.quiet).await,
             Command::Template(args) => template::run(args, cli.quiet),

@@ -1023,10 +1023,33 @@ impl RowCx<'_> {
                 customer,
                 items,
                 delivery,
+                order_ref,
             } => {
                 let cid = self.customer(customer).await?;
                 if let Some(id) = self.id("order") {
                     return Ok((RowState::Succeeded, Some(format!("placed {id}"))));
+                }
+                if let Some(r) = order_ref
+                    .as_deref()
+                    .filter(|_| !self.e.look.is_created(&cid))
+                {
+                    let orders = self
+                        .e
+                        .look
+                        .orders(&cid, false)
+                        .await
+                        .map_err(|e| lookup_failed("list the customer's orders", &e))?;
+                    if let Some(o) = orders.iter().find(|o| o.id == r.trim()) {
+                        let id = o.id.clone();
+                        self.claim(&id);
+                        self.set("order", &id).await?;
+                        return Ok((
+                            RowState::AlreadyExisted,
+                            Some(format!(
+                                "the Order Ref is order {id}, which is placed already"
+                            )),
+                        ));
+                    }
                 }
                 let mut resolved = Vec::with_capacity(items.len());
                 for (product, quantity) in items {
