@@ -142,38 +142,66 @@ pub fn write(journal: &Journal, path: &Path, calls: Option<u64>) -> Result<(), R
             .map_err(werr)?;
     }
 
+    let extra: Vec<&str> = OUTCOME_HEADERS
+        .iter()
+        .copied()
+        .chain(ID_COLUMNS.iter().map(|(_, h)| *h))
+        .collect();
     for s in &sheets {
-        let ws = wb.add_worksheet();
+        let mine: Vec<&ResultRow> = rows.iter().filter(|x| x.sheet == s.idx).collect();
+        let user_cols = s.headers.len() as u16;
+        // Widths first: a constant-memory sheet is streamed row by row, and its column
+        // settings come before the rows in the file.
+        let mut widths: Vec<usize> = s
+            .headers
+            .iter()
+            .map(|h| h.chars().count())
+            .chain(extra.iter().map(|h| h.chars().count()))
+            .collect();
+        for row in &mine {
+            for (c, v) in row.cells.iter().enumerate().take(user_cols as usize) {
+                widths[c] = widths[c].max(v.chars().count().min(60));
+            }
+            let d = user_cols as usize + 1;
+            widths[d] = widths[d].max(
+                row.detail
+                    .as_deref()
+                    .map_or(0, |v| v.chars().count().min(60)),
+            );
+            for (k, (key, _)) in ID_COLUMNS.iter().enumerate() {
+                let i = user_cols as usize + OUTCOME_HEADERS.len() + k;
+                let v = row
+                    .ids
+                    .get(*key)
+                    .and_then(|v| v.as_str())
+                    .map_or(0, str::len);
+                widths[i] = widths[i].max(v);
+            }
+        }
+        widths[user_cols as usize + 4] = widths[user_cols as usize + 4].max(20);
+        let ws = wb.add_worksheet_with_constant_memory().map_err(werr)?;
         ws.set_name(unique_sheet_name(&s.sheet, &sheets, s.idx))
             .map_err(werr)?;
-        let user_cols = s.headers.len() as u16;
-        let mut widths: Vec<usize> = s.headers.iter().map(|h| h.chars().count()).collect();
-        for (c, h) in s.headers.iter().enumerate() {
-            ws.write_string_with_format(0, c as u16, h, &header)
-                .map_err(werr)?;
-        }
-        let extra: Vec<&str> = OUTCOME_HEADERS
-            .iter()
-            .copied()
-            .chain(ID_COLUMNS.iter().map(|(_, h)| *h))
-            .collect();
-        for (k, h) in extra.iter().enumerate() {
-            ws.write_string_with_format(0, user_cols + k as u16, *h, &header)
-                .map_err(werr)?;
-            widths.push(h.chars().count());
-        }
-        let mut n = 0u32;
-        for row in rows.iter().filter(|x| x.sheet == s.idx) {
-            n += 1;
-            write_row(ws, n, row, user_cols, &mut widths).map_err(werr)?;
-        }
         for (c, w) in widths.iter().enumerate() {
             ws.set_column_width(c as u16, (*w).clamp(8, 60) as f64 + 2.0)
                 .map_err(werr)?;
         }
         ws.set_freeze_panes(1, 0).map_err(werr)?;
         let last_col = user_cols + extra.len() as u16 - 1;
-        ws.autofilter(0, 0, n, last_col).map_err(werr)?;
+        ws.autofilter(0, 0, mine.len() as u32, last_col)
+            .map_err(werr)?;
+        let headers = s
+            .headers
+            .iter()
+            .map(String::as_str)
+            .chain(extra.iter().copied());
+        for (c, h) in headers.enumerate() {
+            ws.write_string_with_format(0, c as u16, h, &header)
+                .map_err(werr)?;
+        }
+        for (n, row) in mine.iter().enumerate() {
+            write_row(ws, n as u32 + 1, row, user_cols).map_err(werr)?;
+        }
     }
     let bytes = wb.save_to_buffer().map_err(werr)?;
     crate::atomic_write(path, &bytes).map_err(|e| ResultsError::Write {
@@ -187,22 +215,18 @@ fn write_row(
     r: u32,
     row: &ResultRow,
     user_cols: u16,
-    widths: &mut [usize],
 ) -> Result<(), XlsxError> {
-    let mut put = |ws: &mut rust_xlsxwriter::Worksheet, c: u16, v: &str| -> Result<(), XlsxError> {
+    let put = |ws: &mut rust_xlsxwriter::Worksheet, c: u16, v: &str| -> Result<(), XlsxError> {
         if !v.is_empty() {
             // Text as text, always: a value starting with = or + stays a value.
             ws.write_string(r, c, v)?;
-            let w = &mut widths[c as usize];
-            *w = (*w).max(v.chars().count().min(60));
         }
         Ok(())
     };
     for c in 0..user_cols {
         put(ws, c, row.cells.get(c as usize).map_or("", String::as_str))?;
     }
-    let outcome = Format::new().set_background_color(outcome_color(row.state));
-    ws.write_string_with_format(r, user_cols, row.state.label(), &outcome)?;
+    ws.write_string_with_format(r, user_cols, row.state.label(), outcome_format(row.state))?;
     put(ws, user_cols + 1, row.detail.as_deref().unwrap_or(""))?;
     if let Some(s) = row.status {
         ws.write_number(r, user_cols + 2, s as f64)?;
@@ -218,6 +242,21 @@ fn write_row(
         put(ws, user_cols + OUTCOME_HEADERS.len() as u16 + k as u16, v)?;
     }
     Ok(())
+}
+
+/// One format per outcome, made once: a format per cell would cost a lookup per row.
+fn outcome_format(s: RowState) -> &'static Format {
+    static FORMATS: std::sync::OnceLock<Vec<(RowState, Format)>> = std::sync::OnceLock::new();
+    let all = FORMATS.get_or_init(|| {
+        RowState::ALL
+            .iter()
+            .map(|s| (*s, Format::new().set_background_color(outcome_color(*s))))
+            .collect()
+    });
+    &all.iter()
+        .find(|(x, _)| *x == s)
+        .expect("every state has a format")
+        .1
 }
 
 /// Where the to-fix workbook goes for a results file: `x.results.xlsx` → `x.to-fix.xlsx`.
