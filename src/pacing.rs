@@ -230,6 +230,40 @@ impl Counted {
     }
 }
 
+impl Counted {
+    /// Time until `remaining` more calls can have gone out under `rate`, counting the calls
+    /// already in the current window: after a burst, the next calls wait for the oldest to
+    /// leave it, which a plain calls-over-rate estimate misses.
+    pub fn time_left(&self, remaining: u64, rate: Rate) -> Duration {
+        if remaining == 0 {
+            return Duration::ZERO;
+        }
+        let window = rate.paced_window();
+        let now = Instant::now();
+        let q = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        let in_window: Vec<Instant> = q
+            .iter()
+            .copied()
+            .filter(|t| now.duration_since(*t) < window)
+            .collect();
+        let n = rate.count as u64;
+        let free = n.saturating_sub(in_window.len() as u64);
+        if remaining <= free {
+            return Duration::ZERO;
+        }
+        // The k-th call beyond the free slots goes when the k-th oldest call in the window
+        // leaves it, and each further round of N a window later.
+        let k = remaining - free - 1;
+        let rounds = k / n;
+        let slot = (k % n) as usize;
+        let first = match in_window.get(slot) {
+            Some(t) => (*t + window).saturating_duration_since(now),
+            None => window,
+        };
+        first + window * rounds as u32
+    }
+}
+
 impl Pacer for Counted {
     fn acquire(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
@@ -300,6 +334,30 @@ mod tests {
         }
         // ...and no slower than that: 17 calls at 5/s need three full windows, plus the slack.
         assert_eq!(times[16], Duration::from_millis(3030));
+    }
+
+    struct Free;
+    impl Pacer for Free {
+        fn acquire(&self) -> BoxFuture<'_, ()> {
+            Box::pin(async {})
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn time_left_waits_for_a_full_window_to_empty() {
+        let rate = Rate::new(5, Duration::from_secs(1));
+        let counted = Counted::new(std::sync::Arc::new(Free));
+        assert_eq!(counted.time_left(3, rate), Duration::ZERO);
+        for _ in 0..5 {
+            counted.acquire().await;
+        }
+        assert_eq!(counted.total(), 5);
+        // The window is full: the next call waits for the first to leave it.
+        assert_eq!(counted.time_left(1, rate), Duration::from_millis(1010));
+        tokio::time::advance(Duration::from_millis(500)).await;
+        assert_eq!(counted.time_left(1, rate), Duration::from_millis(510));
+        // Six more: five as the window empties, the sixth a window after the first of them.
+        assert_eq!(counted.time_left(6, rate), Duration::from_millis(1520));
     }
 
     #[tokio::test(start_paused = true)]

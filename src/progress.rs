@@ -112,7 +112,8 @@ impl Progress {
     /// The head line: calls in the last minute and the time left at the limit.
     pub fn status(&self) -> String {
         let left = self.left.load(Ordering::Relaxed);
-        let secs = left as f64 * self.calls_per_row / self.rate.per_second();
+        let calls = (left as f64 * self.calls_per_row).ceil() as u64;
+        let secs = self.calls.time_left(calls, self.rate).as_secs_f64();
         let done: u64 = self.bars.iter().map(|b| b.position()).sum();
         let total: u64 = self.bars.iter().map(|b| b.length().unwrap_or(0)).sum();
         format!(
