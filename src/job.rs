@@ -81,6 +81,7 @@ pub fn budget_path() -> PathBuf {
 
 const JOURNAL_FILE: &str = "journal.sqlite";
 const SANDBOX_FILE: &str = "sandbox.json";
+const LOCK_FILE: &str = "lock";
 
 /// A job found on disk.
 #[derive(Debug, Clone)]
@@ -92,6 +93,17 @@ pub struct JobRef {
 impl JobRef {
     pub fn journal_path(&self) -> PathBuf {
         self.dir.join(JOURNAL_FILE)
+    }
+
+    /// Holds the job for this process until the lock is dropped; refuses if another process
+    /// is running it.
+    pub fn lock(&self) -> Result<journal::JobLock, JobError> {
+        journal::JobLock::acquire(&self.dir.join(LOCK_FILE))?.ok_or_else(|| {
+            JobError::Refused(format!(
+                "job {} is running in another plbulk process; wait for it, or stop it (Ctrl-C) and resume",
+                self.meta.id
+            ))
+        })
     }
 
     pub fn options(&self) -> Result<JobOptions, JobError> {

@@ -707,3 +707,33 @@ fn export_then_run_back_changes_nothing_and_creates_nothing() {
         "a header and three users"
     );
 }
+
+#[test]
+fn a_job_runs_in_one_process_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = StandaloneSandbox::start(dir.path(), "10/s", &[]);
+    let job = mixed_job(dir.path(), "once.xlsx", 2, 900);
+    let data = dir.path().join("data");
+    let child = sandbox
+        .plbulk(&data)
+        .arg("run")
+        .arg(&job.path)
+        .args(["--rate", "10/s", "-q"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
+    let second = run(sandbox.plbulk(&data).arg("resume"));
+    assert_eq!(second.status.code(), Some(2), "{}", text(&second));
+    assert!(
+        String::from_utf8_lossy(&second.stderr).contains("running in another plbulk process"),
+        "{}",
+        text(&second)
+    );
+    let first = child.wait_with_output().unwrap();
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    let (state, sizes) = canonical(&sandbox.state());
+    assert_eq!(state, job.expected);
+    assert_eq!(sizes["customers"], 2);
+}

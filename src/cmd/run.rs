@@ -130,6 +130,7 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<i32, Error> {
         }
     }
     let (job, journal) = job::create(&root, fp, &options, &plan, &conn.base_url, &conn.key_id)?;
+    let _held = job.lock()?;
     if !quiet {
         println!(
             "Job {} on {}{}: {} rows; journal {}",
@@ -170,6 +171,7 @@ async fn resume_job(
     if let Some(p) = results_path {
         options.results = absolute(&p);
     }
+    let _held = job.lock()?;
     let journal = Arc::new(Journal::open(&job.journal_path()).map_err(job::JobError::from)?);
     if job.meta.state == JobState::Finished {
         let counts = journal.counts().map_err(job::JobError::from)?;

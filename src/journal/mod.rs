@@ -764,6 +764,41 @@ impl Drop for Relaxed<'_> {
     }
 }
 
+/// Holds a job for one process: two processes running the same job would send the same rows.
+/// The lock is SQLite's own exclusive lock on a small file beside the journal, which the
+/// operating system drops when the process dies, killed or not, so a resume after a crash
+/// takes it at once.
+pub struct JobLock {
+    _conn: Connection,
+}
+
+impl JobLock {
+    /// Takes the lock, or says the job is running elsewhere.
+    pub fn acquire(path: &Path) -> Result<Option<JobLock>> {
+        let conn = Connection::open(path).map_err(|e| sql(path, e))?;
+        conn.busy_timeout(std::time::Duration::ZERO)
+            .map_err(|e| sql(path, e))?;
+        conn.pragma_update(None, "locking_mode", "EXCLUSIVE")
+            .map_err(|e| sql(path, e))?;
+        let taken = conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS held (pid INTEGER);
+             BEGIN EXCLUSIVE; DELETE FROM held; INSERT INTO held VALUES (0); COMMIT;",
+        );
+        match taken {
+            Ok(()) => Ok(Some(JobLock { _conn: conn })),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(sql(path, e)),
+        }
+    }
+}
+
 /// Reads a job's record without migrating or writing anything: for `plbulk jobs` and for
 /// finding the unfinished job of an input among many.
 pub fn peek(path: &Path) -> Result<JobMeta> {
