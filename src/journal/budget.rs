@@ -48,12 +48,31 @@ impl SharedBudget {
         let conn = Connection::open(path).map_err(|e| sql(path, e))?;
         conn.busy_timeout(Duration::from_secs(30))
             .map_err(|e| sql(path, e))?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(|e| sql(path, e))?;
-        // A lost reservation after a power cut costs nothing: the process that made it is gone.
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(|e| sql(path, e))?;
-        conn.execute_batch(SCHEMA).map_err(|e| sql(path, e))?;
+        // Two plbulk processes starting together both set up the file. Switching to WAL can
+        // answer "busy" at once, without waiting out the busy timeout, so the setup is retried.
+        let setup = |conn: &Connection| -> rusqlite::Result<()> {
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            // A lost reservation after a power cut costs nothing: its process is gone.
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
+            conn.execute_batch(SCHEMA)
+        };
+        let mut tries = 0;
+        loop {
+            match setup(&conn) {
+                Ok(()) => break,
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if tries < 200
+                        && matches!(
+                            e.code,
+                            rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                        ) =>
+                {
+                    tries += 1;
+                    std::thread::sleep(Duration::from_millis(25));
+                }
+                Err(e) => return Err(sql(path, e)),
+            }
+        }
         Ok(SharedBudget {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
@@ -214,6 +233,22 @@ mod tests {
         // Another key has its own budget.
         assert!(other.reserve().unwrap() - start < 1000);
         assert_eq!(a.recent(Duration::from_secs(60)).unwrap().len(), 6);
+    }
+
+    #[test]
+    fn many_processes_opening_it_at_once_all_get_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("budget.sqlite");
+        let rate = Rate::new(1000, Duration::from_secs(1));
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let p = p.clone();
+                std::thread::spawn(move || SharedBudget::open(&p, "k", rate).map(|b| b.reserve()))
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap().unwrap().unwrap();
+        }
     }
 
     #[test]
