@@ -168,6 +168,18 @@ operations! {
 }
 
 impl Operation {
+    /// Whether a request whose answer was lost may simply be sent again: its method is
+    /// idempotent, and it does not reach a person (an activation email or a password reset
+    /// sent twice arrives twice, whatever the method says).
+    pub fn is_repeatable(self) -> bool {
+        self.method().is_idempotent()
+            && !self.is_create()
+            && !matches!(
+                self,
+                Operation::ResendActivation | Operation::RequestPasswordReset
+            )
+    }
+
     /// Creates are the operations whose repetition makes a second entity.
     pub fn is_create(self) -> bool {
         matches!(
@@ -692,6 +704,16 @@ pub struct Stats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_harmless_requests_are_repeatable() {
+        assert!(Operation::UpdateCustomer.is_repeatable());
+        assert!(Operation::DeleteCustomerUser.is_repeatable());
+        assert!(!Operation::AddCustomer.is_repeatable());
+        // A GET, but it sends an email to a person.
+        assert!(!Operation::ResendActivation.is_repeatable());
+        assert!(!Operation::RequestPasswordReset.is_repeatable());
+    }
 
     #[test]
     fn path_fills_ids_in_order_and_encodes_them() {

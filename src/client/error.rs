@@ -119,11 +119,12 @@ impl ApiError {
     }
 
     /// Whether the same request may simply be sent again: transient failures always, an unknown
-    /// outcome only when sending twice does no more than sending once.
+    /// outcome only when sending twice does no more than sending once
+    /// ([`Operation::is_repeatable`]).
     pub fn may_resend(&self) -> bool {
         match self.kind {
             ErrorKind::Transient => true,
-            ErrorKind::OutcomeUnknown => self.operation.method().is_idempotent(),
+            ErrorKind::OutcomeUnknown => self.operation.is_repeatable(),
             ErrorKind::Final => false,
         }
     }

@@ -346,7 +346,7 @@ impl RowCx<'_> {
             };
             let wait = match err.kind {
                 ErrorKind::Final => return Err(Ok(err)),
-                ErrorKind::OutcomeUnknown if !repeatable(op) => {
+                ErrorKind::OutcomeUnknown if !op.is_repeatable() => {
                     self.doubt = true;
                     return Err(Ok(err));
                 }
@@ -1285,14 +1285,6 @@ fn id_key(op: O) -> Option<&'static str> {
         O::AddPartnerUser => "partnerUser",
         _ => return None,
     })
-}
-
-/// Whether a request whose answer was lost may simply be sent again: not a create, and not an
-/// email to a person (an activation email or a password reset would arrive twice).
-fn repeatable(op: O) -> bool {
-    op.method().is_idempotent()
-        && !op.is_create()
-        && !matches!(op, O::ResendActivation | O::RequestPasswordReset)
 }
 
 fn created_ms(s: &str) -> Option<i64> {
