@@ -45,6 +45,21 @@ pub struct JobOptions {
 }
 
 impl JobOptions {
+    /// Options for reading the account outside a job (`validate --online`, `export`): one
+    /// request at a time, paced at `rate`.
+    pub fn reading(rate: Rate) -> JobOptions {
+        JobOptions {
+            kind: None,
+            sandbox: false,
+            results: PathBuf::new(),
+            concurrency: 1,
+            rate: rate.to_string(),
+            existing: Existing::Skip,
+            skip_invalid: false,
+            timeout_ms: 30_000,
+        }
+    }
+
     pub fn rate(&self) -> Rate {
         self.rate.parse().unwrap_or_default()
     }

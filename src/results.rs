@@ -44,7 +44,8 @@ fn outcome_color(s: RowState) -> Color {
     }
 }
 
-fn time_text(ms: i64) -> String {
+/// A time (ms since the epoch) as RFC 3339 to the second, as every output shows times.
+pub fn time_text(ms: i64) -> String {
     let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
     humantime::format_rfc3339_seconds(t).to_string()
 }
@@ -466,7 +467,8 @@ pub fn write_csv(journal: &Journal, path: &Path) -> Result<Vec<std::path::PathBu
     Ok(written)
 }
 
-fn file_name(p: &str) -> String {
+/// The last part of a path as stored in the journal.
+pub fn file_name(p: &str) -> String {
     Path::new(p)
         .file_name()
         .map_or_else(|| p.to_string(), |n| n.to_string_lossy().into_owned())

@@ -16,16 +16,7 @@ pub async fn run(args: ExportArgs, quiet: bool) -> Result<i32, Error> {
     })?;
     let settings =
         Settings::load(args.base_url.as_deref()).map_err(|e| Error::Refused(e.to_string()))?;
-    let options = JobOptions {
-        kind: None,
-        sandbox: false,
-        results: args.out.clone(),
-        concurrency: 1,
-        rate: args.rate.to_string(),
-        existing: crate::engine::Existing::Skip,
-        skip_invalid: false,
-        timeout_ms: 30_000,
-    };
+    let options = JobOptions::reading(args.rate);
     let conn = Connection::open(&options, Some(&settings), None).await?;
     let result = export::export(&conn.client, kind, args.customer.as_deref(), &args.out).await;
     conn.close().await;

@@ -8,7 +8,6 @@ use crate::job::{self, JobRef};
 use crate::journal::{self, JobState, Journal, RowState};
 use crate::results;
 
-use super::run::time_text;
 use super::{Error, EXIT_OK};
 
 /// The job named, or the latest unfinished one, or else the latest.
@@ -61,7 +60,7 @@ fn print_status(j: &JobRef) -> Result<(), Error> {
     let options = j.options()?;
     println!("Job {}", meta.id);
     println!("  state:    {}", meta.state.as_str());
-    println!("  created:  {}", time_text(meta.created_at_ms));
+    println!("  created:  {}", results::time_text(meta.created_at_ms));
     for f in &meta.inputs {
         println!("  input:    {}", f.path);
     }
@@ -81,7 +80,11 @@ fn print_status(j: &JobRef) -> Result<(), Error> {
     }
     println!("  writes:   {attempts} sent");
     if let (Some(f), Some(l)) = (first, last) {
-        println!("  calls:    first {}, last {}", time_text(f), time_text(l));
+        println!(
+            "  calls:    first {}, last {}",
+            results::time_text(f),
+            results::time_text(l)
+        );
     }
     let pending = counts
         .iter()
@@ -121,7 +124,7 @@ pub fn list(args: JobsArgs) -> Result<i32, Error> {
             "{:<24} {:<12} {:<20} {counts}",
             j.meta.id,
             j.meta.state.as_str(),
-            time_text(j.meta.created_at_ms),
+            results::time_text(j.meta.created_at_ms),
         );
     }
     Ok(EXIT_OK)

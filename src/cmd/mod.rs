@@ -46,6 +46,16 @@ impl Error {
     }
 }
 
+/// `DIR/STEM.suffix` for the first input `DIR/STEM.ext`: where reports and results go by
+/// default.
+pub(crate) fn beside(first: &std::path::Path, suffix: &str) -> std::path::PathBuf {
+    let stem = first
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "plbulk".into());
+    first.with_file_name(format!("{stem}.{suffix}"))
+}
+
 /// A `--kind` or template argument as a kind, or a usage error listing the choices.
 pub(crate) fn parse_kind(s: &str) -> Result<crate::schema::Kind, Error> {
     crate::schema::Kind::from_name(s).ok_or_else(|| {

@@ -61,7 +61,7 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<i32, Error> {
             println!(
                 "This input has an unfinished job, {} (started {}): resuming it.",
                 existing.meta.id,
-                time_text(existing.meta.created_at_ms)
+                results::time_text(existing.meta.created_at_ms)
             );
         }
         return resume_job(existing, None, None, None, quiet).await;
@@ -74,7 +74,7 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<i32, Error> {
             &args
                 .results
                 .clone()
-                .unwrap_or_else(|| default_results_path(&args.files[0])),
+                .unwrap_or_else(|| super::beside(&args.files[0], "results.xlsx")),
         ),
         concurrency: args.concurrency,
         rate: args.rate.to_string(),
@@ -285,7 +285,7 @@ fn progress_for(
     let mut lines: Vec<SheetLine> = sheets
         .iter()
         .map(|s| SheetLine {
-            label: format!("{} [{}]", file_name(&s.file), s.sheet),
+            label: format!("{} [{}]", results::file_name(&s.file), s.sheet),
             total: 0,
             done: 0,
             ok: 0,
@@ -413,14 +413,6 @@ fn print_dry_run(plan: &crate::plan::Plan, args: &RunArgs) {
     );
 }
 
-fn default_results_path(first: &Path) -> PathBuf {
-    let stem = first
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "plbulk".into());
-    first.with_file_name(format!("{stem}.results.xlsx"))
-}
-
 fn absolute(p: &Path) -> PathBuf {
     if p.is_absolute() {
         p.to_path_buf()
@@ -429,12 +421,6 @@ fn absolute(p: &Path) -> PathBuf {
             .map(|d| d.join(p))
             .unwrap_or_else(|_| p.to_path_buf())
     }
-}
-
-fn file_name(p: &str) -> String {
-    Path::new(p)
-        .file_name()
-        .map_or_else(|| p.to_string(), |n| n.to_string_lossy().into_owned())
 }
 
 fn shell_word(p: &Path) -> String {
@@ -446,9 +432,4 @@ fn shell_word(p: &Path) -> String {
     } else {
         format!("'{}'", s.replace('\'', "'\\''"))
     }
-}
-
-pub(crate) fn time_text(ms: i64) -> String {
-    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
-    humantime::format_rfc3339_seconds(t).to_string()
 }

@@ -1,7 +1,5 @@
 //! `plbulk validate`: read every input, check every row, print a summary and write the report.
 
-use std::path::PathBuf;
-
 use crate::cli::ValidateArgs;
 use crate::findings::{Finding, Severity};
 use crate::intake;
@@ -51,7 +49,7 @@ pub async fn run(args: ValidateArgs, quiet: bool) -> Result<i32, Error> {
         let path = args
             .report
             .clone()
-            .unwrap_or_else(|| default_report_path(&args.files[0]));
+            .unwrap_or_else(|| super::beside(&args.files[0], "validation.xlsx"));
         report::write(&path, &inputs, findings).map_err(|e| Error::Io(e.to_string()))?;
         if !quiet {
             println!("Report: {}", path.display());
@@ -67,16 +65,7 @@ async fn online_findings(
 ) -> Result<Vec<Finding>, Error> {
     let settings = crate::client::Settings::load(args.base_url.as_deref())
         .map_err(|e| Error::Refused(e.to_string()))?;
-    let options = crate::job::JobOptions {
-        kind: args.kind.clone(),
-        sandbox: false,
-        results: PathBuf::new(),
-        concurrency: 1,
-        rate: args.rate.to_string(),
-        existing: crate::engine::Existing::Skip,
-        skip_invalid: false,
-        timeout_ms: 30_000,
-    };
+    let options = crate::job::JobOptions::reading(args.rate);
     let conn = crate::job::Connection::open(&options, Some(&settings), None).await?;
     let (inputs, plan) = crate::job::prepare(&args.files, kind);
     let found = crate::preflight::check(&inputs, &plan, &conn.client).await;
@@ -96,14 +85,6 @@ fn plural(n: u64) -> &'static str {
     } else {
         "s"
     }
-}
-
-fn default_report_path(first: &std::path::Path) -> PathBuf {
-    let stem = first
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "plbulk".into());
-    first.with_file_name(format!("{stem}.validation.xlsx"))
 }
 
 /// Rows per sheet, counts of findings, and the first `show` errors and warnings.
