@@ -280,8 +280,9 @@ fn progress_for(
     options: &JobOptions,
     quiet: bool,
 ) -> Result<Arc<Progress>, Error> {
+    // Counted by SQLite and estimated from a sample: loading every row here would load them
+    // twice before the first call, the engine loading them too.
     let sheets = journal.sheets().map_err(job::JobError::from)?;
-    let rows = journal.rows().map_err(job::JobError::from)?;
     let mut lines: Vec<SheetLine> = sheets
         .iter()
         .map(|s| SheetLine {
@@ -292,33 +293,32 @@ fn progress_for(
             bad: 0,
         })
         .collect();
-    let mut writes = 0usize;
-    let mut pending = 0usize;
-    for r in &rows {
-        let Some(l) = lines.get_mut(r.sheet as usize) else {
+    for (sheet, state, n) in journal.counts_by_sheet().map_err(job::JobError::from)? {
+        let Some(l) = lines.get_mut(sheet as usize) else {
             continue;
         };
-        l.total += 1;
-        if r.state.is_final() {
-            l.done += 1;
-            if r.state.is_success() {
-                l.ok += 1;
+        l.total += n;
+        if state.is_final() {
+            l.done += n;
+            if state.is_success() {
+                l.ok += n;
             } else {
-                l.bad += 1;
-            }
-        } else {
-            pending += 1;
-            if let Some(w) = r.work.as_deref() {
-                if let Ok(w) = serde_json::from_str::<crate::plan::Work>(w) {
-                    writes += w.operations().len();
-                }
+                l.bad += n;
             }
         }
     }
-    let per_row = if pending == 0 {
+    let sample = journal
+        .pending_work_sample(1000)
+        .map_err(job::JobError::from)?;
+    let writes: usize = sample
+        .iter()
+        .filter_map(|w| serde_json::from_str::<crate::plan::Work>(w).ok())
+        .map(|w| w.operations().len())
+        .sum();
+    let per_row = if sample.is_empty() {
         1.0
     } else {
-        writes as f64 / pending as f64
+        writes as f64 / sample.len() as f64
     };
     Ok(Progress::new(
         lines,

@@ -610,6 +610,47 @@ impl Journal {
         Ok(out)
     }
 
+    /// Rows per sheet and state, counted by SQLite: progress needs no row loaded.
+    pub fn counts_by_sheet(&self) -> Result<Vec<(u32, RowState, u64)>> {
+        let conn = self.conn();
+        let mut st = conn
+            .prepare("SELECT sheet, state, COUNT(*) FROM rows GROUP BY sheet, state")
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, u32>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for r in rows {
+            let (sheet, state, n) = r.map_err(|e| self.err(e))?;
+            if let Some(state) = RowState::parse(&state) {
+                out.push((sheet, state, n as u64));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The planned work of up to `limit` pending rows, in plan order: a sample to estimate the
+    /// writes still to make.
+    pub fn pending_work_sample(&self, limit: u32) -> Result<Vec<String>> {
+        let conn = self.conn();
+        let mut st = conn
+            .prepare(
+                "SELECT work FROM rows WHERE state = 'pending' AND work IS NOT NULL ORDER BY id LIMIT ?1",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map(params![limit], |r| r.get::<_, String>(0))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<std::result::Result<_, _>>()
+            .map_err(|e| self.err(e))
+    }
+
     /// Attempts sent so far, and the send time of the first and last.
     pub fn attempt_stats(&self) -> Result<(u64, Option<i64>, Option<i64>)> {
         let conn = self.conn();
@@ -988,6 +1029,11 @@ mod tests {
         );
         assert_eq!(rows[1].ids["customer"], "cus_1");
         assert_eq!(j.counts().unwrap(), vec![(RowState::Succeeded, 2)]);
+        assert_eq!(
+            j.counts_by_sheet().unwrap(),
+            vec![(0, RowState::Succeeded, 2)]
+        );
+        assert!(j.pending_work_sample(10).unwrap().is_empty());
         assert_eq!(j.integrity_check().unwrap(), "ok");
     }
 
