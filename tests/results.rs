@@ -1,26 +1,11 @@
 //! The results workbook read back cell by cell with calamine: a job with a row in every state.
 
-use calamine::{open_workbook_auto, Data, Reader};
+mod common;
+
+use common::sheet_rows as grid;
 use plbulk::journal::{
     Answer, AttemptResult, InputFile, JobMeta, JobState, Journal, NewRow, RowState, SheetRec,
 };
-
-fn grid(path: &std::path::Path, sheet: &str) -> Vec<Vec<String>> {
-    let mut wb = open_workbook_auto(path).unwrap();
-    wb.worksheet_range(sheet)
-        .unwrap()
-        .rows()
-        .map(|r| {
-            r.iter()
-                .map(|c| match c {
-                    Data::Empty => String::new(),
-                    Data::Float(f) => f.to_string(),
-                    other => other.to_string(),
-                })
-                .collect()
-        })
-        .collect()
-}
 
 #[test]
 fn every_cell_of_every_outcome_reads_back() {
@@ -49,15 +34,8 @@ fn every_cell_of_every_outcome_reads_back() {
         kind: "users".into(),
         headers: vec!["Customer".into(), "Email".into()],
     }];
-    let states = [
-        RowState::Succeeded,
-        RowState::AlreadyExisted,
-        RowState::Failed,
-        RowState::Skipped,
-        RowState::NeedsReview,
-        RowState::Invalid,
-        RowState::Pending,
-    ];
+    // Succeeded, already existed, failed, skipped, needs review, invalid, pending.
+    let states = RowState::ALL;
     let rows: Vec<NewRow> = states
         .iter()
         .enumerate()
