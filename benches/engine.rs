@@ -11,6 +11,8 @@
 //! - journal bookkeeping per row (intent, outcome, ids, final state, each committed with
 //!   `synchronous=FULL`), target at most 1 ms.
 
+mod support;
+
 #[path = "../tests/common/mod.rs"]
 mod common;
 
@@ -103,12 +105,7 @@ fn write_customers_csv(path: &Path, rows: usize) {
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let big: usize = args
-        .iter()
-        .position(|a| a == "--rows")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000);
+    let big: usize = support::rows_arg(100_000);
     let dir = tempfile::tempdir().unwrap();
     // The call budget lives in the data folder: a private one for the benchmark.
     std::env::set_var("PLBULK_DATA_DIR", dir.path().join("data"));

@@ -8,6 +8,8 @@
 //! The files are generated into a temporary folder first. Peak memory is the process's high
 //! water mark (VmHWM) after the CSV validation, before anything else large is done.
 
+mod support;
+
 use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -96,21 +98,8 @@ fn validate(path: &Path) -> u64 {
     rows
 }
 
-fn peak_rss_mb() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
-}
-
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let rows: usize = args
-        .iter()
-        .position(|a| a == "--rows")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
+    let rows: usize = support::rows_arg(1_000_000);
     let dir = tempfile::tempdir().unwrap();
     let csv_path = dir.path().join("customers.csv");
     let bytes = write_customers_csv(&csv_path, rows);
@@ -118,7 +107,7 @@ fn main() {
 
     let (validated, n) = best_of(3, || validate(&csv_path));
     assert_eq!(n as usize, rows);
-    let peak = peak_rss_mb();
+    let peak = support::peak_rss_mb();
     let (bare, records) = best_of(3, || {
         let mut r = csv::ReaderBuilder::new().from_path(&csv_path).unwrap();
         let mut rec = csv::ByteRecord::new();

@@ -6,6 +6,8 @@
 //! memory is the high-water mark of resident memory while the results are written (reset
 //! through /proc/self/clear_refs just before).
 
+mod support;
+
 use std::time::Instant;
 
 use plbulk::journal::{InputFile, JobMeta, JobState, Journal, NewRow, RowState, SheetRec};
@@ -61,21 +63,8 @@ fn state(i: usize) -> (RowState, Option<String>) {
     }
 }
 
-fn peak_rss_mb() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
-}
-
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let n: usize = args
-        .iter()
-        .position(|a| a == "--rows")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000);
+    let n: usize = support::rows_arg(100_000);
     let dir = tempfile::tempdir().unwrap();
     let journal = Journal::create(&dir.path().join("journal.sqlite")).unwrap();
     let meta = JobMeta {
@@ -123,7 +112,7 @@ fn main() {
     let t = Instant::now();
     plbulk::results::write(&journal, &dir.path().join("results.xlsx"), None).unwrap();
     let ours = t.elapsed().as_secs_f64();
-    let peak = peak_rss_mb();
+    let peak = support::peak_rss_mb();
 
     // The same cells, bare: as rust_xlsxwriter writes by default, and in its constant-memory
     // mode (which the results use).
