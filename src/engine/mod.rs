@@ -93,6 +93,8 @@ pub(crate) enum End {
     Final {
         state: RowState,
         detail: Option<String>,
+        /// Ids the row found and has not yet written: they go with its final state.
+        ids: Map<String, Value>,
     },
     /// Stopped before it could finish; it stays pending.
     Interrupted,
@@ -287,6 +289,7 @@ impl Engine {
                             detail: Some(
                                 "this row's planned work could not be read from the journal".into(),
                             ),
+                            ids: Map::new(),
                         };
                         tasks.spawn(async move { (i, end) });
                         continue;
@@ -315,9 +318,9 @@ impl Engine {
                         }
                     };
                     match end {
-                        End::Final { state, detail } => {
+                        End::Final { state, detail, ids } => {
                             let (id, d) = (rt[i].rec.id, detail.clone());
-                            self.journaled(move |j| j.finish_row(id, state, d.as_deref(), None)).await?;
+                            self.journaled(move |j| j.finish_row_with(id, state, d.as_deref(), None, &ids)).await?;
                             self.finished(&mut rt, i, state, detail, &mut open_non_deletes, &mut ready, &mut deletes, &observer)?;
                         }
                         End::Interrupted => {}

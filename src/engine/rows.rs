@@ -30,6 +30,7 @@ fn done(state: RowState, detail: impl Into<Option<String>>) -> End {
     End::Final {
         state,
         detail: detail.into(),
+        ids: Map::new(),
     }
 }
 
@@ -83,6 +84,9 @@ struct RowCx<'a> {
     rec: &'a RowRec,
     doubt: bool,
     ids: Map<String, Value>,
+    /// Ids found (not made) since the row's last journal write: written with its next intent
+    /// or its final state, not in a commit of their own. Lost in a crash, they are found again.
+    unsaved: Map<String, Value>,
 }
 
 /// Runs one row to a final state (or to a stop).
@@ -92,10 +96,17 @@ pub(super) async fn execute(e: &Engine, rec: &RowRec, work: &Work) -> End {
         rec,
         doubt: rec.doubt,
         ids: e.ids_of(rec.id),
+        unsaved: Map::new(),
     };
-    match cx.run(work).await {
-        Ok((state, detail)) => done(state, detail),
-        Err(end) => end,
+    let (state, detail) = match cx.run(work).await {
+        Ok(end) => end,
+        Err(End::Final { state, detail, .. }) => (state, detail),
+        Err(other) => return other,
+    };
+    End::Final {
+        state,
+        detail,
+        ids: cx.unsaved,
     }
 }
 
@@ -170,21 +181,13 @@ impl RowCx<'_> {
             .insert(self.rec.id, self.ids.clone());
     }
 
-    async fn set(&mut self, k: &str, v: &str) -> Step<()> {
+    fn set(&mut self, k: &str, v: &str) {
         if self.id(k).as_deref() == Some(v) {
-            return Ok(());
+            return;
         }
-        let mut one = Map::new();
-        one.insert(k.to_string(), Value::String(v.to_string()));
-        let id = self.rec.id;
-        self.e.journaled(move |j| j.set_ids(id, &one)).await?;
-        self.ids.insert(k.to_string(), Value::String(v.to_string()));
-        self.e
-            .ids
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(self.rec.id, self.ids.clone());
-        Ok(())
+        self.unsaved
+            .insert(k.to_string(), Value::String(v.to_string()));
+        self.remember_id(k, v);
     }
 
     async fn run(&mut self, work: &Work) -> Step<(RowState, Option<String>)> {
@@ -224,7 +227,7 @@ impl RowCx<'_> {
                 Err(e) => return Err(lookup_failed("list the account's customers", &e)),
             },
         };
-        self.set("customer", &id).await?;
+        self.set("customer", &id);
         Ok(id)
     }
 
@@ -250,7 +253,7 @@ impl RowCx<'_> {
                 }
             }
         };
-        self.set("user", &id).await?;
+        self.set("user", &id);
         Ok(id)
     }
 
@@ -288,9 +291,10 @@ impl RowCx<'_> {
         let mut limited = 0u32;
         loop {
             let (id, st, name) = (self.rec.id, step.to_string(), op.name());
+            let found = std::mem::take(&mut self.unsaved);
             let attempt = self
                 .e
-                .journaled(move |j| j.begin_attempt(id, &st, name))
+                .journaled(move |j| j.begin_attempt_with(id, &st, name, &found))
                 .await
                 .map_err(|j| Err(End::Journal(j)))?;
             let result = self.e.client.execute_once(req).await;
@@ -570,7 +574,7 @@ impl RowCx<'_> {
             Ok(None) => return Ok(None),
             Err(e) => return Err(lookup_failed(list_what, &e)),
         };
-        self.set(key, &found.id).await?;
+        self.set(key, &found.id);
         Ok(Some(match self.existing(label, &found.id)? {
             Existing::Update => {
                 self.write("update", &update(&found.id)).await?;
@@ -630,7 +634,7 @@ impl RowCx<'_> {
                 }
                 let req = ApiRequest::new(O::AddCustomer, &[]).json(new);
                 let found = self.create("create", &req, &what).await?;
-                self.set("customer", &found.id).await?;
+                self.set("customer", &found.id);
                 self.e.look.mark_created(&found.id);
                 ok
             }
@@ -717,7 +721,7 @@ impl RowCx<'_> {
                 }
                 let req = ApiRequest::new(O::AddCustomerUser, &[&cid]).json(new);
                 let found = self.create("create", &req, &what).await?;
-                self.set("user", &found.id).await?;
+                self.set("user", &found.id);
                 ok
             }
             Work::UpdateUser {
@@ -816,7 +820,7 @@ impl RowCx<'_> {
                                 self.create("add", &req, &what).await?
                             }
                         };
-                        self.set("number", &found.id).await?;
+                        self.set("number", &found.id);
                         if !already {
                             current_user = found.user.clone();
                         }
@@ -846,7 +850,7 @@ impl RowCx<'_> {
                         format!("customer {cid} has no number {number}: add it first (Action add)"),
                     ));
                 };
-                self.set("number", &k.id).await?;
+                self.set("number", &k.id);
                 let uid = self.user(&cid, user).await?;
                 let current = if in_doubt { None } else { k.user.clone() };
                 if current.as_deref() == Some(uid.as_str()) {
@@ -866,7 +870,7 @@ impl RowCx<'_> {
                         format!("customer {cid} has no number {number}"),
                     ));
                 };
-                self.set("number", &k.id).await?;
+                self.set("number", &k.id);
                 if k.user.is_none() {
                     return Ok(if in_doubt {
                         (RowState::Succeeded, None)
@@ -945,7 +949,7 @@ impl RowCx<'_> {
                 }
                 let req = ApiRequest::new(O::AddBlockedNumber, &[&cid]).json(new);
                 let found = self.create("create", &req, &what).await?;
-                self.set("blocked", &found.id).await?;
+                self.set("blocked", &found.id);
                 ok
             }
             Work::UpdateBlocked {
@@ -995,7 +999,7 @@ impl RowCx<'_> {
                     match self.send("create", &req).await {
                         Ok(b) => {
                             if let Ok(d) = client::decode::<c::Created>(O::AddUserDevice, &b) {
-                                self.set("device", &d.id).await?;
+                                self.set("device", &d.id);
                             }
                             return ok;
                         }
@@ -1042,7 +1046,7 @@ impl RowCx<'_> {
                     if let Some(o) = orders.iter().find(|o| o.id == r.trim()) {
                         let id = o.id.clone();
                         self.claim(&id);
-                        self.set("order", &id).await?;
+                        self.set("order", &id);
                         return Ok((
                             RowState::AlreadyExisted,
                             Some(format!(
@@ -1078,7 +1082,7 @@ impl RowCx<'_> {
                                 &found.id,
                             )?;
                             self.claim(&found.id);
-                            self.set("order", &found.id).await?;
+                            self.set("order", &found.id);
                             return Ok((
                                 RowState::AlreadyExisted,
                                 Some(format!("order {} of the same items was placed in the last 7 days; plbulk does not place it twice (place it in the portal if a second one is wanted)", found.id)),
@@ -1101,7 +1105,7 @@ impl RowCx<'_> {
                 let req = ApiRequest::new(O::AddCustomerOrder, &[&cid]).json(&body);
                 let found = self.create("create", &req, &what).await?;
                 self.claim(&found.id);
-                self.set("order", &found.id).await?;
+                self.set("order", &found.id);
                 ok
             }
             Work::UserSettings {
@@ -1151,7 +1155,7 @@ impl RowCx<'_> {
                 }
                 let req = ApiRequest::new(O::AddPartnerUser, &[]).json(new);
                 let found = self.create("create", &req, &what).await?;
-                self.set("partnerUser", &found.id).await?;
+                self.set("partnerUser", &found.id);
                 ok
             }
             Work::UpdatePartnerUser {
@@ -1239,7 +1243,7 @@ impl RowCx<'_> {
         }
         match self.e.look.blocked_id(cid, number).await {
             Ok(Some(id)) => {
-                self.set("blocked", &id).await?;
+                self.set("blocked", &id);
                 Ok(id)
             }
             Ok(None) => Err(done(
@@ -1268,7 +1272,7 @@ impl RowCx<'_> {
                 Err(err) => return Err(lookup_failed("list the partner users", &err)),
             },
         };
-        self.set("partnerUser", &id).await?;
+        self.set("partnerUser", &id);
         Ok(id)
     }
 }

@@ -665,6 +665,18 @@ impl Journal {
     /// Records the intent to send `operation` for `row`, durably, before it is sent. The row is
     /// in doubt until [`Journal::end_attempt`].
     pub fn begin_attempt(&self, row: i64, step: &str, operation: &str) -> Result<i64> {
+        self.begin_attempt_with(row, step, operation, &serde_json::Map::new())
+    }
+
+    /// As [`Journal::begin_attempt`], recording in the same commit the ids the row has found
+    /// since its last write (its customer, its user): no commit of their own.
+    pub fn begin_attempt_with(
+        &self,
+        row: i64,
+        step: &str,
+        operation: &str,
+        ids: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<i64> {
         let mut conn = self.conn();
         let tx = conn.transaction().map_err(|e| self.err(e))?;
         tx.execute(
@@ -674,8 +686,9 @@ impl Journal {
         .map_err(|e| self.err(e))?;
         let id = tx.last_insert_rowid();
         tx.execute(
-            "UPDATE rows SET doubt = 1, attempts = attempts + 1 WHERE id = ?1",
-            params![row],
+            "UPDATE rows SET doubt = 1, attempts = attempts + 1, ids = json_patch(ids, ?2)
+             WHERE id = ?1",
+            params![row, serde_json::Value::Object(ids.clone()).to_string()],
         )
         .map_err(|e| self.err(e))?;
         tx.commit().map_err(|e| self.err(e))?;
@@ -755,14 +768,35 @@ impl Journal {
         detail: Option<&str>,
         status: Option<u16>,
     ) -> Result<()> {
+        self.finish_row_with(row, state, detail, status, &serde_json::Map::new())
+    }
+
+    /// As [`Journal::finish_row`], recording in the same commit ids found since the row's last
+    /// write.
+    pub fn finish_row_with(
+        &self,
+        row: i64,
+        state: RowState,
+        detail: Option<&str>,
+        status: Option<u16>,
+        ids: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<()> {
         let mut conn = self.relaxed();
         let tx = conn.transaction().map_err(|e| self.err(e))?;
         let now = now_ms();
         tx.execute(
             "UPDATE rows SET state = ?1, outcome = ?2, detail = ?3, status = COALESCE(?4, status),
-                             doubt = 0, finished_at_ms = ?5
+                             doubt = 0, finished_at_ms = ?5, ids = json_patch(ids, ?7)
              WHERE id = ?6",
-            params![state.as_str(), state.label(), detail, status, now, row],
+            params![
+                state.as_str(),
+                state.label(),
+                detail,
+                status,
+                now,
+                row,
+                serde_json::Value::Object(ids.clone()).to_string()
+            ],
         )
         .map_err(|e| self.err(e))?;
         tx.execute(
