@@ -252,6 +252,10 @@ pub(super) fn open(path: &Path, kind: Option<Kind>) -> Result<Sheet, IntakeError
         breaks,
         lines_before: 0,
         embedded_newlines: 0,
+        utf8_len: (encoding == encoding_rs::UTF_8)
+            .then(|| std::fs::metadata(path).ok().map(|m| m.len()))
+            .flatten(),
+        records: 0,
     };
     // The header: the first row that is not blank.
     let mut header = RowBuf::default();
@@ -324,7 +328,7 @@ pub(super) fn open(path: &Path, kind: Option<Kind>) -> Result<Sheet, IntakeError
         headers,
         columns,
         header_row,
-        Box::new(rows),
+        Box::new(super::ahead::ReadAhead::new(Box::new(rows))),
         notes,
     ))
 }
@@ -339,6 +343,10 @@ struct CsvRows {
     lines_before: u64,
     /// Line breaks inside quoted cells so far: Excel shows such a record as one row.
     embedded_newlines: u64,
+    /// The file's size, when the reader sees its bytes as they are (UTF-8): with the bytes
+    /// read so far and the records they held, it estimates the records in all.
+    utf8_len: Option<u64>,
+    records: u64,
 }
 
 impl Rows for CsvRows {
@@ -358,6 +366,7 @@ impl Rows for CsvRows {
         if !more {
             return Ok(None);
         }
+        self.records += 1;
         let start = self.record.position().map_or(0, |p| p.byte());
         {
             let mut q = self.breaks.lock().unwrap_or_else(|p| p.into_inner());
@@ -405,6 +414,13 @@ impl Rows for CsvRows {
             }
         }
         Ok(Some(row))
+    }
+
+    fn size_hint(&self) -> Option<u64> {
+        let read = self.csv.position().byte();
+        let total = self.utf8_len?;
+        (self.records > 0 && read > 0)
+            .then(|| (self.records as f64 * total as f64 / read as f64).ceil() as u64)
     }
 }
 

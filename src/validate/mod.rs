@@ -9,15 +9,15 @@
 //! account, which the online pre-flight checks.
 
 pub mod fields;
+mod keys;
 
-use std::collections::hash_map::Entry;
-use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::findings::{Finding, Findings, Severity};
-use crate::intake::{IntakeError, RowBuf, Sheet};
+use crate::intake::{trim, IntakeError, RowBuf, Sheet};
 use crate::schema::{Field, Kind};
+use keys::{key, pair, Key, KeyTable, Slot};
 
 /// Excel's limit on the characters in one cell.
 pub const MAX_CELL_CHARS: usize = 32_767;
@@ -33,79 +33,11 @@ pub enum Verdict {
 
 /// Where a row is, for "also on row N" messages: the sheet as its index in the validator's
 /// list of sheets, so that a million remembered rows cost eight bytes each.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 struct Loc {
     sheet: u32,
     row: u32,
 }
-
-/// A natural key (a Ref, an email within a customer, a number…) as a 64-bit hash of its
-/// case-folded text. Cross-row checks keep only these: a million Customers rows must not keep a
-/// million strings. Two different keys share a hash with odds of about one in 10^7 for a job of
-/// a million rows, which would show as a false "also on row N" that names the other row.
-type Key = u64;
-
-/// Hashes the parts of a key, folding case, with a separator between parts.
-fn key(parts: &[&str]) -> Key {
-    // FNV-1a, then a final mix so the low bits (which pick the bucket) depend on every byte.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut eat = |b: u8| {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    };
-    for (i, part) in parts.iter().enumerate() {
-        if i > 0 {
-            eat(0xff);
-        }
-        let part = part.trim();
-        if part.is_ascii() {
-            for b in part.bytes() {
-                eat(b.to_ascii_lowercase());
-            }
-        } else {
-            let mut buf = [0u8; 4];
-            for c in part.chars().flat_map(char::to_lowercase) {
-                for b in c.encode_utf8(&mut buf).bytes() {
-                    eat(b);
-                }
-            }
-        }
-    }
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    h ^= h >> 33;
-    h
-}
-
-/// A key made of a key and another: a user's email within their customer, say.
-fn pair(a: Key, b: Key) -> Key {
-    let mut h = a ^ b.rotate_left(32).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    h ^= h >> 29;
-    h.wrapping_mul(0xbf58_476d_1ce4_e5b9)
-}
-
-/// Keys are hashes already: the map uses them as they are.
-#[derive(Default)]
-struct KeyHasher(u64);
-
-impl Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 << 8) | *b as u64;
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
-type KeyMap<V> = HashMap<Key, V, BuildHasherDefault<KeyHasher>>;
-type KeySet = HashSet<Key, BuildHasherDefault<KeyHasher>>;
 
 /// Counts for one sheet, for the summary.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -156,19 +88,19 @@ pub struct Validator {
     counts: Vec<(Arc<str>, Arc<str>, Kind, SheetCounts)>,
     /// The sheet of the last row checked, to find its index without a search per row.
     current: Option<(Arc<str>, Arc<str>, u32)>,
-    refs: KeyMap<Loc>,
+    refs: KeyTable<Loc>,
     /// Company names of Customers rows and where each first appears, with a count.
-    names: KeyMap<(Loc, u32)>,
+    names: KeyTable<(Loc, u32)>,
     customer_refs: Vec<PendingRef>,
-    customer_ref_seen: KeySet,
-    user_emails: KeyMap<Loc>,
-    numbers_added: KeyMap<Loc>,
-    allocations: KeyMap<Loc>,
-    blocked: KeyMap<Loc>,
-    macs: KeyMap<Loc>,
-    partner_emails: KeyMap<Loc>,
+    customer_ref_seen: KeyTable<()>,
+    user_emails: KeyTable<Loc>,
+    numbers_added: KeyTable<Loc>,
+    allocations: KeyTable<Loc>,
+    blocked: KeyTable<Loc>,
+    macs: KeyTable<Loc>,
+    partner_emails: KeyTable<Loc>,
     /// Order Ref → (customer, delivery address, first row).
-    orders: KeyMap<(Key, Key, Loc)>,
+    orders: KeyTable<(Key, Key, Loc)>,
     norm: Normalized,
     /// (sheet, field) pairs whose missing column has been reported, so it is said once.
     missing_reported: HashMap<(Arc<str>, Arc<str>, Field), ()>,
@@ -205,7 +137,14 @@ impl Validator {
         self.counts_of(sheet);
         let mut row = RowBuf::default();
         let mut notes = Vec::new();
+        let mut read = 0u64;
         while let Some(n) = sheet.rows.next_row(&mut row, &mut notes)? {
+            read += 1;
+            if read == 1000 {
+                if let Some(total) = sheet.rows.size_hint() {
+                    self.expect_rows(sheet.kind, total as usize);
+                }
+            }
             let had_cell_errors = notes.iter().any(|f| f.severity == Severity::Error);
             for mut f in notes.drain(..) {
                 f.header = f
@@ -234,6 +173,26 @@ impl Validator {
             ));
         }
         Ok(counts)
+    }
+
+    /// Sizes the tables a sheet of `kind` fills for about `rows` more rows: growing a table
+    /// of millions of keys step by step moves every key several times.
+    fn expect_rows(&mut self, kind: Kind, rows: usize) {
+        let tables: &mut [&mut KeyTable<Loc>] = match kind {
+            Kind::Customers => {
+                self.names.reserve(self.names.len() + rows);
+                &mut [&mut self.refs]
+            }
+            Kind::Users => &mut [&mut self.user_emails],
+            Kind::Numbers => &mut [&mut self.numbers_added, &mut self.allocations],
+            Kind::BlockedNumbers => &mut [&mut self.blocked],
+            Kind::Devices => &mut [&mut self.macs],
+            Kind::PartnerUsers => &mut [&mut self.partner_emails],
+            Kind::Orders | Kind::UserSettings => &mut [],
+        };
+        for t in tables {
+            t.reserve(t.len() + rows);
+        }
     }
 
     fn sheet_index(&mut self, sheet: &Sheet) -> u32 {
@@ -346,7 +305,7 @@ impl Validator {
     pub fn finish(mut self) -> Outcome {
         for p in std::mem::take(&mut self.customer_refs) {
             let k = key(&[&p.value]);
-            if self.refs.contains_key(&k) {
+            if self.refs.contains(k) {
                 continue;
             }
             let (file, sheet, ..) = &self.counts[p.loc.sheet as usize];
@@ -360,7 +319,7 @@ impl Validator {
                 value: p.value.clone(),
                 message,
             };
-            match self.names.get(&k) {
+            match self.names.get(k) {
                 Some((_, 1)) => {}
                 Some((first, n)) => self.findings.push(finding(
                     Severity::Error,
@@ -407,10 +366,15 @@ pub fn actions(kind: Kind) -> &'static [&'static str] {
 /// The action a cell names, in its canonical spelling; blank is the sheet's default.
 pub fn action_of(kind: Kind, raw: &str) -> Option<&'static str> {
     let allowed = actions(kind);
-    if raw.trim().is_empty() {
+    if trim(raw).is_empty() {
         return allowed.first().copied();
     }
-    allowed.iter().find(|a| loose_eq(a, raw)).copied()
+    // Most cells spell an action exactly; the loose comparison is for the rest.
+    allowed
+        .iter()
+        .find(|a| a.eq_ignore_ascii_case(raw))
+        .or_else(|| allowed.iter().find(|a| loose_eq(a, raw)))
+        .copied()
 }
 
 /// Equal ignoring case, spaces and punctuation ("Reset Password" = "reset-password"), without
@@ -437,7 +401,7 @@ fn is_template_example(sheet: &Sheet, row: &RowBuf) -> bool {
     let mut any = false;
     for &(field, col) in &sheet.columns {
         let example = sheet.kind.column(field).map_or("", |c| c.example);
-        if row.get(col).trim() != example {
+        if trim(row.get(col)) != example {
             return false;
         }
         any |= !example.is_empty();
@@ -460,12 +424,18 @@ impl<'a> Cx<'a> {
         self.sheet.column_of(f)
     }
 
+    /// The trimmed cell of field `f`, possibly blank, with no check made of it.
+    fn peek(&self, f: Field) -> Option<&'a str> {
+        let row: &'a RowBuf = self.row;
+        self.col(f).map(|c| trim(row.get(c)))
+    }
+
     /// The trimmed cell of field `f`, None when blank or when the sheet lacks the column. The
     /// text borrows the row, not the checker, so checks can go on while it is held.
     fn get(&mut self, f: Field) -> Option<&'a str> {
         let c = self.col(f)?;
         let row: &'a RowBuf = self.row;
-        let s = row.get(c).trim();
+        let s = trim(row.get(c));
         if s.is_empty() {
             return None;
         }
@@ -532,7 +502,7 @@ impl<'a> Cx<'a> {
     /// Runs a normaliser on field `f` if it has a value, storing the normal form.
     fn normalise(&mut self, f: Field, rule: fn(&str, &mut String) -> Result<(), String>) -> bool {
         let Some(c) = self.col(f) else { return true };
-        let raw = self.row.get(c).trim();
+        let raw = trim(self.row.get(c));
         if raw.is_empty() {
             return true;
         }
@@ -550,7 +520,7 @@ impl<'a> Cx<'a> {
 
     fn check(&mut self, f: Field, rule: fn(&str) -> Result<(), String>) {
         if let Some(c) = self.col(f) {
-            let raw = self.row.get(c).trim();
+            let raw = trim(self.row.get(c));
             if !raw.is_empty() {
                 if let Err(m) = rule(raw) {
                     self.err_at(Some(c), raw, m);
@@ -561,7 +531,7 @@ impl<'a> Cx<'a> {
 
     fn choice<T>(&mut self, f: Field, rule: fn(&str) -> Result<T, String>) -> Option<T> {
         let c = self.col(f)?;
-        let raw = self.row.get(c).trim();
+        let raw = trim(self.row.get(c));
         match rule(raw) {
             Ok(v) => Some(v),
             Err(m) => {
@@ -575,7 +545,7 @@ impl<'a> Cx<'a> {
         let Some(c) = self.col(Field::Action) else {
             return Some(allowed[0]);
         };
-        let raw = self.row.get(c).trim();
+        let raw = trim(self.row.get(c));
         if let Some(a) = action_of(self.sheet.kind, raw) {
             return Some(a);
         }
@@ -597,18 +567,15 @@ impl<'a> Cx<'a> {
     /// Records a natural key; a repeat is an error naming the first row.
     fn unique(
         &mut self,
-        pick: fn(&mut Validator) -> &mut KeyMap<Loc>,
+        pick: fn(&mut Validator) -> &mut KeyTable<Loc>,
         key: Key,
         f: Field,
         what: impl FnOnce() -> String,
     ) {
         let loc = self.loc();
-        let first = match pick(self.v).entry(key) {
-            Entry::Occupied(e) => Some(*e.get()),
-            Entry::Vacant(e) => {
-                e.insert(loc);
-                None
-            }
+        let first = match pick(self.v).insert_or_get(key, loc) {
+            Slot::Found(first) => Some(*first),
+            Slot::Inserted => None,
         };
         if let Some(first) = first {
             let c = self.col(f);
@@ -670,13 +637,15 @@ impl<'a> Cx<'a> {
         let Some(action) = self.action(actions(Kind::Customers)) else {
             return;
         };
-        if let Some(r) = self.get(Field::Ref) {
-            self.unique(
-                |v| &mut v.refs,
-                key(&[r]),
-                Field::Ref,
-                || "this Ref is used twice".into(),
-            );
+        // The Ref and the name are looked up in tables too big for the cache: start fetching
+        // their slots now, and check the cells while the memory answers.
+        let ref_key = self.peek(Field::Ref).map(|r| key(&[r]));
+        let name_key = self.peek(Field::CompanyName).map(|n| key(&[n]));
+        if let Some(k) = ref_key {
+            self.v.refs.prefetch(k);
+        }
+        if let (Some(k), "add") = (name_key, action) {
+            self.v.names.prefetch(k);
         }
         self.email_field(Field::Email);
         self.normalise(Field::Phone, fields::phone);
@@ -694,14 +663,29 @@ impl<'a> Cx<'a> {
             &[Field::Line2, Field::County],
             ", since part of the address is given",
         );
+        if let (Some(k), Some(_)) = (ref_key, self.get(Field::Ref)) {
+            self.unique(
+                |v| &mut v.refs,
+                k,
+                Field::Ref,
+                || "this Ref is used twice".into(),
+            );
+        }
         match action {
             "add" => {
-                if let Some(name) = self.require(Field::CompanyName, " to add a customer") {
+                if let (Some(name), Some(k)) = (
+                    self.require(Field::CompanyName, " to add a customer"),
+                    name_key,
+                ) {
                     let loc = self.loc();
-                    let e = self.v.names.entry(key(&[name])).or_insert((loc, 0));
-                    e.1 += 1;
-                    if e.1 == 2 {
-                        let first = e.0;
+                    let second = match self.v.names.insert_or_get(k, (loc, 1)) {
+                        Slot::Found((first, n)) => {
+                            *n += 1;
+                            (*n == 2).then_some(*first)
+                        }
+                        Slot::Inserted => None,
+                    };
+                    if let Some(first) = second {
                         let first = self.v.describe(first, self.sheet_index);
                         let c = self.col(Field::CompanyName);
                         self.warn_at(
@@ -914,9 +898,11 @@ impl<'a> Cx<'a> {
         let delivery = key(&parts);
         let loc = self.loc();
         let order_key = key(&[order_ref]);
-        let clash = match self.v.orders.get(&order_key) {
+        let clash = match self.v.orders.get(order_key) {
             None => {
-                self.v.orders.insert(order_key, (customer, delivery, loc));
+                self.v
+                    .orders
+                    .insert_or_get(order_key, (customer, delivery, loc));
                 None
             }
             Some((c, _, first)) if *c != customer => {
@@ -994,7 +980,7 @@ impl<'a> Cx<'a> {
     fn time(&mut self, f: Field) -> Option<u32> {
         self.require(f, ", since opening days are given")?;
         let c = self.col(f)?;
-        let raw = self.row.get(c).trim();
+        let raw = trim(self.row.get(c));
         let mut out = std::mem::take(self.v.norm.slot(f));
         let r = fields::time(raw, &mut out);
         *self.v.norm.slot(f) = out;
@@ -1026,5 +1012,22 @@ impl<'a> Cx<'a> {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actions_match_exactly_or_loosely() {
+        assert_eq!(action_of(Kind::Users, "ADD"), Some("add"));
+        assert_eq!(
+            action_of(Kind::Users, "Reset Password"),
+            Some("reset-password")
+        );
+        assert_eq!(action_of(Kind::Users, " "), Some("add"));
+        assert_eq!(action_of(Kind::Users, "remove"), None);
+        assert_eq!(action_of(Kind::Devices, "Add"), Some("add"));
     }
 }
