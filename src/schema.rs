@@ -77,6 +77,11 @@ pub enum Field {
     Role,
 }
 
+impl Field {
+    /// How many fields there are: a row's cells can be held in an array indexed by field.
+    pub const COUNT: usize = Field::Role as usize + 1;
+}
+
 #[derive(Debug)]
 pub struct Column {
     pub field: Field,

@@ -4,9 +4,9 @@
 //! A [`Validator`] sees the rows of a job one at a time (sheets may come in any order) and
 //! keeps only what cross-row checks need: the Refs and company names of Customers rows, and the
 //! natural keys that must not repeat (a user email within a customer, a number, a MAC, a
-//! blocked number, a partner user's email). Customer references are resolved at the end, when
-//! every Customers row has been seen; what resolves to nothing in the job must exist in the
-//! account, which the online pre-flight checks.
+//! blocked number, a partner user's email), as hashes (see `keys`). Repeats and customer
+//! references are settled at the end, when every row has been seen; a reference that resolves
+//! to nothing in the job must exist in the account, which the online pre-flight checks.
 
 pub mod fields;
 mod keys;
@@ -17,12 +17,13 @@ use std::sync::Arc;
 use crate::findings::{Finding, Findings, Severity};
 use crate::intake::{trim, IntakeError, RowBuf, Sheet};
 use crate::schema::{Field, Kind};
-use keys::{key, pair, Key, KeyTable, Slot};
+use keys::{key, pair, First, Key, KeyLog, KeyTable};
 
 /// Excel's limit on the characters in one cell.
 pub const MAX_CELL_CHARS: usize = 32_767;
 
-/// What a row's check decided.
+/// What a row's check decided, as far as the row itself goes: a repeat of an earlier row's key
+/// is settled in [`Validator::finish`], whose findings and counts are the last word.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     Valid,
@@ -81,6 +82,54 @@ impl Normalized {
     }
 }
 
+/// The natural keys that must not repeat within a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unique {
+    /// A Customers row's Ref.
+    Ref,
+    /// The company name of a customer added: a repeat is a warning, and references by name
+    /// must find exactly one.
+    Name,
+    /// A user's email within their customer.
+    UserEmail,
+    NumberAdded,
+    Allocation,
+    /// A blocked number within its customer.
+    Blocked,
+    Mac,
+    PartnerEmail,
+}
+
+impl Unique {
+    const ALL: [Unique; 8] = [
+        Unique::Ref,
+        Unique::Name,
+        Unique::UserEmail,
+        Unique::NumberAdded,
+        Unique::Allocation,
+        Unique::Blocked,
+        Unique::Mac,
+        Unique::PartnerEmail,
+    ];
+}
+
+/// A row whose key the filter has seen, maybe: kept with what a finding about it needs.
+struct Suspect {
+    check: Unique,
+    key: Key,
+    /// Its place in its log.
+    at: usize,
+    loc: Loc,
+    column: Option<usize>,
+    header: Option<Arc<str>>,
+    value: String,
+    /// What a repeat is, in words ("MAC address … is given twice"); the name, for names.
+    what: String,
+    /// Whether the row was valid apart from this: a repeat makes it invalid, and the counts
+    /// must move it.
+    row_valid: bool,
+}
+
 #[derive(Default)]
 pub struct Validator {
     findings: Findings,
@@ -88,17 +137,14 @@ pub struct Validator {
     counts: Vec<(Arc<str>, Arc<str>, Kind, SheetCounts)>,
     /// The sheet of the last row checked, to find its index without a search per row.
     current: Option<(Arc<str>, Arc<str>, u32)>,
-    refs: KeyTable<Loc>,
-    /// Company names of Customers rows and where each first appears, with a count.
-    names: KeyTable<(Loc, u32)>,
+    /// Every key that must not repeat, one log per [`Unique`], with where each was.
+    logs: [KeyLog<Loc>; Unique::ALL.len()],
+    /// Rows whose key may have come before, in the order checked: settled in `finish`.
+    suspects: Vec<Suspect>,
+    /// The first of `suspects` that belongs to the row being checked.
+    row_suspects: usize,
     customer_refs: Vec<PendingRef>,
     customer_ref_seen: KeyTable<()>,
-    user_emails: KeyTable<Loc>,
-    numbers_added: KeyTable<Loc>,
-    allocations: KeyTable<Loc>,
-    blocked: KeyTable<Loc>,
-    macs: KeyTable<Loc>,
-    partner_emails: KeyTable<Loc>,
     /// Order Ref → (customer, delivery address, first row).
     orders: KeyTable<(Key, Key, Loc)>,
     norm: Normalized,
@@ -127,7 +173,8 @@ impl Validator {
     }
 
     /// As [`Self::check_sheet`], handing each row read, with its row number and verdict, to
-    /// `keep`: a job keeps its rows, a bare validation does not.
+    /// `keep`: a job keeps its rows, a bare validation does not. A row that repeats another's
+    /// key is still Valid here; `finish` says so with an error on its row.
     pub fn check_sheet_keeping(
         &mut self,
         sheet: &mut Sheet,
@@ -155,6 +202,7 @@ impl Validator {
             let mut v = self.check_row(sheet, n, &row);
             if had_cell_errors && v == Verdict::Valid {
                 v = Verdict::Invalid;
+                self.settle_row(v);
             }
             self.count(sheet, v);
             keep(n, &row, v);
@@ -178,20 +226,77 @@ impl Validator {
     /// Sizes the tables a sheet of `kind` fills for about `rows` more rows: growing a table
     /// of millions of keys step by step moves every key several times.
     fn expect_rows(&mut self, kind: Kind, rows: usize) {
-        let tables: &mut [&mut KeyTable<Loc>] = match kind {
-            Kind::Customers => {
-                self.names.reserve(self.names.len() + rows);
-                &mut [&mut self.refs]
-            }
-            Kind::Users => &mut [&mut self.user_emails],
-            Kind::Numbers => &mut [&mut self.numbers_added, &mut self.allocations],
-            Kind::BlockedNumbers => &mut [&mut self.blocked],
-            Kind::Devices => &mut [&mut self.macs],
-            Kind::PartnerUsers => &mut [&mut self.partner_emails],
-            Kind::Orders | Kind::UserSettings => &mut [],
+        let checks: &[Unique] = match kind {
+            Kind::Customers => &[Unique::Ref, Unique::Name],
+            Kind::Users => &[Unique::UserEmail],
+            Kind::Numbers => &[Unique::NumberAdded, Unique::Allocation],
+            Kind::BlockedNumbers => &[Unique::Blocked],
+            Kind::Devices => &[Unique::Mac],
+            Kind::PartnerUsers => &[Unique::PartnerEmail],
+            Kind::Orders | Kind::UserSettings => &[],
         };
-        for t in tables {
-            t.reserve(t.len() + rows);
+        for &c in checks {
+            let log = &mut self.logs[c as usize];
+            log.reserve(log.len() + rows);
+        }
+    }
+
+    /// Records the verdict of the row just checked with its possible repeats.
+    fn settle_row(&mut self, v: Verdict) {
+        for s in &mut self.suspects[self.row_suspects..] {
+            s.row_valid = v == Verdict::Valid;
+        }
+    }
+
+    /// Says which possible repeats were real, naming each one's first row, and moves rows a
+    /// repeat made invalid in the counts.
+    fn settle_repeats(&mut self, firsts: &[KeyTable<First<Loc>>]) {
+        let mut moved = KeyTable::<()>::default();
+        let mut named_twice = KeyTable::<()>::default();
+        for s in std::mem::take(&mut self.suspects) {
+            let first = firsts[s.check as usize]
+                .get(s.key)
+                .expect("a suspect's key is in its log");
+            if first.at >= s.at {
+                // The filter's false alarm: this is the key's first row.
+                continue;
+            }
+            let at = self.describe(first.value, s.loc.sheet);
+            let (severity, message) = if s.check == Unique::Name {
+                if !named_twice.insert(s.key) {
+                    // Said at the name's second row; the third adds nothing.
+                    continue;
+                }
+                (
+                    Severity::Warning,
+                    format!(
+                        "{:?} is also added on {at}: this would make two customers with one name",
+                        s.what
+                    ),
+                )
+            } else {
+                (
+                    Severity::Error,
+                    format!("{}, also on {at}: remove one of the two", s.what),
+                )
+            };
+            let row = (s.loc.sheet as u64) << 32 | s.loc.row as u64;
+            if severity == Severity::Error && s.row_valid && moved.insert(row) {
+                let c = &mut self.counts[s.loc.sheet as usize].3;
+                c.valid -= 1;
+                c.invalid += 1;
+            }
+            let (file, sheet, ..) = &self.counts[s.loc.sheet as usize];
+            self.findings.push(Finding {
+                severity,
+                file: file.clone(),
+                sheet: sheet.clone(),
+                row: Some(s.loc.row),
+                column: s.column.map(|c| c as u32),
+                header: s.header,
+                value: s.value,
+                message,
+            });
         }
     }
 
@@ -275,15 +380,9 @@ impl Validator {
             return Verdict::Ignored;
         }
         self.norm.clear();
+        self.row_suspects = self.suspects.len();
         let sheet_index = self.sheet_index(sheet);
-        let mut cx = Cx {
-            v: self,
-            sheet,
-            sheet_index,
-            row_no,
-            row,
-            errors: 0,
-        };
+        let mut cx = Cx::new(self, sheet, sheet_index, row_no, row);
         match sheet.kind {
             Kind::Customers => cx.customer(),
             Kind::Users => cx.user(),
@@ -294,18 +393,40 @@ impl Validator {
             Kind::UserSettings => cx.settings(),
             Kind::PartnerUsers => cx.partner_user(),
         }
-        if cx.errors == 0 {
+        let v = if cx.errors == 0 {
             Verdict::Valid
         } else {
             Verdict::Invalid
-        }
+        };
+        self.settle_row(v);
+        v
     }
 
-    /// Resolves customer references and returns everything found.
+    /// Settles repeats and customer references, and returns everything found.
     pub fn finish(mut self) -> Outcome {
-        for p in std::mem::take(&mut self.customer_refs) {
-            let k = key(&[&p.value]);
-            if self.refs.contains(k) {
+        let refs = std::mem::take(&mut self.customer_refs);
+        let ref_keys: Vec<Key> = refs.iter().map(|p| key(&[&p.value])).collect();
+        // The first place of each key that may repeat, and of each key a reference names: one
+        // pass over each log.
+        let firsts: Vec<_> = Unique::ALL
+            .iter()
+            .map(|&check| {
+                let mut wanted = KeyTable::default();
+                for s in self.suspects.iter().filter(|s| s.check == check) {
+                    wanted.insert(s.key);
+                }
+                if matches!(check, Unique::Ref | Unique::Name) {
+                    for &k in &ref_keys {
+                        wanted.insert(k);
+                    }
+                }
+                self.logs[check as usize].firsts(&wanted)
+            })
+            .collect();
+        self.settle_repeats(&firsts);
+
+        for (p, k) in refs.into_iter().zip(ref_keys) {
+            if firsts[Unique::Ref as usize].contains(k) {
                 continue;
             }
             let (file, sheet, ..) = &self.counts[p.loc.sheet as usize];
@@ -319,14 +440,15 @@ impl Validator {
                 value: p.value.clone(),
                 message,
             };
-            match self.names.get(k) {
-                Some((_, 1)) => {}
-                Some((first, n)) => self.findings.push(finding(
+            match firsts[Unique::Name as usize].get(k) {
+                Some(f) if f.count == 1 => {}
+                Some(f) => self.findings.push(finding(
                     Severity::Error,
                     format!(
-                        "{:?} is the company name of {n} Customers rows (the first at {}): give that row a Ref and use it here",
+                        "{:?} is the company name of {} Customers rows (the first at {}): give that row a Ref and use it here",
                         p.value.trim(),
-                        self.describe(*first, p.loc.sheet)
+                        f.count,
+                        self.describe(f.value, p.loc.sheet)
                     ),
                 )),
                 None => self.findings.push(finding(
@@ -416,40 +538,63 @@ struct Cx<'a> {
     sheet_index: u32,
     row_no: u32,
     row: &'a RowBuf,
+    /// Each field's cell, trimmed once here rather than at each of the several rules that
+    /// read it; blank where the sheet has no such column, or where the cell is too long.
+    cells: [&'a str; Field::COUNT],
+    /// Fields whose cell was too long, said once; a bit per field.
+    too_long: u64,
     errors: u32,
 }
 
 impl<'a> Cx<'a> {
+    fn new(
+        v: &'a mut Validator,
+        sheet: &'a Sheet,
+        sheet_index: u32,
+        row_no: u32,
+        row: &'a RowBuf,
+    ) -> Cx<'a> {
+        let mut cx = Cx {
+            v,
+            sheet,
+            sheet_index,
+            row_no,
+            row,
+            cells: [""; Field::COUNT],
+            too_long: 0,
+            errors: 0,
+        };
+        for &(f, c) in &sheet.columns {
+            let s = trim(row.get(c));
+            if s.len() > MAX_CELL_CHARS && s.chars().count() > MAX_CELL_CHARS {
+                let n = s.chars().count();
+                let shown: String = s.chars().take(50).collect();
+                cx.err_at(
+                    Some(c),
+                    &format!("{shown}…"),
+                    format!("the cell has {n} characters; a cell holds at most {MAX_CELL_CHARS}"),
+                );
+                cx.too_long |= 1 << f as u32;
+                continue;
+            }
+            cx.cells[f as usize] = s;
+        }
+        cx
+    }
+
     fn col(&self, f: Field) -> Option<usize> {
         self.sheet.column_of(f)
     }
 
-    /// The trimmed cell of field `f`, possibly blank, with no check made of it.
-    fn peek(&self, f: Field) -> Option<&'a str> {
-        let row: &'a RowBuf = self.row;
-        self.col(f).map(|c| trim(row.get(c)))
+    /// The trimmed cell of field `f`, possibly blank.
+    fn cell(&self, f: Field) -> &'a str {
+        self.cells[f as usize]
     }
 
     /// The trimmed cell of field `f`, None when blank or when the sheet lacks the column. The
     /// text borrows the row, not the checker, so checks can go on while it is held.
-    fn get(&mut self, f: Field) -> Option<&'a str> {
-        let c = self.col(f)?;
-        let row: &'a RowBuf = self.row;
-        let s = trim(row.get(c));
-        if s.is_empty() {
-            return None;
-        }
-        if s.len() > MAX_CELL_CHARS && s.chars().count() > MAX_CELL_CHARS {
-            let n = s.chars().count();
-            let shown: String = s.chars().take(50).collect();
-            self.err_at(
-                Some(c),
-                &format!("{shown}…"),
-                format!("the cell has {n} characters; a cell holds at most {MAX_CELL_CHARS}"),
-            );
-            return None;
-        }
-        Some(s)
+    fn get(&self, f: Field) -> Option<&'a str> {
+        Some(self.cell(f)).filter(|s| !s.is_empty())
     }
 
     fn err_at(&mut self, col: Option<usize>, value: &str, message: String) {
@@ -475,6 +620,10 @@ impl<'a> Cx<'a> {
     fn require(&mut self, f: Field, because: &str) -> Option<&'a str> {
         if let Some(v) = self.get(f) {
             return Some(v);
+        }
+        if self.too_long & (1 << f as u32) != 0 {
+            // Said already, and a blank cell it is not.
+            return None;
         }
         let header = self.header(f);
         match self.col(f) {
@@ -502,7 +651,7 @@ impl<'a> Cx<'a> {
     /// Runs a normaliser on field `f` if it has a value, storing the normal form.
     fn normalise(&mut self, f: Field, rule: fn(&str, &mut String) -> Result<(), String>) -> bool {
         let Some(c) = self.col(f) else { return true };
-        let raw = trim(self.row.get(c));
+        let raw = self.cell(f);
         if raw.is_empty() {
             return true;
         }
@@ -520,7 +669,7 @@ impl<'a> Cx<'a> {
 
     fn check(&mut self, f: Field, rule: fn(&str) -> Result<(), String>) {
         if let Some(c) = self.col(f) {
-            let raw = trim(self.row.get(c));
+            let raw = self.cell(f);
             if !raw.is_empty() {
                 if let Err(m) = rule(raw) {
                     self.err_at(Some(c), raw, m);
@@ -531,7 +680,7 @@ impl<'a> Cx<'a> {
 
     fn choice<T>(&mut self, f: Field, rule: fn(&str) -> Result<T, String>) -> Option<T> {
         let c = self.col(f)?;
-        let raw = trim(self.row.get(c));
+        let raw = self.cell(f);
         match rule(raw) {
             Ok(v) => Some(v),
             Err(m) => {
@@ -545,7 +694,7 @@ impl<'a> Cx<'a> {
         let Some(c) = self.col(Field::Action) else {
             return Some(allowed[0]);
         };
-        let raw = trim(self.row.get(c));
+        let raw = self.cell(Field::Action);
         if let Some(a) = action_of(self.sheet.kind, raw) {
             return Some(a);
         }
@@ -564,28 +713,24 @@ impl<'a> Cx<'a> {
         }
     }
 
-    /// Records a natural key; a repeat is an error naming the first row.
-    fn unique(
-        &mut self,
-        pick: fn(&mut Validator) -> &mut KeyTable<Loc>,
-        key: Key,
-        f: Field,
-        what: impl FnOnce() -> String,
-    ) {
+    /// Records a natural key. A repeat is an error naming the first row (for a company name,
+    /// a warning), said when the job's rows have all been seen.
+    fn unique(&mut self, check: Unique, key: Key, f: Field, what: impl FnOnce() -> String) {
         let loc = self.loc();
-        let first = match pick(self.v).insert_or_get(key, loc) {
-            Slot::Found(first) => Some(*first),
-            Slot::Inserted => None,
-        };
-        if let Some(first) = first {
-            let c = self.col(f);
-            let value = c.map_or("", |c| self.row.get(c)).trim().to_string();
-            let msg = format!(
-                "{}, also on {}: remove one of the two",
-                what(),
-                self.v.describe(first, self.sheet_index)
-            );
-            self.err_at(c, &value, msg);
+        let (at, maybe) = self.v.logs[check as usize].record(key, loc);
+        if maybe {
+            let column = self.col(f);
+            self.v.suspects.push(Suspect {
+                check,
+                key,
+                at,
+                loc,
+                column,
+                header: column.and_then(|c| self.sheet.headers.get(c).cloned()),
+                value: self.cell(f).to_string(),
+                what: what(),
+                row_valid: true,
+            });
         }
     }
 
@@ -637,15 +782,15 @@ impl<'a> Cx<'a> {
         let Some(action) = self.action(actions(Kind::Customers)) else {
             return;
         };
-        // The Ref and the name are looked up in tables too big for the cache: start fetching
-        // their slots now, and check the cells while the memory answers.
-        let ref_key = self.peek(Field::Ref).map(|r| key(&[r]));
-        let name_key = self.peek(Field::CompanyName).map(|n| key(&[n]));
+        // Start fetching the filter blocks of the Ref and the name now, and check the cells
+        // while the memory answers.
+        let ref_key = self.get(Field::Ref).map(|r| key(&[r]));
+        let name_key = self.get(Field::CompanyName).map(|n| key(&[n]));
         if let Some(k) = ref_key {
-            self.v.refs.prefetch(k);
+            self.v.logs[Unique::Ref as usize].prefetch(k);
         }
         if let (Some(k), "add") = (name_key, action) {
-            self.v.names.prefetch(k);
+            self.v.logs[Unique::Name as usize].prefetch(k);
         }
         self.email_field(Field::Email);
         self.normalise(Field::Phone, fields::phone);
@@ -663,13 +808,10 @@ impl<'a> Cx<'a> {
             &[Field::Line2, Field::County],
             ", since part of the address is given",
         );
-        if let (Some(k), Some(_)) = (ref_key, self.get(Field::Ref)) {
-            self.unique(
-                |v| &mut v.refs,
-                k,
-                Field::Ref,
-                || "this Ref is used twice".into(),
-            );
+        if let Some(k) = ref_key {
+            self.unique(Unique::Ref, k, Field::Ref, || {
+                "this Ref is used twice".into()
+            });
         }
         match action {
             "add" => {
@@ -677,23 +819,7 @@ impl<'a> Cx<'a> {
                     self.require(Field::CompanyName, " to add a customer"),
                     name_key,
                 ) {
-                    let loc = self.loc();
-                    let second = match self.v.names.insert_or_get(k, (loc, 1)) {
-                        Slot::Found((first, n)) => {
-                            *n += 1;
-                            (*n == 2).then_some(*first)
-                        }
-                        Slot::Inserted => None,
-                    };
-                    if let Some(first) = second {
-                        let first = self.v.describe(first, self.sheet_index);
-                        let c = self.col(Field::CompanyName);
-                        self.warn_at(
-                            c,
-                            name,
-                            format!("{name:?} is also added on {first}: this would make two customers with one name"),
-                        );
-                    }
+                    self.unique(Unique::Name, k, Field::CompanyName, || name.to_string());
                 }
                 self.require(Field::Plan, " to add a customer (pro or hardware)");
                 self.require(
@@ -753,12 +879,9 @@ impl<'a> Cx<'a> {
             self.require(Field::FirstName, " to add a user");
             self.require(Field::LastName, " to add a user");
             if let (Some(c), Some(e)) = (customer, email) {
-                self.unique(
-                    |v| &mut v.user_emails,
-                    pair(c, key(&[e])),
-                    Field::Email,
-                    || "the same user email is added twice for one customer".into(),
-                );
+                self.unique(Unique::UserEmail, pair(c, key(&[e])), Field::Email, || {
+                    "the same user email is added twice for one customer".into()
+                });
             }
         }
     }
@@ -789,20 +912,14 @@ impl<'a> Cx<'a> {
             return;
         }
         if action == "add" {
-            self.unique(
-                |v| &mut v.numbers_added,
-                key(&[&number]),
-                Field::Number,
-                || format!("{number} is added twice"),
-            );
+            self.unique(Unique::NumberAdded, key(&[&number]), Field::Number, || {
+                format!("{number} is added twice")
+            });
         }
         if user.is_some() && action != "deallocate" {
-            self.unique(
-                |v| &mut v.allocations,
-                key(&[&number]),
-                Field::Number,
-                || format!("{number} is allocated twice"),
-            );
+            self.unique(Unique::Allocation, key(&[&number]), Field::Number, || {
+                format!("{number} is allocated twice")
+            });
         }
     }
 
@@ -829,7 +946,7 @@ impl<'a> Cx<'a> {
         let number = self.v.norm.get(Field::Number).to_string();
         if let (true, "add", Some(c)) = (ok && !number.is_empty(), action, customer) {
             self.unique(
-                |v| &mut v.blocked,
+                Unique::Blocked,
                 pair(c, key(&[&number])),
                 Field::Number,
                 || format!("{number} is blocked twice for one customer"),
@@ -849,12 +966,9 @@ impl<'a> Cx<'a> {
         if self.normalise(Field::Mac, fields::mac) {
             let mac = self.v.norm.get(Field::Mac).to_string();
             if !mac.is_empty() {
-                self.unique(
-                    |v| &mut v.macs,
-                    key(&[&mac]),
-                    Field::Mac,
-                    || format!("MAC address {mac} is given twice"),
-                );
+                self.unique(Unique::Mac, key(&[&mac]), Field::Mac, || {
+                    format!("MAC address {mac} is given twice")
+                });
             }
         }
     }
@@ -980,7 +1094,7 @@ impl<'a> Cx<'a> {
     fn time(&mut self, f: Field) -> Option<u32> {
         self.require(f, ", since opening days are given")?;
         let c = self.col(f)?;
-        let raw = trim(self.row.get(c));
+        let raw = self.cell(f);
         let mut out = std::mem::take(self.v.norm.slot(f));
         let r = fields::time(raw, &mut out);
         *self.v.norm.slot(f) = out;
@@ -1004,12 +1118,9 @@ impl<'a> Cx<'a> {
             self.require(Field::LastName, " to add a partner user");
             self.require(Field::Role, " to add a partner user");
             if let Some(e) = email {
-                self.unique(
-                    |v| &mut v.partner_emails,
-                    key(&[e]),
-                    Field::Email,
-                    || "this partner user is added twice".into(),
-                );
+                self.unique(Unique::PartnerEmail, key(&[e]), Field::Email, || {
+                    "this partner user is added twice".into()
+                });
             }
         }
     }
@@ -1018,6 +1129,72 @@ impl<'a> Cx<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn validate_csv(text: &str) -> Outcome {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("customers.csv");
+        std::fs::write(&path, text).unwrap();
+        let mut v = Validator::new();
+        for mut sheet in crate::intake::open(&path, Some(Kind::Customers)).unwrap() {
+            v.check_sheet(&mut sheet).unwrap();
+        }
+        v.finish()
+    }
+
+    fn said(out: &Outcome) -> Vec<(Severity, u32, String)> {
+        out.findings
+            .items()
+            .iter()
+            .filter(|f| f.severity != Severity::Note)
+            .map(|f| (f.severity, f.row.unwrap_or(0), f.message.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn repeats_name_the_first_row_and_make_their_rows_invalid_once() {
+        let out = validate_csv(
+            "Ref,Company Name,Email,Plan,Contract Months\n\
+             A1,Acme Ltd,a@acme.example,pro,12\n\
+             A2,acme ltd,b@acme.example,pro,12\n\
+             a1,Bravo,c@b.example,pro,12\n\
+             A3,ACME LTD ,d@acme.example,pro,12\n\
+             A1,Charlie,not-an-email,pro,12\n",
+        );
+        let said = said(&out);
+        let ref_twice = |row| {
+            (
+                Severity::Error,
+                row,
+                "this Ref is used twice, also on row 2: remove one of the two".to_string(),
+            )
+        };
+        assert!(said.contains(&ref_twice(4)), "{said:#?}");
+        assert!(said.contains(&ref_twice(6)), "{said:#?}");
+        let names: Vec<_> = said.iter().filter(|f| f.2.contains("one name")).collect();
+        assert_eq!(names.len(), 1, "said at the second row only: {said:#?}");
+        assert_eq!((names[0].0, names[0].1), (Severity::Warning, 3));
+        assert_eq!(said.len(), 4, "{said:#?}");
+        // Rows 4 and 6 are invalid; row 6 was already, for its email, and counts once.
+        let c = &out.sheets[0].3;
+        assert_eq!((c.rows, c.valid, c.invalid), (5, 3, 2));
+    }
+
+    #[test]
+    fn a_large_file_without_repeats_reports_none() {
+        // Enough keys that the repeat filter raises false alarms; each must be cleared.
+        let mut text = String::from("Ref,Company Name,Email,Plan,Contract Months\n");
+        for i in 0..60_000 {
+            text.push_str(&format!("R{i},Company {i},c{i}@x.example,pro,12\n"));
+        }
+        text.push_str("r59999,Company 7,dup@x.example,pro,12\n");
+        let out = validate_csv(&text);
+        let said = said(&out);
+        assert_eq!(said.len(), 2, "{said:#?}");
+        assert!(said[0].2.contains("also on row 60001"), "{said:#?}");
+        assert!(said[1].2.contains("also added on row 9"), "{said:#?}");
+        let c = &out.sheets[0].3;
+        assert_eq!((c.valid, c.invalid), (60_000, 1));
+    }
 
     #[test]
     fn actions_match_exactly_or_loosely() {
