@@ -79,8 +79,22 @@ fn fill(
     hint: Arc<AtomicU64>,
 ) {
     let mut notes = Vec::new();
+    let mut made = 0;
     loop {
-        let mut batch = empty.try_recv().unwrap_or_default();
+        // Reuse a batch the reader has finished with; make new ones only until there are
+        // enough to fill the channel and keep both threads busy.
+        let mut batch = match empty.try_recv() {
+            Ok(b) => b,
+            Err(_) if made < IN_FLIGHT + 2 => {
+                made += 1;
+                Batch::default()
+            }
+            Err(_) => match empty.recv() {
+                Ok(b) => b,
+                // Nobody is reading any more.
+                Err(_) => return,
+            },
+        };
         batch.len = 0;
         batch.numbers.clear();
         batch.notes.clear();
@@ -130,6 +144,8 @@ impl Rows for ReadAhead {
             match std::mem::replace(&mut self.state, State::Done) {
                 State::Waiting(rows) => self.state = Self::start(rows, self.hint.clone()),
                 State::Running { full, empty } => {
+                    // Hand the finished batch back first, so the reader can refill it at once.
+                    let _ = empty.send(std::mem::take(&mut self.current));
                     let Ok(next) = full.recv() else {
                         // The thread is gone without saying how the sheet ended: it panicked.
                         return Err(IntakeError::Io {
@@ -137,8 +153,7 @@ impl Rows for ReadAhead {
                             source: std::io::Error::other("the reader stopped unexpectedly"),
                         });
                     };
-                    let used = std::mem::replace(&mut self.current, next);
-                    let _ = empty.send(used);
+                    self.current = next;
                     self.at = 0;
                     self.state = State::Running { full, empty };
                 }

@@ -332,9 +332,23 @@ pub fn quantity(input: &str) -> Result<u32, String> {
 }
 
 /// A time of day as HH:MM, from 9:00, 09.00, 0900, 9am, 5:30pm or 17:30:00.
+/// `s` in ASCII lower case, in `buf` when it fits (it does, for any cell these rules accept),
+/// so that reading a day or a time allocates nothing.
+fn lower<'b>(s: &str, buf: &'b mut [u8; 64]) -> std::borrow::Cow<'b, str> {
+    if s.len() > buf.len() {
+        return s.to_ascii_lowercase().into();
+    }
+    let out = &mut buf[..s.len()];
+    out.copy_from_slice(s.as_bytes());
+    out.make_ascii_lowercase();
+    // Changing the case of ASCII letters leaves UTF-8 valid.
+    std::str::from_utf8(out).expect("still UTF-8").into()
+}
+
 pub fn time(input: &str, out: &mut String) -> Result<u32, String> {
     out.clear();
-    let s = trim(input).to_ascii_lowercase();
+    let mut buf = [0; 64];
+    let s = lower(trim(input), &mut buf);
     let bad = || {
         format!(
             "{:?} is not a time: write it like 09:00 or 17:30",
@@ -346,7 +360,7 @@ pub fn time(input: &str, out: &mut String) -> Result<u32, String> {
     } else if let Some(b) = s.strip_suffix("am") {
         (b.trim(), Some(false))
     } else {
-        (s.as_str(), None)
+        (&*s, None)
     };
     let (h, m) = match body.split_once([':', '.']) {
         Some((h, rest)) => (h, rest.split(':').next().unwrap_or("")),
@@ -374,7 +388,8 @@ pub fn time(input: &str, out: &mut String) -> Result<u32, String> {
 }
 
 fn day_index(word: &str) -> Option<usize> {
-    let w = word.trim().to_ascii_lowercase();
+    // `word` comes lower-cased already.
+    let w = word.trim();
     const FULL: [&str; 7] = [
         "monday",
         "tuesday",
@@ -388,22 +403,22 @@ fn day_index(word: &str) -> Option<usize> {
         return None;
     }
     FULL.iter().position(|f| {
-        f.starts_with(&w)
-            && (w.len() >= 3
-                || matches!(w.as_str(), "mo" | "tu" | "we" | "th" | "fr" | "sa" | "su"))
+        f.starts_with(w)
+            && (w.len() >= 3 || matches!(w, "mo" | "tu" | "we" | "th" | "fr" | "sa" | "su"))
     })
 }
 
 /// Opening days as a set (bit 0 = Monday): Mon-Fri, Mon,Wed,Fri, Monday to Saturday, weekdays.
 pub fn days(input: &str) -> Result<u8, String> {
-    let s = trim(input).to_ascii_lowercase();
+    let mut buf = [0; 64];
+    let s = lower(trim(input), &mut buf);
     let bad = |part: &str| {
         format!(
             "{:?} is not a day; write days like Mon-Fri or Mon,Wed,Fri",
             part.trim()
         )
     };
-    match s.as_str() {
+    match &*s {
         "weekdays" => return Ok(0b0011111),
         "weekends" | "weekend" => return Ok(0b1100000),
         "every day" | "everyday" | "daily" | "all" => return Ok(0b1111111),

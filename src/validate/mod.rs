@@ -11,6 +11,7 @@
 pub mod fields;
 mod keys;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -123,8 +124,9 @@ struct Suspect {
     column: Option<usize>,
     header: Option<Arc<str>>,
     value: String,
-    /// What a repeat is, in words ("MAC address … is given twice"); the name, for names.
-    what: String,
+    /// What a repeat is, in words ("MAC address … is given twice"); unused for names, whose
+    /// message quotes the value. Most are fixed text: a false alarm then costs one allocation.
+    what: Cow<'static, str>,
     /// Whether the row was valid apart from this: a repeat makes it invalid, and the counts
     /// must move it.
     row_valid: bool,
@@ -271,7 +273,7 @@ impl Validator {
                     Severity::Warning,
                     format!(
                         "{:?} is also added on {at}: this would make two customers with one name",
-                        s.what
+                        s.value
                     ),
                 )
             } else {
@@ -715,7 +717,14 @@ impl<'a> Cx<'a> {
 
     /// Records a natural key. A repeat is an error naming the first row (for a company name,
     /// a warning), said when the job's rows have all been seen.
-    fn unique(&mut self, check: Unique, key: Key, f: Field, what: impl FnOnce() -> String) {
+    /// `what` is only called for a possible repeat, with the row's normal forms.
+    fn unique(
+        &mut self,
+        check: Unique,
+        key: Key,
+        f: Field,
+        what: impl FnOnce(&Normalized) -> Cow<'static, str>,
+    ) {
         let loc = self.loc();
         let (at, maybe) = self.v.logs[check as usize].record(key, loc);
         if maybe {
@@ -728,7 +737,7 @@ impl<'a> Cx<'a> {
                 column,
                 header: column.and_then(|c| self.sheet.headers.get(c).cloned()),
                 value: self.cell(f).to_string(),
-                what: what(),
+                what: what(&self.v.norm),
                 row_valid: true,
             });
         }
@@ -809,17 +818,17 @@ impl<'a> Cx<'a> {
             ", since part of the address is given",
         );
         if let Some(k) = ref_key {
-            self.unique(Unique::Ref, k, Field::Ref, || {
+            self.unique(Unique::Ref, k, Field::Ref, |_| {
                 "this Ref is used twice".into()
             });
         }
         match action {
             "add" => {
-                if let (Some(name), Some(k)) = (
+                if let (Some(_), Some(k)) = (
                     self.require(Field::CompanyName, " to add a customer"),
                     name_key,
                 ) {
-                    self.unique(Unique::Name, k, Field::CompanyName, || name.to_string());
+                    self.unique(Unique::Name, k, Field::CompanyName, |_| "".into());
                 }
                 self.require(Field::Plan, " to add a customer (pro or hardware)");
                 self.require(
@@ -879,7 +888,7 @@ impl<'a> Cx<'a> {
             self.require(Field::FirstName, " to add a user");
             self.require(Field::LastName, " to add a user");
             if let (Some(c), Some(e)) = (customer, email) {
-                self.unique(Unique::UserEmail, pair(c, key(&[e])), Field::Email, || {
+                self.unique(Unique::UserEmail, pair(c, key(&[e])), Field::Email, |_| {
                     "the same user email is added twice for one customer".into()
                 });
             }
@@ -907,18 +916,19 @@ impl<'a> Cx<'a> {
                 "deallocate ignores User Email".into(),
             );
         }
-        let number = self.v.norm.get(Field::Number).to_string();
+        let number = self.v.norm.get(Field::Number);
         if !ok || number.is_empty() || customer.is_none() {
             return;
         }
+        let k = key(&[number]);
         if action == "add" {
-            self.unique(Unique::NumberAdded, key(&[&number]), Field::Number, || {
-                format!("{number} is added twice")
+            self.unique(Unique::NumberAdded, k, Field::Number, |n| {
+                format!("{} is added twice", n.get(Field::Number)).into()
             });
         }
         if user.is_some() && action != "deallocate" {
-            self.unique(Unique::Allocation, key(&[&number]), Field::Number, || {
-                format!("{number} is allocated twice")
+            self.unique(Unique::Allocation, k, Field::Number, |n| {
+                format!("{} is allocated twice", n.get(Field::Number)).into()
             });
         }
     }
@@ -931,7 +941,7 @@ impl<'a> Cx<'a> {
         self.require(Field::Number, "");
         let ok = self.normalise(Field::Number, fields::block_pattern);
         self.choice(Field::Direction, fields::direction);
-        if let Some(note) = self.get(Field::Note).map(str::to_string) {
+        if let Some(note) = self.get(Field::Note) {
             let n = note.chars().count();
             if n > 200 {
                 let c = self.col(Field::Note);
@@ -943,14 +953,12 @@ impl<'a> Cx<'a> {
                 );
             }
         }
-        let number = self.v.norm.get(Field::Number).to_string();
+        let number = self.v.norm.get(Field::Number);
         if let (true, "add", Some(c)) = (ok && !number.is_empty(), action, customer) {
-            self.unique(
-                Unique::Blocked,
-                pair(c, key(&[&number])),
-                Field::Number,
-                || format!("{number} is blocked twice for one customer"),
-            );
+            let k = pair(c, key(&[number]));
+            self.unique(Unique::Blocked, k, Field::Number, |n| {
+                format!("{} is blocked twice for one customer", n.get(Field::Number)).into()
+            });
         }
     }
 
@@ -964,10 +972,11 @@ impl<'a> Cx<'a> {
         );
         self.require(Field::Mac, "");
         if self.normalise(Field::Mac, fields::mac) {
-            let mac = self.v.norm.get(Field::Mac).to_string();
+            let mac = self.v.norm.get(Field::Mac);
             if !mac.is_empty() {
-                self.unique(Unique::Mac, key(&[&mac]), Field::Mac, || {
-                    format!("MAC address {mac} is given twice")
+                let k = key(&[mac]);
+                self.unique(Unique::Mac, k, Field::Mac, |n| {
+                    format!("MAC address {} is given twice", n.get(Field::Mac)).into()
                 });
             }
         }
@@ -1118,7 +1127,7 @@ impl<'a> Cx<'a> {
             self.require(Field::LastName, " to add a partner user");
             self.require(Field::Role, " to add a partner user");
             if let Some(e) = email {
-                self.unique(Unique::PartnerEmail, key(&[e]), Field::Email, || {
+                self.unique(Unique::PartnerEmail, key(&[e]), Field::Email, |_| {
                     "this partner user is added twice".into()
                 });
             }
