@@ -6,7 +6,8 @@
 //! million-row file takes little longer than the validation alone. The reader thread starts at
 //! the first row asked for, so a workbook's sheets waiting their turn cost nothing, and it stops
 //! when the [`ReadAhead`] is dropped. Memory stays bounded: at most [`IN_FLIGHT`] batches are
-//! ever filled and not yet taken, and their buffers are handed back and reused.
+//! ever filled and not yet taken, each of at most [`BATCH`] rows or about [`BATCH_BYTES`] of
+//! text, and their buffers are handed back and reused.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,6 +22,11 @@ use crate::findings::Finding;
 const BATCH: usize = 256;
 /// Batches filled and not yet taken.
 const IN_FLIGHT: usize = 4;
+/// A batch also ends at this much text, so that a file of huge cells holds a few megabytes in
+/// flight, not a few hundred rows of them.
+const BATCH_BYTES: usize = 1 << 20;
+/// A row buffer that grew past this for one huge row gives the memory back before reuse.
+const KEEP_CAPACITY: usize = 64 << 10;
 
 #[derive(Default)]
 struct Batch {
@@ -98,15 +104,18 @@ fn fill(
         batch.len = 0;
         batch.numbers.clear();
         batch.notes.clear();
-        while batch.len < BATCH {
+        let mut bytes = 0;
+        while batch.len < BATCH && bytes < BATCH_BYTES {
             if batch.rows.len() == batch.len {
                 batch.rows.push(RowBuf::default());
             }
+            batch.rows[batch.len].release_beyond(KEEP_CAPACITY);
             let next = rows.next_row(&mut batch.rows[batch.len], &mut notes);
             let at = batch.len;
             batch.notes.extend(notes.drain(..).map(|n| (at, n)));
             match next {
                 Ok(Some(n)) => {
+                    bytes += batch.rows[batch.len].bytes();
                     batch.numbers.push(n);
                     batch.len += 1;
                 }
@@ -283,6 +292,46 @@ mod tests {
         };
         assert_eq!(rows, 700);
         assert!(matches!(err, IntakeError::Empty(_)));
+    }
+
+    /// Rows of one 1 MB cell each.
+    struct Huge {
+        left: u32,
+    }
+
+    impl Rows for Huge {
+        fn next_row(
+            &mut self,
+            buf: &mut RowBuf,
+            _: &mut Vec<Finding>,
+        ) -> Result<Option<u32>, IntakeError> {
+            buf.clear();
+            if self.left == 0 {
+                return Ok(None);
+            }
+            self.left -= 1;
+            buf.push(&"x".repeat(1 << 20));
+            Ok(Some(2))
+        }
+    }
+
+    #[test]
+    fn huge_rows_make_small_batches() {
+        let mut r = ReadAhead::new(Box::new(Huge { left: 40 }));
+        let mut buf = RowBuf::default();
+        r.next_row(&mut buf, &mut Vec::new()).unwrap();
+        // Give the reader time to fill everything it may.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let held: usize = r.current.rows.iter().map(RowBuf::capacity).sum();
+        assert!(
+            held <= 2 * BATCH_BYTES,
+            "{held} bytes in the batch being read"
+        );
+        let mut rows = 1;
+        while r.next_row(&mut buf, &mut Vec::new()).unwrap().is_some() {
+            rows += 1;
+        }
+        assert_eq!(rows, 40);
     }
 
     #[test]

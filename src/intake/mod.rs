@@ -65,6 +65,24 @@ impl RowBuf {
         self.ends.len()
     }
 
+    /// The text of all the row's cells, in bytes.
+    pub fn bytes(&self) -> usize {
+        self.text.len()
+    }
+
+    /// The memory the buffer holds, in bytes.
+    pub fn capacity(&self) -> usize {
+        self.text.capacity() + self.ends.capacity() * std::mem::size_of::<usize>()
+    }
+
+    /// Empties the buffer and gives its memory back if it holds more than `bytes`: one huge
+    /// row must not leave every buffer that ever held it that large.
+    pub(crate) fn release_beyond(&mut self, bytes: usize) {
+        if self.capacity() > bytes {
+            *self = RowBuf::default();
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.ends.is_empty()
     }
