@@ -51,6 +51,8 @@ enum State {
 
 /// A [`Rows`] read on another thread. See the module's notes.
 pub struct ReadAhead {
+    /// The file, for the one error this adds: the reading thread dying.
+    file: Arc<str>,
     state: State,
     current: Batch,
     at: usize,
@@ -58,8 +60,9 @@ pub struct ReadAhead {
 }
 
 impl ReadAhead {
-    pub fn new(rows: Box<dyn Rows>) -> ReadAhead {
+    pub fn new(file: Arc<str>, rows: Box<dyn Rows>) -> ReadAhead {
         ReadAhead {
+            file,
             state: State::Waiting(rows),
             current: Batch::default(),
             at: 0,
@@ -158,8 +161,11 @@ impl Rows for ReadAhead {
                     let Ok(next) = full.recv() else {
                         // The thread is gone without saying how the sheet ended: it panicked.
                         return Err(IntakeError::Io {
-                            path: "(reading thread)".into(),
-                            source: std::io::Error::other("the reader stopped unexpectedly"),
+                            path: self.file.to_string().into(),
+                            source: std::io::Error::other(
+                                "reading stopped unexpectedly half way (a fault in plbulk: \
+                                 please report it with the file, if you can)",
+                            ),
                         });
                     };
                     self.current = next;
@@ -256,7 +262,7 @@ mod tests {
 
     #[test]
     fn every_row_and_note_arrives_in_order_with_its_row() {
-        let mut r = ReadAhead::new(Box::new(Counting::new(2000, None)));
+        let mut r = ReadAhead::new("t.csv".into(), Box::new(Counting::new(2000, None)));
         let mut buf = RowBuf::default();
         let mut notes = Vec::new();
         let mut expected = 2;
@@ -279,7 +285,7 @@ mod tests {
 
     #[test]
     fn an_error_arrives_after_the_rows_before_it() {
-        let mut r = ReadAhead::new(Box::new(Counting::new(2000, Some(700))));
+        let mut r = ReadAhead::new("t.csv".into(), Box::new(Counting::new(2000, Some(700))));
         let mut buf = RowBuf::default();
         let mut notes = Vec::new();
         let mut rows = 0;
@@ -317,7 +323,7 @@ mod tests {
 
     #[test]
     fn huge_rows_make_small_batches() {
-        let mut r = ReadAhead::new(Box::new(Huge { left: 40 }));
+        let mut r = ReadAhead::new("t.csv".into(), Box::new(Huge { left: 40 }));
         let mut buf = RowBuf::default();
         r.next_row(&mut buf, &mut Vec::new()).unwrap();
         // Give the reader time to fill everything it may.
@@ -334,11 +340,33 @@ mod tests {
         assert_eq!(rows, 40);
     }
 
+    struct Panicking;
+
+    impl Rows for Panicking {
+        fn next_row(
+            &mut self,
+            _: &mut RowBuf,
+            _: &mut Vec<Finding>,
+        ) -> Result<Option<u32>, IntakeError> {
+            panic!("a fault in a reader")
+        }
+    }
+
+    #[test]
+    fn a_reader_that_dies_is_an_error_naming_the_file() {
+        let mut r = ReadAhead::new("customers.csv".into(), Box::new(Panicking));
+        let err = r.next_row(&mut RowBuf::default(), &mut Vec::new()).unwrap_err();
+        assert!(
+            err.to_string().starts_with("cannot read customers.csv: reading stopped"),
+            "{err}"
+        );
+    }
+
     #[test]
     fn dropping_it_early_stops_the_reader() {
         let rows = Counting::new(u32::MAX - 2, None);
         let dropped = rows.dropped.clone();
-        let mut r = ReadAhead::new(Box::new(rows));
+        let mut r = ReadAhead::new("t.csv".into(), Box::new(rows));
         let mut buf = RowBuf::default();
         r.next_row(&mut buf, &mut Vec::new()).unwrap();
         assert!(!dropped.load(Ordering::SeqCst));

@@ -321,15 +321,12 @@ pub(super) fn open(path: &Path, kind: Option<Kind>) -> Result<Sheet, IntakeError
     let (columns, more) = map_columns(&file_name, &sheet, kind, &headers, header_row)?;
     notes.extend(more);
     notes.extend(scratch);
+    let rows = Box::new(super::ahead::ReadAhead::new(
+        file_name.clone(),
+        Box::new(rows),
+    ));
     Ok(Sheet::new(
-        file_name,
-        sheet,
-        kind,
-        headers,
-        columns,
-        header_row,
-        Box::new(super::ahead::ReadAhead::new(Box::new(rows))),
-        notes,
+        file_name, sheet, kind, headers, columns, header_row, rows, notes,
     ))
 }
 
