@@ -355,9 +355,12 @@ mod tests {
     #[test]
     fn a_reader_that_dies_is_an_error_naming_the_file() {
         let mut r = ReadAhead::new("customers.csv".into(), Box::new(Panicking));
-        let err = r.next_row(&mut RowBuf::default(), &mut Vec::new()).unwrap_err();
+        let err = r
+            .next_row(&mut RowBuf::default(), &mut Vec::new())
+            .unwrap_err();
         assert!(
-            err.to_string().starts_with("cannot read customers.csv: reading stopped"),
+            err.to_string()
+                .starts_with("cannot read customers.csv: reading stopped"),
             "{err}"
         );
     }
