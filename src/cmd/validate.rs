@@ -10,32 +10,21 @@ use super::{parse_kind, Error, EXIT_OK, EXIT_REFUSED};
 
 pub async fn run(args: ValidateArgs, quiet: bool) -> Result<i32, Error> {
     let kind = args.kind.as_deref().map(parse_kind).transpose()?;
-    let mut validator = Validator::new();
-    let mut unreadable = Vec::new();
-    let mut inputs = Vec::new();
-    for file in &args.files {
-        match intake::open(file, kind) {
-            Ok(sheets) => {
-                inputs.push((file.clone(), kind));
-                for mut sheet in sheets {
-                    // A file that breaks off half way keeps what was read before it.
-                    if let Err(e) = validator.check_sheet(&mut sheet) {
-                        unreadable.push(e.to_string());
-                    }
-                }
-            }
-            Err(e) => unreadable.push(e.to_string()),
-        }
-    }
-    let mut outcome = validator.finish();
-    if unreadable.is_empty() && outcome.sheets.iter().all(|(.., c)| c.rows == 0) {
-        unreadable.push("no rows to run: every sheet read is empty below its header".to_string());
-    }
-    if args.online && unreadable.is_empty() {
-        let online = online_findings(&args, kind).await?;
+    let (outcome, unreadable) = if args.online {
+        // The pre-flight needs the plan, and the plan the rows: read once, keeping them.
+        let (inputs, plan) = crate::job::prepare(&args.files, kind);
+        let online = if inputs.unreadable.is_empty() {
+            online_findings(&args, &inputs, &plan).await?
+        } else {
+            Vec::new()
+        };
+        let mut outcome = inputs.outcome;
         outcome.findings.extend(online);
         outcome.findings.sort();
-    }
+        (outcome, inputs.unreadable)
+    } else {
+        offline(&args.files, kind)
+    };
     let findings = &outcome.findings;
     let errors = findings.errors() + unreadable.len() as u64;
 
@@ -45,7 +34,9 @@ pub async fn run(args: ValidateArgs, quiet: bool) -> Result<i32, Error> {
     for e in &unreadable {
         eprintln!("error: {e}");
     }
-    if !args.no_report && !inputs.is_empty() {
+    if !args.no_report && !outcome.sheets.is_empty() {
+        // Files that cannot be opened are left out of the report by itself.
+        let inputs: Vec<_> = args.files.iter().map(|f| (f.clone(), kind)).collect();
         let path = args
             .report
             .clone()
@@ -58,17 +49,44 @@ pub async fn run(args: ValidateArgs, quiet: bool) -> Result<i32, Error> {
     Ok(if errors > 0 { EXIT_REFUSED } else { EXIT_OK })
 }
 
+/// Reads and checks every input row by row, keeping nothing but what cross-row checks need.
+fn offline(
+    files: &[std::path::PathBuf],
+    kind: Option<crate::schema::Kind>,
+) -> (crate::validate::Outcome, Vec<String>) {
+    let mut validator = Validator::new();
+    let mut unreadable = Vec::new();
+    for file in files {
+        match intake::open(file, kind) {
+            Ok(sheets) => {
+                for mut sheet in sheets {
+                    // A file that breaks off half way keeps what was read before it.
+                    if let Err(e) = validator.check_sheet(&mut sheet) {
+                        unreadable.push(e.to_string());
+                    }
+                }
+            }
+            Err(e) => unreadable.push(e.to_string()),
+        }
+    }
+    let outcome = validator.finish();
+    if unreadable.is_empty() && outcome.sheets.iter().all(|(.., c)| c.rows == 0) {
+        unreadable.push("no rows to run: every sheet read is empty below its header".to_string());
+    }
+    (outcome, unreadable)
+}
+
 /// The online pre-flight's findings, from the account the settings point at.
 async fn online_findings(
     args: &ValidateArgs,
-    kind: Option<crate::schema::Kind>,
+    inputs: &crate::plan::Inputs,
+    plan: &crate::plan::Plan,
 ) -> Result<Vec<Finding>, Error> {
     let settings = crate::client::Settings::load(args.base_url.as_deref())
         .map_err(|e| Error::Refused(e.to_string()))?;
     let options = crate::job::JobOptions::reading(args.rate);
     let conn = crate::job::Connection::open(&options, Some(&settings), None).await?;
-    let (inputs, plan) = crate::job::prepare(&args.files, kind);
-    let found = crate::preflight::check(&inputs, &plan, &conn.client).await;
+    let found = crate::preflight::check(inputs, plan, &conn.client).await;
     conn.close().await;
     let found = found.map_err(|e| {
         Error::Refused(format!(
