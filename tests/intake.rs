@@ -91,6 +91,15 @@ fn workbook_quirks_validate_with_the_right_findings() {
             (na.sheet.as_ref(), na.row, na.column_letter().as_deref()),
             ("Users", Some(3), Some("D"))
         );
+        let on_that_cell: Vec<_> = f
+            .iter()
+            .filter(|f| &*f.sheet == "Users" && f.row == Some(3) && f.column == na.column)
+            .collect();
+        assert_eq!(
+            on_that_cell.len(),
+            1,
+            "{name}: said once, not again by the email rule: {on_that_cell:#?}"
+        );
         let customers = out
             .sheets
             .iter()

@@ -124,8 +124,9 @@ pub(crate) fn print_summary(
             format!("{file} [{sheet}: {kind}]")
         };
         println!(
-            "{label}: {} rows, {} valid, {} with errors{}",
+            "{label}: {} row{}, {} valid, {} with errors{}",
             c.rows,
+            plural(c.rows),
             c.valid,
             c.invalid,
             if c.ignored > 0 {

@@ -145,6 +145,9 @@ pub struct Validator {
     suspects: Vec<Suspect>,
     /// The first of `suspects` that belongs to the row being checked.
     row_suspects: usize,
+    /// Columns of the row being checked whose cell the reader reported (an error value such as
+    /// #N/A, text that is not UTF-8): the rules leave them alone rather than say it again.
+    reported_cells: Vec<u32>,
     customer_refs: Vec<PendingRef>,
     customer_ref_seen: KeyTable<()>,
     /// Order Ref → (customer, delivery address, first row).
@@ -195,6 +198,13 @@ impl Validator {
                 }
             }
             let had_cell_errors = notes.iter().any(|f| f.severity == Severity::Error);
+            self.reported_cells.clear();
+            self.reported_cells.extend(
+                notes
+                    .iter()
+                    .filter(|f| f.severity == Severity::Error)
+                    .filter_map(|f| f.column),
+            );
             for mut f in notes.drain(..) {
                 f.header = f
                     .column
@@ -202,6 +212,7 @@ impl Validator {
                 self.findings.push(f);
             }
             let mut v = self.check_row(sheet, n, &row);
+            self.reported_cells.clear();
             if had_cell_errors && v == Verdict::Valid {
                 v = Verdict::Invalid;
                 self.settle_row(v);
@@ -543,8 +554,9 @@ struct Cx<'a> {
     /// Each field's cell, trimmed once here rather than at each of the several rules that
     /// read it; blank where the sheet has no such column, or where the cell is too long.
     cells: [&'a str; Field::COUNT],
-    /// Fields whose cell was too long, said once; a bit per field.
-    too_long: u64,
+    /// Fields whose cell's problem is said already (too long, or reported by the reader):
+    /// blank to the rules, but not to be called missing. A bit per field.
+    said: u64,
     errors: u32,
 }
 
@@ -563,10 +575,14 @@ impl<'a> Cx<'a> {
             row_no,
             row,
             cells: [""; Field::COUNT],
-            too_long: 0,
+            said: 0,
             errors: 0,
         };
         for &(f, c) in &sheet.columns {
+            if cx.v.reported_cells.contains(&(c as u32)) {
+                cx.said |= 1 << f as u32;
+                continue;
+            }
             let s = trim(row.get(c));
             if s.len() > MAX_CELL_CHARS && s.chars().count() > MAX_CELL_CHARS {
                 let n = s.chars().count();
@@ -576,7 +592,7 @@ impl<'a> Cx<'a> {
                     &format!("{shown}…"),
                     format!("the cell has {n} characters; a cell holds at most {MAX_CELL_CHARS}"),
                 );
-                cx.too_long |= 1 << f as u32;
+                cx.said |= 1 << f as u32;
                 continue;
             }
             cx.cells[f as usize] = s;
@@ -623,7 +639,7 @@ impl<'a> Cx<'a> {
         if let Some(v) = self.get(f) {
             return Some(v);
         }
-        if self.too_long & (1 << f as u32) != 0 {
+        if self.said & (1 << f as u32) != 0 {
             // Said already, and a blank cell it is not.
             return None;
         }
