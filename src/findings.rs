@@ -135,11 +135,24 @@ impl Findings {
         self.total() - self.items.len() as u64
     }
 
-    /// Sorts the kept findings by file, sheet, row and column, errors first within a cell.
-    pub fn sort(&mut self) {
-        self.items.sort_by(|a, b| {
-            (&a.file, &a.sheet, a.row, a.column, a.severity)
-                .cmp(&(&b.file, &b.sheet, b.row, b.column, b.severity))
+    /// Sorts the kept findings by sheet, in `order` (file and sheet as they were read: the
+    /// user's own order, not the alphabet's), then row and column, errors first within a cell.
+    /// Sheets not in `order` come last, by name.
+    pub fn sort_in<'a>(&mut self, order: impl IntoIterator<Item = (&'a str, &'a str)>) {
+        let order: Vec<(&str, &str)> = order.into_iter().collect();
+        self.items.sort_by_cached_key(|f| {
+            let rank = order
+                .iter()
+                .position(|&(file, sheet)| *f.file == *file && *f.sheet == *sheet)
+                .unwrap_or(order.len());
+            (
+                rank,
+                f.file.clone(),
+                f.sheet.clone(),
+                f.row,
+                f.column,
+                f.severity,
+            )
         });
     }
 }
@@ -166,6 +179,42 @@ mod tests {
         assert_eq!(
             f(Severity::Error).to_string(),
             "error: in.xlsx [Users] row 7, column AB (Email): \"tom@\" is not an email address"
+        );
+    }
+
+    #[test]
+    fn sorted_in_the_order_the_sheets_were_read() {
+        let at = |file: &str, sheet: &str, row, sev| Finding {
+            file: file.into(),
+            sheet: sheet.into(),
+            row: Some(row),
+            ..f(sev)
+        };
+        let mut fs = Findings::new();
+        fs.push(at("b.csv", "Users", 9, Severity::Warning));
+        fs.push(at("in.xlsx", "Customers", 3, Severity::Error));
+        fs.push(at("in.xlsx", "Users", 2, Severity::Warning));
+        fs.push(at("in.xlsx", "Users", 2, Severity::Error));
+        fs.push(at("a.csv", "Orders", 1, Severity::Error));
+        fs.sort_in([
+            ("in.xlsx", "Users"),
+            ("in.xlsx", "Customers"),
+            ("b.csv", "Users"),
+        ]);
+        let got: Vec<_> = fs
+            .items()
+            .iter()
+            .map(|f| (&*f.file, &*f.sheet, f.row.unwrap(), f.severity))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("in.xlsx", "Users", 2, Severity::Error),
+                ("in.xlsx", "Users", 2, Severity::Warning),
+                ("in.xlsx", "Customers", 3, Severity::Error),
+                ("b.csv", "Users", 9, Severity::Warning),
+                ("a.csv", "Orders", 1, Severity::Error),
+            ]
         );
     }
 

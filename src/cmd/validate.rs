@@ -20,7 +20,14 @@ pub async fn run(args: ValidateArgs, quiet: bool) -> Result<i32, Error> {
         };
         let mut outcome = inputs.outcome;
         outcome.findings.extend(online);
-        outcome.findings.sort();
+        let order: Vec<_> = outcome
+            .sheets
+            .iter()
+            .map(|(f, s, ..)| (f.clone(), s.clone()))
+            .collect();
+        outcome
+            .findings
+            .sort_in(order.iter().map(|(f, s)| (&**f, &**s)));
         (outcome, inputs.unreadable)
     } else {
         offline(&args.files, kind)

@@ -473,7 +473,8 @@ impl Validator {
                 )),
             }
         }
-        self.findings.sort();
+        self.findings
+            .sort_in(self.counts.iter().map(|(f, s, ..)| (&**f, &**s)));
         Outcome {
             findings: self.findings,
             sheets: self.counts,
