@@ -484,6 +484,9 @@ pub fn build(inputs: &Inputs) -> Plan {
         }
     }
     let mut rows: Vec<NewRow> = Vec::with_capacity(order.len());
+    // Each row's work stays typed until the end, so that an order's members can add their
+    // items to it in place; it is written as JSON once.
+    let mut works: Vec<Option<Work>> = (0..order.len()).map(|_| None).collect();
     for &i in &order {
         let r = &inputs.rows[i];
         let s = &inputs.sheets[r.sheet as usize];
@@ -529,7 +532,7 @@ pub fn build(inputs: &Inputs) -> Plan {
                 deps.dedup();
                 deps.retain(|d| *d != id);
                 row.deps = deps;
-                row.work = Some(serde_json::to_string(&work).expect("work serialises"));
+                works[rows.len()] = Some(*work);
             }
             Planned::MemberOf(lead) => {
                 row.lead = Some(lead);
@@ -539,37 +542,17 @@ pub fn build(inputs: &Inputs) -> Plan {
         rows.push(row);
     }
     // Members of an order carry their items to the lead.
-    let members: Vec<(usize, i64)> = rows
-        .iter()
-        .enumerate()
-        .filter_map(|(pos, r)| r.lead.map(|l| (pos, l)))
-        .collect();
-    for (pos, lead) in members {
-        let (cells, sheet) = (rows[pos].cells.clone(), rows[pos].sheet);
-        let s = &inputs.sheets[sheet as usize];
-        let lead_row = &mut rows[lead as usize - 1];
-        if let Some(w) = &lead_row.work {
-            if let Ok(Work::AddOrder {
-                customer,
-                mut items,
-                delivery,
-                order_ref,
-            }) = serde_json::from_str::<Work>(w)
-            {
-                if let Some(item) = order_item(s, &cells) {
-                    items.push(item);
-                }
-                lead_row.work = Some(
-                    serde_json::to_string(&Work::AddOrder {
-                        customer,
-                        items,
-                        delivery,
-                        order_ref,
-                    })
-                    .expect("work serialises"),
-                );
-            }
+    for row in &rows {
+        let Some(lead) = row.lead else { continue };
+        let s = &inputs.sheets[row.sheet as usize];
+        if let (Some(Work::AddOrder { items, .. }), Some(item)) =
+            (&mut works[lead as usize - 1], order_item(s, &row.cells))
+        {
+            items.push(item);
         }
+    }
+    for (row, work) in rows.iter_mut().zip(works) {
+        row.work = work.map(|w| serde_json::to_string(&w).expect("work serialises"));
     }
     Plan { sheets, rows }
 }
