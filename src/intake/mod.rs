@@ -41,6 +41,12 @@ impl RowBuf {
         self.ends.extend(ends);
     }
 
+    /// Whether each cell ends on a character boundary of the text, as cells set from a whole
+    /// record's text must.
+    pub(crate) fn ends_on_char_boundaries(&self) -> bool {
+        self.ends.iter().all(|&e| self.text.is_char_boundary(e))
+    }
+
     /// Appends to the cell being built; `end_cell` closes it.
     pub(crate) fn text_mut(&mut self) -> &mut String {
         &mut self.text

@@ -6,6 +6,7 @@
 //! it streams, so memory does not grow with the file. The delimiter (comma, semicolon or tab) is
 //! the one the header line uses most.
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::path::Path;
@@ -96,7 +97,9 @@ struct LineTracker<R> {
     inner: R,
     offset: u64,
     held_cr: bool,
-    breaks: Arc<std::sync::Mutex<std::collections::VecDeque<u64>>>,
+    /// Read by [`CsvRows`] through the CSV reader's `get_mut`: both live on the reading
+    /// thread, so no lock is needed.
+    breaks: VecDeque<u64>,
 }
 
 impl<R: Read> Read for LineTracker<R> {
@@ -116,11 +119,11 @@ impl<R: Read> Read for LineTracker<R> {
             self.held_cr = true;
             len -= 1;
         }
-        let mut q = self.breaks.lock().unwrap_or_else(|p| p.into_inner());
+        let q = &mut self.breaks;
         if memchr::memchr(b'\r', &buf[..len]).is_none() {
             // The usual case: nothing to fold, only line breaks to note.
-            q.extend(memchr::memchr_iter(b'\n', &buf[..len]).map(|i| self.offset + i as u64));
-            drop(q);
+            let offset = self.offset;
+            q.extend(memchr::memchr_iter(b'\n', &buf[..len]).map(|i| offset + i as u64));
             self.offset += len as u64;
             if len == 0 && self.held_cr {
                 // Only a \r came: it is not data yet.
@@ -145,7 +148,6 @@ impl<R: Read> Read for LineTracker<R> {
             buf[0] = b'\r';
             w = 1;
         }
-        drop(q);
         self.offset += w as u64;
         if w == 0 && self.held_cr {
             return self.read(buf);
@@ -230,13 +232,12 @@ pub(super) fn open(path: &Path, kind: Option<Kind>) -> Result<Sheet, IntakeError
     if encoding != encoding_rs::UTF_8 {
         reader = Box::new(Decoding::new(reader, encoding));
     }
-    let breaks = Arc::new(std::sync::Mutex::new(std::collections::VecDeque::new()));
-    let reader: Box<dyn Read + Send> = Box::new(LineTracker {
+    let reader = LineTracker {
         inner: reader,
         offset: 0,
         held_cr: false,
-        breaks: breaks.clone(),
-    });
+        breaks: VecDeque::new(),
+    };
     let csv = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -249,7 +250,6 @@ pub(super) fn open(path: &Path, kind: Option<Kind>) -> Result<Sheet, IntakeError
         sheet: Arc::from(""),
         csv,
         record: csv::ByteRecord::new(),
-        breaks,
         lines_before: 0,
         embedded_newlines: 0,
         utf8_len: (encoding == encoding_rs::UTF_8)
@@ -333,9 +333,8 @@ pub(super) fn open(path: &Path, kind: Option<Kind>) -> Result<Sheet, IntakeError
 struct CsvRows {
     file: Arc<str>,
     sheet: Arc<str>,
-    csv: csv::Reader<Box<dyn Read + Send>>,
+    csv: csv::Reader<LineTracker<Box<dyn Read + Send>>>,
     record: csv::ByteRecord,
-    breaks: Arc<std::sync::Mutex<std::collections::VecDeque<u64>>>,
     /// Line breaks before the current record.
     lines_before: u64,
     /// Line breaks inside quoted cells so far: Excel shows such a record as one row.
@@ -365,49 +364,51 @@ impl Rows for CsvRows {
         }
         self.records += 1;
         let start = self.record.position().map_or(0, |p| p.byte());
-        {
-            let mut q = self.breaks.lock().unwrap_or_else(|p| p.into_inner());
-            while q.front().is_some_and(|&b| b <= start) {
-                q.pop_front();
-                self.lines_before += 1;
-            }
+        let q = &mut self.csv.get_mut().breaks;
+        while q.front().is_some_and(|&b| b <= start) {
+            q.pop_front();
+            self.lines_before += 1;
         }
         let row = (self.lines_before - self.embedded_newlines + 1) as u32;
         let bytes = self.record.as_slice();
         self.embedded_newlines += memchr_count(b'\n', bytes);
-        let whole = std::str::from_utf8(bytes).ok().filter(|text| {
-            // Valid as a whole; each field must also end on a character boundary (a character
-            // split by a delimiter would not, and then each field is read on its own).
-            (0..self.record.len()).all(|i| {
-                self.record
-                    .range(i)
-                    .is_some_and(|r| text.is_char_boundary(r.end))
-            })
-        });
-        match whole {
-            Some(text) => buf.set(
-                text,
-                (0..self.record.len()).filter_map(|i| self.record.range(i).map(|r| r.end)),
-            ),
-            None => {
-                for (i, field) in self.record.iter().enumerate() {
-                    let text = String::from_utf8_lossy(field);
-                    if matches!(text, std::borrow::Cow::Owned(_)) {
-                        notes.push(Finding {
-                            severity: Severity::Error,
-                            file: self.file.clone(),
-                            sheet: self.sheet.clone(),
-                            row: Some(row),
-                            column: Some(i as u32),
-                            header: None,
-                            value: text.to_string(),
-                            message: "the cell is not valid UTF-8 text although the file began as UTF-8: \
-                                      save the file again as \"CSV UTF-8\""
+        // The usual case: the record is UTF-8 as a whole and each field ends on a character
+        // boundary (a character split by a delimiter would not; then each field is read on
+        // its own). The fields lie end to end in the record, so their ends are running sums.
+        let whole = match std::str::from_utf8(bytes) {
+            Ok(text) => {
+                let mut end = 0;
+                buf.set(
+                    text,
+                    self.record.iter().map(|f| {
+                        end += f.len();
+                        end
+                    }),
+                );
+                buf.ends_on_char_boundaries()
+            }
+            Err(_) => false,
+        };
+        if !whole {
+            buf.clear();
+            for (i, field) in self.record.iter().enumerate() {
+                let text = String::from_utf8_lossy(field);
+                if matches!(text, std::borrow::Cow::Owned(_)) {
+                    notes.push(Finding {
+                        severity: Severity::Error,
+                        file: self.file.clone(),
+                        sheet: self.sheet.clone(),
+                        row: Some(row),
+                        column: Some(i as u32),
+                        header: None,
+                        value: text.to_string(),
+                        message:
+                            "the cell is not valid UTF-8 text although the file began as UTF-8: \
+                              save the file again as \"CSV UTF-8\""
                                 .into(),
-                        });
-                    }
-                    buf.push(&text);
+                    });
                 }
+                buf.push(&text);
             }
         }
         Ok(Some(row))
@@ -466,20 +467,16 @@ mod tests {
                 Ok(n)
             }
         }
-        let breaks = Arc::new(std::sync::Mutex::new(std::collections::VecDeque::new()));
         let mut t = LineTracker {
             inner: Drip(b"ab\r\n\r\ncd\re\r".to_vec(), 0),
             offset: 0,
             held_cr: false,
-            breaks: breaks.clone(),
+            breaks: VecDeque::new(),
         };
         let mut out = Vec::new();
         t.read_to_end(&mut out).unwrap();
         assert_eq!(out, b"ab\n\ncd\re\r");
-        assert_eq!(
-            breaks.lock().unwrap().iter().copied().collect::<Vec<_>>(),
-            [2, 3]
-        );
+        assert_eq!(t.breaks.iter().copied().collect::<Vec<_>>(), [2, 3]);
     }
 
     #[test]
