@@ -129,9 +129,14 @@ pub(crate) struct Shared {
     /// key → times of the requests admitted within the last window
     windows: Mutex<HashMap<String, VecDeque<Instant>>>,
     rng: Mutex<StdRng>,
-    log: Mutex<Vec<LogEntry>>,
+    /// The latest [`LOG_LIMIT`] requests, oldest first.
+    log: Mutex<VecDeque<LogEntry>>,
     started: Instant,
 }
+
+/// Requests the log keeps: a sandbox left running for weeks must not grow without end, and
+/// this is hours of traffic at the real limit (about 20 MB).
+pub const LOG_LIMIT: usize = 200_000;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -166,7 +171,7 @@ impl Shared {
             world: Mutex::new(world),
             tokens: Mutex::new(HashMap::new()),
             windows: Mutex::new(HashMap::new()),
-            log: Mutex::new(Vec::new()),
+            log: Mutex::new(VecDeque::new()),
             started: Instant::now(),
         }
     }
@@ -204,7 +209,11 @@ impl Shared {
     /// Logs a request, by the time it arrived: the window counts arrivals, and so must anyone
     /// checking the log against the limit.
     fn record(&self, t_ms: u64, method: &str, path: &str, status: u16, key: &str, dropped: bool) {
-        lock(&self.log).push(LogEntry {
+        let mut log = lock(&self.log);
+        if log.len() == LOG_LIMIT {
+            log.pop_front();
+        }
+        log.push_back(LogEntry {
             t_ms,
             method: method.to_string(),
             path: path.to_string(),
@@ -215,7 +224,7 @@ impl Shared {
     }
 
     pub(crate) fn request_log(&self) -> Vec<LogEntry> {
-        lock(&self.log).clone()
+        lock(&self.log).iter().cloned().collect()
     }
 
     fn token_key(&self, token: &str) -> Option<(String, bool)> {
@@ -550,6 +559,18 @@ pub fn busiest_window(log: &[LogEntry], key: &str, window: Duration) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_request_log_keeps_the_latest_requests() {
+        let s = Shared::new(SandboxConfig::default(), World::seeded());
+        for t in 0..(LOG_LIMIT + 5) as u64 {
+            s.record(t, "GET", "/customers", 200, "k", false);
+        }
+        let log = s.request_log();
+        assert_eq!(log.len(), LOG_LIMIT);
+        assert_eq!(log[0].t_ms, 5);
+        assert_eq!(log[LOG_LIMIT - 1].t_ms, (LOG_LIMIT + 4) as u64);
+    }
 
     #[test]
     fn latency_parses_fixed_and_ranges() {
