@@ -131,7 +131,7 @@ async fn main() {
         .unwrap();
     // The pre-flight is part of a run: its List calls count as calls per write (not in the
     // utilisation, which is about the writes).
-    let online = plbulk::preflight::check(&inputs, &plan, &conn.client)
+    let online = plbulk::preflight::check(&inputs, &plan, &conn.look)
         .await
         .unwrap();
     assert!(online

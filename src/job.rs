@@ -276,6 +276,9 @@ pub fn create(
 /// Where the job's calls go: the API with the user's credentials, or an in-process sandbox.
 pub struct Connection {
     pub client: Client,
+    /// What the job has listed of the account, cached: the pre-flight fills it, and the engine
+    /// starts from it rather than listing the same collections again.
+    pub look: Arc<engine::Lookups>,
     pub calls: Arc<Counted>,
     pub base_url: String,
     pub key_id: String,
@@ -329,6 +332,7 @@ impl Connection {
         config.pacer = Some(calls.clone() as Arc<dyn Pacer>);
         let client = Client::new(config).map_err(|e| JobError::Refused(e.to_string()))?;
         Ok(Connection {
+            look: Arc::new(engine::Lookups::new(client.clone())),
             client,
             calls,
             base_url,
@@ -396,7 +400,7 @@ pub async fn execute(
         existing: options.existing,
         settle: options.timeout() + Duration::from_secs(1),
     };
-    let engine = Arc::new(engine::Engine::new(journal, conn.client.clone(), opts)?);
+    let engine = Arc::new(engine::Engine::new(journal, conn.look.clone(), opts)?);
     Ok(engine.run(stop, observer).await?)
 }
 

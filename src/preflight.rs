@@ -5,24 +5,27 @@
 //! be in the available pool, or already in their customer; products must be in the catalogue;
 //! delivery postcodes must be found by Lookup Addresses. What already exists (a customer, a user
 //! email, a blocked number) is a warning that says what `--existing` will do with it. Each
-//! collection is listed once; only customers already in the account are listed into.
+//! collection is listed once, through the job's [`Lookups`], so that the matching is the
+//! engine's own and the engine starts with what was listed here; only customers already in the
+//! account are listed into.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use crate::client::{ApiError, Client};
-use crate::contract as c;
+use crate::client::ApiError;
+use crate::engine::Lookups;
 use crate::findings::{Finding, Severity};
 use crate::plan::{Inputs, Plan, Sel, Work};
-use crate::schema::{squash, Field};
+use crate::schema::Field;
 
 /// Runs every online check over the plan's valid rows. Each finding comes with the index of its
 /// row in the plan.
 pub async fn check(
     inputs: &Inputs,
     plan: &Plan,
-    client: &Client,
+    look: &Lookups,
 ) -> Result<Vec<(usize, Finding)>, ApiError> {
+    let client = look.client();
     let mut out = Vec::new();
     let works: Vec<(usize, Work)> = plan
         .rows
@@ -59,21 +62,7 @@ pub async fn check(
     };
 
     // Customers: every reference to the account's, and every one the job would add.
-    let needs_customers = works.iter().any(|(_, w)| {
-        matches!(w, Work::AddCustomer { .. })
-            || w.customer()
-                .is_some_and(|s| matches!(s, Sel::Existing(_) | Sel::Id(_)))
-    });
-    let customers = if needs_customers {
-        client.list_customers().await?
-    } else {
-        Vec::new()
-    };
     let fold = |s: &str| s.trim().to_lowercase();
-    let mut by_name: HashMap<String, Vec<&c::Customer>> = HashMap::new();
-    for cu in &customers {
-        by_name.entry(fold(&cu.company_name)).or_default().push(cu);
-    }
     // The account's customer each row is about, when it is already there.
     let mut existing_of: HashMap<usize, String> = HashMap::new();
     // Customers rows of the job (by row id) whose customer is already in the account.
@@ -81,11 +70,7 @@ pub async fn check(
     for (i, w) in &works {
         match w {
             Work::AddCustomer { new } => {
-                let same = customers.iter().find(|cu| {
-                    fold(&cu.company_name) == fold(&new.company_name)
-                        && cu.email.as_deref().map(fold) == new.email.as_deref().map(fold)
-                });
-                if let Some(cu) = same {
+                if let Some(cu) = look.find_customer(new, false).await? {
                     // Rows that name this Customers row are about that customer.
                     added_existing.insert(*i as i64 + 1, cu.id.clone());
                     out.push(at(*i, Field::CompanyName, Severity::Warning, format!(
@@ -116,24 +101,11 @@ pub async fn check(
                     } else {
                         Field::Customer
                     };
-                    if let Some(cu) = customers.iter().find(|cu| cu.id == v.trim()) {
-                        existing_of.insert(*i, cu.id.clone());
-                        continue;
-                    }
-                    match by_name.get(&fold(v)).map(Vec::as_slice) {
-                        Some([one]) => {
-                            existing_of.insert(*i, one.id.clone());
+                    match look.customer_id(v).await? {
+                        Ok(id) => {
+                            existing_of.insert(*i, id);
                         }
-                        Some(many) => out.push(at(*i, field, Severity::Error, format!(
-                            "{} customers in the account are called {:?} ({}): use the Customer ID",
-                            many.len(),
-                            v.trim(),
-                            many.iter().map(|cu| cu.id.as_str()).collect::<Vec<_>>().join(", ")
-                        ))),
-                        None => out.push(at(*i, field, Severity::Error, format!(
-                            "customer {:?} is not in the account and not added by this job: add it on the Customers sheet or correct it",
-                            v.trim()
-                        ))),
+                        Err(why) => out.push(at(*i, field, Severity::Error, why)),
                     }
                 }
                 _ => {}
@@ -141,39 +113,16 @@ pub async fn check(
         }
     }
 
-    // Products.
-    let products: Vec<String> = works
-        .iter()
-        .flat_map(|(_, w)| match w {
-            Work::AddDevice { product, .. } => vec![product.clone()],
-            Work::AddOrder { items, .. } => items.iter().map(|(p, _)| p.clone()).collect(),
-            _ => vec![],
-        })
-        .collect();
-    if !products.is_empty() {
-        let catalogue = client.list_products().await?;
-        let known = |p: &str| {
-            catalogue.iter().any(|x| {
-                x.id == p.trim()
-                    || squash(&format!("{}{}", x.brand, x.model)) == squash(p)
-                    || squash(&x.model) == squash(p)
-            })
+    // Products, matched as the engine will match them.
+    for (i, w) in &works {
+        let products: Vec<&String> = match w {
+            Work::AddDevice { product, .. } => vec![product],
+            Work::AddOrder { items, .. } => items.iter().map(|(p, _)| p).collect(),
+            _ => continue,
         };
-        for (i, w) in &works {
-            let bad: Vec<&String> = match w {
-                Work::AddDevice { product, .. } => vec![product],
-                Work::AddOrder { items, .. } => items.iter().map(|(p, _)| p).collect(),
-                _ => vec![],
-            }
-            .into_iter()
-            .filter(|p| !known(p))
-            .collect();
-            for p in bad {
-                out.push(at(*i, Field::Product, Severity::Error, format!(
-                    "product {p:?} is not in the catalogue: use a product id or \"Brand Model\" as List Products gives them (e.g. {} {})",
-                    catalogue.first().map_or("", |x| x.brand.as_str()),
-                    catalogue.first().map_or("", |x| x.model.as_str()),
-                )));
+        for p in products {
+            if let Err(why) = look.product_id(p).await? {
+                out.push(at(*i, Field::Product, Severity::Error, why));
             }
         }
     }
@@ -210,7 +159,7 @@ pub async fn check(
             }
             if let Some(cid) = existing_of.get(&i) {
                 if !in_customer.contains_key(cid) {
-                    let ns = client.list_customer_numbers(cid).await?;
+                    let ns = look.numbers(cid, false).await?;
                     in_customer.insert(cid.clone(), ns.into_iter().map(|n| n.number).collect());
                 }
                 if in_customer[cid].contains(number) {
@@ -237,7 +186,7 @@ pub async fn check(
         match w {
             Work::AddUser { new, .. } => {
                 if !users.contains_key(cid) {
-                    let all = client.list_users(cid).await?;
+                    let all = look.users(cid, false).await?;
                     users.insert(
                         cid.clone(),
                         all.into_iter().map(|u| fold(&u.email)).collect(),
@@ -251,7 +200,7 @@ pub async fn check(
             }
             Work::AddBlocked { new, .. } => {
                 if !blocked.contains_key(cid) {
-                    let all = client.list_blocked_numbers(cid).await?;
+                    let all = look.blocked(cid, false).await?;
                     blocked.insert(cid.clone(), all.into_iter().map(|b| b.number).collect());
                 }
                 if blocked[cid].contains(&new.number) {

@@ -397,7 +397,7 @@ fn the_online_pre_flight_finds_what_only_the_account_knows() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains("\"Nobody Ltd\" is not in the account"),
+        stdout.contains("\"Nobody Ltd\" is neither in this job nor in the account"),
         "{stdout}"
     );
     assert!(

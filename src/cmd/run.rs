@@ -90,7 +90,7 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<i32, Error> {
     let conn = Connection::open(&options, settings.as_ref(), None).await?;
     let mut plan = plan;
     if !args.no_preflight {
-        let online = crate::preflight::check(&inputs, &plan, &conn.client)
+        let online = crate::preflight::check(&inputs, &plan, &conn.look)
             .await
             .map_err(|e| {
                 Error::Refused(format!(

@@ -93,7 +93,7 @@ async fn online_findings(
         .map_err(|e| Error::Refused(e.to_string()))?;
     let options = crate::job::JobOptions::reading(args.rate);
     let conn = crate::job::Connection::open(&options, Some(&settings), None).await?;
-    let found = crate::preflight::check(inputs, plan, &conn.client).await;
+    let found = crate::preflight::check(inputs, plan, &conn.look).await;
     conn.close().await;
     let found = found.map_err(|e| {
         Error::Refused(format!(

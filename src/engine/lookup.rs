@@ -121,6 +121,11 @@ impl Lookups {
         }
     }
 
+    /// The client the look-ups list through, for calls that are not look-ups.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
     pub fn mark_created(&self, customer: &str) {
         self.created
             .lock()

@@ -111,7 +111,7 @@ pub struct Engine {
     journal: Arc<Journal>,
     client: Client,
     opts: Options,
-    look: Lookups,
+    look: Arc<Lookups>,
     sheets: Vec<SheetRec>,
     /// Ids each row has made or found, by row id.
     ids: Mutex<HashMap<i64, Map<String, Value>>>,
@@ -130,16 +130,18 @@ struct Rt {
 }
 
 impl Engine {
+    /// `look` is the job's view of the account, shared with the pre-flight: what it listed is
+    /// not listed again.
     pub fn new(
         journal: Arc<Journal>,
-        client: Client,
+        look: Arc<Lookups>,
         opts: Options,
     ) -> Result<Engine, JournalError> {
         let sheets = journal.sheets()?;
         Ok(Engine {
-            look: Lookups::new(client.clone()),
+            client: look.client().clone(),
+            look,
             journal,
-            client,
             opts,
             sheets,
             ids: Mutex::default(),
