@@ -19,10 +19,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::contract as c;
 use crate::findings::{Findings, Severity};
-use crate::intake::{self, IntakeError};
+use crate::intake::IntakeError;
 use crate::journal::{NewRow, RowState, SheetRec};
 use crate::schema::{Field, Kind};
-use crate::validate::{self, fields, Outcome, SheetCounts, Validator, Verdict};
+use crate::validate::{self, fields, Outcome, SheetCounts, Verdict};
 
 /// What a row refers to: another row of this job, or something in the account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -281,44 +281,31 @@ impl Inputs {
 
 /// Reads and validates every input, keeping each row's cells.
 pub fn read(files: &[PathBuf], kind: Option<Kind>) -> Inputs {
-    let mut validator = Validator::new();
     let mut sheets = Vec::new();
     let mut rows = Vec::new();
-    let mut unreadable = Vec::new();
-    for file in files {
-        match intake::open(file, kind) {
-            Ok(opened) => {
-                for mut sheet in opened {
-                    let idx = sheets.len() as u32;
-                    sheets.push(SheetIn {
-                        file: sheet.file.clone(),
-                        name: sheet.name.clone(),
-                        kind: sheet.kind,
-                        headers: sheet.headers.iter().map(|h| h.to_string()).collect(),
-                        columns: sheet.columns.clone(),
-                    });
-                    let r = validator.check_sheet_keeping(&mut sheet, |row_no, row, v| {
-                        if v != Verdict::Ignored {
-                            rows.push(RowIn {
-                                sheet: idx,
-                                row_no,
-                                cells: row.iter().map(str::to_string).collect(),
-                                valid: v == Verdict::Valid,
-                            });
-                        }
-                    });
-                    if let Err(e) = r {
-                        unreadable.push(e.to_string());
-                    }
-                }
+    let (outcome, unreadable) = validate::check_files(
+        files,
+        kind,
+        |sheet| {
+            sheets.push(SheetIn {
+                file: sheet.file.clone(),
+                name: sheet.name.clone(),
+                kind: sheet.kind,
+                headers: sheet.headers.iter().map(|h| h.to_string()).collect(),
+                columns: sheet.columns.clone(),
+            })
+        },
+        |sheet, row_no, row, v| {
+            if v != Verdict::Ignored {
+                rows.push(RowIn {
+                    sheet,
+                    row_no,
+                    cells: row.iter().map(str::to_string).collect(),
+                    valid: v == Verdict::Valid,
+                });
             }
-            Err(e) => unreadable.push(e.to_string()),
-        }
-    }
-    let outcome = validator.finish();
-    if unreadable.is_empty() && rows.is_empty() {
-        unreadable.push("no rows to run: every sheet read is empty below its header".to_string());
-    }
+        },
+    );
     // A finding's row is known by (file, sheet, row); a row found invalid only across rows
     // (a duplicate, an ambiguous name) is marked so here.
     let mut bad: HashMap<(&str, &str, u32), ()> = HashMap::new();

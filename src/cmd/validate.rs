@@ -2,9 +2,7 @@
 
 use crate::cli::ValidateArgs;
 use crate::findings::{Finding, Severity};
-use crate::intake;
 use crate::report;
-use crate::validate::Validator;
 
 use super::{parse_kind, Error, EXIT_OK, EXIT_REFUSED};
 
@@ -30,7 +28,8 @@ pub async fn run(args: ValidateArgs, quiet: bool) -> Result<i32, Error> {
             .sort_in(order.iter().map(|(f, s)| (&**f, &**s)));
         (outcome, inputs.unreadable)
     } else {
-        offline(&args.files, kind)
+        // Row by row, keeping nothing but what cross-row checks need.
+        crate::validate::check_files(&args.files, kind, |_| {}, |_, _, _, _| {})
     };
     let findings = &outcome.findings;
     let errors = findings.errors() + unreadable.len() as u64;
@@ -54,33 +53,6 @@ pub async fn run(args: ValidateArgs, quiet: bool) -> Result<i32, Error> {
         }
     }
     Ok(if errors > 0 { EXIT_REFUSED } else { EXIT_OK })
-}
-
-/// Reads and checks every input row by row, keeping nothing but what cross-row checks need.
-fn offline(
-    files: &[std::path::PathBuf],
-    kind: Option<crate::schema::Kind>,
-) -> (crate::validate::Outcome, Vec<String>) {
-    let mut validator = Validator::new();
-    let mut unreadable = Vec::new();
-    for file in files {
-        match intake::open(file, kind) {
-            Ok(sheets) => {
-                for mut sheet in sheets {
-                    // A file that breaks off half way keeps what was read before it.
-                    if let Err(e) = validator.check_sheet(&mut sheet) {
-                        unreadable.push(e.to_string());
-                    }
-                }
-            }
-            Err(e) => unreadable.push(e.to_string()),
-        }
-    }
-    let outcome = validator.finish();
-    if unreadable.is_empty() && outcome.sheets.iter().all(|(.., c)| c.rows == 0) {
-        unreadable.push("no rows to run: every sheet read is empty below its header".to_string());
-    }
-    (outcome, unreadable)
 }
 
 /// The online pre-flight's findings, from the account the settings point at.

@@ -482,6 +482,43 @@ impl Validator {
     }
 }
 
+/// Reads and checks every sheet of every file in turn: `on_sheet` is told of each sheet before
+/// its rows, and `on_row` is handed each row checked, with the sheet's place in that order.
+/// Files and sheets that cannot be read, and inputs with no rows at all, become messages beside
+/// the outcome; a file that breaks off half way keeps what was read before it.
+pub fn check_files(
+    files: &[std::path::PathBuf],
+    kind: Option<Kind>,
+    mut on_sheet: impl FnMut(&Sheet),
+    mut on_row: impl FnMut(u32, u32, &RowBuf, Verdict),
+) -> (Outcome, Vec<String>) {
+    let mut validator = Validator::new();
+    let mut unreadable = Vec::new();
+    let mut index = 0;
+    for file in files {
+        match crate::intake::open(file, kind) {
+            Ok(sheets) => {
+                for mut sheet in sheets {
+                    on_sheet(&sheet);
+                    let r = validator.check_sheet_keeping(&mut sheet, |row_no, row, v| {
+                        on_row(index, row_no, row, v)
+                    });
+                    if let Err(e) = r {
+                        unreadable.push(e.to_string());
+                    }
+                    index += 1;
+                }
+            }
+            Err(e) => unreadable.push(e.to_string()),
+        }
+    }
+    let outcome = validator.finish();
+    if unreadable.is_empty() && outcome.sheets.iter().all(|(.., c)| c.rows == 0) {
+        unreadable.push("no rows to run: every sheet read is empty below its header".to_string());
+    }
+    (outcome, unreadable)
+}
+
 /// The actions a sheet of `kind` takes, its default first; empty when it has no Action column.
 pub fn actions(kind: Kind) -> &'static [&'static str] {
     match kind {
