@@ -18,7 +18,7 @@ use std::sync::Arc;
 use crate::findings::{Finding, Findings, Severity};
 use crate::intake::{trim, IntakeError, RowBuf, Sheet};
 use crate::schema::{Field, Kind};
-use keys::{key, pair, First, Key, KeyLog, KeyTable};
+use keys::{key, pair, First, Key, KeyLog, KeyMap, KeySet};
 
 /// Excel's limit on the characters in one cell.
 pub const MAX_CELL_CHARS: usize = 32_767;
@@ -149,9 +149,9 @@ pub struct Validator {
     /// #N/A, text that is not UTF-8): the rules leave them alone rather than say it again.
     reported_cells: Vec<u32>,
     customer_refs: Vec<PendingRef>,
-    customer_ref_seen: KeyTable<()>,
+    customer_ref_seen: KeySet,
     /// Order Ref → (customer, delivery address, first row).
-    orders: KeyTable<(Key, Key, Loc)>,
+    orders: KeyMap<(Key, Key, Loc)>,
     norm: Normalized,
     /// (sheet, field) pairs whose missing column has been reported, so it is said once.
     missing_reported: HashMap<(Arc<str>, Arc<str>, Field), ()>,
@@ -263,12 +263,12 @@ impl Validator {
 
     /// Says which possible repeats were real, naming each one's first row, and moves rows a
     /// repeat made invalid in the counts.
-    fn settle_repeats(&mut self, firsts: &[KeyTable<First<Loc>>]) {
-        let mut moved = KeyTable::<()>::default();
-        let mut named_twice = KeyTable::<()>::default();
+    fn settle_repeats(&mut self, firsts: &[KeyMap<First<Loc>>]) {
+        let mut moved = KeySet::default();
+        let mut named_twice = KeySet::default();
         for s in std::mem::take(&mut self.suspects) {
             let first = firsts[s.check as usize]
-                .get(s.key)
+                .get(&s.key)
                 .expect("a suspect's key is in its log");
             if first.at >= s.at {
                 // The filter's false alarm: this is the key's first row.
@@ -424,7 +424,7 @@ impl Validator {
         let firsts: Vec<_> = Unique::ALL
             .iter()
             .map(|&check| {
-                let mut wanted = KeyTable::default();
+                let mut wanted = KeySet::default();
                 for s in self.suspects.iter().filter(|s| s.check == check) {
                     wanted.insert(s.key);
                 }
@@ -439,7 +439,7 @@ impl Validator {
         self.settle_repeats(&firsts);
 
         for (p, k) in refs.into_iter().zip(ref_keys) {
-            if firsts[Unique::Ref as usize].contains(k) {
+            if firsts[Unique::Ref as usize].contains_key(&k) {
                 continue;
             }
             let (file, sheet, ..) = &self.counts[p.loc.sheet as usize];
@@ -453,7 +453,7 @@ impl Validator {
                 value: p.value.clone(),
                 message,
             };
-            match firsts[Unique::Name as usize].get(k) {
+            match firsts[Unique::Name as usize].get(&k) {
                 Some(f) if f.count == 1 => {}
                 Some(f) => self.findings.push(finding(
                     Severity::Error,
@@ -1075,11 +1075,9 @@ impl<'a> Cx<'a> {
         let delivery = key(&parts);
         let loc = self.loc();
         let order_key = key(&[order_ref]);
-        let clash = match self.v.orders.get(order_key) {
+        let clash = match self.v.orders.get(&order_key) {
             None => {
-                self.v
-                    .orders
-                    .insert_or_get(order_key, (customer, delivery, loc));
+                self.v.orders.insert(order_key, (customer, delivery, loc));
                 None
             }
             Some((c, _, first)) if *c != customer => {
