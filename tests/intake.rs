@@ -100,6 +100,16 @@ fn workbook_quirks_validate_with_the_right_findings() {
             1,
             "{name}: said once, not again by the email rule: {on_that_cell:#?}"
         );
+        let users = out
+            .sheets
+            .iter()
+            .find(|(_, s, ..)| &**s == "Users")
+            .unwrap();
+        assert_eq!(
+            (users.3.valid, users.3.invalid),
+            (1, 1),
+            "{name}: the #N/A row is invalid by the reader's error alone"
+        );
         let customers = out
             .sheets
             .iter()

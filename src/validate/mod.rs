@@ -143,11 +143,6 @@ pub struct Validator {
     logs: [KeyLog<Loc>; Unique::ALL.len()],
     /// Rows whose key may have come before, in the order checked: settled in `finish`.
     suspects: Vec<Suspect>,
-    /// The first of `suspects` that belongs to the row being checked.
-    row_suspects: usize,
-    /// Columns of the row being checked whose cell the reader reported (an error value such as
-    /// #N/A, text that is not UTF-8): the rules leave them alone rather than say it again.
-    reported_cells: Vec<u32>,
     customer_refs: Vec<PendingRef>,
     customer_ref_seen: KeySet,
     /// Order Ref → (customer, delivery address, first row).
@@ -197,25 +192,12 @@ impl Validator {
                     self.expect_rows(sheet.kind, total as usize);
                 }
             }
-            let had_cell_errors = notes.iter().any(|f| f.severity == Severity::Error);
-            self.reported_cells.clear();
-            self.reported_cells.extend(
-                notes
-                    .iter()
-                    .filter(|f| f.severity == Severity::Error)
-                    .filter_map(|f| f.column),
-            );
+            let v = self.check_row_reported(sheet, n, &row, &notes);
             for mut f in notes.drain(..) {
                 f.header = f
                     .column
                     .and_then(|c| sheet.headers.get(c as usize).cloned());
                 self.findings.push(f);
-            }
-            let mut v = self.check_row(sheet, n, &row);
-            self.reported_cells.clear();
-            if had_cell_errors && v == Verdict::Valid {
-                v = Verdict::Invalid;
-                self.settle_row(v);
             }
             self.count(sheet, v);
             keep(n, &row, v);
@@ -251,13 +233,6 @@ impl Validator {
         for &c in checks {
             let log = &mut self.logs[c as usize];
             log.reserve(log.len() + rows);
-        }
-    }
-
-    /// Records the verdict of the row just checked with its possible repeats.
-    fn settle_row(&mut self, v: Verdict) {
-        for s in &mut self.suspects[self.row_suspects..] {
-            s.row_valid = v == Verdict::Valid;
         }
     }
 
@@ -379,6 +354,19 @@ impl Validator {
 
     /// Checks one row. Its findings join the job's; its normal forms are in [`Self::normalized`].
     pub fn check_row(&mut self, sheet: &Sheet, row_no: u32, row: &RowBuf) -> Verdict {
+        self.check_row_reported(sheet, row_no, row, &[])
+    }
+
+    /// As [`Self::check_row`], with what the reader reported about the row's cells (an error
+    /// value such as #N/A, text that is not UTF-8): an error there makes the row invalid, and
+    /// the cell's own rule leaves it alone rather than say it again.
+    fn check_row_reported(
+        &mut self,
+        sheet: &Sheet,
+        row_no: u32,
+        row: &RowBuf,
+        reported: &[Finding],
+    ) -> Verdict {
         if row.is_blank() {
             return Verdict::Ignored;
         }
@@ -393,9 +381,9 @@ impl Validator {
             return Verdict::Ignored;
         }
         self.norm.clear();
-        self.row_suspects = self.suspects.len();
+        let first_suspect = self.suspects.len();
         let sheet_index = self.sheet_index(sheet);
-        let mut cx = Cx::new(self, sheet, sheet_index, row_no, row);
+        let mut cx = Cx::new(self, sheet, sheet_index, row_no, row, reported);
         match sheet.kind {
             Kind::Customers => cx.customer(),
             Kind::Users => cx.user(),
@@ -411,7 +399,9 @@ impl Validator {
         } else {
             Verdict::Invalid
         };
-        self.settle_row(v);
+        for s in &mut self.suspects[first_suspect..] {
+            s.row_valid = v == Verdict::Valid;
+        }
         v
     }
 
@@ -605,7 +595,9 @@ impl<'a> Cx<'a> {
         sheet_index: u32,
         row_no: u32,
         row: &'a RowBuf,
+        reported: &[Finding],
     ) -> Cx<'a> {
+        let reported = reported.iter().filter(|f| f.severity == Severity::Error);
         let mut cx = Cx {
             v,
             sheet,
@@ -614,10 +606,11 @@ impl<'a> Cx<'a> {
             row,
             cells: [""; Field::COUNT],
             said: 0,
-            errors: 0,
+            // The reader's errors are the row's errors.
+            errors: reported.clone().count() as u32,
         };
         for &(f, c) in &sheet.columns {
-            if cx.v.reported_cells.contains(&(c as u32)) {
+            if reported.clone().any(|r| r.column == Some(c as u32)) {
                 cx.said |= 1 << f as u32;
                 continue;
             }
@@ -848,11 +841,15 @@ impl<'a> Cx<'a> {
         // Start fetching the filter blocks of the Ref and the name now, and check the cells
         // while the memory answers.
         let ref_key = self.get(Field::Ref).map(|r| key(&[r]));
-        let name_key = self.get(Field::CompanyName).map(|n| key(&[n]));
+        // Only a customer added is kept by name.
+        let name_key = match action {
+            "add" => self.get(Field::CompanyName).map(|n| key(&[n])),
+            _ => None,
+        };
         if let Some(k) = ref_key {
             self.v.logs[Unique::Ref as usize].prefetch(k);
         }
-        if let (Some(k), "add") = (name_key, action) {
+        if let Some(k) = name_key {
             self.v.logs[Unique::Name as usize].prefetch(k);
         }
         self.email_field(Field::Email);
