@@ -10,7 +10,6 @@
 //! text, and their buffers are handed back and reused.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::Arc;
 
@@ -56,7 +55,6 @@ pub struct ReadAhead {
     state: State,
     current: Batch,
     at: usize,
-    hint: Arc<AtomicU64>,
 }
 
 impl ReadAhead {
@@ -66,27 +64,28 @@ impl ReadAhead {
             state: State::Waiting(rows),
             current: Batch::default(),
             at: 0,
-            hint: Arc::new(AtomicU64::new(0)),
         }
     }
 
-    fn start(rows: Box<dyn Rows>, hint: Arc<AtomicU64>) -> State {
+    fn start(rows: Box<dyn Rows>) -> std::io::Result<State> {
         let (full_tx, full) = mpsc::sync_channel(IN_FLIGHT);
         let (empty, empty_rx) = mpsc::channel();
         std::thread::Builder::new()
             .name("plbulk-read".into())
-            .spawn(move || fill(rows, full_tx, empty_rx, hint))
-            .map_or(State::Done, |_| State::Running { full, empty })
+            .spawn(move || fill(rows, full_tx, empty_rx))?;
+        Ok(State::Running { full, empty })
+    }
+
+    fn failed(&self, why: std::io::Error) -> IntakeError {
+        IntakeError::Io {
+            path: self.file.to_string().into(),
+            source: why,
+        }
     }
 }
 
 /// The reader thread: fills batches until the sheet ends or nobody is taking them.
-fn fill(
-    mut rows: Box<dyn Rows>,
-    full: SyncSender<Batch>,
-    empty: Receiver<Batch>,
-    hint: Arc<AtomicU64>,
-) {
+fn fill(mut rows: Box<dyn Rows>, full: SyncSender<Batch>, empty: Receiver<Batch>) {
     let mut notes = Vec::new();
     let mut made = 0;
     loop {
@@ -132,9 +131,6 @@ fn fill(
                 }
             }
         }
-        if let Some(n) = rows.size_hint() {
-            hint.store(n, Ordering::Relaxed);
-        }
         let ended = batch.end.is_some();
         if full.send(batch).is_err() || ended {
             return;
@@ -154,19 +150,18 @@ impl Rows for ReadAhead {
                 return end.map(|()| None);
             }
             match std::mem::replace(&mut self.state, State::Done) {
-                State::Waiting(rows) => self.state = Self::start(rows, self.hint.clone()),
+                State::Waiting(rows) => {
+                    self.state = Self::start(rows).map_err(|e| self.failed(e))?;
+                }
                 State::Running { full, empty } => {
                     // Hand the finished batch back first, so the reader can refill it at once.
                     let _ = empty.send(std::mem::take(&mut self.current));
                     let Ok(next) = full.recv() else {
                         // The thread is gone without saying how the sheet ended: it panicked.
-                        return Err(IntakeError::Io {
-                            path: self.file.to_string().into(),
-                            source: std::io::Error::other(
-                                "reading stopped unexpectedly half way (a fault in plbulk: \
-                                 please report it with the file, if you can)",
-                            ),
-                        });
+                        return Err(self.failed(std::io::Error::other(
+                            "reading stopped unexpectedly half way (a fault in plbulk: \
+                             please report it with the file, if you can)",
+                        )));
                     };
                     self.current = next;
                     self.at = 0;
@@ -185,18 +180,12 @@ impl Rows for ReadAhead {
         }
         Ok(Some(self.current.numbers[i]))
     }
-
-    fn size_hint(&self) -> Option<u64> {
-        match self.hint.load(Ordering::Relaxed) {
-            0 => None,
-            n => Some(n),
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::Ordering;
 
     /// Rows 2..=n+1, each with its number as its one cell; a note on every tenth; an error
     /// after `fail_after` rows, if given.
@@ -254,10 +243,6 @@ mod tests {
             }
             Ok(Some(row))
         }
-
-        fn size_hint(&self) -> Option<u64> {
-            Some(self.n as u64)
-        }
     }
 
     #[test]
@@ -279,7 +264,6 @@ mod tests {
             expected += 1;
         }
         assert_eq!(expected, 2002);
-        assert_eq!(r.size_hint(), Some(2000));
         assert!(r.next_row(&mut buf, &mut notes).unwrap().is_none());
     }
 

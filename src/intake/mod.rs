@@ -72,12 +72,12 @@ impl RowBuf {
     }
 
     /// The text of all the row's cells, in bytes.
-    pub fn bytes(&self) -> usize {
+    pub(crate) fn bytes(&self) -> usize {
         self.text.len()
     }
 
     /// The memory the buffer holds, in bytes.
-    pub fn capacity(&self) -> usize {
+    pub(crate) fn capacity(&self) -> usize {
         self.text.capacity() + self.ends.capacity() * std::mem::size_of::<usize>()
     }
 
@@ -125,12 +125,6 @@ pub trait Rows: Send {
         buf: &mut RowBuf,
         notes: &mut Vec<Finding>,
     ) -> Result<Option<u32>, IntakeError>;
-
-    /// About how many rows the sheet has in all, read or not, where that can be told cheaply:
-    /// the validator sizes its tables by it rather than growing them a million rows in.
-    fn size_hint(&self) -> Option<u64> {
-        None
-    }
 }
 
 /// One sheet of input, ready to be read row by row.

@@ -252,10 +252,6 @@ pub(super) fn open(path: &Path, kind: Option<Kind>) -> Result<Sheet, IntakeError
         record: csv::ByteRecord::new(),
         lines_before: 0,
         embedded_newlines: 0,
-        utf8_len: (encoding == encoding_rs::UTF_8)
-            .then(|| std::fs::metadata(path).ok().map(|m| m.len()))
-            .flatten(),
-        records: 0,
     };
     // The header: the first row that is not blank.
     let mut header = RowBuf::default();
@@ -339,10 +335,6 @@ struct CsvRows {
     lines_before: u64,
     /// Line breaks inside quoted cells so far: Excel shows such a record as one row.
     embedded_newlines: u64,
-    /// The file's size, when the reader sees its bytes as they are (UTF-8): with the bytes
-    /// read so far and the records they held, it estimates the records in all.
-    utf8_len: Option<u64>,
-    records: u64,
 }
 
 impl Rows for CsvRows {
@@ -362,7 +354,6 @@ impl Rows for CsvRows {
         if !more {
             return Ok(None);
         }
-        self.records += 1;
         let start = self.record.position().map_or(0, |p| p.byte());
         let q = &mut self.csv.get_mut().breaks;
         while q.front().is_some_and(|&b| b <= start) {
@@ -412,13 +403,6 @@ impl Rows for CsvRows {
             }
         }
         Ok(Some(row))
-    }
-
-    fn size_hint(&self) -> Option<u64> {
-        let read = self.csv.position().byte();
-        let total = self.utf8_len?;
-        (self.records > 0 && read > 0)
-            .then(|| (self.records as f64 * total as f64 / read as f64).ceil() as u64)
     }
 }
 

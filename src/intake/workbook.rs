@@ -209,10 +209,6 @@ impl Rows for SheetRows {
         }
         Ok(Some(row))
     }
-
-    fn size_hint(&self) -> Option<u64> {
-        Some(self.range.get_size().0 as u64)
-    }
 }
 
 /// Appends the text of `cell` to `out`; an error value is appended and also returned.

@@ -184,14 +184,7 @@ impl Validator {
         self.counts_of(sheet);
         let mut row = RowBuf::default();
         let mut notes = Vec::new();
-        let mut read = 0u64;
         while let Some(n) = sheet.rows.next_row(&mut row, &mut notes)? {
-            read += 1;
-            if read == 1000 {
-                if let Some(total) = sheet.rows.size_hint() {
-                    self.expect_rows(sheet.kind, total as usize);
-                }
-            }
             let v = self.check_row_reported(sheet, n, &row, &notes);
             for mut f in notes.drain(..) {
                 f.header = f
@@ -216,24 +209,6 @@ impl Validator {
             ));
         }
         Ok(counts)
-    }
-
-    /// Sizes the tables a sheet of `kind` fills for about `rows` more rows: growing a table
-    /// of millions of keys step by step moves every key several times.
-    fn expect_rows(&mut self, kind: Kind, rows: usize) {
-        let checks: &[Unique] = match kind {
-            Kind::Customers => &[Unique::Ref, Unique::Name],
-            Kind::Users => &[Unique::UserEmail],
-            Kind::Numbers => &[Unique::NumberAdded, Unique::Allocation],
-            Kind::BlockedNumbers => &[Unique::Blocked],
-            Kind::Devices => &[Unique::Mac],
-            Kind::PartnerUsers => &[Unique::PartnerEmail],
-            Kind::Orders | Kind::UserSettings => &[],
-        };
-        for &c in checks {
-            let log = &mut self.logs[c as usize];
-            log.reserve(log.len() + rows);
-        }
     }
 
     /// Says which possible repeats were real, naming each one's first row, and moves rows a
