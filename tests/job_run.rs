@@ -20,6 +20,7 @@ fn column(rows: &[Vec<String>], header: &str) -> Vec<String> {
 
 #[test]
 fn the_readme_sample_runs_end_to_end_on_the_in_process_sandbox() {
+    let _timing = beside_others();
     let dir = tempfile::tempdir().unwrap();
     let results = dir.path().join("onboarding.results.xlsx");
     let out = run(std::process::Command::new(BIN)
@@ -82,6 +83,7 @@ fn the_readme_sample_runs_end_to_end_on_the_in_process_sandbox() {
 
 #[test]
 fn running_a_file_again_creates_nothing_twice() {
+    let _timing = beside_others();
     let dir = tempfile::tempdir().unwrap();
     let sandbox = StandaloneSandbox::start(dir.path(), "200/s", &[]);
     let job = mixed_job(dir.path(), "again.xlsx", 3, 100);
@@ -126,6 +128,7 @@ fn running_a_file_again_creates_nothing_twice() {
 
 #[test]
 fn a_row_whose_customer_failed_is_skipped_with_the_reason() {
+    let _timing = beside_others();
     let dir = tempfile::tempdir().unwrap();
     let sandbox = StandaloneSandbox::start(dir.path(), "200/s", &[]);
     let data = dir.path().join("data");
@@ -181,6 +184,7 @@ fn a_row_whose_customer_failed_is_skipped_with_the_reason() {
 
 #[test]
 fn validation_errors_refuse_the_run_unless_told_to_skip_them() {
+    let _timing = beside_others();
     let dir = tempfile::tempdir().unwrap();
     let sandbox = StandaloneSandbox::start(dir.path(), "200/s", &[]);
     let file = dir.path().join("customers.csv");
@@ -218,6 +222,7 @@ fn validation_errors_refuse_the_run_unless_told_to_skip_them() {
 
 #[test]
 fn ctrl_c_stops_cleanly_and_resume_finishes_and_a_changed_input_is_refused() {
+    let _timing = beside_others();
     let dir = tempfile::tempdir().unwrap();
     let sandbox = StandaloneSandbox::start(dir.path(), "20/s", &["--latency-ms", "20-40"]);
     let job = mixed_job(dir.path(), "stop.xlsx", 6, 200);
@@ -272,8 +277,11 @@ fn ctrl_c_stops_cleanly_and_resume_finishes_and_a_changed_input_is_refused() {
 
 #[test]
 fn two_jobs_on_one_key_share_its_limit() {
+    let _timing = alone();
     let dir = tempfile::tempdir().unwrap();
-    let sandbox = StandaloneSandbox::start(dir.path(), "40/2s", &[]);
+    // A 4 s window, not the other tests' 2 s, at the same rate: the pacer's slack is 1% of the
+    // window, and 20 ms was less than a send could be held up on this loaded machine.
+    let sandbox = StandaloneSandbox::start(dir.path(), "80/4s", &[]);
     let a = mixed_job(dir.path(), "a.xlsx", 3, 300);
     let b = mixed_job(dir.path(), "b.xlsx", 3, 400);
     let data = dir.path().join("data");
@@ -282,7 +290,7 @@ fn two_jobs_on_one_key_share_its_limit() {
             .plbulk(&data)
             .arg("run")
             .arg(file)
-            .args(["--rate", "40/2s", "-q"])
+            .args(["--rate", "80/4s", "-q"])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -295,11 +303,12 @@ fn two_jobs_on_one_key_share_its_limit() {
     assert_eq!(oa.status.code(), Some(0), "{}", text(&oa));
     assert_eq!(ob.status.code(), Some(0), "{}", text(&ob));
     let log = sandbox.requests();
-    assert!(log.iter().all(|e| e.status != 429), "no 429");
-    let busiest = plbulk::sandbox::busiest_window(&log, &sandbox.key, Duration::from_secs(2));
+    let refused: Vec<_> = log.iter().filter(|e| e.status == 429).collect();
+    assert!(refused.is_empty(), "429s: {refused:?}");
+    let busiest = plbulk::sandbox::busiest_window(&log, &sandbox.key, Duration::from_secs(4));
     assert!(
-        busiest <= 40,
-        "{busiest} calls in one 2 s window from two jobs on one key"
+        busiest <= 80,
+        "{busiest} calls in one 4 s window from two jobs on one key"
     );
     // And they did run at the same time, or the window above proves nothing.
     let spans: Vec<(i64, i64)> = std::fs::read_dir(data.join("jobs"))
@@ -320,6 +329,7 @@ fn two_jobs_on_one_key_share_its_limit() {
 
 #[test]
 fn a_dry_run_lists_the_calls_and_sends_nothing() {
+    let _timing = beside_others();
     let dir = tempfile::tempdir().unwrap();
     let sandbox = StandaloneSandbox::start(dir.path(), "200/s", &[]);
     let job = mixed_job(dir.path(), "dry.xlsx", 2, 500);
@@ -339,6 +349,7 @@ fn a_dry_run_lists_the_calls_and_sends_nothing() {
 
 #[test]
 fn a_finished_journal_reads_back_every_row_final() {
+    let _timing = beside_others();
     let dir = tempfile::tempdir().unwrap();
     let sandbox = StandaloneSandbox::start(dir.path(), "200/s", &[]);
     let job = mixed_job(dir.path(), "j.xlsx", 2, 600);
@@ -359,6 +370,7 @@ fn a_finished_journal_reads_back_every_row_final() {
 
 #[test]
 fn the_online_pre_flight_finds_what_only_the_account_knows() {
+    let _timing = beside_others();
     let dir = tempfile::tempdir().unwrap();
     let sandbox = StandaloneSandbox::start(dir.path(), "200/s", &[]);
     let data = dir.path().join("data");
@@ -430,6 +442,7 @@ fn the_online_pre_flight_finds_what_only_the_account_knows() {
 
 #[test]
 fn an_interrupted_rehearsal_resumes_on_its_saved_sandbox() {
+    let _timing = beside_others();
     let dir = tempfile::tempdir().unwrap();
     let job = mixed_job(dir.path(), "rehearsal.xlsx", 3, 700);
     let cmd = |args: &[&str]| {
@@ -464,6 +477,7 @@ fn an_interrupted_rehearsal_resumes_on_its_saved_sandbox() {
 
 #[test]
 fn existing_update_changes_what_is_there_to_match_the_row() {
+    let _timing = beside_others();
     let dir = tempfile::tempdir().unwrap();
     let sandbox = StandaloneSandbox::start(dir.path(), "200/s", &[]);
     let data = dir.path().join("data");
@@ -503,6 +517,7 @@ fn existing_update_changes_what_is_there_to_match_the_row() {
 
 #[test]
 fn formulas_in_the_input_stay_inert_in_the_results() {
+    let _timing = beside_others();
     let dir = tempfile::tempdir().unwrap();
     let sandbox = StandaloneSandbox::start(dir.path(), "200/s", &[]);
     let data = dir.path().join("data");
@@ -562,6 +577,7 @@ fn formulas_in_the_input_stay_inert_in_the_results() {
 
 #[test]
 fn the_to_fix_file_re_imports_and_sends_only_the_fixed_row() {
+    let _timing = beside_others();
     let dir = tempfile::tempdir().unwrap();
     let sandbox = StandaloneSandbox::start(dir.path(), "200/s", &[]);
     let data = dir.path().join("data");
@@ -649,6 +665,7 @@ fn the_to_fix_file_re_imports_and_sends_only_the_fixed_row() {
 
 #[test]
 fn export_then_run_back_changes_nothing_and_creates_nothing() {
+    let _timing = beside_others();
     let dir = tempfile::tempdir().unwrap();
     let sandbox = StandaloneSandbox::start(dir.path(), "500/s", &[]);
     let data = dir.path().join("data");
@@ -706,6 +723,7 @@ fn export_then_run_back_changes_nothing_and_creates_nothing() {
 
 #[test]
 fn a_job_runs_in_one_process_at_a_time() {
+    let _timing = beside_others();
     let dir = tempfile::tempdir().unwrap();
     let sandbox = StandaloneSandbox::start(dir.path(), "10/s", &[]);
     let job = mixed_job(dir.path(), "once.xlsx", 2, 900);

@@ -13,6 +13,22 @@ use serde_json::Value;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_plbulk");
 
+/// The tests of one binary run side by side; a test whose assertion rests on timing (no 429
+/// when two processes share a key's limit: the pacer's slack is 1% of the window, 20 ms for
+/// the tests' 2 s windows) takes this alone, the others share it. On a loaded 2-core machine a
+/// dozen other jobs running beside it delayed sends by more than that slack.
+static TIMING: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// Held by a test that may run beside others.
+pub fn beside_others() -> std::sync::RwLockReadGuard<'static, ()> {
+    TIMING.read().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Held by a test whose assertions rest on timing: no other test of its binary runs meanwhile.
+pub fn alone() -> std::sync::RwLockWriteGuard<'static, ()> {
+    TIMING.write().unwrap_or_else(|p| p.into_inner())
+}
+
 /// A child process killed when dropped, so a failing test leaves nothing running.
 pub struct Proc(pub Child);
 
