@@ -180,6 +180,18 @@ impl Operation {
             )
     }
 
+    /// Whether the request can change the account (or reach a person): every method but GET,
+    /// the activation email (a GET, as published), and not the token exchange. A failure
+    /// answer to one of these is no proof that nothing happened: a gateway answers 502 or 504
+    /// while the backend carries on.
+    pub fn is_write(self) -> bool {
+        match self {
+            Operation::GetJwt => false,
+            Operation::ResendActivation => true,
+            other => other.method() != Method::Get,
+        }
+    }
+
     /// Creates are the operations whose repetition makes a second entity.
     pub fn is_create(self) -> bool {
         matches!(
@@ -713,6 +725,15 @@ mod tests {
         // A GET, but it sends an email to a person.
         assert!(!Operation::ResendActivation.is_repeatable());
         assert!(!Operation::RequestPasswordReset.is_repeatable());
+    }
+
+    #[test]
+    fn writes_are_what_can_change_the_account() {
+        assert!(Operation::AddCustomer.is_write());
+        assert!(Operation::DeleteCustomerUser.is_write());
+        assert!(Operation::ResendActivation.is_write());
+        assert!(!Operation::ListCustomers.is_write());
+        assert!(!Operation::GetJwt.is_write());
     }
 
     #[test]

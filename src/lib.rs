@@ -28,6 +28,7 @@ pub mod cmd;
 pub mod contract;
 pub mod engine;
 pub mod export;
+pub mod failpoint;
 pub mod findings;
 pub mod intake;
 pub mod job;

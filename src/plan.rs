@@ -220,6 +220,35 @@ impl Work {
         }
     }
 
+    /// The kind of id of what this work makes (or, for an entity that existed, adopts): the
+    /// key its row records it under. No two rows of a job may own one entity.
+    pub fn made_key(&self) -> Option<&'static str> {
+        match self {
+            Work::AddCustomer { .. } => Some("customer"),
+            Work::AddUser { .. } => Some("user"),
+            Work::AddNumber { .. } => Some("number"),
+            Work::AddBlocked { .. } => Some("blocked"),
+            Work::AddDevice { .. } => Some("device"),
+            Work::AddOrder { .. } => Some("order"),
+            Work::AddPartnerUser { .. } => Some("partnerUser"),
+            Work::UpdateCustomer { .. }
+            | Work::DeleteCustomer { .. }
+            | Work::RegradeContract { .. }
+            | Work::UpgradePlan { .. }
+            | Work::UpdateUser { .. }
+            | Work::DeleteUser { .. }
+            | Work::ResendActivation { .. }
+            | Work::ResetPassword { .. }
+            | Work::AllocateNumber { .. }
+            | Work::DeallocateNumber { .. }
+            | Work::UpdateBlocked { .. }
+            | Work::DeleteBlocked { .. }
+            | Work::UserSettings { .. }
+            | Work::UpdatePartnerUser { .. }
+            | Work::DeletePartnerUser { .. } => None,
+        }
+    }
+
     /// Whether the work removes something: deletions wait until everything else is done.
     pub fn is_delete(&self) -> bool {
         matches!(

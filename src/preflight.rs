@@ -70,7 +70,7 @@ pub async fn check(
     for (i, w) in &works {
         match w {
             Work::AddCustomer { new } => {
-                if let Some(cu) = look.find_customer(new, false).await? {
+                if let Some(cu) = look.find_customer(new, false, &|_| true).await? {
                     // Rows that name this Customers row are about that customer.
                     added_existing.insert(*i as i64 + 1, cu.id.clone());
                     out.push(at(*i, Field::CompanyName, Severity::Warning, format!(

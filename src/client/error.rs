@@ -1,10 +1,16 @@
 //! How a call to the API failed, sorted the way the engine must act on it.
 //!
-//! Three kinds, as the contract sets out: *transient* (429, 5xx, a connection that could not be
-//! made, a timeout before anything was sent): try again later; *final* (any other 4xx): this
-//! row will not succeed as written; and *outcome unknown*: the request went out and no answer
-//! came back, so the change may or may not have happened. The last is kept apart because a
-//! create must not simply be sent again: what it would have made is looked for first.
+//! Three kinds: *transient*: nothing happened, try again later; *final*: the server refused the
+//! request as written, and repeating it will not help; and *outcome unknown*: the request may
+//! have reached the account and no answer proves whether it did. The last is kept apart
+//! because a create must not simply be sent again: what it would have made is looked for first.
+//!
+//! Once a write may have reached the server its outcome is unknown unless the answer proves
+//! otherwise. Only two answers prove that nothing was applied: a 429 (the limit is checked
+//! before the request is handled) and a 4xx carrying the contract's error body (the API itself
+//! refused it; 401 too, which the client answers with a fresh token). A 5xx to a write proves
+//! nothing: a gateway that gives up on the backend answers 502 or 504 while the change stands.
+//! For a read, a 5xx is simply transient.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -58,13 +64,11 @@ impl ApiError {
         body: &[u8],
         retry_after: Option<Duration>,
     ) -> ApiError {
-        let kind = match status {
-            429 | 500..=599 => ErrorKind::Transient,
-            _ => ErrorKind::Final,
-        };
-        let (code, message, fields) = match serde_json::from_slice::<ErrorBody>(body) {
-            Ok(b) => (Some(b.error.code), b.error.message, b.error.fields),
-            Err(_) => {
+        let parsed = serde_json::from_slice::<ErrorBody>(body).ok();
+        let kind = classify(operation, status, parsed.is_some());
+        let (code, message, fields) = match parsed {
+            Some(b) => (Some(b.error.code), b.error.message, b.error.fields),
+            None => {
                 // Not the contract's error shape (a proxy's page, say): keep a short excerpt.
                 let text = String::from_utf8_lossy(body);
                 let text: String = text.chars().take(200).collect();
@@ -146,6 +150,19 @@ impl ApiError {
     }
 }
 
+/// What an HTTP failure status proves, for this operation; `contract_body` says whether the
+/// answer carried the contract's error shape (the API's own refusal, not a proxy's page).
+fn classify(operation: Operation, status: u16, contract_body: bool) -> ErrorKind {
+    match status {
+        429 => ErrorKind::Transient,
+        500..=599 if operation.is_write() => ErrorKind::OutcomeUnknown,
+        500..=599 => ErrorKind::Transient,
+        401 => ErrorKind::Final,
+        _ if operation.is_write() && !contract_body => ErrorKind::OutcomeUnknown,
+        _ => ErrorKind::Final,
+    }
+}
+
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: ", self.operation)?;
@@ -170,14 +187,42 @@ impl std::error::Error for ApiError {}
 mod tests {
     use super::*;
 
+    const REFUSED: &[u8] = br#"{"error":{"code":"conflict","message":"no"}}"#;
+
     #[test]
-    fn statuses_are_sorted_as_the_contract_says() {
-        let k = |s| ApiError::from_response(Operation::AddCustomer, s, b"", None).kind;
+    fn a_read_that_fails_is_transient_or_final() {
+        let k = |s| ApiError::from_response(Operation::ListCustomers, s, REFUSED, None).kind;
         assert_eq!(k(429), ErrorKind::Transient);
         assert_eq!(k(500), ErrorKind::Transient);
         assert_eq!(k(503), ErrorKind::Transient);
         for s in [400, 401, 403, 404, 409, 422] {
             assert_eq!(k(s), ErrorKind::Final, "{s}");
+        }
+        let bare = ApiError::from_response(Operation::ListCustomers, 404, b"<html>", None);
+        assert_eq!(bare.kind, ErrorKind::Final);
+    }
+
+    #[test]
+    fn a_write_is_proved_unapplied_only_by_a_429_or_the_apis_own_refusal() {
+        for op in [
+            Operation::AddCustomer,
+            Operation::UpdateCustomer,
+            Operation::DeleteCustomerUser,
+            Operation::ResendActivation,
+        ] {
+            let k = |s, body: &[u8]| ApiError::from_response(op, s, body, None).kind;
+            assert_eq!(k(429, b""), ErrorKind::Transient, "{op}");
+            for s in [500, 502, 503, 504] {
+                assert_eq!(k(s, REFUSED), ErrorKind::OutcomeUnknown, "{op} {s}");
+                assert_eq!(k(s, b"Bad gateway"), ErrorKind::OutcomeUnknown, "{op} {s}");
+            }
+            for s in [400, 401, 403, 404, 409, 422] {
+                assert_eq!(k(s, REFUSED), ErrorKind::Final, "{op} {s}");
+            }
+            // A 404 or 408 page from something in front of the API proves nothing.
+            assert_eq!(k(404, b"<html>"), ErrorKind::OutcomeUnknown, "{op}");
+            assert_eq!(k(408, b""), ErrorKind::OutcomeUnknown, "{op}");
+            assert_eq!(k(401, b""), ErrorKind::Final, "{op}");
         }
     }
 

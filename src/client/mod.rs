@@ -159,12 +159,7 @@ impl Client {
             .user_agent(concat!("plbulk/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| SetupError(e.to_string()))?;
-        let base_url = config.base_url.trim_end_matches('/').to_string();
-        if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
-            return Err(SetupError(format!(
-                "the base URL {base_url:?} must start with https:// (or http:// for a local sandbox)"
-            )));
-        }
+        let base_url = normalize_base_url(&config.base_url)?;
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
@@ -311,16 +306,57 @@ impl Client {
     }
 
     /// Every item of a collection: pages until `total` items are in hand, whatever page size
-    /// the server chose to use.
+    /// the server chose to use. A list that ends short of its `total` (an empty or short page
+    /// before the end, items moving between pages) is listed again from the first page, and
+    /// is an error if it stays incomplete: a create that takes "not in the list" to mean "not
+    /// there" must never be looking at part of the list.
     pub async fn list_all<T: DeserializeOwned>(&self, req: ApiRequest) -> Result<Vec<T>, ApiError> {
+        let policy = self.inner.retry;
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match self.list_once(&req).await? {
+                Ok(all) => return Ok(all),
+                Err(mut incomplete) if tries >= policy.max_attempts.max(1) => {
+                    incomplete.attempts = tries;
+                    return Err(incomplete);
+                }
+                Err(incomplete) => {
+                    tracing::info!(error = %incomplete, "listing again");
+                    tokio::time::sleep(policy.backoff(tries)).await;
+                }
+            }
+        }
+    }
+
+    /// One pass over a collection's pages: the items, or why the list came back incomplete.
+    async fn list_once<T: DeserializeOwned>(
+        &self,
+        req: &ApiRequest,
+    ) -> Result<Result<Vec<T>, ApiError>, ApiError> {
         let mut out = Vec::new();
         let mut page = 1;
         loop {
-            let resp: ListResponse<T> = self.list_page(&req, page, c::MAX_PAGE_SIZE).await?;
-            let got = resp.data.len();
+            let resp: ListResponse<T> = self.list_page(req, page, c::MAX_PAGE_SIZE).await?;
+            let got = resp.data.len() as u64;
             out.extend(resp.data);
-            if got == 0 || out.len() as u64 >= resp.meta.total {
-                return Ok(out);
+            let have = out.len() as u64;
+            if have >= resp.meta.total {
+                return Ok(Ok(out));
+            }
+            // The server says what page size it used; a page shorter than that (or empty)
+            // before `total` means the list ended early.
+            let used = u64::from(resp.meta.page_size.max(1));
+            if got == 0 || got < used {
+                return Ok(Err(ApiError::transport(
+                    req.operation,
+                    ErrorKind::Transient,
+                    "incomplete_list",
+                    format!(
+                        "the list ended at {have} of the {} items it announced (page {page} held {got} of {used}); it was not complete",
+                        resp.meta.total
+                    ),
+                )));
             }
             page += 1;
         }
@@ -669,6 +705,29 @@ impl Client {
     }
 }
 
+/// The base URL as one spelling: scheme and host in lower case, no default port, no trailing
+/// slash. The per-key budget, the job's record and the lock on an input are keyed by it, so
+/// `…/v1` and `…/v1/` are one endpoint.
+pub fn normalize_base_url(raw: &str) -> Result<String, SetupError> {
+    let raw = raw.trim();
+    let bad = |why: &str| {
+        SetupError(format!(
+            "the base URL {raw:?} {why}: write it like https://api.phonelineplus.com/v1 (or http://127.0.0.1:PORT for a local sandbox)"
+        ))
+    };
+    let url = reqwest::Url::parse(raw).map_err(|e| bad(&format!("is not a URL ({e})")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(bad("must start with https:// (or http:// for a local sandbox)"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(bad("has no host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(bad("must not carry a query or a fragment"));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_string())
+}
+
 /// The retry loop, apart from the client so that auth (which is not behind a token) shares it.
 async fn retry<F, Fut>(
     policy: &RetryPolicy,
@@ -793,5 +852,17 @@ mod tests {
             panic!("accepted")
         };
         assert!(e.to_string().contains("https://"));
+    }
+
+    #[test]
+    fn one_endpoint_has_one_spelling() {
+        let n = |s: &str| normalize_base_url(s).unwrap();
+        assert_eq!(n("https://api.phonelineplus.com/v1"), "https://api.phonelineplus.com/v1");
+        assert_eq!(n("https://api.phonelineplus.com/v1/"), "https://api.phonelineplus.com/v1");
+        assert_eq!(n(" HTTPS://API.PhoneLinePlus.com:443/v1// "), "https://api.phonelineplus.com/v1");
+        assert_eq!(n("http://127.0.0.1:8080/"), "http://127.0.0.1:8080");
+        assert_eq!(n("http://127.0.0.1:80"), "http://127.0.0.1");
+        assert!(normalize_base_url("ftp://x/v1").is_err());
+        assert!(normalize_base_url("https://x/v1?k=1").is_err());
     }
 }

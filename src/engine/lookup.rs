@@ -200,16 +200,19 @@ impl Lookups {
         })
     }
 
-    /// The customer with this natural key (company name and email), if the account has one.
+    /// The customer with this natural key (company name and email), if the account has one
+    /// that `free` accepts (one no other row of the job owns).
     pub async fn find_customer(
         &self,
         new: &c::NewCustomer,
         fresh: bool,
+        free: &(dyn Fn(&str) -> bool + Sync),
     ) -> Result<Option<c::Customer>, ApiError> {
         let all = self.customers(fresh).await?;
         Ok(all.into_iter().find(|cu| {
             fold(&cu.company_name) == fold(&new.company_name)
                 && cu.email.as_deref().map(fold) == new.email.as_deref().map(fold)
+                && free(&cu.id)
         }))
     }
 

@@ -115,8 +115,12 @@ pub struct Engine {
     sheets: Vec<SheetRec>,
     /// Ids each row has made or found, by row id.
     ids: Mutex<HashMap<i64, Map<String, Value>>>,
-    /// Order ids already matched to rows of this job.
-    claimed_orders: Mutex<std::collections::HashSet<String>>,
+    /// What each row owns (made, or adopted after a doubt or as "already existed"), by kind
+    /// of id and id → row: two rows in doubt must never adopt the same entity.
+    claimed: Mutex<HashMap<(&'static str, String), i64>>,
+    /// When this engine started: a request left in flight by a process that died went out
+    /// before this, so rows reconciling it settle from here.
+    started_ms: i64,
     stopping: AtomicBool,
 }
 
@@ -145,7 +149,8 @@ impl Engine {
             opts,
             sheets,
             ids: Mutex::default(),
-            claimed_orders: Mutex::default(),
+            claimed: Mutex::default(),
+            started_ms: crate::journal::now_ms(),
             stopping: AtomicBool::new(false),
         })
     }
@@ -184,6 +189,22 @@ impl Engine {
             .unwrap_or_default()
     }
 
+    /// Gives `id` (an id of kind `key`) to `row`, unless another row has it. True when the
+    /// row holds it now.
+    pub(crate) fn claim(&self, key: &'static str, id: &str, row: i64) -> bool {
+        let mut claimed = self.claimed.lock().unwrap_or_else(|p| p.into_inner());
+        *claimed.entry((key, id.to_string())).or_insert(row) == row
+    }
+
+    /// Whether `id` belongs to a row other than `row`.
+    pub(crate) fn taken(&self, key: &'static str, id: &str, row: i64) -> bool {
+        self.claimed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(key, id.to_string()))
+            .is_some_and(|owner| *owner != row)
+    }
+
     fn describe_row(&self, rec: &RowRec) -> String {
         let sheet = self
             .sheets
@@ -201,7 +222,7 @@ impl Engine {
             }
             if r.rec.state.is_success() || r.rec.state == RowState::Pending {
                 if let Some(w) = &r.work {
-                    rows::learn(self, w, r.rec.state, &r.rec.ids);
+                    rows::learn(self, r.rec.id, w, r.rec.state, &r.rec.ids);
                 }
             }
         }
@@ -275,6 +296,8 @@ impl Engine {
         }
 
         let mut tasks: JoinSet<(usize, End)> = JoinSet::new();
+        // Which row each task runs: a task that panics returns no index of its own.
+        let mut running: HashMap<tokio::task::Id, usize> = HashMap::new();
         let mut stopped = *stop.borrow();
         let mut listening = true;
         loop {
@@ -293,30 +316,42 @@ impl Engine {
                             ),
                             ids: Map::new(),
                         };
-                        tasks.spawn(async move { (i, end) });
+                        let task = tasks.spawn(async move { (i, end) });
+                        running.insert(task.id(), i);
                         continue;
                     };
                     let me = self.clone();
                     let rec = rt[i].rec.clone();
-                    tasks.spawn(async move {
+                    let task = tasks.spawn(async move {
                         let end = rows::execute(&me, &rec, &work).await;
                         (i, end)
                     });
+                    running.insert(task.id(), i);
                 }
             }
             if tasks.is_empty() {
                 break;
             }
             tokio::select! {
-                joined = tasks.join_next() => {
+                joined = tasks.join_next_with_id() => {
                     let Some(joined) = joined else { continue };
                     let (i, end) = match joined {
-                        Ok(x) => x,
+                        Ok((task, x)) => {
+                            running.remove(&task);
+                            x
+                        }
                         Err(e) => {
-                            // A panic in one row must not take the others' work with it; the
-                            // row stays pending and in the journal as it was.
-                            tracing::error!("a row's task failed: {e}");
-                            continue;
+                            // A panic in one row must not take the others' work with it: that
+                            // row fails with the message, and the job goes on around it.
+                            let Some(i) = running.remove(&e.id()) else { continue };
+                            let why = panic_text(e);
+                            tracing::error!(row = rt[i].rec.id, "a row's task failed: {why}");
+                            let end = End::Final {
+                                state: RowState::Failed,
+                                detail: Some(format!("plbulk met an internal error on this row ({why}); the other rows went on. Please report it")),
+                                ids: Map::new(),
+                            };
+                            (i, end)
                         }
                     };
                     match end {
@@ -473,6 +508,20 @@ impl Engine {
             }
         }
         Ok(())
+    }
+}
+
+fn panic_text(e: tokio::task::JoinError) -> String {
+    if !e.is_panic() {
+        return e.to_string();
+    }
+    let payload = e.into_panic();
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic".to_string()
     }
 }
 

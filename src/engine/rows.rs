@@ -1,14 +1,21 @@
 //! One row's work: resolve what it names, send its writes, and settle any doubt first.
 //!
-//! Every write is journaled: the intent before the request, the outcome after. A write whose
-//! outcome is unknown (the connection dropped after sending, a timeout, a killed process) is
-//! never simply sent again if sending twice would make two of something. Its row waits until the
-//! server must be done with the first request, then looks for what it would have made by its
-//! natural key (the contract's list): found, it is the row's; not found, the write is sent
-//! again. An activation email or password reset in doubt is left for a person (needs review),
-//! as is an order whose outcome cannot be established. Updates and deletions are safe to repeat
-//! and are repeated.
+//! Every write is journaled: the intent before the request, the outcome after. Once a write may
+//! have reached the server its outcome is *unknown* unless the answer proves otherwise (see
+//! [`crate::client::ErrorKind`]): a dropped connection, a timeout, a 5xx, a killed process. A
+//! create in doubt is never simply sent again: its row waits until the server must be done with
+//! the first request, then looks for what it would have made by its natural key in a fresh,
+//! complete list: found (and not already another row's), it is the row's; not found, the write
+//! is sent again. Updates and deletions are safe to repeat and are repeated, and the 404 or 409
+//! a repeat can draw after a doubt is checked against the account (deleted is done; already pro
+//! is done; allocated to this user is done). An activation email or password reset in doubt, a
+//! device whose MAC turns out taken, and an order whose outcome cannot be established are left
+//! for a person (needs review), never sent again.
+//!
+//! A request answered before the process died keeps its answer: a resume does not send a step
+//! whose latest answer in the journal was a success.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -18,6 +25,7 @@ use super::lookup::{Known, BLOCKED, NUMBER, PARTNER_USER, USER};
 use super::{End, Engine, Existing};
 use crate::client::{self, ApiError, ApiRequest, ErrorKind};
 use crate::contract::{self as c, Operation as O};
+use crate::failpoint::{self, Point};
 use crate::journal::{now_ms, Answer, AttemptResult, RowRec, RowState};
 use crate::plan::{Sel, Work};
 
@@ -82,7 +90,11 @@ type Found = Known;
 struct RowCx<'a> {
     e: &'a Engine,
     rec: &'a RowRec,
+    /// A request of this row may have been applied, and nothing has shown whether it was.
     doubt: bool,
+    /// Steps whose success an earlier process journaled before the row could end: not sent
+    /// again.
+    answered: HashSet<String>,
     ids: Map<String, Value>,
     /// Ids found (not made) since the row's last journal write: written with its next intent
     /// or its final state, not in a commit of their own. Lost in a crash, they are found again.
@@ -91,10 +103,20 @@ struct RowCx<'a> {
 
 /// Runs one row to a final state (or to a stop).
 pub(super) async fn execute(e: &Engine, rec: &RowRec, work: &Work) -> End {
+    let answered = if rec.attempts > 0 {
+        let id = rec.id;
+        match e.journaled(move |j| j.answered_steps(id)).await {
+            Ok(steps) => steps.into_iter().collect(),
+            Err(j) => return End::Journal(j),
+        }
+    } else {
+        HashSet::new()
+    };
     let mut cx = RowCx {
         e,
         rec,
         doubt: rec.doubt,
+        answered,
         ids: e.ids_of(rec.id),
         unsaved: Map::new(),
     };
@@ -111,8 +133,19 @@ pub(super) async fn execute(e: &Engine, rec: &RowRec, work: &Work) -> End {
 }
 
 /// Records what a finished (or half-finished) row tells about the account.
-pub(super) fn learn(e: &Engine, work: &Work, state: RowState, ids: &Map<String, Value>) {
+pub(super) fn learn(
+    e: &Engine,
+    row: i64,
+    work: &Work,
+    state: RowState,
+    ids: &Map<String, Value>,
+) {
     let id = |k: &str| ids.get(k).and_then(Value::as_str).map(str::to_string);
+    if let Some(key) = work.made_key() {
+        if let Some(own) = id(key) {
+            e.claim(key, &own, row);
+        }
+    }
     let customer = id("customer").unwrap_or_default();
     match work {
         Work::AddCustomer { .. } if state == RowState::Succeeded => {
@@ -153,14 +186,6 @@ pub(super) fn learn(e: &Engine, work: &Work, state: RowState, ids: &Map<String, 
                     .remember("", PARTNER_USER, &new.email, Known { id: p, user: None });
             }
         }
-        Work::AddOrder { .. } => {
-            if let Some(o) = id("order") {
-                e.claimed_orders
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(o);
-            }
-        }
         _ => {}
     }
 }
@@ -193,7 +218,7 @@ impl RowCx<'_> {
     async fn run(&mut self, work: &Work) -> Step<(RowState, Option<String>)> {
         let r = self.dispatch(work).await;
         if let Ok((state, _)) = &r {
-            learn(self.e, work, *state, &self.ids);
+            learn(self.e, self.rec.id, work, *state, &self.ids);
         }
         r
     }
@@ -286,6 +311,10 @@ impl RowCx<'_> {
     /// retried for anything else; a final refusal is `Err(Ok(error))` too, with its kind.
     async fn send(&mut self, step: &str, req: &ApiRequest) -> Result<Bytes, Result<ApiError, End>> {
         let op = req.operation;
+        // A create's answer is recorded with the id it made, which the row checks first.
+        if !op.is_create() && self.answered.remove(step) {
+            return Ok(Bytes::new());
+        }
         let policy = self.e.client.retry_policy();
         let mut failures = 0u32;
         let mut limited = 0u32;
@@ -297,7 +326,9 @@ impl RowCx<'_> {
                 .journaled(move |j| j.begin_attempt_with(id, &st, name, &found))
                 .await
                 .map_err(|j| Err(End::Journal(j)))?;
+            failpoint::hit(Point::Intent, op);
             let result = self.e.client.execute_once(req).await;
+            failpoint::hit(Point::Answer, op);
             let (status, outcome, detail) = match &result {
                 Ok(_) => (Some(c::success_status(op)), AttemptResult::Ok, None),
                 Err(e) => (
@@ -338,6 +369,7 @@ impl RowCx<'_> {
                 })
                 .await
                 .map_err(|j| Err(End::Journal(j)))?;
+            failpoint::hit(Point::Answered, op);
             if let Some((k, v)) = &made {
                 self.remember_id(k, v);
             }
@@ -348,12 +380,12 @@ impl RowCx<'_> {
                 }
                 Err(e) => e,
             };
+            if err.is_outcome_unknown() {
+                self.doubt = true;
+            }
             let wait = match err.kind {
                 ErrorKind::Final => return Err(Ok(err)),
-                ErrorKind::OutcomeUnknown if !op.is_repeatable() => {
-                    self.doubt = true;
-                    return Err(Ok(err));
-                }
+                ErrorKind::OutcomeUnknown if !op.is_repeatable() => return Err(Ok(err)),
                 _ if err.status == Some(429) => {
                     limited += 1;
                     if limited > policy.max_rate_limited {
@@ -381,12 +413,19 @@ impl RowCx<'_> {
         }
     }
 
-    /// Waits until the server must have finished with this row's last request.
+    /// Waits until the server must have finished with this row's last request: `settle`
+    /// after the latest moment it can have left. The intent is journaled before the pacer's
+    /// wait and the token fetch, so it is too early a mark; the answer (a 504, a timeout) came
+    /// after the real send, and a request left in flight by a process that died left before
+    /// this engine started.
     async fn settle(&self) -> Step<()> {
         let id = self.rec.id;
-        let last = self.e.journaled(move |j| j.last_attempt_ms(id)).await?;
+        let last = self.e.journaled(move |j| j.last_attempt(id)).await?;
         if let Some(last) = last {
-            let until = last + self.e.opts.settle.as_millis() as i64;
+            let left_by = last
+                .answered_ms
+                .unwrap_or_else(|| last.intent_ms.max(self.e.started_ms));
+            let until = left_by + self.e.opts.settle.as_millis() as i64;
             let wait = until - now_ms();
             if wait > 0 {
                 tokio::time::sleep(Duration::from_millis(wait as u64)).await;
@@ -395,23 +434,32 @@ impl RowCx<'_> {
         Ok(())
     }
 
+    /// What a create would make, if the account has one that no other row of the job owns.
     async fn find(&self, what: &Natural<'_>, fresh: bool) -> Result<Option<Found>, ApiError> {
         let look = &self.e.look;
         let fold = |s: &str| s.trim().to_lowercase();
+        let row = self.rec.id;
+        let free = |key: &'static str| move |id: &str| !self.e.taken(key, id, row);
         Ok(match what {
-            Natural::Customer(new) => look.find_customer(new, fresh).await?.map(|cu| Known {
-                id: cu.id,
-                user: None,
-            }),
+            Natural::Customer(new) => look
+                .find_customer(new, fresh, &free("customer"))
+                .await?
+                .map(|cu| Known {
+                    id: cu.id,
+                    user: None,
+                }),
             Natural::User { customer, email } => {
                 if !fresh {
                     if let Some(k) = look.recall(customer, USER, email) {
-                        return Ok(Some(k));
+                        if free("user")(&k.id) {
+                            return Ok(Some(k));
+                        }
                     }
                 }
                 look.users(customer, fresh)
                     .await?
                     .into_iter()
+                    .filter(|u| free("user")(&u.id))
                     .find(|u| fold(&u.email) == fold(email))
                     .map(|u| Known {
                         id: u.id,
@@ -422,6 +470,7 @@ impl RowCx<'_> {
                 .numbers(customer, fresh)
                 .await?
                 .into_iter()
+                .filter(|n| free("number")(&n.id))
                 .find(|n| n.number == *number)
                 .map(|n| Known {
                     id: n.id,
@@ -431,6 +480,7 @@ impl RowCx<'_> {
                 .blocked(customer, fresh)
                 .await?
                 .into_iter()
+                .filter(|b| free("blocked")(&b.id))
                 .find(|b| b.number == *number)
                 .map(|b| Known {
                     id: b.id,
@@ -440,6 +490,7 @@ impl RowCx<'_> {
                 .partner_users(fresh)
                 .await?
                 .into_iter()
+                .filter(|p| free("partnerUser")(&p.id))
                 .find(|p| fold(&p.email) == fold(email))
                 .map(|p| Known {
                     id: p.id,
@@ -451,18 +502,12 @@ impl RowCx<'_> {
                 postcode,
                 since,
             } => {
-                let claimed = self
-                    .e
-                    .claimed_orders
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .clone();
                 let mut want = items.to_vec();
                 want.sort();
                 look.orders(customer, fresh)
                     .await?
                     .into_iter()
-                    .filter(|o| !claimed.contains(&o.id) && o.customer_id == *customer)
+                    .filter(|o| free("order")(&o.id) && o.customer_id == *customer)
                     .filter(|o| created_ms(&o.created_at).is_none_or(|t| t >= *since))
                     .filter(|o| {
                         postcode.is_none_or(|p| {
@@ -486,15 +531,18 @@ impl RowCx<'_> {
     /// made before sending it again. Returns the id and whether this call made it.
     async fn create(&mut self, step: &str, req: &ApiRequest, what: &Natural<'_>) -> Step<Found> {
         let op = req.operation;
+        let key = id_key(op).expect("a create has an id");
         let mut rounds = 0;
         loop {
             if self.doubt {
                 self.settle().await?;
                 match self.find(what, true).await {
-                    Ok(Some(found)) => {
+                    Ok(Some(found)) if self.e.claim(key, &found.id, self.rec.id) => {
                         self.doubt = false;
                         return Ok(found);
                     }
+                    // Another row took it between the look and the claim: look again.
+                    Ok(Some(_)) => continue,
                     Ok(None) => {}
                     Err(e) if matches!(what, Natural::Order { .. }) => {
                         return Err(done(
@@ -526,10 +574,11 @@ impl RowCx<'_> {
             match self.send(step, req).await {
                 Ok(body) => match client::decode::<c::Created>(op, &body) {
                     Ok(made) => {
+                        self.e.claim(key, &made.id, self.rec.id);
                         return Ok(Known {
                             id: made.id,
                             user: None,
-                        })
+                        });
                     }
                     Err(_) => self.doubt = true,
                 },
@@ -549,11 +598,15 @@ impl RowCx<'_> {
         }
     }
 
-    /// A deletion: repeating one that happened answers 404, which means it is done.
-    async fn delete(&mut self, step: &str, req: &ApiRequest, reconciling: bool) -> Step<()> {
+    /// A deletion: after a doubt (its own earlier send, or one journaled by a process that
+    /// died), a 404 says the id the row resolved is gone, which is what the row asked for.
+    async fn delete(&mut self, step: &str, req: &ApiRequest) -> Step<()> {
         match self.send(step, req).await {
             Ok(_) => Ok(()),
-            Err(Ok(e)) if e.status == Some(404) && reconciling => Ok(()),
+            Err(Ok(e)) if e.status == Some(404) && self.doubt => {
+                self.doubt = false;
+                Ok(())
+            }
             Err(Ok(e)) => Err(failed(&e)),
             Err(Err(end)) => Err(end),
         }
@@ -564,7 +617,7 @@ impl RowCx<'_> {
     async fn already(
         &mut self,
         what: &Natural<'_>,
-        key: &str,
+        key: &'static str,
         label: &str,
         list_what: &str,
         update: impl FnOnce(&str) -> ApiRequest,
@@ -574,6 +627,10 @@ impl RowCx<'_> {
             Ok(None) => return Ok(None),
             Err(e) => return Err(lookup_failed(list_what, &e)),
         };
+        if !self.e.claim(key, &found.id, self.rec.id) {
+            // Another row took it since the look: this row makes its own.
+            return Ok(None);
+        }
         self.set(key, &found.id);
         Ok(Some(match self.existing(label, &found.id)? {
             Existing::Update => {
@@ -665,9 +722,9 @@ impl RowCx<'_> {
                     .json(&c::PlanChange { plan: c::Plan::Pro });
                 match self.send("upgrade", &req).await {
                     Ok(_) => ok,
-                    // Upgrading a customer already on pro is refused (409): after an answer
-                    // was lost, that refusal may be our own upgrade. Look.
-                    Err(Ok(e)) if e.status == Some(409) && in_doubt => {
+                    // Upgrading a customer already on pro is refused (409): after a doubt,
+                    // that refusal may be our own upgrade. Look.
+                    Err(Ok(e)) if e.status == Some(409) && self.doubt => {
                         match self.e.client.get_customer(&id).await {
                             Ok(cu) if cu.plan == c::Plan::Pro => ok,
                             _ => Err(failed(&e)),
@@ -681,8 +738,7 @@ impl RowCx<'_> {
                 let id = self.customer(customer).await?;
                 self.delete(
                     "delete",
-                    &ApiRequest::new(O::DeleteCustomer, &[&id]),
-                    in_doubt,
+                    &ApiRequest::new(O::DeleteCustomer, &[&id])
                 )
                 .await?;
                 ok
@@ -740,8 +796,7 @@ impl RowCx<'_> {
                 let uid = self.user(&cid, user).await?;
                 self.delete(
                     "delete",
-                    &ApiRequest::new(O::DeleteCustomerUser, &[&cid, &uid]),
-                    in_doubt,
+                    &ApiRequest::new(O::DeleteCustomerUser, &[&cid, &uid])
                 )
                 .await?;
                 ok
@@ -968,8 +1023,7 @@ impl RowCx<'_> {
                 let bid = self.blocked_id(&cid, number).await?;
                 self.delete(
                     "delete",
-                    &ApiRequest::new(O::DeleteBlockedNumber, &[&cid, &bid]),
-                    in_doubt,
+                    &ApiRequest::new(O::DeleteBlockedNumber, &[&cid, &bid])
                 )
                 .await?;
                 self.e.look.forget(&cid, BLOCKED, number);
@@ -993,9 +1047,10 @@ impl RowCx<'_> {
                 };
                 let req = ApiRequest::new(O::AddUserDevice, &[&cid, &uid]).json(&body);
                 // A MAC is unique in the whole account, so the server itself refuses a second
-                // device with it: sending again after a lost answer cannot make two.
+                // device with it: sending again after a lost answer cannot make two. But the
+                // contract lists no devices, so a 409 after a doubt cannot say whether the MAC
+                // went to this user (our lost answer) or is someone else's.
                 for _ in 0..MAX_UNKNOWN_ROUNDS {
-                    let reconciling = self.doubt;
                     match self.send("create", &req).await {
                         Ok(b) => {
                             if let Ok(d) = client::decode::<c::Created>(O::AddUserDevice, &b) {
@@ -1004,10 +1059,10 @@ impl RowCx<'_> {
                             return ok;
                         }
                         Err(Ok(e)) if e.is_outcome_unknown() => continue,
-                        Err(Ok(e)) if e.status == Some(409) && reconciling => {
+                        Err(Ok(e)) if e.status == Some(409) && self.doubt => {
                             return Ok((
-                                RowState::Succeeded,
-                                Some("the answer to an earlier attempt was lost; the MAC address is now assigned".into()),
+                                RowState::NeedsReview,
+                                Some(format!("an earlier attempt's answer was lost, and the MAC address {mac} is now assigned; the API cannot list devices to say whether to this user: check the user's devices in the portal ({})", e.detail())),
                             ))
                         }
                         Err(Ok(e)) if e.status == Some(409) => {
@@ -1045,7 +1100,7 @@ impl RowCx<'_> {
                         .map_err(|e| lookup_failed("list the customer's orders", &e))?;
                     if let Some(o) = orders.iter().find(|o| o.id == r.trim()) {
                         let id = o.id.clone();
-                        self.claim(&id);
+                        self.e.claim("order", &id, self.rec.id);
                         self.set("order", &id);
                         return Ok((
                             RowState::AlreadyExisted,
@@ -1081,7 +1136,7 @@ impl RowCx<'_> {
                                 "an identical order placed in the last 7 days",
                                 &found.id,
                             )?;
-                            self.claim(&found.id);
+                            self.e.claim("order", &found.id, self.rec.id);
                             self.set("order", &found.id);
                             return Ok((
                                 RowState::AlreadyExisted,
@@ -1104,7 +1159,7 @@ impl RowCx<'_> {
                 };
                 let req = ApiRequest::new(O::AddCustomerOrder, &[&cid]).json(&body);
                 let found = self.create("create", &req, &what).await?;
-                self.claim(&found.id);
+                self.e.claim("order", &found.id, self.rec.id);
                 self.set("order", &found.id);
                 ok
             }
@@ -1171,21 +1226,12 @@ impl RowCx<'_> {
                 let pid = self.partner_user(partner_user).await?;
                 self.delete(
                     "delete",
-                    &ApiRequest::new(O::DeletePartnerUser, &[&pid]),
-                    in_doubt,
+                    &ApiRequest::new(O::DeletePartnerUser, &[&pid])
                 )
                 .await?;
                 ok
             }
         }
-    }
-
-    fn claim(&self, order: &str) {
-        self.e
-            .claimed_orders
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(order.to_string());
     }
 
     async fn allocate(

@@ -249,6 +249,18 @@ pub struct Answer<'a> {
     pub settled: bool,
 }
 
+/// The `doubt` column holds two flags. Kept apart because what ends one does not end the
+/// other: a refusal (a 404 after an unknown outcome) answers its own request and proves
+/// nothing about the one before it.
+mod doubt {
+    /// An answered request of the row may have been applied, and nothing has yet shown
+    /// whether it was.
+    pub const UNSETTLED: i64 = 1;
+    /// A request's intent is journaled and its answer is not: the process died with it in
+    /// flight, or before sending it.
+    pub const IN_FLIGHT: i64 = 2;
+}
+
 /// A row as the engine needs it.
 #[derive(Debug, Clone)]
 pub struct RowRec {
@@ -261,7 +273,18 @@ pub struct RowRec {
     pub state: RowState,
     pub ids: serde_json::Map<String, serde_json::Value>,
     pub attempts: u32,
+    /// A request of the row may have been applied without the row knowing what it made.
     pub doubt: bool,
+    /// The row's last request has an intent and no answer: it may have left just before the
+    /// process that sent it died.
+    pub in_flight: bool,
+}
+
+/// A row's last request: when its intent was journaled, and when its answer came.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LastAttempt {
+    pub intent_ms: i64,
+    pub answered_ms: Option<i64>,
 }
 
 /// A row as the results show it.
@@ -542,6 +565,7 @@ impl Journal {
         let rows = st
             .query_map([], |r| {
                 let state: String = r.get(6)?;
+                let flags: i64 = r.get(9)?;
                 Ok(RowRec {
                     id: r.get(0)?,
                     sheet: r.get(1)?,
@@ -552,7 +576,8 @@ impl Journal {
                     state: RowState::parse(&state).unwrap_or(RowState::Pending),
                     ids: from_json(&r.get::<_, String>(7)?),
                     attempts: r.get(8)?,
-                    doubt: r.get::<_, i64>(9)? != 0,
+                    doubt: flags != 0,
+                    in_flight: flags & doubt::IN_FLIGHT != 0,
                 })
             })
             .map_err(|e| self.err(e))?;
@@ -686,9 +711,13 @@ impl Journal {
         .map_err(|e| self.err(e))?;
         let id = tx.last_insert_rowid();
         tx.execute(
-            "UPDATE rows SET doubt = 1, attempts = attempts + 1, ids = json_patch(ids, ?2)
+            "UPDATE rows SET doubt = doubt | ?3, attempts = attempts + 1, ids = json_patch(ids, ?2)
              WHERE id = ?1",
-            params![row, serde_json::Value::Object(ids.clone()).to_string()],
+            params![
+                row,
+                serde_json::Value::Object(ids.clone()).to_string(),
+                doubt::IN_FLIGHT
+            ],
         )
         .map_err(|e| self.err(e))?;
         tx.commit().map_err(|e| self.err(e))?;
@@ -697,7 +726,9 @@ impl Journal {
 
     /// Records how an attempt ended, with the id it made if it was a create, in one
     /// transaction: a create answered but not yet recorded must stay in doubt, or a kill in
-    /// between would make it again.
+    /// between would make it again. A success that settles clears the row's doubt; an
+    /// unknown outcome (or a success whose id is unreadable) leaves it unsettled; a refusal or
+    /// a 429 leaves it as it was before the attempt.
     pub fn end_attempt(&self, attempt: i64, row: i64, answer: &Answer<'_>) -> Result<()> {
         let mut conn = self.relaxed();
         let tx = conn.transaction().map_err(|e| self.err(e))?;
@@ -711,11 +742,20 @@ impl Journal {
             m.insert(k.to_string(), serde_json::Value::String(v.to_string()));
             serde_json::Value::Object(m).to_string()
         });
+        let flags = match (answer.result, answer.settled) {
+            (AttemptResult::Ok, true) => "0".to_string(),
+            (AttemptResult::Ok, false) | (AttemptResult::Unknown, _) => doubt::UNSETTLED.to_string(),
+            (AttemptResult::Transient | AttemptResult::Final, _) => {
+                format!("doubt & {}", doubt::UNSETTLED)
+            }
+        };
         tx.execute(
-            "UPDATE rows SET doubt = ?1, status = COALESCE(?2, status),
-                             ids = CASE WHEN ?3 IS NULL THEN ids ELSE json_patch(ids, ?3) END
-             WHERE id = ?4",
-            params![(!answer.settled) as i64, answer.status, made, row],
+            &format!(
+                "UPDATE rows SET doubt = {flags}, status = COALESCE(?1, status),
+                                 ids = CASE WHEN ?2 IS NULL THEN ids ELSE json_patch(ids, ?2) END
+                 WHERE id = ?3"
+            ),
+            params![answer.status, made, row],
         )
         .map_err(|e| self.err(e))?;
         tx.commit().map_err(|e| self.err(e))
@@ -733,15 +773,42 @@ impl Journal {
         .map_err(|e| self.err(e))
     }
 
-    /// The send time of the last attempt of `row`.
-    pub fn last_attempt_ms(&self, row: i64) -> Result<Option<i64>> {
+    /// The last attempt of `row`, if it has one.
+    pub fn last_attempt(&self, row: i64) -> Result<Option<LastAttempt>> {
         let conn = self.conn();
         conn.query_row(
-            "SELECT MAX(sent_at_ms) FROM attempts WHERE row_id = ?1",
+            "SELECT sent_at_ms, answered_at_ms FROM attempts WHERE row_id = ?1
+             ORDER BY id DESC LIMIT 1",
             params![row],
-            |r| r.get(0),
+            |r| {
+                Ok(LastAttempt {
+                    intent_ms: r.get(0)?,
+                    answered_ms: r.get(1)?,
+                })
+            },
         )
+        .optional()
         .map_err(|e| self.err(e))
+    }
+
+    /// The steps of `row` whose latest attempt was answered with a success: after a process
+    /// died between that answer and the row's final state, the answer stands and the request
+    /// is not sent again.
+    pub fn answered_steps(&self, row: i64) -> Result<Vec<String>> {
+        let conn = self.conn();
+        let mut st = conn
+            .prepare(
+                "SELECT a.step FROM attempts a
+                 WHERE a.row_id = ?1 AND a.result = 'ok'
+                   AND a.id = (SELECT MAX(b.id) FROM attempts b
+                               WHERE b.row_id = a.row_id AND b.step = a.step)",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map(params![row], |r| r.get::<_, String>(0))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<std::result::Result<_, _>>()
+            .map_err(|e| self.err(e))
     }
 
     /// Records ids found or made for `row` (merged into what is there) and clears its doubt:
@@ -1069,6 +1136,59 @@ mod tests {
         );
         assert!(j.pending_work_sample(10).unwrap().is_empty());
         assert_eq!(j.integrity_check().unwrap(), "ok");
+    }
+
+    #[test]
+    fn a_refusal_after_an_unknown_outcome_keeps_the_doubt() {
+        let j = Journal::in_memory().unwrap();
+        let sheets = [SheetRec {
+            idx: 0,
+            file: "a.csv".into(),
+            sheet: "Customers".into(),
+            kind: "customers".into(),
+            headers: vec!["Company Name".into()],
+        }];
+        j.init(&meta(), &sheets, &[row(RowState::Pending)]).unwrap();
+        let answer = |result, settled| Answer {
+            status: None,
+            result,
+            detail: None,
+            made: None,
+            settled,
+        };
+        let a = j.begin_attempt(1, "delete", "Delete Customer").unwrap();
+        let r = &j.rows().unwrap()[0];
+        assert!(r.doubt && r.in_flight, "an intent without an answer is in flight");
+        j.end_attempt(a, 1, &answer(AttemptResult::Unknown, false))
+            .unwrap();
+        let r = &j.rows().unwrap()[0];
+        assert!(r.doubt && !r.in_flight);
+        let last = j.last_attempt(1).unwrap().unwrap();
+        assert!(last.answered_ms.is_some_and(|t| t >= last.intent_ms));
+
+        let a = j.begin_attempt(1, "delete", "Delete Customer").unwrap();
+        j.end_attempt(a, 1, &answer(AttemptResult::Final, true))
+            .unwrap();
+        assert!(
+            j.rows().unwrap()[0].doubt,
+            "a 404 to the second send says nothing of the first"
+        );
+        assert!(j.answered_steps(1).unwrap().is_empty());
+
+        let a = j.begin_attempt(1, "delete", "Delete Customer").unwrap();
+        j.end_attempt(a, 1, &answer(AttemptResult::Ok, true)).unwrap();
+        let r = &j.rows().unwrap()[0];
+        assert!(!r.doubt && !r.in_flight, "a success settles it");
+        assert_eq!(j.answered_steps(1).unwrap(), vec!["delete".to_string()]);
+
+        let a = j.begin_attempt(1, "delete", "Delete Customer").unwrap();
+        j.end_attempt(a, 1, &answer(AttemptResult::Transient, true))
+            .unwrap();
+        assert!(!j.rows().unwrap()[0].doubt, "a 429 leaves it as it was");
+        assert!(
+            j.answered_steps(1).unwrap().is_empty(),
+            "only the step's latest answer counts"
+        );
     }
 
     #[test]
