@@ -98,6 +98,11 @@ pub struct RunArgs {
     #[arg(long)]
     pub skip_invalid: bool,
 
+    /// Start a new job even though this input has an unfinished one (which is left as it is;
+    /// what it made is found and recorded as already existed).
+    #[arg(long)]
+    pub new_job: bool,
+
     /// Skip the online pre-flight (customers, numbers, products and postcodes checked against
     /// the account with List calls before any write).
     #[arg(long)]
@@ -259,6 +264,19 @@ pub struct SandboxArgs {
     /// Fraction of successful creates committed and then answered by a closed connection (0 to 1).
     #[arg(long, default_value_t = 0.0)]
     pub drop_rate: f64,
+
+    /// Fraction of writes applied and then answered by a gateway's 502 or 504 (0 to 1).
+    #[arg(long, default_value_t = 0.0)]
+    pub gateway_error_rate: f64,
+
+    /// Fraction of writes held for --late-commit-ms before they are applied, so that a client
+    /// with a shorter timeout gives up on a change that still lands (0 to 1).
+    #[arg(long, default_value_t = 0.0)]
+    pub late_commit_rate: f64,
+
+    /// How long a late write is held, in milliseconds.
+    #[arg(long, default_value_t = 1500)]
+    pub late_commit_ms: u64,
 
     /// Added latency in milliseconds: 150, or a range such as 100-200.
     #[arg(long, default_value = "0")]

@@ -192,6 +192,20 @@ impl Operation {
         }
     }
 
+    /// The operation a request's method and path are for, matched against the templates
+    /// (`{…}` stands for one path segment).
+    pub fn route(method: &str, path: &str) -> Option<Operation> {
+        let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+        Operation::ALL.iter().copied().find(|op| {
+            let t: Vec<&str> = op.template().split('/').collect();
+            op.method().as_str() == method
+                && t.len() == segments.len()
+                && t.iter()
+                    .zip(&segments)
+                    .all(|(t, s)| (t.starts_with('{') && !s.is_empty()) || t == s)
+        })
+    }
+
     /// Creates are the operations whose repetition makes a second entity.
     pub fn is_create(self) -> bool {
         matches!(
@@ -725,6 +739,22 @@ mod tests {
         // A GET, but it sends an email to a person.
         assert!(!Operation::ResendActivation.is_repeatable());
         assert!(!Operation::RequestPasswordReset.is_repeatable());
+    }
+
+    #[test]
+    fn a_request_is_matched_to_its_operation() {
+        assert_eq!(
+            Operation::route("PUT", "/customers/cus_1/numbers/num_2/allocation"),
+            Some(Operation::AllocateNumber)
+        );
+        assert_eq!(
+            Operation::route("DELETE", "/customers/cus_1/numbers/num_2/allocation"),
+            Some(Operation::DeallocateNumber)
+        );
+        assert_eq!(Operation::route("POST", "/customers"), Some(Operation::AddCustomer));
+        assert_eq!(Operation::route("GET", "/customers/"), Some(Operation::ListCustomers));
+        assert_eq!(Operation::route("POST", "/customers/cus_1"), None);
+        assert_eq!(Operation::route("GET", "/nowhere"), None);
     }
 
     #[test]

@@ -97,6 +97,191 @@ pub fn budget_path() -> PathBuf {
 const JOURNAL_FILE: &str = "journal.sqlite";
 const SANDBOX_FILE: &str = "sandbox.json";
 const LOCK_FILE: &str = "lock";
+/// Under the jobs root: one lock per input and endpoint being run.
+const INPUT_LOCKS: &str = ".running";
+
+/// Where a run sends its calls, as the input lock and the changed-flags check compare it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    /// An in-process sandbox of the run's own: nothing leaves the machine.
+    Sandbox,
+    /// The API at this (normalised) base URL, with this key.
+    Api { base_url: String, key_id: String },
+}
+
+impl Endpoint {
+    /// The endpoint a job's record names.
+    pub fn of_job(job: &JobRef) -> Result<Endpoint, JobError> {
+        Ok(if job.options()?.sandbox {
+            Endpoint::Sandbox
+        } else {
+            Endpoint::Api {
+                base_url: crate::client::normalize_base_url(&job.meta.base_url)
+                    .unwrap_or_else(|_| job.meta.base_url.clone()),
+                key_id: job.meta.key_id.clone(),
+            }
+        })
+    }
+
+    /// The endpoint without the key: what an input's lock is taken on.
+    fn place(&self) -> &str {
+        match self {
+            Endpoint::Sandbox => "in-process sandbox",
+            Endpoint::Api { base_url, .. } => base_url,
+        }
+    }
+}
+
+/// Held while a `run` of one set of inputs against one endpoint is under way, from before its
+/// first call to its end: a second `run` of the same file (a double-click, a cron overlap)
+/// would otherwise make a second job and send every row again. Like [`journal::JobLock`], the
+/// operating system drops it when the process dies.
+pub struct InputLock {
+    _lock: journal::JobLock,
+    info: PathBuf,
+}
+
+/// Who holds an input's lock, for the message the second run prints.
+#[derive(Debug, Serialize, Deserialize)]
+struct Holder {
+    pid: u32,
+    since_ms: i64,
+    job: Option<String>,
+}
+
+impl InputLock {
+    /// Takes the lock for these inputs on this endpoint, or refuses naming who has it.
+    pub fn acquire(
+        root: &Path,
+        fingerprint: &str,
+        endpoint: &Endpoint,
+        files: &[PathBuf],
+    ) -> Result<InputLock, JobError> {
+        let dir = root.join(INPUT_LOCKS);
+        journal::create_private_dir(&dir)
+            .map_err(|e| JobError::Io(format!("cannot create {}: {e}", dir.display())))?;
+        let name = format!("{:016x}", fnv1a(&[fingerprint, endpoint.place()]));
+        let info = dir.join(format!("{name}.json"));
+        let Some(lock) = journal::JobLock::acquire(&dir.join(format!("{name}.lock")))? else {
+            let holder: Option<Holder> = std::fs::read(&info)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok());
+            let who = match holder {
+                Some(Holder { pid, since_ms, job }) => format!(
+                    "{} (process {pid}, since {})",
+                    match job {
+                        Some(j) => format!("job {j}"),
+                        None => "a run still checking its input".into(),
+                    },
+                    crate::results::time_text(since_ms)
+                ),
+                None => "another plbulk process".into(),
+            };
+            return Err(JobError::Refused(format!(
+                "{} is being run against {} already, by {who}; nothing was sent. Wait for it to finish (plbulk status shows it), or stop it with Ctrl-C and run again",
+                files
+                    .iter()
+                    .map(|f| f.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                endpoint.place()
+            )));
+        };
+        let held = InputLock { _lock: lock, info };
+        held.write(None);
+        Ok(held)
+    }
+
+    /// Names the job the run now holds the input for.
+    pub fn set_job(&self, id: &str) {
+        self.write(Some(id));
+    }
+
+    fn write(&self, job: Option<&str>) {
+        let holder = Holder {
+            pid: std::process::id(),
+            since_ms: journal::now_ms(),
+            job: job.map(str::to_string),
+        };
+        // Only the message of a second run reads it: failing to write it loses no work.
+        let _ = crate::atomic_write(
+            &self.info,
+            &serde_json::to_vec(&holder).expect("a holder serialises"),
+        );
+    }
+}
+
+impl Drop for InputLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.info);
+    }
+}
+
+/// A stable 64-bit digest of a few strings (FNV-1a), for a lock's file name: the same in
+/// every build, unlike the standard library's hasher.
+fn fnv1a(parts: &[&str]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for p in parts {
+        for b in p.bytes().chain(std::iter::once(0)) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h
+}
+
+/// The settings in which a `run` differs from the unfinished job it would resume: resuming
+/// silently would send the rest of the rows somewhere, or in a way, the user did not ask for.
+pub fn differences(
+    job: &JobRef,
+    endpoint: &Endpoint,
+    options: &JobOptions,
+) -> Result<Vec<String>, JobError> {
+    let was = job.options()?;
+    let then = Endpoint::of_job(job)?;
+    let mut out = Vec::new();
+    let yes_no = |b: bool| if b { "yes" } else { "no" };
+    if was.sandbox != options.sandbox {
+        out.push(format!(
+            "--sandbox (the job: {}; this run: {})",
+            yes_no(was.sandbox),
+            yes_no(options.sandbox)
+        ));
+    }
+    if let (
+        Endpoint::Api {
+            base_url: b0,
+            key_id: k0,
+        },
+        Endpoint::Api {
+            base_url: b1,
+            key_id: k1,
+        },
+    ) = (&then, endpoint)
+    {
+        if b0 != b1 {
+            out.push(format!("the base URL (the job: {b0}; this run: {b1})"));
+        }
+        if k0 != k1 {
+            out.push(format!("the API key (the job: {k0}; this run: {k1})"));
+        }
+    }
+    if was.existing != options.existing {
+        out.push(format!(
+            "--existing (the job: {}; this run: {})",
+            was.existing, options.existing
+        ));
+    }
+    if was.kind != options.kind {
+        let k = |k: &Option<String>| k.clone().unwrap_or_else(|| "from the headers".into());
+        out.push(format!(
+            "--kind (the job: {}; this run: {})",
+            k(&was.kind),
+            k(&options.kind)
+        ));
+    }
+    Ok(out)
+}
 
 /// A job found on disk.
 #[derive(Debug, Clone)]
@@ -183,12 +368,13 @@ pub fn find(root: &Path, id: Option<&str>) -> Result<JobRef, JobError> {
     }
 }
 
-/// The unfinished job whose inputs are exactly these, if there is one.
-pub fn find_unfinished(root: &Path, fingerprint: &str) -> Option<JobRef> {
+/// The unfinished jobs whose inputs are exactly these, latest first.
+pub fn unfinished(root: &Path, fingerprint: &str) -> Vec<JobRef> {
     list(root)
         .into_iter()
         .rev()
-        .find(|j| j.meta.state != JobState::Finished && j.meta.fingerprint == fingerprint)
+        .filter(|j| j.meta.state != JobState::Finished && j.meta.fingerprint == fingerprint)
+        .collect()
 }
 
 /// One string for a set of inputs: each file's digest and size, in order.
@@ -317,6 +503,8 @@ impl Connection {
             };
             (s.base_url.clone(), creds.clone(), None)
         };
+        let base_url = crate::client::normalize_base_url(&base_url)
+            .map_err(|e| JobError::Refused(e.to_string()))?;
         let key_id = credentials.key_id.clone();
         // The in-process sandbox's budget is its own: it is not the partner's key.
         let budget_key = if options.sandbox {
@@ -362,7 +550,7 @@ pub fn saved_sandbox(job: &JobRef, journal: &Journal) -> Result<Vec<u8>, JobErro
     let path = job.dir.join(SANDBOX_FILE);
     let refuse = || {
         JobError::Refused(format!(
-            "job {} rehearsed on the in-process sandbox, and the sandbox's state was not saved when it stopped (the process was killed): run it again with --sandbox",
+            "job {} rehearsed on the in-process sandbox, and the sandbox's state was not saved when it stopped (the process was killed), so it cannot go on: start the rehearsal again with plbulk run FILE --sandbox --new-job",
             job.meta.id
         ))
     };

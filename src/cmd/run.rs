@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::cli::{ResumeArgs, RunArgs};
 use crate::client::Settings;
 use crate::engine::Finish;
-use crate::job::{self, Connection, JobOptions, JobRef};
+use crate::job::{self, Connection, Endpoint, JobOptions, JobRef};
 use crate::journal::{JobState, Journal, RowState};
 use crate::progress::{Progress, SheetLine};
 use crate::results;
@@ -56,16 +56,26 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<i32, Error> {
         return Ok(EXIT_OK);
     }
 
-    if let Some(existing) = job::find_unfinished(&root, &fingerprint) {
-        if !quiet {
-            println!(
-                "This input has an unfinished job, {} (started {}): resuming it.",
-                existing.meta.id,
-                results::time_text(existing.meta.created_at_ms)
-            );
-        }
-        return resume_job(existing, None, None, None, quiet).await;
-    }
+    let settings = if args.sandbox {
+        None
+    } else {
+        Some(Settings::load(args.base_url.as_deref()).map_err(|e| Error::Refused(e.to_string()))?)
+    };
+    let endpoint = match &settings {
+        None => Endpoint::Sandbox,
+        Some(s) => Endpoint::Api {
+            base_url: crate::client::normalize_base_url(&s.base_url)
+                .map_err(|e| Error::Refused(e.to_string()))?,
+            key_id: s
+                .credentials
+                .as_ref()
+                .map(|(c, _)| c.key_id.clone())
+                .unwrap_or_default(),
+        },
+    };
+    // Before anything reads or writes the account: a second run of this input on this
+    // endpoint must not start a job of its own.
+    let input_lock = job::InputLock::acquire(&root, &fingerprint, &endpoint, &args.files)?;
 
     let options = JobOptions {
         kind: args.kind.clone(),
@@ -82,11 +92,26 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<i32, Error> {
         skip_invalid: args.skip_invalid,
         timeout_ms: args.timeout.as_millis() as u64,
     };
-    let settings = if args.sandbox {
-        None
-    } else {
-        Some(Settings::load(args.base_url.as_deref()).map_err(|e| Error::Refused(e.to_string()))?)
-    };
+    if !args.new_job {
+        if let Some(existing) = unfinished_job(&root, &fingerprint, &endpoint, &options)? {
+            if !quiet {
+                println!(
+                    "This input has an unfinished job, {} (started {}): resuming it.",
+                    existing.meta.id,
+                    results::time_text(existing.meta.created_at_ms)
+                );
+            }
+            input_lock.set_job(&existing.meta.id);
+            return resume_job(
+                existing,
+                Some(args.rate),
+                Some(args.concurrency),
+                args.results.clone(),
+                quiet,
+            )
+            .await;
+        }
+    }
     let conn = Connection::open(&options, settings.as_ref(), None).await?;
     let mut plan = plan;
     if !args.no_preflight {
@@ -131,6 +156,7 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<i32, Error> {
     }
     let (job, journal) = job::create(&root, fp, &options, &plan, &conn.base_url, &conn.key_id)?;
     let _held = job.lock()?;
+    input_lock.set_job(&job.meta.id);
     if !quiet {
         println!(
             "Job {} on {}{}: {} rows; journal {}",
@@ -146,6 +172,35 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<i32, Error> {
         );
     }
     drive(job, journal, conn, &options, quiet).await
+}
+
+/// The unfinished job of these inputs that this run would go on with. One with other
+/// settings is not resumed silently: the run is refused, naming what differs.
+fn unfinished_job(
+    root: &Path,
+    fingerprint: &str,
+    endpoint: &Endpoint,
+    options: &JobOptions,
+) -> Result<Option<JobRef>, Error> {
+    let candidates = job::unfinished(root, fingerprint);
+    let mut refused = None;
+    for j in candidates {
+        let diff = job::differences(&j, endpoint, options)?;
+        if diff.is_empty() {
+            return Ok(Some(j));
+        }
+        refused.get_or_insert((j, diff));
+    }
+    let Some((j, diff)) = refused else {
+        return Ok(None);
+    };
+    Err(Error::Refused(format!(
+        "this input has an unfinished job, {} (started {}), that ran with other settings: {}. Nothing was sent. To go on with that job as it began: plbulk resume {}. To start a new job with this run's settings instead: add --new-job (the unfinished job is left as it is)",
+        j.meta.id,
+        results::time_text(j.meta.created_at_ms),
+        diff.join("; "),
+        j.meta.id
+    )))
 }
 
 pub async fn resume(args: ResumeArgs, quiet: bool) -> Result<i32, Error> {

@@ -39,6 +39,16 @@ pub enum Existing {
     Fail,
 }
 
+impl std::fmt::Display for Existing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Existing::Skip => "skip",
+            Existing::Update => "update",
+            Existing::Fail => "fail",
+        })
+    }
+}
+
 impl std::str::FromStr for Existing {
     type Err = String;
     fn from_str(s: &str) -> Result<Existing, String> {

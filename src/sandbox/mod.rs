@@ -3,10 +3,13 @@
 //! It serves the whole contract (see [`routes`] and [`world`]) behind a gate that does what the
 //! real service does before a request reaches the account: it counts the request against its
 //! key's strict sliding window (auth included) and refuses it with 429 and `Retry-After` when
-//! the window is full, checks the token, and, when asked, injects faults: latency, 500/503
-//! failures, and creates that are committed and then answered by a closed connection. Faults
-//! come from one seeded generator, so a run with the same seed and the same request order fails
-//! the same way.
+//! the window is full, checks the token, and, when asked, injects the faults a real API behind
+//! load balancers produces ([`Injected`]): latency; 500/503 before anything is applied; a
+//! request lost before it is handled; a write applied and then answered by a closed connection
+//! (dropped), by a gateway's 502/504, or applied only after the client has given up (late).
+//! Random faults come from one seeded generator, so a run with the same seed and the same
+//! request order fails the same way; a test can also script the next N requests of an
+//! operation to fail in a given way (`POST /__sandbox/faults`).
 //!
 //! As in mini-redis, [`run`] takes a bound listener and a shutdown future, so tests bind port 0,
 //! run the real server in-process and stop it cleanly; [`Sandbox::start`] wraps that.
@@ -76,6 +79,57 @@ impl FromStr for Latency {
     }
 }
 
+/// A fault the gate can put on one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Injected {
+    /// 500 or 503 with the contract's error body, before anything is applied.
+    Fail,
+    /// The connection closes before the request is handled: nothing applied, no answer.
+    Lost,
+    /// Applied, then the connection closes without an answer.
+    Drop,
+    /// Applied, then a gateway's 502 or 504 page instead of the answer.
+    Gateway,
+    /// Held for [`SandboxConfig::late_commit`] before it is applied: past the client's timeout,
+    /// so the client gives up on a change that lands afterwards.
+    Late,
+}
+
+impl Injected {
+    pub const ALL: [Injected; 5] = [
+        Injected::Fail,
+        Injected::Lost,
+        Injected::Drop,
+        Injected::Gateway,
+        Injected::Late,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Injected::Fail => "fail",
+            Injected::Lost => "lost",
+            Injected::Drop => "drop",
+            Injected::Gateway => "gateway",
+            Injected::Late => "late",
+        }
+    }
+}
+
+/// The next `times` requests of `operation` meet `fault`, whatever the random draw says.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct ScriptedFault {
+    /// The operation's overview name, e.g. "Add Customer".
+    pub operation: String,
+    pub fault: Injected,
+    #[serde(default = "one")]
+    pub times: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
 #[derive(Debug, Clone)]
 pub struct SandboxConfig {
     /// API keys and their secrets that `/auth` accepts.
@@ -86,6 +140,12 @@ pub struct SandboxConfig {
     pub fail_rate: f64,
     /// Fraction of successful creates committed and then answered with a closed connection.
     pub drop_rate: f64,
+    /// Fraction of writes applied and then answered by a gateway's 502 or 504.
+    pub gateway_rate: f64,
+    /// Fraction of writes applied only after [`SandboxConfig::late_commit`].
+    pub late_rate: f64,
+    /// How long a late write is held before it is applied.
+    pub late_commit: Duration,
     pub latency: Latency,
     pub seed: u64,
     /// The largest page the server gives, whatever `pageSize` asks.
@@ -100,6 +160,9 @@ impl Default for SandboxConfig {
             token_ttl: Duration::from_secs(3600),
             fail_rate: 0.0,
             drop_rate: 0.0,
+            gateway_rate: 0.0,
+            late_rate: 0.0,
+            late_commit: Duration::from_millis(1500),
             latency: Latency::default(),
             seed: 0,
             max_page_size: c::MAX_PAGE_SIZE,
@@ -119,6 +182,9 @@ pub struct LogEntry {
     /// The change was made and the connection closed without an answer.
     #[serde(default)]
     pub dropped: bool,
+    /// The fault the gate put on the request, if any.
+    #[serde(default)]
+    pub fault: Option<Injected>,
 }
 
 pub(crate) struct Shared {
@@ -129,6 +195,8 @@ pub(crate) struct Shared {
     /// key → times of the requests admitted within the last window
     windows: Mutex<HashMap<String, VecDeque<Instant>>>,
     rng: Mutex<StdRng>,
+    /// Faults scripted for the next requests of an operation, in the order given.
+    script: Mutex<Vec<(Operation, Injected, u32)>>,
     /// The latest [`LOG_LIMIT`] requests, oldest first.
     log: Mutex<VecDeque<LogEntry>>,
     started: Instant,
@@ -161,12 +229,35 @@ struct Draw {
     delay: Duration,
     fail: Option<u16>,
     drop: bool,
+    gateway: bool,
+    late: bool,
+    /// 502 or 504, for a gateway fault.
+    gateway_status: u16,
+}
+
+impl Draw {
+    /// The random fault for a request of `op` (None when it is not one of the contract's).
+    fn fault(&self, op: Option<Operation>) -> Option<Injected> {
+        let write = op.is_some_and(Operation::is_write);
+        if self.fail.is_some() {
+            Some(Injected::Fail)
+        } else if write && self.gateway {
+            Some(Injected::Gateway)
+        } else if write && self.late {
+            Some(Injected::Late)
+        } else if self.drop && op.is_some_and(Operation::is_create) {
+            Some(Injected::Drop)
+        } else {
+            None
+        }
+    }
 }
 
 impl Shared {
     fn new(config: SandboxConfig, world: World) -> Shared {
         Shared {
             rng: Mutex::new(StdRng::seed_from_u64(config.seed)),
+            script: Mutex::new(Vec::new()),
             config,
             world: Mutex::new(world),
             tokens: Mutex::new(HashMap::new()),
@@ -195,20 +286,66 @@ impl Shared {
     fn draw(&self) -> Draw {
         let cfg = &self.config;
         let mut rng = lock(&self.rng);
-        // Always draw the same four numbers so one fault's setting does not shift another's.
+        // Always draw the same numbers so one fault's setting does not shift another's.
         let (l, f, which, d): (f64, f64, bool, f64) =
             (rng.random(), rng.random(), rng.random(), rng.random());
+        let (g, late): (f64, f64) = (rng.random(), rng.random());
         let span = cfg.latency.max.saturating_sub(cfg.latency.min);
         Draw {
             delay: cfg.latency.min + span.mul_f64(l),
             fail: (f < cfg.fail_rate).then_some(if which { 500 } else { 503 }),
             drop: d < cfg.drop_rate,
+            gateway: g < cfg.gateway_rate,
+            late: late < cfg.late_rate,
+            gateway_status: if which { 502 } else { 504 },
         }
+    }
+
+    /// Adds scripted faults, after those already waiting.
+    pub(crate) fn script(&self, faults: &[ScriptedFault]) -> Result<(), String> {
+        let mut script = lock(&self.script);
+        for f in faults {
+            let op = Operation::ALL
+                .iter()
+                .copied()
+                .find(|o| o.name().eq_ignore_ascii_case(f.operation.trim()))
+                .ok_or_else(|| format!("{:?} is not an operation of the contract", f.operation))?;
+            if f.times > 0 {
+                script.push((op, f.fault, f.times));
+            }
+        }
+        Ok(())
+    }
+
+    /// The scripted fault for this request of `op`, used up as it is taken.
+    fn scripted(&self, op: Operation) -> Option<Injected> {
+        let mut script = lock(&self.script);
+        let i = script.iter().position(|(o, _, _)| *o == op)?;
+        let fault = script[i].1;
+        script[i].2 -= 1;
+        if script[i].2 == 0 {
+            script.remove(i);
+        }
+        Some(fault)
     }
 
     /// Logs a request, by the time it arrived: the window counts arrivals, and so must anyone
     /// checking the log against the limit.
     fn record(&self, t_ms: u64, method: &str, path: &str, status: u16, key: &str, dropped: bool) {
+        self.record_fault(t_ms, method, path, status, key, dropped, None);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn record_fault(
+        &self,
+        t_ms: u64,
+        method: &str,
+        path: &str,
+        status: u16,
+        key: &str,
+        dropped: bool,
+        fault: Option<Injected>,
+    ) {
         let mut log = lock(&self.log);
         if log.len() == LOG_LIMIT {
             log.pop_front();
@@ -220,6 +357,7 @@ impl Shared {
             status,
             key: key.to_string(),
             dropped,
+            fault,
         });
     }
 
@@ -332,11 +470,18 @@ async fn gate(State(s): State<Arc<Shared>>, req: Request, next: Next) -> Respons
         }
     }
     let draw = s.draw();
+    let op = Operation::route(&method, &path);
+    // Scripted faults are for the account's operations; auth is left to the random draw.
+    let fault = match op.filter(|_| !is_auth).and_then(|op| s.scripted(op)) {
+        Some(f) => Some(f),
+        None => draw.fault(op),
+    };
     if !draw.delay.is_zero() {
         tokio::time::sleep(draw.delay).await;
     }
-    if let Some(status) = draw.fail {
-        s.record(arrived, &method, &path, status, &key_label, false);
+    if fault == Some(Injected::Fail) {
+        let status = draw.fail.unwrap_or(503);
+        s.record_fault(arrived, &method, &path, status, &key_label, false, fault);
         let code = if status == 500 {
             c::codes::SERVER
         } else {
@@ -352,20 +497,56 @@ async fn gate(State(s): State<Arc<Shared>>, req: Request, next: Next) -> Respons
             "missing, unknown or expired access token",
         ));
     }
-    let mut resp = next.run(req).await;
-    let dropped =
-        draw.drop && method == c::Method::Post.as_str() && resp.status() == StatusCode::CREATED;
-    if dropped {
+    if fault == Some(Injected::Lost) {
+        s.record_fault(arrived, &method, &path, 0, &key_label, true, fault);
+        let mut resp = StatusCode::SERVICE_UNAVAILABLE.into_response();
         resp.extensions_mut().insert(DropConnection);
+        return resp;
     }
-    s.record(
+    if fault == Some(Injected::Late) {
+        // The handler runs on a task of its own (see `serve`), so the change still lands
+        // after the client has stopped waiting for it.
+        tokio::time::sleep(s.config.late_commit).await;
+    }
+    let mut resp = next.run(req).await;
+    let applied = resp.status().is_success();
+    let mut dropped = false;
+    match fault {
+        Some(Injected::Drop) if applied => {
+            resp.extensions_mut().insert(DropConnection);
+            dropped = true;
+        }
+        Some(Injected::Gateway) if applied => {
+            let status = draw.gateway_status;
+            s.record_fault(arrived, &method, &path, status, &key_label, false, fault);
+            return gateway_page(status);
+        }
+        _ => {}
+    }
+    s.record_fault(
         arrived,
         &method,
         &path,
         resp.status().as_u16(),
         &key_label,
         dropped,
+        fault.filter(|f| *f != Injected::Drop || dropped),
     );
+    resp
+}
+
+/// What a gateway in front of the API answers when it gives up on the backend: its own page,
+/// not the contract's error body.
+fn gateway_page(status: u16) -> Response {
+    let (code, text) = if status == 502 {
+        (StatusCode::BAD_GATEWAY, "502 Bad Gateway")
+    } else {
+        (StatusCode::GATEWAY_TIMEOUT, "504 Gateway Time-out")
+    };
+    let body = format!("<html><head><title>{text}</title></head><body><h1>{text}</h1></body></html>");
+    let mut resp = (code, body).into_response();
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
     resp
 }
 
@@ -518,6 +699,11 @@ impl Sandbox {
         self.shared.expire_tokens();
     }
 
+    /// Scripts faults for the next requests of some operations, as `POST /__sandbox/faults`.
+    pub fn inject(&self, faults: &[ScriptedFault]) -> Result<(), String> {
+        self.shared.script(faults)
+    }
+
     pub async fn stop(mut self) {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
@@ -634,6 +820,7 @@ mod tests {
             status: 200,
             key: "k".into(),
             dropped: false,
+            fault: None,
         };
         let log: Vec<_> = [0, 500, 999, 1000, 1001, 1998].into_iter().map(e).collect();
         assert_eq!(busiest_window(&log, "k", Duration::from_secs(1)), 4);

@@ -15,7 +15,7 @@ use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::world::{Fault, World};
+use super::world::{EmailKind, Fault, World};
 use super::Shared;
 use crate::contract::{self as c, ErrorBody, ErrorDetail, ListResponse, Operation, PageMeta};
 
@@ -30,6 +30,17 @@ pub fn api(shared: S) -> Router {
     router
         .route("/__sandbox/state", routing::get(inspect_state))
         .route("/__sandbox/requests", routing::get(inspect_requests))
+        .route(
+            "/__sandbox/faults",
+            routing::post(|State(s): State<S>, b: Bytes| async move {
+                match parse::<Vec<super::ScriptedFault>>(&b)
+                    .and_then(|f| s.script(&f).map_err(|m| Fault::new(422, c::codes::VALIDATION, m)))
+                {
+                    Ok(()) => StatusCode::NO_CONTENT.into_response(),
+                    Err(f) => fault(f),
+                }
+            }),
+        )
         .route(
             "/__sandbox/expire-tokens",
             routing::post(|State(s): State<S>| async move {
@@ -195,8 +206,13 @@ fn handler(op: Operation) -> MethodRouter<S> {
         ),
         O::ResendActivation | O::RequestPasswordReset => method(
             op,
-            |State(s): State<S>, Path((cid, id)): Path<(String, String)>| async move {
-                ok(s.world().email_sent(&cid, &id))
+            move |State(s): State<S>, Path((cid, id)): Path<(String, String)>| async move {
+                let kind = if op == O::ResendActivation {
+                    EmailKind::Activation
+                } else {
+                    EmailKind::PasswordReset
+                };
+                ok(s.world().send_email(&cid, &id, kind))
             },
         ),
         O::UpdateCallSettings => method(

@@ -104,6 +104,27 @@ pub struct World {
     pub partner_users: BTreeMap<String, c::PartnerUser>,
     pub partner_settings: Map<String, Value>,
     pub permissions: Vec<c::Permission>,
+    /// Every activation email and password reset sent, in order: what a person received,
+    /// so a test can count that none went twice.
+    #[serde(default)]
+    pub emails: Vec<SentEmail>,
+}
+
+/// Which email a user was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EmailKind {
+    Activation,
+    PasswordReset,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SentEmail {
+    pub user_id: String,
+    pub email: String,
+    pub kind: EmailKind,
+    pub sent_at: String,
 }
 
 fn now() -> String {
@@ -128,6 +149,7 @@ impl World {
             partner_users: BTreeMap::new(),
             partner_settings: seed.partner_settings,
             permissions: seed.permissions,
+            emails: Vec::new(),
         }
     }
 
@@ -607,13 +629,25 @@ impl World {
         Ok(())
     }
 
-    pub fn email_sent(&self, customer: &str, id: &str) -> Result<c::EmailSent, Fault> {
+    pub fn send_email(
+        &mut self,
+        customer: &str,
+        id: &str,
+        kind: EmailKind,
+    ) -> Result<c::EmailSent, Fault> {
         let u = self.user(customer, id)?;
-        Ok(c::EmailSent {
+        let sent = c::EmailSent {
             user_id: u.id.clone(),
             email: u.email.clone(),
             sent: true,
-        })
+        };
+        self.emails.push(SentEmail {
+            user_id: sent.user_id.clone(),
+            email: sent.email.clone(),
+            kind,
+            sent_at: now(),
+        });
+        Ok(sent)
     }
 
     pub fn update_call_settings(
@@ -927,6 +961,7 @@ impl World {
             "partnerUsers": self.partner_users.values().collect::<Vec<_>>(),
             "partnerSettings": self.partner_settings,
             "permissions": self.permissions,
+            "emails": self.emails,
         })
     }
 }
