@@ -1,9 +1,10 @@
 //! Failpoints: the places in the journal protocol where a test can make plbulk die at once,
 //! as a `kill -9` or a power cut would, to show that a resume ends every row exactly once.
 //!
-//! `PLBULK_FAILPOINT=POINT[:OPERATION][@N]` arms one: the process aborts the N-th time (the
-//! first, by default) it reaches POINT for OPERATION (an overview name such as `Add
-//! Customer`; any operation when left out). The points, in the order a request meets them:
+//! `PLBULK_FAILPOINT=POINT[:OPERATION][@N][=panic]` arms one: the process aborts the N-th
+//! time (the first, by default) it reaches POINT for OPERATION (an overview name such as `Add
+//! Customer`; any operation when left out); with `=panic`, that row's task panics instead, to
+//! show that one row's internal error fails that row alone. The points, in the order a request meets them:
 //! `intent` (its intent is on disk, nothing sent), `answer` (the server has answered, the
 //! journal does not know it), `answered` (the answer is journaled, the row's final state is
 //! not). Only debug builds (what `cargo test` runs) read the variable: in a release build
@@ -41,6 +42,7 @@ mod armed {
         pub point: String,
         pub operation: Option<String>,
         pub nth: u32,
+        pub panic: bool,
         pub seen: AtomicU32,
     }
 
@@ -49,6 +51,10 @@ mod armed {
         ARMED
             .get_or_init(|| {
                 let spec = std::env::var(super::ENV).ok()?;
+                let (spec, panic) = match spec.strip_suffix("=panic") {
+                    Some(s) => (s.to_string(), true),
+                    None => (spec, false),
+                };
                 let (rest, nth) = match spec.rsplit_once('@') {
                     Some((r, n)) => (r.to_string(), n.trim().parse().unwrap_or(1)),
                     None => (spec.clone(), 1),
@@ -61,6 +67,7 @@ mod armed {
                     point,
                     operation,
                     nth,
+                    panic,
                     seen: AtomicU32::new(0),
                 })
             })
@@ -80,6 +87,9 @@ pub fn hit(point: Point, operation: crate::contract::Operation) {
     #[cfg(debug_assertions)]
     if let Some(a) = armed::get() {
         if armed::matches(a, point.name(), operation.name()) {
+            if a.panic {
+                panic!("failpoint {} for {}", point.name(), operation.name());
+            }
             eprintln!(
                 "failpoint {} reached for {}: aborting",
                 point.name(),

@@ -466,6 +466,8 @@ pub fn build(inputs: &Inputs) -> Plan {
         names: HashMap::new(),
         users: HashMap::new(),
         numbers: HashMap::new(),
+        loose_users: HashMap::new(),
+        loose_numbers: HashMap::new(),
         deallocs: HashMap::new(),
         orders: HashMap::new(),
     };
@@ -482,6 +484,14 @@ pub fn build(inputs: &Inputs) -> Plan {
         }
         if let Some(n) = s.cell(&r.cells, Field::CompanyName) {
             b.names.entry(lower(n)).or_default().push(id_of[i]);
+        }
+    }
+    // Every row that makes a user or a number is known before any row refers to one: a
+    // reference above its add, or spelt through another name of the customer, still waits.
+    for &i in &order {
+        let r = &inputs.rows[i];
+        if r.valid {
+            b.register(&inputs.sheets[r.sheet as usize], &r.cells, action(r), id_of[i]);
         }
     }
     // An order with an invalid row is not placed in part: its other rows are invalid too.
@@ -586,6 +596,13 @@ struct Builder {
     users: HashMap<(String, String), i64>,
     /// (customer key, number) → the Numbers add row.
     numbers: HashMap<(String, String), i64>,
+    /// Email → the Users add rows in customers of the account (not made by the job), and
+    /// number → the Numbers add rows there. One account customer can be named by its id in one
+    /// row and its name in another, which the plan cannot tell apart: a reference through any
+    /// account customer waits for each of these (ordering only; what it names is resolved by
+    /// the engine).
+    loose_users: HashMap<String, Vec<i64>>,
+    loose_numbers: HashMap<String, Vec<i64>>,
     deallocs: HashMap<(String, String), i64>,
     /// (customer key, order ref) → the order's first row.
     orders: HashMap<(String, String), i64>,
@@ -627,6 +644,52 @@ impl Builder {
             Sel::Row(r) => format!("row:{r}"),
             Sel::Id(s) | Sel::Existing(s) | Sel::Email(s) => format!("acct:{}", lower(s)),
         }
+    }
+
+    /// Notes a row that makes a user or a number, before any row is planned.
+    fn register(&mut self, s: &SheetIn, cells: &[String], action: &str, id: i64) {
+        let get = |f: Field| s.cell(cells, f);
+        match (s.kind, action) {
+            (Kind::Users, "add") => {
+                let customer = self.customer(get(Field::Customer).unwrap_or(""));
+                let email = lower(get(Field::Email).unwrap_or(""));
+                if customer.row().is_none() {
+                    self.loose_users.entry(email.clone()).or_default().push(id);
+                }
+                self.users.insert((Self::customer_key(&customer), email), id);
+            }
+            (Kind::Numbers, "add") => {
+                let customer = self.customer(get(Field::Customer).unwrap_or(""));
+                let number = norm(fields::uk_number, get(Field::Number).unwrap_or(""));
+                if customer.row().is_none() {
+                    self.loose_numbers
+                        .entry(number.clone())
+                        .or_default()
+                        .push(id);
+                }
+                self.numbers.insert((Self::customer_key(&customer), number), id);
+            }
+            _ => {}
+        }
+    }
+
+    /// The rows a reference to the user `email` of `customer` must wait for.
+    fn user_deps(&self, customer: &Sel, email: &str) -> Vec<i64> {
+        let mut deps: Vec<i64> = self.user(customer, email).row().into_iter().collect();
+        if customer.row().is_none() {
+            deps.extend(self.loose_users.get(&lower(email)).into_iter().flatten());
+        }
+        deps
+    }
+
+    /// The rows a reference to `number` of `customer` must wait for.
+    fn number_deps(&self, customer: &Sel, number: &str) -> Vec<i64> {
+        let key = (Self::customer_key(customer), number.to_string());
+        let mut deps: Vec<i64> = self.numbers.get(&key).copied().into_iter().collect();
+        if customer.row().is_none() {
+            deps.extend(self.loose_numbers.get(number).into_iter().flatten());
+        }
+        deps
     }
 
     fn user(&self, customer: &Sel, email: &str) -> Sel {
@@ -711,15 +774,16 @@ impl Builder {
                 let user_type = get(Field::UserType).and_then(|t| fields::user_type(t).ok());
                 let user = match get(Field::UserId) {
                     Some(u) => Sel::Id(u.to_string()),
-                    None => self.user(&customer, email),
+                    None => {
+                        deps.extend(self.user_deps(&customer, email));
+                        self.user(&customer, email)
+                    }
                 };
-                if let Some(r) = user.row() {
-                    deps.push(r);
-                }
                 match action {
                     "add" => {
-                        self.users
-                            .insert((Self::customer_key(&customer), lower(email)), id);
+                        // Another add of the same email is refused by the server (409); it
+                        // does not wait for this one.
+                        deps.clear();
                         Work::AddUser {
                             customer,
                             new: c::NewUser {
@@ -750,12 +814,11 @@ impl Builder {
                 let number = norm(fields::uk_number, get(Field::Number).unwrap_or(""));
                 let key = (Self::customer_key(&customer), number.clone());
                 let user = get(Field::UserEmail).map(|e| self.user(&customer, e));
-                if let Some(r) = user.as_ref().and_then(Sel::row) {
-                    deps.push(r);
+                if let Some(e) = get(Field::UserEmail) {
+                    deps.extend(self.user_deps(&customer, e));
                 }
                 match action {
                     "add" => {
-                        self.numbers.insert(key.clone(), id);
                         if let Some(d) = self.deallocs.get(&key) {
                             deps.push(*d);
                         }
@@ -766,7 +829,7 @@ impl Builder {
                         }
                     }
                     "allocate" => {
-                        deps.extend(self.numbers.get(&key));
+                        deps.extend(self.number_deps(&customer, &number));
                         deps.extend(self.deallocs.get(&key));
                         Work::AllocateNumber {
                             customer,
@@ -775,6 +838,7 @@ impl Builder {
                         }
                     }
                     _ => {
+                        deps.extend(self.number_deps(&customer, &number));
                         self.deallocs.insert(key, id);
                         Work::DeallocateNumber { customer, number }
                     }
@@ -807,8 +871,9 @@ impl Builder {
             }
             Kind::Devices => {
                 let customer = self.customer(get(Field::Customer).unwrap_or(""));
-                let user = self.user(&customer, get(Field::UserEmail).unwrap_or(""));
-                deps.extend(user.row());
+                let email = get(Field::UserEmail).unwrap_or("");
+                let user = self.user(&customer, email);
+                deps.extend(self.user_deps(&customer, email));
                 Work::AddDevice {
                     customer,
                     user,
@@ -840,8 +905,9 @@ impl Builder {
             }
             Kind::UserSettings => {
                 let customer = self.customer(get(Field::Customer).unwrap_or(""));
-                let user = self.user(&customer, get(Field::UserEmail).unwrap_or(""));
-                deps.extend(user.row());
+                let email = get(Field::UserEmail).unwrap_or("");
+                let user = self.user(&customer, email);
+                deps.extend(self.user_deps(&customer, email));
                 let yn = |f: Field| get(f).and_then(|v| fields::yes_no(v).ok().flatten());
                 let call = c::CallSettings {
                     reject_anonymous: yn(Field::RejectAnonymous),
@@ -1005,6 +1071,44 @@ impl Digest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 10, item 9: a reference waits for the row that makes what it names, whether it
+    /// comes above that row or names the customer another way.
+    #[test]
+    fn a_reference_waits_for_its_add_however_it_is_spelt() {
+        let (_d, plan) = plan_of(&[(
+            "users.csv",
+            "Action,Customer,First Name,Last Name,Email,User Type\n\
+             update,cus_000001,Ann,Lee-Smith,ann@acme.example,\n\
+             add,cus_000001,Ann,Lee,ann@acme.example,standard\n",
+        )]);
+        let add = plan
+            .rows
+            .iter()
+            .position(|r| r.row_no == 3)
+            .map(|i| i as i64 + 1)
+            .unwrap();
+        let update = plan.rows.iter().find(|r| r.row_no == 2).unwrap();
+        assert_eq!(update.deps, vec![add], "the update above its add waits for it");
+
+        let (_d, plan) = plan_of(&[
+            (
+                "users.csv",
+                "Customer,First Name,Last Name,Email\ncus_000001,Ann,Lee,ann@acme.example\n",
+            ),
+            (
+                "numbers.csv",
+                "Action,Customer,Number,User Email\nallocate,Acme Ltd,01632 960001,ann@acme.example\n",
+            ),
+        ]);
+        let add = plan.rows.iter().position(|r| r.sheet == 0).unwrap() as i64 + 1;
+        let alloc = plan.rows.iter().find(|r| r.sheet == 1).unwrap();
+        assert_eq!(
+            alloc.deps,
+            vec![add],
+            "allocated under the customer's name, added under its id"
+        );
+    }
 
     fn plan_of(csvs: &[(&str, &str)]) -> (tempfile::TempDir, Plan) {
         let dir = tempfile::tempdir().unwrap();

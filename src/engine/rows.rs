@@ -907,6 +907,10 @@ impl RowCx<'_> {
                 };
                 self.set("number", &k.id);
                 let uid = self.user(&cid, user).await?;
+                if self.answered.contains("allocate") {
+                    // This job's allocation, answered before its process died.
+                    return ok;
+                }
                 let current = if in_doubt { None } else { k.user.clone() };
                 if current.as_deref() == Some(uid.as_str()) {
                     return Ok((
@@ -926,6 +930,10 @@ impl RowCx<'_> {
                     ));
                 };
                 self.set("number", &k.id);
+                if self.answered.contains("deallocate") {
+                    // This job's deallocation, answered before its process died.
+                    return ok;
+                }
                 if k.user.is_none() {
                     return Ok(if in_doubt {
                         (RowState::Succeeded, None)

@@ -94,10 +94,14 @@ pub enum Injected {
     /// Held for [`SandboxConfig::late_commit`] before it is applied: past the client's timeout,
     /// so the client gives up on a change that lands afterwards.
     Late,
+    /// A list's page comes back one item short of what it should hold, as a page of a real
+    /// API can while the collection changes under it.
+    Short,
 }
 
 impl Injected {
-    pub const ALL: [Injected; 5] = [
+    /// The faults a write can meet.
+    pub const WRITES: [Injected; 5] = [
         Injected::Fail,
         Injected::Lost,
         Injected::Drop,
@@ -112,6 +116,7 @@ impl Injected {
             Injected::Drop => "drop",
             Injected::Gateway => "gateway",
             Injected::Late => "late",
+            Injected::Short => "short",
         }
     }
 }
@@ -521,7 +526,16 @@ async fn gate(State(s): State<Arc<Shared>>, req: Request, next: Next) -> Respons
             s.record_fault(arrived, &method, &path, status, &key_label, false, fault);
             return gateway_page(status);
         }
-        _ => {}
+        Some(Injected::Short) if applied => resp = short_page(resp).await,
+        Some(
+            Injected::Fail
+            | Injected::Lost
+            | Injected::Drop
+            | Injected::Gateway
+            | Injected::Late
+            | Injected::Short,
+        )
+        | None => {}
     }
     s.record_fault(
         arrived,
@@ -533,6 +547,24 @@ async fn gate(State(s): State<Arc<Shared>>, req: Request, next: Next) -> Respons
         fault.filter(|f| *f != Injected::Drop || dropped),
     );
     resp
+}
+
+/// A list's answer with the last item of its page taken out (its `meta` left as it was).
+async fn short_page(resp: Response) -> Response {
+    let (parts, body) = resp.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 64 << 20).await else {
+        return Response::from_parts(parts, Body::empty());
+    };
+    let mut v: serde_json::Value = match serde_json::from_slice(&bytes) {
+        Ok(v) => v,
+        Err(_) => return Response::from_parts(parts, Body::from(bytes)),
+    };
+    if let Some(data) = v.get_mut("data").and_then(|d| d.as_array_mut()) {
+        data.pop();
+    }
+    let mut parts = parts;
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(v.to_string()))
 }
 
 /// What a gateway in front of the API answers when it gives up on the backend: its own page,
