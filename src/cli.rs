@@ -278,6 +278,11 @@ pub struct SandboxArgs {
     #[arg(long, default_value_t = 1500)]
     pub late_commit_ms: u64,
 
+    /// Start from an account state saved before (a rehearsal's sandbox.json in its job
+    /// folder), instead of an empty account.
+    #[arg(long)]
+    pub state: Option<PathBuf>,
+
     /// Added latency in milliseconds: 150, or a range such as 100-200.
     #[arg(long, default_value = "0")]
     pub latency_ms: Latency,

@@ -751,8 +751,14 @@ mod tests {
             Operation::route("DELETE", "/customers/cus_1/numbers/num_2/allocation"),
             Some(Operation::DeallocateNumber)
         );
-        assert_eq!(Operation::route("POST", "/customers"), Some(Operation::AddCustomer));
-        assert_eq!(Operation::route("GET", "/customers/"), Some(Operation::ListCustomers));
+        assert_eq!(
+            Operation::route("POST", "/customers"),
+            Some(Operation::AddCustomer)
+        );
+        assert_eq!(
+            Operation::route("GET", "/customers/"),
+            Some(Operation::ListCustomers)
+        );
         assert_eq!(Operation::route("POST", "/customers/cus_1"), None);
         assert_eq!(Operation::route("GET", "/nowhere"), None);
     }

@@ -491,7 +491,12 @@ pub fn build(inputs: &Inputs) -> Plan {
     for &i in &order {
         let r = &inputs.rows[i];
         if r.valid {
-            b.register(&inputs.sheets[r.sheet as usize], &r.cells, action(r), id_of[i]);
+            b.register(
+                &inputs.sheets[r.sheet as usize],
+                &r.cells,
+                action(r),
+                id_of[i],
+            );
         }
     }
     // An order with an invalid row is not placed in part: its other rows are invalid too.
@@ -656,7 +661,8 @@ impl Builder {
                 if customer.row().is_none() {
                     self.loose_users.entry(email.clone()).or_default().push(id);
                 }
-                self.users.insert((Self::customer_key(&customer), email), id);
+                self.users
+                    .insert((Self::customer_key(&customer), email), id);
             }
             (Kind::Numbers, "add") => {
                 let customer = self.customer(get(Field::Customer).unwrap_or(""));
@@ -667,7 +673,8 @@ impl Builder {
                         .or_default()
                         .push(id);
                 }
-                self.numbers.insert((Self::customer_key(&customer), number), id);
+                self.numbers
+                    .insert((Self::customer_key(&customer), number), id);
             }
             _ => {}
         }
@@ -1089,7 +1096,11 @@ mod tests {
             .map(|i| i as i64 + 1)
             .unwrap();
         let update = plan.rows.iter().find(|r| r.row_no == 2).unwrap();
-        assert_eq!(update.deps, vec![add], "the update above its add waits for it");
+        assert_eq!(
+            update.deps,
+            vec![add],
+            "the update above its add waits for it"
+        );
 
         let (_d, plan) = plan_of(&[
             (

@@ -21,7 +21,9 @@ use plbulk::contract::{self as c, Operation as O};
 use plbulk::failpoint::Point;
 use plbulk::journal::{Journal, RowState};
 use plbulk::pacing::Rate;
-use plbulk::sandbox::{Injected, Sandbox, SandboxConfig, ScriptedFault, DEFAULT_KEY, DEFAULT_SECRET};
+use plbulk::sandbox::{
+    Injected, Sandbox, SandboxConfig, ScriptedFault, DEFAULT_KEY, DEFAULT_SECRET,
+};
 use serde_json::Value;
 
 /// The client gives up after this; the settle wait is a second more.
@@ -78,13 +80,20 @@ fn account_with(late_commit: Duration) -> Account {
         let customer = |name: &str, plan| c::NewCustomer {
             company_name: name.into(),
             contact_name: Some("Priya Shah".into()),
-            email: Some(format!("it@{}.example", name.to_lowercase().replace(' ', "-"))),
+            email: Some(format!(
+                "it@{}.example",
+                name.to_lowercase().replace(' ', "-")
+            )),
             phone: None,
             plan: Some(plan),
             contract_months: Some(12),
             address: Some(address.clone()),
         };
-        let acme = api.add_customer(&customer("Acme Ltd", c::Plan::Pro)).await.unwrap().id;
+        let acme = api
+            .add_customer(&customer("Acme Ltd", c::Plan::Pro))
+            .await
+            .unwrap()
+            .id;
         api.add_customer(&customer("Hardco Ltd", c::Plan::Hardware))
             .await
             .unwrap();
@@ -100,7 +109,9 @@ fn account_with(late_commit: Duration) -> Account {
         api.add_user(&acme, &user("Ann", ANN)).await.unwrap();
         let bob = api.add_user(&acme, &user("Bob", BOB)).await.unwrap().id;
         api.add_user(&acme, &user("Del", DEL)).await.unwrap();
-        api.add_customer_number(&acme, "+441614960101").await.unwrap();
+        api.add_customer_number(&acme, "+441614960101")
+            .await
+            .unwrap();
         let n = api
             .add_customer_number(&acme, "+441614960102")
             .await
@@ -160,7 +171,12 @@ fn one(state: &Value, coll: &str, what: &str, pred: impl Fn(&Value) -> bool) -> 
     }
 }
 
-fn none(state: &Value, coll: &str, what: &str, pred: impl Fn(&Value) -> bool) -> Result<(), String> {
+fn none(
+    state: &Value,
+    coll: &str,
+    what: &str,
+    pred: impl Fn(&Value) -> bool,
+) -> Result<(), String> {
     match count(state, coll, pred) {
         0 => Ok(()),
         n => Err(format!("{n} {what} still in {coll}")),
@@ -480,7 +496,14 @@ fn write_case(case: &Case, dir: &Path) -> std::path::PathBuf {
 fn run_args(cmd: &mut Command, case: &Case, file: &Path, dir: &Path) {
     cmd.arg("run")
         .arg(file)
-        .args(["--kind", case.kind, "--rate", "2000/s", "--timeout", TIMEOUT])
+        .args([
+            "--kind",
+            case.kind,
+            "--rate",
+            "2000/s",
+            "--timeout",
+            TIMEOUT,
+        ])
         .arg("--job-dir")
         .arg(dir.join("jobs"))
         .arg("--results")
@@ -546,7 +569,10 @@ fn with_kill(case: &Case, point: Point) -> Result<(), String> {
     );
     let out = run(&mut cmd);
     if out.status.success() || out.status.code() == Some(1) {
-        return Err(format!("the failpoint did not stop the run: {}", text(&out)));
+        return Err(format!(
+            "the failpoint did not stop the run: {}",
+            text(&out)
+        ));
     }
     let j = Journal::open(&journal_path(&dir.path().join("jobs"))).unwrap();
     if j.integrity_check().unwrap() != "ok" {
@@ -554,7 +580,10 @@ fn with_kill(case: &Case, point: Point) -> Result<(), String> {
     }
     drop(j);
     let mut resume = plbulk(&account.sandbox, dir.path());
-    resume.arg("resume").arg("--job-dir").arg(dir.path().join("jobs"));
+    resume
+        .arg("resume")
+        .arg("--job-dir")
+        .arg(dir.path().join("jobs"));
     let out = run(&mut resume);
     if !matches!(out.status.code(), Some(0 | 1)) {
         return Err(format!("resume: {}", text(&out)));
@@ -578,9 +607,12 @@ fn judge(case: &Case, o: &Outcome, (states, emails): (&[RowState], usize)) -> Re
     Ok(())
 }
 
+/// A named case to run, on any thread.
+type Job = (String, Box<dyn FnOnce() -> Result<(), String> + Send>);
+
 /// Runs `jobs` on a few threads (each case waits mostly on its sandbox and its settle time)
 /// and fails with every case that went wrong.
-fn walk(jobs: Vec<(String, Box<dyn FnOnce() -> Result<(), String> + Send>)>) {
+fn walk(jobs: Vec<Job>) {
     let queue = Arc::new(Mutex::new(jobs));
     let failures = Arc::new(Mutex::new(Vec::new()));
     let workers: Vec<_> = (0..4)
@@ -600,13 +632,18 @@ fn walk(jobs: Vec<(String, Box<dyn FnOnce() -> Result<(), String> + Send>)>) {
         w.join().unwrap();
     }
     let failures = failures.lock().unwrap();
-    assert!(failures.is_empty(), "{} cases went wrong:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} cases went wrong:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
 fn every_write_under_every_fault_ends_exactly_once() {
     let _g = beside_others();
-    let mut jobs: Vec<(String, Box<dyn FnOnce() -> Result<(), String> + Send>)> = Vec::new();
+    let mut jobs: Vec<Job> = Vec::new();
     for case in CASES {
         for fault in Injected::WRITES {
             jobs.push((
@@ -621,7 +658,7 @@ fn every_write_under_every_fault_ends_exactly_once() {
 #[test]
 fn every_write_killed_at_every_step_resumes_exactly_once() {
     let _g = beside_others();
-    let mut jobs: Vec<(String, Box<dyn FnOnce() -> Result<(), String> + Send>)> = Vec::new();
+    let mut jobs: Vec<Job> = Vec::new();
     for case in CASES {
         for point in Point::ALL {
             jobs.push((
@@ -637,7 +674,7 @@ fn every_write_killed_at_every_step_resumes_exactly_once() {
 #[test]
 fn every_case_runs_clean_and_its_check_can_fail() {
     let _g = beside_others();
-    let mut jobs: Vec<(String, Box<dyn FnOnce() -> Result<(), String> + Send>)> = Vec::new();
+    let mut jobs: Vec<Job> = Vec::new();
     for case in CASES {
         jobs.push((
             case.name.to_string(),
@@ -656,7 +693,11 @@ fn every_case_runs_clean_and_its_check_can_fail() {
                     return Err(format!("clean run: {}", text(&out)));
                 }
                 let o = outcome(before, dir.path());
-                judge(case, &o, (&[RowState::Succeeded], usize::from(emails_of(case))))
+                judge(
+                    case,
+                    &o,
+                    (&[RowState::Succeeded], usize::from(emails_of(case))),
+                )
             }),
         ));
     }
@@ -712,7 +753,11 @@ fn run_rows_on(
     if faults.iter().any(|(_, f)| *f == Injected::Late) {
         std::thread::sleep(late + Duration::from_millis(300));
     }
-    assert!(dir.path().join("jobs").exists(), "no job was made: {}", text(&out));
+    assert!(
+        dir.path().join("jobs").exists(),
+        "no job was made: {}",
+        text(&out)
+    );
     let journal = Journal::open(&journal_path(&dir.path().join("jobs"))).unwrap();
     (journal.result_rows().unwrap(), account.sandbox.state(), out)
 }
@@ -741,7 +786,11 @@ fn a_create_held_by_the_pacer_settles_from_its_real_send() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     for n in 0..8 {
         let name = format!("Held {n} Ltd");
-        assert_eq!(count(&state, "customers", |c| c["companyName"] == name.as_str()), 1, "{name}");
+        assert_eq!(
+            count(&state, "customers", |c| c["companyName"] == name.as_str()),
+            1,
+            "{name}"
+        );
     }
     assert!(rows.iter().all(|r| r.state == RowState::Succeeded));
 }
@@ -761,7 +810,11 @@ fn two_rows_in_doubt_never_adopt_one_entity() {
         &[],
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert_eq!(arr(&state, "orders").len(), 2, "both orders placed, once each");
+    assert_eq!(
+        arr(&state, "orders").len(),
+        2,
+        "both orders placed, once each"
+    );
     let ids: std::collections::BTreeSet<_> =
         rows.iter().map(|r| r.ids["order"].to_string()).collect();
     assert_eq!(ids.len(), 2, "each row owns its own order: {rows:?}");
@@ -775,7 +828,10 @@ fn two_rows_in_doubt_never_adopt_one_entity() {
         &[],
     );
     assert!(matches!(out.status.code(), Some(0)), "{}", text(&out));
-    assert_eq!(count(&state, "customers", |c| c["companyName"] == "Twin Ltd"), 2);
+    assert_eq!(
+        count(&state, "customers", |c| c["companyName"] == "Twin Ltd"),
+        2
+    );
     let ids: std::collections::BTreeSet<_> =
         rows.iter().map(|r| r.ids["customer"].to_string()).collect();
     assert_eq!(ids.len(), 2, "each row owns its own customer: {rows:?}");
@@ -795,7 +851,10 @@ fn a_short_list_is_listed_again_not_taken_as_not_there() {
         &[],
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert_eq!(count(&state, "customers", |c| c["companyName"] == "Doomed Ltd"), 1);
+    assert_eq!(
+        count(&state, "customers", |c| c["companyName"] == "Doomed Ltd"),
+        1
+    );
     assert_eq!(rows[0].state, RowState::AlreadyExisted);
 
     // A list that stays short is an error, never "not there".
@@ -808,8 +867,10 @@ fn a_short_list_is_listed_again_not_taken_as_not_there() {
             times: 10,
         }])
         .unwrap();
-    let mut cfg =
-        ClientConfig::new(account.sandbox.url(), Credentials::new(DEFAULT_KEY, DEFAULT_SECRET));
+    let mut cfg = ClientConfig::new(
+        account.sandbox.url(),
+        Credentials::new(DEFAULT_KEY, DEFAULT_SECRET),
+    );
     cfg.retry = RetryPolicy {
         max_attempts: 3,
         base_delay: Duration::from_millis(5),
@@ -842,9 +903,19 @@ fn a_row_that_panics_fails_alone() {
         "{rows:?}"
     );
     assert!(
-        rows[0].detail.as_deref().unwrap_or("").contains("internal error"),
+        rows[0]
+            .detail
+            .as_deref()
+            .unwrap_or("")
+            .contains("internal error"),
         "{rows:?}"
     );
-    assert_eq!(count(&state, "customers", |c| c["companyName"] == "Doomed Ltd"), 0);
-    assert_eq!(count(&state, "customers", |c| c["companyName"] == "Two Ltd"), 1);
+    assert_eq!(
+        count(&state, "customers", |c| c["companyName"] == "Doomed Ltd"),
+        0
+    );
+    assert_eq!(
+        count(&state, "customers", |c| c["companyName"] == "Two Ltd"),
+        1
+    );
 }

@@ -751,3 +751,138 @@ fn a_job_runs_in_one_process_at_a_time() {
     assert_eq!(state, job.expected);
     assert_eq!(sizes["customers"], 2);
 }
+
+/// Issue 10, item 4: two `plbulk run` of one file started a moment apart (a double-click, a
+/// cron overlap) made two jobs, and placed every order twice. The second is refused before it
+/// reads the account, naming the running job; the first places each order once.
+#[test]
+fn a_second_run_of_the_same_file_is_refused_while_the_first_runs() {
+    let _timing = beside_others();
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = StandaloneSandbox::start(dir.path(), "10/s", &[]);
+    let job = mixed_job(dir.path(), "twice.xlsx", 2, 910);
+    let data = dir.path().join("data");
+    let jobs = dir.path().join("jobs");
+    let first = sandbox
+        .plbulk(&data)
+        .arg("run")
+        .arg(&job.path)
+        .args(["--rate", "10/s"])
+        .arg("--job-dir")
+        .arg(&jobs)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Until the first has made its job (its lock names it).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !(jobs.exists()
+        && std::fs::read_dir(&jobs)
+            .unwrap()
+            .flatten()
+            .any(|e| e.path().join("journal.sqlite").exists()))
+    {
+        assert!(Instant::now() < deadline, "the first run made no job");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let before = sandbox.requests().len();
+    let second = run(sandbox
+        .plbulk(&data)
+        .arg("run")
+        .arg(&job.path)
+        .args(["--rate", "10/s"])
+        .arg("--job-dir")
+        .arg(&jobs));
+    assert_eq!(second.status.code(), Some(2), "{}", text(&second));
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(err.contains("is being run against"), "{}", text(&second));
+    let id = std::fs::read_dir(&jobs)
+        .unwrap()
+        .flatten()
+        .find(|e| e.path().join("journal.sqlite").exists())
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .to_string();
+    assert!(
+        err.contains(&id),
+        "names the running job {id}: {}",
+        text(&second)
+    );
+    let out = first.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // The refused run sent nothing of its own: the first alone accounts for every request
+    // after it, and the account holds each order once.
+    let (state, sizes) = canonical(&sandbox.state());
+    assert_eq!(state, job.expected);
+    assert_eq!(sizes["customers"], 2);
+    assert_eq!(
+        std::fs::read_dir(&jobs)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.path().join("journal.sqlite").exists())
+            .count(),
+        1,
+        "one job"
+    );
+    assert!(sandbox.requests().len() > before);
+}
+
+/// Issue 10, item 5: `run FILE --sandbox` after an interrupted real job of FILE resumed the
+/// real job on the real API. A run whose settings differ from the unfinished job's is refused,
+/// naming them and both ways on; `--sandbox` never reaches the real endpoint; `--new-job`
+/// starts afresh; the same flags resume.
+#[test]
+fn a_run_with_other_flags_does_not_resume_the_unfinished_job() {
+    let _timing = beside_others();
+    let dir = tempfile::tempdir().unwrap();
+    // The standalone sandbox plays the partner's real API here.
+    let real = StandaloneSandbox::start(dir.path(), "50/s", &[]);
+    let job = mixed_job(dir.path(), "flags.xlsx", 2, 920);
+    let data = dir.path().join("data");
+    let jobs = dir.path().join("jobs");
+    let run_cmd = |extra: &[&str]| {
+        let mut c = real.plbulk(&data);
+        c.arg("run")
+            .arg(&job.path)
+            .args(["--rate", "50/s", "-q"])
+            .args(extra)
+            .arg("--job-dir")
+            .arg(&jobs);
+        c
+    };
+    // Killed at its third customer.
+    let killed = run(run_cmd(&[]).env(plbulk::failpoint::ENV, "intent:Add Customer@2"));
+    assert!(!killed.status.success(), "{}", text(&killed));
+    let sent = real.requests().len();
+
+    for (flags, named) in [
+        (&["--sandbox"][..], "--sandbox"),
+        (&["--existing", "update"][..], "--existing"),
+        (&["--base-url", "http://127.0.0.1:9/v1"][..], "the base URL"),
+    ] {
+        let out = run(&mut run_cmd(flags));
+        assert_eq!(out.status.code(), Some(2), "{flags:?}: {}", text(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        for want in [named, "plbulk resume", "--new-job"] {
+            assert!(err.contains(want), "{flags:?} names {want}: {}", text(&out));
+        }
+    }
+    assert_eq!(real.requests().len(), sent, "nothing reached the real API");
+
+    // A rehearsal as a new job, on its own in-process sandbox.
+    let out = run(&mut run_cmd(&["--sandbox", "--new-job"]));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        real.requests().len(),
+        sent,
+        "the rehearsal stayed on its own sandbox"
+    );
+
+    // The same flags as the job: it resumes and finishes, each customer once.
+    let out = run(&mut run_cmd(&[]));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let (state, sizes) = canonical(&real.state());
+    assert_eq!(state, job.expected);
+    assert_eq!(sizes["customers"], 2);
+}

@@ -717,7 +717,9 @@ pub fn normalize_base_url(raw: &str) -> Result<String, SetupError> {
     };
     let url = reqwest::Url::parse(raw).map_err(|e| bad(&format!("is not a URL ({e})")))?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(bad("must start with https:// (or http:// for a local sandbox)"));
+        return Err(bad(
+            "must start with https:// (or http:// for a local sandbox)",
+        ));
     }
     if url.host_str().is_none_or(str::is_empty) {
         return Err(bad("has no host"));
@@ -857,9 +859,18 @@ mod tests {
     #[test]
     fn one_endpoint_has_one_spelling() {
         let n = |s: &str| normalize_base_url(s).unwrap();
-        assert_eq!(n("https://api.phonelineplus.com/v1"), "https://api.phonelineplus.com/v1");
-        assert_eq!(n("https://api.phonelineplus.com/v1/"), "https://api.phonelineplus.com/v1");
-        assert_eq!(n(" HTTPS://API.PhoneLinePlus.com:443/v1// "), "https://api.phonelineplus.com/v1");
+        assert_eq!(
+            n("https://api.phonelineplus.com/v1"),
+            "https://api.phonelineplus.com/v1"
+        );
+        assert_eq!(
+            n("https://api.phonelineplus.com/v1/"),
+            "https://api.phonelineplus.com/v1"
+        );
+        assert_eq!(
+            n(" HTTPS://API.PhoneLinePlus.com:443/v1// "),
+            "https://api.phonelineplus.com/v1"
+        );
         assert_eq!(n("http://127.0.0.1:8080/"), "http://127.0.0.1:8080");
         assert_eq!(n("http://127.0.0.1:80"), "http://127.0.0.1");
         assert!(normalize_base_url("ftp://x/v1").is_err());

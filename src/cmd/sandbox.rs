@@ -34,9 +34,24 @@ pub async fn run(args: SandboxArgs, quiet: bool) -> Result<i32, Error> {
         seed: args.seed,
         max_page_size: args.max_page_size,
     };
-    let sandbox = Sandbox::start_on(&args.listen, config)
-        .await
-        .map_err(|e| Error::Io(format!("cannot listen on {}: {e}", args.listen)))?;
+    let sandbox = match &args.state {
+        Some(path) => {
+            let saved = std::fs::read(path)
+                .map_err(|e| Error::Io(format!("cannot read {}: {e}", path.display())))?;
+            Sandbox::start_saved_on(&args.listen, config, &saved)
+                .await
+                .map_err(|e| {
+                    Error::Io(format!(
+                        "cannot start on {} from {}: {e}",
+                        args.listen,
+                        path.display()
+                    ))
+                })?
+        }
+        None => Sandbox::start_on(&args.listen, config)
+            .await
+            .map_err(|e| Error::Io(format!("cannot listen on {}: {e}", args.listen)))?,
+    };
     let url = sandbox.url();
     if let Some(path) = &args.url_file {
         std::fs::write(path, format!("{url}\n"))

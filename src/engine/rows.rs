@@ -133,13 +133,7 @@ pub(super) async fn execute(e: &Engine, rec: &RowRec, work: &Work) -> End {
 }
 
 /// Records what a finished (or half-finished) row tells about the account.
-pub(super) fn learn(
-    e: &Engine,
-    row: i64,
-    work: &Work,
-    state: RowState,
-    ids: &Map<String, Value>,
-) {
+pub(super) fn learn(e: &Engine, row: i64, work: &Work, state: RowState, ids: &Map<String, Value>) {
     let id = |k: &str| ids.get(k).and_then(Value::as_str).map(str::to_string);
     if let Some(key) = work.made_key() {
         if let Some(own) = id(key) {
@@ -736,11 +730,8 @@ impl RowCx<'_> {
             }
             Work::DeleteCustomer { customer } => {
                 let id = self.customer(customer).await?;
-                self.delete(
-                    "delete",
-                    &ApiRequest::new(O::DeleteCustomer, &[&id])
-                )
-                .await?;
+                self.delete("delete", &ApiRequest::new(O::DeleteCustomer, &[&id]))
+                    .await?;
                 ok
             }
             Work::AddUser { customer, new } => {
@@ -796,7 +787,7 @@ impl RowCx<'_> {
                 let uid = self.user(&cid, user).await?;
                 self.delete(
                     "delete",
-                    &ApiRequest::new(O::DeleteCustomerUser, &[&cid, &uid])
+                    &ApiRequest::new(O::DeleteCustomerUser, &[&cid, &uid]),
                 )
                 .await?;
                 ok
@@ -1031,7 +1022,7 @@ impl RowCx<'_> {
                 let bid = self.blocked_id(&cid, number).await?;
                 self.delete(
                     "delete",
-                    &ApiRequest::new(O::DeleteBlockedNumber, &[&cid, &bid])
+                    &ApiRequest::new(O::DeleteBlockedNumber, &[&cid, &bid]),
                 )
                 .await?;
                 self.e.look.forget(&cid, BLOCKED, number);
@@ -1232,11 +1223,8 @@ impl RowCx<'_> {
             }
             Work::DeletePartnerUser { partner_user } => {
                 let pid = self.partner_user(partner_user).await?;
-                self.delete(
-                    "delete",
-                    &ApiRequest::new(O::DeletePartnerUser, &[&pid])
-                )
-                .await?;
+                self.delete("delete", &ApiRequest::new(O::DeletePartnerUser, &[&pid]))
+                    .await?;
                 ok
             }
         }

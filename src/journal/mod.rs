@@ -744,7 +744,9 @@ impl Journal {
         });
         let flags = match (answer.result, answer.settled) {
             (AttemptResult::Ok, true) => "0".to_string(),
-            (AttemptResult::Ok, false) | (AttemptResult::Unknown, _) => doubt::UNSETTLED.to_string(),
+            (AttemptResult::Ok, false) | (AttemptResult::Unknown, _) => {
+                doubt::UNSETTLED.to_string()
+            }
             (AttemptResult::Transient | AttemptResult::Final, _) => {
                 format!("doubt & {}", doubt::UNSETTLED)
             }
@@ -1158,7 +1160,10 @@ mod tests {
         };
         let a = j.begin_attempt(1, "delete", "Delete Customer").unwrap();
         let r = &j.rows().unwrap()[0];
-        assert!(r.doubt && r.in_flight, "an intent without an answer is in flight");
+        assert!(
+            r.doubt && r.in_flight,
+            "an intent without an answer is in flight"
+        );
         j.end_attempt(a, 1, &answer(AttemptResult::Unknown, false))
             .unwrap();
         let r = &j.rows().unwrap()[0];
@@ -1176,7 +1181,8 @@ mod tests {
         assert!(j.answered_steps(1).unwrap().is_empty());
 
         let a = j.begin_attempt(1, "delete", "Delete Customer").unwrap();
-        j.end_attempt(a, 1, &answer(AttemptResult::Ok, true)).unwrap();
+        j.end_attempt(a, 1, &answer(AttemptResult::Ok, true))
+            .unwrap();
         let r = &j.rows().unwrap()[0];
         assert!(!r.doubt && !r.in_flight, "a success settles it");
         assert_eq!(j.answered_steps(1).unwrap(), vec!["delete".to_string()]);

@@ -575,7 +575,8 @@ fn gateway_page(status: u16) -> Response {
     } else {
         (StatusCode::GATEWAY_TIMEOUT, "504 Gateway Time-out")
     };
-    let body = format!("<html><head><title>{text}</title></head><body><h1>{text}</h1></body></html>");
+    let body =
+        format!("<html><head><title>{text}</title></head><body><h1>{text}</h1></body></html>");
     let mut resp = (code, body).into_response();
     resp.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
@@ -674,9 +675,18 @@ impl Sandbox {
 
     /// Starts on the account state a [`Sandbox::save`] wrote, so a rehearsal can be resumed.
     pub async fn start_saved(config: SandboxConfig, saved: &[u8]) -> std::io::Result<Sandbox> {
+        Sandbox::start_saved_on("127.0.0.1:0", config, saved).await
+    }
+
+    /// As [`Sandbox::start_saved`], on `listen`.
+    pub async fn start_saved_on(
+        listen: &str,
+        config: SandboxConfig,
+        saved: &[u8],
+    ) -> std::io::Result<Sandbox> {
         let world: World = serde_json::from_slice(saved)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
-        Sandbox::start_with("127.0.0.1:0", config, world).await
+        Sandbox::start_with(listen, config, world).await
     }
 
     /// The whole account state, for [`Sandbox::start_saved`].

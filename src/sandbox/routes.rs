@@ -33,9 +33,10 @@ pub fn api(shared: S) -> Router {
         .route(
             "/__sandbox/faults",
             routing::post(|State(s): State<S>, b: Bytes| async move {
-                match parse::<Vec<super::ScriptedFault>>(&b)
-                    .and_then(|f| s.script(&f).map_err(|m| Fault::new(422, c::codes::VALIDATION, m)))
-                {
+                match parse::<Vec<super::ScriptedFault>>(&b).and_then(|f| {
+                    s.script(&f)
+                        .map_err(|m| Fault::new(422, c::codes::VALIDATION, m))
+                }) {
                     Ok(()) => StatusCode::NO_CONTENT.into_response(),
                     Err(f) => fault(f),
                 }

@@ -553,3 +553,364 @@ pub fn journal_path(jobs: &Path) -> PathBuf {
     dirs.sort();
     dirs.pop().expect("a job folder").join("journal.sqlite")
 }
+
+/// Companies that exist before a job ("Old NN Ltd"), each with two users, a number allocated
+/// to its first user (even companies) and one in its pool, and a blocked number; and three
+/// partner users. Made through the API of a fault-free in-process sandbox, as a partner's
+/// account would have them, and saved to a file for `plbulk sandbox --state`.
+pub fn old_account(dir: &Path, companies: usize) -> PathBuf {
+    use plbulk::client::{Client, ClientConfig, Credentials};
+    use plbulk::contract as c;
+    use plbulk::sandbox::{Sandbox, SandboxConfig, DEFAULT_KEY, DEFAULT_SECRET};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let sandbox = Sandbox::start(SandboxConfig {
+            rate: plbulk::pacing::Rate::new(100_000, Duration::from_secs(60)),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let api = Client::new(ClientConfig::new(
+            sandbox.url(),
+            Credentials::new(DEFAULT_KEY, DEFAULT_SECRET),
+        ))
+        .unwrap();
+        for k in 0..companies {
+            let cu = api
+                .add_customer(&c::NewCustomer {
+                    company_name: format!("Old {k:02} Ltd"),
+                    contact_name: Some("Old Contact".into()),
+                    email: Some(format!("it@old{k}.example")),
+                    phone: None,
+                    plan: Some(c::Plan::Pro),
+                    contract_months: Some(12),
+                    address: None,
+                })
+                .await
+                .unwrap();
+            let mut ids = Vec::new();
+            for (first, email) in [
+                ("A", format!("a@old{k}.example")),
+                ("B", format!("b@old{k}.example")),
+            ] {
+                let u = api
+                    .add_user(
+                        &cu.id,
+                        &c::NewUser {
+                            first_name: first.into(),
+                            last_name: "Old".into(),
+                            email,
+                            user_type: c::UserType::Standard,
+                        },
+                    )
+                    .await
+                    .unwrap();
+                ids.push(u.id);
+            }
+            let n = api
+                .add_customer_number(&cu.id, &format!("+44151496{k:04}"))
+                .await
+                .unwrap();
+            if k % 2 == 0 {
+                api.allocate_number(&cu.id, &n.id, &ids[0]).await.unwrap();
+            }
+            api.add_customer_number(&cu.id, &format!("+44151496{:04}", k + 500))
+                .await
+                .unwrap();
+            api.add_blocked_number(
+                &cu.id,
+                &c::NewBlockedNumber {
+                    number: format!("+44909877{k:04}"),
+                    direction: c::Direction::Inbound,
+                    note: Some("old".into()),
+                },
+            )
+            .await
+            .unwrap();
+        }
+        for p in 0..3 {
+            api.add_partner_user(&c::NewPartnerUser {
+                first_name: "Old".into(),
+                last_name: "Partner".into(),
+                email: format!("old{p}@partner.example"),
+                role: "support".into(),
+            })
+            .await
+            .unwrap();
+        }
+        let path = dir.join("old-account.json");
+        std::fs::write(&path, sandbox.save()).unwrap();
+        sandbox.stop().await;
+        path
+    })
+}
+
+/// A workbook of changes to [`old_account`]'s companies: updates, deletes, regrades,
+/// allocations and deallocations, emails, and adds into customers that existed before the job.
+pub struct ChangesJob {
+    pub path: PathBuf,
+    pub rows: usize,
+    /// The old account's state after the changes.
+    pub expected: Canonical,
+    /// (email of the user, "activation" or "password-reset") of each email row.
+    pub emails: Vec<(String, &'static str)>,
+}
+
+pub fn changes_job(dir: &Path, name: &str, companies: usize) -> ChangesJob {
+    let s = |v: &str| v.to_string();
+    let mut exp = Canonical::default();
+    let (mut cust, mut users, mut numbers, mut blocked) = (vec![], vec![], vec![], vec![]);
+    let mut emails = Vec::new();
+    for k in 0..companies {
+        let company = format!("Old {k:02} Ltd");
+        let (a, b) = (format!("a@old{k}.example"), format!("b@old{k}.example"));
+        let mut email = format!("it@old{k}.example");
+        let mut a_last = s("Old");
+        let mut a_type = s("standard");
+        let mut b_kept = true;
+        let mut old_alloc = (k % 2 == 0).then(|| a.clone());
+        let mut pool_alloc: Option<String> = None;
+        let mut blocked_note = Some(s("old"));
+        let mut extra_users = Vec::new();
+        let mut extra_numbers = Vec::new();
+        let mut extra_blocked = Vec::new();
+        match k % 6 {
+            0 => {
+                email = format!("it-new@old{k}.example");
+                cust.push(vec![s("update"), company.clone(), email.clone(), s("")]);
+                a_last = s("Changed");
+                users.push(vec![
+                    s("update"),
+                    company.clone(),
+                    s(""),
+                    s("Changed"),
+                    a.clone(),
+                    s(""),
+                ]);
+                blocked.push(vec![
+                    s("update"),
+                    company.clone(),
+                    format!("0909 877 {k:04}"),
+                    s("inbound"),
+                    s("changed"),
+                ]);
+                blocked_note = Some(s("changed"));
+                numbers.push(vec![
+                    s("deallocate"),
+                    company.clone(),
+                    format!("0151 496 {k:04}"),
+                    s(""),
+                ]);
+                old_alloc = None;
+            }
+            1 => {
+                users.push(vec![
+                    s("delete"),
+                    company.clone(),
+                    s(""),
+                    s(""),
+                    b.clone(),
+                    s(""),
+                ]);
+                b_kept = false;
+                numbers.push(vec![
+                    s("allocate"),
+                    company.clone(),
+                    format!("0151 496 {:04}", k + 500),
+                    a.clone(),
+                ]);
+                pool_alloc = Some(a.clone());
+                blocked.push(vec![
+                    s("delete"),
+                    company.clone(),
+                    format!("0909 877 {k:04}"),
+                    s(""),
+                    s(""),
+                ]);
+                blocked_note = None;
+                let c_email = format!("c@old{k}.example");
+                users.push(vec![
+                    s("add"),
+                    company.clone(),
+                    s("C"),
+                    s("New"),
+                    c_email.clone(),
+                    s("standard"),
+                ]);
+                extra_users.push((c_email, s("C"), s("New"), s("standard")));
+            }
+            2 => {
+                cust.push(vec![s("delete"), company.clone(), s(""), s("")]);
+                continue;
+            }
+            3 => {
+                cust.push(vec![s("regrade"), company.clone(), s(""), s("24")]);
+                users.push(vec![
+                    s("resend-activation"),
+                    company.clone(),
+                    s(""),
+                    s(""),
+                    a.clone(),
+                    s(""),
+                ]);
+                emails.push((a.clone(), "activation"));
+                blocked.push(vec![
+                    s("add"),
+                    company.clone(),
+                    format!("0909 876 {k:04}"),
+                    s("outbound"),
+                    s("new"),
+                ]);
+                extra_blocked.push((format!("+44909876{k:04}"), s("outbound"), s("new")));
+            }
+            4 => {
+                numbers.push(vec![
+                    s("add"),
+                    company.clone(),
+                    format!("0151 496 {:04}", k + 700),
+                    b.clone(),
+                ]);
+                extra_numbers.push((format!("+44151496{:04}", k + 700), Some(b.clone())));
+            }
+            _ => {
+                users.push(vec![
+                    s("reset-password"),
+                    company.clone(),
+                    s(""),
+                    s(""),
+                    b.clone(),
+                    s(""),
+                ]);
+                emails.push((b.clone(), "password-reset"));
+                users.push(vec![
+                    s("update"),
+                    company.clone(),
+                    s(""),
+                    s(""),
+                    a.clone(),
+                    s("admin"),
+                ]);
+                a_type = s("admin");
+            }
+        }
+        exp.customers.insert((company.clone(), email));
+        exp.users
+            .insert((company.clone(), a.clone(), s("A"), a_last, a_type));
+        if b_kept {
+            exp.users
+                .insert((company.clone(), b.clone(), s("B"), s("Old"), s("standard")));
+        }
+        for (e, f, l, t) in extra_users {
+            exp.users.insert((company.clone(), e, f, l, t));
+        }
+        exp.numbers
+            .insert((company.clone(), format!("+44151496{k:04}"), old_alloc));
+        exp.numbers.insert((
+            company.clone(),
+            format!("+44151496{:04}", k + 500),
+            pool_alloc,
+        ));
+        for (n, u) in extra_numbers {
+            exp.numbers.insert((company.clone(), n, u));
+        }
+        if let Some(note) = blocked_note {
+            exp.blocked.insert((
+                company.clone(),
+                format!("+44909877{k:04}"),
+                s("inbound"),
+                note,
+            ));
+        }
+        for (n, d, note) in extra_blocked {
+            exp.blocked.insert((company.clone(), n, d, note));
+        }
+    }
+    let partners = vec![
+        vec![
+            s("update"),
+            s(""),
+            s("Renamed"),
+            s("old0@partner.example"),
+            s(""),
+        ],
+        vec![s("delete"), s(""), s(""), s("old1@partner.example"), s("")],
+    ];
+    exp.partner_users.insert(s("old0@partner.example"));
+    exp.partner_users.insert(s("old2@partner.example"));
+
+    let mut wb = Workbook::new();
+    let mut sheet = |name: &str, headers: &[&str], data: &[Vec<String>]| {
+        let ws = wb.add_worksheet();
+        ws.set_name(name).unwrap();
+        for (c, h) in headers.iter().enumerate() {
+            ws.write_string(0, c as u16, *h).unwrap();
+        }
+        for (r, row) in data.iter().enumerate() {
+            for (c, v) in row.iter().enumerate() {
+                if !v.is_empty() {
+                    ws.write_string(r as u32 + 1, c as u16, v).unwrap();
+                }
+            }
+        }
+    };
+    sheet(
+        "Customers",
+        &["Action", "Company Name", "Email", "Contract Months"],
+        &cust,
+    );
+    sheet(
+        "Users",
+        &[
+            "Action",
+            "Customer",
+            "First Name",
+            "Last Name",
+            "Email",
+            "User Type",
+        ],
+        &users,
+    );
+    sheet(
+        "Numbers",
+        &["Action", "Customer", "Number", "User Email"],
+        &numbers,
+    );
+    sheet(
+        "Blocked Numbers",
+        &["Action", "Customer", "Number", "Direction", "Note"],
+        &blocked,
+    );
+    sheet(
+        "Partner Users",
+        &["Action", "First Name", "Last Name", "Email", "Role"],
+        &partners,
+    );
+    let rows = cust.len() + users.len() + numbers.len() + blocked.len() + partners.len();
+    let path = dir.join(name);
+    wb.save(&path).unwrap();
+    ChangesJob {
+        path,
+        rows,
+        expected: exp,
+        emails,
+    }
+}
+
+impl Canonical {
+    /// Both states together: a job's own adds and its changes to what was there before.
+    pub fn merged(mut self, other: Canonical) -> Canonical {
+        self.customers.extend(other.customers);
+        self.users.extend(other.users);
+        self.numbers.extend(other.numbers);
+        self.blocked.extend(other.blocked);
+        self.devices.extend(other.devices);
+        self.settings.extend(other.settings);
+        self.orders.extend(other.orders);
+        self.orders.sort();
+        self.partner_users.extend(other.partner_users);
+        self
+    }
+}
