@@ -97,8 +97,9 @@ pub fn budget_path() -> PathBuf {
 const JOURNAL_FILE: &str = "journal.sqlite";
 const SANDBOX_FILE: &str = "sandbox.json";
 const LOCK_FILE: &str = "lock";
-/// Under the jobs root: one lock per input and endpoint being run.
-const INPUT_LOCKS: &str = ".running";
+/// Under the data folder: one lock per input and endpoint being run. Not under the jobs root,
+/// so two runs of one file with different `--job-dir`s still meet.
+const INPUT_LOCKS: &str = "running";
 
 /// Where a run sends its calls, as the input lock and the changed-flags check compare it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,12 +153,11 @@ struct Holder {
 impl InputLock {
     /// Takes the lock for these inputs on this endpoint, or refuses naming who has it.
     pub fn acquire(
-        root: &Path,
         fingerprint: &str,
         endpoint: &Endpoint,
         files: &[PathBuf],
     ) -> Result<InputLock, JobError> {
-        let dir = root.join(INPUT_LOCKS);
+        let dir = data_dir().join(INPUT_LOCKS);
         journal::create_private_dir(&dir)
             .map_err(|e| JobError::Io(format!("cannot create {}: {e}", dir.display())))?;
         let name = format!("{:016x}", fnv1a(&[fingerprint, endpoint.place()]));

@@ -75,7 +75,7 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<i32, Error> {
     };
     // Before anything reads or writes the account: a second run of this input on this
     // endpoint must not start a job of its own.
-    let input_lock = job::InputLock::acquire(&root, &fingerprint, &endpoint, &args.files)?;
+    let input_lock = job::InputLock::acquire(&fingerprint, &endpoint, &args.files)?;
 
     let options = JobOptions {
         kind: args.kind.clone(),
