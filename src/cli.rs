@@ -81,13 +81,15 @@ pub struct RunArgs {
     #[arg(long)]
     pub results: Option<PathBuf>,
 
-    /// Requests in flight at once (hides the API's latency; the pace stays within --rate).
-    #[arg(long, default_value_t = 8)]
-    pub concurrency: usize,
+    /// Requests in flight at once (hides the API's latency; the pace stays within --rate)
+    /// [default: 8, or as the unfinished job it resumes began].
+    #[arg(long)]
+    pub concurrency: Option<usize>,
 
-    /// The API key's limit, in any sliding window: 100/min, or faster for a sandbox.
-    #[arg(long, default_value_t = Rate::default())]
-    pub rate: Rate,
+    /// The API key's limit, in any sliding window: 100/min, or faster for a sandbox
+    /// [default: 100/min, or as the unfinished job it resumes began].
+    #[arg(long)]
+    pub rate: Option<Rate>,
 
     /// When a create finds what it would make already there: skip (record "already existed"),
     /// update it to match the row, or fail the row.
@@ -273,6 +275,11 @@ pub struct SandboxArgs {
     /// with a shorter timeout gives up on a change that still lands (0 to 1).
     #[arg(long, default_value_t = 0.0)]
     pub late_commit_rate: f64,
+
+    /// Fraction of writes whose connection closes before they are handled: nothing applied,
+    /// no answer (0 to 1).
+    #[arg(long, default_value_t = 0.0)]
+    pub lost_rate: f64,
 
     /// How long a late write is held, in milliseconds.
     #[arg(long, default_value_t = 1500)]

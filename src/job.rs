@@ -262,7 +262,11 @@ pub fn differences(
         if b0 != b1 {
             out.push(format!("the base URL (the job: {b0}; this run: {b1})"));
         }
-        if k0 != k1 {
+        if k1.is_empty() {
+            out.push(format!(
+                "the API key (the job: {k0}; this run: none is set: set PLBULK_API_KEY and PLBULK_API_SECRET)"
+            ));
+        } else if k0 != k1 {
             out.push(format!("the API key (the job: {k0}; this run: {k1})"));
         }
     }

@@ -24,6 +24,25 @@ const RATE: &str = "30/2s";
 const RATE_N: usize = 30;
 const WINDOW: Duration = Duration::from_secs(2);
 const KILLS: usize = 15;
+/// The faults of the run, as the sandbox's flags.
+const FAULTS: [&str; 16] = [
+    "--fail-rate",
+    "0.05",
+    "--drop-rate",
+    "0.03",
+    "--gateway-error-rate",
+    "0.2",
+    "--late-commit-rate",
+    "0.02",
+    "--late-commit-ms",
+    "1500",
+    "--latency-ms",
+    "5-60",
+    "--seed",
+    "11",
+    "--lost-rate",
+    "0.01",
+];
 const OLD_COMPANIES: usize = 12;
 
 /// The operations whose requests only read: the List calls that reconciling costs.
@@ -32,25 +51,26 @@ fn is_list(e: &plbulk::sandbox::LogEntry) -> bool {
         .is_some_and(|op| op.method() == plbulk::contract::Method::Get && !op.is_write())
 }
 
-/// Runs the job once, clean, on a sandbox without faults: the calls it takes, for the note's
-/// figure of what reconciling cost. Only with `PLBULK_CRASH_BASELINE=1`.
-fn baseline(dir: &std::path::Path, files: &[&std::path::Path]) {
-    let dir = &dir.join("baseline");
+/// Runs the job once without a kill, on a sandbox with `faults`: the calls it takes, for the
+/// note's figure of what reconciling costs. Only with `PLBULK_CRASH_BASELINE=1`.
+fn baseline(dir: &std::path::Path, files: &[&std::path::Path], label: &str, faults: &[&str]) {
+    let dir = &dir.join(label);
     std::fs::create_dir_all(dir).unwrap();
     let state = old_account(dir, OLD_COMPANIES);
-    let sandbox = StandaloneSandbox::start(dir, "200/s", &["--state", state.to_str().unwrap()]);
-    let before = sandbox.requests().len();
+    let mut flags = vec!["--state", state.to_str().unwrap()];
+    flags.extend_from_slice(faults);
+    let sandbox = StandaloneSandbox::start(dir, "200/s", &flags);
     let out = run(sandbox
-        .plbulk(&dir.join("baseline-data"))
+        .plbulk(&dir.join("data"))
         .arg("run")
         .args(files)
-        .args(["--rate", "200/s", "-q"])
+        .args(["--rate", "200/s", "--timeout", "1s", "-q"])
         .arg("--job-dir")
-        .arg(dir.join("baseline-jobs")));
+        .arg(dir.join("jobs")));
     assert!(matches!(out.status.code(), Some(0 | 1)), "{}", text(&out));
-    let log = &sandbox.requests()[before..];
+    let log = sandbox.requests();
     eprintln!(
-        "baseline, clean: {} requests, {} of them List calls",
+        "{label}: {} requests, {} of them List calls",
         log.len(),
         log.iter().filter(|e| is_list(e)).count()
     );
@@ -60,36 +80,20 @@ fn baseline(dir: &std::path::Path, files: &[&std::path::Path]) {
 fn killed_fifteen_times_under_faults_and_resumed_the_account_is_exactly_right() {
     let dir = tempfile::tempdir().unwrap();
     let old = old_account(dir.path(), OLD_COMPANIES);
-    let sandbox = StandaloneSandbox::start(
-        dir.path(),
-        RATE,
-        &[
-            "--state",
-            old.to_str().unwrap(),
-            "--fail-rate",
-            "0.05",
-            "--drop-rate",
-            "0.03",
-            "--gateway-error-rate",
-            "0.2",
-            "--late-commit-rate",
-            "0.02",
-            "--late-commit-ms",
-            "1500",
-            "--latency-ms",
-            "5-60",
-            "--seed",
-            "11",
-            "--token-ttl",
-            "20s",
-        ],
-    );
+    let flags = [
+        &["--state", old.to_str().unwrap(), "--token-ttl", "20s"][..],
+        &FAULTS[..],
+    ]
+    .concat();
+    let sandbox = StandaloneSandbox::start(dir.path(), RATE, &flags);
     let setup_requests = sandbox.requests().len();
     let job = mixed_job(dir.path(), "mixed.xlsx", 24, 0);
     let changes = changes_job(dir.path(), "changes.xlsx", OLD_COMPANIES);
     assert!(job.rows >= 300, "{} rows", job.rows);
     if std::env::var_os("PLBULK_CRASH_BASELINE").is_some() {
-        baseline(dir.path(), &[&job.path, &changes.path]);
+        let files = [job.path.as_path(), changes.path.as_path()];
+        baseline(dir.path(), &files, "clean", &[]);
+        baseline(dir.path(), &files, "faults, no kill", &FAULTS);
     }
     let data = dir.path().join("data");
     let jobs = dir.path().join("jobs");

@@ -14,9 +14,12 @@ use crate::results;
 
 use super::{parse_kind, Error, EXIT_INTERRUPTED, EXIT_OK, EXIT_REFUSED, EXIT_ROWS_FAILED};
 
+/// Requests in flight when `--concurrency` is not given.
+const DEFAULT_CONCURRENCY: usize = 8;
+
 pub async fn run(args: RunArgs, quiet: bool) -> Result<i32, Error> {
     let kind = args.kind.as_deref().map(parse_kind).transpose()?;
-    if args.concurrency == 0 {
+    if args.concurrency == Some(0) {
         return Err(Error::Usage("--concurrency must be at least 1".into()));
     }
     let root = job::jobs_root(args.job_dir.as_deref());
@@ -86,8 +89,8 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<i32, Error> {
                 .clone()
                 .unwrap_or_else(|| super::beside(&args.files[0], "results.xlsx")),
         ),
-        concurrency: args.concurrency,
-        rate: args.rate.to_string(),
+        concurrency: args.concurrency.unwrap_or(DEFAULT_CONCURRENCY),
+        rate: args.rate.unwrap_or_default().to_string(),
         existing: args.existing,
         skip_invalid: args.skip_invalid,
         timeout_ms: args.timeout.as_millis() as u64,
@@ -104,8 +107,8 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<i32, Error> {
             input_lock.set_job(&existing.meta.id);
             return resume_job(
                 existing,
-                Some(args.rate),
-                Some(args.concurrency),
+                args.rate,
+                args.concurrency,
                 args.results.clone(),
                 quiet,
             )
@@ -460,10 +463,11 @@ fn print_dry_run(plan: &crate::plan::Plan, args: &RunArgs) {
     // Look-ups: one list of customers, products and partner users at most, and one list per
     // existing customer and collection the rows touch; an estimate, shown as such.
     println!("  plus authentication and a few look-ups (List calls, at most one per collection).");
-    let secs = writes as f64 / args.rate.per_second();
+    let rate = args.rate.unwrap_or_default();
+    let secs = writes as f64 / rate.per_second();
     println!(
         "{writes} writes at {} take at least {}.",
-        args.rate,
+        rate,
         humantime::format_duration(std::time::Duration::from_secs(secs.ceil() as u64))
     );
 }

@@ -11,6 +11,7 @@ pub async fn run(args: SandboxArgs, quiet: bool) -> Result<i32, Error> {
         ("--drop-rate", args.drop_rate),
         ("--gateway-error-rate", args.gateway_error_rate),
         ("--late-commit-rate", args.late_commit_rate),
+        ("--lost-rate", args.lost_rate),
     ] {
         if !(0.0..=1.0).contains(&v) {
             return Err(Error::Usage(format!(
@@ -29,6 +30,7 @@ pub async fn run(args: SandboxArgs, quiet: bool) -> Result<i32, Error> {
         drop_rate: args.drop_rate,
         gateway_rate: args.gateway_error_rate,
         late_rate: args.late_commit_rate,
+        lost_rate: args.lost_rate,
         late_commit: std::time::Duration::from_millis(args.late_commit_ms),
         latency: args.latency_ms,
         seed: args.seed,
@@ -61,13 +63,14 @@ pub async fn run(args: SandboxArgs, quiet: bool) -> Result<i32, Error> {
         // The sandbox's own credentials are not secrets: they are printed so they can be used.
         println!("PL+ sandbox listening on {url}");
         println!(
-            "  rate limit {} per key; faults: {:.1}% 5xx, {:.1}% dropped creates, {:.1}% gateway errors after the write, {:.1}% writes landing after {} ms; latency {}-{} ms; token lifetime {}",
+            "  rate limit {} per key; faults: {:.1}% 5xx, {:.1}% dropped creates, {:.1}% gateway errors after the write, {:.1}% writes landing after {} ms, {:.1}% writes lost before they are handled; latency {}-{} ms; token lifetime {}",
             sandbox.config().rate,
             args.fail_rate * 100.0,
             args.drop_rate * 100.0,
             args.gateway_error_rate * 100.0,
             args.late_commit_rate * 100.0,
             args.late_commit_ms,
+            args.lost_rate * 100.0,
             args.latency_ms.min.as_millis(),
             args.latency_ms.max.as_millis(),
             humantime::format_duration(args.token_ttl),

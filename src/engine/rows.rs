@@ -31,9 +31,6 @@ use crate::plan::{Sel, Work};
 
 type Step<T> = Result<T, End>;
 
-/// Sends of one write before the row gives up on an unknown outcome.
-const MAX_UNKNOWN_ROUNDS: u32 = 3;
-
 fn done(state: RowState, detail: impl Into<Option<String>>) -> End {
     End::Final {
         state,
@@ -555,7 +552,10 @@ impl RowCx<'_> {
                     }
                 }
             }
-            if rounds >= MAX_UNKNOWN_ROUNDS {
+            // As many sends as a transient failure gets: a busy API's 5% of 5xx made three
+            // unknowns in a row (each followed by a look that found nothing) a few times a
+            // job; five in a row is something wrong that a person should see.
+            if rounds >= self.e.client.retry_policy().max_attempts {
                 return Err(done(
                     RowState::NeedsReview,
                     format!(
@@ -1049,7 +1049,7 @@ impl RowCx<'_> {
                 // device with it: sending again after a lost answer cannot make two. But the
                 // contract lists no devices, so a 409 after a doubt cannot say whether the MAC
                 // went to this user (our lost answer) or is someone else's.
-                for _ in 0..MAX_UNKNOWN_ROUNDS {
+                for _ in 0..self.e.client.retry_policy().max_attempts {
                     match self.send("create", &req).await {
                         Ok(b) => {
                             if let Ok(d) = client::decode::<c::Created>(O::AddUserDevice, &b) {

@@ -149,6 +149,8 @@ pub struct SandboxConfig {
     pub gateway_rate: f64,
     /// Fraction of writes applied only after [`SandboxConfig::late_commit`].
     pub late_rate: f64,
+    /// Fraction of writes whose connection closes before they are handled.
+    pub lost_rate: f64,
     /// How long a late write is held before it is applied.
     pub late_commit: Duration,
     pub latency: Latency,
@@ -167,6 +169,7 @@ impl Default for SandboxConfig {
             drop_rate: 0.0,
             gateway_rate: 0.0,
             late_rate: 0.0,
+            lost_rate: 0.0,
             late_commit: Duration::from_millis(1500),
             latency: Latency::default(),
             seed: 0,
@@ -236,6 +239,7 @@ struct Draw {
     drop: bool,
     gateway: bool,
     late: bool,
+    lost: bool,
     /// 502 or 504, for a gateway fault.
     gateway_status: u16,
 }
@@ -250,6 +254,8 @@ impl Draw {
             Some(Injected::Gateway)
         } else if write && self.late {
             Some(Injected::Late)
+        } else if write && self.lost {
+            Some(Injected::Lost)
         } else if self.drop && op.is_some_and(Operation::is_create) {
             Some(Injected::Drop)
         } else {
@@ -294,7 +300,7 @@ impl Shared {
         // Always draw the same numbers so one fault's setting does not shift another's.
         let (l, f, which, d): (f64, f64, bool, f64) =
             (rng.random(), rng.random(), rng.random(), rng.random());
-        let (g, late): (f64, f64) = (rng.random(), rng.random());
+        let (g, late, lost): (f64, f64, f64) = (rng.random(), rng.random(), rng.random());
         let span = cfg.latency.max.saturating_sub(cfg.latency.min);
         Draw {
             delay: cfg.latency.min + span.mul_f64(l),
@@ -302,6 +308,7 @@ impl Shared {
             drop: d < cfg.drop_rate,
             gateway: g < cfg.gateway_rate,
             late: late < cfg.late_rate,
+            lost: lost < cfg.lost_rate,
             gateway_status: if which { 502 } else { 504 },
         }
     }
