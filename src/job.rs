@@ -124,6 +124,22 @@ impl Endpoint {
         })
     }
 
+    /// Where a run with these settings (None: `--sandbox`) sends its calls.
+    pub fn of_settings(settings: Option<&Settings>) -> Result<Endpoint, JobError> {
+        let Some(s) = settings else {
+            return Ok(Endpoint::Sandbox);
+        };
+        Ok(Endpoint::Api {
+            base_url: crate::client::normalize_base_url(&s.base_url)
+                .map_err(|e| JobError::Refused(e.to_string()))?,
+            key_id: s
+                .credentials
+                .as_ref()
+                .map(|(c, _)| c.key_id.clone())
+                .unwrap_or_default(),
+        })
+    }
+
     /// The endpoint without the key: what an input's lock is taken on.
     fn place(&self) -> &str {
         match self {
@@ -228,6 +244,35 @@ fn fnv1a(parts: &[&str]) -> u64 {
         }
     }
     h
+}
+
+/// The unfinished job of these inputs that a `run` with these settings goes on with, if any.
+/// One with other settings is not resumed silently: the run is refused, naming what differs
+/// and the two ways on.
+pub fn resumable(
+    root: &Path,
+    fingerprint: &str,
+    endpoint: &Endpoint,
+    options: &JobOptions,
+) -> Result<Option<JobRef>, JobError> {
+    let mut refused = None;
+    for j in unfinished(root, fingerprint) {
+        let diff = differences(&j, endpoint, options)?;
+        if diff.is_empty() {
+            return Ok(Some(j));
+        }
+        refused.get_or_insert((j, diff));
+    }
+    let Some((j, diff)) = refused else {
+        return Ok(None);
+    };
+    Err(JobError::Refused(format!(
+        "this input has an unfinished job, {} (started {}), that ran with other settings: {}. Nothing was sent. To go on with that job as it began: plbulk resume {}. To start a new job with this run's settings instead: add --new-job (the unfinished job is left as it is)",
+        j.meta.id,
+        crate::results::time_text(j.meta.created_at_ms),
+        diff.join("; "),
+        j.meta.id
+    )))
 }
 
 /// The settings in which a `run` differs from the unfinished job it would resume: resuming

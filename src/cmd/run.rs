@@ -64,18 +64,7 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<i32, Error> {
     } else {
         Some(Settings::load(args.base_url.as_deref()).map_err(|e| Error::Refused(e.to_string()))?)
     };
-    let endpoint = match &settings {
-        None => Endpoint::Sandbox,
-        Some(s) => Endpoint::Api {
-            base_url: crate::client::normalize_base_url(&s.base_url)
-                .map_err(|e| Error::Refused(e.to_string()))?,
-            key_id: s
-                .credentials
-                .as_ref()
-                .map(|(c, _)| c.key_id.clone())
-                .unwrap_or_default(),
-        },
-    };
+    let endpoint = Endpoint::of_settings(settings.as_ref())?;
     // Before anything reads or writes the account: a second run of this input on this
     // endpoint must not start a job of its own.
     let input_lock = job::InputLock::acquire(&fingerprint, &endpoint, &args.files)?;
@@ -96,7 +85,7 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<i32, Error> {
         timeout_ms: args.timeout.as_millis() as u64,
     };
     if !args.new_job {
-        if let Some(existing) = unfinished_job(&root, &fingerprint, &endpoint, &options)? {
+        if let Some(existing) = job::resumable(&root, &fingerprint, &endpoint, &options)? {
             if !quiet {
                 println!(
                     "This input has an unfinished job, {} (started {}): resuming it.",
@@ -175,35 +164,6 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<i32, Error> {
         );
     }
     drive(job, journal, conn, &options, quiet).await
-}
-
-/// The unfinished job of these inputs that this run would go on with. One with other
-/// settings is not resumed silently: the run is refused, naming what differs.
-fn unfinished_job(
-    root: &Path,
-    fingerprint: &str,
-    endpoint: &Endpoint,
-    options: &JobOptions,
-) -> Result<Option<JobRef>, Error> {
-    let candidates = job::unfinished(root, fingerprint);
-    let mut refused = None;
-    for j in candidates {
-        let diff = job::differences(&j, endpoint, options)?;
-        if diff.is_empty() {
-            return Ok(Some(j));
-        }
-        refused.get_or_insert((j, diff));
-    }
-    let Some((j, diff)) = refused else {
-        return Ok(None);
-    };
-    Err(Error::Refused(format!(
-        "this input has an unfinished job, {} (started {}), that ran with other settings: {}. Nothing was sent. To go on with that job as it began: plbulk resume {}. To start a new job with this run's settings instead: add --new-job (the unfinished job is left as it is)",
-        j.meta.id,
-        results::time_text(j.meta.created_at_ms),
-        diff.join("; "),
-        j.meta.id
-    )))
 }
 
 pub async fn resume(args: ResumeArgs, quiet: bool) -> Result<i32, Error> {

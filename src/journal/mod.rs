@@ -275,9 +275,6 @@ pub struct RowRec {
     pub attempts: u32,
     /// A request of the row may have been applied without the row knowing what it made.
     pub doubt: bool,
-    /// The row's last request has an intent and no answer: it may have left just before the
-    /// process that sent it died.
-    pub in_flight: bool,
 }
 
 /// A row's last request: when its intent was journaled, and when its answer came.
@@ -565,6 +562,7 @@ impl Journal {
         let rows = st
             .query_map([], |r| {
                 let state: String = r.get(6)?;
+                // Either flag: unsettled, or a request in flight when its process died.
                 let flags: i64 = r.get(9)?;
                 Ok(RowRec {
                     id: r.get(0)?,
@@ -577,7 +575,6 @@ impl Journal {
                     ids: from_json(&r.get::<_, String>(7)?),
                     attempts: r.get(8)?,
                     doubt: flags != 0,
-                    in_flight: flags & doubt::IN_FLIGHT != 0,
                 })
             })
             .map_err(|e| self.err(e))?;
@@ -1087,16 +1084,20 @@ mod tests {
         }
     }
 
-    #[test]
-    fn an_attempt_puts_the_row_in_doubt_until_answered() {
-        let j = Journal::in_memory().unwrap();
-        let sheets = [SheetRec {
+    fn customers_sheet() -> [SheetRec; 1] {
+        [SheetRec {
             idx: 0,
             file: "a.csv".into(),
             sheet: "Customers".into(),
             kind: "customers".into(),
             headers: vec!["Company Name".into()],
-        }];
+        }]
+    }
+
+    #[test]
+    fn an_attempt_puts_the_row_in_doubt_until_answered() {
+        let j = Journal::in_memory().unwrap();
+        let sheets = customers_sheet();
         let mut lead = row(RowState::Pending);
         lead.lead = None;
         let mut member = row(RowState::Pending);
@@ -1143,13 +1144,7 @@ mod tests {
     #[test]
     fn a_refusal_after_an_unknown_outcome_keeps_the_doubt() {
         let j = Journal::in_memory().unwrap();
-        let sheets = [SheetRec {
-            idx: 0,
-            file: "a.csv".into(),
-            sheet: "Customers".into(),
-            kind: "customers".into(),
-            headers: vec!["Company Name".into()],
-        }];
+        let sheets = customers_sheet();
         j.init(&meta(), &sheets, &[row(RowState::Pending)]).unwrap();
         let answer = |result, settled| Answer {
             status: None,
@@ -1159,15 +1154,14 @@ mod tests {
             settled,
         };
         let a = j.begin_attempt(1, "delete", "Delete Customer").unwrap();
-        let r = &j.rows().unwrap()[0];
         assert!(
-            r.doubt && r.in_flight,
-            "an intent without an answer is in flight"
+            j.rows().unwrap()[0].doubt,
+            "an intent without an answer is in doubt"
         );
+        assert_eq!(j.last_attempt(1).unwrap().unwrap().answered_ms, None);
         j.end_attempt(a, 1, &answer(AttemptResult::Unknown, false))
             .unwrap();
-        let r = &j.rows().unwrap()[0];
-        assert!(r.doubt && !r.in_flight);
+        assert!(j.rows().unwrap()[0].doubt);
         let last = j.last_attempt(1).unwrap().unwrap();
         assert!(last.answered_ms.is_some_and(|t| t >= last.intent_ms));
 
@@ -1183,8 +1177,7 @@ mod tests {
         let a = j.begin_attempt(1, "delete", "Delete Customer").unwrap();
         j.end_attempt(a, 1, &answer(AttemptResult::Ok, true))
             .unwrap();
-        let r = &j.rows().unwrap()[0];
-        assert!(!r.doubt && !r.in_flight, "a success settles it");
+        assert!(!j.rows().unwrap()[0].doubt, "a success settles it");
         assert_eq!(j.answered_steps(1).unwrap(), vec!["delete".to_string()]);
 
         let a = j.begin_attempt(1, "delete", "Delete Customer").unwrap();

@@ -142,24 +142,27 @@ pub struct MixedJob {
 const PRODUCT_A: (&str, &str) = ("Yealink T54W", "prd-yealink-t54w");
 const PRODUCT_B: (&str, &str) = ("Yealink T31P", "prd-yealink-t31p");
 
+/// A sheet of text cells: a header row, then the rows (empty strings left blank).
+fn write_sheet(wb: &mut Workbook, name: &str, headers: &[&str], data: &[Vec<String>]) {
+    let ws = wb.add_worksheet();
+    ws.set_name(name).unwrap();
+    for (c, h) in headers.iter().enumerate() {
+        ws.write_string(0, c as u16, *h).unwrap();
+    }
+    for (r, row) in data.iter().enumerate() {
+        for (c, v) in row.iter().enumerate() {
+            if !v.is_empty() {
+                ws.write_string(r as u32 + 1, c as u16, v).unwrap();
+            }
+        }
+    }
+}
+
 pub fn mixed_job(dir: &Path, name: &str, customers: usize, offset: usize) -> MixedJob {
     let mut wb = Workbook::new();
     let mut exp = Canonical::default();
     let mut rows = 0;
-    let sheet = |wb: &mut Workbook, name: &str, headers: &[&str], data: &[Vec<String>]| {
-        let ws = wb.add_worksheet();
-        ws.set_name(name).unwrap();
-        for (c, h) in headers.iter().enumerate() {
-            ws.write_string(0, c as u16, *h).unwrap();
-        }
-        for (r, row) in data.iter().enumerate() {
-            for (c, v) in row.iter().enumerate() {
-                if !v.is_empty() {
-                    ws.write_string(r as u32 + 1, c as u16, v).unwrap();
-                }
-            }
-        }
-    };
+    let sheet = write_sheet;
     let s = |v: &str| v.to_string();
     let mut cust = Vec::new();
     let mut users = Vec::new();
@@ -843,18 +846,7 @@ pub fn changes_job(dir: &Path, name: &str, companies: usize) -> ChangesJob {
 
     let mut wb = Workbook::new();
     let mut sheet = |name: &str, headers: &[&str], data: &[Vec<String>]| {
-        let ws = wb.add_worksheet();
-        ws.set_name(name).unwrap();
-        for (c, h) in headers.iter().enumerate() {
-            ws.write_string(0, c as u16, *h).unwrap();
-        }
-        for (r, row) in data.iter().enumerate() {
-            for (c, v) in row.iter().enumerate() {
-                if !v.is_empty() {
-                    ws.write_string(r as u32 + 1, c as u16, v).unwrap();
-                }
-            }
-        }
+        write_sheet(&mut wb, name, headers, data)
     };
     sheet(
         "Customers",
