@@ -310,6 +310,18 @@ async fn every_operation_works_through_the_client() {
         .await
         .unwrap();
     assert_eq!(api.list_partner_users().await.unwrap(), vec![pu.clone()]);
+    // Issue 11: the contract lists a role but does not require one; neither does a rehearsal.
+    let no_role = api
+        .add_partner_user(&c::NewPartnerUser {
+            first_name: "Ria".into(),
+            last_name: "Khan".into(),
+            email: "ria@partner.example".into(),
+            role: String::new(),
+        })
+        .await
+        .expect("a partner user without a role is accepted");
+    assert_eq!(no_role.role, "");
+    api.delete_partner_user(&no_role.id).await.unwrap();
     let ch = c::PartnerUserChanges {
         role: Some("support".into()),
         ..Default::default()

@@ -247,3 +247,183 @@ fn a_csv_whose_kind_cannot_be_told_asks_for_kind() {
     );
     assert!(text(&o).contains("needs the column"), "{}", text(&o));
 }
+
+fn fixture(name: &str) -> String {
+    root()
+        .join("tests/fixtures")
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// The findings sheet of a report, as rows of cells.
+fn findings_of(report: &Path) -> Vec<Vec<String>> {
+    let mut wb = open_workbook_auto(report).unwrap();
+    let range = wb.worksheet_range("Findings").unwrap();
+    range
+        .rows()
+        .map(|r| r.iter().map(|c| c.to_string()).collect())
+        .collect()
+}
+
+/// Issue 11: an onboarding workbook from LibreOffice, as .xlsx, .ods and .xls, whose phone
+/// numbers were typed into General cells (the file holds 1632960999, not 01632 960999): every
+/// sheet's number gets its 0 back with a note, nothing is refused, and the job runs.
+#[test]
+fn phone_numbers_a_spreadsheet_stored_as_numbers_get_their_zero_back() {
+    for ext in ["xlsx", "ods", "xls"] {
+        let dir = tempfile::tempdir().unwrap();
+        let report = dir.path().join("report.xlsx");
+        let file = fixture(&format!("numbers-as-numbers.{ext}"));
+        let o = plbulk(
+            &["validate", &file, "--report", report.to_str().unwrap()],
+            dir.path(),
+        );
+        assert_eq!(o.status.code(), Some(0), "{ext}: {}", text(&o));
+        let notes: Vec<Vec<String>> = findings_of(&report)
+            .into_iter()
+            .filter(|r| r.iter().any(|c| c.contains("lost its leading 0")))
+            .collect();
+        let sheets: std::collections::BTreeSet<&str> = notes
+            .iter()
+            .flat_map(|r| r.iter().map(String::as_str))
+            .collect();
+        for sheet in ["Blocked Numbers", "Customers", "Numbers", "User Settings"] {
+            assert!(
+                sheets.contains(sheet),
+                "{ext}: no note on {sheet}: {notes:?}"
+            );
+        }
+        assert!(
+            notes
+                .iter()
+                .any(|r| r.iter().any(|c| c.contains("read as 01632960999"))),
+            "{ext}: {notes:?}"
+        );
+    }
+    // And it runs: the rehearsal sends every row, the blocked number included.
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("results.xlsx");
+    let o = Command::new(env!("CARGO_BIN_EXE_plbulk"))
+        .args([
+            "run",
+            &fixture("numbers-as-numbers.ods"),
+            "--sandbox",
+            "--rate",
+            "2000/s",
+            "-q",
+        ])
+        .arg("--results")
+        .arg(&results)
+        .arg("--job-dir")
+        .arg(dir.path().join("jobs"))
+        .env("PLBULK_DATA_DIR", dir.path().join("data"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}
+
+/// Issue 11: a number shown in scientific notation and saved so has lost its digits; the
+/// cell is an error that names it, and says how to fix it.
+#[test]
+fn a_number_in_scientific_notation_is_an_error_naming_the_cell() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = plbulk(
+        &["validate", &fixture("scientific.csv"), "--no-report"],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let out = text(&o);
+    assert!(
+        out.contains("row 2, column B (Number): 1.63296E+09")
+            && out.contains("scientific notation")
+            && out.contains("format the column as Text"),
+        "{out}"
+    );
+}
+
+/// Issue 11: a missing required column is a fact about the header: said on the header row,
+/// with the columns found and the one most likely misspelt.
+#[test]
+fn a_missing_column_is_reported_on_the_header_with_the_nearest_match() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = plbulk(
+        &["validate", &fixture("misspelt-header.xlsx"), "--no-report"],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let out = text(&o);
+    let line = out
+        .lines()
+        .find(|l| l.contains("the sheet has no Company Name column"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        line.contains("[Customers] row 1:"),
+        "on the header row: {line}"
+    );
+    assert!(
+        line.contains(r#""Company Nmae", "Email", "Plan", "Contract Months""#),
+        "names the columns found: {line}"
+    );
+    assert!(
+        line.contains(r#"the nearest is "Company Nmae" (column A)"#),
+        "names the nearest: {line}"
+    );
+    assert_eq!(
+        out.matches("the sheet has no Company Name column").count(),
+        1,
+        "said once: {out}"
+    );
+}
+
+/// Issue 11: a UTF-8 export with a Windows-1252 line appended was read as Windows-1252, and
+/// "José Álvarez Tapas Ltd" would have been created as "JosÃ© Ãlvarez Tapas Ltd". It is read
+/// as UTF-8, the stray line's cell is an error naming its bytes, and the terminal says so.
+#[test]
+fn utf8_with_stray_bytes_is_not_read_as_windows_1252() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("report.xlsx");
+    let o = plbulk(
+        &[
+            "validate",
+            &fixture("mixed-encoding.csv"),
+            "--report",
+            report.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let out = text(&o);
+    assert!(
+        out.contains("read as UTF-8: the file is UTF-8 with bytes of another encoding"),
+        "{out}"
+    );
+    assert!(
+        out.contains("row 4, column A (Company Name): the cell is not valid UTF-8 text (it holds the bytes E8 FB E9)"),
+        "{out}"
+    );
+    assert!(!out.contains("JosÃ©"), "{out}");
+    let mut wb = open_workbook_auto(&report).unwrap();
+    let customers = wb.worksheet_range("Customers").unwrap();
+    let names: Vec<String> = customers.rows().skip(1).map(|r| r[0].to_string()).collect();
+    assert_eq!(names[0], "José Álvarez Tapas Ltd");
+    assert_eq!(names[1], "Zoë's Café Ltd");
+
+    // A Windows-1252 file holding a byte 1252 leaves undefined is not read as either.
+    let file = dir.path().join("undefined.csv");
+    std::fs::write(
+        &file,
+        b"Company Name,Email,Plan,Contract Months\nCaf\xe9 \x81 Ltd,a@b.example,pro,12\n",
+    )
+    .unwrap();
+    let o = plbulk(
+        &["validate", file.to_str().unwrap(), "--no-report"],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("row 2, column A (Company Name): the cell holds the byte 81, which Windows-1252 leaves undefined"),
+        "{}",
+        text(&o)
+    );
+}

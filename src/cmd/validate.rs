@@ -124,6 +124,15 @@ pub(crate) fn print_summary(
         findings.count(Severity::Note),
         plural(findings.count(Severity::Note))
     );
+    // What was decided about a whole file (its encoding, its kind) is said here too, not only
+    // in the report: a wrong guess there is wrong for every row.
+    for f in findings
+        .items()
+        .iter()
+        .filter(|f| f.severity == Severity::Note && f.column.is_none())
+    {
+        println!("  {f}");
+    }
     if show > 0 {
         let shown: Vec<&Finding> = findings
             .items()

@@ -1,14 +1,18 @@
 //! CSV and other delimited text, as Excel, LibreOffice and legacy systems write it.
 //!
-//! The encoding is decided from the start of the file: a UTF-8 or UTF-16 byte-order mark says
-//! it outright; otherwise text that is valid UTF-8 is UTF-8, and anything else is Windows-1252,
-//! which is what Excel's plain "CSV" writes on most UK machines. Non-UTF-8 input is decoded as
-//! it streams, so memory does not grow with the file. The delimiter (comma, semicolon or tab) is
-//! the one the header line uses most.
+//! The encoding: a UTF-8 or UTF-16 byte-order mark says it outright. Otherwise valid UTF-8 is
+//! UTF-8, and Windows-1252 (what Excel's plain "CSV" writes on most UK machines) is right only
+//! for a file with no valid multi-byte UTF-8 sequence in it: a file that has one and also has
+//! bytes that are not UTF-8 is UTF-8 with stray bytes (a legacy line pasted into a UTF-8
+//! export), and read as 1252 it would turn "José" into "JosÃ©" in the account. Such a file is
+//! read as UTF-8 and each cell holding stray bytes is an error naming them; so is a cell of a
+//! 1252 file with a byte 1252 leaves undefined (81, 8D, 8F, 90, 9D). The decision is a note the
+//! terminal shows. Non-UTF-8 input is decoded as it streams, so memory does not grow with the
+//! file. The delimiter (comma, semicolon or tab) is the one the header line uses most.
 
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::io::{self, BufReader, Read, Seek};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -157,10 +161,79 @@ impl<R: Read> Read for LineTracker<R> {
 }
 
 /// Whether `bytes` is UTF-8, allowing a character cut off at the end of the sample.
-fn looks_utf8(bytes: &[u8], complete: bool) -> bool {
-    match std::str::from_utf8(bytes) {
-        Ok(_) => true,
-        Err(e) => !complete && e.error_len().is_none() && bytes.len() - e.valid_up_to() < 4,
+/// What a stretch of bytes says about its encoding.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Scan {
+    /// A byte that is not part of a valid UTF-8 sequence.
+    invalid: bool,
+    /// A valid multi-byte UTF-8 sequence: text that was written as UTF-8.
+    multibyte: bool,
+}
+
+impl Scan {
+    /// Scans `bytes`; with `complete` false they may end part-way through a character, which
+    /// is left for the next stretch: the count of bytes held back is returned.
+    fn of(bytes: &[u8], complete: bool) -> (Scan, usize) {
+        let mut scan = Scan::default();
+        let mut rest = bytes;
+        loop {
+            match std::str::from_utf8(rest) {
+                Ok(text) => {
+                    scan.multibyte |= !text.is_ascii();
+                    return (scan, 0);
+                }
+                Err(e) => {
+                    scan.multibyte |= !rest[..e.valid_up_to()].is_ascii();
+                    match e.error_len() {
+                        Some(n) => {
+                            scan.invalid = true;
+                            rest = &rest[e.valid_up_to() + n..];
+                        }
+                        None if complete => {
+                            scan.invalid = true;
+                            return (scan, 0);
+                        }
+                        None => return (scan, rest.len() - e.valid_up_to()),
+                    }
+                }
+            }
+        }
+    }
+
+    fn add(&mut self, other: Scan) {
+        self.invalid |= other.invalid;
+        self.multibyte |= other.multibyte;
+    }
+
+    /// The encoding these bytes are read in: Windows-1252 only when nothing in them was
+    /// written as UTF-8.
+    fn encoding(self) -> &'static Encoding {
+        if self.invalid && !self.multibyte {
+            WINDOWS_1252
+        } else {
+            encoding_rs::UTF_8
+        }
+    }
+}
+
+/// Bytes Windows-1252 leaves undefined: a file holding one is not Windows-1252 either.
+const UNDEFINED_1252: [u8; 5] = [0x81, 0x8D, 0x8F, 0x90, 0x9D];
+
+/// Scans the rest of a file past its first `SNIFF` bytes, a megabyte at a time: a file whose
+/// start has no UTF-8 in it may still have some further on.
+fn scan_rest(file: &mut File, mut scan: Scan, head: &[u8]) -> io::Result<Scan> {
+    let (_, held) = Scan::of(head, false);
+    let mut buf = head[head.len() - held..].to_vec();
+    let mut chunk = vec![0u8; SNIFF];
+    loop {
+        let n = file.read(&mut chunk)?;
+        buf.extend_from_slice(&chunk[..n]);
+        let (s, held) = Scan::of(&buf, n == 0);
+        scan.add(s);
+        if n == 0 || (scan.invalid && scan.multibyte) {
+            return Ok(scan);
+        }
+        buf.drain(..buf.len() - held);
     }
 }
 
@@ -201,6 +274,7 @@ pub(super) fn open(path: &Path, kind: Option<Kind>) -> Result<Sheet, IntakeError
         .map_err(io_err)?;
     let complete = head.len() < SNIFF;
 
+    let mut mixed = false;
     let (encoding, bom): (&'static Encoding, usize) = if head.starts_with(b"\xEF\xBB\xBF") {
         (encoding_rs::UTF_8, 3)
     } else if head.starts_with(b"\xFF\xFE") {
@@ -209,10 +283,15 @@ pub(super) fn open(path: &Path, kind: Option<Kind>) -> Result<Sheet, IntakeError
         (UTF_16BE, 2)
     } else if head.contains(&0) {
         return Err(IntakeError::Binary(path.to_path_buf()));
-    } else if looks_utf8(&head, complete) {
-        (encoding_rs::UTF_8, 0)
     } else {
-        (WINDOWS_1252, 0)
+        let (mut scan, _) = Scan::of(&head, complete);
+        if !complete && scan.encoding() == WINDOWS_1252 {
+            scan = scan_rest(&mut file, scan, &head).map_err(io_err)?;
+            file.seek(io::SeekFrom::Start(head.len() as u64))
+                .map_err(io_err)?;
+        }
+        mixed = scan.invalid && scan.multibyte;
+        (scan.encoding(), 0)
     };
     let sample: String = if encoding == encoding_rs::UTF_8 {
         String::from_utf8_lossy(&head[bom..head.len().min(bom + 64 * 1024)]).into_owned()
@@ -245,6 +324,13 @@ pub(super) fn open(path: &Path, kind: Option<Kind>) -> Result<Sheet, IntakeError
         .buffer_capacity(64 * 1024)
         .from_reader(reader);
 
+    let read_as = if encoding == WINDOWS_1252 {
+        ReadAs::Windows1252
+    } else if mixed {
+        ReadAs::MixedUtf8
+    } else {
+        ReadAs::Utf8
+    };
     let mut rows = CsvRows {
         file: file_name.clone(),
         sheet: Arc::from(""),
@@ -252,6 +338,7 @@ pub(super) fn open(path: &Path, kind: Option<Kind>) -> Result<Sheet, IntakeError
         record: csv::ByteRecord::new(),
         lines_before: 0,
         embedded_newlines: 0,
+        read_as,
     };
     // The header: the first row that is not blank.
     let mut header = RowBuf::default();
@@ -299,18 +386,21 @@ pub(super) fn open(path: &Path, kind: Option<Kind>) -> Result<Sheet, IntakeError
     };
     let sheet: Arc<str> = kind.sheet_name().into();
     rows.sheet = sheet.clone();
-    if encoding != encoding_rs::UTF_8 {
-        notes.push(Finding {
-            severity: Severity::Note,
-            file: file_name.clone(),
-            sheet: sheet.clone(),
-            row: None,
-            column: None,
-            header: None,
-            value: String::new(),
-            message: format!("read as {} text", encoding.name()),
-        });
-    }
+    notes.push(Finding {
+        severity: Severity::Note,
+        file: file_name.clone(),
+        sheet: sheet.clone(),
+        row: None,
+        column: None,
+        header: None,
+        value: String::new(),
+        message: match (read_as, bom) {
+            (ReadAs::MixedUtf8, _) => "read as UTF-8: the file is UTF-8 with bytes of another encoding in it, and the cells holding them are errors; save it again as \"CSV UTF-8\"".into(),
+            (ReadAs::Windows1252, _) => "read as Windows-1252 text: it is not UTF-8 and has no UTF-8 in it; if accents look wrong in the report, save it again as \"CSV UTF-8\"".into(),
+            (ReadAs::Utf8, 0) => format!("read as {} text", encoding.name()),
+            (ReadAs::Utf8, _) => format!("read as {} text (it begins with a byte-order mark)", encoding.name()),
+        },
+    });
     for n in &mut notes {
         n.sheet = sheet.clone();
     }
@@ -326,7 +416,18 @@ pub(super) fn open(path: &Path, kind: Option<Kind>) -> Result<Sheet, IntakeError
     ))
 }
 
+/// How a CSV's bytes are read, for the checks its cells need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReadAs {
+    Utf8,
+    /// UTF-8 with stray bytes of another encoding: a cell holding them is an error.
+    MixedUtf8,
+    /// A cell holding a byte 1252 leaves undefined is an error.
+    Windows1252,
+}
+
 struct CsvRows {
+    read_as: ReadAs,
     file: Arc<str>,
     sheet: Arc<str>,
     csv: csv::Reader<LineTracker<Box<dyn Read + Send>>>,
@@ -385,25 +486,74 @@ impl Rows for CsvRows {
             for (i, field) in self.record.iter().enumerate() {
                 let text = String::from_utf8_lossy(field);
                 if matches!(text, std::borrow::Cow::Owned(_)) {
-                    notes.push(Finding {
-                        severity: Severity::Error,
-                        file: self.file.clone(),
-                        sheet: self.sheet.clone(),
-                        row: Some(row),
-                        column: Some(i as u32),
-                        header: None,
-                        value: text.to_string(),
-                        message:
-                            "the cell is not valid UTF-8 text although the file began as UTF-8: \
-                              save the file again as \"CSV UTF-8\""
-                                .into(),
-                    });
+                    let bad = stray_bytes(field);
+                    let message = match self.read_as {
+                        ReadAs::MixedUtf8 => format!(
+                            "the cell is not valid UTF-8 text (it holds {bad}) in a file that is otherwise UTF-8 (a line from another system pasted in?): correct the cell and save the file again as \"CSV UTF-8\""
+                        ),
+                        ReadAs::Utf8 | ReadAs::Windows1252 => format!(
+                            "the cell is not valid UTF-8 text (it holds {bad}) although the file began as UTF-8: save the file again as \"CSV UTF-8\""
+                        ),
+                    };
+                    notes.push(self.cell_error(row, i, text.to_string(), message));
                 }
                 buf.push(&text);
+            }
+        } else if self.read_as == ReadAs::Windows1252 && memchr::memchr(0xC2, bytes).is_some() {
+            // The decoder turned each undefined byte into the control character of its number.
+            for (i, field) in self.record.iter().enumerate() {
+                let text = String::from_utf8_lossy(field);
+                let undefined: Vec<String> = text
+                    .chars()
+                    .filter(|&c| UNDEFINED_1252.iter().any(|&b| u32::from(b) == c as u32))
+                    .map(|c| format!("{:02X}", c as u32))
+                    .collect();
+                if !undefined.is_empty() {
+                    let message = format!(
+                        "the cell holds the byte{} {}, which Windows-1252 leaves undefined, and the file is not UTF-8 either: save it again as \"CSV UTF-8\"",
+                        if undefined.len() == 1 { "" } else { "s" },
+                        undefined.join(" ")
+                    );
+                    notes.push(self.cell_error(row, i, text.to_string(), message));
+                }
             }
         }
         Ok(Some(row))
     }
+}
+
+impl CsvRows {
+    fn cell_error(&self, row: u32, column: usize, value: String, message: String) -> Finding {
+        Finding {
+            severity: Severity::Error,
+            file: self.file.clone(),
+            sheet: self.sheet.clone(),
+            row: Some(row),
+            column: Some(column as u32),
+            header: None,
+            value,
+            message,
+        }
+    }
+}
+
+/// The bytes of `field` that are not part of valid UTF-8, in hex: "the byte E9" or "the bytes
+/// E9 A0".
+fn stray_bytes(field: &[u8]) -> String {
+    let mut bad = Vec::new();
+    let mut rest = field;
+    while let Err(e) = std::str::from_utf8(rest) {
+        let n = e.error_len().unwrap_or(rest.len() - e.valid_up_to());
+        for b in &rest[e.valid_up_to()..e.valid_up_to() + n] {
+            bad.push(format!("{b:02X}"));
+        }
+        rest = &rest[e.valid_up_to() + n..];
+    }
+    format!(
+        "the byte{} {}",
+        if bad.len() == 1 { "" } else { "s" },
+        bad.join(" ")
+    )
 }
 
 fn memchr_count(needle: u8, hay: &[u8]) -> u64 {
@@ -475,10 +625,21 @@ mod tests {
     }
 
     #[test]
-    fn utf8_sample_may_end_mid_character() {
-        let s = "é".as_bytes();
-        assert!(looks_utf8(&s[..1], false));
-        assert!(!looks_utf8(&s[..1], true));
-        assert!(!looks_utf8(b"caf\xe9 au lait", false));
+    fn a_scan_tells_utf8_from_stray_bytes() {
+        let utf8 = "José Álvarez".as_bytes();
+        assert_eq!(Scan::of(utf8, true).0.encoding(), encoding_rs::UTF_8);
+        assert_eq!(
+            Scan::of(&utf8[..4], false),
+            (Scan::default(), 1),
+            "a sample may end mid-character"
+        );
+        assert!(Scan::of(&utf8[..4], true).0.invalid, "a whole file may not");
+        let cp1252 = b"Jos\xe9 \xc1lvarez";
+        assert_eq!(Scan::of(cp1252, true).0.encoding(), WINDOWS_1252);
+        let mixed = [utf8, b"; caf\xe9"].concat();
+        let (scan, _) = Scan::of(&mixed, true);
+        assert!(scan.invalid && scan.multibyte);
+        assert_eq!(scan.encoding(), encoding_rs::UTF_8, "not read as 1252");
+        assert_eq!(stray_bytes(b"caf\xe9 \xa0"), "the bytes E9 A0");
     }
 }

@@ -52,11 +52,45 @@ fn digits(s: &str) -> Result<Digits, String> {
     Ok(d)
 }
 
+/// Whether `s` is what a spreadsheet makes of a phone number typed into a General cell: the
+/// number 1632960999 for 01632 960999, 9 or 10 digits that lost their leading 0. Every rule
+/// for a phone number or prefix gives the 0 back; the validator says it did.
+pub fn lost_leading_zero(s: &str) -> bool {
+    let b = trim(s).as_bytes();
+    matches!(b.len(), 9 | 10) && b[0] != b'0' && b.iter().all(u8::is_ascii_digit)
+}
+
+/// Refuses a number a spreadsheet showed in scientific notation (1.63296E+09) and saved so:
+/// its last digits are rounded away, and nothing can bring them back.
+fn not_scientific(s: &str) -> Result<(), String> {
+    let b = s.as_bytes();
+    let Some(e) = b.iter().position(|c| matches!(c, b'e' | b'E')) else {
+        return Ok(());
+    };
+    let (mantissa, exp) = (&b[..e], &b[e + 1..]);
+    let exp = exp
+        .strip_prefix(b"+")
+        .or_else(|| exp.strip_prefix(b"-"))
+        .unwrap_or(exp);
+    let digits_dot = |x: &[u8]| {
+        !x.is_empty()
+            && x.iter().all(|c| c.is_ascii_digit() || *c == b'.')
+            && x.iter().filter(|c| **c == b'.').count() <= 1
+    };
+    if digits_dot(mantissa) && !exp.is_empty() && exp.iter().all(u8::is_ascii_digit) {
+        return Err(format!(
+            "{s} is a number the spreadsheet shows in scientific notation, and its last digits are lost: format the column as Text, type the number again (with its leading 0) and save"
+        ));
+    }
+    Ok(())
+}
+
 /// A UK telephone number in E.164 (+44…), from 0161 496 0000, (0161) 4960000, 44161…, +44 (0)161…,
 /// 00 44…, or 1614960000 (the leading 0 Excel drops from a number cell).
 pub fn uk_number(input: &str, out: &mut String) -> Result<(), String> {
     out.clear();
     let s = trim(input);
+    not_scientific(s)?;
     let (international, rest) = match s.strip_prefix('+') {
         Some(r) => (true, r),
         None => (false, s),
@@ -106,6 +140,7 @@ pub fn uk_number(input: &str, out: &mut String) -> Result<(), String> {
 /// A UK number as [`uk_number`], or any number already in international form (+1 415…).
 pub fn phone(input: &str, out: &mut String) -> Result<(), String> {
     let s = trim(input);
+    not_scientific(s)?;
     if s.starts_with('+') && !s.starts_with("+44") {
         let d = digits(&s[1..])?;
         out.clear();
@@ -126,6 +161,11 @@ pub fn phone(input: &str, out: &mut String) -> Result<(), String> {
 pub fn block_pattern(input: &str, out: &mut String) -> Result<(), String> {
     out.clear();
     let s = trim(input);
+    not_scientific(s)?;
+    if lost_leading_zero(s) {
+        // A whole number stored as a number: its 0 goes back, as for any phone number.
+        return uk_number(s, out);
+    }
     if let Some(r) = s.strip_prefix('+') {
         out.push('+');
         out.push_str(digits(r)?.as_str());
@@ -591,6 +631,27 @@ mod tests {
         assert_eq!(out, "+331");
         assert!(block_pattern("870", &mut out).is_err());
         assert!(block_pattern("0", &mut out).is_err());
+        // Issue 11: 01632 960999 typed into a General cell is the number 1632960999.
+        block_pattern("1632960999", &mut out).unwrap();
+        assert_eq!(out, "+441632960999");
+    }
+
+    #[test]
+    fn a_number_that_lost_its_zero_is_known_and_scientific_notation_is_refused() {
+        assert!(lost_leading_zero("1632960999"));
+        assert!(lost_leading_zero("800123456"));
+        assert!(!lost_leading_zero("01632960999"));
+        assert!(!lost_leading_zero("441632960999"));
+        assert!(!lost_leading_zero("0870"));
+        assert!(!lost_leading_zero("+441632960999"));
+        let mut out = String::new();
+        for rule in [uk_number, phone, block_pattern] {
+            let e = rule("1.63296E+09", &mut out).unwrap_err();
+            assert!(e.contains("scientific notation"), "{e}");
+            assert!(rule("1.63296e9", &mut out).is_err());
+        }
+        phone("1632960999", &mut out).unwrap();
+        assert_eq!(out, "+441632960999");
     }
 
     #[test]

@@ -547,6 +547,60 @@ fn is_template_example(sheet: &Sheet, row: &RowBuf) -> bool {
     any
 }
 
+/// Why a sheet lacks the column of field `f`, which a row needs: the columns it has, and the
+/// one among them that is most likely that column misspelt ("Company Nmae").
+fn missing_column(sheet: &Sheet, f: Field, header: &str, because: &str) -> String {
+    let mapped: Vec<usize> = sheet.columns.iter().map(|&(_, c)| c).collect();
+    let found: Vec<String> = sheet
+        .headers
+        .iter()
+        .filter(|h| !h.is_empty())
+        .map(|h| format!("{h:?}"))
+        .collect();
+    let names: Vec<String> = std::iter::once(header)
+        .chain(
+            sheet
+                .kind
+                .column(f)
+                .map_or(&[][..], |c| c.aliases)
+                .iter()
+                .copied(),
+        )
+        .map(|n| n.to_lowercase())
+        .collect();
+    let nearest = sheet
+        .headers
+        .iter()
+        .enumerate()
+        .filter(|(i, h)| !mapped.contains(i) && !h.is_empty())
+        .map(|(i, h)| {
+            let h = h.to_lowercase();
+            let score = names
+                .iter()
+                .map(|n| strsim::normalized_damerau_levenshtein(&h, n))
+                .fold(0.0, f64::max);
+            (score, i)
+        })
+        .filter(|(score, _)| *score >= 0.6)
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    let mut m = format!("{header} is required{because}, but the sheet has no {header} column. ");
+    if found.is_empty() {
+        m.push_str("Its header row is empty");
+    } else {
+        m.push_str(&format!("Its columns are {}", found.join(", ")));
+    }
+    match nearest {
+        Some((_, i)) => m.push_str(&format!(
+            "; the nearest is {:?} (column {}): if that is meant to be {header}, correct its spelling",
+            sheet.headers[i].as_ref(),
+            crate::schema::column_letter(i)
+        )),
+        None => m.push_str(&format!("; add a {header} column")),
+    }
+    m.push_str(" (this is said once for the sheet)");
+    m
+}
+
 /// One row being checked.
 struct Cx<'a> {
     v: &'a mut Validator,
@@ -629,6 +683,13 @@ impl<'a> Cx<'a> {
         self.v.findings.push(f);
     }
 
+    fn note_at(&mut self, col: Option<usize>, value: &str, message: String) {
+        let f = self
+            .sheet
+            .finding(Severity::Note, Some(self.row_no), col, value, message);
+        self.v.findings.push(f);
+    }
+
     fn warn_at(&mut self, col: Option<usize>, value: &str, message: String) {
         let f = self
             .sheet
@@ -656,16 +717,16 @@ impl<'a> Cx<'a> {
                 self.errors += 1;
                 let key = (self.sheet.file.clone(), self.sheet.name.clone(), f);
                 if self.v.missing_reported.insert(key, ()).is_none() {
-                    let f = self.sheet.finding(
+                    // A fact about the header, so it is said on the header row.
+                    let message = missing_column(self.sheet, f, header, because);
+                    let finding = self.sheet.finding(
                         Severity::Error,
-                        Some(self.row_no),
+                        Some(self.sheet.header_row),
                         None,
                         "",
-                        format!(
-                            "{header} is required{because}, but the sheet has no {header} column; add it (this is said once for the sheet)"
-                        ),
+                        message,
                     );
-                    self.v.findings.push(f);
+                    self.v.findings.push(finding);
                 }
             }
         }
@@ -689,6 +750,25 @@ impl<'a> Cx<'a> {
                 false
             }
         }
+    }
+
+    /// [`Cx::normalise`] for a phone number or prefix: one that a spreadsheet stored as a number
+    /// (and so without its leading 0) is read with its 0 back, and the row says so.
+    fn normalise_phone(
+        &mut self,
+        f: Field,
+        rule: fn(&str, &mut String) -> Result<(), String>,
+    ) -> bool {
+        let ok = self.normalise(f, rule);
+        let raw = self.cell(f);
+        if ok && fields::lost_leading_zero(raw) {
+            self.note_at(
+                self.col(f),
+                raw,
+                format!("{raw} has lost its leading 0 (a spreadsheet stored it as a number): read as 0{raw}; format the column as Text to keep the 0"),
+            );
+        }
+        ok
     }
 
     fn check(&mut self, f: Field, rule: fn(&str) -> Result<(), String>) {
@@ -828,7 +908,7 @@ impl<'a> Cx<'a> {
             self.v.logs[Unique::Name as usize].prefetch(k);
         }
         self.email_field(Field::Email);
-        self.normalise(Field::Phone, fields::phone);
+        self.normalise_phone(Field::Phone, fields::phone);
         let plan = self
             .get(Field::Plan)
             .map(|_| ())
@@ -927,7 +1007,7 @@ impl<'a> Cx<'a> {
         };
         let customer = self.customer_ref();
         self.require(Field::Number, "");
-        let ok = self.normalise(Field::Number, fields::uk_number);
+        let ok = self.normalise_phone(Field::Number, fields::uk_number);
         let user = if action == "allocate" {
             self.require(Field::UserEmail, " to allocate a number")
         } else {
@@ -965,7 +1045,7 @@ impl<'a> Cx<'a> {
         };
         let customer = self.customer_ref();
         self.require(Field::Number, "");
-        let ok = self.normalise(Field::Number, fields::block_pattern);
+        let ok = self.normalise_phone(Field::Number, fields::block_pattern);
         self.choice(Field::Direction, fields::direction);
         if let Some(note) = self.get(Field::Note) {
             let n = note.chars().count();
@@ -1113,7 +1193,7 @@ impl<'a> Cx<'a> {
         }
         if self.get(Field::Redirect).is_some() {
             any = true;
-            self.normalise(Field::Redirect, fields::phone);
+            self.normalise_phone(Field::Redirect, fields::phone);
         }
         if !any && self.errors == 0 {
             self.warn_at(
