@@ -396,7 +396,7 @@ pub(super) fn open(path: &Path, kind: Option<Kind>) -> Result<Sheet, IntakeError
         value: String::new(),
         message: match (read_as, bom) {
             (ReadAs::MixedUtf8, _) => "read as UTF-8: the file is UTF-8 with bytes of another encoding in it, and the cells holding them are errors; save it again as \"CSV UTF-8\"".into(),
-            (ReadAs::Windows1252, _) => "read as Windows-1252 text: it is not UTF-8 and has no UTF-8 in it; if accents look wrong in the report, save it again as \"CSV UTF-8\"".into(),
+            (ReadAs::Windows1252, _) => format!("read as {} text: it is not UTF-8 and has no UTF-8 in it; if accents look wrong in the report, save it again as \"CSV UTF-8\"", encoding.name()),
             (ReadAs::Utf8, 0) => format!("read as {} text", encoding.name()),
             (ReadAs::Utf8, _) => format!("read as {} text (it begins with a byte-order mark)", encoding.name()),
         },
