@@ -269,6 +269,8 @@ pub struct SheetIn {
     pub kind: Kind,
     pub headers: Vec<String>,
     pub columns: Vec<(Field, usize)>,
+    /// Where the headers are: an error there (a missing column) is every row's.
+    pub header_row: u32,
 }
 
 impl SheetIn {
@@ -322,6 +324,7 @@ pub fn read(files: &[PathBuf], kind: Option<Kind>) -> Inputs {
                 kind: sheet.kind,
                 headers: sheet.headers.iter().map(|h| h.to_string()).collect(),
                 columns: sheet.columns.clone(),
+                header_row: sheet.header_row,
             })
         },
         |sheet, row_no, row, v| {
@@ -366,8 +369,9 @@ fn row_detail(findings: &Findings, sheet: &SheetIn, row_no: u32) -> String {
         .items()
         .iter()
         .filter(|f| {
+            let whole_sheet = f.row == Some(sheet.header_row) && f.column.is_none();
             f.severity == Severity::Error
-                && f.row == Some(row_no)
+                && (f.row == Some(row_no) || whole_sheet)
                 && *f.sheet == *sheet.name
                 && *f.file == *sheet.file
         })
@@ -1119,6 +1123,30 @@ mod tests {
             vec![add],
             "allocated under the customer's name, added under its id"
         );
+    }
+
+    /// Issue 11: a missing column is said on the header row, and is every row's reason.
+    #[test]
+    fn a_missing_column_is_the_detail_of_every_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.csv");
+        std::fs::write(
+            &p,
+            "Company Nmae,Email,Plan,Contract Months\nA Ltd,a@a.example,pro,12\nB Ltd,b@b.example,pro,12\n",
+        )
+        .unwrap();
+        let inputs = read(&[p], Some(Kind::Customers));
+        let plan = build(&inputs);
+        assert_eq!(plan.rows.len(), 2);
+        for r in &plan.rows {
+            assert_eq!(r.state, RowState::Invalid);
+            let d = r.detail.as_deref().unwrap_or("");
+            assert!(
+                d.contains("no Company Name column"),
+                "row {}: {d}",
+                r.row_no
+            );
+        }
     }
 
     fn plan_of(csvs: &[(&str, &str)]) -> (tempfile::TempDir, Plan) {
