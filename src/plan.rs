@@ -398,10 +398,7 @@ impl Plan {
     pub fn calls(&self) -> Vec<(c::Operation, u64)> {
         let mut out: Vec<(c::Operation, u64)> = Vec::new();
         for r in &self.rows {
-            let Some(w) = &r.work else { continue };
-            let Ok(work) = serde_json::from_str::<Work>(w) else {
-                continue;
-            };
+            let Some(work) = &r.work else { continue };
             for op in work.operations() {
                 match out.iter_mut().find(|(o, _)| *o == op) {
                     Some((_, n)) => *n += 1,
@@ -587,7 +584,7 @@ pub fn build(inputs: &Inputs) -> Plan {
         }
     }
     for (row, work) in rows.iter_mut().zip(works) {
-        row.work = work.map(|w| serde_json::to_string(&w).expect("work serialises"));
+        row.work = work;
     }
     Plan { sheets, rows }
 }
@@ -1163,10 +1160,7 @@ mod tests {
     }
 
     fn works(plan: &Plan) -> Vec<Work> {
-        plan.rows
-            .iter()
-            .map(|r| serde_json::from_str(r.work.as_deref().unwrap()).unwrap())
-            .collect()
+        plan.rows.iter().map(|r| r.work.clone().unwrap()).collect()
     }
 
     #[test]
@@ -1225,7 +1219,7 @@ mod tests {
             "Order Ref,Customer,Product,Quantity\nO1,cus_1,Yealink T54W,2\nO1,cus_1,Yealink W73P,1\nO2,cus_1,Yealink T54W,1\n",
         )]);
         assert_eq!(plan.rows[1].lead, Some(1));
-        let lead: Work = serde_json::from_str(plan.rows[0].work.as_deref().unwrap()).unwrap();
+        let lead: Work = plan.rows[0].work.clone().unwrap();
         match lead {
             Work::AddOrder {
                 items, customer, ..

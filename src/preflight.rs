@@ -31,7 +31,7 @@ pub async fn check(
         .rows
         .iter()
         .enumerate()
-        .filter_map(|(i, r)| Some((i, serde_json::from_str(r.work.as_deref()?).ok()?)))
+        .filter_map(|(i, r)| Some((i, r.work.clone()?)))
         .collect();
     let at = |i: usize, field: Field, severity: Severity, message: String| -> (usize, Finding) {
         let row = &plan.rows[i];

@@ -43,7 +43,9 @@ fn every_cell_of_every_outcome_reads_back() {
             sheet: 0,
             row_no: i as u32 + 2,
             cells: vec!["cus_1".into(), format!("=u{i}@x.example")],
-            work: Some("{}".into()),
+            work: Some(plbulk::plan::Work::DeletePartnerUser {
+                partner_user: plbulk::plan::Sel::Id("pus_1".into()),
+            }),
             deps: vec![],
             lead: None,
             state: if *s == RowState::Invalid {

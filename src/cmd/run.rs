@@ -328,11 +328,7 @@ fn progress_for(
     let sample = journal
         .pending_work_sample(1000)
         .map_err(job::JobError::from)?;
-    let writes: usize = sample
-        .iter()
-        .filter_map(|w| serde_json::from_str::<crate::plan::Work>(w).ok())
-        .map(|w| w.operations().len())
-        .sum();
+    let writes: usize = sample.iter().map(|w| w.operations().len()).sum();
     let per_row = if sample.is_empty() {
         1.0
     } else {

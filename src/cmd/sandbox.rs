@@ -1,7 +1,7 @@
 //! `plbulk sandbox`: the in-memory PL+ API, standalone, until Ctrl-C.
 
 use crate::cli::SandboxArgs;
-use crate::sandbox::{Sandbox, SandboxConfig};
+use crate::sandbox::{self, SandboxConfig, World};
 
 use super::{Error, EXIT_OK};
 
@@ -36,25 +36,19 @@ pub async fn run(args: SandboxArgs, quiet: bool) -> Result<i32, Error> {
         seed: args.seed,
         max_page_size: args.max_page_size,
     };
-    let sandbox = match &args.state {
-        Some(path) => {
-            let saved = std::fs::read(path)
-                .map_err(|e| Error::Io(format!("cannot read {}: {e}", path.display())))?;
-            Sandbox::start_saved_on(&args.listen, config, &saved)
-                .await
-                .map_err(|e| {
-                    Error::Io(format!(
-                        "cannot start on {} from {}: {e}",
-                        args.listen,
-                        path.display()
-                    ))
-                })?
-        }
-        None => Sandbox::start_on(&args.listen, config)
-            .await
-            .map_err(|e| Error::Io(format!("cannot listen on {}: {e}", args.listen)))?,
+    let world = match &args.state {
+        Some(path) => std::fs::read(path)
+            .and_then(|bytes| World::from_saved(&bytes))
+            .map_err(|e| Error::Io(format!("cannot start from {}: {e}", path.display())))?,
+        None => World::seeded(),
     };
-    let url = sandbox.url();
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .map_err(|e| Error::Io(format!("cannot listen on {}: {e}", args.listen)))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Error::Io(format!("cannot listen on {}: {e}", args.listen)))?;
+    let url = format!("http://{addr}");
     if let Some(path) = &args.url_file {
         std::fs::write(path, format!("{url}\n"))
             .map_err(|e| Error::Io(format!("cannot write {}: {e}", path.display())))?;
@@ -64,7 +58,7 @@ pub async fn run(args: SandboxArgs, quiet: bool) -> Result<i32, Error> {
         println!("PL+ sandbox listening on {url}");
         println!(
             "  rate limit {} per key; faults: {:.1}% 5xx, {:.1}% dropped creates, {:.1}% gateway errors after the write, {:.1}% writes landing after {} ms, {:.1}% writes lost before they are handled; latency {}-{} ms; token lifetime {}",
-            sandbox.config().rate,
+            config.rate,
             args.fail_rate * 100.0,
             args.drop_rate * 100.0,
             args.gateway_error_rate * 100.0,
@@ -81,7 +75,11 @@ pub async fn run(args: SandboxArgs, quiet: bool) -> Result<i32, Error> {
         println!("  export PLBULK_API_SECRET={}", args.secret);
         println!("Inspect: {url}/__sandbox/state and {url}/__sandbox/requests. Ctrl-C stops it.");
     }
-    let _ = tokio::signal::ctrl_c().await;
-    sandbox.stop().await;
+    // The same server the tests start in-process, stopped by Ctrl-C.
+    sandbox::run_from(listener, config, world, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
+    .map_err(|e| Error::Io(format!("the sandbox stopped: {e}")))?;
     Ok(EXIT_OK)
 }

@@ -250,10 +250,7 @@ impl Engine {
         let mut rt: Vec<Rt> = recs
             .into_iter()
             .map(|rec| Rt {
-                work: rec
-                    .work
-                    .as_deref()
-                    .and_then(|w| serde_json::from_str(w).ok()),
+                work: rec.work.clone(),
                 rec,
                 dependents: Vec::new(),
                 waiting: 0,
@@ -318,7 +315,8 @@ impl Engine {
                 while tasks.len() < self.opts.concurrency.max(1) {
                     let Some(i) = ready.pop_first() else { break };
                     let Some(work) = rt[i].work.clone() else {
-                        // A pending row without work cannot be run: say so rather than stall.
+                        // A pending row without work (an invalid row is never pending) cannot be
+                        // run: say so rather than stall.
                         let end = End::Final {
                             state: RowState::Failed,
                             detail: Some(

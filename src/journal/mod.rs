@@ -16,8 +16,11 @@ pub mod budget;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRef};
+use rusqlite::{params, Connection, OptionalExtension, ToSql};
 use serde::{Deserialize, Serialize};
+
+use crate::plan::Work;
 
 /// Each entry moves the schema one version on. Never edit or remove one: only append.
 const MIGRATIONS: &[&str] = &[
@@ -187,6 +190,91 @@ impl JobState {
     }
 }
 
+// States and JSON columns are written and read through these, once: a value that does not
+// parse is an error (naming the row, see `unreadable`), never a default.
+
+impl ToSql for RowState {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.as_str()))
+    }
+}
+
+impl FromSql for RowState {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        let s = value.as_str()?;
+        RowState::parse(s)
+            .ok_or_else(|| FromSqlError::Other(format!("unknown row state {s:?}").into()))
+    }
+}
+
+impl ToSql for JobState {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.as_str()))
+    }
+}
+
+impl FromSql for JobState {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        let s = value.as_str()?;
+        JobState::parse(s)
+            .ok_or_else(|| FromSqlError::Other(format!("unknown job state {s:?}").into()))
+    }
+}
+
+/// A column holding `T` as JSON.
+struct Json<T>(T);
+
+impl<T: Serialize> ToSql for Json<T> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        serde_json::to_string(&self.0)
+            .map(ToSqlOutput::from)
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+    }
+}
+
+impl<T: for<'de> Deserialize<'de>> FromSql for Json<T> {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        serde_json::from_str(value.as_str()?)
+            .map(Json)
+            .map_err(|e| FromSqlError::Other(Box::new(e)))
+    }
+}
+
+/// A value of row `row` that did not read back: carried out of a row mapper as a rusqlite
+/// error, and turned into a [`JournalError::Invalid`] naming the row by [`Journal::err`].
+#[derive(Debug)]
+struct Unreadable {
+    row: i64,
+    what: &'static str,
+    why: String,
+}
+
+impl std::fmt::Display for Unreadable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "row {}: its {} cannot be read ({}); the journal is damaged, or was written by another plbulk",
+            self.row, self.what, self.why
+        )
+    }
+}
+
+impl std::error::Error for Unreadable {}
+
+fn unreadable(row: i64, what: &'static str) -> impl Fn(rusqlite::Error) -> rusqlite::Error {
+    move |e| {
+        let why = match &e {
+            rusqlite::Error::FromSqlConversionFailure(_, _, inner) => inner.to_string(),
+            other => other.to_string(),
+        };
+        rusqlite::Error::FromSqlConversionFailure(
+            0,
+            rusqlite::types::Type::Text,
+            Box::new(Unreadable { row, what, why }),
+        )
+    }
+}
+
 /// One input file as the job saw it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InputFile {
@@ -227,8 +315,8 @@ pub struct NewRow {
     pub sheet: u32,
     pub row_no: u32,
     pub cells: Vec<String>,
-    /// The work as JSON; None for an invalid row.
-    pub work: Option<String>,
+    /// The work; None for an invalid row.
+    pub work: Option<Work>,
     pub deps: Vec<i64>,
     /// For the later rows of a multi-row order: the row that carries the order.
     pub lead: Option<i64>,
@@ -267,7 +355,7 @@ pub struct RowRec {
     pub id: i64,
     pub sheet: u32,
     pub row_no: u32,
-    pub work: Option<String>,
+    pub work: Option<Work>,
     pub deps: Vec<i64>,
     pub lead: Option<i64>,
     pub state: RowState,
@@ -409,6 +497,11 @@ impl Journal {
     }
 
     fn err(&self, e: rusqlite::Error) -> JournalError {
+        if let rusqlite::Error::FromSqlConversionFailure(_, _, inner) = &e {
+            if let Some(u) = inner.downcast_ref::<Unreadable>() {
+                return self.invalid(&u.to_string());
+            }
+        }
         sql(&self.path, e)
     }
 
@@ -423,11 +516,11 @@ impl Journal {
                 meta.id,
                 meta.created_at_ms,
                 meta.fingerprint,
-                to_json(&meta.inputs),
+                Json(&meta.inputs),
                 meta.options.to_string(),
                 meta.base_url,
                 meta.key_id,
-                meta.state.as_str(),
+                meta.state,
             ],
         )
         .map_err(|e| self.err(e))?;
@@ -436,7 +529,7 @@ impl Journal {
                 .prepare("INSERT INTO sheets (idx, file, sheet, kind, headers) VALUES (?1, ?2, ?3, ?4, ?5)")
                 .map_err(|e| self.err(e))?;
             for s in sheets {
-                st.execute(params![s.idx, s.file, s.sheet, s.kind, to_json(&s.headers)])
+                st.execute(params![s.idx, s.file, s.sheet, s.kind, Json(&s.headers)])
                     .map_err(|e| self.err(e))?;
             }
             let mut st = tx
@@ -450,11 +543,11 @@ impl Journal {
                     i as i64 + 1,
                     r.sheet,
                     r.row_no,
-                    to_json(&r.cells),
-                    r.work,
-                    to_json(&r.deps),
+                    Json(&r.cells),
+                    r.work.as_ref().map(Json),
+                    Json(&r.deps),
                     r.lead,
-                    r.state.as_str(),
+                    r.state,
                     r.state.is_final().then(|| r.state.label()),
                     r.detail,
                 ])
@@ -524,7 +617,7 @@ impl Journal {
         conn.execute(
             "UPDATE job SET state = ?1, finished_at_ms = COALESCE(?2, finished_at_ms),
                             started_at_ms = COALESCE(started_at_ms, ?3)",
-            params![state.as_str(), finished, now],
+            params![state, finished, now],
         )
         .map_err(|e| self.err(e))?;
         Ok(())
@@ -542,7 +635,10 @@ impl Journal {
                     file: r.get(1)?,
                     sheet: r.get(2)?,
                     kind: r.get(3)?,
-                    headers: from_json(&r.get::<_, String>(4)?),
+                    headers: r
+                        .get::<_, Json<Vec<String>>>(4)
+                        .map_err(unreadable(i64::from(r.get::<_, u32>(0)?), "sheet headers"))?
+                        .0,
                 })
             })
             .map_err(|e| self.err(e))?;
@@ -561,18 +657,27 @@ impl Journal {
             .map_err(|e| self.err(e))?;
         let rows = st
             .query_map([], |r| {
-                let state: String = r.get(6)?;
+                let id: i64 = r.get(0)?;
                 // Either flag: unsettled, or a request in flight when its process died.
                 let flags: i64 = r.get(9)?;
                 Ok(RowRec {
-                    id: r.get(0)?,
+                    id,
                     sheet: r.get(1)?,
                     row_no: r.get(2)?,
-                    work: r.get(3)?,
-                    deps: from_json(&r.get::<_, String>(4)?),
+                    work: r
+                        .get::<_, Option<Json<Work>>>(3)
+                        .map_err(unreadable(id, "planned work"))?
+                        .map(|j| j.0),
+                    deps: r
+                        .get::<_, Json<Vec<i64>>>(4)
+                        .map_err(unreadable(id, "dependencies"))?
+                        .0,
                     lead: r.get(5)?,
-                    state: RowState::parse(&state).unwrap_or(RowState::Pending),
-                    ids: from_json(&r.get::<_, String>(7)?),
+                    state: r.get(6).map_err(unreadable(id, "state"))?,
+                    ids: r
+                        .get::<_, Json<serde_json::Map<String, serde_json::Value>>>(7)
+                        .map_err(unreadable(id, "ids"))?
+                        .0,
                     attempts: r.get(8)?,
                     doubt: flags != 0,
                 })
@@ -593,15 +698,21 @@ impl Journal {
             .map_err(|e| self.err(e))?;
         let rows = st
             .query_map([], |r| {
-                let state: String = r.get(4)?;
+                let id: i64 = r.get(0)?;
                 Ok(ResultRow {
-                    id: r.get(0)?,
+                    id,
                     sheet: r.get(1)?,
                     row_no: r.get(2)?,
-                    cells: from_json(&r.get::<_, String>(3)?),
-                    state: RowState::parse(&state).unwrap_or(RowState::Pending),
+                    cells: r
+                        .get::<_, Json<Vec<String>>>(3)
+                        .map_err(unreadable(id, "cells"))?
+                        .0,
+                    state: r.get(4).map_err(unreadable(id, "state"))?,
                     detail: r.get(5)?,
-                    ids: from_json(&r.get::<_, String>(6)?),
+                    ids: r
+                        .get::<_, Json<serde_json::Map<String, serde_json::Value>>>(6)
+                        .map_err(unreadable(id, "ids"))?
+                        .0,
                     status: r.get(7)?,
                     attempts: r.get(8)?,
                     finished_at_ms: r.get(9)?,
@@ -619,14 +730,12 @@ impl Journal {
             .prepare("SELECT state, COUNT(*) FROM rows GROUP BY state")
             .map_err(|e| self.err(e))?;
         let rows = st
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+            .query_map([], |r| Ok((r.get::<_, RowState>(0)?, r.get::<_, i64>(1)?)))
             .map_err(|e| self.err(e))?;
         let mut out = Vec::new();
         for r in rows {
             let (s, n) = r.map_err(|e| self.err(e))?;
-            if let Some(s) = RowState::parse(&s) {
-                out.push((s, n as u64));
-            }
+            out.push((s, n as u64));
         }
         out.sort_by_key(|(s, _)| RowState::ALL.iter().position(|x| x == s));
         Ok(out)
@@ -642,7 +751,7 @@ impl Journal {
             .query_map([], |r| {
                 Ok((
                     r.get::<_, u32>(0)?,
-                    r.get::<_, String>(1)?,
+                    r.get::<_, RowState>(1)?,
                     r.get::<_, i64>(2)?,
                 ))
             })
@@ -650,24 +759,27 @@ impl Journal {
         let mut out = Vec::new();
         for r in rows {
             let (sheet, state, n) = r.map_err(|e| self.err(e))?;
-            if let Some(state) = RowState::parse(&state) {
-                out.push((sheet, state, n as u64));
-            }
+            out.push((sheet, state, n as u64));
         }
         Ok(out)
     }
 
     /// The planned work of up to `limit` pending rows, in plan order: a sample to estimate the
     /// writes still to make.
-    pub fn pending_work_sample(&self, limit: u32) -> Result<Vec<String>> {
+    pub fn pending_work_sample(&self, limit: u32) -> Result<Vec<Work>> {
         let conn = self.conn();
         let mut st = conn
             .prepare(
-                "SELECT work FROM rows WHERE state = 'pending' AND work IS NOT NULL ORDER BY id LIMIT ?1",
+                "SELECT id, work FROM rows WHERE state = 'pending' AND work IS NOT NULL ORDER BY id LIMIT ?1",
             )
             .map_err(|e| self.err(e))?;
         let rows = st
-            .query_map(params![limit], |r| r.get::<_, String>(0))
+            .query_map(params![limit], |r| {
+                let id: i64 = r.get(0)?;
+                Ok(r.get::<_, Json<Work>>(1)
+                    .map_err(unreadable(id, "planned work"))?
+                    .0)
+            })
             .map_err(|e| self.err(e))?;
         rows.collect::<std::result::Result<_, _>>()
             .map_err(|e| self.err(e))
@@ -855,7 +967,7 @@ impl Journal {
                              doubt = 0, finished_at_ms = ?5, ids = json_patch(ids, ?7)
              WHERE id = ?6",
             params![
-                state.as_str(),
+                state,
                 state.label(),
                 detail,
                 status,
@@ -869,7 +981,7 @@ impl Journal {
             "UPDATE rows SET state = ?1, outcome = ?2, detail = ?3, status = COALESCE(?4, status),
                              ids = (SELECT ids FROM rows WHERE id = ?6), finished_at_ms = ?5
              WHERE lead = ?6",
-            params![state.as_str(), state.label(), detail, status, now, row],
+            params![state, state.label(), detail, status, now, row],
         )
         .map_err(|e| self.err(e))?;
         tx.commit().map_err(|e| self.err(e))
@@ -986,14 +1098,6 @@ fn sql(path: &Path, source: rusqlite::Error) -> JournalError {
     }
 }
 
-fn to_json<T: Serialize + ?Sized>(v: &T) -> String {
-    serde_json::to_string(v).expect("plain data serialises")
-}
-
-fn from_json<T: for<'de> Deserialize<'de> + Default>(s: &str) -> T {
-    serde_json::from_str(s).unwrap_or_default()
-}
-
 /// Makes `dir` (and its parents) and, on Unix, keeps it to its owner: a job's folder holds
 /// customer data.
 pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
@@ -1052,7 +1156,9 @@ mod tests {
             sheet: 0,
             row_no: 2,
             cells: vec!["Acme".into()],
-            work: Some("{}".into()),
+            work: Some(Work::DeletePartnerUser {
+                partner_user: crate::plan::Sel::Id("pus_1".into()),
+            }),
             deps: vec![],
             lead: None,
             state,
@@ -1188,6 +1294,37 @@ mod tests {
             j.answered_steps(1).unwrap().is_empty(),
             "only the step's latest answer counts"
         );
+    }
+
+    /// Issue 12: a value that does not read back is an error naming the row, never a
+    /// default ("pending", "no dependencies").
+    #[test]
+    fn an_unreadable_value_is_an_error_naming_its_row() {
+        let j = Journal::in_memory().unwrap();
+        j.init(
+            &meta(),
+            &customers_sheet(),
+            &[row(RowState::Pending), row(RowState::Pending)],
+        )
+        .unwrap();
+        assert_eq!(j.pending_work_sample(10).unwrap().len(), 2);
+        let corrupt = |sql: &str| {
+            j.conn().execute_batch(sql).unwrap();
+        };
+        corrupt("UPDATE rows SET state = 'paused' WHERE id = 2");
+        let e = j.rows().unwrap_err().to_string();
+        assert!(e.contains("row 2: its state cannot be read"), "{e}");
+        assert!(e.contains("unknown row state \"paused\""), "{e}");
+        assert!(j.counts().is_err());
+        assert!(j.result_rows().is_err());
+        corrupt("UPDATE rows SET state = 'pending' WHERE id = 2");
+        corrupt("UPDATE rows SET deps = 'not json' WHERE id = 1");
+        let e = j.rows().unwrap_err().to_string();
+        assert!(e.contains("row 1: its dependencies cannot be read"), "{e}");
+        corrupt("UPDATE rows SET deps = '[]', work = '{\"Unknown\":{}}' WHERE id = 1");
+        let e = j.rows().unwrap_err().to_string();
+        assert!(e.contains("row 1: its planned work cannot be read"), "{e}");
+        assert!(j.pending_work_sample(10).is_err());
     }
 
     #[test]

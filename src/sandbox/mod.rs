@@ -43,7 +43,8 @@ use tower::ServiceExt;
 
 use crate::contract::{self as c, AuthRequest, AuthResponse, Operation};
 use crate::pacing::Rate;
-use world::{Fault, World};
+use world::Fault;
+pub use world::World;
 
 pub const DEFAULT_KEY: &str = "sandbox-key";
 pub const DEFAULT_SECRET: &str = "sandbox-secret";
@@ -600,12 +601,17 @@ pub async fn run(
     config: SandboxConfig,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    serve(
-        listener,
-        Arc::new(Shared::new(config, World::seeded())),
-        shutdown,
-    )
-    .await
+    run_from(listener, config, World::seeded(), shutdown).await
+}
+
+/// As [`run`], on a given account state (see [`World::from_saved`]).
+pub async fn run_from(
+    listener: TcpListener,
+    config: SandboxConfig,
+    world: World,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    serve(listener, Arc::new(Shared::new(config, world)), shutdown).await
 }
 
 async fn serve(
@@ -691,9 +697,7 @@ impl Sandbox {
         config: SandboxConfig,
         saved: &[u8],
     ) -> std::io::Result<Sandbox> {
-        let world: World = serde_json::from_slice(saved)
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
-        Sandbox::start_with(listen, config, world).await
+        Sandbox::start_with(listen, config, World::from_saved(saved)?).await
     }
 
     /// The whole account state, for [`Sandbox::start_saved`].

@@ -153,6 +153,12 @@ impl World {
         }
     }
 
+    /// The account state a [`super::Sandbox::save`] wrote.
+    pub fn from_saved(bytes: &[u8]) -> std::io::Result<World> {
+        serde_json::from_slice(bytes)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+    }
+
     fn next_id(&mut self, prefix: &'static str) -> String {
         let n = self.counters.entry(prefix.to_string()).or_insert(0);
         *n += 1;
