@@ -21,7 +21,9 @@ use crate::contract as c;
 use crate::findings::{Findings, Severity};
 use crate::intake::IntakeError;
 use crate::journal::{NewRow, RowState, SheetRec};
-use crate::schema::{Field, Kind};
+use crate::schema::{
+    Action, BlockedAction, CustomerAction, Field, Kind, NumberAction, PartnerUserAction, UserAction,
+};
 use crate::validate::{self, fields, Outcome, SheetCounts, Verdict};
 
 /// What a row refers to: another row of this job, or something in the account.
@@ -410,19 +412,33 @@ impl Plan {
     }
 }
 
-fn phase(kind: Kind, action: &str) -> u8 {
-    match (kind, action) {
-        (Kind::Customers, "delete") => 10,
-        (_, "delete") => 9,
-        (Kind::Customers, _) | (Kind::PartnerUsers, _) => 0,
-        (Kind::Users, _) => 1,
-        (Kind::Numbers, "deallocate") => 2,
-        (Kind::Numbers, "add") => 3,
-        (Kind::Numbers, _) => 4,
-        (Kind::BlockedNumbers, _) => 5,
-        (Kind::Devices, _) => 6,
-        (Kind::UserSettings, _) => 7,
-        (Kind::Orders, _) => 8,
+/// When a row runs: customers and partner users first, deletions last (a customer's last).
+fn phase(action: Action) -> u8 {
+    match action {
+        Action::Customer(CustomerAction::Delete) => 10,
+        Action::User(UserAction::Delete)
+        | Action::Blocked(BlockedAction::Delete)
+        | Action::PartnerUser(PartnerUserAction::Delete) => 9,
+        Action::Customer(
+            CustomerAction::Add
+            | CustomerAction::Update
+            | CustomerAction::Regrade
+            | CustomerAction::Upgrade,
+        )
+        | Action::PartnerUser(PartnerUserAction::Add | PartnerUserAction::Update) => 0,
+        Action::User(
+            UserAction::Add
+            | UserAction::Update
+            | UserAction::ResendActivation
+            | UserAction::ResetPassword,
+        ) => 1,
+        Action::Number(NumberAction::Deallocate) => 2,
+        Action::Number(NumberAction::Add) => 3,
+        Action::Number(NumberAction::Allocate) => 4,
+        Action::Blocked(BlockedAction::Add | BlockedAction::Update) => 5,
+        Action::AddDevice => 6,
+        Action::SetUserSettings => 7,
+        Action::AddOrder => 8,
     }
 }
 
@@ -447,16 +463,14 @@ pub fn build(inputs: &Inputs) -> Plan {
         .collect();
 
     // Order: by phase, then as the input has it.
+    // An invalid row's action may not parse; it is planned (as invalid) in its kind's default.
     let action = |r: &RowIn| {
         let s = &inputs.sheets[r.sheet as usize];
-        validate::action_of(s.kind, s.cell(&r.cells, Field::Action).unwrap_or("")).unwrap_or("add")
+        Action::parse(s.kind, s.cell(&r.cells, Field::Action).unwrap_or(""))
+            .unwrap_or_else(|| Action::default_of(s.kind))
     };
     let mut order: Vec<usize> = (0..inputs.rows.len()).collect();
-    order.sort_by_key(|&i| {
-        let r = &inputs.rows[i];
-        let kind = inputs.sheets[r.sheet as usize].kind;
-        (phase(kind, action(r)), i)
-    });
+    order.sort_by_key(|&i| (phase(action(&inputs.rows[i])), i));
     let mut id_of = vec![0i64; inputs.rows.len()];
     for (pos, &i) in order.iter().enumerate() {
         id_of[i] = pos as i64 + 1;
@@ -477,7 +491,7 @@ pub fn build(inputs: &Inputs) -> Plan {
     for &i in &order {
         let r = &inputs.rows[i];
         let s = &inputs.sheets[r.sheet as usize];
-        if s.kind != Kind::Customers || action(r) != "add" {
+        if action(r) != Action::Customer(CustomerAction::Add) {
             continue;
         }
         if let Some(rf) = s.cell(&r.cells, Field::Ref) {
@@ -653,10 +667,10 @@ impl Builder {
     }
 
     /// Notes a row that makes a user or a number, before any row is planned.
-    fn register(&mut self, s: &SheetIn, cells: &[String], action: &str, id: i64) {
+    fn register(&mut self, s: &SheetIn, cells: &[String], action: Action, id: i64) {
         let get = |f: Field| s.cell(cells, f);
-        match (s.kind, action) {
-            (Kind::Users, "add") => {
+        match action {
+            Action::User(UserAction::Add) => {
                 let customer = self.customer(get(Field::Customer).unwrap_or(""));
                 let email = lower(get(Field::Email).unwrap_or(""));
                 if customer.row().is_none() {
@@ -665,7 +679,7 @@ impl Builder {
                 self.users
                     .insert((Self::customer_key(&customer), email), id);
             }
-            (Kind::Numbers, "add") => {
+            Action::Number(NumberAction::Add) => {
                 let customer = self.customer(get(Field::Customer).unwrap_or(""));
                 let number = norm(fields::uk_number, get(Field::Number).unwrap_or(""));
                 if customer.row().is_none() {
@@ -710,7 +724,7 @@ impl Builder {
         }
     }
 
-    fn work(&mut self, s: &SheetIn, cells: &[String], action: &str, id: i64) -> Planned {
+    fn work(&mut self, s: &SheetIn, cells: &[String], action: Action, id: i64) -> Planned {
         let get = |f: Field| s.cell(cells, f);
         let text = |f: Field| get(f).map(str::to_string);
         let address = |l1: Field, l2: Field, town: Field, county: Field, pc: Field| {
@@ -729,8 +743,8 @@ impl Builder {
             }
         };
         let mut deps = Vec::new();
-        let work = match s.kind {
-            Kind::Customers => {
+        let work = match action {
+            Action::Customer(action) => {
                 let plan = get(Field::Plan).and_then(|p| fields::plan(p).ok());
                 let months =
                     get(Field::ContractMonths).and_then(|m| fields::contract_months(m).ok());
@@ -742,7 +756,7 @@ impl Builder {
                     Field::Postcode,
                 );
                 match action {
-                    "add" => Work::AddCustomer {
+                    CustomerAction::Add => Work::AddCustomer {
                         new: c::NewCustomer {
                             company_name: text(Field::CompanyName).unwrap_or_default(),
                             contact_name: text(Field::ContactName),
@@ -753,7 +767,7 @@ impl Builder {
                             address: addr,
                         },
                     },
-                    "update" => Work::UpdateCustomer {
+                    CustomerAction::Update => Work::UpdateCustomer {
                         customer: customer_of_row(),
                         changes: c::CustomerChanges {
                             // The name is the selector when no id is given.
@@ -764,19 +778,19 @@ impl Builder {
                             address: addr,
                         },
                     },
-                    "delete" => Work::DeleteCustomer {
+                    CustomerAction::Delete => Work::DeleteCustomer {
                         customer: customer_of_row(),
                     },
-                    "regrade" => Work::RegradeContract {
+                    CustomerAction::Regrade => Work::RegradeContract {
                         customer: customer_of_row(),
                         months: months.unwrap_or(12),
                     },
-                    _ => Work::UpgradePlan {
+                    CustomerAction::Upgrade => Work::UpgradePlan {
                         customer: customer_of_row(),
                     },
                 }
             }
-            Kind::Users => {
+            Action::User(action) => {
                 let customer = self.customer(get(Field::Customer).unwrap_or(""));
                 let email = get(Field::Email).unwrap_or("");
                 let user_type = get(Field::UserType).and_then(|t| fields::user_type(t).ok());
@@ -788,7 +802,7 @@ impl Builder {
                     }
                 };
                 match action {
-                    "add" => {
+                    UserAction::Add => {
                         // Another add of the same email is refused by the server (409); it
                         // does not wait for this one.
                         deps.clear();
@@ -802,7 +816,7 @@ impl Builder {
                             },
                         }
                     }
-                    "update" => Work::UpdateUser {
+                    UserAction::Update => Work::UpdateUser {
                         customer,
                         user,
                         changes: c::UserChanges {
@@ -812,12 +826,12 @@ impl Builder {
                             user_type,
                         },
                     },
-                    "delete" => Work::DeleteUser { customer, user },
-                    "resend-activation" => Work::ResendActivation { customer, user },
-                    _ => Work::ResetPassword { customer, user },
+                    UserAction::Delete => Work::DeleteUser { customer, user },
+                    UserAction::ResendActivation => Work::ResendActivation { customer, user },
+                    UserAction::ResetPassword => Work::ResetPassword { customer, user },
                 }
             }
-            Kind::Numbers => {
+            Action::Number(action) => {
                 let customer = self.customer(get(Field::Customer).unwrap_or(""));
                 let number = norm(fields::uk_number, get(Field::Number).unwrap_or(""));
                 let key = (Self::customer_key(&customer), number.clone());
@@ -826,7 +840,7 @@ impl Builder {
                     deps.extend(self.user_deps(&customer, e));
                 }
                 match action {
-                    "add" => {
+                    NumberAction::Add => {
                         if let Some(d) = self.deallocs.get(&key) {
                             deps.push(*d);
                         }
@@ -836,7 +850,7 @@ impl Builder {
                             allocate_to: user,
                         }
                     }
-                    "allocate" => {
+                    NumberAction::Allocate => {
                         deps.extend(self.number_deps(&customer, &number));
                         deps.extend(self.deallocs.get(&key));
                         Work::AllocateNumber {
@@ -845,19 +859,19 @@ impl Builder {
                             user: user.unwrap_or(Sel::Email(String::new())),
                         }
                     }
-                    _ => {
+                    NumberAction::Deallocate => {
                         deps.extend(self.number_deps(&customer, &number));
                         self.deallocs.insert(key, id);
                         Work::DeallocateNumber { customer, number }
                     }
                 }
             }
-            Kind::BlockedNumbers => {
+            Action::Blocked(action) => {
                 let customer = self.customer(get(Field::Customer).unwrap_or(""));
                 let number = norm(fields::block_pattern, get(Field::Number).unwrap_or(""));
                 let direction = get(Field::Direction).and_then(|d| fields::direction(d).ok());
                 match action {
-                    "add" => Work::AddBlocked {
+                    BlockedAction::Add => Work::AddBlocked {
                         customer,
                         new: c::NewBlockedNumber {
                             number,
@@ -865,7 +879,7 @@ impl Builder {
                             note: text(Field::Note),
                         },
                     },
-                    "update" => Work::UpdateBlocked {
+                    BlockedAction::Update => Work::UpdateBlocked {
                         customer,
                         number,
                         changes: c::BlockedNumberChanges {
@@ -874,10 +888,10 @@ impl Builder {
                             note: text(Field::Note),
                         },
                     },
-                    _ => Work::DeleteBlocked { customer, number },
+                    BlockedAction::Delete => Work::DeleteBlocked { customer, number },
                 }
             }
-            Kind::Devices => {
+            Action::AddDevice => {
                 let customer = self.customer(get(Field::Customer).unwrap_or(""));
                 let email = get(Field::UserEmail).unwrap_or("");
                 let user = self.user(&customer, email);
@@ -889,7 +903,7 @@ impl Builder {
                     mac: norm(fields::mac, get(Field::Mac).unwrap_or("")),
                 }
             }
-            Kind::Orders => {
+            Action::AddOrder => {
                 let customer = self.customer(get(Field::Customer).unwrap_or(""));
                 if let Some(order_ref) = get(Field::OrderRef) {
                     let key = (Self::customer_key(&customer), lower(order_ref));
@@ -911,7 +925,7 @@ impl Builder {
                     order_ref: text(Field::OrderRef),
                 }
             }
-            Kind::UserSettings => {
+            Action::SetUserSettings => {
                 let customer = self.customer(get(Field::Customer).unwrap_or(""));
                 let email = get(Field::UserEmail).unwrap_or("");
                 let user = self.user(&customer, email);
@@ -943,14 +957,14 @@ impl Builder {
                     schedule,
                 }
             }
-            Kind::PartnerUsers => {
+            Action::PartnerUser(action) => {
                 let email = text(Field::Email).unwrap_or_default();
                 let sel = match get(Field::PartnerUserId) {
                     Some(i) => Sel::Id(i.to_string()),
                     None => Sel::Email(email.clone()),
                 };
                 match action {
-                    "add" => Work::AddPartnerUser {
+                    PartnerUserAction::Add => Work::AddPartnerUser {
                         new: c::NewPartnerUser {
                             first_name: text(Field::FirstName).unwrap_or_default(),
                             last_name: text(Field::LastName).unwrap_or_default(),
@@ -958,7 +972,7 @@ impl Builder {
                             role: text(Field::Role).unwrap_or_default(),
                         },
                     },
-                    "update" => Work::UpdatePartnerUser {
+                    PartnerUserAction::Update => Work::UpdatePartnerUser {
                         partner_user: sel,
                         changes: c::PartnerUserChanges {
                             first_name: text(Field::FirstName),
@@ -967,7 +981,7 @@ impl Builder {
                             role: text(Field::Role),
                         },
                     },
-                    _ => Work::DeletePartnerUser { partner_user: sel },
+                    PartnerUserAction::Delete => Work::DeletePartnerUser { partner_user: sel },
                 }
             }
         };

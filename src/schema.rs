@@ -136,7 +136,7 @@ const CUSTOMER: Column = col(
 );
 
 const CUSTOMERS: &[Column] = &[
-    col(F::Action, "Action", &[], O, &["add", "update", "delete", "regrade", "upgrade"], "add (blank means add), update, delete, regrade (change Contract Months) or upgrade (Hardware only to Standard).", "add"),
+    col(F::Action, "Action", &[], O, CustomerAction::NAMES, "add (blank means add), update, delete, regrade (change Contract Months) or upgrade (Hardware only to Standard).", "add"),
     col(F::Ref, "Ref", &["Reference", "Customer Ref", "Your Ref"], O, &[], "Your own short name for this customer, to refer to it from the other sheets. Must be unique in the job.", "EXAMPLE"),
     col(F::CustomerId, "Customer ID", &["ID", "PL Customer ID"], S, &[], "The PL+ customer id. Required for update, delete, regrade and upgrade unless Company Name finds the customer.", ""),
     col(F::CompanyName, "Company Name", &["Company", "Customer", "Customer Name", "Business Name", "Organisation", "Organization"], S, &[], "The customer's company name. Required for add.", "Acme Plumbing Ltd"),
@@ -158,13 +158,7 @@ const USERS: &[Column] = &[
         "Action",
         &[],
         O,
-        &[
-            "add",
-            "update",
-            "delete",
-            "resend-activation",
-            "reset-password",
-        ],
+        UserAction::NAMES,
         "add (blank means add), update, delete, resend-activation or reset-password.",
         "add",
     ),
@@ -222,7 +216,7 @@ const NUMBERS: &[Column] = &[
         "Action",
         &[],
         O,
-        &["add", "allocate", "deallocate"],
+        NumberAction::NAMES,
         "add (to the customer's pool; blank means add), allocate (to a user) or deallocate.",
         "add",
     ),
@@ -253,7 +247,7 @@ const BLOCKED: &[Column] = &[
         "Action",
         &[],
         O,
-        &["add", "update", "delete"],
+        BlockedAction::NAMES,
         "add (blank means add), update or delete.",
         "add",
     ),
@@ -476,7 +470,7 @@ const PARTNER_USERS: &[Column] = &[
         "Action",
         &[],
         O,
-        &["add", "update", "delete"],
+        PartnerUserAction::NAMES,
         "add (blank means add), update or delete.",
         "add",
     ),
@@ -655,6 +649,134 @@ pub fn column_letter(mut index: usize) -> String {
     }
     out.reverse();
     String::from_utf8(out).expect("ASCII letters")
+}
+
+/// A sheet's actions: one enum per kind of row, written once here. The table feeds the
+/// template's drop-down (`NAMES`), the validator's parsing and its message, and the plan, whose
+/// matches on these enums have no catch-all: a new action is a compile error wherever it is not
+/// yet handled.
+pub trait SheetAction: Copy + 'static {
+    /// Every action, the sheet's default (what a blank cell means) first.
+    const ALL: &'static [Self];
+    /// As the sheet spells them, in the same order.
+    const NAMES: &'static [&'static str];
+
+    fn name(self) -> &'static str;
+
+    /// The action a cell names, exactly or loosely ("Reset Password" for reset-password); a
+    /// blank cell is the default.
+    fn parse(text: &str) -> Option<Self> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Self::ALL.first().copied();
+        }
+        // Most cells spell an action exactly; the loose comparison is for the rest.
+        let i = Self::NAMES
+            .iter()
+            .position(|a| a.eq_ignore_ascii_case(text))
+            .or_else(|| Self::NAMES.iter().position(|a| loose_eq(a, text)))?;
+        Some(Self::ALL[i])
+    }
+}
+
+macro_rules! actions {
+    ($( $(#[$doc:meta])* $name:ident { $($variant:ident => $text:literal),* $(,)? } )*) => {
+        $(
+            $(#[$doc])*
+            #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+            pub enum $name { $($variant),* }
+
+            impl SheetAction for $name {
+                const ALL: &'static [$name] = &[$($name::$variant),*];
+                const NAMES: &'static [&'static str] = &[$($text),*];
+
+                fn name(self) -> &'static str {
+                    match self { $($name::$variant => $text),* }
+                }
+            }
+        )*
+    };
+}
+
+actions! {
+    /// What a Customers row does.
+    CustomerAction { Add => "add", Update => "update", Delete => "delete", Regrade => "regrade", Upgrade => "upgrade" }
+    /// What a Users row does.
+    UserAction { Add => "add", Update => "update", Delete => "delete", ResendActivation => "resend-activation", ResetPassword => "reset-password" }
+    /// What a Numbers row does.
+    NumberAction { Add => "add", Allocate => "allocate", Deallocate => "deallocate" }
+    /// What a Blocked Numbers row does.
+    BlockedAction { Add => "add", Update => "update", Delete => "delete" }
+    /// What a Partner Users row does.
+    PartnerUserAction { Add => "add", Update => "update", Delete => "delete" }
+}
+
+/// What a row does: its kind's action. Devices, Orders and User Settings rows each do one
+/// thing, and their sheets have no Action column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    Customer(CustomerAction),
+    User(UserAction),
+    Number(NumberAction),
+    Blocked(BlockedAction),
+    PartnerUser(PartnerUserAction),
+    AddDevice,
+    AddOrder,
+    SetUserSettings,
+}
+
+impl Action {
+    /// The actions a sheet of `kind` takes, as spelt, its default first.
+    pub fn names(kind: Kind) -> &'static [&'static str] {
+        match kind {
+            Kind::Customers => CustomerAction::NAMES,
+            Kind::Users => UserAction::NAMES,
+            Kind::Numbers => NumberAction::NAMES,
+            Kind::BlockedNumbers => BlockedAction::NAMES,
+            Kind::PartnerUsers => PartnerUserAction::NAMES,
+            Kind::Devices | Kind::Orders | Kind::UserSettings => &["add"],
+        }
+    }
+
+    /// The action of a row of `kind` whose Action cell says `text` (blank or absent: the
+    /// default).
+    pub fn parse(kind: Kind, text: &str) -> Option<Action> {
+        Some(match kind {
+            Kind::Customers => Action::Customer(CustomerAction::parse(text)?),
+            Kind::Users => Action::User(UserAction::parse(text)?),
+            Kind::Numbers => Action::Number(NumberAction::parse(text)?),
+            Kind::BlockedNumbers => Action::Blocked(BlockedAction::parse(text)?),
+            Kind::PartnerUsers => Action::PartnerUser(PartnerUserAction::parse(text)?),
+            Kind::Devices => Action::AddDevice,
+            Kind::Orders => Action::AddOrder,
+            Kind::UserSettings => Action::SetUserSettings,
+        })
+    }
+
+    /// The action a blank Action cell means on a sheet of `kind`.
+    pub fn default_of(kind: Kind) -> Action {
+        Action::parse(kind, "").expect("every kind has a default action")
+    }
+}
+
+/// Equal ignoring case, spaces and punctuation ("Reset Password" = "reset-password"), without
+/// allocating: it runs on every row.
+fn loose_eq(a: &str, b: &str) -> bool {
+    let mut x = a
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase);
+    let mut y = b
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase);
+    loop {
+        match (x.next(), y.next()) {
+            (None, None) => return true,
+            (p, q) if p != q => return false,
+            _ => {}
+        }
+    }
 }
 
 #[cfg(test)]

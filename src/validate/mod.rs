@@ -17,7 +17,10 @@ use std::sync::Arc;
 
 use crate::findings::{Finding, Findings, Severity};
 use crate::intake::{trim, IntakeError, RowBuf, Sheet};
-use crate::schema::{Field, Kind};
+use crate::schema::{
+    BlockedAction, CustomerAction, Field, Kind, NumberAction, PartnerUserAction, SheetAction,
+    UserAction,
+};
 use keys::{key, pair, First, Key, KeyLog, KeyMap, KeySet};
 
 /// Excel's limit on the characters in one cell.
@@ -484,57 +487,6 @@ pub fn check_files(
     (outcome, unreadable)
 }
 
-/// The actions a sheet of `kind` takes, its default first; empty when it has no Action column.
-pub fn actions(kind: Kind) -> &'static [&'static str] {
-    match kind {
-        Kind::Customers => &["add", "update", "delete", "regrade", "upgrade"],
-        Kind::Users => &[
-            "add",
-            "update",
-            "delete",
-            "resend-activation",
-            "reset-password",
-        ],
-        Kind::Numbers => &["add", "allocate", "deallocate"],
-        Kind::BlockedNumbers | Kind::PartnerUsers => &["add", "update", "delete"],
-        Kind::Devices | Kind::Orders | Kind::UserSettings => &["add"],
-    }
-}
-
-/// The action a cell names, in its canonical spelling; blank is the sheet's default.
-pub fn action_of(kind: Kind, raw: &str) -> Option<&'static str> {
-    let allowed = actions(kind);
-    if trim(raw).is_empty() {
-        return allowed.first().copied();
-    }
-    // Most cells spell an action exactly; the loose comparison is for the rest.
-    allowed
-        .iter()
-        .find(|a| a.eq_ignore_ascii_case(raw))
-        .or_else(|| allowed.iter().find(|a| loose_eq(a, raw)))
-        .copied()
-}
-
-/// Equal ignoring case, spaces and punctuation ("Reset Password" = "reset-password"), without
-/// allocating: it runs on every row.
-fn loose_eq(a: &str, b: &str) -> bool {
-    let mut x = a
-        .chars()
-        .filter(|c| c.is_alphanumeric())
-        .flat_map(char::to_lowercase);
-    let mut y = b
-        .chars()
-        .filter(|c| c.is_alphanumeric())
-        .flat_map(char::to_lowercase);
-    loop {
-        match (x.next(), y.next()) {
-            (None, None) => return true,
-            (p, q) if p != q => return false,
-            _ => {}
-        }
-    }
-}
-
 fn is_template_example(sheet: &Sheet, row: &RowBuf) -> bool {
     let mut any = false;
     for &(field, col) in &sheet.columns {
@@ -794,18 +746,20 @@ impl<'a> Cx<'a> {
         }
     }
 
-    fn action(&mut self, allowed: &'static [&'static str]) -> Option<&'static str> {
+    /// The row's action, from the sheet's table; a cell that names none is an error listing
+    /// them.
+    fn action<A: SheetAction>(&mut self) -> Option<A> {
         let Some(c) = self.col(Field::Action) else {
-            return Some(allowed[0]);
+            return A::parse("");
         };
         let raw = self.cell(Field::Action);
-        if let Some(a) = action_of(self.sheet.kind, raw) {
+        if let Some(a) = A::parse(raw) {
             return Some(a);
         }
         self.err_at(
             Some(c),
             raw,
-            format!("{raw:?} is not an action here: use {}", allowed.join(", ")),
+            format!("{raw:?} is not an action here: use {}", A::NAMES.join(", ")),
         );
         None
     }
@@ -890,7 +844,7 @@ impl<'a> Cx<'a> {
     // --- The sheets ------------------------------------------------------------------------
 
     fn customer(&mut self) {
-        let Some(action) = self.action(actions(Kind::Customers)) else {
+        let Some(action) = self.action::<CustomerAction>() else {
             return;
         };
         // Start fetching the filter blocks of the Ref and the name now, and check the cells
@@ -898,8 +852,11 @@ impl<'a> Cx<'a> {
         let ref_key = self.get(Field::Ref).map(|r| key(&[r]));
         // Only a customer added is kept by name.
         let name_key = match action {
-            "add" => self.get(Field::CompanyName).map(|n| key(&[n])),
-            _ => None,
+            CustomerAction::Add => self.get(Field::CompanyName).map(|n| key(&[n])),
+            CustomerAction::Update
+            | CustomerAction::Delete
+            | CustomerAction::Regrade
+            | CustomerAction::Upgrade => None,
         };
         if let Some(k) = ref_key {
             self.v.logs[Unique::Ref as usize].prefetch(k);
@@ -929,7 +886,7 @@ impl<'a> Cx<'a> {
             });
         }
         match action {
-            "add" => {
+            CustomerAction::Add => {
                 if let (Some(_), Some(k)) = (
                     self.require(Field::CompanyName, " to add a customer"),
                     name_key,
@@ -959,17 +916,25 @@ impl<'a> Cx<'a> {
                     _ => {}
                 }
             }
-            _ => {
+            CustomerAction::Update
+            | CustomerAction::Delete
+            | CustomerAction::Regrade
+            | CustomerAction::Upgrade => {
                 if self.get(Field::CustomerId).is_none() && self.get(Field::CompanyName).is_none() {
                     self.require(
                         Field::CustomerId,
-                        &format!(" to {action} a customer (or a Company Name that finds it)"),
+                        &format!(
+                            " to {} a customer (or a Company Name that finds it)",
+                            action.name()
+                        ),
                     );
                 }
-                if action == "regrade" {
+                if action == CustomerAction::Regrade {
                     self.require(Field::ContractMonths, " to regrade a contract");
                 }
-                if action == "upgrade" && plan == Some(crate::contract::Plan::Hardware) {
+                if action == CustomerAction::Upgrade
+                    && plan == Some(crate::contract::Plan::Hardware)
+                {
                     let c = self.col(Field::Plan);
                     self.err_at(
                         c,
@@ -983,14 +948,14 @@ impl<'a> Cx<'a> {
     }
 
     fn user(&mut self) {
-        let Some(action) = self.action(actions(Kind::Users)) else {
+        let Some(action) = self.action::<UserAction>() else {
             return;
         };
         let customer = self.customer_ref();
         self.choice(Field::UserType, fields::user_type);
         let email = self.require(Field::Email, " to identify the user");
         self.email_field(Field::Email);
-        if action == "add" {
+        if action == UserAction::Add {
             self.require(Field::FirstName, " to add a user");
             self.require(Field::LastName, " to add a user");
             if let (Some(c), Some(e)) = (customer, email) {
@@ -1002,19 +967,19 @@ impl<'a> Cx<'a> {
     }
 
     fn number(&mut self) {
-        let Some(action) = self.action(actions(Kind::Numbers)) else {
+        let Some(action) = self.action::<NumberAction>() else {
             return;
         };
         let customer = self.customer_ref();
         self.require(Field::Number, "");
         let ok = self.normalise_phone(Field::Number, fields::uk_number);
-        let user = if action == "allocate" {
+        let user = if action == NumberAction::Allocate {
             self.require(Field::UserEmail, " to allocate a number")
         } else {
             self.get(Field::UserEmail)
         };
         self.email_field(Field::UserEmail);
-        if action == "deallocate" && user.is_some() {
+        if action == NumberAction::Deallocate && user.is_some() {
             let c = self.col(Field::UserEmail);
             self.warn_at(
                 c,
@@ -1027,12 +992,12 @@ impl<'a> Cx<'a> {
             return;
         }
         let k = key(&[number]);
-        if action == "add" {
+        if action == NumberAction::Add {
             self.unique(Unique::NumberAdded, k, Field::Number, |n| {
                 format!("{} is added twice", n.get(Field::Number)).into()
             });
         }
-        if user.is_some() && action != "deallocate" {
+        if user.is_some() && action != NumberAction::Deallocate {
             self.unique(Unique::Allocation, k, Field::Number, |n| {
                 format!("{} is allocated twice", n.get(Field::Number)).into()
             });
@@ -1040,7 +1005,7 @@ impl<'a> Cx<'a> {
     }
 
     fn blocked(&mut self) {
-        let Some(action) = self.action(actions(Kind::BlockedNumbers)) else {
+        let Some(action) = self.action::<BlockedAction>() else {
             return;
         };
         let customer = self.customer_ref();
@@ -1060,7 +1025,7 @@ impl<'a> Cx<'a> {
             }
         }
         let number = self.v.norm.get(Field::Number);
-        if let (true, "add", Some(c)) = (ok && !number.is_empty(), action, customer) {
+        if let (true, BlockedAction::Add, Some(c)) = (ok && !number.is_empty(), action, customer) {
             let k = pair(c, key(&[number]));
             self.unique(Unique::Blocked, k, Field::Number, |n| {
                 format!("{} is blocked twice for one customer", n.get(Field::Number)).into()
@@ -1221,12 +1186,12 @@ impl<'a> Cx<'a> {
     }
 
     fn partner_user(&mut self) {
-        let Some(action) = self.action(actions(Kind::PartnerUsers)) else {
+        let Some(action) = self.action::<PartnerUserAction>() else {
             return;
         };
         let email = self.require(Field::Email, " to identify the partner user");
         self.email_field(Field::Email);
-        if action == "add" {
+        if action == PartnerUserAction::Add {
             self.require(Field::FirstName, " to add a partner user");
             self.require(Field::LastName, " to add a partner user");
             self.require(Field::Role, " to add a partner user");
@@ -1242,6 +1207,7 @@ impl<'a> Cx<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::schema::Action;
 
     fn validate_csv(text: &str) -> Outcome {
         let dir = tempfile::tempdir().unwrap();
@@ -1311,13 +1277,14 @@ mod tests {
 
     #[test]
     fn actions_match_exactly_or_loosely() {
-        assert_eq!(action_of(Kind::Users, "ADD"), Some("add"));
+        let user = |s| Action::parse(Kind::Users, s);
+        assert_eq!(user("ADD"), Some(Action::User(UserAction::Add)));
         assert_eq!(
-            action_of(Kind::Users, "Reset Password"),
-            Some("reset-password")
+            user("Reset Password"),
+            Some(Action::User(UserAction::ResetPassword))
         );
-        assert_eq!(action_of(Kind::Users, " "), Some("add"));
-        assert_eq!(action_of(Kind::Users, "remove"), None);
-        assert_eq!(action_of(Kind::Devices, "Add"), Some("add"));
+        assert_eq!(user(" "), Some(Action::User(UserAction::Add)));
+        assert_eq!(user("remove"), None);
+        assert_eq!(Action::parse(Kind::Devices, "Add"), Some(Action::AddDevice));
     }
 }
