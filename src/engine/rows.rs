@@ -31,6 +31,9 @@ use crate::plan::{Sel, Work};
 
 type Step<T> = Result<T, End>;
 
+/// How a row ended: its state, and what to say of it.
+type Outcome = (RowState, Option<String>);
+
 fn done(state: RowState, detail: impl Into<Option<String>>) -> End {
     End::Final {
         state,
@@ -651,583 +654,694 @@ impl RowCx<'_> {
 
     // --- The work ------------------------------------------------------------------------------
 
-    async fn dispatch(&mut self, work: &Work) -> Step<(RowState, Option<String>)> {
-        let ok = Ok((RowState::Succeeded, None));
-        let in_doubt = self.doubt;
+    /// Runs the row's work: one method per kind of work, each sharing the row's ways to
+    /// create, write and delete.
+    async fn dispatch(&mut self, work: &Work) -> Step<Outcome> {
         match work {
-            Work::AddCustomer { new } => {
-                if let Some(id) = self.id("customer") {
-                    return Ok((RowState::Succeeded, Some(format!("created {id}"))));
-                }
-                let what = Natural::Customer(new);
-                if !self.doubt {
-                    if let Some(r) = self
-                        .already(
-                            &what,
-                            "customer",
-                            "a customer with this name and email",
-                            "list the account's customers",
-                            |found: &str| {
-                                let changes = c::CustomerChanges {
-                                    company_name: None,
-                                    contact_name: new.contact_name.clone(),
-                                    email: None,
-                                    phone: new.phone.clone(),
-                                    address: new.address.clone(),
-                                };
-                                ApiRequest::new(O::UpdateCustomer, &[found]).json(&changes)
-                            },
-                        )
-                        .await?
-                    {
-                        return Ok(r);
-                    }
-                }
-                let req = ApiRequest::new(O::AddCustomer, &[]).json(new);
-                let found = self.create("create", &req, &what).await?;
-                self.set("customer", &found.id);
-                self.e.look.mark_created(&found.id);
-                ok
-            }
+            Work::AddCustomer { new } => self.add_customer(new).await,
             Work::UpdateCustomer { customer, changes } => {
-                let id = self.customer(customer).await?;
-                self.write(
-                    "update",
-                    &ApiRequest::new(O::UpdateCustomer, &[&id]).json(changes),
-                )
-                .await?;
-                ok
+                self.update_customer(customer, changes).await
             }
             Work::RegradeContract { customer, months } => {
-                let id = self.customer(customer).await?;
-                let body = c::ContractChange {
-                    contract_months: *months,
-                };
-                self.write(
-                    "regrade",
-                    &ApiRequest::new(O::RegradeContract, &[&id]).json(&body),
-                )
-                .await?;
-                ok
+                self.regrade_contract(customer, months).await
             }
-            Work::UpgradePlan { customer } => {
-                let id = self.customer(customer).await?;
-                let req = ApiRequest::new(O::UpgradePlan, &[&id])
-                    .json(&c::PlanChange { plan: c::Plan::Pro });
-                match self.send("upgrade", &req).await {
-                    Ok(_) => ok,
-                    // Upgrading a customer already on pro is refused (409): after a doubt,
-                    // that refusal may be our own upgrade. Look.
-                    Err(Ok(e)) if e.status == Some(409) && self.doubt => {
-                        match self.e.client.get_customer(&id).await {
-                            Ok(cu) if cu.plan == c::Plan::Pro => ok,
-                            _ => Err(failed(&e)),
-                        }
-                    }
-                    Err(Ok(e)) => Err(failed(&e)),
-                    Err(Err(end)) => Err(end),
-                }
-            }
-            Work::DeleteCustomer { customer } => {
-                let id = self.customer(customer).await?;
-                self.delete("delete", &ApiRequest::new(O::DeleteCustomer, &[&id]))
-                    .await?;
-                ok
-            }
-            Work::AddUser { customer, new } => {
-                let cid = self.customer(customer).await?;
-                if let Some(id) = self.id("user") {
-                    return Ok((RowState::Succeeded, Some(format!("created {id}"))));
-                }
-                let what = Natural::User {
-                    customer: &cid,
-                    email: &new.email,
-                };
-                if !self.doubt && !self.e.look.is_created(&cid) {
-                    if let Some(r) = self
-                        .already(
-                            &what,
-                            "user",
-                            "a user with this email",
-                            "list the customer's users",
-                            |found: &str| {
-                                let changes = c::UserChanges {
-                                    first_name: Some(new.first_name.clone()),
-                                    last_name: Some(new.last_name.clone()),
-                                    email: None,
-                                    user_type: Some(new.user_type),
-                                };
-                                ApiRequest::new(O::UpdateCustomerUser, &[&cid, found])
-                                    .json(&changes)
-                            },
-                        )
-                        .await?
-                    {
-                        return Ok(r);
-                    }
-                }
-                let req = ApiRequest::new(O::AddCustomerUser, &[&cid]).json(new);
-                let found = self.create("create", &req, &what).await?;
-                self.set("user", &found.id);
-                ok
-            }
+            Work::UpgradePlan { customer } => self.upgrade_plan(customer).await,
+            Work::DeleteCustomer { customer } => self.delete_customer(customer).await,
+            Work::AddUser { customer, new } => self.add_user(customer, new).await,
             Work::UpdateUser {
                 customer,
                 user,
                 changes,
-            } => {
-                let cid = self.customer(customer).await?;
-                let uid = self.user(&cid, user).await?;
-                let req = ApiRequest::new(O::UpdateCustomerUser, &[&cid, &uid]).json(changes);
-                self.write("update", &req).await?;
-                ok
+            } => self.update_user(customer, user, changes).await,
+            Work::DeleteUser { customer, user } => self.delete_user(customer, user).await,
+            Work::ResendActivation { customer, user } => {
+                self.send_email(O::ResendActivation, customer, user).await
             }
-            Work::DeleteUser { customer, user } => {
-                let cid = self.customer(customer).await?;
-                let uid = self.user(&cid, user).await?;
-                self.delete(
-                    "delete",
-                    &ApiRequest::new(O::DeleteCustomerUser, &[&cid, &uid]),
-                )
-                .await?;
-                ok
-            }
-            Work::ResendActivation { customer, user } | Work::ResetPassword { customer, user } => {
-                let op = if matches!(work, Work::ResendActivation { .. }) {
-                    O::ResendActivation
-                } else {
-                    O::RequestPasswordReset
-                };
-                if in_doubt {
-                    return Ok((
-                        RowState::NeedsReview,
-                        Some(format!(
-                            "{} was sent and its answer was lost: the email may have gone out; run the row again only if the user did not get it",
-                            op.name()
-                        )),
-                    ));
-                }
-                let cid = self.customer(customer).await?;
-                let uid = self.user(&cid, user).await?;
-                match self.send("send", &ApiRequest::new(op, &[&cid, &uid])).await {
-                    Ok(_) => ok,
-                    Err(Ok(e)) if e.is_outcome_unknown() => Ok((
-                        RowState::NeedsReview,
-                        Some(format!(
-                            "{} was sent and its answer was lost: the email may have gone out; run the row again only if the user did not get it",
-                            op.name()
-                        )),
-                    )),
-                    Err(Ok(e)) => Err(failed(&e)),
-                    Err(Err(end)) => Err(end),
-                }
+            Work::ResetPassword { customer, user } => {
+                self.send_email(O::RequestPasswordReset, customer, user)
+                    .await
             }
             Work::AddNumber {
                 customer,
                 number,
                 allocate_to,
-            } => {
-                let cid = self.customer(customer).await?;
-                let mut already = false;
-                let mut current_user = None;
-                let nid = match self.id("number") {
-                    Some(n) => {
-                        current_user = self
-                            .number(&cid, number, false)
-                            .await
-                            .ok()
-                            .flatten()
-                            .and_then(|k| k.user);
-                        n
-                    }
-                    None => {
-                        let what = Natural::Number {
-                            customer: &cid,
-                            number,
-                        };
-                        let existing = if !self.doubt && !self.e.look.is_created(&cid) {
-                            self.number(&cid, number, false).await?
-                        } else {
-                            None
-                        };
-                        let found = match existing {
-                            Some(k) => {
-                                self.existing("the number in this customer", &k.id)?;
-                                already = true;
-                                current_user = k.user.clone();
-                                k
-                            }
-                            None => {
-                                let req = ApiRequest::new(O::AddCustomerNumber, &[&cid]).json(
-                                    &c::NewNumber {
-                                        number: number.clone(),
-                                    },
-                                );
-                                self.create("add", &req, &what).await?
-                            }
-                        };
-                        self.set("number", &found.id);
-                        if !already {
-                            current_user = found.user.clone();
-                        }
-                        found.id
-                    }
-                };
-                if let Some(user) = allocate_to {
-                    let uid = self.user(&cid, user).await?;
-                    self.allocate(&cid, number, &nid, &uid, current_user)
-                        .await?;
-                }
-                Ok(if already {
-                    (RowState::AlreadyExisted, None)
-                } else {
-                    (RowState::Succeeded, None)
-                })
-            }
+            } => self.add_number(customer, number, allocate_to).await,
             Work::AllocateNumber {
                 customer,
                 number,
                 user,
-            } => {
-                let cid = self.customer(customer).await?;
-                let Some(k) = self.number(&cid, number, false).await? else {
-                    return Err(done(
-                        RowState::Failed,
-                        format!("customer {cid} has no number {number}: add it first (Action add)"),
-                    ));
-                };
-                self.set("number", &k.id);
-                let uid = self.user(&cid, user).await?;
-                if self.answered.contains("allocate") {
-                    // This job's allocation, answered before its process died.
-                    return ok;
-                }
-                let current = if in_doubt { None } else { k.user.clone() };
-                if current.as_deref() == Some(uid.as_str()) {
-                    return Ok((
-                        RowState::AlreadyExisted,
-                        Some("already allocated to this user".into()),
-                    ));
-                }
-                self.allocate(&cid, number, &k.id, &uid, current).await?;
-                ok
-            }
+            } => self.allocate_number(customer, number, user).await,
             Work::DeallocateNumber { customer, number } => {
-                let cid = self.customer(customer).await?;
-                let Some(k) = self.number(&cid, number, in_doubt).await? else {
-                    return Err(done(
-                        RowState::Failed,
-                        format!("customer {cid} has no number {number}"),
-                    ));
-                };
-                self.set("number", &k.id);
-                if self.answered.contains("deallocate") {
-                    // This job's deallocation, answered before its process died.
-                    return ok;
-                }
-                if k.user.is_none() {
-                    return Ok(if in_doubt {
-                        (RowState::Succeeded, None)
-                    } else {
-                        (
-                            RowState::AlreadyExisted,
-                            Some("the number was not allocated".into()),
-                        )
-                    });
-                }
-                let req = ApiRequest::new(O::DeallocateNumber, &[&cid, &k.id]);
-                match self.send("deallocate", &req).await {
-                    Ok(_) => {}
-                    Err(Ok(e)) if e.status == Some(409) => {
-                        // Not allocated (any more): a lost answer to our own deallocation.
-                        match self.number(&cid, number, true).await? {
-                            Some(n) if n.user.is_none() => {}
-                            _ => return Err(failed(&e)),
-                        }
-                    }
-                    Err(Ok(e)) => return Err(failed(&e)),
-                    Err(Err(end)) => return Err(end),
-                }
-                self.e
-                    .look
-                    .number_changed(
-                        &cid,
-                        c::Number {
-                            id: k.id.clone(),
-                            number: number.clone(),
-                            user_id: None,
-                        },
-                    )
-                    .await;
-                self.e.look.remember(
-                    &cid,
-                    NUMBER,
-                    number,
-                    Known {
-                        id: k.id,
-                        user: None,
-                    },
-                );
-                ok
+                self.deallocate_number(customer, number).await
             }
-            Work::AddBlocked { customer, new } => {
-                let cid = self.customer(customer).await?;
-                if let Some(id) = self.id("blocked") {
-                    return Ok((RowState::Succeeded, Some(format!("created {id}"))));
-                }
-                let what = Natural::Blocked {
-                    customer: &cid,
-                    number: &new.number,
-                };
-                if !self.doubt && !self.e.look.is_created(&cid) {
-                    if let Some(r) = self
-                        .already(
-                            &what,
-                            "blocked",
-                            "this blocked number",
-                            "list the customer's blocked numbers",
-                            |found: &str| {
-                                let changes = c::BlockedNumberChanges {
-                                    number: None,
-                                    direction: Some(new.direction),
-                                    note: new.note.clone(),
-                                };
-                                ApiRequest::new(O::UpdateBlockedNumber, &[&cid, found])
-                                    .json(&changes)
-                            },
-                        )
-                        .await?
-                    {
-                        return Ok(r);
-                    }
-                }
-                let req = ApiRequest::new(O::AddBlockedNumber, &[&cid]).json(new);
-                let found = self.create("create", &req, &what).await?;
-                self.set("blocked", &found.id);
-                ok
-            }
+            Work::AddBlocked { customer, new } => self.add_blocked(customer, new).await,
             Work::UpdateBlocked {
                 customer,
                 number,
                 changes,
-            } => {
-                let cid = self.customer(customer).await?;
-                let bid = self.blocked_id(&cid, number).await?;
-                let req = ApiRequest::new(O::UpdateBlockedNumber, &[&cid, &bid]).json(changes);
-                self.write("update", &req).await?;
-                ok
-            }
-            Work::DeleteBlocked { customer, number } => {
-                let cid = self.customer(customer).await?;
-                let bid = self.blocked_id(&cid, number).await?;
-                self.delete(
-                    "delete",
-                    &ApiRequest::new(O::DeleteBlockedNumber, &[&cid, &bid]),
-                )
-                .await?;
-                self.e.look.forget(&cid, BLOCKED, number);
-                ok
-            }
+            } => self.update_blocked(customer, number, changes).await,
+            Work::DeleteBlocked { customer, number } => self.delete_blocked(customer, number).await,
             Work::AddDevice {
                 customer,
                 user,
                 product,
                 mac,
-            } => {
-                let cid = self.customer(customer).await?;
-                if let Some(id) = self.id("device") {
-                    return Ok((RowState::Succeeded, Some(format!("created {id}"))));
-                }
-                let uid = self.user(&cid, user).await?;
-                let pid = self.product(product).await?;
-                let body = c::NewDevice {
-                    product_id: pid,
-                    mac_address: mac.clone(),
-                };
-                let req = ApiRequest::new(O::AddUserDevice, &[&cid, &uid]).json(&body);
-                // A MAC is unique in the whole account, so the server itself refuses a second
-                // device with it: sending again after a lost answer cannot make two. But the
-                // contract lists no devices, so a 409 after a doubt cannot say whether the MAC
-                // went to this user (our lost answer) or is someone else's.
-                for _ in 0..self.e.client.retry_policy().max_attempts {
-                    match self.send("create", &req).await {
-                        Ok(b) => {
-                            if let Ok(d) = client::decode::<c::Created>(O::AddUserDevice, &b) {
-                                self.set("device", &d.id);
-                            }
-                            return ok;
-                        }
-                        Err(Ok(e)) if e.is_outcome_unknown() => continue,
-                        Err(Ok(e)) if e.status == Some(409) && self.doubt => {
-                            return Ok((
-                                RowState::NeedsReview,
-                                Some(format!("an earlier attempt's answer was lost, and the MAC address {mac} is now assigned; the API cannot list devices to say whether to this user: check the user's devices in the portal ({})", e.detail())),
-                            ))
-                        }
-                        Err(Ok(e)) if e.status == Some(409) => {
-                            self.existing(&format!("a device with MAC {mac}"), mac)?;
-                            return Ok((RowState::AlreadyExisted, Some(e.detail())));
-                        }
-                        Err(Ok(e)) => return Err(failed(&e)),
-                        Err(Err(end)) => return Err(end),
-                    }
-                }
-                Ok((
-                    RowState::NeedsReview,
-                    Some("the device was sent several times without an answer: check the user's devices in the portal".into()),
-                ))
-            }
+            } => self.add_device(customer, user, product, mac).await,
             Work::AddOrder {
                 customer,
                 items,
                 delivery,
                 order_ref,
-            } => {
-                let cid = self.customer(customer).await?;
-                if let Some(id) = self.id("order") {
-                    return Ok((RowState::Succeeded, Some(format!("placed {id}"))));
-                }
-                if let Some(r) = order_ref
-                    .as_deref()
-                    .filter(|_| !self.e.look.is_created(&cid))
-                {
-                    let orders = self
-                        .e
-                        .look
-                        .orders(&cid, false)
-                        .await
-                        .map_err(|e| lookup_failed("list the customer's orders", &e))?;
-                    if let Some(o) = orders.iter().find(|o| o.id == r.trim()) {
-                        let id = o.id.clone();
-                        self.e.claim("order", &id, self.rec.id);
-                        self.set("order", &id);
-                        return Ok((
-                            RowState::AlreadyExisted,
-                            Some(format!(
-                                "the Order Ref is order {id}, which is placed already"
-                            )),
-                        ));
-                    }
-                }
-                let mut resolved = Vec::with_capacity(items.len());
-                for (product, quantity) in items {
-                    resolved.push(c::OrderItem {
-                        product_id: self.product(product).await?,
-                        quantity: *quantity,
-                    });
-                }
-                let id = self.rec.id;
-                let first = self
-                    .e
-                    .journaled(move |j| j.first_attempt_ms(id, "create"))
-                    .await?;
-                let postcode = delivery.as_ref().map(|a| a.postcode.as_str());
-                if !self.doubt && !self.e.look.is_created(&cid) {
-                    let what = Natural::Order {
-                        customer: &cid,
-                        items: &resolved,
-                        postcode,
-                        since: now_ms() - c::REPEAT_ORDER_WINDOW_MS,
-                    };
-                    match self.find(&what, false).await {
-                        Ok(Some(found)) => {
-                            self.existing(
-                                "an identical order placed in the last 7 days",
-                                &found.id,
-                            )?;
-                            self.e.claim("order", &found.id, self.rec.id);
-                            self.set("order", &found.id);
-                            return Ok((
-                                RowState::AlreadyExisted,
-                                Some(format!("order {} of the same items was placed in the last 7 days; plbulk does not place it twice (place it in the portal if a second one is wanted)", found.id)),
-                            ));
-                        }
-                        Ok(None) => {}
-                        Err(e) => return Err(lookup_failed("list the customer's orders", &e)),
-                    }
-                }
-                let what = Natural::Order {
-                    customer: &cid,
-                    items: &resolved,
-                    postcode,
-                    since: first.unwrap_or_else(now_ms) - c::CLOCK_SKEW_ALLOWANCE_MS,
-                };
-                let body = c::NewOrder {
-                    items: resolved.clone(),
-                    delivery_address: delivery.clone(),
-                };
-                let req = ApiRequest::new(O::AddCustomerOrder, &[&cid]).json(&body);
-                let found = self.create("create", &req, &what).await?;
-                self.e.claim("order", &found.id, self.rec.id);
-                self.set("order", &found.id);
-                ok
-            }
+            } => self.add_order(customer, items, delivery, order_ref).await,
             Work::UserSettings {
                 customer,
                 user,
                 call,
                 schedule,
-            } => {
-                let cid = self.customer(customer).await?;
-                let uid = self.user(&cid, user).await?;
-                if let Some(call) = call {
-                    let req = ApiRequest::new(O::UpdateCallSettings, &[&cid, &uid]).json(call);
-                    self.write("call-settings", &req).await?;
-                }
-                if let Some(s) = schedule {
-                    let req = ApiRequest::new(O::UpdateScheduleSettings, &[&cid, &uid]).json(s);
-                    self.write("schedule-settings", &req).await?;
-                }
-                ok
-            }
-            Work::AddPartnerUser { new } => {
-                if let Some(id) = self.id("partnerUser") {
-                    return Ok((RowState::Succeeded, Some(format!("created {id}"))));
-                }
-                let what = Natural::PartnerUser { email: &new.email };
-                if !self.doubt {
-                    if let Some(r) = self
-                        .already(
-                            &what,
-                            "partnerUser",
-                            "a partner user with this email",
-                            "list the partner users",
-                            |found: &str| {
-                                let changes = c::PartnerUserChanges {
-                                    first_name: Some(new.first_name.clone()),
-                                    last_name: Some(new.last_name.clone()),
-                                    email: None,
-                                    role: Some(new.role.clone()),
-                                };
-                                ApiRequest::new(O::UpdatePartnerUser, &[found]).json(&changes)
-                            },
-                        )
-                        .await?
-                    {
-                        return Ok(r);
-                    }
-                }
-                let req = ApiRequest::new(O::AddPartnerUser, &[]).json(new);
-                let found = self.create("create", &req, &what).await?;
-                self.set("partnerUser", &found.id);
-                ok
-            }
+            } => self.user_settings(customer, user, call, schedule).await,
+            Work::AddPartnerUser { new } => self.add_partner_user(new).await,
             Work::UpdatePartnerUser {
                 partner_user,
                 changes,
-            } => {
-                let pid = self.partner_user(partner_user).await?;
-                let req = ApiRequest::new(O::UpdatePartnerUser, &[&pid]).json(changes);
-                self.write("update", &req).await?;
-                ok
-            }
+            } => self.update_partner_user(partner_user, changes).await,
             Work::DeletePartnerUser { partner_user } => {
-                let pid = self.partner_user(partner_user).await?;
-                self.delete("delete", &ApiRequest::new(O::DeletePartnerUser, &[&pid]))
-                    .await?;
-                ok
+                self.delete_partner_user(partner_user).await
             }
         }
+    }
+
+    async fn add_customer(&mut self, new: &c::NewCustomer) -> Step<Outcome> {
+        let ok = Ok((RowState::Succeeded, None));
+        if let Some(id) = self.id("customer") {
+            return Ok((RowState::Succeeded, Some(format!("created {id}"))));
+        }
+        let what = Natural::Customer(new);
+        if !self.doubt {
+            if let Some(r) = self
+                .already(
+                    &what,
+                    "customer",
+                    "a customer with this name and email",
+                    "list the account's customers",
+                    |found: &str| {
+                        let changes = c::CustomerChanges {
+                            company_name: None,
+                            contact_name: new.contact_name.clone(),
+                            email: None,
+                            phone: new.phone.clone(),
+                            address: new.address.clone(),
+                        };
+                        ApiRequest::new(O::UpdateCustomer, &[found]).json(&changes)
+                    },
+                )
+                .await?
+            {
+                return Ok(r);
+            }
+        }
+        let req = ApiRequest::new(O::AddCustomer, &[]).json(new);
+        let found = self.create("create", &req, &what).await?;
+        self.set("customer", &found.id);
+        self.e.look.mark_created(&found.id);
+        ok
+    }
+
+    async fn update_customer(
+        &mut self,
+        customer: &Sel,
+        changes: &c::CustomerChanges,
+    ) -> Step<Outcome> {
+        let ok = Ok((RowState::Succeeded, None));
+        let id = self.customer(customer).await?;
+        self.write(
+            "update",
+            &ApiRequest::new(O::UpdateCustomer, &[&id]).json(changes),
+        )
+        .await?;
+        ok
+    }
+
+    async fn regrade_contract(&mut self, customer: &Sel, months: &u32) -> Step<Outcome> {
+        let ok = Ok((RowState::Succeeded, None));
+        let id = self.customer(customer).await?;
+        let body = c::ContractChange {
+            contract_months: *months,
+        };
+        self.write(
+            "regrade",
+            &ApiRequest::new(O::RegradeContract, &[&id]).json(&body),
+        )
+        .await?;
+        ok
+    }
+
+    async fn upgrade_plan(&mut self, customer: &Sel) -> Step<Outcome> {
+        let ok = Ok((RowState::Succeeded, None));
+        let id = self.customer(customer).await?;
+        let req =
+            ApiRequest::new(O::UpgradePlan, &[&id]).json(&c::PlanChange { plan: c::Plan::Pro });
+        match self.send("upgrade", &req).await {
+            Ok(_) => ok,
+            // Upgrading a customer already on pro is refused (409): after a doubt,
+            // that refusal may be our own upgrade. Look.
+            Err(Ok(e)) if e.status == Some(409) && self.doubt => {
+                match self.e.client.get_customer(&id).await {
+                    Ok(cu) if cu.plan == c::Plan::Pro => ok,
+                    _ => Err(failed(&e)),
+                }
+            }
+            Err(Ok(e)) => Err(failed(&e)),
+            Err(Err(end)) => Err(end),
+        }
+    }
+
+    async fn delete_customer(&mut self, customer: &Sel) -> Step<Outcome> {
+        let ok = Ok((RowState::Succeeded, None));
+        let id = self.customer(customer).await?;
+        self.delete("delete", &ApiRequest::new(O::DeleteCustomer, &[&id]))
+            .await?;
+        ok
+    }
+
+    async fn add_user(&mut self, customer: &Sel, new: &c::NewUser) -> Step<Outcome> {
+        let ok = Ok((RowState::Succeeded, None));
+        let cid = self.customer(customer).await?;
+        if let Some(id) = self.id("user") {
+            return Ok((RowState::Succeeded, Some(format!("created {id}"))));
+        }
+        let what = Natural::User {
+            customer: &cid,
+            email: &new.email,
+        };
+        if !self.doubt && !self.e.look.is_created(&cid) {
+            if let Some(r) = self
+                .already(
+                    &what,
+                    "user",
+                    "a user with this email",
+                    "list the customer's users",
+                    |found: &str| {
+                        let changes = c::UserChanges {
+                            first_name: Some(new.first_name.clone()),
+                            last_name: Some(new.last_name.clone()),
+                            email: None,
+                            user_type: Some(new.user_type),
+                        };
+                        ApiRequest::new(O::UpdateCustomerUser, &[&cid, found]).json(&changes)
+                    },
+                )
+                .await?
+            {
+                return Ok(r);
+            }
+        }
+        let req = ApiRequest::new(O::AddCustomerUser, &[&cid]).json(new);
+        let found = self.create("create", &req, &what).await?;
+        self.set("user", &found.id);
+        ok
+    }
+
+    async fn update_user(
+        &mut self,
+        customer: &Sel,
+        user: &Sel,
+        changes: &c::UserChanges,
+    ) -> Step<Outcome> {
+        let ok = Ok((RowState::Succeeded, None));
+        let cid = self.customer(customer).await?;
+        let uid = self.user(&cid, user).await?;
+        let req = ApiRequest::new(O::UpdateCustomerUser, &[&cid, &uid]).json(changes);
+        self.write("update", &req).await?;
+        ok
+    }
+
+    async fn delete_user(&mut self, customer: &Sel, user: &Sel) -> Step<Outcome> {
+        let ok = Ok((RowState::Succeeded, None));
+        let cid = self.customer(customer).await?;
+        let uid = self.user(&cid, user).await?;
+        self.delete(
+            "delete",
+            &ApiRequest::new(O::DeleteCustomerUser, &[&cid, &uid]),
+        )
+        .await?;
+        ok
+    }
+
+    /// An activation email or a password reset: one that may have gone out is never sent
+    /// again.
+    async fn send_email(&mut self, op: O, customer: &Sel, user: &Sel) -> Step<Outcome> {
+        let ok = Ok((RowState::Succeeded, None));
+        let in_doubt = self.doubt;
+        if in_doubt {
+            return Ok((
+                RowState::NeedsReview,
+                Some(format!(
+                    "{} was sent and its answer was lost: the email may have gone out; run the row again only if the user did not get it",
+                    op.name()
+                )),
+            ));
+        }
+        let cid = self.customer(customer).await?;
+        let uid = self.user(&cid, user).await?;
+        match self.send("send", &ApiRequest::new(op, &[&cid, &uid])).await {
+            Ok(_) => ok,
+            Err(Ok(e)) if e.is_outcome_unknown() => Ok((
+                RowState::NeedsReview,
+                Some(format!(
+                    "{} was sent and its answer was lost: the email may have gone out; run the row again only if the user did not get it",
+                    op.name()
+                )),
+            )),
+            Err(Ok(e)) => Err(failed(&e)),
+            Err(Err(end)) => Err(end),
+        }
+    }
+
+    async fn add_number(
+        &mut self,
+        customer: &Sel,
+        number: &str,
+        allocate_to: &Option<Sel>,
+    ) -> Step<Outcome> {
+        let cid = self.customer(customer).await?;
+        let mut already = false;
+        let mut current_user = None;
+        let nid = match self.id("number") {
+            Some(n) => {
+                current_user = self
+                    .number(&cid, number, false)
+                    .await
+                    .ok()
+                    .flatten()
+                    .and_then(|k| k.user);
+                n
+            }
+            None => {
+                let what = Natural::Number {
+                    customer: &cid,
+                    number,
+                };
+                let existing = if !self.doubt && !self.e.look.is_created(&cid) {
+                    self.number(&cid, number, false).await?
+                } else {
+                    None
+                };
+                let found = match existing {
+                    Some(k) => {
+                        self.existing("the number in this customer", &k.id)?;
+                        already = true;
+                        current_user = k.user.clone();
+                        k
+                    }
+                    None => {
+                        let req =
+                            ApiRequest::new(O::AddCustomerNumber, &[&cid]).json(&c::NewNumber {
+                                number: number.to_string(),
+                            });
+                        self.create("add", &req, &what).await?
+                    }
+                };
+                self.set("number", &found.id);
+                if !already {
+                    current_user = found.user.clone();
+                }
+                found.id
+            }
+        };
+        if let Some(user) = allocate_to {
+            let uid = self.user(&cid, user).await?;
+            self.allocate(&cid, number, &nid, &uid, current_user)
+                .await?;
+        }
+        Ok(if already {
+            (RowState::AlreadyExisted, None)
+        } else {
+            (RowState::Succeeded, None)
+        })
+    }
+
+    async fn allocate_number(&mut self, customer: &Sel, number: &str, user: &Sel) -> Step<Outcome> {
+        let ok = Ok((RowState::Succeeded, None));
+        let in_doubt = self.doubt;
+        let cid = self.customer(customer).await?;
+        let Some(k) = self.number(&cid, number, false).await? else {
+            return Err(done(
+                RowState::Failed,
+                format!("customer {cid} has no number {number}: add it first (Action add)"),
+            ));
+        };
+        self.set("number", &k.id);
+        let uid = self.user(&cid, user).await?;
+        if self.answered.contains("allocate") {
+            // This job's allocation, answered before its process died.
+            return ok;
+        }
+        let current = if in_doubt { None } else { k.user.clone() };
+        if current.as_deref() == Some(uid.as_str()) {
+            return Ok((
+                RowState::AlreadyExisted,
+                Some("already allocated to this user".into()),
+            ));
+        }
+        self.allocate(&cid, number, &k.id, &uid, current).await?;
+        ok
+    }
+
+    async fn deallocate_number(&mut self, customer: &Sel, number: &str) -> Step<Outcome> {
+        let ok = Ok((RowState::Succeeded, None));
+        let in_doubt = self.doubt;
+        let cid = self.customer(customer).await?;
+        let Some(k) = self.number(&cid, number, in_doubt).await? else {
+            return Err(done(
+                RowState::Failed,
+                format!("customer {cid} has no number {number}"),
+            ));
+        };
+        self.set("number", &k.id);
+        if self.answered.contains("deallocate") {
+            // This job's deallocation, answered before its process died.
+            return ok;
+        }
+        if k.user.is_none() {
+            return Ok(if in_doubt {
+                (RowState::Succeeded, None)
+            } else {
+                (
+                    RowState::AlreadyExisted,
+                    Some("the number was not allocated".into()),
+                )
+            });
+        }
+        let req = ApiRequest::new(O::DeallocateNumber, &[&cid, &k.id]);
+        match self.send("deallocate", &req).await {
+            Ok(_) => {}
+            Err(Ok(e)) if e.status == Some(409) => {
+                // Not allocated (any more): a lost answer to our own deallocation.
+                match self.number(&cid, number, true).await? {
+                    Some(n) if n.user.is_none() => {}
+                    _ => return Err(failed(&e)),
+                }
+            }
+            Err(Ok(e)) => return Err(failed(&e)),
+            Err(Err(end)) => return Err(end),
+        }
+        self.e
+            .look
+            .number_changed(
+                &cid,
+                c::Number {
+                    id: k.id.clone(),
+                    number: number.to_string(),
+                    user_id: None,
+                },
+            )
+            .await;
+        self.e.look.remember(
+            &cid,
+            NUMBER,
+            number,
+            Known {
+                id: k.id,
+                user: None,
+            },
+        );
+        ok
+    }
+
+    async fn add_blocked(&mut self, customer: &Sel, new: &c::NewBlockedNumber) -> Step<Outcome> {
+        let ok = Ok((RowState::Succeeded, None));
+        let cid = self.customer(customer).await?;
+        if let Some(id) = self.id("blocked") {
+            return Ok((RowState::Succeeded, Some(format!("created {id}"))));
+        }
+        let what = Natural::Blocked {
+            customer: &cid,
+            number: &new.number,
+        };
+        if !self.doubt && !self.e.look.is_created(&cid) {
+            if let Some(r) = self
+                .already(
+                    &what,
+                    "blocked",
+                    "this blocked number",
+                    "list the customer's blocked numbers",
+                    |found: &str| {
+                        let changes = c::BlockedNumberChanges {
+                            number: None,
+                            direction: Some(new.direction),
+                            note: new.note.clone(),
+                        };
+                        ApiRequest::new(O::UpdateBlockedNumber, &[&cid, found]).json(&changes)
+                    },
+                )
+                .await?
+            {
+                return Ok(r);
+            }
+        }
+        let req = ApiRequest::new(O::AddBlockedNumber, &[&cid]).json(new);
+        let found = self.create("create", &req, &what).await?;
+        self.set("blocked", &found.id);
+        ok
+    }
+
+    async fn update_blocked(
+        &mut self,
+        customer: &Sel,
+        number: &str,
+        changes: &c::BlockedNumberChanges,
+    ) -> Step<Outcome> {
+        let ok = Ok((RowState::Succeeded, None));
+        let cid = self.customer(customer).await?;
+        let bid = self.blocked_id(&cid, number).await?;
+        let req = ApiRequest::new(O::UpdateBlockedNumber, &[&cid, &bid]).json(changes);
+        self.write("update", &req).await?;
+        ok
+    }
+
+    async fn delete_blocked(&mut self, customer: &Sel, number: &str) -> Step<Outcome> {
+        let ok = Ok((RowState::Succeeded, None));
+        let cid = self.customer(customer).await?;
+        let bid = self.blocked_id(&cid, number).await?;
+        self.delete(
+            "delete",
+            &ApiRequest::new(O::DeleteBlockedNumber, &[&cid, &bid]),
+        )
+        .await?;
+        self.e.look.forget(&cid, BLOCKED, number);
+        ok
+    }
+
+    async fn add_device(
+        &mut self,
+        customer: &Sel,
+        user: &Sel,
+        product: &str,
+        mac: &str,
+    ) -> Step<Outcome> {
+        let ok = Ok((RowState::Succeeded, None));
+        let cid = self.customer(customer).await?;
+        if let Some(id) = self.id("device") {
+            return Ok((RowState::Succeeded, Some(format!("created {id}"))));
+        }
+        let uid = self.user(&cid, user).await?;
+        let pid = self.product(product).await?;
+        let body = c::NewDevice {
+            product_id: pid,
+            mac_address: mac.to_string(),
+        };
+        let req = ApiRequest::new(O::AddUserDevice, &[&cid, &uid]).json(&body);
+        // A MAC is unique in the whole account, so the server itself refuses a second
+        // device with it: sending again after a lost answer cannot make two. But the
+        // contract lists no devices, so a 409 after a doubt cannot say whether the MAC
+        // went to this user (our lost answer) or is someone else's.
+        for _ in 0..self.e.client.retry_policy().max_attempts {
+            match self.send("create", &req).await {
+                Ok(b) => {
+                    if let Ok(d) = client::decode::<c::Created>(O::AddUserDevice, &b) {
+                        self.set("device", &d.id);
+                    }
+                    return ok;
+                }
+                Err(Ok(e)) if e.is_outcome_unknown() => continue,
+                Err(Ok(e)) if e.status == Some(409) && self.doubt => {
+                    return Ok((
+                        RowState::NeedsReview,
+                        Some(format!("an earlier attempt's answer was lost, and the MAC address {mac} is now assigned; the API cannot list devices to say whether to this user: check the user's devices in the portal ({})", e.detail())),
+                    ))
+                }
+                Err(Ok(e)) if e.status == Some(409) => {
+                    self.existing(&format!("a device with MAC {mac}"), mac)?;
+                    return Ok((RowState::AlreadyExisted, Some(e.detail())));
+                }
+                Err(Ok(e)) => return Err(failed(&e)),
+                Err(Err(end)) => return Err(end),
+            }
+        }
+        Ok((
+            RowState::NeedsReview,
+            Some("the device was sent several times without an answer: check the user's devices in the portal".into()),
+        ))
+    }
+
+    async fn add_order(
+        &mut self,
+        customer: &Sel,
+        items: &Vec<(String, u32)>,
+        delivery: &Option<c::Address>,
+        order_ref: &Option<String>,
+    ) -> Step<Outcome> {
+        let ok = Ok((RowState::Succeeded, None));
+        let cid = self.customer(customer).await?;
+        if let Some(id) = self.id("order") {
+            return Ok((RowState::Succeeded, Some(format!("placed {id}"))));
+        }
+        if let Some(r) = order_ref
+            .as_deref()
+            .filter(|_| !self.e.look.is_created(&cid))
+        {
+            let orders = self
+                .e
+                .look
+                .orders(&cid, false)
+                .await
+                .map_err(|e| lookup_failed("list the customer's orders", &e))?;
+            if let Some(o) = orders.iter().find(|o| o.id == r.trim()) {
+                let id = o.id.clone();
+                self.e.claim("order", &id, self.rec.id);
+                self.set("order", &id);
+                return Ok((
+                    RowState::AlreadyExisted,
+                    Some(format!(
+                        "the Order Ref is order {id}, which is placed already"
+                    )),
+                ));
+            }
+        }
+        let mut resolved = Vec::with_capacity(items.len());
+        for (product, quantity) in items {
+            resolved.push(c::OrderItem {
+                product_id: self.product(product).await?,
+                quantity: *quantity,
+            });
+        }
+        let id = self.rec.id;
+        let first = self
+            .e
+            .journaled(move |j| j.first_attempt_ms(id, "create"))
+            .await?;
+        let postcode = delivery.as_ref().map(|a| a.postcode.as_str());
+        if !self.doubt && !self.e.look.is_created(&cid) {
+            let what = Natural::Order {
+                customer: &cid,
+                items: &resolved,
+                postcode,
+                since: now_ms() - c::REPEAT_ORDER_WINDOW_MS,
+            };
+            match self.find(&what, false).await {
+                Ok(Some(found)) => {
+                    self.existing("an identical order placed in the last 7 days", &found.id)?;
+                    self.e.claim("order", &found.id, self.rec.id);
+                    self.set("order", &found.id);
+                    return Ok((
+                        RowState::AlreadyExisted,
+                        Some(format!("order {} of the same items was placed in the last 7 days; plbulk does not place it twice (place it in the portal if a second one is wanted)", found.id)),
+                    ));
+                }
+                Ok(None) => {}
+                Err(e) => return Err(lookup_failed("list the customer's orders", &e)),
+            }
+        }
+        let what = Natural::Order {
+            customer: &cid,
+            items: &resolved,
+            postcode,
+            since: first.unwrap_or_else(now_ms) - c::CLOCK_SKEW_ALLOWANCE_MS,
+        };
+        let body = c::NewOrder {
+            items: resolved.clone(),
+            delivery_address: delivery.clone(),
+        };
+        let req = ApiRequest::new(O::AddCustomerOrder, &[&cid]).json(&body);
+        let found = self.create("create", &req, &what).await?;
+        self.e.claim("order", &found.id, self.rec.id);
+        self.set("order", &found.id);
+        ok
+    }
+
+    async fn user_settings(
+        &mut self,
+        customer: &Sel,
+        user: &Sel,
+        call: &Option<c::CallSettings>,
+        schedule: &Option<c::ScheduleSettings>,
+    ) -> Step<Outcome> {
+        let ok = Ok((RowState::Succeeded, None));
+        let cid = self.customer(customer).await?;
+        let uid = self.user(&cid, user).await?;
+        if let Some(call) = call {
+            let req = ApiRequest::new(O::UpdateCallSettings, &[&cid, &uid]).json(call);
+            self.write("call-settings", &req).await?;
+        }
+        if let Some(s) = schedule {
+            let req = ApiRequest::new(O::UpdateScheduleSettings, &[&cid, &uid]).json(s);
+            self.write("schedule-settings", &req).await?;
+        }
+        ok
+    }
+
+    async fn add_partner_user(&mut self, new: &c::NewPartnerUser) -> Step<Outcome> {
+        let ok = Ok((RowState::Succeeded, None));
+        if let Some(id) = self.id("partnerUser") {
+            return Ok((RowState::Succeeded, Some(format!("created {id}"))));
+        }
+        let what = Natural::PartnerUser { email: &new.email };
+        if !self.doubt {
+            if let Some(r) = self
+                .already(
+                    &what,
+                    "partnerUser",
+                    "a partner user with this email",
+                    "list the partner users",
+                    |found: &str| {
+                        let changes = c::PartnerUserChanges {
+                            first_name: Some(new.first_name.clone()),
+                            last_name: Some(new.last_name.clone()),
+                            email: None,
+                            role: Some(new.role.clone()),
+                        };
+                        ApiRequest::new(O::UpdatePartnerUser, &[found]).json(&changes)
+                    },
+                )
+                .await?
+            {
+                return Ok(r);
+            }
+        }
+        let req = ApiRequest::new(O::AddPartnerUser, &[]).json(new);
+        let found = self.create("create", &req, &what).await?;
+        self.set("partnerUser", &found.id);
+        ok
+    }
+
+    async fn update_partner_user(
+        &mut self,
+        partner_user: &Sel,
+        changes: &c::PartnerUserChanges,
+    ) -> Step<Outcome> {
+        let ok = Ok((RowState::Succeeded, None));
+        let pid = self.partner_user(partner_user).await?;
+        let req = ApiRequest::new(O::UpdatePartnerUser, &[&pid]).json(changes);
+        self.write("update", &req).await?;
+        ok
+    }
+
+    async fn delete_partner_user(&mut self, partner_user: &Sel) -> Step<Outcome> {
+        let ok = Ok((RowState::Succeeded, None));
+        let pid = self.partner_user(partner_user).await?;
+        self.delete("delete", &ApiRequest::new(O::DeletePartnerUser, &[&pid]))
+            .await?;
+        ok
     }
 
     async fn allocate(
