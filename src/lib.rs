@@ -3,21 +3,29 @@
 //! # Layout
 //!
 //! Data flows one way: file → rows → validated operations → plan → journal → engine → results.
-//! The modules, in that order of use:
+//! The modules, in the order data meets them:
 //!
-//! - [`schema`]: the sheets and their columns: one table for reading, validating, templates
-//!   and reports.
+//! - [`schema`]: the sheets, their columns and each kind's actions: one table for reading,
+//!   validating, templates and reports.
 //! - [`intake`]: files to sheets of rows (CSV in any usual encoding and delimiter; workbooks
 //!   through calamine), each row's cells as the user meant them.
 //! - [`validate`]: every cell and every row checked before any call, with [`findings`] that
-//!   name file, sheet, row, column and what to do.
-//! - [`report`] and [`templates`]: the validation report and the import templates, as
-//!   workbooks.
+//!   name file, sheet, row, column and what to do; [`report`] and [`templates`] write the
+//!   validation report and the import templates.
+//! - [`plan`]: validated rows to the work each stands for, with dependencies, in order.
+//! - [`preflight`]: what only the account knows, checked with paced List calls before any
+//!   write.
+//! - [`journal`]: the job's SQLite journal (all the SQL) and the per-key call budget; [`job`]:
+//!   job folders, the lock on an input, and the connection a job runs on.
+//! - [`engine`]: runs a journaled plan, every row exactly once, reconciling what may have
+//!   happened before sending again; [`failpoint`] lets tests kill it at each step.
 //! - [`contract`]: the API as plbulk understands it. Every assumed path and field name lives
 //!   here and nowhere else, so meeting the real reference is a one-file change.
 //! - [`pacing`]: the per-key limit (100 calls a minute by default) as a strict sliding window.
 //! - [`client`]: a typed async client for every operation: auth and token refresh, retries,
 //!   and failures sorted into transient, final and *outcome unknown*.
+//! - [`results`], [`progress`] and [`export`]: the results workbook, the to-fix file and
+//!   CSV results; progress on the terminal; the account read back into import templates.
 //! - [`sandbox`]: an in-memory server implementing the whole contract, with the real limit and
 //!   injectable faults, for tests, benchmarks and partners' rehearsals.
 //! - [`cli`] and [`cmd`]: argument parsing, and one module per verb that calls into the above.

@@ -22,7 +22,8 @@ pub async fn run(args: ExportArgs, quiet: bool) -> Result<i32, Error> {
     conn.close().await;
     let n = result.map_err(|e| match e {
         ExportError::Write { .. } => Error::Io(e.to_string()),
-        other => Error::Refused(other.to_string()),
+        ExportError::Api(api) => Error::reading("reading the account", &api),
+        ExportError::Refused(m) => Error::Refused(m),
     })?;
     if !quiet {
         println!(

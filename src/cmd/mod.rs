@@ -18,12 +18,21 @@ pub const EXIT_ROWS_FAILED: i32 = 1;
 pub const EXIT_REFUSED: i32 = 2;
 pub const EXIT_INTERRUPTED: i32 = 3;
 
-/// A verb's failure, by category: the category picks the exit code and prefixes the message.
+/// A verb's failure, by category: the category picks the exit code and prefixes the message,
+/// so that a user (or a script reading stderr) knows at once where to look.
 #[derive(Debug)]
 pub enum Error {
     /// Arguments or settings that cannot work.
     Usage(String),
-    /// Reading or writing a file or socket.
+    /// An input file that cannot be read.
+    Input(String),
+    /// The endpoint could not be reached, or stopped answering.
+    Network(String),
+    /// The API answered with a refusal the command cannot go past.
+    Api(String),
+    /// The job's journal cannot be read or written.
+    Journal(String),
+    /// Writing an output file (report, results) or opening a socket.
     Io(String),
     /// The job cannot start or go on as asked (changed input, unknown job, no credentials).
     Refused(String),
@@ -33,15 +42,34 @@ impl From<crate::job::JobError> for Error {
     fn from(e: crate::job::JobError) -> Error {
         match e {
             crate::job::JobError::Io(m) => Error::Io(m),
-            other => Error::Refused(other.to_string()),
+            crate::job::JobError::Journal(j) => Error::Journal(j.to_string()),
+            crate::job::JobError::Refused(m) => Error::Refused(m),
         }
     }
 }
 
 impl Error {
+    /// A failed read of the account, `what` saying what it was for: a network fault or the
+    /// API's refusal, by what came back.
+    pub(crate) fn reading(what: &str, e: &crate::client::ApiError) -> Error {
+        let m = format!("{what}: {}", e.detail());
+        match e.status {
+            None => Error::Network(m),
+            Some(_) => Error::Api(m),
+        }
+    }
+
+    /// Every category is a refusal to go on (exit 2); a finished job's exit codes are the
+    /// verbs' own.
     fn exit_code(&self) -> i32 {
         match self {
-            Error::Usage(_) | Error::Io(_) | Error::Refused(_) => EXIT_REFUSED,
+            Error::Usage(_)
+            | Error::Input(_)
+            | Error::Network(_)
+            | Error::Api(_)
+            | Error::Journal(_)
+            | Error::Io(_)
+            | Error::Refused(_) => EXIT_REFUSED,
         }
     }
 }
@@ -68,6 +96,10 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Usage(m) => write!(f, "error: {m}"),
+            Error::Input(m) => write!(f, "input error: {m}"),
+            Error::Network(m) => write!(f, "network error: {m}"),
+            Error::Api(m) => write!(f, "API error: {m}"),
+            Error::Journal(m) => write!(f, "journal error: {m}"),
             Error::Io(m) => write!(f, "i/o error: {m}"),
             Error::Refused(m) => write!(f, "refused: {m}"),
         }
@@ -121,5 +153,41 @@ pub fn main(cli: Cli) -> i32 {
             eprintln!("{e}");
             e.exit_code()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::{ApiError, ErrorKind};
+    use crate::contract::Operation;
+
+    /// Issue 12: a failed read of the account says which kind of failure it was.
+    #[test]
+    fn a_failed_read_is_a_network_or_an_api_error_by_what_came_back() {
+        let unreachable = ApiError {
+            kind: ErrorKind::Transient,
+            operation: Operation::ListCustomers,
+            status: None,
+            code: Some("connect".into()),
+            message: "could not connect".into(),
+            fields: Default::default(),
+            retry_after: None,
+            attempts: 5,
+        };
+        let e = Error::reading("listing", &unreachable);
+        assert!(
+            e.to_string()
+                .starts_with("network error: listing: could not connect"),
+            "{e}"
+        );
+        let refused = ApiError {
+            status: Some(403),
+            ..unreachable
+        };
+        assert!(Error::reading("listing", &refused)
+            .to_string()
+            .starts_with("API error: "));
+        assert_eq!(Error::Journal("x".into()).exit_code(), EXIT_REFUSED);
     }
 }

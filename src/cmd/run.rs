@@ -51,7 +51,7 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<i32, Error> {
         );
         return Ok(EXIT_REFUSED);
     }
-    let fp = crate::plan::fingerprint(&args.files).map_err(|e| Error::Io(e.to_string()))?;
+    let fp = crate::plan::fingerprint(&args.files).map_err(|e| Error::Input(e.to_string()))?;
     let fingerprint = job::fingerprint_of(&fp);
 
     if args.dry_run {
@@ -110,10 +110,10 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<i32, Error> {
         let online = crate::preflight::check(&inputs, &plan, &conn.look)
             .await
             .map_err(|e| {
-                Error::Refused(format!(
-                    "the online pre-flight could not read the account ({}); nothing was sent. Try again, or run with --no-preflight",
-                    e.detail()
-                ))
+                Error::reading(
+                    "the online pre-flight could not read the account, and nothing was sent (try again, or run with --no-preflight)",
+                    &e,
+                )
             })?;
         let errors = online
             .iter()

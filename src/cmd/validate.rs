@@ -67,12 +67,8 @@ async fn online_findings(
     let conn = crate::job::Connection::open(&options, Some(&settings), None).await?;
     let found = crate::preflight::check(inputs, plan, &conn.look).await;
     conn.close().await;
-    let found = found.map_err(|e| {
-        Error::Refused(format!(
-            "the online checks could not read the account: {}",
-            e.detail()
-        ))
-    })?;
+    let found =
+        found.map_err(|e| Error::reading("the online checks could not read the account", &e))?;
     Ok(found.into_iter().map(|(_, f)| f).collect())
 }
 
