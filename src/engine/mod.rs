@@ -249,8 +249,9 @@ impl Engine {
         let pos: HashMap<i64, usize> = recs.iter().enumerate().map(|(i, r)| (r.id, i)).collect();
         let mut rt: Vec<Rt> = recs
             .into_iter()
-            .map(|rec| Rt {
-                work: rec.work.clone(),
+            .map(|mut rec| Rt {
+                // Moved, not copied: the engine reads a row's work from here alone.
+                work: rec.work.take(),
                 rec,
                 dependents: Vec::new(),
                 waiting: 0,
