@@ -84,6 +84,18 @@ enum Natural<'a> {
     },
 }
 
+/// What a create row stands for, for [`RowCx::create_once`].
+struct Entity<'a> {
+    /// The row's id key for it ("customer").
+    key: &'static str,
+    /// How to find it in the account.
+    what: Natural<'a>,
+    /// How a message names one that exists already.
+    label: &'static str,
+    /// What listing the account for it is, for a message.
+    list_what: &'static str,
+}
+
 /// What was found or made: its id, and for a number who it is allocated to.
 type Found = Known;
 
@@ -586,6 +598,41 @@ impl RowCx<'_> {
         }
     }
 
+    /// Makes what a create row stands for, once. The id an earlier run recorded is the
+    /// row's. Else, when the account may hold it already (`look_first`: not in a customer
+    /// this job made) and nothing is in doubt, one that exists is taken as `--existing` says
+    /// (`update` builds the request that changes it to match the row). Else it is created,
+    /// and what a lost answer made is found before anything is sent again. Gives the row's
+    /// outcome, and the id when this call made it.
+    async fn create_once(
+        &mut self,
+        entity: Entity<'_>,
+        look_first: bool,
+        update: impl FnOnce(&str) -> ApiRequest,
+        create: ApiRequest,
+    ) -> Step<(Outcome, Option<String>)> {
+        if let Some(id) = self.id(entity.key) {
+            return Ok(((RowState::Succeeded, Some(format!("created {id}"))), None));
+        }
+        if look_first && !self.doubt {
+            let found = self
+                .already(
+                    &entity.what,
+                    entity.key,
+                    entity.label,
+                    entity.list_what,
+                    update,
+                )
+                .await?;
+            if let Some(outcome) = found {
+                return Ok((outcome, None));
+            }
+        }
+        let made = self.create("create", &create, &entity.what).await?;
+        self.set(entity.key, &made.id);
+        Ok(((RowState::Succeeded, None), Some(made.id)))
+    }
+
     /// Sends a write that is safe to repeat.
     async fn write(&mut self, step: &str, req: &ApiRequest) -> Step<Bytes> {
         match self.send(step, req).await {
@@ -731,39 +778,34 @@ impl RowCx<'_> {
     }
 
     async fn add_customer(&mut self, new: &c::NewCustomer) -> Step<Outcome> {
-        let ok = Ok((RowState::Succeeded, None));
-        if let Some(id) = self.id("customer") {
-            return Ok((RowState::Succeeded, Some(format!("created {id}"))));
-        }
-        let what = Natural::Customer(new);
-        if !self.doubt {
-            if let Some(r) = self
-                .already(
-                    &what,
-                    "customer",
-                    "a customer with this name and email",
-                    "list the account's customers",
-                    |found: &str| {
-                        let changes = c::CustomerChanges {
-                            company_name: None,
-                            contact_name: new.contact_name.clone(),
-                            email: None,
-                            phone: new.phone.clone(),
-                            address: new.address.clone(),
-                        };
-                        ApiRequest::new(O::UpdateCustomer, &[found]).json(&changes)
-                    },
-                )
-                .await?
-            {
-                return Ok(r);
-            }
-        }
+        let entity = Entity {
+            key: "customer",
+            what: Natural::Customer(new),
+            label: "a customer with this name and email",
+            list_what: "list the account's customers",
+        };
         let req = ApiRequest::new(O::AddCustomer, &[]).json(new);
-        let found = self.create("create", &req, &what).await?;
-        self.set("customer", &found.id);
-        self.e.look.mark_created(&found.id);
-        ok
+        let (outcome, made) = self
+            .create_once(
+                entity,
+                true,
+                |found: &str| {
+                    let changes = c::CustomerChanges {
+                        company_name: None,
+                        contact_name: new.contact_name.clone(),
+                        email: None,
+                        phone: new.phone.clone(),
+                        address: new.address.clone(),
+                    };
+                    ApiRequest::new(O::UpdateCustomer, &[found]).json(&changes)
+                },
+                req,
+            )
+            .await?;
+        if let Some(id) = made {
+            self.e.look.mark_created(&id);
+        }
+        Ok(outcome)
     }
 
     async fn update_customer(
@@ -824,41 +866,35 @@ impl RowCx<'_> {
     }
 
     async fn add_user(&mut self, customer: &Sel, new: &c::NewUser) -> Step<Outcome> {
-        let ok = Ok((RowState::Succeeded, None));
         let cid = self.customer(customer).await?;
-        if let Some(id) = self.id("user") {
-            return Ok((RowState::Succeeded, Some(format!("created {id}"))));
-        }
-        let what = Natural::User {
-            customer: &cid,
-            email: &new.email,
+        let entity = Entity {
+            key: "user",
+            what: Natural::User {
+                customer: &cid,
+                email: &new.email,
+            },
+            label: "a user with this email",
+            list_what: "list the customer's users",
         };
-        if !self.doubt && !self.e.look.is_created(&cid) {
-            if let Some(r) = self
-                .already(
-                    &what,
-                    "user",
-                    "a user with this email",
-                    "list the customer's users",
-                    |found: &str| {
-                        let changes = c::UserChanges {
-                            first_name: Some(new.first_name.clone()),
-                            last_name: Some(new.last_name.clone()),
-                            email: None,
-                            user_type: Some(new.user_type),
-                        };
-                        ApiRequest::new(O::UpdateCustomerUser, &[&cid, found]).json(&changes)
-                    },
-                )
-                .await?
-            {
-                return Ok(r);
-            }
-        }
         let req = ApiRequest::new(O::AddCustomerUser, &[&cid]).json(new);
-        let found = self.create("create", &req, &what).await?;
-        self.set("user", &found.id);
-        ok
+        let look_first = !self.e.look.is_created(&cid);
+        let (outcome, _) = self
+            .create_once(
+                entity,
+                look_first,
+                |found: &str| {
+                    let changes = c::UserChanges {
+                        first_name: Some(new.first_name.clone()),
+                        last_name: Some(new.last_name.clone()),
+                        email: None,
+                        user_type: Some(new.user_type),
+                    };
+                    ApiRequest::new(O::UpdateCustomerUser, &[&cid, found]).json(&changes)
+                },
+                req,
+            )
+            .await?;
+        Ok(outcome)
     }
 
     async fn update_user(
@@ -1069,40 +1105,34 @@ impl RowCx<'_> {
     }
 
     async fn add_blocked(&mut self, customer: &Sel, new: &c::NewBlockedNumber) -> Step<Outcome> {
-        let ok = Ok((RowState::Succeeded, None));
         let cid = self.customer(customer).await?;
-        if let Some(id) = self.id("blocked") {
-            return Ok((RowState::Succeeded, Some(format!("created {id}"))));
-        }
-        let what = Natural::Blocked {
-            customer: &cid,
-            number: &new.number,
+        let entity = Entity {
+            key: "blocked",
+            what: Natural::Blocked {
+                customer: &cid,
+                number: &new.number,
+            },
+            label: "this blocked number",
+            list_what: "list the customer's blocked numbers",
         };
-        if !self.doubt && !self.e.look.is_created(&cid) {
-            if let Some(r) = self
-                .already(
-                    &what,
-                    "blocked",
-                    "this blocked number",
-                    "list the customer's blocked numbers",
-                    |found: &str| {
-                        let changes = c::BlockedNumberChanges {
-                            number: None,
-                            direction: Some(new.direction),
-                            note: new.note.clone(),
-                        };
-                        ApiRequest::new(O::UpdateBlockedNumber, &[&cid, found]).json(&changes)
-                    },
-                )
-                .await?
-            {
-                return Ok(r);
-            }
-        }
         let req = ApiRequest::new(O::AddBlockedNumber, &[&cid]).json(new);
-        let found = self.create("create", &req, &what).await?;
-        self.set("blocked", &found.id);
-        ok
+        let look_first = !self.e.look.is_created(&cid);
+        let (outcome, _) = self
+            .create_once(
+                entity,
+                look_first,
+                |found: &str| {
+                    let changes = c::BlockedNumberChanges {
+                        number: None,
+                        direction: Some(new.direction),
+                        note: new.note.clone(),
+                    };
+                    ApiRequest::new(O::UpdateBlockedNumber, &[&cid, found]).json(&changes)
+                },
+                req,
+            )
+            .await?;
+        Ok(outcome)
     }
 
     async fn update_blocked(
@@ -1291,37 +1321,30 @@ impl RowCx<'_> {
     }
 
     async fn add_partner_user(&mut self, new: &c::NewPartnerUser) -> Step<Outcome> {
-        let ok = Ok((RowState::Succeeded, None));
-        if let Some(id) = self.id("partnerUser") {
-            return Ok((RowState::Succeeded, Some(format!("created {id}"))));
-        }
-        let what = Natural::PartnerUser { email: &new.email };
-        if !self.doubt {
-            if let Some(r) = self
-                .already(
-                    &what,
-                    "partnerUser",
-                    "a partner user with this email",
-                    "list the partner users",
-                    |found: &str| {
-                        let changes = c::PartnerUserChanges {
-                            first_name: Some(new.first_name.clone()),
-                            last_name: Some(new.last_name.clone()),
-                            email: None,
-                            role: Some(new.role.clone()),
-                        };
-                        ApiRequest::new(O::UpdatePartnerUser, &[found]).json(&changes)
-                    },
-                )
-                .await?
-            {
-                return Ok(r);
-            }
-        }
+        let entity = Entity {
+            key: "partnerUser",
+            what: Natural::PartnerUser { email: &new.email },
+            label: "a partner user with this email",
+            list_what: "list the partner users",
+        };
         let req = ApiRequest::new(O::AddPartnerUser, &[]).json(new);
-        let found = self.create("create", &req, &what).await?;
-        self.set("partnerUser", &found.id);
-        ok
+        let (outcome, _) = self
+            .create_once(
+                entity,
+                true,
+                |found: &str| {
+                    let changes = c::PartnerUserChanges {
+                        first_name: Some(new.first_name.clone()),
+                        last_name: Some(new.last_name.clone()),
+                        email: None,
+                        role: Some(new.role.clone()),
+                    };
+                    ApiRequest::new(O::UpdatePartnerUser, &[found]).json(&changes)
+                },
+                req,
+            )
+            .await?;
+        Ok(outcome)
     }
 
     async fn update_partner_user(
