@@ -27,11 +27,11 @@ pub async fn check(
 ) -> Result<Vec<(usize, Finding)>, ApiError> {
     let client = look.client();
     let mut out = Vec::new();
-    let works: Vec<(usize, Work)> = plan
+    let works: Vec<(usize, &Work)> = plan
         .rows
         .iter()
         .enumerate()
-        .filter_map(|(i, r)| Some((i, r.work.clone()?)))
+        .filter_map(|(i, r)| Some((i, r.work.as_ref()?)))
         .collect();
     let at = |i: usize, field: Field, severity: Severity, message: String| -> (usize, Finding) {
         let row = &plan.rows[i];

@@ -34,6 +34,9 @@ type Step<T> = Result<T, End>;
 /// How a row ended: its state, and what to say of it.
 type Outcome = (RowState, Option<String>);
 
+/// The row did what it stands for, and there is nothing more to say.
+const SUCCEEDED: Outcome = (RowState::Succeeded, None);
+
 fn done(state: RowState, detail: impl Into<Option<String>>) -> End {
     End::Final {
         state,
@@ -221,7 +224,7 @@ impl RowCx<'_> {
         self.remember_id(k, v);
     }
 
-    async fn run(&mut self, work: &Work) -> Step<(RowState, Option<String>)> {
+    async fn run(&mut self, work: &Work) -> Step<Outcome> {
         let r = self.dispatch(work).await;
         if let Ok((state, _)) = &r {
             learn(self.e, self.rec.id, work, *state, &self.ids);
@@ -665,7 +668,7 @@ impl RowCx<'_> {
         label: &str,
         list_what: &str,
         update: impl FnOnce(&str) -> ApiRequest,
-    ) -> Step<Option<(RowState, Option<String>)>> {
+    ) -> Step<Option<Outcome>> {
         let found = match self.find(what, false).await {
             Ok(Some(found)) => found,
             Ok(None) => return Ok(None),
@@ -684,7 +687,7 @@ impl RowCx<'_> {
                     Some("updated to match this row".into()),
                 )
             }
-            _ => (RowState::AlreadyExisted, None),
+            Existing::Skip | Existing::Fail => (RowState::AlreadyExisted, None),
         }))
     }
 
@@ -813,18 +816,16 @@ impl RowCx<'_> {
         customer: &Sel,
         changes: &c::CustomerChanges,
     ) -> Step<Outcome> {
-        let ok = Ok((RowState::Succeeded, None));
         let id = self.customer(customer).await?;
         self.write(
             "update",
             &ApiRequest::new(O::UpdateCustomer, &[&id]).json(changes),
         )
         .await?;
-        ok
+        Ok(SUCCEEDED)
     }
 
     async fn regrade_contract(&mut self, customer: &Sel, months: &u32) -> Step<Outcome> {
-        let ok = Ok((RowState::Succeeded, None));
         let id = self.customer(customer).await?;
         let body = c::ContractChange {
             contract_months: *months,
@@ -834,21 +835,20 @@ impl RowCx<'_> {
             &ApiRequest::new(O::RegradeContract, &[&id]).json(&body),
         )
         .await?;
-        ok
+        Ok(SUCCEEDED)
     }
 
     async fn upgrade_plan(&mut self, customer: &Sel) -> Step<Outcome> {
-        let ok = Ok((RowState::Succeeded, None));
         let id = self.customer(customer).await?;
         let req =
             ApiRequest::new(O::UpgradePlan, &[&id]).json(&c::PlanChange { plan: c::Plan::Pro });
         match self.send("upgrade", &req).await {
-            Ok(_) => ok,
+            Ok(_) => Ok(SUCCEEDED),
             // Upgrading a customer already on pro is refused (409): after a doubt,
             // that refusal may be our own upgrade. Look.
             Err(Ok(e)) if e.status == Some(409) && self.doubt => {
                 match self.e.client.get_customer(&id).await {
-                    Ok(cu) if cu.plan == c::Plan::Pro => ok,
+                    Ok(cu) if cu.plan == c::Plan::Pro => Ok(SUCCEEDED),
                     _ => Err(failed(&e)),
                 }
             }
@@ -858,11 +858,10 @@ impl RowCx<'_> {
     }
 
     async fn delete_customer(&mut self, customer: &Sel) -> Step<Outcome> {
-        let ok = Ok((RowState::Succeeded, None));
         let id = self.customer(customer).await?;
         self.delete("delete", &ApiRequest::new(O::DeleteCustomer, &[&id]))
             .await?;
-        ok
+        Ok(SUCCEEDED)
     }
 
     async fn add_user(&mut self, customer: &Sel, new: &c::NewUser) -> Step<Outcome> {
@@ -903,16 +902,14 @@ impl RowCx<'_> {
         user: &Sel,
         changes: &c::UserChanges,
     ) -> Step<Outcome> {
-        let ok = Ok((RowState::Succeeded, None));
         let cid = self.customer(customer).await?;
         let uid = self.user(&cid, user).await?;
         let req = ApiRequest::new(O::UpdateCustomerUser, &[&cid, &uid]).json(changes);
         self.write("update", &req).await?;
-        ok
+        Ok(SUCCEEDED)
     }
 
     async fn delete_user(&mut self, customer: &Sel, user: &Sel) -> Step<Outcome> {
-        let ok = Ok((RowState::Succeeded, None));
         let cid = self.customer(customer).await?;
         let uid = self.user(&cid, user).await?;
         self.delete(
@@ -920,15 +917,13 @@ impl RowCx<'_> {
             &ApiRequest::new(O::DeleteCustomerUser, &[&cid, &uid]),
         )
         .await?;
-        ok
+        Ok(SUCCEEDED)
     }
 
     /// An activation email or a password reset: one that may have gone out is never sent
     /// again.
     async fn send_email(&mut self, op: O, customer: &Sel, user: &Sel) -> Step<Outcome> {
-        let ok = Ok((RowState::Succeeded, None));
-        let in_doubt = self.doubt;
-        if in_doubt {
+        if self.doubt {
             return Ok((
                 RowState::NeedsReview,
                 Some(format!(
@@ -940,7 +935,7 @@ impl RowCx<'_> {
         let cid = self.customer(customer).await?;
         let uid = self.user(&cid, user).await?;
         match self.send("send", &ApiRequest::new(op, &[&cid, &uid])).await {
-            Ok(_) => ok,
+            Ok(_) => Ok(SUCCEEDED),
             Err(Ok(e)) if e.is_outcome_unknown() => Ok((
                 RowState::NeedsReview,
                 Some(format!(
@@ -1017,8 +1012,6 @@ impl RowCx<'_> {
     }
 
     async fn allocate_number(&mut self, customer: &Sel, number: &str, user: &Sel) -> Step<Outcome> {
-        let ok = Ok((RowState::Succeeded, None));
-        let in_doubt = self.doubt;
         let cid = self.customer(customer).await?;
         let Some(k) = self.number(&cid, number, false).await? else {
             return Err(done(
@@ -1030,9 +1023,9 @@ impl RowCx<'_> {
         let uid = self.user(&cid, user).await?;
         if self.answered.contains("allocate") {
             // This job's allocation, answered before its process died.
-            return ok;
+            return Ok(SUCCEEDED);
         }
-        let current = if in_doubt { None } else { k.user.clone() };
+        let current = if self.doubt { None } else { k.user.clone() };
         if current.as_deref() == Some(uid.as_str()) {
             return Ok((
                 RowState::AlreadyExisted,
@@ -1040,14 +1033,12 @@ impl RowCx<'_> {
             ));
         }
         self.allocate(&cid, number, &k.id, &uid, current).await?;
-        ok
+        Ok(SUCCEEDED)
     }
 
     async fn deallocate_number(&mut self, customer: &Sel, number: &str) -> Step<Outcome> {
-        let ok = Ok((RowState::Succeeded, None));
-        let in_doubt = self.doubt;
         let cid = self.customer(customer).await?;
-        let Some(k) = self.number(&cid, number, in_doubt).await? else {
+        let Some(k) = self.number(&cid, number, self.doubt).await? else {
             return Err(done(
                 RowState::Failed,
                 format!("customer {cid} has no number {number}"),
@@ -1056,10 +1047,10 @@ impl RowCx<'_> {
         self.set("number", &k.id);
         if self.answered.contains("deallocate") {
             // This job's deallocation, answered before its process died.
-            return ok;
+            return Ok(SUCCEEDED);
         }
         if k.user.is_none() {
-            return Ok(if in_doubt {
+            return Ok(if self.doubt {
                 (RowState::Succeeded, None)
             } else {
                 (
@@ -1101,7 +1092,7 @@ impl RowCx<'_> {
                 user: None,
             },
         );
-        ok
+        Ok(SUCCEEDED)
     }
 
     async fn add_blocked(&mut self, customer: &Sel, new: &c::NewBlockedNumber) -> Step<Outcome> {
@@ -1141,16 +1132,14 @@ impl RowCx<'_> {
         number: &str,
         changes: &c::BlockedNumberChanges,
     ) -> Step<Outcome> {
-        let ok = Ok((RowState::Succeeded, None));
         let cid = self.customer(customer).await?;
         let bid = self.blocked_id(&cid, number).await?;
         let req = ApiRequest::new(O::UpdateBlockedNumber, &[&cid, &bid]).json(changes);
         self.write("update", &req).await?;
-        ok
+        Ok(SUCCEEDED)
     }
 
     async fn delete_blocked(&mut self, customer: &Sel, number: &str) -> Step<Outcome> {
-        let ok = Ok((RowState::Succeeded, None));
         let cid = self.customer(customer).await?;
         let bid = self.blocked_id(&cid, number).await?;
         self.delete(
@@ -1159,7 +1148,7 @@ impl RowCx<'_> {
         )
         .await?;
         self.e.look.forget(&cid, BLOCKED, number);
-        ok
+        Ok(SUCCEEDED)
     }
 
     async fn add_device(
@@ -1169,7 +1158,6 @@ impl RowCx<'_> {
         product: &str,
         mac: &str,
     ) -> Step<Outcome> {
-        let ok = Ok((RowState::Succeeded, None));
         let cid = self.customer(customer).await?;
         if let Some(id) = self.id("device") {
             return Ok((RowState::Succeeded, Some(format!("created {id}"))));
@@ -1191,7 +1179,7 @@ impl RowCx<'_> {
                     if let Ok(d) = client::decode::<c::Created>(O::AddUserDevice, &b) {
                         self.set("device", &d.id);
                     }
-                    return ok;
+                    return Ok(SUCCEEDED);
                 }
                 Err(Ok(e)) if e.is_outcome_unknown() => continue,
                 Err(Ok(e)) if e.status == Some(409) && self.doubt => {
@@ -1221,7 +1209,6 @@ impl RowCx<'_> {
         delivery: &Option<c::Address>,
         order_ref: &Option<String>,
     ) -> Step<Outcome> {
-        let ok = Ok((RowState::Succeeded, None));
         let cid = self.customer(customer).await?;
         if let Some(id) = self.id("order") {
             return Ok((RowState::Succeeded, Some(format!("placed {id}"))));
@@ -1296,7 +1283,7 @@ impl RowCx<'_> {
         let found = self.create("create", &req, &what).await?;
         self.e.claim("order", &found.id, self.rec.id);
         self.set("order", &found.id);
-        ok
+        Ok(SUCCEEDED)
     }
 
     async fn user_settings(
@@ -1306,7 +1293,6 @@ impl RowCx<'_> {
         call: &Option<c::CallSettings>,
         schedule: &Option<c::ScheduleSettings>,
     ) -> Step<Outcome> {
-        let ok = Ok((RowState::Succeeded, None));
         let cid = self.customer(customer).await?;
         let uid = self.user(&cid, user).await?;
         if let Some(call) = call {
@@ -1317,7 +1303,7 @@ impl RowCx<'_> {
             let req = ApiRequest::new(O::UpdateScheduleSettings, &[&cid, &uid]).json(s);
             self.write("schedule-settings", &req).await?;
         }
-        ok
+        Ok(SUCCEEDED)
     }
 
     async fn add_partner_user(&mut self, new: &c::NewPartnerUser) -> Step<Outcome> {
@@ -1352,19 +1338,17 @@ impl RowCx<'_> {
         partner_user: &Sel,
         changes: &c::PartnerUserChanges,
     ) -> Step<Outcome> {
-        let ok = Ok((RowState::Succeeded, None));
         let pid = self.partner_user(partner_user).await?;
         let req = ApiRequest::new(O::UpdatePartnerUser, &[&pid]).json(changes);
         self.write("update", &req).await?;
-        ok
+        Ok(SUCCEEDED)
     }
 
     async fn delete_partner_user(&mut self, partner_user: &Sel) -> Step<Outcome> {
-        let ok = Ok((RowState::Succeeded, None));
         let pid = self.partner_user(partner_user).await?;
         self.delete("delete", &ApiRequest::new(O::DeletePartnerUser, &[&pid]))
             .await?;
-        ok
+        Ok(SUCCEEDED)
     }
 
     async fn allocate(
