@@ -106,8 +106,11 @@ const INPUT_LOCKS: &str = "running";
 pub enum Endpoint {
     /// An in-process sandbox of the run's own: nothing leaves the machine.
     Sandbox,
-    /// The API at this (normalised) base URL, with this key.
-    Api { base_url: String, key_id: String },
+    /// The API at this (normalised) base URL, with this key (None: no credentials are set).
+    Api {
+        base_url: String,
+        key_id: Option<String>,
+    },
 }
 
 impl Endpoint {
@@ -119,7 +122,7 @@ impl Endpoint {
             Endpoint::Api {
                 base_url: crate::client::normalize_base_url(&job.meta.base_url)
                     .unwrap_or_else(|_| job.meta.base_url.clone()),
-                key_id: job.meta.key_id.clone(),
+                key_id: Some(job.meta.key_id.clone()),
             }
         })
     }
@@ -132,11 +135,7 @@ impl Endpoint {
         Ok(Endpoint::Api {
             base_url: crate::client::normalize_base_url(&s.base_url)
                 .map_err(|e| JobError::Refused(e.to_string()))?,
-            key_id: s
-                .credentials
-                .as_ref()
-                .map(|(c, _)| c.key_id.clone())
-                .unwrap_or_default(),
+            key_id: s.credentials.as_ref().map(|(c, _)| c.key_id.clone()),
         })
     }
 
@@ -156,6 +155,8 @@ impl Endpoint {
 pub struct InputLock {
     _lock: journal::JobLock,
     info: PathBuf,
+    /// When the lock was taken: what the second run is told, whatever job it names later.
+    since_ms: i64,
 }
 
 /// Who holds an input's lock, for the message the second run prints.
@@ -203,7 +204,11 @@ impl InputLock {
                 endpoint.place()
             )));
         };
-        let held = InputLock { _lock: lock, info };
+        let held = InputLock {
+            _lock: lock,
+            info,
+            since_ms: journal::now_ms(),
+        };
         held.write(None);
         Ok(held)
     }
@@ -216,7 +221,7 @@ impl InputLock {
     fn write(&self, job: Option<&str>) {
         let holder = Holder {
             pid: std::process::id(),
-            since_ms: journal::now_ms(),
+            since_ms: self.since_ms,
             job: job.map(str::to_string),
         };
         // Only the message of a second run reads it: failing to write it loses no work.
@@ -307,12 +312,15 @@ pub fn differences(
         if b0 != b1 {
             out.push(format!("the base URL (the job: {b0}; this run: {b1})"));
         }
-        if k1.is_empty() {
-            out.push(format!(
-                "the API key (the job: {k0}; this run: none is set: set PLBULK_API_KEY and PLBULK_API_SECRET)"
-            ));
-        } else if k0 != k1 {
-            out.push(format!("the API key (the job: {k0}; this run: {k1})"));
+        let job_key = k0.as_deref().unwrap_or("none");
+        match k1 {
+            None => out.push(format!(
+                "the API key (the job: {job_key}; this run: none is set: set PLBULK_API_KEY and PLBULK_API_SECRET)"
+            )),
+            Some(k) if k0.as_deref() != Some(k) => {
+                out.push(format!("the API key (the job: {job_key}; this run: {k})"))
+            }
+            Some(_) => {}
         }
     }
     if was.existing != options.existing {
