@@ -851,22 +851,17 @@ impl Journal {
             m.insert(k.to_string(), serde_json::Value::String(v.to_string()));
             serde_json::Value::Object(m).to_string()
         });
-        let flags = match (answer.result, answer.settled) {
-            (AttemptResult::Ok, true) => "0".to_string(),
-            (AttemptResult::Ok, false) | (AttemptResult::Unknown, _) => {
-                doubt::UNSETTLED.to_string()
-            }
-            (AttemptResult::Transient | AttemptResult::Final, _) => {
-                format!("doubt & {}", doubt::UNSETTLED)
-            }
+        // The doubt after the answer; None keeps what the row had before the attempt.
+        let doubt = match (answer.result, answer.settled) {
+            (AttemptResult::Ok, true) => Some(0),
+            (AttemptResult::Ok, false) | (AttemptResult::Unknown, _) => Some(doubt::UNSETTLED),
+            (AttemptResult::Transient | AttemptResult::Final, _) => None,
         };
         tx.execute(
-            &format!(
-                "UPDATE rows SET doubt = {flags}, status = COALESCE(?1, status),
-                                 ids = CASE WHEN ?2 IS NULL THEN ids ELSE json_patch(ids, ?2) END
-                 WHERE id = ?3"
-            ),
-            params![answer.status, made, row],
+            "UPDATE rows SET doubt = COALESCE(?1, doubt & ?5), status = COALESCE(?2, status),
+                             ids = CASE WHEN ?3 IS NULL THEN ids ELSE json_patch(ids, ?3) END
+             WHERE id = ?4",
+            params![doubt, answer.status, made, row, doubt::UNSETTLED],
         )
         .map_err(|e| self.err(e))?;
         tx.commit().map_err(|e| self.err(e))
