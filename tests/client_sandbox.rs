@@ -10,7 +10,7 @@ use plbulk::client::{
 use plbulk::contract::{self as c, Operation};
 use plbulk::pacing::{Rate, SlidingWindow};
 use plbulk::sandbox::{
-    busiest_window, Latency, LogEntry, Sandbox, SandboxConfig, DEFAULT_KEY, DEFAULT_SECRET,
+    busiest_window, Latency, Sandbox, SandboxConfig, DEFAULT_KEY, DEFAULT_SECRET,
 };
 
 const QUICK_RETRY: RetryPolicy = RetryPolicy {
@@ -31,18 +31,6 @@ fn client_for(sb: &Sandbox, retry: RetryPolicy) -> Client {
     let mut cfg = ClientConfig::new(sb.url(), Credentials::new(DEFAULT_KEY, DEFAULT_SECRET));
     cfg.retry = retry;
     Client::new(cfg).unwrap()
-}
-
-/// The operation a logged request was, by matching its method and path to the contract's table.
-fn operation_of(e: &LogEntry) -> Option<Operation> {
-    Operation::ALL.iter().copied().find(|op| {
-        if op.method().as_str() != e.method {
-            return false;
-        }
-        let t: Vec<&str> = op.template().split('/').collect();
-        let p: Vec<&str> = e.path.split('/').collect();
-        t.len() == p.len() && t.iter().zip(&p).all(|(t, p)| t.starts_with('{') || t == p)
-    })
 }
 
 fn customer_pro(name: &str) -> c::NewCustomer {
@@ -357,7 +345,11 @@ async fn every_operation_works_through_the_client() {
     assert!(state["users"].as_array().unwrap().is_empty());
 
     // And the log proves that every operation of the contract went over the wire.
-    let used: BTreeSet<Operation> = sb.requests().iter().filter_map(operation_of).collect();
+    let used: BTreeSet<Operation> = sb
+        .requests()
+        .iter()
+        .filter_map(|e| Operation::route(&e.method, &e.path))
+        .collect();
     let missing: Vec<_> = Operation::ALL
         .iter()
         .filter(|op| !used.contains(op))

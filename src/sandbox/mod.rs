@@ -688,16 +688,7 @@ impl Sandbox {
 
     /// Starts on the account state a [`Sandbox::save`] wrote, so a rehearsal can be resumed.
     pub async fn start_saved(config: SandboxConfig, saved: &[u8]) -> std::io::Result<Sandbox> {
-        Sandbox::start_saved_on("127.0.0.1:0", config, saved).await
-    }
-
-    /// As [`Sandbox::start_saved`], on `listen`.
-    pub async fn start_saved_on(
-        listen: &str,
-        config: SandboxConfig,
-        saved: &[u8],
-    ) -> std::io::Result<Sandbox> {
-        Sandbox::start_with(listen, config, World::from_saved(saved)?).await
+        Sandbox::start_with("127.0.0.1:0", config, World::from_saved(saved)?).await
     }
 
     /// The whole account state, for [`Sandbox::start_saved`].
