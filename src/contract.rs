@@ -19,7 +19,6 @@ pub const DEFAULT_BASE_URL: &str = "https://api.phonelineplus.com/v1";
 /// Published: 100 requests per minute per API key (the auth call assumed to count too).
 pub const RATE_LIMIT_PER_MINUTE: u32 = 100;
 
-/// Assumed: seconds to wait, on a 429.
 /// Assumed: how far the server's clock (an order's `createdAt`) may be behind ours when an
 /// order in doubt is matched to "an order of the same items created after the first attempt".
 pub const CLOCK_SKEW_ALLOWANCE_MS: i64 = 60_000;
@@ -28,6 +27,13 @@ pub const CLOCK_SKEW_ALLOWANCE_MS: i64 = 60_000;
 /// "already placed" when a job is run again: long enough for a re-run after a partial failure,
 /// short enough that next month's identical order is not mistaken for this one.
 pub const REPEAT_ORDER_WINDOW_MS: i64 = 7 * 24 * 3600 * 1000;
+
+/// Assumed: the API matches emails and company names regardless of case and of spaces around
+/// them ("Ann@Acme.example " is ann@acme.example). Whatever the engine looks for, the plan
+/// orders by and the pre-flight warns of is compared in this one form.
+pub fn natural_key(s: &str) -> String {
+    s.trim().to_lowercase()
+}
 
 /// The status a successful call of `op` answers with (for the results: the body is what counts).
 pub fn success_status(op: Operation) -> u16 {

@@ -12,7 +12,7 @@ use std::path::Path;
 use rust_xlsxwriter::{Color, Format, Workbook};
 
 use crate::client::{ApiError, Client};
-use crate::contract as c;
+use crate::contract::{self as c, natural_key};
 use crate::schema::{Field, Kind};
 
 #[derive(Debug, thiserror::Error)]
@@ -49,9 +49,8 @@ pub async fn export(
 ) -> Result<usize, ExportError> {
     let mut customers = client.list_customers().await?;
     if let Some(want) = customer {
-        let w = want.trim().to_lowercase();
-        customers
-            .retain(|cu| cu.id.to_lowercase() == w || cu.company_name.trim().to_lowercase() == w);
+        let w = natural_key(want);
+        customers.retain(|cu| cu.id.to_lowercase() == w || natural_key(&cu.company_name) == w);
         if customers.is_empty() {
             return Err(ExportError::Refused(format!(
                 "no customer in the account has the id or company name {want:?}"

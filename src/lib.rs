@@ -9,10 +9,12 @@
 //!   validating, templates and reports.
 //! - [`intake`]: files to sheets of rows (CSV in any usual encoding and delimiter; workbooks
 //!   through calamine), each row's cells as the user meant them.
-//! - [`validate`]: every cell and every row checked before any call, with [`findings`] that
-//!   name file, sheet, row, column and what to do; [`report`] and [`templates`] write the
-//!   validation report and the import templates.
-//! - [`plan`]: validated rows to the work each stands for, with dependencies, in order.
+//! - [`validate`]: every cell and every row checked before any call, one checker per kind,
+//!   each handing over its row's typed [`validate::Op`] (values cleaned, actions parsed) and a
+//!   final verdict, with [`findings`] that name file, sheet, row, column and what to do;
+//!   [`report`] and [`templates`] write the validation report and the import templates.
+//! - [`plan`]: validated operations to the work each stands for: references resolved to rows
+//!   of the job or left for the account, dependencies, phases, orders grouped.
 //! - [`preflight`]: what only the account knows, checked with paced List calls before any
 //!   write.
 //! - [`journal`]: the job's SQLite journal (all the SQL) and the per-key call budget; [`job`]:
@@ -26,6 +28,7 @@
 //!   and failures sorted into transient, final and *outcome unknown*.
 //! - [`results`], [`progress`] and [`export`]: the results workbook, the to-fix file and
 //!   CSV results; progress on the terminal; the account read back into import templates.
+//!   [`sheet_names`] keeps every workbook's sheet names as Excel allows.
 //! - [`sandbox`]: an in-memory server implementing the whole contract, with the real limit and
 //!   injectable faults, for tests, benchmarks and partners' rehearsals.
 //! - [`cli`] and [`cmd`]: argument parsing, and one module per verb that calls into the above.
@@ -49,6 +52,7 @@ pub mod report;
 pub mod results;
 pub mod sandbox;
 pub mod schema;
+pub mod sheet_names;
 pub mod templates;
 pub mod validate;
 

@@ -11,20 +11,21 @@
 //! Order: customers and partner users, then users, numbers (deallocations, additions,
 //! allocations), blocked numbers, devices, settings, orders, and deletions last.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::contract as c;
-use crate::findings::{Findings, Severity};
+use crate::contract::{self as c, natural_key};
+use crate::findings::{Finding, Findings, Severity};
 use crate::intake::IntakeError;
 use crate::journal::{NewRow, RowState, SheetRec};
 use crate::schema::{
     Action, BlockedAction, CustomerAction, Field, Kind, NumberAction, PartnerUserAction, UserAction,
 };
-use crate::validate::{self, fields, Outcome, SheetCounts, Verdict};
+use crate::validate::op::{CustomerSel, PersonSel};
+use crate::validate::{self, Op, Outcome, SheetCounts, Validator, Verdict};
 
 /// What a row refers to: another row of this job, or something in the account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -251,6 +252,18 @@ impl Work {
         }
     }
 
+    /// Whether the work is a Customers row's change to a customer (which names it by Customer
+    /// ID or Company Name, not by a Customer cell).
+    pub fn is_about_customer(&self) -> bool {
+        matches!(
+            self,
+            Work::UpdateCustomer { .. }
+                | Work::DeleteCustomer { .. }
+                | Work::RegradeContract { .. }
+                | Work::UpgradePlan { .. }
+        )
+    }
+
     /// Whether the work removes something: deletions wait until everything else is done.
     pub fn is_delete(&self) -> bool {
         matches!(
@@ -276,20 +289,32 @@ pub struct SheetIn {
 }
 
 impl SheetIn {
+    /// The column of field `f`, if the sheet has it.
+    pub fn column_of(&self, f: Field) -> Option<usize> {
+        self.columns.iter().find(|(g, _)| *g == f).map(|&(_, c)| c)
+    }
+
     fn cell<'a>(&self, cells: &'a [String], f: Field) -> Option<&'a str> {
-        let i = self.columns.iter().find(|(g, _)| *g == f)?.1;
+        let i = self.column_of(f)?;
         let v = cells.get(i)?.trim();
         (!v.is_empty()).then_some(v)
     }
 }
 
-/// A row as read, with its verdict.
+/// A row as read: its cells as the user gave them, and its operation when it is valid.
 #[derive(Debug, Clone)]
 pub struct RowIn {
     pub sheet: u32,
     pub row_no: u32,
     pub cells: Vec<String>,
-    pub valid: bool,
+    /// The row's final verdict: None is invalid, on its own or across rows.
+    pub op: Option<Op>,
+}
+
+impl RowIn {
+    pub fn valid(&self) -> bool {
+        self.op.is_some()
+    }
 }
 
 /// Everything read from a job's input files.
@@ -312,11 +337,12 @@ impl Inputs {
     }
 }
 
-/// Reads and validates every input, keeping each row's cells.
+/// Reads and validates every input, keeping each row's cells and operation.
 pub fn read(files: &[PathBuf], kind: Option<Kind>) -> Inputs {
     let mut sheets = Vec::new();
     let mut rows = Vec::new();
     let (outcome, unreadable) = validate::check_files(
+        Validator::building_ops(),
         files,
         kind,
         |sheet| {
@@ -329,33 +355,28 @@ pub fn read(files: &[PathBuf], kind: Option<Kind>) -> Inputs {
                 header_row: sheet.header_row,
             })
         },
-        |sheet, row_no, row, v| {
+        |sheet, row_no, row, v, op| {
             if v != Verdict::Ignored {
                 rows.push(RowIn {
                     sheet,
                     row_no,
                     cells: row.iter().map(str::to_string).collect(),
-                    valid: v == Verdict::Valid,
+                    op,
                 });
             }
         },
     );
-    // A finding's row is known by (file, sheet, row); a row found invalid only across rows
-    // (a duplicate, an ambiguous name) is marked so here.
-    let mut bad: HashMap<(&str, &str, u32), ()> = HashMap::new();
-    for f in outcome.findings.items() {
-        if f.severity == Severity::Error {
-            if let Some(r) = f.row {
-                bad.insert((&f.file, &f.sheet, r), ());
+    // A row valid on its own may be invalid across rows (a repeat, an ambiguous name).
+    let overruled: HashSet<(&str, &str, u32)> = outcome.overruled().collect();
+    if !overruled.is_empty() {
+        for r in &mut rows {
+            let s = &sheets[r.sheet as usize];
+            if overruled.contains(&(&*s.file, &*s.name, r.row_no)) {
+                r.op = None;
             }
         }
     }
-    for r in &mut rows {
-        let s = &sheets[r.sheet as usize];
-        if bad.contains_key(&(&*s.file, &*s.name, r.row_no)) {
-            r.valid = false;
-        }
-    }
+    drop(overruled);
     Inputs {
         files: files.to_vec(),
         sheets,
@@ -365,27 +386,46 @@ pub fn read(files: &[PathBuf], kind: Option<Kind>) -> Inputs {
     }
 }
 
-/// Errors of one row, as one line for its Detail.
-fn row_detail(findings: &Findings, sheet: &SheetIn, row_no: u32) -> String {
-    let msgs: Vec<String> = findings
-        .items()
-        .iter()
-        .filter(|f| {
-            let whole_sheet = f.row == Some(sheet.header_row) && f.column.is_none();
-            f.severity == Severity::Error
-                && (f.row == Some(row_no) || whole_sheet)
-                && *f.sheet == *sheet.name
-                && *f.file == *sheet.file
-        })
-        .map(|f| match &f.header {
-            Some(h) => format!("{h}: {}", f.message),
-            None => f.message.clone(),
-        })
-        .collect();
-    if msgs.is_empty() {
-        "invalid (see the validation report)".to_string()
-    } else {
-        msgs.join("; ")
+/// The error findings of each row, and of each sheet's header (a missing column is every
+/// row's), gathered in one pass so an invalid row's Detail costs a lookup.
+struct RowErrors<'a> {
+    by_row: HashMap<(&'a str, &'a str, u32), Vec<&'a Finding>>,
+}
+
+impl<'a> RowErrors<'a> {
+    fn new(findings: &'a Findings) -> RowErrors<'a> {
+        let mut by_row: HashMap<_, Vec<&Finding>> = HashMap::new();
+        for f in findings.items() {
+            if let (Severity::Error, Some(row)) = (f.severity, f.row) {
+                by_row
+                    .entry((&*f.file, &*f.sheet, row))
+                    .or_default()
+                    .push(f);
+            }
+        }
+        RowErrors { by_row }
+    }
+
+    /// Errors of one row, as one line for its Detail.
+    fn detail(&self, sheet: &SheetIn, row_no: u32) -> String {
+        let at = |row| self.by_row.get(&(&*sheet.file, &*sheet.name, row));
+        let whole_sheet = at(sheet.header_row)
+            .into_iter()
+            .flatten()
+            .filter(|f| f.column.is_none());
+        let own = at(row_no).into_iter().flatten();
+        let msgs: Vec<String> = own
+            .chain(whole_sheet)
+            .map(|f| match &f.header {
+                Some(h) => format!("{h}: {}", f.message),
+                None => f.message.clone(),
+            })
+            .collect();
+        if msgs.is_empty() {
+            "invalid (see the validation report)".to_string()
+        } else {
+            msgs.join("; ")
+        }
     }
 }
 
@@ -442,10 +482,6 @@ fn phase(action: Action) -> u8 {
     }
 }
 
-fn lower(s: &str) -> String {
-    s.trim().to_lowercase()
-}
-
 /// Builds the plan from what was read. Invalid rows are kept, as invalid, when `skip_invalid`
 /// (so the results show them); the caller refuses to run otherwise.
 pub fn build(inputs: &Inputs) -> Plan {
@@ -462,61 +498,65 @@ pub fn build(inputs: &Inputs) -> Plan {
         })
         .collect();
 
-    // Order: by phase, then as the input has it.
-    // An invalid row's action may not parse; it is planned (as invalid) in its kind's default.
-    let action = |r: &RowIn| {
-        let s = &inputs.sheets[r.sheet as usize];
-        Action::parse(s.kind, s.cell(&r.cells, Field::Action).unwrap_or(""))
-            .unwrap_or_else(|| Action::default_of(s.kind))
-    };
+    // Order: by phase, then as the input has it. An invalid row's action is read from its
+    // cell when it names one (so an invalid customer added is still known by its Ref), and is
+    // its kind's default when not: it never runs, so only its place in the results depends on it.
+    let actions: Vec<Action> = inputs
+        .rows
+        .iter()
+        .map(|r| match &r.op {
+            Some(op) => op.action(),
+            None => {
+                let s = &inputs.sheets[r.sheet as usize];
+                Action::parse(s.kind, s.cell(&r.cells, Field::Action).unwrap_or(""))
+                    .unwrap_or_else(|| Action::default_of(s.kind))
+            }
+        })
+        .collect();
     let mut order: Vec<usize> = (0..inputs.rows.len()).collect();
-    order.sort_by_key(|&i| (phase(action(&inputs.rows[i])), i));
+    order.sort_by_key(|&i| (phase(actions[i]), i));
     let mut id_of = vec![0i64; inputs.rows.len()];
     for (pos, &i) in order.iter().enumerate() {
         id_of[i] = pos as i64 + 1;
     }
 
-    let mut b = Builder {
-        refs: HashMap::new(),
-        names: HashMap::new(),
-        users: HashMap::new(),
-        numbers: HashMap::new(),
-        loose_users: HashMap::new(),
-        loose_numbers: HashMap::new(),
-        deallocs: HashMap::new(),
-        orders: HashMap::new(),
-    };
+    let mut b = Builder::default();
     // Customers first: every other sheet refers to them. Invalid ones too, so that a row
     // naming one is skipped as depending on an invalid row rather than looked for elsewhere.
     for &i in &order {
         let r = &inputs.rows[i];
-        let s = &inputs.sheets[r.sheet as usize];
-        if action(r) != Action::Customer(CustomerAction::Add) {
+        if actions[i] != Action::Customer(CustomerAction::Add) {
             continue;
         }
-        if let Some(rf) = s.cell(&r.cells, Field::Ref) {
-            b.refs.insert(lower(rf), id_of[i]);
+        let (reference, name) = match &r.op {
+            Some(Op::AddCustomer { reference, new }) => {
+                (reference.as_deref(), Some(&*new.company_name))
+            }
+            _ => {
+                let s = &inputs.sheets[r.sheet as usize];
+                (
+                    s.cell(&r.cells, Field::Ref),
+                    s.cell(&r.cells, Field::CompanyName),
+                )
+            }
+        };
+        if let Some(rf) = reference {
+            b.refs.insert(natural_key(rf), id_of[i]);
         }
-        if let Some(n) = s.cell(&r.cells, Field::CompanyName) {
-            b.names.entry(lower(n)).or_default().push(id_of[i]);
+        if let Some(n) = name {
+            b.names.entry(natural_key(n)).or_default().push(id_of[i]);
         }
     }
     // Every row that makes a user or a number is known before any row refers to one: a
     // reference above its add, or spelt through another name of the customer, still waits.
     for &i in &order {
-        let r = &inputs.rows[i];
-        if r.valid {
-            b.register(
-                &inputs.sheets[r.sheet as usize],
-                &r.cells,
-                action(r),
-                id_of[i],
-            );
+        if let Some(op) = &inputs.rows[i].op {
+            b.register(op, id_of[i]);
         }
     }
     // An order with an invalid row is not placed in part: its other rows are invalid too.
     let mut broken_orders: HashMap<(String, String), u32> = HashMap::new();
-    for r in inputs.rows.iter().filter(|r| !r.valid) {
+    for r in inputs.rows.iter().filter(|r| !r.valid()) {
         let s = &inputs.sheets[r.sheet as usize];
         if s.kind != Kind::Orders {
             continue;
@@ -525,13 +565,14 @@ pub fn build(inputs: &Inputs) -> Plan {
             s.cell(&r.cells, Field::OrderRef),
             s.cell(&r.cells, Field::Customer),
         ) {
-            let key = (Builder::customer_key(&b.customer(cu)), lower(o));
+            let key = (Builder::customer_key(&b.customer(cu)), natural_key(o));
             broken_orders.entry(key).or_insert(r.row_no);
         }
     }
+    let errors = RowErrors::new(&inputs.outcome.findings);
     let mut rows: Vec<NewRow> = Vec::with_capacity(order.len());
     // Each row's work stays typed until the end, so that an order's members can add their
-    // items to it in place; it is written as JSON once.
+    // items to it in place.
     let mut works: Vec<Option<Work>> = (0..order.len()).map(|_| None).collect();
     for &i in &order {
         let r = &inputs.rows[i];
@@ -547,29 +588,32 @@ pub fn build(inputs: &Inputs) -> Plan {
             state: RowState::Pending,
             detail: None,
         };
-        if !r.valid {
+        let Some(op) = &r.op else {
             row.state = RowState::Invalid;
-            row.detail = Some(row_detail(&inputs.outcome.findings, s, r.row_no));
+            row.detail = Some(errors.detail(s, r.row_no));
             rows.push(row);
             continue;
-        }
-        if s.kind == Kind::Orders {
-            if let (Some(o), Some(cu)) = (
-                s.cell(&r.cells, Field::OrderRef),
-                s.cell(&r.cells, Field::Customer),
-            ) {
-                let key = (Builder::customer_key(&b.customer(cu)), lower(o));
-                if let Some(bad) = broken_orders.get(&key) {
-                    row.state = RowState::Invalid;
-                    row.detail = Some(format!(
-                        "row {bad} of order {o} is invalid, and an order is not placed in part: fix that row"
-                    ));
-                    rows.push(row);
-                    continue;
-                }
+        };
+        if let Op::OrderLine {
+            customer,
+            order_ref,
+            ..
+        } = op
+        {
+            let key = (
+                Builder::customer_key(&b.customer(customer)),
+                natural_key(order_ref),
+            );
+            if let Some(bad) = broken_orders.get(&key) {
+                row.state = RowState::Invalid;
+                row.detail = Some(format!(
+                    "row {bad} of order {order_ref} is invalid, and an order is not placed in part: fix that row"
+                ));
+                rows.push(row);
+                continue;
             }
         }
-        match b.work(s, &r.cells, action(r), id) {
+        match b.work(op, id) {
             Planned::Work(work, mut deps) => {
                 for sel in [work.customer()].into_iter().flatten() {
                     deps.extend(sel.row());
@@ -580,22 +624,16 @@ pub fn build(inputs: &Inputs) -> Plan {
                 row.deps = deps;
                 works[rows.len()] = Some(*work);
             }
-            Planned::MemberOf(lead) => {
+            Planned::MemberOf(lead, item) => {
+                // Members of an order carry their items to its first row.
+                if let Some(Work::AddOrder { items, .. }) = &mut works[lead as usize - 1] {
+                    items.push(item);
+                }
                 row.lead = Some(lead);
                 row.deps = vec![lead];
             }
         }
         rows.push(row);
-    }
-    // Members of an order carry their items to the lead.
-    for row in &rows {
-        let Some(lead) = row.lead else { continue };
-        let s = &inputs.sheets[row.sheet as usize];
-        if let (Some(Work::AddOrder { items, .. }), Some(item)) =
-            (&mut works[lead as usize - 1], order_item(s, &row.cells))
-        {
-            items.push(item);
-        }
     }
     for (row, work) in rows.iter_mut().zip(works) {
         row.work = work;
@@ -605,9 +643,11 @@ pub fn build(inputs: &Inputs) -> Plan {
 
 enum Planned {
     Work(Box<Work>, Vec<i64>),
-    MemberOf(i64),
+    /// A later line of an order: its item, for the order's first row.
+    MemberOf(i64, (String, u32)),
 }
 
+#[derive(Default)]
 struct Builder {
     /// Customers rows' Refs and company names (lower case) → row id.
     refs: HashMap<String, i64>,
@@ -628,28 +668,10 @@ struct Builder {
     orders: HashMap<(String, String), i64>,
 }
 
-fn order_item(s: &SheetIn, cells: &[String]) -> Option<(String, u32)> {
-    let product = s.cell(cells, Field::Product)?;
-    let q = s
-        .cell(cells, Field::Quantity)
-        .and_then(|q| fields::quantity(q).ok())
-        .unwrap_or(1);
-    Some((product.to_string(), q))
-}
-
-fn norm(rule: fn(&str, &mut String) -> Result<(), String>, v: &str) -> String {
-    let mut out = String::new();
-    match rule(v, &mut out) {
-        Ok(()) => out,
-        // Validated already; keep the text as given if a rule changed its mind.
-        Err(_) => v.to_string(),
-    }
-}
-
 impl Builder {
     /// The customer a cell names: a Ref, a company name added in this job, or the account's.
     fn customer(&self, value: &str) -> Sel {
-        let k = lower(value);
+        let k = natural_key(value);
         if let Some(r) = self.refs.get(&k) {
             return Sel::Row(*r);
         }
@@ -659,29 +681,37 @@ impl Builder {
         }
     }
 
+    /// The customer a Customers row changes.
+    fn customer_of(&self, sel: &CustomerSel) -> Sel {
+        match sel {
+            CustomerSel::Id(id) => Sel::Id(id.clone()),
+            CustomerSel::Name(name) => self.customer(name),
+        }
+    }
+
     fn customer_key(sel: &Sel) -> String {
         match sel {
             Sel::Row(r) => format!("row:{r}"),
-            Sel::Id(s) | Sel::Existing(s) | Sel::Email(s) => format!("acct:{}", lower(s)),
+            Sel::Id(s) | Sel::Existing(s) | Sel::Email(s) => format!("acct:{}", natural_key(s)),
         }
     }
 
     /// Notes a row that makes a user or a number, before any row is planned.
-    fn register(&mut self, s: &SheetIn, cells: &[String], action: Action, id: i64) {
-        let get = |f: Field| s.cell(cells, f);
-        match action {
-            Action::User(UserAction::Add) => {
-                let customer = self.customer(get(Field::Customer).unwrap_or(""));
-                let email = lower(get(Field::Email).unwrap_or(""));
+    fn register(&mut self, op: &Op, id: i64) {
+        match op {
+            Op::AddUser { customer, new } => {
+                let customer = self.customer(customer);
+                let email = natural_key(&new.email);
                 if customer.row().is_none() {
                     self.loose_users.entry(email.clone()).or_default().push(id);
                 }
                 self.users
                     .insert((Self::customer_key(&customer), email), id);
             }
-            Action::Number(NumberAction::Add) => {
-                let customer = self.customer(get(Field::Customer).unwrap_or(""));
-                let number = norm(fields::uk_number, get(Field::Number).unwrap_or(""));
+            Op::AddNumber {
+                customer, number, ..
+            } => {
+                let customer = self.customer(customer);
                 if customer.row().is_none() {
                     self.loose_numbers
                         .entry(number.clone())
@@ -689,7 +719,7 @@ impl Builder {
                         .push(id);
                 }
                 self.numbers
-                    .insert((Self::customer_key(&customer), number), id);
+                    .insert((Self::customer_key(&customer), number.clone()), id);
             }
             _ => {}
         }
@@ -699,7 +729,12 @@ impl Builder {
     fn user_deps(&self, customer: &Sel, email: &str) -> Vec<i64> {
         let mut deps: Vec<i64> = self.user(customer, email).row().into_iter().collect();
         if customer.row().is_none() {
-            deps.extend(self.loose_users.get(&lower(email)).into_iter().flatten());
+            deps.extend(
+                self.loose_users
+                    .get(&natural_key(email))
+                    .into_iter()
+                    .flatten(),
+            );
         }
         deps
     }
@@ -717,275 +752,207 @@ impl Builder {
     fn user(&self, customer: &Sel, email: &str) -> Sel {
         match self
             .users
-            .get(&(Self::customer_key(customer), lower(email)))
+            .get(&(Self::customer_key(customer), natural_key(email)))
         {
             Some(r) => Sel::Row(*r),
             None => Sel::Email(email.trim().to_string()),
         }
     }
 
-    fn work(&mut self, s: &SheetIn, cells: &[String], action: Action, id: i64) -> Planned {
-        let get = |f: Field| s.cell(cells, f);
-        let text = |f: Field| get(f).map(str::to_string);
-        let address = |l1: Field, l2: Field, town: Field, county: Field, pc: Field| {
-            Some(c::Address {
-                line1: get(l1)?.to_string(),
-                line2: text(l2),
-                town: get(town)?.to_string(),
-                county: text(county),
-                postcode: norm(fields::postcode, get(pc)?),
-            })
-        };
-        let customer_of_row = || -> Sel {
-            match get(Field::CustomerId) {
-                Some(idv) => Sel::Id(idv.to_string()),
-                None => self.customer(get(Field::CompanyName).unwrap_or("")),
+    /// The user a row names, and the rows it must wait for.
+    fn person(&self, customer: &Sel, sel: &PersonSel, deps: &mut Vec<i64>) -> Sel {
+        match sel {
+            PersonSel::Id(id) => Sel::Id(id.clone()),
+            PersonSel::Email(email) => {
+                deps.extend(self.user_deps(customer, email));
+                self.user(customer, email)
             }
-        };
+        }
+    }
+
+    /// The user a row names by User Email, and the rows it must wait for.
+    fn user_by_email(&self, customer: &Sel, email: &str, deps: &mut Vec<i64>) -> Sel {
+        deps.extend(self.user_deps(customer, email));
+        self.user(customer, email)
+    }
+
+    fn work(&mut self, op: &Op, id: i64) -> Planned {
         let mut deps = Vec::new();
-        let work = match action {
-            Action::Customer(action) => {
-                let plan = get(Field::Plan).and_then(|p| fields::plan(p).ok());
-                let months =
-                    get(Field::ContractMonths).and_then(|m| fields::contract_months(m).ok());
-                let addr = address(
-                    Field::Line1,
-                    Field::Line2,
-                    Field::Town,
-                    Field::County,
-                    Field::Postcode,
-                );
-                match action {
-                    CustomerAction::Add => Work::AddCustomer {
-                        new: c::NewCustomer {
-                            company_name: text(Field::CompanyName).unwrap_or_default(),
-                            contact_name: text(Field::ContactName),
-                            email: text(Field::Email),
-                            phone: get(Field::Phone).map(|p| norm(fields::phone, p)),
-                            plan,
-                            contract_months: months,
-                            address: addr,
-                        },
-                    },
-                    CustomerAction::Update => Work::UpdateCustomer {
-                        customer: customer_of_row(),
-                        changes: c::CustomerChanges {
-                            // The name is the selector when no id is given.
-                            company_name: get(Field::CustomerId).and(text(Field::CompanyName)),
-                            contact_name: text(Field::ContactName),
-                            email: text(Field::Email),
-                            phone: get(Field::Phone).map(|p| norm(fields::phone, p)),
-                            address: addr,
-                        },
-                    },
-                    CustomerAction::Delete => Work::DeleteCustomer {
-                        customer: customer_of_row(),
-                    },
-                    CustomerAction::Regrade => Work::RegradeContract {
-                        customer: customer_of_row(),
-                        months: months.unwrap_or(12),
-                    },
-                    CustomerAction::Upgrade => Work::UpgradePlan {
-                        customer: customer_of_row(),
-                    },
-                }
-            }
-            Action::User(action) => {
-                let customer = self.customer(get(Field::Customer).unwrap_or(""));
-                let email = get(Field::Email).unwrap_or("");
-                let user_type = get(Field::UserType).and_then(|t| fields::user_type(t).ok());
-                let user = match get(Field::UserId) {
-                    Some(u) => Sel::Id(u.to_string()),
-                    None => {
-                        deps.extend(self.user_deps(&customer, email));
-                        self.user(&customer, email)
-                    }
-                };
-                match action {
-                    UserAction::Add => {
-                        // Another add of the same email is refused by the server (409); it
-                        // does not wait for this one.
-                        deps.clear();
-                        Work::AddUser {
-                            customer,
-                            new: c::NewUser {
-                                first_name: text(Field::FirstName).unwrap_or_default(),
-                                last_name: text(Field::LastName).unwrap_or_default(),
-                                email: email.to_string(),
-                                user_type: user_type.unwrap_or(c::UserType::Standard),
-                            },
-                        }
-                    }
-                    UserAction::Update => Work::UpdateUser {
-                        customer,
-                        user,
-                        changes: c::UserChanges {
-                            first_name: text(Field::FirstName),
-                            last_name: text(Field::LastName),
-                            email: None,
-                            user_type,
-                        },
-                    },
-                    UserAction::Delete => Work::DeleteUser { customer, user },
-                    UserAction::ResendActivation => Work::ResendActivation { customer, user },
-                    UserAction::ResetPassword => Work::ResetPassword { customer, user },
-                }
-            }
-            Action::Number(action) => {
-                let customer = self.customer(get(Field::Customer).unwrap_or(""));
-                let number = norm(fields::uk_number, get(Field::Number).unwrap_or(""));
-                let key = (Self::customer_key(&customer), number.clone());
-                let user = get(Field::UserEmail).map(|e| self.user(&customer, e));
-                if let Some(e) = get(Field::UserEmail) {
-                    deps.extend(self.user_deps(&customer, e));
-                }
-                match action {
-                    NumberAction::Add => {
-                        if let Some(d) = self.deallocs.get(&key) {
-                            deps.push(*d);
-                        }
-                        Work::AddNumber {
-                            customer,
-                            number,
-                            allocate_to: user,
-                        }
-                    }
-                    NumberAction::Allocate => {
-                        deps.extend(self.number_deps(&customer, &number));
-                        deps.extend(self.deallocs.get(&key));
-                        Work::AllocateNumber {
-                            customer,
-                            number,
-                            user: user.unwrap_or(Sel::Email(String::new())),
-                        }
-                    }
-                    NumberAction::Deallocate => {
-                        deps.extend(self.number_deps(&customer, &number));
-                        self.deallocs.insert(key, id);
-                        Work::DeallocateNumber { customer, number }
-                    }
-                }
-            }
-            Action::Blocked(action) => {
-                let customer = self.customer(get(Field::Customer).unwrap_or(""));
-                let number = norm(fields::block_pattern, get(Field::Number).unwrap_or(""));
-                let direction = get(Field::Direction).and_then(|d| fields::direction(d).ok());
-                match action {
-                    BlockedAction::Add => Work::AddBlocked {
-                        customer,
-                        new: c::NewBlockedNumber {
-                            number,
-                            direction: direction.unwrap_or(c::Direction::Both),
-                            note: text(Field::Note),
-                        },
-                    },
-                    BlockedAction::Update => Work::UpdateBlocked {
-                        customer,
-                        number,
-                        changes: c::BlockedNumberChanges {
-                            number: None,
-                            direction,
-                            note: text(Field::Note),
-                        },
-                    },
-                    BlockedAction::Delete => Work::DeleteBlocked { customer, number },
-                }
-            }
-            Action::AddDevice => {
-                let customer = self.customer(get(Field::Customer).unwrap_or(""));
-                let email = get(Field::UserEmail).unwrap_or("");
-                let user = self.user(&customer, email);
-                deps.extend(self.user_deps(&customer, email));
-                Work::AddDevice {
+        let work = match op.clone() {
+            Op::AddCustomer { new, .. } => Work::AddCustomer { new },
+            Op::UpdateCustomer { customer, changes } => Work::UpdateCustomer {
+                customer: self.customer_of(&customer),
+                changes,
+            },
+            Op::DeleteCustomer { customer } => Work::DeleteCustomer {
+                customer: self.customer_of(&customer),
+            },
+            Op::RegradeContract { customer, months } => Work::RegradeContract {
+                customer: self.customer_of(&customer),
+                months,
+            },
+            Op::UpgradePlan { customer } => Work::UpgradePlan {
+                customer: self.customer_of(&customer),
+            },
+            // Another add of the same email is refused by the server (409); it does not wait
+            // for this one.
+            Op::AddUser { customer, new } => Work::AddUser {
+                customer: self.customer(&customer),
+                new,
+            },
+            Op::UpdateUser {
+                customer,
+                user,
+                changes,
+            } => {
+                let customer = self.customer(&customer);
+                Work::UpdateUser {
+                    user: self.person(&customer, &user, &mut deps),
                     customer,
-                    user,
-                    product: text(Field::Product).unwrap_or_default(),
-                    mac: norm(fields::mac, get(Field::Mac).unwrap_or("")),
+                    changes,
                 }
             }
-            Action::AddOrder => {
-                let customer = self.customer(get(Field::Customer).unwrap_or(""));
-                if let Some(order_ref) = get(Field::OrderRef) {
-                    let key = (Self::customer_key(&customer), lower(order_ref));
-                    if let Some(lead) = self.orders.get(&key) {
-                        return Planned::MemberOf(*lead);
-                    }
-                    self.orders.insert(key, id);
+            Op::DeleteUser { customer, user } => {
+                let customer = self.customer(&customer);
+                Work::DeleteUser {
+                    user: self.person(&customer, &user, &mut deps),
+                    customer,
                 }
+            }
+            Op::ResendActivation { customer, user } => {
+                let customer = self.customer(&customer);
+                Work::ResendActivation {
+                    user: self.person(&customer, &user, &mut deps),
+                    customer,
+                }
+            }
+            Op::ResetPassword { customer, user } => {
+                let customer = self.customer(&customer);
+                Work::ResetPassword {
+                    user: self.person(&customer, &user, &mut deps),
+                    customer,
+                }
+            }
+            Op::AddNumber {
+                customer,
+                number,
+                allocate_to,
+            } => {
+                let customer = self.customer(&customer);
+                let key = (Self::customer_key(&customer), number.clone());
+                deps.extend(self.deallocs.get(&key));
+                Work::AddNumber {
+                    allocate_to: allocate_to.map(|e| self.user_by_email(&customer, &e, &mut deps)),
+                    customer,
+                    number,
+                }
+            }
+            Op::AllocateNumber {
+                customer,
+                number,
+                user,
+            } => {
+                let customer = self.customer(&customer);
+                let key = (Self::customer_key(&customer), number.clone());
+                deps.extend(self.number_deps(&customer, &number));
+                deps.extend(self.deallocs.get(&key));
+                Work::AllocateNumber {
+                    user: self.user_by_email(&customer, &user, &mut deps),
+                    customer,
+                    number,
+                }
+            }
+            Op::DeallocateNumber { customer, number } => {
+                let customer = self.customer(&customer);
+                deps.extend(self.number_deps(&customer, &number));
+                self.deallocs
+                    .insert((Self::customer_key(&customer), number.clone()), id);
+                Work::DeallocateNumber { customer, number }
+            }
+            Op::AddBlocked { customer, new } => Work::AddBlocked {
+                customer: self.customer(&customer),
+                new,
+            },
+            Op::UpdateBlocked {
+                customer,
+                number,
+                changes,
+            } => Work::UpdateBlocked {
+                customer: self.customer(&customer),
+                number,
+                changes,
+            },
+            Op::DeleteBlocked { customer, number } => Work::DeleteBlocked {
+                customer: self.customer(&customer),
+                number,
+            },
+            Op::AddDevice {
+                customer,
+                user,
+                product,
+                mac,
+            } => {
+                let customer = self.customer(&customer);
+                Work::AddDevice {
+                    user: self.user_by_email(&customer, &user, &mut deps),
+                    customer,
+                    product,
+                    mac,
+                }
+            }
+            Op::OrderLine {
+                customer,
+                order_ref,
+                item,
+                delivery,
+            } => {
+                let customer = self.customer(&customer);
+                let key = (Self::customer_key(&customer), natural_key(&order_ref));
+                if let Some(lead) = self.orders.get(&key) {
+                    return Planned::MemberOf(*lead, item);
+                }
+                self.orders.insert(key, id);
                 Work::AddOrder {
                     customer,
-                    items: order_item(s, cells).into_iter().collect(),
-                    delivery: address(
-                        Field::DeliveryLine1,
-                        Field::DeliveryLine2,
-                        Field::DeliveryTown,
-                        Field::DeliveryCounty,
-                        Field::DeliveryPostcode,
-                    ),
-                    order_ref: text(Field::OrderRef),
+                    items: vec![item],
+                    delivery,
+                    order_ref: Some(order_ref),
                 }
             }
-            Action::SetUserSettings => {
-                let customer = self.customer(get(Field::Customer).unwrap_or(""));
-                let email = get(Field::UserEmail).unwrap_or("");
-                let user = self.user(&customer, email);
-                deps.extend(self.user_deps(&customer, email));
-                let yn = |f: Field| get(f).and_then(|v| fields::yes_no(v).ok().flatten());
-                let call = c::CallSettings {
-                    reject_anonymous: yn(Field::RejectAnonymous),
-                    call_waiting: yn(Field::CallWaiting),
-                    voicemail: yn(Field::Voicemail),
-                };
-                let call = (call != c::CallSettings::default()).then_some(call);
-                let schedule = get(Field::OpenDays).and_then(|d| {
-                    let days = fields::days(d).ok()?;
-                    let mut open = String::new();
-                    let mut close = String::new();
-                    fields::time(get(Field::OpenTime).unwrap_or("09:00"), &mut open).ok()?;
-                    fields::time(get(Field::CloseTime).unwrap_or("17:30"), &mut close).ok()?;
-                    Some(c::ScheduleSettings {
-                        days: fields::day_names(days),
-                        open,
-                        close,
-                        out_of_hours_redirect: get(Field::Redirect).map(|r| norm(fields::phone, r)),
-                    })
-                });
+            Op::UserSettings {
+                customer,
+                user,
+                call,
+                schedule,
+            } => {
+                let customer = self.customer(&customer);
                 Work::UserSettings {
+                    user: self.user_by_email(&customer, &user, &mut deps),
                     customer,
-                    user,
                     call,
                     schedule,
                 }
             }
-            Action::PartnerUser(action) => {
-                let email = text(Field::Email).unwrap_or_default();
-                let sel = match get(Field::PartnerUserId) {
-                    Some(i) => Sel::Id(i.to_string()),
-                    None => Sel::Email(email.clone()),
-                };
-                match action {
-                    PartnerUserAction::Add => Work::AddPartnerUser {
-                        new: c::NewPartnerUser {
-                            first_name: text(Field::FirstName).unwrap_or_default(),
-                            last_name: text(Field::LastName).unwrap_or_default(),
-                            email,
-                            role: text(Field::Role).unwrap_or_default(),
-                        },
-                    },
-                    PartnerUserAction::Update => Work::UpdatePartnerUser {
-                        partner_user: sel,
-                        changes: c::PartnerUserChanges {
-                            first_name: text(Field::FirstName),
-                            last_name: text(Field::LastName),
-                            email: None,
-                            role: text(Field::Role),
-                        },
-                    },
-                    PartnerUserAction::Delete => Work::DeletePartnerUser { partner_user: sel },
-                }
-            }
+            Op::AddPartnerUser { new } => Work::AddPartnerUser { new },
+            Op::UpdatePartnerUser {
+                partner_user,
+                changes,
+            } => Work::UpdatePartnerUser {
+                partner_user: partner_sel(partner_user),
+                changes,
+            },
+            Op::DeletePartnerUser { partner_user } => Work::DeletePartnerUser {
+                partner_user: partner_sel(partner_user),
+            },
         };
         Planned::Work(Box::new(work), deps)
+    }
+}
+
+fn partner_sel(sel: PersonSel) -> Sel {
+    match sel {
+        PersonSel::Id(id) => Sel::Id(id),
+        PersonSel::Email(email) => Sel::Email(email),
     }
 }
 
@@ -1001,7 +968,7 @@ pub fn fingerprint(files: &[PathBuf]) -> Result<Vec<crate::journal::InputFile>, 
         };
         let (size, hash) = digest_file(f).map_err(io)?;
         out.push(crate::journal::InputFile {
-            path: absolute(f).display().to_string(),
+            path: canonical(f).display().to_string(),
             size,
             hash: format!("{hash:016x}"),
         });
@@ -1009,7 +976,9 @@ pub fn fingerprint(files: &[PathBuf]) -> Result<Vec<crate::journal::InputFile>, 
     Ok(out)
 }
 
-fn absolute(p: &Path) -> PathBuf {
+/// An input's one name: links and `..` resolved, so a resume from another directory, or by
+/// another spelling, finds the same file.
+fn canonical(p: &Path) -> PathBuf {
     std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
 }
 
@@ -1270,6 +1239,84 @@ mod tests {
             .as_deref()
             .unwrap()
             .contains("row 3 of order O1"));
+    }
+
+    /// Issue 12: every row naming a company name two Customers rows add is invalid, not only
+    /// the first (the others went looking for the name in the account).
+    #[test]
+    fn every_row_naming_an_ambiguous_customer_is_invalid() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = dir.path().join("customers.csv");
+        let u = dir.path().join("users.csv");
+        std::fs::write(
+            &c,
+            "Company Name,Email,Plan,Contract Months
+Acme Ltd,a@a.example,pro,12
+Acme Ltd,b@a.example,pro,12
+",
+        )
+        .unwrap();
+        std::fs::write(
+            &u,
+            "Customer,First Name,Last Name,Email
+Acme Ltd,Ann,Lee,ann@a.example
+acme ltd,Bob,Hill,bob@a.example
+Acme Ltd,Cy,Moss,cy@a.example
+",
+        )
+        .unwrap();
+        let inputs = read(&[c, u], None);
+        let users = inputs
+            .counts()
+            .find(|(.., k, _)| *k == Kind::Users)
+            .unwrap();
+        assert_eq!((users.3.valid, users.3.invalid), (0, 3));
+        let plan = build(&inputs);
+        for r in plan.rows.iter().filter(|r| r.sheet == 1) {
+            assert_eq!(r.state, RowState::Invalid, "row {}", r.row_no);
+            let d = r.detail.as_deref().unwrap();
+            assert!(d.contains("company name of 2 Customers rows"), "{d}");
+        }
+    }
+
+    /// Issue 12: a redirect is part of the schedule, which the API takes whole; alone it was
+    /// valid and then sent nothing.
+    #[test]
+    fn a_redirect_alone_asks_for_the_opening_times() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.csv");
+        std::fs::write(
+            &p,
+            "Customer,User Email,Out Of Hours Redirect\ncus_1,ann@a.example,01632 960001\n",
+        )
+        .unwrap();
+        let inputs = read(&[p], Some(Kind::UserSettings));
+        let plan = build(&inputs);
+        assert_eq!(plan.rows[0].state, RowState::Invalid);
+        let d = plan.rows[0].detail.as_deref().unwrap();
+        assert!(
+            d.contains("Open Days is required, since Out Of Hours Redirect"),
+            "{d}"
+        );
+    }
+
+    /// Issue 12: validity comes from the validator's verdicts, not from the findings it keeps
+    /// (which are capped): a repeat past the cap is still invalid.
+    #[test]
+    fn a_repeat_is_invalid_however_many_findings_came_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("blocked.csv");
+        let mut text = String::from("Customer,Number,Note\n");
+        // One error per row, past the number of findings kept.
+        for i in 0..crate::findings::DEFAULT_KEPT + 10 {
+            text.push_str(&format!("cus_1,not a number {i},\n"));
+        }
+        text.push_str("cus_1,01632 960001,\ncus_1,01632 960001,\n");
+        std::fs::write(&p, text).unwrap();
+        let inputs = read(&[p], Some(Kind::BlockedNumbers));
+        let plan = build(&inputs);
+        let last: Vec<RowState> = plan.rows.iter().rev().take(2).map(|r| r.state).collect();
+        assert_eq!(last, [RowState::Invalid, RowState::Pending]);
     }
 
     #[test]

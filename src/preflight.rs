@@ -13,6 +13,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use crate::client::ApiError;
+use crate::contract::natural_key;
 use crate::engine::Lookups;
 use crate::findings::{Finding, Severity};
 use crate::plan::{Inputs, Plan, Sel, Work};
@@ -25,117 +26,138 @@ pub async fn check(
     plan: &Plan,
     look: &Lookups,
 ) -> Result<Vec<(usize, Finding)>, ApiError> {
-    let client = look.client();
-    let mut out = Vec::new();
-    let works: Vec<(usize, &Work)> = plan
-        .rows
-        .iter()
-        .enumerate()
-        .filter_map(|(i, r)| Some((i, r.work.as_ref()?)))
-        .collect();
-    let at = |i: usize, field: Field, severity: Severity, message: String| -> (usize, Finding) {
-        let row = &plan.rows[i];
-        let sheet = &inputs.sheets[row.sheet as usize];
-        let col = sheet
-            .columns
+    let mut p = Preflight {
+        inputs,
+        plan,
+        look,
+        works: plan
+            .rows
             .iter()
-            .find(|(f, _)| *f == field)
-            .map(|(_, c)| *c);
-        (
-            i,
-            Finding {
-                severity,
-                file: sheet.file.clone(),
-                sheet: sheet.name.clone(),
-                row: Some(row.row_no),
-                column: col.map(|c| c as u32),
-                header: col
-                    .and_then(|c| sheet.headers.get(c))
-                    .map(|h| Arc::from(h.as_str())),
-                value: col
-                    .and_then(|c| row.cells.get(c))
-                    .map(|v| v.trim().to_string())
-                    .unwrap_or_default(),
-                message,
-            },
-        )
+            .enumerate()
+            .filter_map(|(i, r)| Some((i, r.work.as_ref()?)))
+            .collect(),
+        existing_of: HashMap::new(),
+        out: Vec::new(),
     };
+    p.customers().await?;
+    p.products().await?;
+    p.numbers().await?;
+    p.already_held().await?;
+    p.postcodes().await?;
+    p.devices();
+    Ok(p.out)
+}
 
-    // Customers: every reference to the account's, and every one the job would add.
-    let fold = |s: &str| s.trim().to_lowercase();
-    // The account's customer each row is about, when it is already there.
-    let mut existing_of: HashMap<usize, String> = HashMap::new();
-    // Customers rows of the job (by row id) whose customer is already in the account.
-    let mut added_existing: HashMap<i64, String> = HashMap::new();
-    for (i, w) in &works {
-        match w {
-            Work::AddCustomer { new } => {
-                if let Some(cu) = look.find_customer(new, false, &|_| true).await? {
+/// One pre-flight: the plan's valid rows, and what the checks have found so far.
+struct Preflight<'a> {
+    inputs: &'a Inputs,
+    plan: &'a Plan,
+    look: &'a Lookups,
+    /// (index in the plan, work) of every valid row.
+    works: Vec<(usize, &'a Work)>,
+    /// The account's customer each row is about, when it is already there.
+    existing_of: HashMap<usize, String>,
+    out: Vec<(usize, Finding)>,
+}
+
+impl Preflight<'_> {
+    /// A finding on the plan's row `i`, at the cell of `field`.
+    fn say(&mut self, i: usize, field: Field, severity: Severity, message: String) {
+        let row = &self.plan.rows[i];
+        let sheet = &self.inputs.sheets[row.sheet as usize];
+        let col = sheet.column_of(field);
+        let finding = Finding {
+            severity,
+            file: sheet.file.clone(),
+            sheet: sheet.name.clone(),
+            row: Some(row.row_no),
+            column: col.map(|c| c as u32),
+            header: col
+                .and_then(|c| sheet.headers.get(c))
+                .map(|h| Arc::from(h.as_str())),
+            value: col
+                .and_then(|c| row.cells.get(c))
+                .map(|v| v.trim().to_string())
+                .unwrap_or_default(),
+            message,
+        };
+        self.out.push((i, finding));
+    }
+
+    /// Customers: every reference to the account's must find one, and every one the job would
+    /// add that is there already is said.
+    async fn customers(&mut self) -> Result<(), ApiError> {
+        // Customers rows of the job (by row id) whose customer is already in the account.
+        let mut added_existing: HashMap<i64, String> = HashMap::new();
+        for (i, w) in self.works.clone() {
+            if let Work::AddCustomer { new } = w {
+                if let Some(cu) = self.look.find_customer(new, false, &|_| true).await? {
                     // Rows that name this Customers row are about that customer.
-                    added_existing.insert(*i as i64 + 1, cu.id.clone());
-                    out.push(at(*i, Field::CompanyName, Severity::Warning, format!(
+                    added_existing.insert(i as i64 + 1, cu.id.clone());
+                    self.say(i, Field::CompanyName, Severity::Warning, format!(
                         "this customer is already in the account ({}): with --existing skip (the default) it is recorded as already existed; update changes it to match; fail fails the row",
                         cu.id
-                    )));
+                    ));
                 }
+                continue;
             }
-            _ => match w.customer() {
+            match w.customer() {
                 Some(Sel::Row(r)) => {
                     if let Some(id) = added_existing.get(r) {
-                        existing_of.insert(*i, id.clone());
+                        self.existing_of.insert(i, id.clone());
                     }
                 }
-                Some(Sel::Existing(v)) | Some(Sel::Id(v)) => {
-                    let field = if matches!(
-                        w,
-                        Work::UpdateCustomer { .. }
-                            | Work::DeleteCustomer { .. }
-                            | Work::RegradeContract { .. }
-                            | Work::UpgradePlan { .. }
-                    ) {
-                        if matches!(w.customer(), Some(Sel::Id(_))) {
-                            Field::CustomerId
-                        } else {
-                            Field::CompanyName
-                        }
-                    } else {
-                        Field::Customer
+                Some(sel @ (Sel::Existing(v) | Sel::Id(v))) => {
+                    // Where the row names the customer: a Customers row by id or by name.
+                    let field = match (w.is_about_customer(), sel) {
+                        (false, _) => Field::Customer,
+                        (true, Sel::Id(_)) => Field::CustomerId,
+                        (true, _) => Field::CompanyName,
                     };
-                    match look.customer_id(v).await? {
+                    match self.look.customer_id(v).await? {
                         Ok(id) => {
-                            existing_of.insert(*i, id);
+                            self.existing_of.insert(i, id);
                         }
-                        Err(why) => out.push(at(*i, field, Severity::Error, why)),
+                        Err(why) => self.say(i, field, Severity::Error, why),
                     }
                 }
-                _ => {}
-            },
-        }
-    }
-
-    // Products, matched as the engine will match them.
-    for (i, w) in &works {
-        let products: Vec<&String> = match w {
-            Work::AddDevice { product, .. } => vec![product],
-            Work::AddOrder { items, .. } => items.iter().map(|(p, _)| p).collect(),
-            _ => continue,
-        };
-        for p in products {
-            if let Err(why) = look.product_id(p).await? {
-                out.push(at(*i, Field::Product, Severity::Error, why));
+                Some(Sel::Email(_)) | None => {}
             }
         }
+        Ok(())
     }
 
-    // Numbers to add: available, or already in their (existing) customer.
-    let adds: Vec<(usize, &String)> = works
-        .iter()
-        .filter_map(|(i, w)| match w {
-            Work::AddNumber { number, .. } => Some((*i, number)),
-            _ => None,
-        })
-        .collect();
-    if !adds.is_empty() {
+    /// Products, matched as the engine will match them.
+    async fn products(&mut self) -> Result<(), ApiError> {
+        for (i, w) in self.works.clone() {
+            let products: Vec<&String> = match w {
+                Work::AddDevice { product, .. } => vec![product],
+                Work::AddOrder { items, .. } => items.iter().map(|(p, _)| p).collect(),
+                _ => continue,
+            };
+            for p in products {
+                if let Err(why) = self.look.product_id(p).await? {
+                    self.say(i, Field::Product, Severity::Error, why);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Numbers to add: available, or already in their (existing) customer.
+    async fn numbers(&mut self) -> Result<(), ApiError> {
+        let adds: Vec<(usize, &String)> = self
+            .works
+            .iter()
+            .filter_map(|(i, w)| match w {
+                Work::AddNumber { number, .. } => Some((*i, number)),
+                _ => None,
+            })
+            .collect();
+        if adds.is_empty() {
+            return Ok(());
+        }
+        let client = self.look.client();
         let codes = client.list_area_codes().await?;
         let code_of = |e164: &str| -> Option<String> {
             let national = format!("0{}", e164.strip_prefix("+44")?);
@@ -157,99 +179,105 @@ pub async fn check(
             if available.contains(number) {
                 continue;
             }
-            if let Some(cid) = existing_of.get(&i) {
-                if !in_customer.contains_key(cid) {
-                    let ns = look.numbers(cid, false).await?;
+            if let Some(cid) = self.existing_of.get(&i).cloned() {
+                if !in_customer.contains_key(&cid) {
+                    let ns = self.look.numbers(&cid, false).await?;
                     in_customer.insert(cid.clone(), ns.into_iter().map(|n| n.number).collect());
                 }
-                if in_customer[cid].contains(number) {
-                    out.push(at(i, Field::Number, Severity::Warning, format!(
+                if in_customer[&cid].contains(number) {
+                    self.say(i, Field::Number, Severity::Warning, format!(
                         "{number} is already in customer {cid}: with --existing skip it is recorded as already existed"
-                    )));
+                    ));
                     continue;
                 }
             }
-            out.push(at(i, Field::Number, Severity::Error, match code_of(number) {
+            let why = match code_of(number) {
                 Some(code) => format!("{number} is not available to add (it is taken, or not one of PL+'s {code} numbers): pick one from List Available Numbers"),
                 None => format!("{number} is in no area code PL+ offers numbers in"),
-            }));
+            };
+            self.say(i, Field::Number, Severity::Error, why);
         }
+        Ok(())
     }
 
-    // What existing customers already hold: user emails and blocked numbers.
-    let mut users: HashMap<String, BTreeSet<String>> = HashMap::new();
-    let mut blocked: HashMap<String, BTreeSet<String>> = HashMap::new();
-    for (i, w) in &works {
-        let Some(cid) = existing_of.get(i) else {
-            continue;
-        };
-        match w {
-            Work::AddUser { new, .. } => {
-                if !users.contains_key(cid) {
-                    let all = look.users(cid, false).await?;
-                    users.insert(
-                        cid.clone(),
-                        all.into_iter().map(|u| fold(&u.email)).collect(),
-                    );
+    /// What existing customers already hold: user emails and blocked numbers.
+    async fn already_held(&mut self) -> Result<(), ApiError> {
+        let mut users: HashMap<String, BTreeSet<String>> = HashMap::new();
+        let mut blocked: HashMap<String, BTreeSet<String>> = HashMap::new();
+        for (i, w) in self.works.clone() {
+            let Some(cid) = self.existing_of.get(&i).cloned() else {
+                continue;
+            };
+            match w {
+                Work::AddUser { new, .. } => {
+                    if !users.contains_key(&cid) {
+                        let all = self.look.users(&cid, false).await?;
+                        users.insert(
+                            cid.clone(),
+                            all.into_iter().map(|u| natural_key(&u.email)).collect(),
+                        );
+                    }
+                    if users[&cid].contains(&natural_key(&new.email)) {
+                        self.say(i, Field::Email, Severity::Warning, format!(
+                            "customer {cid} already has a user with this email: with --existing skip it is recorded as already existed"
+                        ));
+                    }
                 }
-                if users[cid].contains(&fold(&new.email)) {
-                    out.push(at(*i, Field::Email, Severity::Warning, format!(
-                        "customer {cid} already has a user with this email: with --existing skip it is recorded as already existed"
-                    )));
+                Work::AddBlocked { new, .. } => {
+                    if !blocked.contains_key(&cid) {
+                        let all = self.look.blocked(&cid, false).await?;
+                        blocked.insert(cid.clone(), all.into_iter().map(|b| b.number).collect());
+                    }
+                    if blocked[&cid].contains(&new.number) {
+                        self.say(i, Field::Number, Severity::Warning, format!(
+                            "{} is already blocked for customer {cid}: with --existing skip it is recorded as already existed",
+                            new.number
+                        ));
+                    }
                 }
+                _ => {}
             }
-            Work::AddBlocked { new, .. } => {
-                if !blocked.contains_key(cid) {
-                    let all = look.blocked(cid, false).await?;
-                    blocked.insert(cid.clone(), all.into_iter().map(|b| b.number).collect());
-                }
-                if blocked[cid].contains(&new.number) {
-                    out.push(at(*i, Field::Number, Severity::Warning, format!(
-                        "{} is already blocked for customer {cid}: with --existing skip it is recorded as already existed",
-                        new.number
-                    )));
-                }
+        }
+        Ok(())
+    }
+
+    /// Delivery postcodes, each looked up once.
+    async fn postcodes(&mut self) -> Result<(), ApiError> {
+        let mut found: HashMap<String, bool> = HashMap::new();
+        for (i, w) in self.works.clone() {
+            let Work::AddOrder {
+                delivery: Some(a), ..
+            } = w
+            else {
+                continue;
+            };
+            if !found.contains_key(&a.postcode) {
+                let addresses = self.look.client().lookup_addresses(&a.postcode).await?;
+                found.insert(a.postcode.clone(), !addresses.is_empty());
             }
-            _ => {}
+            if !found[&a.postcode] {
+                self.say(
+                    i,
+                    Field::DeliveryPostcode,
+                    Severity::Error,
+                    format!(
+                        "Lookup Addresses finds no address for {}: check the postcode",
+                        a.postcode
+                    ),
+                );
+            }
         }
+        Ok(())
     }
 
-    // Delivery postcodes.
-    let mut postcodes: HashMap<String, bool> = HashMap::new();
-    for (i, w) in &works {
-        let Work::AddOrder {
-            delivery: Some(a), ..
-        } = w
-        else {
-            continue;
-        };
-        if !postcodes.contains_key(&a.postcode) {
-            let found = client.lookup_addresses(&a.postcode).await?;
-            postcodes.insert(a.postcode.clone(), !found.is_empty());
-        }
-        if !postcodes[&a.postcode] {
-            out.push(at(
-                *i,
-                Field::DeliveryPostcode,
-                Severity::Error,
-                format!(
-                    "Lookup Addresses finds no address for {}: check the postcode",
-                    a.postcode
-                ),
-            ));
-        }
-    }
-
-    if works
-        .iter()
-        .any(|(_, w)| matches!(w, Work::AddDevice { .. }))
-    {
-        if let Some((i, _)) = works
+    /// MAC addresses: the contract lists no devices, so this is said once, on the first.
+    fn devices(&mut self) {
+        let first = self
+            .works
             .iter()
-            .find(|(_, w)| matches!(w, Work::AddDevice { .. }))
-        {
-            out.push(at(*i, Field::Mac, Severity::Note, "MAC addresses cannot be checked before the run (the API lists no devices): one already in use fails its row, or, with --existing skip, is recorded as already existed".into()));
+            .find(|(_, w)| matches!(w, Work::AddDevice { .. }));
+        if let Some(&(i, _)) = first {
+            self.say(i, Field::Mac, Severity::Note, "MAC addresses cannot be checked before the run (the API lists no devices): one already in use fails its row, or, with --existing skip, is recorded as already existed".into());
         }
     }
-    Ok(out)
 }

@@ -10,6 +10,7 @@ use rust_xlsxwriter::{Color, Format, Note, Workbook, XlsxError};
 use crate::findings::{Finding, Findings, Severity};
 use crate::intake::{self, IntakeError, RowBuf};
 use crate::schema::Kind;
+use crate::sheet_names::SheetNames;
 
 /// Excel's last row, 0-based.
 const MAX_ROW: u32 = 1_048_575;
@@ -30,31 +31,6 @@ pub enum ReportError {
 }
 
 type CellKey = (Arc<str>, Arc<str>, u32, u32);
-
-fn unique_sheet_name(used: &mut Vec<String>, want: &str) -> String {
-    // Excel: at most 31 characters, none of []:*?/\ and unique regardless of case.
-    let clean: String = want
-        .chars()
-        .filter(|c| !"[]:*?/\\".contains(*c))
-        .take(31)
-        .collect();
-    let mut name = if clean.is_empty() {
-        "Sheet".to_string()
-    } else {
-        clean
-    };
-    let mut n = 2;
-    while used.iter().any(|u| u.eq_ignore_ascii_case(&name)) {
-        let suffix = format!(" ({n})");
-        name = format!(
-            "{}{suffix}",
-            name.chars().take(31 - suffix.len()).collect::<String>()
-        );
-        n += 1;
-    }
-    used.push(name.clone());
-    name
-}
 
 /// Writes the report for `inputs` (each file with the user's --kind) to `path`.
 pub fn write(
@@ -77,7 +53,7 @@ pub fn write(
         .set_background_color(Color::RGB(0xD9E1F2));
     let error = Format::new().set_background_color(Color::RGB(0xF8CBAD));
     let warning = Format::new().set_background_color(Color::RGB(0xFFE699));
-    let mut used = vec!["Findings".to_string()];
+    let mut names = SheetNames::new(&["Findings"]);
 
     let fs = book.add_worksheet();
     fs.set_name("Findings")?;
@@ -134,7 +110,7 @@ pub fn write(
             continue;
         };
         for mut sheet in sheets {
-            let name = unique_sheet_name(&mut used, &sheet.name);
+            let name = names.take(&sheet.name);
             let ws = book.add_worksheet();
             ws.set_name(&name)?;
             let hr = sheet.header_row.saturating_sub(1);

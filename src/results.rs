@@ -10,7 +10,12 @@ use std::path::Path;
 
 use rust_xlsxwriter::{Color, Format, FormatBorder, Workbook, XlsxError};
 
+use crate::contract::natural_key;
 use crate::journal::{Journal, JournalError, ResultRow, RowState};
+use crate::sheet_names::SheetNames;
+
+/// The results workbook's first sheet.
+const SUMMARY: &str = "Summary";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ResultsError {
@@ -72,7 +77,7 @@ pub fn write(journal: &Journal, path: &Path, calls: Option<u64>) -> Result<(), R
 
     // Summary first.
     let ws = wb.add_worksheet();
-    ws.set_name("Summary").map_err(werr)?;
+    ws.set_name(SUMMARY).map_err(werr)?;
     ws.set_column_width(0, 28).map_err(werr)?;
     ws.set_column_width(1, 60).map_err(werr)?;
     let mut r = 0u32;
@@ -148,6 +153,7 @@ pub fn write(journal: &Journal, path: &Path, calls: Option<u64>) -> Result<(), R
         .copied()
         .chain(ID_COLUMNS.iter().map(|(_, h)| *h))
         .collect();
+    let mut names = SheetNames::new(&[SUMMARY]);
     for s in &sheets {
         let mine: Vec<&ResultRow> = rows.iter().filter(|x| x.sheet == s.idx).collect();
         let user_cols = s.headers.len() as u16;
@@ -181,8 +187,7 @@ pub fn write(journal: &Journal, path: &Path, calls: Option<u64>) -> Result<(), R
         }
         widths[user_cols as usize + 4] = widths[user_cols as usize + 4].max(20);
         let ws = wb.add_worksheet_with_constant_memory().map_err(werr)?;
-        ws.set_name(unique_sheet_name(&s.sheet, &sheets, s.idx))
-            .map_err(werr)?;
+        ws.set_name(names.take(&s.sheet)).map_err(werr)?;
         for (c, w) in widths.iter().enumerate() {
             ws.set_column_width(c as u16, (*w).clamp(8, 60) as f64 + 2.0)
                 .map_err(werr)?;
@@ -306,7 +311,7 @@ pub fn write_to_fix(journal: &Journal, path: &Path) -> Result<usize, ResultsErro
             };
             for c in [rf, name].into_iter().flatten() {
                 if let Some(v) = r.cells.get(c).filter(|v| !v.trim().is_empty()) {
-                    customer_ids.insert(v.trim().to_lowercase(), id.to_string());
+                    customer_ids.insert(natural_key(v), id.to_string());
                 }
             }
         }
@@ -357,15 +362,11 @@ pub fn write_to_fix(journal: &Journal, path: &Path) -> Result<usize, ResultsErro
                     .and_then(|i| row.cells.get(i))
                     .map_or(String::new(), |v| v.clone());
                 if col.field == Field::Customer {
-                    if let Some(id) =
-                        row.ids
-                            .get("customer")
-                            .and_then(|v| v.as_str())
-                            .or_else(|| {
-                                customer_ids
-                                    .get(&v.trim().to_lowercase())
-                                    .map(String::as_str)
-                            })
+                    if let Some(id) = row
+                        .ids
+                        .get("customer")
+                        .and_then(|v| v.as_str())
+                        .or_else(|| customer_ids.get(&natural_key(&v)).map(String::as_str))
                     {
                         v = id.to_string();
                     }
@@ -417,8 +418,11 @@ pub fn write_csv(journal: &Journal, path: &Path) -> Result<Vec<std::path::PathBu
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "results".into());
     let mut written = Vec::new();
+    // The workbook's names, so each CSV is named as its sheet would be.
+    let mut names = SheetNames::new(&[SUMMARY]);
     for s in &sheets {
-        let name: String = unique_sheet_name(&s.sheet, &sheets, s.idx)
+        let name: String = names
+            .take(&s.sheet)
             .chars()
             .map(|c| {
                 if c.is_alphanumeric() || c == '-' {
@@ -472,29 +476,6 @@ pub fn file_name(p: &str) -> String {
     Path::new(p)
         .file_name()
         .map_or_else(|| p.to_string(), |n| n.to_string_lossy().into_owned())
-}
-
-/// Sheet names are unique in a workbook; two inputs with a "Users" sheet get "Users (2)".
-fn unique_sheet_name(name: &str, all: &[crate::journal::SheetRec], idx: u32) -> String {
-    let before = all
-        .iter()
-        .filter(|s| s.idx < idx && s.sheet.eq_ignore_ascii_case(name))
-        .count();
-    let base: String = name
-        .chars()
-        .map(|c| if "[]:*?/\\".contains(c) { '_' } else { c })
-        .take(25)
-        .collect();
-    let base = if base.eq_ignore_ascii_case("summary") {
-        format!("{base} rows")
-    } else {
-        base
-    };
-    if before == 0 {
-        base
-    } else {
-        format!("{base} ({})", before + 1)
-    }
 }
 
 /// Counts per outcome, for a one-line summary: "12 succeeded, 1 failed".

@@ -10,6 +10,7 @@
 mod auth;
 pub mod credentials;
 mod error;
+mod requests;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -407,8 +408,7 @@ impl Client {
     }
 
     pub async fn add_customer(&self, new: &c::NewCustomer) -> Result<c::Customer, ApiError> {
-        self.call(ApiRequest::new(Operation::AddCustomer, &[]).json(new))
-            .await
+        self.call(ApiRequest::add_customer(new)).await
     }
 
     pub async fn get_customer(&self, id: &str) -> Result<c::Customer, ApiError> {
@@ -421,26 +421,19 @@ impl Client {
         id: &str,
         changes: &c::CustomerChanges,
     ) -> Result<c::Customer, ApiError> {
-        self.call(ApiRequest::new(Operation::UpdateCustomer, &[id]).json(changes))
-            .await
+        self.call(ApiRequest::update_customer(id, changes)).await
     }
 
     pub async fn delete_customer(&self, id: &str) -> Result<(), ApiError> {
-        self.call_no_content(ApiRequest::new(Operation::DeleteCustomer, &[id]))
-            .await
+        self.call_no_content(ApiRequest::delete_customer(id)).await
     }
 
     pub async fn regrade_contract(&self, id: &str, months: u32) -> Result<c::Customer, ApiError> {
-        let body = c::ContractChange {
-            contract_months: months,
-        };
-        self.call(ApiRequest::new(Operation::RegradeContract, &[id]).json(&body))
-            .await
+        self.call(ApiRequest::regrade_contract(id, months)).await
     }
 
     pub async fn upgrade_plan(&self, id: &str, plan: c::Plan) -> Result<c::Customer, ApiError> {
-        self.call(ApiRequest::new(Operation::UpgradePlan, &[id]).json(&c::PlanChange { plan }))
-            .await
+        self.call(ApiRequest::upgrade_plan(id, plan)).await
     }
 
     // --- Numbers -----------------------------------------------------------------------------
@@ -455,10 +448,7 @@ impl Client {
         customer: &str,
         number: &str,
     ) -> Result<c::Number, ApiError> {
-        let body = c::NewNumber {
-            number: number.to_string(),
-        };
-        self.call(ApiRequest::new(Operation::AddCustomerNumber, &[customer]).json(&body))
+        self.call(ApiRequest::add_customer_number(customer, number))
             .await
     }
 
@@ -480,19 +470,13 @@ impl Client {
         number_id: &str,
         user_id: &str,
     ) -> Result<c::Number, ApiError> {
-        let body = c::Allocation {
-            user_id: user_id.to_string(),
-        };
-        self.call(ApiRequest::new(Operation::AllocateNumber, &[customer, number_id]).json(&body))
+        self.call(ApiRequest::allocate_number(customer, number_id, user_id))
             .await
     }
 
     pub async fn deallocate_number(&self, customer: &str, number_id: &str) -> Result<(), ApiError> {
-        self.call_no_content(ApiRequest::new(
-            Operation::DeallocateNumber,
-            &[customer, number_id],
-        ))
-        .await
+        self.call_no_content(ApiRequest::deallocate_number(customer, number_id))
+            .await
     }
 
     // --- Blocked numbers ---------------------------------------------------------------------
@@ -510,7 +494,7 @@ impl Client {
         customer: &str,
         new: &c::NewBlockedNumber,
     ) -> Result<c::BlockedNumber, ApiError> {
-        self.call(ApiRequest::new(Operation::AddBlockedNumber, &[customer]).json(new))
+        self.call(ApiRequest::add_blocked_number(customer, new))
             .await
     }
 
@@ -532,16 +516,13 @@ impl Client {
         id: &str,
         changes: &c::BlockedNumberChanges,
     ) -> Result<c::BlockedNumber, ApiError> {
-        self.call(ApiRequest::new(Operation::UpdateBlockedNumber, &[customer, id]).json(changes))
+        self.call(ApiRequest::update_blocked_number(customer, id, changes))
             .await
     }
 
     pub async fn delete_blocked_number(&self, customer: &str, id: &str) -> Result<(), ApiError> {
-        self.call_no_content(ApiRequest::new(
-            Operation::DeleteBlockedNumber,
-            &[customer, id],
-        ))
-        .await
+        self.call_no_content(ApiRequest::delete_blocked_number(customer, id))
+            .await
     }
 
     // --- Users -------------------------------------------------------------------------------
@@ -552,8 +533,7 @@ impl Client {
     }
 
     pub async fn add_user(&self, customer: &str, new: &c::NewUser) -> Result<c::User, ApiError> {
-        self.call(ApiRequest::new(Operation::AddCustomerUser, &[customer]).json(new))
-            .await
+        self.call(ApiRequest::add_user(customer, new)).await
     }
 
     pub async fn update_user(
@@ -562,16 +542,13 @@ impl Client {
         user: &str,
         changes: &c::UserChanges,
     ) -> Result<c::User, ApiError> {
-        self.call(ApiRequest::new(Operation::UpdateCustomerUser, &[customer, user]).json(changes))
+        self.call(ApiRequest::update_user(customer, user, changes))
             .await
     }
 
     pub async fn delete_user(&self, customer: &str, user: &str) -> Result<(), ApiError> {
-        self.call_no_content(ApiRequest::new(
-            Operation::DeleteCustomerUser,
-            &[customer, user],
-        ))
-        .await
+        self.call_no_content(ApiRequest::delete_user(customer, user))
+            .await
     }
 
     pub async fn resend_activation(
@@ -579,11 +556,8 @@ impl Client {
         customer: &str,
         user: &str,
     ) -> Result<c::EmailSent, ApiError> {
-        self.call(ApiRequest::new(
-            Operation::ResendActivation,
-            &[customer, user],
-        ))
-        .await
+        self.call(ApiRequest::resend_activation(customer, user))
+            .await
     }
 
     pub async fn request_password_reset(
@@ -591,11 +565,8 @@ impl Client {
         customer: &str,
         user: &str,
     ) -> Result<c::EmailSent, ApiError> {
-        self.call(ApiRequest::new(
-            Operation::RequestPasswordReset,
-            &[customer, user],
-        ))
-        .await
+        self.call(ApiRequest::request_password_reset(customer, user))
+            .await
     }
 
     pub async fn update_call_settings(
@@ -604,7 +575,7 @@ impl Client {
         user: &str,
         settings: &c::CallSettings,
     ) -> Result<c::CallSettings, ApiError> {
-        self.call(ApiRequest::new(Operation::UpdateCallSettings, &[customer, user]).json(settings))
+        self.call(ApiRequest::update_call_settings(customer, user, settings))
             .await
     }
 
@@ -614,9 +585,9 @@ impl Client {
         user: &str,
         settings: &c::ScheduleSettings,
     ) -> Result<c::ScheduleSettings, ApiError> {
-        self.call(
-            ApiRequest::new(Operation::UpdateScheduleSettings, &[customer, user]).json(settings),
-        )
+        self.call(ApiRequest::update_schedule_settings(
+            customer, user, settings,
+        ))
         .await
     }
 
@@ -628,8 +599,7 @@ impl Client {
     }
 
     pub async fn add_order(&self, customer: &str, new: &c::NewOrder) -> Result<c::Order, ApiError> {
-        self.call(ApiRequest::new(Operation::AddCustomerOrder, &[customer]).json(new))
-            .await
+        self.call(ApiRequest::add_order(customer, new)).await
     }
 
     pub async fn list_partner_orders(&self) -> Result<Vec<c::Order>, ApiError> {
@@ -643,8 +613,7 @@ impl Client {
         user: &str,
         new: &c::NewDevice,
     ) -> Result<c::Device, ApiError> {
-        self.call(ApiRequest::new(Operation::AddUserDevice, &[customer, user]).json(new))
-            .await
+        self.call(ApiRequest::add_device(customer, user, new)).await
     }
 
     // --- Partner -----------------------------------------------------------------------------
@@ -686,8 +655,7 @@ impl Client {
         &self,
         new: &c::NewPartnerUser,
     ) -> Result<c::PartnerUser, ApiError> {
-        self.call(ApiRequest::new(Operation::AddPartnerUser, &[]).json(new))
-            .await
+        self.call(ApiRequest::add_partner_user(new)).await
     }
 
     pub async fn update_partner_user(
@@ -695,12 +663,12 @@ impl Client {
         id: &str,
         changes: &c::PartnerUserChanges,
     ) -> Result<c::PartnerUser, ApiError> {
-        self.call(ApiRequest::new(Operation::UpdatePartnerUser, &[id]).json(changes))
+        self.call(ApiRequest::update_partner_user(id, changes))
             .await
     }
 
     pub async fn delete_partner_user(&self, id: &str) -> Result<(), ApiError> {
-        self.call_no_content(ApiRequest::new(Operation::DeletePartnerUser, &[id]))
+        self.call_no_content(ApiRequest::delete_partner_user(id))
             .await
     }
 }

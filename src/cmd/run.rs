@@ -428,14 +428,10 @@ fn print_dry_run(plan: &crate::plan::Plan, args: &RunArgs) {
     );
 }
 
+/// The results path from the working directory: the job is resumed from anywhere, and the
+/// file need not exist yet.
 fn absolute(p: &Path) -> PathBuf {
-    if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        std::env::current_dir()
-            .map(|d| d.join(p))
-            .unwrap_or_else(|_| p.to_path_buf())
-    }
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
 }
 
 fn shell_word(p: &Path) -> String {

@@ -29,7 +29,13 @@ pub async fn run(args: ValidateArgs, quiet: bool) -> Result<i32, Error> {
         (outcome, inputs.unreadable)
     } else {
         // Row by row, keeping nothing but what cross-row checks need.
-        crate::validate::check_files(&args.files, kind, |_| {}, |_, _, _, _| {})
+        crate::validate::check_files(
+            crate::validate::Validator::new(),
+            &args.files,
+            kind,
+            |_| {},
+            |_, _, _, _, _| {},
+        )
     };
     let findings = &outcome.findings;
     let errors = findings.errors() + unreadable.len() as u64;

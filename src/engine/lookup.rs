@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use crate::client::{ApiError, Client};
-use crate::contract as c;
+use crate::contract::{self as c, natural_key};
 use crate::schema::squash;
 
 /// One lazily listed collection.
@@ -101,10 +101,6 @@ pub const NUMBER: &str = "number";
 pub const BLOCKED: &str = "blocked";
 pub const PARTNER_USER: &str = "partner-user";
 
-fn fold(s: &str) -> String {
-    s.trim().to_lowercase()
-}
-
 impl Lookups {
     pub fn new(client: Client) -> Lookups {
         Lookups {
@@ -144,14 +140,14 @@ impl Lookups {
         self.known
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert((customer.to_string(), what, fold(key)), known);
+            .insert((customer.to_string(), what, natural_key(key)), known);
     }
 
     pub fn recall(&self, customer: &str, what: &'static str, key: &str) -> Option<Known> {
         self.known
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .get(&(customer.to_string(), what, fold(key)))
+            .get(&(customer.to_string(), what, natural_key(key)))
             .cloned()
     }
 
@@ -159,7 +155,7 @@ impl Lookups {
         self.known
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .remove(&(customer.to_string(), what, fold(key)));
+            .remove(&(customer.to_string(), what, natural_key(key)));
     }
 
     // --- Customers ---------------------------------------------------------------------------
@@ -182,7 +178,7 @@ impl Lookups {
         }
         let named: Vec<&c::Customer> = all
             .iter()
-            .filter(|cu| fold(&cu.company_name) == fold(v))
+            .filter(|cu| natural_key(&cu.company_name) == natural_key(v))
             .collect();
         Ok(match named.as_slice() {
             [one] => Ok(one.id.clone()),
@@ -210,8 +206,8 @@ impl Lookups {
     ) -> Result<Option<c::Customer>, ApiError> {
         let all = self.customers(fresh).await?;
         Ok(all.into_iter().find(|cu| {
-            fold(&cu.company_name) == fold(&new.company_name)
-                && cu.email.as_deref().map(fold) == new.email.as_deref().map(fold)
+            natural_key(&cu.company_name) == natural_key(&new.company_name)
+                && cu.email.as_deref().map(natural_key) == new.email.as_deref().map(natural_key)
                 && free(&cu.id)
         }))
     }
@@ -289,7 +285,7 @@ impl Lookups {
         let users = self.users(customer, false).await?;
         Ok(users
             .into_iter()
-            .find(|u| fold(&u.email) == fold(email))
+            .find(|u| natural_key(&u.email) == natural_key(email))
             .map(|u| u.id))
     }
 
@@ -335,7 +331,7 @@ impl Lookups {
         let all = self.partner_users(false).await?;
         Ok(all
             .into_iter()
-            .find(|p| fold(&p.email) == fold(email))
+            .find(|p| natural_key(&p.email) == natural_key(email))
             .map(|p| p.id))
     }
 

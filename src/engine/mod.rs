@@ -4,13 +4,15 @@
 //! once, so the API's latency hides behind the pacer's spacing, never past it), and skips, with
 //! the reason, those whose dependencies did not. Every write goes through [`rows`], which
 //! journals the intent before sending and reconciles a row in doubt before anything is sent
-//! again. A stop request (the first Ctrl-C) lets the rows in flight finish and starts no more.
+//! again; which row runs next is [`schedule`]'s to say. A stop request (the first Ctrl-C) lets
+//! the rows in flight finish and starts no more.
 //! Deletions wait until every other row has finished.
 
 mod lookup;
 mod rows;
+mod schedule;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -22,9 +24,9 @@ use tokio::task::JoinSet;
 
 use crate::client::Client;
 use crate::journal::{Journal, JournalError, RowRec, RowState, SheetRec};
-use crate::plan::Work;
 
 pub use lookup::Lookups;
+use schedule::{Rt, Schedule};
 
 /// What a create does when what it would make already exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -134,15 +136,6 @@ pub struct Engine {
     stopping: AtomicBool,
 }
 
-struct Rt {
-    rec: RowRec,
-    work: Option<Work>,
-    dependents: Vec<usize>,
-    waiting: usize,
-    /// The other rows of an order this row carries: they end as it ends.
-    members: Vec<usize>,
-}
-
 impl Engine {
     /// `look` is the job's view of the account, shared with the pre-flight: what it listed is
     /// not listed again.
@@ -225,6 +218,7 @@ impl Engine {
 
     /// What the journal says the job made: ids per row, customers created, entities known.
     fn learn(&self, rt: &[Rt]) {
+        // The schedule's rows: what each made is known before any row runs.
         let mut ids = self.ids.lock().unwrap_or_else(|p| p.into_inner());
         for r in rt {
             if !r.rec.ids.is_empty() {
@@ -245,63 +239,11 @@ impl Engine {
         mut stop: watch::Receiver<bool>,
         observer: Arc<dyn Observer>,
     ) -> Result<Finish, JournalError> {
-        let recs = self.journal.rows()?;
-        let pos: HashMap<i64, usize> = recs.iter().enumerate().map(|(i, r)| (r.id, i)).collect();
-        let mut rt: Vec<Rt> = recs
-            .into_iter()
-            .map(|mut rec| Rt {
-                // Moved, not copied: the engine reads a row's work from here alone.
-                work: rec.work.take(),
-                rec,
-                dependents: Vec::new(),
-                waiting: 0,
-                members: Vec::new(),
-            })
-            .collect();
-        for i in 0..rt.len() {
-            if let Some(&l) = rt[i].rec.lead.and_then(|l| pos.get(&l)) {
-                rt[l].members.push(i);
-            }
-        }
-        self.learn(&rt);
-        for i in 0..rt.len() {
-            if rt[i].rec.state.is_final() || rt[i].rec.lead.is_some() {
-                continue;
-            }
-            let deps = rt[i].rec.deps.clone();
-            for d in deps {
-                if let Some(&j) = pos.get(&d) {
-                    if !rt[j].rec.state.is_final() {
-                        rt[j].dependents.push(i);
-                        rt[i].waiting += 1;
-                    }
-                }
-            }
-        }
+        let mut sched = Schedule::new(self.journal.rows()?);
+        self.learn(sched.rows());
         self.journal
             .set_job_state(crate::journal::JobState::Running)?;
-
-        let mut ready: BTreeSet<usize> = BTreeSet::new();
-        let mut deletes: BTreeSet<usize> = BTreeSet::new();
-        let mut open_non_deletes = rt
-            .iter()
-            .filter(|r| {
-                !r.rec.state.is_final()
-                    && r.rec.lead.is_none()
-                    && !r.work.as_ref().is_some_and(Work::is_delete)
-            })
-            .count();
-        // Rows whose dependencies ended badly in an earlier run are skipped now.
-        for i in 0..rt.len() {
-            if rt[i].rec.state.is_final() || rt[i].rec.lead.is_some() {
-                continue;
-            }
-            if let Some(reason) = self.failed_dependency(&rt, &pos, i) {
-                self.skip(&mut rt, i, reason, &mut open_non_deletes, &observer)?;
-            } else if rt[i].waiting == 0 {
-                self.enqueue(&rt, i, &mut ready, &mut deletes);
-            }
-        }
+        sched.start(&self, &observer)?;
 
         let mut tasks: JoinSet<(usize, End)> = JoinSet::new();
         // Which row each task runs: a task that panics returns no index of its own.
@@ -309,34 +251,26 @@ impl Engine {
         let mut stopped = *stop.borrow();
         let mut listening = true;
         loop {
-            if !stopped {
-                if open_non_deletes == 0 {
-                    ready.append(&mut deletes);
-                }
-                while tasks.len() < self.opts.concurrency.max(1) {
-                    let Some(i) = ready.pop_first() else { break };
-                    let Some(work) = rt[i].work.clone() else {
-                        // A pending row without work (an invalid row is never pending) cannot be
-                        // run: say so rather than stall.
-                        let end = End::Final {
+            while !stopped && tasks.len() < self.opts.concurrency.max(1) {
+                let Some((i, work)) = sched.next() else { break };
+                let me = self.clone();
+                let rec = sched.rec(i).clone();
+                let task = tasks.spawn(async move {
+                    let end = match work {
+                        Some(work) => rows::execute(&me, &rec, &work).await,
+                        // A pending row without work (an invalid row is never pending) cannot
+                        // be run: say so rather than stall.
+                        None => End::Final {
                             state: RowState::Failed,
                             detail: Some(
                                 "this row's planned work could not be read from the journal".into(),
                             ),
                             ids: Map::new(),
-                        };
-                        let task = tasks.spawn(async move { (i, end) });
-                        running.insert(task.id(), i);
-                        continue;
+                        },
                     };
-                    let me = self.clone();
-                    let rec = rt[i].rec.clone();
-                    let task = tasks.spawn(async move {
-                        let end = rows::execute(&me, &rec, &work).await;
-                        (i, end)
-                    });
-                    running.insert(task.id(), i);
-                }
+                    (i, end)
+                });
+                running.insert(task.id(), i);
             }
             if tasks.is_empty() {
                 break;
@@ -350,24 +284,15 @@ impl Engine {
                             x
                         }
                         Err(e) => {
-                            // A panic in one row must not take the others' work with it: that
-                            // row fails with the message, and the job goes on around it.
                             let Some(i) = running.remove(&e.id()) else { continue };
-                            let why = panic_text(e);
-                            tracing::error!(row = rt[i].rec.id, "a row's task failed: {why}");
-                            let end = End::Final {
-                                state: RowState::Failed,
-                                detail: Some(format!("plbulk met an internal error on this row ({why}); the other rows went on. Please report it")),
-                                ids: Map::new(),
-                            };
-                            (i, end)
+                            (i, panicked(sched.rec(i), e))
                         }
                     };
                     match end {
                         End::Final { state, detail, ids } => {
-                            let (id, d) = (rt[i].rec.id, detail.clone());
+                            let (id, d) = (sched.rec(i).id, detail.clone());
                             self.journaled(move |j| j.finish_row_with(id, state, d.as_deref(), None, &ids)).await?;
-                            self.finished(&mut rt, i, state, detail, &mut open_non_deletes, &mut ready, &mut deletes, &observer)?;
+                            sched.finished(&self, i, state, detail, &observer)?;
                         }
                         End::Interrupted => {}
                         End::Journal(e) => {
@@ -390,53 +315,16 @@ impl Engine {
                 }
             }
         }
-        let pending = rt
-            .iter()
-            .any(|r| !r.rec.state.is_final() && r.rec.lead.is_none());
-        if pending && (stopped || self.stopping()) {
+        if sched.pending() && (stopped || self.stopping()) {
             self.journal
                 .set_job_state(crate::journal::JobState::Interrupted)?;
             Ok(Finish::Interrupted)
         } else {
-            // Rows still pending here depend on each other in a cycle, which the plan does not
-            // make; fail them rather than leave the job unfinishable.
-            for r in rt.iter_mut() {
-                if !r.rec.state.is_final() && r.rec.lead.is_none() {
-                    let detail = "it waits on rows that never finished".to_string();
-                    self.journal
-                        .finish_row(r.rec.id, RowState::Failed, Some(&detail), None)?;
-                    r.rec.state = RowState::Failed;
-                }
-            }
+            sched.fail_stuck(&self.journal)?;
             self.journal
                 .set_job_state(crate::journal::JobState::Finished)?;
             Ok(Finish::Completed)
         }
-    }
-
-    fn enqueue(
-        &self,
-        rt: &[Rt],
-        i: usize,
-        ready: &mut BTreeSet<usize>,
-        deletes: &mut BTreeSet<usize>,
-    ) {
-        if rt[i].work.as_ref().is_some_and(Work::is_delete) {
-            deletes.insert(i);
-        } else {
-            ready.insert(i);
-        }
-    }
-
-    fn failed_dependency(&self, rt: &[Rt], pos: &HashMap<i64, usize>, i: usize) -> Option<String> {
-        for d in &rt[i].rec.deps {
-            let Some(&j) = pos.get(d) else { continue };
-            let dep = &rt[j].rec;
-            if dep.state.is_final() && !dep.state.is_success() {
-                return Some(self.dependency_reason(dep, None));
-            }
-        }
-        None
     }
 
     fn dependency_reason(&self, dep: &RowRec, detail: Option<&str>) -> String {
@@ -445,78 +333,27 @@ impl Engine {
             RowState::Skipped => "was skipped",
             RowState::NeedsReview => "needs review",
             RowState::Invalid => "is invalid",
-            _ => "did not succeed",
+            // A dependency is reported only once it has ended without success.
+            RowState::Pending | RowState::Succeeded | RowState::AlreadyExisted => "did not succeed",
         };
         match detail {
             Some(d) if !d.is_empty() => format!("{} {what}: {d}", self.describe_row(dep)),
             _ => format!("{} {what}", self.describe_row(dep)),
         }
     }
+}
 
-    #[allow(clippy::too_many_arguments)]
-    fn finished(
-        &self,
-        rt: &mut [Rt],
-        i: usize,
-        state: RowState,
-        detail: Option<String>,
-        open_non_deletes: &mut usize,
-        ready: &mut BTreeSet<usize>,
-        deletes: &mut BTreeSet<usize>,
-        observer: &Arc<dyn Observer>,
-    ) -> Result<(), JournalError> {
-        rt[i].rec.state = state;
-        if !rt[i].work.as_ref().is_some_and(Work::is_delete) {
-            *open_non_deletes = open_non_deletes.saturating_sub(1);
-        }
-        observer.row_finished(rt[i].rec.sheet, state);
-        end_members(rt, i, state, observer);
-        let dependents = std::mem::take(&mut rt[i].dependents);
-        for j in dependents {
-            if rt[j].rec.state.is_final() {
-                continue;
-            }
-            if state.is_success() {
-                rt[j].waiting -= 1;
-                if rt[j].waiting == 0 {
-                    self.enqueue(rt, j, ready, deletes);
-                }
-            } else {
-                let reason = self.dependency_reason(&rt[i].rec, detail.as_deref());
-                self.skip(rt, j, reason, open_non_deletes, observer)?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Skips row `i`, and everything that waits on it, with the reason.
-    fn skip(
-        &self,
-        rt: &mut [Rt],
-        i: usize,
-        reason: String,
-        open_non_deletes: &mut usize,
-        observer: &Arc<dyn Observer>,
-    ) -> Result<(), JournalError> {
-        let mut stack = vec![(i, reason)];
-        while let Some((k, reason)) = stack.pop() {
-            if rt[k].rec.state.is_final() {
-                continue;
-            }
-            self.journal
-                .finish_row(rt[k].rec.id, RowState::Skipped, Some(&reason), None)?;
-            rt[k].rec.state = RowState::Skipped;
-            if !rt[k].work.as_ref().is_some_and(Work::is_delete) {
-                *open_non_deletes = open_non_deletes.saturating_sub(1);
-            }
-            observer.row_finished(rt[k].rec.sheet, RowState::Skipped);
-            end_members(rt, k, RowState::Skipped, observer);
-            let why = self.dependency_reason(&rt[k].rec, None);
-            for j in std::mem::take(&mut rt[k].dependents) {
-                stack.push((j, why.clone()));
-            }
-        }
-        Ok(())
+/// A row whose task panicked fails with the message: a panic in one row must not take the
+/// others' work with it, and the job goes on around it.
+fn panicked(rec: &RowRec, e: tokio::task::JoinError) -> End {
+    let why = panic_text(e);
+    tracing::error!(row = rec.id, "a row's task failed: {why}");
+    End::Final {
+        state: RowState::Failed,
+        detail: Some(format!(
+            "plbulk met an internal error on this row ({why}); the other rows went on. Please report it"
+        )),
+        ids: Map::new(),
     }
 }
 
@@ -531,14 +368,5 @@ fn panic_text(e: tokio::task::JoinError) -> String {
         s.clone()
     } else {
         "a panic".to_string()
-    }
-}
-
-/// The journal ends an order's member rows with its lead; the in-memory view and the progress
-/// follow.
-fn end_members(rt: &mut [Rt], lead: usize, state: RowState, observer: &Arc<dyn Observer>) {
-    for m in std::mem::take(&mut rt[lead].members) {
-        rt[m].rec.state = state;
-        observer.row_finished(rt[m].rec.sheet, state);
     }
 }

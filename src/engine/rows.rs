@@ -24,7 +24,7 @@ use serde_json::{Map, Value};
 use super::lookup::{Known, BLOCKED, NUMBER, PARTNER_USER, USER};
 use super::{End, Engine, Existing};
 use crate::client::{self, ApiError, ApiRequest, ErrorKind};
-use crate::contract::{self as c, Operation as O};
+use crate::contract::{self as c, natural_key, Operation as O};
 use crate::failpoint::{self, Point};
 use crate::journal::{now_ms, Answer, AttemptResult, RowRec, RowState};
 use crate::plan::{Sel, Work};
@@ -446,7 +446,6 @@ impl RowCx<'_> {
     /// What a create would make, if the account has one that no other row of the job owns.
     async fn find(&self, what: &Natural<'_>, fresh: bool) -> Result<Option<Found>, ApiError> {
         let look = &self.e.look;
-        let fold = |s: &str| s.trim().to_lowercase();
         let row = self.rec.id;
         let free = |key: &'static str| move |id: &str| !self.e.taken(key, id, row);
         Ok(match what {
@@ -469,7 +468,7 @@ impl RowCx<'_> {
                     .await?
                     .into_iter()
                     .filter(|u| free("user")(&u.id))
-                    .find(|u| fold(&u.email) == fold(email))
+                    .find(|u| natural_key(&u.email) == natural_key(email))
                     .map(|u| Known {
                         id: u.id,
                         user: None,
@@ -500,7 +499,7 @@ impl RowCx<'_> {
                 .await?
                 .into_iter()
                 .filter(|p| free("partnerUser")(&p.id))
-                .find(|p| fold(&p.email) == fold(email))
+                .find(|p| natural_key(&p.email) == natural_key(email))
                 .map(|p| Known {
                     id: p.id,
                     user: None,
@@ -725,11 +724,22 @@ impl RowCx<'_> {
             } => self.update_user(customer, user, changes).await,
             Work::DeleteUser { customer, user } => self.delete_user(customer, user).await,
             Work::ResendActivation { customer, user } => {
-                self.send_email(O::ResendActivation, customer, user).await
+                self.send_email(
+                    O::ResendActivation,
+                    ApiRequest::resend_activation,
+                    customer,
+                    user,
+                )
+                .await
             }
             Work::ResetPassword { customer, user } => {
-                self.send_email(O::RequestPasswordReset, customer, user)
-                    .await
+                self.send_email(
+                    O::RequestPasswordReset,
+                    ApiRequest::request_password_reset,
+                    customer,
+                    user,
+                )
+                .await
             }
             Work::AddNumber {
                 customer,
@@ -787,7 +797,7 @@ impl RowCx<'_> {
             label: "a customer with this name and email",
             list_what: "list the account's customers",
         };
-        let req = ApiRequest::new(O::AddCustomer, &[]).json(new);
+        let req = ApiRequest::add_customer(new);
         let (outcome, made) = self
             .create_once(
                 entity,
@@ -800,7 +810,7 @@ impl RowCx<'_> {
                         phone: new.phone.clone(),
                         address: new.address.clone(),
                     };
-                    ApiRequest::new(O::UpdateCustomer, &[found]).json(&changes)
+                    ApiRequest::update_customer(found, &changes)
                 },
                 req,
             )
@@ -817,31 +827,21 @@ impl RowCx<'_> {
         changes: &c::CustomerChanges,
     ) -> Step<Outcome> {
         let id = self.customer(customer).await?;
-        self.write(
-            "update",
-            &ApiRequest::new(O::UpdateCustomer, &[&id]).json(changes),
-        )
-        .await?;
+        self.write("update", &ApiRequest::update_customer(&id, changes))
+            .await?;
         Ok(SUCCEEDED)
     }
 
     async fn regrade_contract(&mut self, customer: &Sel, months: &u32) -> Step<Outcome> {
         let id = self.customer(customer).await?;
-        let body = c::ContractChange {
-            contract_months: *months,
-        };
-        self.write(
-            "regrade",
-            &ApiRequest::new(O::RegradeContract, &[&id]).json(&body),
-        )
-        .await?;
+        self.write("regrade", &ApiRequest::regrade_contract(&id, *months))
+            .await?;
         Ok(SUCCEEDED)
     }
 
     async fn upgrade_plan(&mut self, customer: &Sel) -> Step<Outcome> {
         let id = self.customer(customer).await?;
-        let req =
-            ApiRequest::new(O::UpgradePlan, &[&id]).json(&c::PlanChange { plan: c::Plan::Pro });
+        let req = ApiRequest::upgrade_plan(&id, c::Plan::Pro);
         match self.send("upgrade", &req).await {
             Ok(_) => Ok(SUCCEEDED),
             // Upgrading a customer already on pro is refused (409): after a doubt,
@@ -859,7 +859,7 @@ impl RowCx<'_> {
 
     async fn delete_customer(&mut self, customer: &Sel) -> Step<Outcome> {
         let id = self.customer(customer).await?;
-        self.delete("delete", &ApiRequest::new(O::DeleteCustomer, &[&id]))
+        self.delete("delete", &ApiRequest::delete_customer(&id))
             .await?;
         Ok(SUCCEEDED)
     }
@@ -875,7 +875,7 @@ impl RowCx<'_> {
             label: "a user with this email",
             list_what: "list the customer's users",
         };
-        let req = ApiRequest::new(O::AddCustomerUser, &[&cid]).json(new);
+        let req = ApiRequest::add_user(&cid, new);
         let look_first = !self.e.look.is_created(&cid);
         let (outcome, _) = self
             .create_once(
@@ -888,7 +888,7 @@ impl RowCx<'_> {
                         email: None,
                         user_type: Some(new.user_type),
                     };
-                    ApiRequest::new(O::UpdateCustomerUser, &[&cid, found]).json(&changes)
+                    ApiRequest::update_user(&cid, found, &changes)
                 },
                 req,
             )
@@ -904,7 +904,7 @@ impl RowCx<'_> {
     ) -> Step<Outcome> {
         let cid = self.customer(customer).await?;
         let uid = self.user(&cid, user).await?;
-        let req = ApiRequest::new(O::UpdateCustomerUser, &[&cid, &uid]).json(changes);
+        let req = ApiRequest::update_user(&cid, &uid, changes);
         self.write("update", &req).await?;
         Ok(SUCCEEDED)
     }
@@ -912,17 +912,20 @@ impl RowCx<'_> {
     async fn delete_user(&mut self, customer: &Sel, user: &Sel) -> Step<Outcome> {
         let cid = self.customer(customer).await?;
         let uid = self.user(&cid, user).await?;
-        self.delete(
-            "delete",
-            &ApiRequest::new(O::DeleteCustomerUser, &[&cid, &uid]),
-        )
-        .await?;
+        self.delete("delete", &ApiRequest::delete_user(&cid, &uid))
+            .await?;
         Ok(SUCCEEDED)
     }
 
     /// An activation email or a password reset: one that may have gone out is never sent
     /// again.
-    async fn send_email(&mut self, op: O, customer: &Sel, user: &Sel) -> Step<Outcome> {
+    async fn send_email(
+        &mut self,
+        op: O,
+        request: fn(&str, &str) -> ApiRequest,
+        customer: &Sel,
+        user: &Sel,
+    ) -> Step<Outcome> {
         if self.doubt {
             return Ok((
                 RowState::NeedsReview,
@@ -934,7 +937,7 @@ impl RowCx<'_> {
         }
         let cid = self.customer(customer).await?;
         let uid = self.user(&cid, user).await?;
-        match self.send("send", &ApiRequest::new(op, &[&cid, &uid])).await {
+        match self.send("send", &request(&cid, &uid)).await {
             Ok(_) => Ok(SUCCEEDED),
             Err(Ok(e)) if e.is_outcome_unknown() => Ok((
                 RowState::NeedsReview,
@@ -985,10 +988,7 @@ impl RowCx<'_> {
                         k
                     }
                     None => {
-                        let req =
-                            ApiRequest::new(O::AddCustomerNumber, &[&cid]).json(&c::NewNumber {
-                                number: number.to_string(),
-                            });
+                        let req = ApiRequest::add_customer_number(&cid, number);
                         self.create("add", &req, &what).await?
                     }
                 };
@@ -1059,7 +1059,7 @@ impl RowCx<'_> {
                 )
             });
         }
-        let req = ApiRequest::new(O::DeallocateNumber, &[&cid, &k.id]);
+        let req = ApiRequest::deallocate_number(&cid, &k.id);
         match self.send("deallocate", &req).await {
             Ok(_) => {}
             Err(Ok(e)) if e.status == Some(409) => {
@@ -1106,7 +1106,7 @@ impl RowCx<'_> {
             label: "this blocked number",
             list_what: "list the customer's blocked numbers",
         };
-        let req = ApiRequest::new(O::AddBlockedNumber, &[&cid]).json(new);
+        let req = ApiRequest::add_blocked_number(&cid, new);
         let look_first = !self.e.look.is_created(&cid);
         let (outcome, _) = self
             .create_once(
@@ -1118,7 +1118,7 @@ impl RowCx<'_> {
                         direction: Some(new.direction),
                         note: new.note.clone(),
                     };
-                    ApiRequest::new(O::UpdateBlockedNumber, &[&cid, found]).json(&changes)
+                    ApiRequest::update_blocked_number(&cid, found, &changes)
                 },
                 req,
             )
@@ -1134,7 +1134,7 @@ impl RowCx<'_> {
     ) -> Step<Outcome> {
         let cid = self.customer(customer).await?;
         let bid = self.blocked_id(&cid, number).await?;
-        let req = ApiRequest::new(O::UpdateBlockedNumber, &[&cid, &bid]).json(changes);
+        let req = ApiRequest::update_blocked_number(&cid, &bid, changes);
         self.write("update", &req).await?;
         Ok(SUCCEEDED)
     }
@@ -1142,11 +1142,8 @@ impl RowCx<'_> {
     async fn delete_blocked(&mut self, customer: &Sel, number: &str) -> Step<Outcome> {
         let cid = self.customer(customer).await?;
         let bid = self.blocked_id(&cid, number).await?;
-        self.delete(
-            "delete",
-            &ApiRequest::new(O::DeleteBlockedNumber, &[&cid, &bid]),
-        )
-        .await?;
+        self.delete("delete", &ApiRequest::delete_blocked_number(&cid, &bid))
+            .await?;
         self.e.look.forget(&cid, BLOCKED, number);
         Ok(SUCCEEDED)
     }
@@ -1168,7 +1165,7 @@ impl RowCx<'_> {
             product_id: pid,
             mac_address: mac.to_string(),
         };
-        let req = ApiRequest::new(O::AddUserDevice, &[&cid, &uid]).json(&body);
+        let req = ApiRequest::add_device(&cid, &uid, &body);
         // A MAC is unique in the whole account, so the server itself refuses a second
         // device with it: sending again after a lost answer cannot make two. But the
         // contract lists no devices, so a 409 after a doubt cannot say whether the MAC
@@ -1279,7 +1276,7 @@ impl RowCx<'_> {
             items: resolved.clone(),
             delivery_address: delivery.clone(),
         };
-        let req = ApiRequest::new(O::AddCustomerOrder, &[&cid]).json(&body);
+        let req = ApiRequest::add_order(&cid, &body);
         let found = self.create("create", &req, &what).await?;
         self.e.claim("order", &found.id, self.rec.id);
         self.set("order", &found.id);
@@ -1296,11 +1293,11 @@ impl RowCx<'_> {
         let cid = self.customer(customer).await?;
         let uid = self.user(&cid, user).await?;
         if let Some(call) = call {
-            let req = ApiRequest::new(O::UpdateCallSettings, &[&cid, &uid]).json(call);
+            let req = ApiRequest::update_call_settings(&cid, &uid, call);
             self.write("call-settings", &req).await?;
         }
         if let Some(s) = schedule {
-            let req = ApiRequest::new(O::UpdateScheduleSettings, &[&cid, &uid]).json(s);
+            let req = ApiRequest::update_schedule_settings(&cid, &uid, s);
             self.write("schedule-settings", &req).await?;
         }
         Ok(SUCCEEDED)
@@ -1313,7 +1310,7 @@ impl RowCx<'_> {
             label: "a partner user with this email",
             list_what: "list the partner users",
         };
-        let req = ApiRequest::new(O::AddPartnerUser, &[]).json(new);
+        let req = ApiRequest::add_partner_user(new);
         let (outcome, _) = self
             .create_once(
                 entity,
@@ -1325,7 +1322,7 @@ impl RowCx<'_> {
                         email: None,
                         role: Some(new.role.clone()),
                     };
-                    ApiRequest::new(O::UpdatePartnerUser, &[found]).json(&changes)
+                    ApiRequest::update_partner_user(found, &changes)
                 },
                 req,
             )
@@ -1339,14 +1336,14 @@ impl RowCx<'_> {
         changes: &c::PartnerUserChanges,
     ) -> Step<Outcome> {
         let pid = self.partner_user(partner_user).await?;
-        let req = ApiRequest::new(O::UpdatePartnerUser, &[&pid]).json(changes);
+        let req = ApiRequest::update_partner_user(&pid, changes);
         self.write("update", &req).await?;
         Ok(SUCCEEDED)
     }
 
     async fn delete_partner_user(&mut self, partner_user: &Sel) -> Step<Outcome> {
         let pid = self.partner_user(partner_user).await?;
-        self.delete("delete", &ApiRequest::new(O::DeletePartnerUser, &[&pid]))
+        self.delete("delete", &ApiRequest::delete_partner_user(&pid))
             .await?;
         Ok(SUCCEEDED)
     }
@@ -1362,9 +1359,7 @@ impl RowCx<'_> {
         if current.as_deref() == Some(uid) {
             return Ok(());
         }
-        let req = ApiRequest::new(O::AllocateNumber, &[cid, nid]).json(&c::Allocation {
-            user_id: uid.to_string(),
-        });
+        let req = ApiRequest::allocate_number(cid, nid, uid);
         match self.send("allocate", &req).await {
             Ok(_) => {}
             Err(Ok(e)) if e.status == Some(409) => {

@@ -8,20 +8,28 @@
 //! references are settled at the end, when every row has been seen; a reference that resolves
 //! to nothing in the job must exist in the account, which the online pre-flight checks.
 
+mod blocked;
+mod customers;
+mod devices;
 pub mod fields;
 mod keys;
+mod numbers;
+pub mod op;
+mod orders;
+mod partner_users;
+mod settings;
+mod users;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::contract as c;
 use crate::findings::{Finding, Findings, Severity};
 use crate::intake::{trim, IntakeError, RowBuf, Sheet};
-use crate::schema::{
-    BlockedAction, CustomerAction, Field, Kind, NumberAction, PartnerUserAction, SheetAction,
-    UserAction,
-};
+use crate::schema::{Field, Kind, SheetAction};
 use keys::{key, pair, First, Key, KeyLog, KeyMap, KeySet};
+pub use op::Op;
 
 /// Excel's limit on the characters in one cell.
 pub const MAX_CELL_CHARS: usize = 32_767;
@@ -58,6 +66,17 @@ struct PendingRef {
     loc: Loc,
     column: usize,
     header: Option<Arc<str>>,
+}
+
+/// A row's reference to a customer: every row that names an ambiguous company name is
+/// invalid, not only the first.
+struct RefUse {
+    key: Key,
+    loc: Loc,
+    column: u32,
+    header: Option<Arc<str>>,
+    /// Whether the row was valid apart from this.
+    row_valid: bool,
 }
 
 /// Normal forms of a row's cells, by field; buffers reused from row to row.
@@ -146,8 +165,15 @@ pub struct Validator {
     logs: [KeyLog<Loc>; Unique::ALL.len()],
     /// Rows whose key may have come before, in the order checked: settled in `finish`.
     suspects: Vec<Suspect>,
+    /// The first row naming each customer reference, and every row naming one.
     customer_refs: Vec<PendingRef>,
     customer_ref_seen: KeySet,
+    ref_uses: Vec<RefUse>,
+    /// Rows valid on their own that a cross-row check made invalid (a repeat, an ambiguous
+    /// name), as `sheet << 32 | row`: the final verdict is the row's own unless it is here.
+    overruled: KeySet,
+    /// Whether rows' operations are wanted (a job), or only their verdicts (a validation).
+    build_ops: bool,
     /// Order Ref → (customer, delivery address, first row).
     orders: KeyMap<(Key, Key, Loc)>,
     norm: Normalized,
@@ -160,6 +186,19 @@ pub struct Outcome {
     pub findings: Findings,
     /// Per (file, sheet): its kind and row counts, in file and sheet order.
     pub sheets: Vec<(Arc<str>, Arc<str>, Kind, SheetCounts)>,
+    overruled: KeySet,
+}
+
+impl Outcome {
+    /// The rows (file, sheet, row) that were valid on their own but that a check across rows
+    /// made invalid: with each row's own verdict, the last word on every row. Unlike the
+    /// findings, this is never capped.
+    pub fn overruled(&self) -> impl Iterator<Item = (&str, &str, u32)> + '_ {
+        self.overruled.iter().map(|&at| {
+            let (file, sheet, ..) = &self.sheets[(at >> 32) as usize];
+            (&**file, &**sheet, at as u32)
+        })
+    }
 }
 
 impl Validator {
@@ -170,25 +209,34 @@ impl Validator {
         }
     }
 
-    /// Validates every row of `sheet`, reading it to the end.
-    pub fn check_sheet(&mut self, sheet: &mut Sheet) -> Result<SheetCounts, IntakeError> {
-        self.check_sheet_keeping(sheet, |_, _, _| {})
+    /// A validator that also builds each valid row's [`Op`], for a job.
+    pub fn building_ops() -> Validator {
+        Validator {
+            build_ops: true,
+            ..Validator::new()
+        }
     }
 
-    /// As [`Self::check_sheet`], handing each row read, with its row number and verdict, to
-    /// `keep`: a job keeps its rows, a bare validation does not. A row that repeats another's
-    /// key is still Valid here; `finish` says so with an error on its row.
+    /// Validates every row of `sheet`, reading it to the end.
+    pub fn check_sheet(&mut self, sheet: &mut Sheet) -> Result<SheetCounts, IntakeError> {
+        self.check_sheet_keeping(sheet, |_, _, _, _| {})
+    }
+
+    /// As [`Self::check_sheet`], handing each row read, with its row number, verdict and (for
+    /// a validator [`Self::building_ops`]) operation, to `keep`: a job keeps its rows, a bare
+    /// validation does not. A row that repeats another's key is still Valid here; `finish`
+    /// says so with an error on its row, and in [`Outcome::overruled`].
     pub fn check_sheet_keeping(
         &mut self,
         sheet: &mut Sheet,
-        mut keep: impl FnMut(u32, &RowBuf, Verdict),
+        mut keep: impl FnMut(u32, &RowBuf, Verdict, Option<Op>),
     ) -> Result<SheetCounts, IntakeError> {
         self.findings.extend(sheet.notes.drain(..));
         self.counts_of(sheet);
         let mut row = RowBuf::default();
         let mut notes = Vec::new();
         while let Some(n) = sheet.rows.next_row(&mut row, &mut notes)? {
-            let v = self.check_row_reported(sheet, n, &row, &notes);
+            let (v, op) = self.check_row_reported(sheet, n, &row, &notes);
             for mut f in notes.drain(..) {
                 f.header = f
                     .column
@@ -196,7 +244,7 @@ impl Validator {
                 self.findings.push(f);
             }
             self.count(sheet, v);
-            keep(n, &row, v);
+            keep(n, &row, v, op);
         }
         let counts = self.counts_of(sheet).clone();
         if counts.rows == 0 {
@@ -217,7 +265,6 @@ impl Validator {
     /// Says which possible repeats were real, naming each one's first row, and moves rows a
     /// repeat made invalid in the counts.
     fn settle_repeats(&mut self, firsts: &[KeyMap<First<Loc>>]) {
-        let mut moved = KeySet::default();
         let mut named_twice = KeySet::default();
         for s in std::mem::take(&mut self.suspects) {
             let first = firsts[s.check as usize]
@@ -246,11 +293,8 @@ impl Validator {
                     format!("{}, also on {at}: remove one of the two", s.what),
                 )
             };
-            let row = (s.loc.sheet as u64) << 32 | s.loc.row as u64;
-            if severity == Severity::Error && s.row_valid && moved.insert(row) {
-                let c = &mut self.counts[s.loc.sheet as usize].3;
-                c.valid -= 1;
-                c.invalid += 1;
+            if severity == Severity::Error && s.row_valid {
+                self.overrule(s.loc);
             }
             let (file, sheet, ..) = &self.counts[s.loc.sheet as usize];
             self.findings.push(Finding {
@@ -263,6 +307,18 @@ impl Validator {
                 value: s.value,
                 message,
             });
+        }
+    }
+
+    /// Makes a row that was valid on its own invalid, once.
+    fn overrule(&mut self, loc: Loc) {
+        if self
+            .overruled
+            .insert((loc.sheet as u64) << 32 | loc.row as u64)
+        {
+            let c = &mut self.counts[loc.sheet as usize].3;
+            c.valid -= 1;
+            c.invalid += 1;
         }
     }
 
@@ -332,7 +388,7 @@ impl Validator {
 
     /// Checks one row. Its findings join the job's; its normal forms are in [`Self::normalized`].
     pub fn check_row(&mut self, sheet: &Sheet, row_no: u32, row: &RowBuf) -> Verdict {
-        self.check_row_reported(sheet, row_no, row, &[])
+        self.check_row_reported(sheet, row_no, row, &[]).0
     }
 
     /// As [`Self::check_row`], with what the reader reported about the row's cells (an error
@@ -344,9 +400,9 @@ impl Validator {
         row_no: u32,
         row: &RowBuf,
         reported: &[Finding],
-    ) -> Verdict {
+    ) -> (Verdict, Option<Op>) {
         if row.is_blank() {
-            return Verdict::Ignored;
+            return (Verdict::Ignored, None);
         }
         if row_no == sheet.header_row + 1 && is_template_example(sheet, row) {
             self.findings.push(sheet.finding(
@@ -356,13 +412,14 @@ impl Validator {
                 "",
                 "this is the template's example row, unchanged: it was not read".into(),
             ));
-            return Verdict::Ignored;
+            return (Verdict::Ignored, None);
         }
         self.norm.clear();
         let first_suspect = self.suspects.len();
+        let first_use = self.ref_uses.len();
         let sheet_index = self.sheet_index(sheet);
         let mut cx = Cx::new(self, sheet, sheet_index, row_no, row, reported);
-        match sheet.kind {
+        let op = match sheet.kind {
             Kind::Customers => cx.customer(),
             Kind::Users => cx.user(),
             Kind::Numbers => cx.number(),
@@ -371,16 +428,24 @@ impl Validator {
             Kind::Orders => cx.order(),
             Kind::UserSettings => cx.settings(),
             Kind::PartnerUsers => cx.partner_user(),
-        }
+        };
         let v = if cx.errors == 0 {
             Verdict::Valid
         } else {
             Verdict::Invalid
         };
+        debug_assert!(
+            !self.build_ops || (v == Verdict::Valid) == op.is_some(),
+            "a valid row has its operation, and only a valid row: {sheet_index} {row_no}"
+        );
+        let valid = v == Verdict::Valid;
         for s in &mut self.suspects[first_suspect..] {
-            s.row_valid = v == Verdict::Valid;
+            s.row_valid = valid;
         }
-        v
+        for u in &mut self.ref_uses[first_use..] {
+            u.row_valid = valid;
+        }
+        (v, op)
     }
 
     /// Settles repeats and customer references, and returns everything found.
@@ -406,6 +471,7 @@ impl Validator {
             .collect();
         self.settle_repeats(&firsts);
 
+        let mut ambiguous: KeyMap<(String, String)> = KeyMap::default();
         for (p, k) in refs.into_iter().zip(ref_keys) {
             if firsts[Unique::Ref as usize].contains_key(&k) {
                 continue;
@@ -423,15 +489,15 @@ impl Validator {
             };
             match firsts[Unique::Name as usize].get(&k) {
                 Some(f) if f.count == 1 => {}
-                Some(f) => self.findings.push(finding(
-                    Severity::Error,
-                    format!(
+                Some(f) => {
+                    let message = format!(
                         "{:?} is the company name of {} Customers rows (the first at {}): give that row a Ref and use it here",
                         p.value.trim(),
                         f.count,
                         self.describe(f.value, p.loc.sheet)
-                    ),
-                )),
+                    );
+                    ambiguous.insert(k, (p.value.clone(), message));
+                }
                 None => self.findings.push(finding(
                     Severity::Note,
                     format!(
@@ -441,11 +507,33 @@ impl Validator {
                 )),
             }
         }
+        if !ambiguous.is_empty() {
+            for u in std::mem::take(&mut self.ref_uses) {
+                let Some((value, message)) = ambiguous.get(&u.key) else {
+                    continue;
+                };
+                let (file, sheet, ..) = &self.counts[u.loc.sheet as usize];
+                self.findings.push(Finding {
+                    severity: Severity::Error,
+                    file: file.clone(),
+                    sheet: sheet.clone(),
+                    row: Some(u.loc.row),
+                    column: Some(u.column),
+                    header: u.header,
+                    value: value.clone(),
+                    message: message.clone(),
+                });
+                if u.row_valid {
+                    self.overrule(u.loc);
+                }
+            }
+        }
         self.findings
             .sort_in(self.counts.iter().map(|(f, s, ..)| (&**f, &**s)));
         Outcome {
             findings: self.findings,
             sheets: self.counts,
+            overruled: self.overruled,
         }
     }
 }
@@ -455,12 +543,12 @@ impl Validator {
 /// Files and sheets that cannot be read, and inputs with no rows at all, become messages beside
 /// the outcome; a file that breaks off half way keeps what was read before it.
 pub fn check_files(
+    mut validator: Validator,
     files: &[std::path::PathBuf],
     kind: Option<Kind>,
     mut on_sheet: impl FnMut(&Sheet),
-    mut on_row: impl FnMut(u32, u32, &RowBuf, Verdict),
+    mut on_row: impl FnMut(u32, u32, &RowBuf, Verdict, Option<Op>),
 ) -> (Outcome, Vec<String>) {
-    let mut validator = Validator::new();
     let mut unreadable = Vec::new();
     let mut index = 0;
     for file in files {
@@ -468,8 +556,8 @@ pub fn check_files(
             Ok(sheets) => {
                 for mut sheet in sheets {
                     on_sheet(&sheet);
-                    let r = validator.check_sheet_keeping(&mut sheet, |row_no, row, v| {
-                        on_row(index, row_no, row, v)
+                    let r = validator.check_sheet_keeping(&mut sheet, |row_no, row, v, op| {
+                        on_row(index, row_no, row, v, op)
                     });
                     if let Err(e) = r {
                         unreadable.push(e.to_string());
@@ -803,16 +891,61 @@ impl<'a> Cx<'a> {
     fn customer_ref(&mut self) -> Option<Key> {
         let value = self.require(Field::Customer, "")?;
         let k = key(&[value]);
+        let column = self.col(Field::Customer).expect("required above");
+        let header = self.sheet.headers.get(column).cloned();
         if self.v.customer_ref_seen.insert(k) {
-            let column = self.col(Field::Customer).expect("required above");
             self.v.customer_refs.push(PendingRef {
                 value: value.to_string(),
                 loc: self.loc(),
                 column,
-                header: self.sheet.headers.get(column).cloned(),
+                header: header.clone(),
             });
         }
+        self.v.ref_uses.push(RefUse {
+            key: k,
+            loc: self.loc(),
+            column: column as u32,
+            header,
+            row_valid: true,
+        });
         Some(k)
+    }
+
+    /// The user or partner user a row changes: by the id in `id_field` when given, else by
+    /// its email.
+    fn person(&self, id_field: Field, email: &str) -> op::PersonSel {
+        match self.text(id_field) {
+            Some(id) => op::PersonSel::Id(id),
+            None => op::PersonSel::Email(email.to_string()),
+        }
+    }
+
+    /// Whether to build the row's operation: for a job, and only when the row is valid.
+    fn wants_op(&self) -> bool {
+        self.v.build_ops && self.errors == 0
+    }
+
+    /// Field `f`'s trimmed cell as owned text, None when blank.
+    fn text(&self, f: Field) -> Option<String> {
+        self.get(f).map(str::to_string)
+    }
+
+    /// Field `f`'s normal form (as a rule made it), None when the cell is blank.
+    fn clean(&self, f: Field) -> Option<String> {
+        self.get(f)?;
+        Some(self.v.norm.get(f).to_string())
+    }
+
+    /// The address in fields `[line1, line2, town, county, postcode]`, None when none is
+    /// given; its postcode in normal form.
+    fn address_of(&self, [line1, line2, town, county, postcode]: [Field; 5]) -> Option<c::Address> {
+        Some(c::Address {
+            line1: self.text(line1)?,
+            line2: self.text(line2),
+            town: self.text(town)?,
+            county: self.text(county),
+            postcode: self.clean(postcode)?,
+        })
     }
 
     fn email_field(&mut self, f: Field) {
@@ -840,374 +973,12 @@ impl<'a> Cx<'a> {
         }
         any
     }
-
-    // --- The sheets ------------------------------------------------------------------------
-
-    fn customer(&mut self) {
-        let Some(action) = self.action::<CustomerAction>() else {
-            return;
-        };
-        // Start fetching the filter blocks of the Ref and the name now, and check the cells
-        // while the memory answers.
-        let ref_key = self.get(Field::Ref).map(|r| key(&[r]));
-        // Only a customer added is kept by name.
-        let name_key = match action {
-            CustomerAction::Add => self.get(Field::CompanyName).map(|n| key(&[n])),
-            CustomerAction::Update
-            | CustomerAction::Delete
-            | CustomerAction::Regrade
-            | CustomerAction::Upgrade => None,
-        };
-        if let Some(k) = ref_key {
-            self.v.logs[Unique::Ref as usize].prefetch(k);
-        }
-        if let Some(k) = name_key {
-            self.v.logs[Unique::Name as usize].prefetch(k);
-        }
-        self.email_field(Field::Email);
-        self.normalise_phone(Field::Phone, fields::phone);
-        let plan = self
-            .get(Field::Plan)
-            .map(|_| ())
-            .and_then(|_| self.choice(Field::Plan, fields::plan));
-        if self.get(Field::ContractMonths).is_some() {
-            self.choice(Field::ContractMonths, fields::contract_months);
-        }
-        let has_address = self.address(
-            Field::Line1,
-            Field::Town,
-            Field::Postcode,
-            &[Field::Line2, Field::County],
-            ", since part of the address is given",
-        );
-        if let Some(k) = ref_key {
-            self.unique(Unique::Ref, k, Field::Ref, |_| {
-                "this Ref is used twice".into()
-            });
-        }
-        match action {
-            CustomerAction::Add => {
-                if let (Some(_), Some(k)) = (
-                    self.require(Field::CompanyName, " to add a customer"),
-                    name_key,
-                ) {
-                    self.unique(Unique::Name, k, Field::CompanyName, |_| "".into());
-                }
-                self.require(Field::Plan, " to add a customer (pro or hardware)");
-                self.require(
-                    Field::ContractMonths,
-                    " to add a customer (1, 12, 24 or 36)",
-                );
-                match plan {
-                    Some(crate::contract::Plan::Pro) => {
-                        self.require(Field::Email, ": Plan is pro, so Email is required");
-                    }
-                    Some(crate::contract::Plan::Hardware) if !has_address => {
-                        self.require(
-                            Field::Line1,
-                            ": Plan is hardware, so an address is required",
-                        );
-                        self.require(Field::Town, ": Plan is hardware, so an address is required");
-                        self.require(
-                            Field::Postcode,
-                            ": Plan is hardware, so an address is required",
-                        );
-                    }
-                    _ => {}
-                }
-            }
-            CustomerAction::Update
-            | CustomerAction::Delete
-            | CustomerAction::Regrade
-            | CustomerAction::Upgrade => {
-                if self.get(Field::CustomerId).is_none() && self.get(Field::CompanyName).is_none() {
-                    self.require(
-                        Field::CustomerId,
-                        &format!(
-                            " to {} a customer (or a Company Name that finds it)",
-                            action.name()
-                        ),
-                    );
-                }
-                if action == CustomerAction::Regrade {
-                    self.require(Field::ContractMonths, " to regrade a contract");
-                }
-                if action == CustomerAction::Upgrade
-                    && plan == Some(crate::contract::Plan::Hardware)
-                {
-                    let c = self.col(Field::Plan);
-                    self.err_at(
-                        c,
-                        "hardware",
-                        "upgrade moves a customer to pro (Standard): leave Plan blank or write pro"
-                            .into(),
-                    );
-                }
-            }
-        }
-    }
-
-    fn user(&mut self) {
-        let Some(action) = self.action::<UserAction>() else {
-            return;
-        };
-        let customer = self.customer_ref();
-        self.choice(Field::UserType, fields::user_type);
-        let email = self.require(Field::Email, " to identify the user");
-        self.email_field(Field::Email);
-        if action == UserAction::Add {
-            self.require(Field::FirstName, " to add a user");
-            self.require(Field::LastName, " to add a user");
-            if let (Some(c), Some(e)) = (customer, email) {
-                self.unique(Unique::UserEmail, pair(c, key(&[e])), Field::Email, |_| {
-                    "the same user email is added twice for one customer".into()
-                });
-            }
-        }
-    }
-
-    fn number(&mut self) {
-        let Some(action) = self.action::<NumberAction>() else {
-            return;
-        };
-        let customer = self.customer_ref();
-        self.require(Field::Number, "");
-        let ok = self.normalise_phone(Field::Number, fields::uk_number);
-        let user = if action == NumberAction::Allocate {
-            self.require(Field::UserEmail, " to allocate a number")
-        } else {
-            self.get(Field::UserEmail)
-        };
-        self.email_field(Field::UserEmail);
-        if action == NumberAction::Deallocate && user.is_some() {
-            let c = self.col(Field::UserEmail);
-            self.warn_at(
-                c,
-                user.unwrap_or(""),
-                "deallocate ignores User Email".into(),
-            );
-        }
-        let number = self.v.norm.get(Field::Number);
-        if !ok || number.is_empty() || customer.is_none() {
-            return;
-        }
-        let k = key(&[number]);
-        if action == NumberAction::Add {
-            self.unique(Unique::NumberAdded, k, Field::Number, |n| {
-                format!("{} is added twice", n.get(Field::Number)).into()
-            });
-        }
-        if user.is_some() && action != NumberAction::Deallocate {
-            self.unique(Unique::Allocation, k, Field::Number, |n| {
-                format!("{} is allocated twice", n.get(Field::Number)).into()
-            });
-        }
-    }
-
-    fn blocked(&mut self) {
-        let Some(action) = self.action::<BlockedAction>() else {
-            return;
-        };
-        let customer = self.customer_ref();
-        self.require(Field::Number, "");
-        let ok = self.normalise_phone(Field::Number, fields::block_pattern);
-        self.choice(Field::Direction, fields::direction);
-        if let Some(note) = self.get(Field::Note) {
-            let n = note.chars().count();
-            if n > 200 {
-                let c = self.col(Field::Note);
-                let shown: String = note.chars().take(40).collect();
-                self.err_at(
-                    c,
-                    &shown,
-                    format!("the note has {n} characters; at most 200"),
-                );
-            }
-        }
-        let number = self.v.norm.get(Field::Number);
-        if let (true, BlockedAction::Add, Some(c)) = (ok && !number.is_empty(), action, customer) {
-            let k = pair(c, key(&[number]));
-            self.unique(Unique::Blocked, k, Field::Number, |n| {
-                format!("{} is blocked twice for one customer", n.get(Field::Number)).into()
-            });
-        }
-    }
-
-    fn device(&mut self) {
-        self.customer_ref();
-        self.require(Field::UserEmail, " to say whose device it is");
-        self.email_field(Field::UserEmail);
-        self.require(
-            Field::Product,
-            " (a product id, or brand and model such as Yealink T54W)",
-        );
-        self.require(Field::Mac, "");
-        if self.normalise(Field::Mac, fields::mac) {
-            let mac = self.v.norm.get(Field::Mac);
-            if !mac.is_empty() {
-                let k = key(&[mac]);
-                self.unique(Unique::Mac, k, Field::Mac, |n| {
-                    format!("MAC address {} is given twice", n.get(Field::Mac)).into()
-                });
-            }
-        }
-    }
-
-    fn order(&mut self) {
-        let order_ref = self.require(
-            Field::OrderRef,
-            " (rows with the same Order Ref make one order)",
-        );
-        let customer = self.customer_ref();
-        self.require(
-            Field::Product,
-            " (a product id, or brand and model such as Yealink T54W)",
-        );
-        if self.require(Field::Quantity, "").is_some() {
-            self.choice(Field::Quantity, fields::quantity);
-        }
-        self.address(
-            Field::DeliveryLine1,
-            Field::DeliveryTown,
-            Field::DeliveryPostcode,
-            &[Field::DeliveryLine2, Field::DeliveryCounty],
-            ", since part of the delivery address is given",
-        );
-        let (Some(order_ref), Some(customer)) = (order_ref, customer) else {
-            return;
-        };
-        let mut parts = [""; 5];
-        for (i, f) in [
-            Field::DeliveryLine1,
-            Field::DeliveryLine2,
-            Field::DeliveryTown,
-            Field::DeliveryCounty,
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            parts[i] = self.get(f).unwrap_or("");
-        }
-        parts[4] = self.v.norm.get(Field::DeliveryPostcode);
-        let delivery = key(&parts);
-        let loc = self.loc();
-        let order_key = key(&[order_ref]);
-        let clash = match self.v.orders.get(&order_key) {
-            None => {
-                self.v.orders.insert(order_key, (customer, delivery, loc));
-                None
-            }
-            Some((c, _, first)) if *c != customer => {
-                Some((Field::Customer, "for another customer", *first))
-            }
-            Some((_, d, first)) if *d != delivery => Some((
-                Field::DeliveryLine1,
-                "with another delivery address",
-                *first,
-            )),
-            Some(_) => None,
-        };
-        if let Some((f, what, first)) = clash {
-            let c = self.col(f);
-            let value = c.map_or("", |c| self.row.get(c)).to_string();
-            let at = self.v.describe(first, self.sheet_index);
-            self.err_at(
-                c,
-                &value,
-                format!("Order Ref {order_ref:?} is {what} on {at}: rows of one order share its customer and delivery address"),
-            );
-        }
-    }
-
-    fn settings(&mut self) {
-        self.customer_ref();
-        self.require(Field::UserEmail, " to say whose settings these are");
-        self.email_field(Field::UserEmail);
-        let mut any = false;
-        for f in [Field::RejectAnonymous, Field::CallWaiting, Field::Voicemail] {
-            any |= matches!(self.choice(f, fields::yes_no), Some(Some(_)));
-        }
-        let days = self.get(Field::OpenDays).is_some();
-        if days {
-            any = true;
-            self.choice(Field::OpenDays, fields::days);
-        }
-        let schedule =
-            days || self.get(Field::OpenTime).is_some() || self.get(Field::CloseTime).is_some();
-        if schedule {
-            any = true;
-            if !days {
-                self.require(Field::OpenDays, ", since opening times are given");
-            }
-            let open = self.time(Field::OpenTime);
-            let close = self.time(Field::CloseTime);
-            if let (Some(o), Some(c)) = (open, close) {
-                if c <= o {
-                    let col = self.col(Field::CloseTime);
-                    let v = self.v.norm.get(Field::CloseTime).to_string();
-                    self.err_at(
-                        col,
-                        &v,
-                        format!(
-                            "Close Time {v} is not after Open Time {}",
-                            self.v.norm.get(Field::OpenTime)
-                        ),
-                    );
-                }
-            }
-        }
-        if self.get(Field::Redirect).is_some() {
-            any = true;
-            self.normalise_phone(Field::Redirect, fields::phone);
-        }
-        if !any && self.errors == 0 {
-            self.warn_at(
-                None,
-                "",
-                "the row changes nothing: every setting is blank".into(),
-            );
-        }
-    }
-
-    fn time(&mut self, f: Field) -> Option<u32> {
-        self.require(f, ", since opening days are given")?;
-        let c = self.col(f)?;
-        let raw = self.cell(f);
-        let mut out = std::mem::take(self.v.norm.slot(f));
-        let r = fields::time(raw, &mut out);
-        *self.v.norm.slot(f) = out;
-        match r {
-            Ok(m) => Some(m),
-            Err(m) => {
-                self.err_at(Some(c), raw, m);
-                None
-            }
-        }
-    }
-
-    fn partner_user(&mut self) {
-        let Some(action) = self.action::<PartnerUserAction>() else {
-            return;
-        };
-        let email = self.require(Field::Email, " to identify the partner user");
-        self.email_field(Field::Email);
-        if action == PartnerUserAction::Add {
-            self.require(Field::FirstName, " to add a partner user");
-            self.require(Field::LastName, " to add a partner user");
-            self.require(Field::Role, " to add a partner user");
-            if let Some(e) = email {
-                self.unique(Unique::PartnerEmail, key(&[e]), Field::Email, |_| {
-                    "this partner user is added twice".into()
-                });
-            }
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::Action;
+    use crate::schema::{Action, UserAction};
 
     fn validate_csv(text: &str) -> Outcome {
         let dir = tempfile::tempdir().unwrap();
