@@ -39,6 +39,8 @@ fn options(dir: &Path, rate: Rate, concurrency: usize) -> JobOptions {
         existing: Existing::Skip,
         skip_invalid: false,
         timeout_ms: 30_000,
+        undo_of: None,
+        force: false,
     }
 }
 
@@ -135,6 +137,7 @@ async fn main() {
         .await
         .unwrap();
     assert!(online
+        .findings
         .iter()
         .all(|(_, f)| f.severity != plbulk::findings::Severity::Error));
     let preflight_calls = sandbox.requests().len();

@@ -8,6 +8,58 @@ use clap::{Args, Parser, Subcommand};
 use crate::pacing::Rate;
 use crate::sandbox::Latency;
 
+const EX_RUN: &str = "\
+Examples:
+  plbulk run samples/onboarding.xlsx --sandbox          # rehearse on an in-process sandbox
+  plbulk run customers.csv --dry-run                    # the calls, and each field an update changes
+  plbulk run migration.xlsx --skip-invalid              # run the valid rows, record the others
+  plbulk run migration.to-fix.xlsx                      # the fixed rows of a run, run again";
+
+const EX_RESUME: &str = "\
+Examples:
+  plbulk resume                                         # the latest unfinished job
+  plbulk resume 20261201-093000-3fa2c1 --rate 50/min";
+
+const EX_STATUS: &str = "\
+Examples:
+  plbulk status                                         # the latest unfinished job, else the latest
+  plbulk status 20261201-093000 --json | jq .outcomes";
+
+const EX_JOBS: &str = "\
+Examples:
+  plbulk jobs
+  plbulk jobs --json | jq -r '.jobs[] | select(.state != \"finished\") | .id'";
+
+const EX_RESULTS: &str = "\
+Examples:
+  plbulk results                                        # the latest job's workbook, now
+  plbulk results 20261201-093000 --format csv --out results.csv";
+
+const EX_EXPORT: &str = "\
+Examples:
+  plbulk export customers --out customers.xlsx          # edit, then: plbulk run customers.xlsx
+  plbulk export users --customer \"Acme Ltd\" --out acme-users.xlsx";
+
+const EX_VALIDATE: &str = "\
+Examples:
+  plbulk validate onboarding.xlsx                       # writes onboarding.validation.xlsx
+  plbulk validate --online updates.xlsx                 # also checks the account; a Changes sheet";
+
+const EX_TEMPLATE: &str = "\
+Examples:
+  plbulk template --out templates                       # every kind's template and the onboarding workbook
+  plbulk template users                                 # users.xlsx here";
+
+const EX_SANDBOX: &str = "\
+Examples:
+  plbulk sandbox --listen 127.0.0.1:8080                # then PLBULK_BASE_URL=http://127.0.0.1:8080
+  plbulk sandbox --seed 7 --gateway-error-rate 0.2      # faults, the same ones for one seed";
+
+const EX_UNDO: &str = "\
+Examples:
+  plbulk undo 20261201-093000-3fa2c1 --dry-run          # what it would reverse, and what it cannot
+  plbulk undo 20261201-093000-3fa2c1";
+
 const EXIT_CODES: &str = "\
 Exit codes:
   0  success: every row succeeded
@@ -34,24 +86,84 @@ pub struct Cli {
 pub enum Command {
     /// Run spreadsheets against the API as a resumable job: validate, plan, journal, execute,
     /// and write a results workbook.
+    #[command(after_help = EX_RUN)]
     Run(RunArgs),
     /// Resume an interrupted job (the latest unfinished one when no id is given).
+    #[command(after_help = EX_RESUME)]
     Resume(ResumeArgs),
     /// A job's state: rows per outcome, calls, time left.
+    #[command(after_help = EX_STATUS)]
     Status(StatusArgs),
     /// List the jobs.
+    #[command(after_help = EX_JOBS)]
     Jobs(JobsArgs),
     /// Write a job's results now (also while it runs): a workbook, or one CSV per sheet.
+    #[command(after_help = EX_RESULTS)]
     Results(ResultsArgs),
     /// Read the account's customers, users, numbers, blocked numbers or orders into an import
     /// template, to edit and run back.
+    #[command(after_help = EX_EXPORT)]
     Export(ExportArgs),
     /// Check spreadsheets before running them: every cell and row, with a report workbook.
+    #[command(after_help = EX_VALIDATE)]
     Validate(ValidateArgs),
     /// Write Excel templates to fill in.
+    #[command(after_help = EX_TEMPLATE)]
     Template(TemplateArgs),
     /// Run a local PL+ API sandbox (in memory) to rehearse jobs against.
+    #[command(after_help = EX_SANDBOX)]
     Sandbox(SandboxArgs),
+    /// Reverse what a finished job did, newest first, as a job of its own: remove what it
+    /// made, put back what it changed; list what the API cannot reverse.
+    #[command(after_help = EX_UNDO)]
+    Undo(UndoArgs),
+    /// Give up an unfinished job: its pending rows are never run (it can still be undone).
+    #[command(
+        after_help = "Examples:\n  plbulk abandon 20261201-093000-3fa2c1   # then: plbulk undo 20261201-093000-3fa2c1"
+    )]
+    Abandon(AbandonArgs),
+    /// Check the credentials as a job reads them: get a token, call Get Stats, and say which
+    /// endpoint and key, and the account's counts, or exactly what is wrong.
+    #[command(
+        after_help = "Examples:\n  plbulk check\n  plbulk check --base-url https://api.phonelineplus.com/v1"
+    )]
+    Check(CheckArgs),
+    /// Print a shell's completion script for plbulk.
+    #[command(after_help = COMPLETIONS_EXAMPLES)]
+    Completions(CompletionsArgs),
+    /// Print plbulk's man page (roff), for `man -l -` or a man directory.
+    #[command(
+        after_help = "Examples:\n  plbulk man | man -l -\n  plbulk man > ~/.local/share/man/man1/plbulk.1"
+    )]
+    Man,
+}
+
+const COMPLETIONS_EXAMPLES: &str = "\
+Examples:
+  plbulk completions bash > ~/.local/share/bash-completion/completions/plbulk
+  plbulk completions zsh > ~/.zfunc/_plbulk        # with fpath+=~/.zfunc in ~/.zshrc
+  plbulk completions fish > ~/.config/fish/completions/plbulk.fish
+  plbulk completions powershell >> $PROFILE";
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// API base URL [default: PLBULK_BASE_URL, the config file, or the PL+ production URL].
+    #[arg(long)]
+    pub base_url: Option<String>,
+
+    /// Longest wait to connect and for each answer, e.g. 10s.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
+
+    /// The key's limit, shared with any job on it.
+    #[arg(long, default_value_t = Rate::default())]
+    pub rate: Rate,
+}
+
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    /// The shell.
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Args, Debug)]
@@ -117,6 +229,11 @@ pub struct RunArgs {
     /// API base URL [default: PLBULK_BASE_URL, the config file, or the PL+ production URL].
     #[arg(long)]
     pub base_url: Option<String>,
+
+    /// Print the final summary as one JSON document (as status --json), and nothing else on
+    /// stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -142,6 +259,46 @@ pub struct ResumeArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct UndoArgs {
+    /// The job to undo: its id, or the start of one.
+    pub job: String,
+
+    /// Folder that holds the jobs.
+    #[arg(long, env = "PLBULK_JOB_DIR")]
+    pub job_dir: Option<PathBuf>,
+
+    /// List what undo would do, with counts and the time it takes at the limit; send nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Put back, and remove, even what was changed since the job by someone else.
+    #[arg(long)]
+    pub force: bool,
+
+    /// Requests in flight at once.
+    #[arg(long)]
+    pub concurrency: Option<usize>,
+
+    /// The key's limit [default: as the job ran].
+    #[arg(long)]
+    pub rate: Option<Rate>,
+
+    /// Results workbook [default: beside the job's, ending .undo.xlsx].
+    #[arg(long)]
+    pub results: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct AbandonArgs {
+    /// The unfinished job to give up: its id, or the start of one.
+    pub job: String,
+
+    /// Folder that holds the jobs.
+    #[arg(long, env = "PLBULK_JOB_DIR")]
+    pub job_dir: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
 pub struct StatusArgs {
     /// Job id, or the start of one [default: the latest unfinished job, else the latest].
     pub job: Option<String>,
@@ -149,6 +306,10 @@ pub struct StatusArgs {
     /// Folder that holds the jobs.
     #[arg(long, env = "PLBULK_JOB_DIR")]
     pub job_dir: Option<PathBuf>,
+
+    /// Print one JSON document (the shape is in the README, under JSON output).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -197,6 +358,10 @@ pub struct JobsArgs {
     /// Folder that holds the jobs.
     #[arg(long, env = "PLBULK_JOB_DIR")]
     pub job_dir: Option<PathBuf>,
+
+    /// Print one JSON document: every job, as status --json shows one.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]

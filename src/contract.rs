@@ -432,6 +432,10 @@ pub struct CustomerChanges {
     pub address: Option<Address>,
 }
 
+/// The JSON field of a customer's contract length: changed by Regrade Contract, not Update
+/// Customer.
+pub const CONTRACT_MONTHS_FIELD: &str = "contractMonths";
+
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ContractChange {

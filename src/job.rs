@@ -42,6 +42,12 @@ pub struct JobOptions {
     pub existing: Existing,
     pub skip_invalid: bool,
     pub timeout_ms: u64,
+    /// For an undo: the job it reverses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub undo_of: Option<String>,
+    /// For an undo: put back even what was changed since the job.
+    #[serde(default)]
+    pub force: bool,
 }
 
 impl JobOptions {
@@ -57,6 +63,8 @@ impl JobOptions {
             existing: Existing::Skip,
             skip_invalid: false,
             timeout_ms: 30_000,
+            undo_of: None,
+            force: false,
         }
     }
 
@@ -415,7 +423,7 @@ pub fn find(root: &Path, id: Option<&str>) -> Result<JobRef, JobError> {
         None => all
             .into_iter()
             .rev()
-            .find(|j| j.meta.state != JobState::Finished)
+            .find(|j| j.meta.state.is_open())
             .ok_or_else(|| {
                 JobError::Refused(format!(
                     "no unfinished job under {} (plbulk jobs lists them)",
@@ -430,7 +438,7 @@ pub fn unfinished(root: &Path, fingerprint: &str) -> Vec<JobRef> {
     list(root)
         .into_iter()
         .rev()
-        .filter(|j| j.meta.state != JobState::Finished && j.meta.fingerprint == fingerprint)
+        .filter(|j| j.meta.state.is_open() && j.meta.fingerprint == fingerprint)
         .collect()
 }
 
@@ -466,7 +474,8 @@ pub fn changed_inputs(meta: &JobMeta) -> Option<String> {
     None
 }
 
-fn new_id(fingerprint: &str) -> String {
+/// A job's id: when it began, and a tag saying what it runs (its input's digest, or "undo").
+fn new_id(fingerprint: &str, undo: bool) -> String {
     let now = std::time::SystemTime::now();
     let stamp = humantime::format_rfc3339_seconds(now)
         .to_string()
@@ -474,11 +483,15 @@ fn new_id(fingerprint: &str) -> String {
         .replace('T', "-")
         .trim_end_matches('Z')
         .to_string();
-    let tag: String = fingerprint
-        .chars()
-        .filter(char::is_ascii_hexdigit)
-        .take(6)
-        .collect();
+    let tag: String = if undo {
+        "undo".into()
+    } else {
+        fingerprint
+            .chars()
+            .filter(char::is_ascii_hexdigit)
+            .take(6)
+            .collect()
+    };
     format!("{stamp}-{tag}")
 }
 
@@ -492,11 +505,12 @@ pub fn create(
     key_id: &str,
 ) -> Result<(JobRef, Arc<Journal>), JobError> {
     let fingerprint = fingerprint_of(&inputs_fp);
-    let mut id = new_id(&fingerprint);
+    let undo = options.undo_of.is_some();
+    let mut id = new_id(&fingerprint, undo);
     let mut n = 1;
     while root.join(&id).exists() {
         n += 1;
-        id = format!("{}-{n}", new_id(&fingerprint));
+        id = format!("{}-{n}", new_id(&fingerprint, undo));
     }
     let dir = root.join(&id);
     let journal = Journal::create(&dir.join(JOURNAL_FILE))?;
@@ -514,6 +528,12 @@ pub fn create(
     };
     journal.init(&meta, &plan.sheets, &plan.rows)?;
     Ok((JobRef { dir, meta }, Arc::new(journal)))
+}
+
+/// The shared budget's name for one key on one (normalised) endpoint: every job, look-up and
+/// check on it spends from the same 100 a minute.
+pub fn budget_key(base_url: &str, key_id: &str) -> String {
+    format!("{base_url} {key_id}")
 }
 
 /// Where the job's calls go: the API with the user's credentials, or an in-process sandbox.
@@ -567,7 +587,7 @@ impl Connection {
         let budget_key = if options.sandbox {
             format!("sandbox:{base_url}")
         } else {
-            format!("{base_url} {key_id}")
+            budget_key(&base_url, &key_id)
         };
         let budget = SharedBudget::open(&budget_path(), &budget_key, rate)?;
         let calls = Arc::new(Counted::new(Arc::new(budget)));

@@ -53,7 +53,9 @@ pub mod results;
 pub mod sandbox;
 pub mod schema;
 pub mod sheet_names;
+pub mod status;
 pub mod templates;
+pub mod undo;
 pub mod validate;
 
 /// Writes `bytes` to `path` through a temporary file in the same folder and a rename, so a

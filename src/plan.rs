@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use crate::contract::{self as c, natural_key};
 use crate::findings::{Finding, Findings, Severity};
@@ -46,6 +47,30 @@ impl Sel {
         match self {
             Sel::Row(r) => Some(*r),
             _ => None,
+        }
+    }
+}
+
+/// What an undo acts on: an entity a job made or changed, by its ids.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "of", rename_all = "kebab-case")]
+pub enum Target {
+    Customer { id: String },
+    User { customer: String, id: String },
+    Blocked { customer: String, id: String },
+    PartnerUser { id: String },
+}
+
+impl Target {
+    /// The entity in words, for the results: "user usr_12 of customer cus_3".
+    pub fn describe(&self) -> String {
+        match self {
+            Target::Customer { id } => format!("customer {id}"),
+            Target::User { customer, id } => format!("user {id} of customer {customer}"),
+            Target::Blocked { customer, id } => {
+                format!("blocked number {id} of customer {customer}")
+            }
+            Target::PartnerUser { id } => format!("partner user {id}"),
         }
     }
 }
@@ -151,6 +176,37 @@ pub enum Work {
     DeletePartnerUser {
         partner_user: Sel,
     },
+    /// Undo: remove what a job made, unless its fields differ from what the job wrote (it was
+    /// changed since), or `force`.
+    Remove {
+        target: Target,
+        wrote: Map<String, Value>,
+        force: bool,
+    },
+    /// Undo: put the fields a job changed back to `before`, unless they differ from what the
+    /// job wrote, or `force`.
+    Restore {
+        target: Target,
+        wrote: Map<String, Value>,
+        before: Map<String, Value>,
+        force: bool,
+    },
+    /// Undo: a number's allocation back as it was.
+    Reallocate(Reallocation),
+}
+
+/// A number's allocation put back as it was (to `before`, or to no one), unless it is no
+/// longer allocated as the job left it (to `wrote`), or `force`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reallocation {
+    pub customer: String,
+    pub number: String,
+    pub wrote: Option<String>,
+    pub before: Option<String>,
+    pub force: bool,
+    /// Said with the outcome: what of the row undo cannot reverse.
+    #[serde(default)]
+    pub note: Option<String>,
 }
 
 impl Work {
@@ -195,6 +251,31 @@ impl Work {
             Work::AddPartnerUser { .. } => vec![O::AddPartnerUser],
             Work::UpdatePartnerUser { .. } => vec![O::UpdatePartnerUser],
             Work::DeletePartnerUser { .. } => vec![O::DeletePartnerUser],
+            Work::Remove { target, .. } => vec![match target {
+                Target::Customer { .. } => O::DeleteCustomer,
+                Target::User { .. } => O::DeleteCustomerUser,
+                Target::Blocked { .. } => O::DeleteBlockedNumber,
+                Target::PartnerUser { .. } => O::DeletePartnerUser,
+            }],
+            Work::Restore { target, before, .. } => match target {
+                Target::Customer { .. } => {
+                    let mut v = Vec::new();
+                    if before.keys().any(|k| k != c::CONTRACT_MONTHS_FIELD) {
+                        v.push(O::UpdateCustomer);
+                    }
+                    if before.contains_key(c::CONTRACT_MONTHS_FIELD) {
+                        v.push(O::RegradeContract);
+                    }
+                    v
+                }
+                Target::User { .. } => vec![O::UpdateCustomerUser],
+                Target::Blocked { .. } => vec![O::UpdateBlockedNumber],
+                Target::PartnerUser { .. } => vec![O::UpdatePartnerUser],
+            },
+            Work::Reallocate(Reallocation { before, .. }) => vec![match before {
+                Some(_) => O::AllocateNumber,
+                None => O::DeallocateNumber,
+            }],
         }
     }
 
@@ -219,7 +300,13 @@ impl Work {
             | Work::AddDevice { customer, .. }
             | Work::AddOrder { customer, .. }
             | Work::UserSettings { customer, .. } => Some(customer),
-            _ => None,
+            Work::AddCustomer { .. }
+            | Work::AddPartnerUser { .. }
+            | Work::UpdatePartnerUser { .. }
+            | Work::DeletePartnerUser { .. }
+            | Work::Remove { .. }
+            | Work::Restore { .. }
+            | Work::Reallocate(_) => None,
         }
     }
 
@@ -248,7 +335,10 @@ impl Work {
             | Work::DeleteBlocked { .. }
             | Work::UserSettings { .. }
             | Work::UpdatePartnerUser { .. }
-            | Work::DeletePartnerUser { .. } => None,
+            | Work::DeletePartnerUser { .. }
+            | Work::Remove { .. }
+            | Work::Restore { .. }
+            | Work::Reallocate(_) => None,
         }
     }
 
@@ -272,6 +362,7 @@ impl Work {
                 | Work::DeleteUser { .. }
                 | Work::DeleteBlocked { .. }
                 | Work::DeletePartnerUser { .. }
+                | Work::Remove { .. }
         )
     }
 }

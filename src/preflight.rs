@@ -10,6 +10,8 @@
 //! account are listed into.
 
 use std::collections::{BTreeSet, HashMap};
+
+use serde_json::Value;
 use std::sync::Arc;
 
 use crate::client::ApiError;
@@ -19,13 +21,32 @@ use crate::findings::{Finding, Severity};
 use crate::plan::{Inputs, Plan, Sel, Work};
 use crate::schema::Field;
 
-/// Runs every online check over the plan's valid rows. Each finding comes with the index of its
-/// row in the plan.
-pub async fn check(
-    inputs: &Inputs,
-    plan: &Plan,
-    look: &Lookups,
-) -> Result<Vec<(usize, Finding)>, ApiError> {
+/// A field an update row would change: the account's value now, and the row's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// The row's index in the plan.
+    pub row: usize,
+    /// "customer cus_12", "user usr_3 of customer cus_12", …
+    pub entity: String,
+    /// The field as the sheet's column names it ("Contact Name").
+    pub field: String,
+    pub now: String,
+    pub after: String,
+}
+
+/// What the pre-flight found: findings, each with the index of its row in the plan, and what
+/// each update row would change.
+#[derive(Debug, Default)]
+pub struct Checked {
+    pub findings: Vec<(usize, Finding)>,
+    /// Field by field, in plan order.
+    pub changes: Vec<Change>,
+    /// Update rows whose every value the account holds already: they need not be sent.
+    pub unchanged: Vec<usize>,
+}
+
+/// Runs every online check over the plan's valid rows.
+pub async fn check(inputs: &Inputs, plan: &Plan, look: &Lookups) -> Result<Checked, ApiError> {
     let mut p = Preflight {
         inputs,
         plan,
@@ -38,6 +59,7 @@ pub async fn check(
             .collect(),
         existing_of: HashMap::new(),
         out: Vec::new(),
+        checked: Checked::default(),
     };
     p.customers().await?;
     p.products().await?;
@@ -45,7 +67,9 @@ pub async fn check(
     p.already_held().await?;
     p.postcodes().await?;
     p.devices();
-    Ok(p.out)
+    p.changes().await?;
+    p.checked.findings = p.out;
+    Ok(p.checked)
 }
 
 /// One pre-flight: the plan's valid rows, and what the checks have found so far.
@@ -58,6 +82,7 @@ struct Preflight<'a> {
     /// The account's customer each row is about, when it is already there.
     existing_of: HashMap<usize, String>,
     out: Vec<(usize, Finding)>,
+    checked: Checked,
 }
 
 impl Preflight<'_> {
@@ -279,5 +304,159 @@ impl Preflight<'_> {
         if let Some(&(i, _)) = first {
             self.say(i, Field::Mac, Severity::Note, "MAC addresses cannot be checked before the run (the API lists no devices): one already in use fails its row, or, with --existing skip, is recorded as already existed".into());
         }
+    }
+
+    /// What each update row would change in an entity already in the account, field by
+    /// field, and which rows change nothing.
+    async fn changes(&mut self) -> Result<(), ApiError> {
+        for (i, w) in self.works.clone() {
+            let Some(cid) = self.existing_of.get(&i).cloned() else {
+                // About a customer the job adds: everything is new.
+                if !matches!(w, Work::UpdatePartnerUser { .. }) {
+                    continue;
+                }
+                self.compare_partner_user(i, w).await?;
+                continue;
+            };
+            let (entity, now, after) = match w {
+                Work::UpdateCustomer { changes, .. } => {
+                    let all = self.look.customers(false).await?;
+                    let now = all.iter().find(|cu| cu.id == cid).and_then(json);
+                    (format!("customer {cid}"), now, json(changes))
+                }
+                Work::RegradeContract { months, .. } => {
+                    let all = self.look.customers(false).await?;
+                    let now = all.iter().find(|cu| cu.id == cid).and_then(json);
+                    let after = json(&crate::contract::ContractChange {
+                        contract_months: *months,
+                    });
+                    (format!("customer {cid}"), now, after)
+                }
+                Work::UpdateUser { user, changes, .. } => {
+                    let uid = match user {
+                        Sel::Id(id) => Some(id.clone()),
+                        Sel::Email(e) | Sel::Existing(e) => self.look.user_id(&cid, e).await?,
+                        // A user the job adds.
+                        Sel::Row(_) => None,
+                    };
+                    let Some(uid) = uid else { continue };
+                    let all = self.look.users(&cid, false).await?;
+                    let now = all.iter().find(|u| u.id == uid).and_then(json);
+                    (format!("user {uid} of customer {cid}"), now, json(changes))
+                }
+                Work::UpdateBlocked {
+                    number, changes, ..
+                } => {
+                    let Some(bid) = self.look.blocked_id(&cid, number).await? else {
+                        continue;
+                    };
+                    let all = self.look.blocked(&cid, false).await?;
+                    let now = all.iter().find(|b| b.id == bid).and_then(json);
+                    (
+                        format!("blocked number {number} of customer {cid}"),
+                        now,
+                        json(changes),
+                    )
+                }
+                _ => continue,
+            };
+            self.compare(i, entity, now, after);
+        }
+        Ok(())
+    }
+
+    async fn compare_partner_user(&mut self, i: usize, w: &Work) -> Result<(), ApiError> {
+        let Work::UpdatePartnerUser {
+            partner_user,
+            changes,
+        } = w
+        else {
+            return Ok(());
+        };
+        let pid = match partner_user {
+            Sel::Id(id) => Some(id.clone()),
+            Sel::Email(e) | Sel::Existing(e) => self.look.partner_user_id(e).await?,
+            Sel::Row(_) => None,
+        };
+        let Some(pid) = pid else { return Ok(()) };
+        let all = self.look.partner_users(false).await?;
+        let now = all.iter().find(|p| p.id == pid).and_then(json);
+        self.compare(i, format!("partner user {pid}"), now, json(changes));
+        Ok(())
+    }
+
+    /// Each field `after` sets that `now` does not hold already is a change.
+    fn compare(&mut self, i: usize, entity: String, now: Option<Value>, after: Option<Value>) {
+        let (Some(now), Some(Value::Object(after))) = (now, after) else {
+            return;
+        };
+        let before = self.checked.changes.len();
+        for (k, v) in after.iter().filter(|(_, v)| !v.is_null()) {
+            let n = now.get(k).unwrap_or(&Value::Null);
+            if same(n, v) {
+                continue;
+            }
+            self.checked.changes.push(Change {
+                row: i,
+                entity: entity.clone(),
+                field: field_name(k),
+                now: shown(n),
+                after: shown(v),
+            });
+        }
+        if self.checked.changes.len() == before {
+            self.checked.unchanged.push(i);
+        }
+    }
+}
+
+fn json<T: serde::Serialize>(v: &T) -> Option<Value> {
+    serde_json::to_value(v).ok()
+}
+
+/// Equal as the account means it: a missing field and a null are one.
+fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => x.keys().chain(y.keys()).all(|k| {
+            same(
+                x.get(k).unwrap_or(&Value::Null),
+                y.get(k).unwrap_or(&Value::Null),
+            )
+        }),
+        _ => a == b,
+    }
+}
+
+/// A value as a cell shows it: an address as one line, blank as "(blank)".
+fn shown(v: &Value) -> String {
+    match v {
+        Value::Null => "(blank)".into(),
+        Value::String(s) => s.clone(),
+        Value::Object(m) => m
+            .values()
+            .filter(|v| !v.is_null())
+            .map(shown)
+            .collect::<Vec<_>>()
+            .join(", "),
+        other => other.to_string(),
+    }
+}
+
+/// The contract's field name as the sheet's column says it: contactName → Contact Name.
+fn field_name(k: &str) -> String {
+    let mut out = String::new();
+    for (i, ch) in k.chars().enumerate() {
+        if i == 0 {
+            out.extend(ch.to_uppercase());
+        } else if ch.is_uppercase() {
+            out.push(' ');
+            out.push(ch);
+        } else {
+            out.push(ch);
+        }
+    }
+    match out.as_str() {
+        "Type" => "User Type".into(),
+        _ => out,
     }
 }

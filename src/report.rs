@@ -32,11 +32,57 @@ pub enum ReportError {
 
 type CellKey = (Arc<str>, Arc<str>, u32, u32);
 
+/// The sheet that lists, for an online validation, what each update row would change.
+const CHANGES: &str = "Changes";
+
+fn write_changes(
+    book: &mut Workbook,
+    changes: &[ChangeLine],
+    header: &Format,
+) -> Result<(), XlsxError> {
+    let ws = book.add_worksheet();
+    ws.set_name(CHANGES)?;
+    let cols = ["Sheet", "Row", "Entity", "Field", "Now", "After"];
+    for (i, h) in cols.iter().enumerate() {
+        ws.write_string_with_format(0, i as u16, *h, header)?;
+    }
+    for (i, ch) in changes.iter().enumerate().take(MAX_ROW as usize - 1) {
+        let r = i as u32 + 1;
+        ws.write_string(r, 0, &ch.sheet)?;
+        ws.write_number(r, 1, ch.row)?;
+        ws.write_string(r, 2, &ch.entity)?;
+        ws.write_string(r, 3, &ch.field)?;
+        ws.write_string(r, 4, &ch.now)?;
+        ws.write_string(r, 5, &ch.after)?;
+    }
+    if changes.is_empty() {
+        ws.write_string(1, 0, "No update row changes anything in the account.")?;
+    }
+    for (i, w) in [16.0, 7.0, 34.0, 18.0, 40.0, 40.0].iter().enumerate() {
+        ws.set_column_width(i as u16, *w)?;
+    }
+    ws.set_freeze_panes(1, 0)?;
+    ws.autofilter(0, 0, changes.len().min(MAX_ROW as usize - 1) as u32, 5)?;
+    Ok(())
+}
+
 /// Writes the report for `inputs` (each file with the user's --kind) to `path`.
+/// A field an update row would change, as the Changes sheet lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeLine {
+    pub sheet: String,
+    pub row: u32,
+    pub entity: String,
+    pub field: String,
+    pub now: String,
+    pub after: String,
+}
+
 pub fn write(
     path: &Path,
     inputs: &[(std::path::PathBuf, Option<Kind>)],
     findings: &Findings,
+    changes: Option<&[ChangeLine]>,
 ) -> Result<(), ReportError> {
     let mut by_cell: HashMap<CellKey, Vec<&Finding>> = HashMap::new();
     for f in findings.items() {
@@ -53,7 +99,7 @@ pub fn write(
         .set_background_color(Color::RGB(0xD9E1F2));
     let error = Format::new().set_background_color(Color::RGB(0xF8CBAD));
     let warning = Format::new().set_background_color(Color::RGB(0xFFE699));
-    let mut names = SheetNames::new(&["Findings"]);
+    let mut names = SheetNames::new(&["Findings", CHANGES]);
 
     let fs = book.add_worksheet();
     fs.set_name("Findings")?;
@@ -104,6 +150,9 @@ pub fn write(
     }
     fs.set_freeze_panes(1, 0)?;
     fs.autofilter(0, 0, findings.items().len().min(MAX_ROW as usize) as u32, 7)?;
+    if let Some(changes) = changes {
+        write_changes(&mut book, changes, &header)?;
+    }
 
     for (file, kind) in inputs {
         let Ok(sheets) = intake::open(file, *kind) else {

@@ -8,10 +8,14 @@
 
 use std::path::Path;
 
-use rust_xlsxwriter::{Color, Format, FormatBorder, Workbook, XlsxError};
+use rust_xlsxwriter::{
+    Chart, ChartFormat, ChartSolidFill, ChartType, Color, ExcelDateTime, Format, FormatBorder,
+    Workbook, Worksheet, XlsxError,
+};
 
 use crate::contract::natural_key;
 use crate::journal::{Journal, JournalError, ResultRow, RowState};
+use crate::schema::Kind;
 use crate::sheet_names::SheetNames;
 
 /// The results workbook's first sheet.
@@ -23,6 +27,8 @@ pub enum ResultsError {
     Journal(#[from] JournalError),
     #[error("cannot write the results workbook {path}: {message}")]
     Write { path: String, message: String },
+    #[error("the journal holds {what}, which this version cannot read")]
+    Unreadable { what: String },
 }
 
 /// The id columns, in order: (key in the journal's ids, header). Named apart from the
@@ -39,10 +45,36 @@ pub const ID_COLUMNS: [(&str, &str); 7] = [
 
 pub use crate::schema::OUTCOME_HEADERS;
 
+/// The id columns a sheet of `kind` can fill: the ids its rows make or resolve. A Users row
+/// records its customer and its user; it never makes an order.
+pub fn id_columns(kind: Kind) -> Vec<(&'static str, &'static str)> {
+    let keys: &[&str] = match kind {
+        Kind::Customers => &["customer"],
+        Kind::Users | Kind::UserSettings => &["customer", "user"],
+        Kind::Numbers => &["customer", "number", "user"],
+        Kind::BlockedNumbers => &["customer", "blocked"],
+        Kind::Devices => &["customer", "user", "device"],
+        Kind::Orders => &["customer", "order"],
+        Kind::PartnerUsers => &["partnerUser"],
+    };
+    ID_COLUMNS
+        .iter()
+        .copied()
+        .filter(|(k, _)| keys.contains(k))
+        .collect()
+}
+
+/// A sheet's kind as the journal holds it; one that does not parse is an error.
+fn kind_of(s: &crate::journal::SheetRec) -> Result<Kind, ResultsError> {
+    Kind::from_name(&s.kind).ok_or_else(|| ResultsError::Unreadable {
+        what: format!("the kind {:?} of sheet {}", s.kind, s.sheet),
+    })
+}
+
 fn outcome_color(s: RowState) -> Color {
     match s {
         RowState::Succeeded => Color::RGB(0xC6EFCE),
-        RowState::AlreadyExisted => Color::RGB(0xDDEBF7),
+        RowState::AlreadyExisted | RowState::Unchanged => Color::RGB(0xDDEBF7),
         RowState::Failed | RowState::Invalid => Color::RGB(0xFFC7CE),
         RowState::Skipped | RowState::NeedsReview => Color::RGB(0xFFEB9C),
         RowState::Pending => Color::RGB(0xEDEDED),
@@ -118,6 +150,7 @@ pub fn write(journal: &Journal, path: &Path, calls: Option<u64>) -> Result<(), R
         line(ws, "Calls made this run (all)", c.to_string()).map_err(werr)?;
     }
     r += 1;
+    let table_header = r;
     ws.write_string_with_format(r, 0, "Sheet", &header)
         .map_err(werr)?;
     let states: Vec<RowState> = RowState::ALL.to_vec();
@@ -147,14 +180,21 @@ pub fn write(journal: &Journal, path: &Path, calls: Option<u64>) -> Result<(), R
         ws.write_number_with_format(r, 1 + i as u16, n as f64, &bold)
             .map_err(werr)?;
     }
+    if !sheets.is_empty() {
+        let chart = outcomes_chart(&states, table_header, sheets.len() as u32);
+        ws.insert_chart(r + 2, 0, &chart).map_err(werr)?;
+    }
+    print_setup(ws, None).map_err(werr)?;
 
-    let extra: Vec<&str> = OUTCOME_HEADERS
-        .iter()
-        .copied()
-        .chain(ID_COLUMNS.iter().map(|(_, h)| *h))
-        .collect();
     let mut names = SheetNames::new(&[SUMMARY]);
+    let finished = Format::new().set_num_format("yyyy-mm-dd hh:mm:ss");
     for s in &sheets {
+        let ids = id_columns(kind_of(s)?);
+        let extra: Vec<&str> = OUTCOME_HEADERS
+            .iter()
+            .copied()
+            .chain(ids.iter().map(|(_, h)| *h))
+            .collect();
         let mine: Vec<&ResultRow> = rows.iter().filter(|x| x.sheet == s.idx).collect();
         let user_cols = s.headers.len() as u16;
         // Widths first: a constant-memory sheet is streamed row by row, and its column
@@ -175,7 +215,7 @@ pub fn write(journal: &Journal, path: &Path, calls: Option<u64>) -> Result<(), R
                     .as_deref()
                     .map_or(0, |v| v.chars().count().min(60)),
             );
-            for (k, (key, _)) in ID_COLUMNS.iter().enumerate() {
+            for (k, (key, _)) in ids.iter().enumerate() {
                 let i = user_cols as usize + OUTCOME_HEADERS.len() + k;
                 let v = row
                     .ids
@@ -193,6 +233,7 @@ pub fn write(journal: &Journal, path: &Path, calls: Option<u64>) -> Result<(), R
                 .map_err(werr)?;
         }
         ws.set_freeze_panes(1, 0).map_err(werr)?;
+        print_setup(ws, Some(0)).map_err(werr)?;
         let last_col = user_cols + extra.len() as u16 - 1;
         ws.autofilter(0, 0, mine.len() as u32, last_col)
             .map_err(werr)?;
@@ -206,7 +247,7 @@ pub fn write(journal: &Journal, path: &Path, calls: Option<u64>) -> Result<(), R
                 .map_err(werr)?;
         }
         for (n, row) in mine.iter().enumerate() {
-            write_row(ws, n as u32 + 1, row, user_cols).map_err(werr)?;
+            write_row(ws, n as u32 + 1, row, user_cols, &ids, &finished).map_err(werr)?;
         }
     }
     let bytes = wb.save_to_buffer().map_err(werr)?;
@@ -216,11 +257,58 @@ pub fn write(journal: &Journal, path: &Path, calls: Option<u64>) -> Result<(), R
     })
 }
 
+/// Printed (or saved as PDF): landscape, one page wide, the header row on every page.
+fn print_setup(ws: &mut Worksheet, header_row: Option<u32>) -> Result<(), XlsxError> {
+    ws.set_landscape();
+    ws.set_print_fit_to_pages(1, 0);
+    if let Some(r) = header_row {
+        ws.set_repeat_rows(r, r)?;
+    }
+    Ok(())
+}
+
+/// Outcomes per sheet as stacked bars, one colour per outcome as the sheets colour them: where
+/// the failures are, at a glance. Reads the Summary's table (header at `header_row`, then one
+/// row per sheet).
+fn outcomes_chart(states: &[RowState], header_row: u32, sheets: u32) -> Chart {
+    let mut chart = Chart::new(ChartType::BarStacked);
+    chart.title().set_name("Outcomes per sheet");
+    let (first, last) = (header_row + 1, header_row + sheets);
+    for (i, st) in states.iter().enumerate() {
+        let col = 1 + i as u16;
+        chart
+            .add_series()
+            .set_name((SUMMARY, header_row, col))
+            .set_categories((SUMMARY, first, 0, last, 0))
+            .set_values((SUMMARY, first, col, last, col))
+            .set_format(
+                ChartFormat::new()
+                    .set_solid_fill(ChartSolidFill::new().set_color(chart_color(*st))),
+            );
+    }
+    chart.x_axis().set_name("Rows");
+    chart.set_width(720).set_height(120 + 40 * sheets.min(20));
+    chart
+}
+
+/// The outcome's colour in a chart: the cells' pastel, made strong enough to read as a bar.
+fn chart_color(s: RowState) -> Color {
+    match s {
+        RowState::Succeeded => Color::RGB(0x63BE7B),
+        RowState::AlreadyExisted | RowState::Unchanged => Color::RGB(0x5B9BD5),
+        RowState::Failed | RowState::Invalid => Color::RGB(0xE06666),
+        RowState::Skipped | RowState::NeedsReview => Color::RGB(0xF1C232),
+        RowState::Pending => Color::RGB(0xB7B7B7),
+    }
+}
+
 fn write_row(
-    ws: &mut rust_xlsxwriter::Worksheet,
+    ws: &mut Worksheet,
     r: u32,
     row: &ResultRow,
     user_cols: u16,
+    ids: &[(&str, &str)],
+    finished: &Format,
 ) -> Result<(), XlsxError> {
     let put = |ws: &mut rust_xlsxwriter::Worksheet, c: u16, v: &str| -> Result<(), XlsxError> {
         if !v.is_empty() {
@@ -241,9 +329,11 @@ fn write_row(
         ws.write_number(r, user_cols + 3, row.attempts as f64)?;
     }
     if let Some(t) = row.finished_at_ms {
-        put(ws, user_cols + 4, &time_text(t))?;
+        // A date-time cell (UTC), so the column sorts and filters as one.
+        let dt = ExcelDateTime::from_timestamp(t.div_euclid(1000))?;
+        ws.write_datetime_with_format(r, user_cols + 4, &dt, finished)?;
     }
-    for (k, (key, _)) in ID_COLUMNS.iter().enumerate() {
+    for (k, (key, _)) in ids.iter().enumerate() {
         let v = row.ids.get(*key).and_then(|v| v.as_str()).unwrap_or("");
         put(ws, user_cols + OUTCOME_HEADERS.len() as u16 + k as u16, v)?;
     }
@@ -421,6 +511,7 @@ pub fn write_csv(journal: &Journal, path: &Path) -> Result<Vec<std::path::PathBu
     // The workbook's names, so each CSV is named as its sheet would be.
     let mut names = SheetNames::new(&[SUMMARY]);
     for s in &sheets {
+        let ids = id_columns(kind_of(s)?);
         let name: String = names
             .take(&s.sheet)
             .chars()
@@ -442,7 +533,7 @@ pub fn write_csv(journal: &Journal, path: &Path) -> Result<Vec<std::path::PathBu
             let mut w = csv::Writer::from_writer(&mut buf);
             let mut header: Vec<&str> = s.headers.iter().map(String::as_str).collect();
             header.extend(OUTCOME_HEADERS);
-            header.extend(ID_COLUMNS.iter().map(|(_, h)| *h));
+            header.extend(ids.iter().map(|(_, h)| *h));
             w.write_record(&header).map_err(|e| werr(&e))?;
             for row in rows.iter().filter(|x| x.sheet == s.idx) {
                 let mut rec: Vec<String> = (0..s.headers.len())
@@ -457,8 +548,8 @@ pub fn write_csv(journal: &Journal, path: &Path) -> Result<Vec<std::path::PathBu
                     String::new()
                 });
                 rec.push(row.finished_at_ms.map(time_text).unwrap_or_default());
-                for (key, _) in ID_COLUMNS {
-                    let v = row.ids.get(key).and_then(|v| v.as_str()).unwrap_or("");
+                for (key, _) in &ids {
+                    let v = row.ids.get(*key).and_then(|v| v.as_str()).unwrap_or("");
                     rec.push(inert(v).into_owned());
                 }
                 w.write_record(&rec).map_err(|e| werr(&e))?;

@@ -26,7 +26,7 @@ pub async fn run(args: ExportArgs, quiet: bool) -> Result<i32, Error> {
         ExportError::Refused(m) => Error::Refused(m),
     })?;
     if !quiet {
-        println!(
+        outln!(
             "Exported {n} row{} of {} to {}",
             if n == 1 { "" } else { "s" },
             kind.sheet_name(),

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::cli::{JobsArgs, ResultsArgs, StatusArgs};
 use crate::job::{self, JobRef};
-use crate::journal::{self, JobState, Journal, RowState};
+use crate::journal::{self, Journal, RowState};
 use crate::results;
 
 use super::{Error, EXIT_OK};
@@ -26,7 +26,11 @@ fn pick(job_dir: Option<&std::path::Path>, id: Option<&str>) -> Result<JobRef, E
 
 pub fn status(args: StatusArgs) -> Result<i32, Error> {
     let found = pick(args.job_dir.as_deref(), args.job.as_deref())?;
-    print_status(&found)?;
+    if args.json {
+        outln!("{}", super::to_json(&crate::status::of(&found, None)?));
+    } else {
+        print_status(&found)?;
+    }
     Ok(EXIT_OK)
 }
 
@@ -46,7 +50,7 @@ pub fn write_results(args: ResultsArgs, quiet: bool) -> Result<i32, Error> {
     };
     if !quiet {
         for w in written {
-            println!("Results: {}", w.display());
+            outln!("Results: {}", w.display());
         }
     }
     Ok(EXIT_OK)
@@ -58,13 +62,13 @@ fn print_status(j: &JobRef) -> Result<(), Error> {
     let counts = journal.counts().map_err(job::JobError::from)?;
     let (attempts, first, last) = journal.attempt_stats().map_err(job::JobError::from)?;
     let options = j.options()?;
-    println!("Job {}", meta.id);
-    println!("  state:    {}", meta.state.as_str());
-    println!("  created:  {}", results::time_text(meta.created_at_ms));
+    outln!("Job {}", meta.id);
+    outln!("  state:    {}", meta.state.as_str());
+    outln!("  created:  {}", results::time_text(meta.created_at_ms));
     for f in &meta.inputs {
-        println!("  input:    {}", f.path);
+        outln!("  input:    {}", f.path);
     }
-    println!(
+    outln!(
         "  API:      {}{} (key {})",
         meta.base_url,
         if options.sandbox {
@@ -74,13 +78,13 @@ fn print_status(j: &JobRef) -> Result<(), Error> {
         },
         meta.key_id
     );
-    println!("  rows:     {}", results::summary_line(&counts));
+    outln!("  rows:     {}", results::summary_line(&counts));
     for (s, n) in &counts {
-        println!("    {:<16} {n}", s.label());
+        outln!("    {:<16} {n}", s.label());
     }
-    println!("  writes:   {attempts} sent");
+    outln!("  writes:   {attempts} sent");
     if let (Some(f), Some(l)) = (first, last) {
-        println!(
+        outln!(
             "  calls:    first {}, last {}",
             results::time_text(f),
             results::time_text(l)
@@ -93,34 +97,38 @@ fn print_status(j: &JobRef) -> Result<(), Error> {
     if pending > 0 {
         let rate = options.rate();
         let secs = pending as f64 / rate.per_second();
-        println!(
+        outln!(
             "  left:     {pending} rows, about {} at {}",
             humantime::format_duration(Duration::from_secs(secs.ceil() as u64)),
             rate
         );
-        if meta.state != JobState::Finished {
-            println!("  resume:   plbulk resume {}", meta.id);
+        if meta.state.is_open() {
+            outln!("  resume:   plbulk resume {}", meta.id);
         }
     }
-    println!("  results:  {}", options.results.display());
-    println!("  journal:  {}", j.journal_path().display());
+    outln!("  results:  {}", options.results.display());
+    outln!("  journal:  {}", j.journal_path().display());
     Ok(())
 }
 
 pub fn list(args: JobsArgs) -> Result<i32, Error> {
     let root = job::jobs_root(args.job_dir.as_deref());
     let all = job::list(&root);
-    if all.is_empty() {
-        println!("No jobs under {}.", root.display());
+    if args.json {
+        outln!("{}", super::to_json(&crate::status::list(&all)));
         return Ok(EXIT_OK);
     }
-    println!("{:<24} {:<12} {:<20} rows", "job", "state", "created");
+    if all.is_empty() {
+        outln!("No jobs under {}.", root.display());
+        return Ok(EXIT_OK);
+    }
+    outln!("{:<24} {:<12} {:<20} rows", "job", "state", "created");
     for j in &all {
         let counts = journal::Journal::open(&j.journal_path())
             .and_then(|jr| jr.counts())
             .map(|c| results::summary_line(&c))
             .unwrap_or_else(|e| format!("unreadable: {e}"));
-        println!(
+        outln!(
             "{:<24} {:<12} {:<20} {counts}",
             j.meta.id,
             j.meta.state.as_str(),

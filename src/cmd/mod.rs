@@ -2,16 +2,52 @@
 //! and returns an exit code; this module sets up logging and maps errors to codes and one line
 //! on stderr, as xsv and ripgrep do.
 
+/// `println!` for the verbs: a closed stdout (see [`print_line`]) ends their printing quietly.
+macro_rules! outln {
+    () => {
+        $crate::cmd::print_line(format_args!(""))
+    };
+    ($($t:tt)*) => {
+        $crate::cmd::print_line(format_args!($($t)*))
+    };
+}
+
+mod check;
 mod export;
 mod jobs;
 mod run;
 mod sandbox;
 mod template;
+mod undo;
 mod validate;
 
 use std::fmt;
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::cli::{Cli, Command};
+
+/// Whether stdout's reader has gone.
+static STDOUT_GONE: AtomicBool = AtomicBool::new(false);
+
+/// Writes a line to stdout. A closed pipe (`plbulk jobs | head -1`) is not an error, as for
+/// every Unix tool: the reader has what it wanted, so nothing more is printed, and the command
+/// goes on to its end. A job keeps running: its journal and results do not depend on a
+/// terminal.
+pub(crate) fn print_line(args: fmt::Arguments<'_>) {
+    if STDOUT_GONE.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut out = std::io::stdout().lock();
+    if writeln!(out, "{args}").and_then(|()| out.flush()).is_err() {
+        STDOUT_GONE.store(true, Ordering::Relaxed);
+    }
+}
+
+/// A JSON document as the verbs print it: pretty, for a person reading it too.
+pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string_pretty(v).expect("status documents serialise")
+}
 
 pub const EXIT_OK: i32 = 0;
 pub const EXIT_ROWS_FAILED: i32 = 1;
@@ -145,6 +181,11 @@ pub fn main(cli: Cli) -> i32 {
             Command::Sandbox(args) => sandbox::run(args, cli.quiet).await,
             Command::Validate(args) => validate::run(args, cli.quiet).await,
             Command::Template(args) => template::run(args, cli.quiet),
+            Command::Undo(args) => undo::run(args, cli.quiet).await,
+            Command::Abandon(args) => undo::abandon(args, cli.quiet),
+            Command::Check(args) => check::run(args, cli.quiet).await,
+            Command::Completions(args) => Ok(completions(args.shell)),
+            Command::Man => man(),
         }
     });
     match result {
@@ -154,6 +195,26 @@ pub fn main(cli: Cli) -> i32 {
             e.exit_code()
         }
     }
+}
+
+/// `plbulk completions SHELL`: the script, from the same definitions as `--help`.
+fn completions(shell: clap_complete::Shell) -> i32 {
+    use clap::CommandFactory;
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "plbulk", &mut out);
+    outln!("{}", String::from_utf8_lossy(&out).trim_end());
+    EXIT_OK
+}
+
+/// `plbulk man`: the man page in roff, from the same definitions as `--help`.
+fn man() -> Result<i32, Error> {
+    use clap::CommandFactory;
+    let mut out = Vec::new();
+    clap_mangen::Man::new(Cli::command())
+        .render(&mut out)
+        .map_err(|e| Error::Io(format!("cannot write the man page: {e}")))?;
+    outln!("{}", String::from_utf8_lossy(&out).trim_end());
+    Ok(EXIT_OK)
 }
 
 #[cfg(test)]

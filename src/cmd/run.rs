@@ -12,12 +12,17 @@ use crate::journal::{JobState, Journal, RowState};
 use crate::progress::{Progress, SheetLine};
 use crate::results;
 
-use super::{parse_kind, Error, EXIT_INTERRUPTED, EXIT_OK, EXIT_REFUSED, EXIT_ROWS_FAILED};
+use super::{
+    parse_kind, to_json, Error, EXIT_INTERRUPTED, EXIT_OK, EXIT_REFUSED, EXIT_ROWS_FAILED,
+};
 
 /// Requests in flight when `--concurrency` is not given.
 const DEFAULT_CONCURRENCY: usize = 8;
 
 pub async fn run(args: RunArgs, quiet: bool) -> Result<i32, Error> {
+    // With --json, stdout holds the one document and nothing else.
+    let json = args.json;
+    let quiet = quiet || json;
     let kind = args.kind.as_deref().map(parse_kind).transpose()?;
     if args.concurrency == Some(0) {
         return Err(Error::Usage("--concurrency must be at least 1".into()));
@@ -55,8 +60,7 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<i32, Error> {
     let fingerprint = job::fingerprint_of(&fp);
 
     if args.dry_run {
-        print_dry_run(&plan, &args);
-        return Ok(EXIT_OK);
+        return dry_run(&inputs, plan, &args, quiet).await;
     }
 
     let settings = if args.sandbox {
@@ -83,11 +87,13 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<i32, Error> {
         existing: args.existing,
         skip_invalid: args.skip_invalid,
         timeout_ms: args.timeout.as_millis() as u64,
+        undo_of: None,
+        force: false,
     };
     if !args.new_job {
         if let Some(existing) = job::resumable(&root, &fingerprint, &endpoint, &options)? {
             if !quiet {
-                println!(
+                outln!(
                     "This input has an unfinished job, {} (started {}): resuming it.",
                     existing.meta.id,
                     results::time_text(existing.meta.created_at_ms)
@@ -100,6 +106,7 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<i32, Error> {
                 args.concurrency,
                 args.results.clone(),
                 quiet,
+                json,
             )
             .await;
         }
@@ -107,50 +114,17 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<i32, Error> {
     let conn = Connection::open(&options, settings.as_ref(), None).await?;
     let mut plan = plan;
     if !args.no_preflight {
-        let online = crate::preflight::check(&inputs, &plan, &conn.look)
-            .await
-            .map_err(|e| {
-                Error::reading(
-                    "the online pre-flight could not read the account, and nothing was sent (try again, or run with --no-preflight)",
-                    &e,
-                )
-            })?;
-        let errors = online
-            .iter()
-            .filter(|(_, f)| f.severity == crate::findings::Severity::Error)
-            .count();
-        if !quiet || errors > 0 {
-            for (_, f) in online
-                .iter()
-                .filter(|(_, f)| f.severity != crate::findings::Severity::Note)
-            {
-                println!("  {f}");
-            }
-        }
-        if errors > 0 && !args.skip_invalid {
-            eprintln!(
-                "refused: the online pre-flight found {errors} error{}; nothing was written. Fix them, or run with --skip-invalid to run the other rows and record these as invalid.",
-                if errors == 1 { "" } else { "s" }
-            );
+        let checked = preflight(&inputs, &mut plan, &conn, args.skip_invalid, quiet).await;
+        if !matches!(checked, Ok(Ok(_))) {
             conn.close().await;
-            return Ok(EXIT_REFUSED);
-        }
-        for (i, f) in online {
-            if f.severity == crate::findings::Severity::Error {
-                let row = &mut plan.rows[i];
-                row.state = RowState::Invalid;
-                row.detail = Some(match &f.header {
-                    Some(h) => format!("{h}: {}", f.message),
-                    None => f.message.clone(),
-                });
-            }
+            return checked.map(|r| r.err().unwrap_or(EXIT_REFUSED));
         }
     }
     let (job, journal) = job::create(&root, fp, &options, &plan, &conn.base_url, &conn.key_id)?;
     let _held = job.lock()?;
     input_lock.set_job(&job.meta.id);
     if !quiet {
-        println!(
+        outln!(
             "Job {} on {}{}: {} rows; journal {}",
             job.meta.id,
             conn.base_url,
@@ -163,13 +137,13 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<i32, Error> {
             job.journal_path().display()
         );
     }
-    drive(job, journal, conn, &options, quiet).await
+    drive(job, journal, conn, &options, quiet, json).await
 }
 
 pub async fn resume(args: ResumeArgs, quiet: bool) -> Result<i32, Error> {
     let root = job::jobs_root(args.job_dir.as_deref());
     let job = job::find(&root, args.job.as_deref())?;
-    resume_job(job, args.rate, args.concurrency, args.results, quiet).await
+    resume_job(job, args.rate, args.concurrency, args.results, quiet, false).await
 }
 
 async fn resume_job(
@@ -178,6 +152,7 @@ async fn resume_job(
     concurrency: Option<usize>,
     results_path: Option<PathBuf>,
     quiet: bool,
+    json: bool,
 ) -> Result<i32, Error> {
     let mut options = job.options()?;
     if let Some(r) = rate {
@@ -191,10 +166,16 @@ async fn resume_job(
     }
     let _held = job.lock()?;
     let journal = Arc::new(Journal::open(&job.journal_path()).map_err(job::JobError::from)?);
+    if job.meta.state == JobState::Abandoned {
+        return Err(Error::Refused(format!(
+            "job {} was abandoned: it does not run again. Run its input as a new job (rows already done are found and recorded as already existed), or undo what it did with plbulk undo {}",
+            job.meta.id, job.meta.id
+        )));
+    }
     if job.meta.state == JobState::Finished {
         let counts = journal.counts().map_err(job::JobError::from)?;
         if !quiet {
-            println!(
+            outln!(
                 "Job {} finished already: {}.",
                 job.meta.id,
                 results::summary_line(&counts)
@@ -223,7 +204,7 @@ async fn resume_job(
     };
     if !quiet {
         let counts = journal.counts().map_err(job::JobError::from)?;
-        println!(
+        outln!(
             "Resuming job {} on {}: {} so far.",
             job.meta.id,
             if options.sandbox {
@@ -234,16 +215,17 @@ async fn resume_job(
             results::summary_line(&counts)
         );
     }
-    drive(job, journal, conn, &options, quiet).await
+    drive(job, journal, conn, &options, quiet, json).await
 }
 
 /// Runs the engine with Ctrl-C handling and progress, then writes the results.
-async fn drive(
+pub(super) async fn drive(
     job: JobRef,
     journal: Arc<Journal>,
     conn: Connection,
     options: &JobOptions,
     quiet: bool,
+    json: bool,
 ) -> Result<i32, Error> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let job_id = job.meta.id.clone();
@@ -273,8 +255,12 @@ async fn drive(
 
     let counts = journal.counts().map_err(job::JobError::from)?;
     write_results(&journal, options, Some(calls), quiet)?;
+    if json {
+        let status = crate::status::of(&job, Some(calls))?;
+        outln!("{}", to_json(&status));
+    }
     if !quiet {
-        println!(
+        outln!(
             "{}: {}. Calls made: {calls}.",
             job.meta.id,
             results::summary_line(&counts)
@@ -282,10 +268,16 @@ async fn drive(
     }
     match finish {
         Finish::Interrupted => {
-            println!(
+            let how = format!(
                 "Interrupted; nothing is lost. Resume with: plbulk resume {}",
                 job.meta.id
             );
+            // With --json, stdout is the document's alone.
+            if json {
+                eprintln!("{how}");
+            } else {
+                outln!("{how}");
+            }
             Ok(EXIT_INTERRUPTED)
         }
         Finish::Completed => Ok(exit_for(&counts)),
@@ -351,15 +343,20 @@ fn write_results(
 ) -> Result<(), Error> {
     results::write(journal, &options.results, calls).map_err(|e| Error::Io(e.to_string()))?;
     if !quiet {
-        println!("Results: {}", options.results.display());
+        outln!("Results: {}", options.results.display());
     }
     let to_fix = results::to_fix_path(&options.results);
+    if options.undo_of.is_some() {
+        // An undo's rows are not the user's to fix and run again: its results say what is
+        // left to do by hand.
+        return Ok(());
+    }
     let n = results::write_to_fix(journal, &to_fix).map_err(|e| Error::Io(e.to_string()))?;
     if n == 0 {
         // An old one would list rows that are done now.
         let _ = std::fs::remove_file(&to_fix);
     } else if !quiet {
-        println!(
+        outln!(
             "To fix: {} ({n} row{} that did not succeed, in the template's columns: fix them and run that file)",
             to_fix.display(),
             if n == 1 { "" } else { "s" }
@@ -396,12 +393,151 @@ async fn wait_for_interrupt() -> bool {
     }
 }
 
-fn print_dry_run(plan: &crate::plan::Plan, args: &RunArgs) {
+/// The online pre-flight, applied to the plan: its errors make rows invalid (or refuse the run:
+/// `Err` with the exit code), and update rows that would change nothing end as *no change*
+/// without a call. Its findings are printed; what the update rows change is returned.
+async fn preflight(
+    inputs: &crate::plan::Inputs,
+    plan: &mut crate::plan::Plan,
+    conn: &Connection,
+    skip_invalid: bool,
+    quiet: bool,
+) -> Result<Result<Vec<crate::preflight::Change>, i32>, Error> {
+    let checked = crate::preflight::check(inputs, plan, &conn.look)
+        .await
+        .map_err(|e| {
+            Error::reading(
+                "the online pre-flight could not read the account, and nothing was sent (try again, or run with --no-preflight)",
+                &e,
+            )
+        })?;
+    let errors = checked
+        .findings
+        .iter()
+        .filter(|(_, f)| f.severity == crate::findings::Severity::Error)
+        .count();
+    if !quiet || errors > 0 {
+        for (_, f) in checked
+            .findings
+            .iter()
+            .filter(|(_, f)| f.severity != crate::findings::Severity::Note)
+        {
+            outln!("  {f}");
+        }
+    }
+    if errors > 0 && !skip_invalid {
+        eprintln!(
+            "refused: the online pre-flight found {errors} error{}; nothing was written. Fix them, or run with --skip-invalid to run the other rows and record these as invalid.",
+            if errors == 1 { "" } else { "s" }
+        );
+        return Ok(Err(EXIT_REFUSED));
+    }
+    for (i, f) in &checked.findings {
+        if f.severity == crate::findings::Severity::Error {
+            let row = &mut plan.rows[*i];
+            row.state = RowState::Invalid;
+            row.work = None;
+            row.detail = Some(match &f.header {
+                Some(h) => format!("{h}: {}", f.message),
+                None => f.message.clone(),
+            });
+        }
+    }
+    for &i in &checked.unchanged {
+        let row = &mut plan.rows[i];
+        if row.state == RowState::Pending {
+            row.state = RowState::Unchanged;
+            row.work = None;
+            row.detail = Some("the account holds these values already: not sent".into());
+        }
+    }
+    if !quiet && !checked.unchanged.is_empty() {
+        outln!(
+            "  {} update row{} change nothing in the account and will not be sent.",
+            checked.unchanged.len(),
+            if checked.unchanged.len() == 1 {
+                ""
+            } else {
+                "s"
+            }
+        );
+    }
+    Ok(Ok(checked.changes))
+}
+
+/// `--dry-run`: the plan's calls in order, and, read from the account (without a write), each
+/// field an update row would change and the rows that would change nothing.
+async fn dry_run(
+    inputs: &crate::plan::Inputs,
+    mut plan: crate::plan::Plan,
+    args: &RunArgs,
+    quiet: bool,
+) -> Result<i32, Error> {
+    let rate = args.rate.unwrap_or_default();
+    if !args.no_preflight {
+        let settings = if args.sandbox {
+            None
+        } else {
+            Some(
+                Settings::load(args.base_url.as_deref())
+                    .map_err(|e| Error::Refused(e.to_string()))?,
+            )
+        };
+        let options = JobOptions::reading(rate);
+        let options = JobOptions {
+            sandbox: args.sandbox,
+            ..options
+        };
+        match Connection::open(&options, settings.as_ref(), None).await {
+            Ok(conn) => {
+                let r = preflight(inputs, &mut plan, &conn, true, quiet).await;
+                conn.close().await;
+                if let Ok(changes) = r? {
+                    print_changes(&plan, inputs, &changes);
+                }
+            }
+            Err(e) => outln!(
+                "The account's current values are not shown ({e}); the calls below are the plan's."
+            ),
+        }
+    }
+    outln!("Dry run: nothing is sent. The job would make, in this order:");
+    print_calls(&plan, rate);
+    Ok(EXIT_OK)
+}
+
+fn print_changes(
+    plan: &crate::plan::Plan,
+    inputs: &crate::plan::Inputs,
+    changes: &[crate::preflight::Change],
+) {
+    if changes.is_empty() {
+        return;
+    }
+    outln!("Changes the update rows would make, field by field (now → after):");
+    for ch in changes.iter().take(50) {
+        let row = &plan.rows[ch.row];
+        let sheet = &inputs.sheets[row.sheet as usize].name;
+        outln!(
+            "  {sheet} row {} ({}): {}: {:?} → {:?}",
+            row.row_no,
+            ch.entity,
+            ch.field,
+            ch.now,
+            ch.after
+        );
+    }
+    if changes.len() > 50 {
+        outln!("  … and {} more", changes.len() - 50);
+    }
+}
+
+/// The plan's calls, in order, with the time they take at `rate`.
+pub(super) fn print_calls(plan: &crate::plan::Plan, rate: crate::pacing::Rate) {
     let calls = plan.calls();
     let writes: u64 = calls.iter().map(|(_, n)| *n).sum();
-    println!("Dry run: nothing is sent. The job would make, in this order:");
     for (op, n) in &calls {
-        println!(
+        outln!(
             "  {n:>8}  {:<28} {} {}",
             op.name(),
             op.method().as_str(),
@@ -414,14 +550,13 @@ fn print_dry_run(plan: &crate::plan::Plan, args: &RunArgs) {
         .filter(|r| r.state == RowState::Invalid)
         .count();
     if invalid > 0 {
-        println!("  ({invalid} invalid rows would be recorded as such and not sent)");
+        outln!("  ({invalid} invalid rows would be recorded as such and not sent)");
     }
     // Look-ups: one list of customers, products and partner users at most, and one list per
     // existing customer and collection the rows touch; an estimate, shown as such.
-    println!("  plus authentication and a few look-ups (List calls, at most one per collection).");
-    let rate = args.rate.unwrap_or_default();
+    outln!("  plus authentication and a few look-ups (List calls, at most one per collection).");
     let secs = writes as f64 / rate.per_second();
-    println!(
+    outln!(
         "{writes} writes at {} take at least {}.",
         rate,
         humantime::format_duration(std::time::Duration::from_secs(secs.ceil() as u64))
@@ -430,7 +565,7 @@ fn print_dry_run(plan: &crate::plan::Plan, args: &RunArgs) {
 
 /// The results path from the working directory: the job is resumed from anywhere, and the
 /// file need not exist yet.
-fn absolute(p: &Path) -> PathBuf {
+pub(super) fn absolute(p: &Path) -> PathBuf {
     std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
 }
 

@@ -55,8 +55,8 @@ pub async fn run(args: SandboxArgs, quiet: bool) -> Result<i32, Error> {
     }
     if !quiet {
         // The sandbox's own credentials are not secrets: they are printed so they can be used.
-        println!("PL+ sandbox listening on {url}");
-        println!(
+        outln!("PL+ sandbox listening on {url}");
+        outln!(
             "  rate limit {} per key; faults: {:.1}% 5xx, {:.1}% dropped creates, {:.1}% gateway errors after the write, {:.1}% writes landing after {} ms, {:.1}% writes lost before they are handled; latency {}-{} ms; token lifetime {}",
             config.rate,
             args.fail_rate * 100.0,
@@ -69,11 +69,11 @@ pub async fn run(args: SandboxArgs, quiet: bool) -> Result<i32, Error> {
             args.latency_ms.max.as_millis(),
             humantime::format_duration(args.token_ttl),
         );
-        println!("Use it with:");
-        println!("  export PLBULK_BASE_URL={url}");
-        println!("  export PLBULK_API_KEY={}", args.key);
-        println!("  export PLBULK_API_SECRET={}", args.secret);
-        println!("Inspect: {url}/__sandbox/state and {url}/__sandbox/requests. Ctrl-C stops it.");
+        outln!("Use it with:");
+        outln!("  export PLBULK_BASE_URL={url}");
+        outln!("  export PLBULK_API_KEY={}", args.key);
+        outln!("  export PLBULK_API_SECRET={}", args.secret);
+        outln!("Inspect: {url}/__sandbox/state and {url}/__sandbox/requests. Ctrl-C stops it.");
     }
     // The same server the tests start in-process, stopped by Ctrl-C.
     sandbox::run_from(listener, config, world, async {

@@ -19,7 +19,7 @@ pub fn run(args: TemplateArgs, quiet: bool) -> Result<i32, Error> {
     })?;
     if !quiet {
         for p in written {
-            println!("wrote {}", p.display());
+            outln!("wrote {}", p.display());
         }
     }
     Ok(EXIT_OK)

@@ -8,14 +8,16 @@ use super::{parse_kind, Error, EXIT_OK, EXIT_REFUSED};
 
 pub async fn run(args: ValidateArgs, quiet: bool) -> Result<i32, Error> {
     let kind = args.kind.as_deref().map(parse_kind).transpose()?;
+    let mut changes = None;
     let (outcome, unreadable) = if args.online {
         // The pre-flight needs the plan, and the plan the rows: read once, keeping them.
         let (inputs, plan) = crate::job::prepare(&args.files, kind);
-        let online = if inputs.unreadable.is_empty() {
+        let (online, lines) = if inputs.unreadable.is_empty() {
             online_findings(&args, &inputs, &plan).await?
         } else {
-            Vec::new()
+            (Vec::new(), Vec::new())
         };
+        changes = Some(lines);
         let mut outcome = inputs.outcome;
         outcome.findings.extend(online);
         let order: Vec<_> = outcome
@@ -53,20 +55,22 @@ pub async fn run(args: ValidateArgs, quiet: bool) -> Result<i32, Error> {
             .report
             .clone()
             .unwrap_or_else(|| super::beside(&args.files[0], "validation.xlsx"));
-        report::write(&path, &inputs, findings).map_err(|e| Error::Io(e.to_string()))?;
+        report::write(&path, &inputs, findings, changes.as_deref())
+            .map_err(|e| Error::Io(e.to_string()))?;
         if !quiet {
-            println!("Report: {}", path.display());
+            outln!("Report: {}", path.display());
         }
     }
     Ok(if errors > 0 { EXIT_REFUSED } else { EXIT_OK })
 }
 
-/// The online pre-flight's findings, from the account the settings point at.
+/// The online pre-flight's findings, from the account the settings point at, and what each
+/// update row would change.
 async fn online_findings(
     args: &ValidateArgs,
     inputs: &crate::plan::Inputs,
     plan: &crate::plan::Plan,
-) -> Result<Vec<Finding>, Error> {
+) -> Result<(Vec<Finding>, Vec<report::ChangeLine>), Error> {
     let settings = crate::client::Settings::load(args.base_url.as_deref())
         .map_err(|e| Error::Refused(e.to_string()))?;
     let options = crate::job::JobOptions::reading(args.rate);
@@ -75,7 +79,38 @@ async fn online_findings(
     conn.close().await;
     let found =
         found.map_err(|e| Error::reading("the online checks could not read the account", &e))?;
-    Ok(found.into_iter().map(|(_, f)| f).collect())
+    let lines = found
+        .changes
+        .iter()
+        .map(|ch| {
+            let row = &plan.rows[ch.row];
+            report::ChangeLine {
+                sheet: inputs.sheets[row.sheet as usize].name.to_string(),
+                row: row.row_no,
+                entity: ch.entity.clone(),
+                field: ch.field.clone(),
+                now: ch.now.clone(),
+                after: ch.after.clone(),
+            }
+        })
+        .collect();
+    let mut findings: Vec<Finding> = found.findings.into_iter().map(|(_, f)| f).collect();
+    // Rows that change nothing are worth a note on their row: the run will not send them.
+    for &i in &found.unchanged {
+        let row = &plan.rows[i];
+        let sheet = &inputs.sheets[row.sheet as usize];
+        findings.push(Finding {
+            severity: Severity::Note,
+            file: sheet.file.clone(),
+            sheet: sheet.name.clone(),
+            row: Some(row.row_no),
+            column: None,
+            header: None,
+            value: String::new(),
+            message: "no change: the account holds these values already, so the run will not send this row".into(),
+        });
+    }
+    Ok((findings, lines))
 }
 
 fn plural(n: u64) -> &'static str {
@@ -104,7 +139,7 @@ pub(crate) fn print_summary(
         } else {
             format!("{file} [{sheet}: {kind}]")
         };
-        println!(
+        outln!(
             "{label}: {} row{}, {} valid, {} with errors{}",
             c.rows,
             plural(c.rows),
@@ -117,7 +152,7 @@ pub(crate) fn print_summary(
             }
         );
     }
-    println!(
+    outln!(
         "{} error{}, {} warning{}, {} note{}.",
         errors,
         plural(errors),
@@ -133,7 +168,7 @@ pub(crate) fn print_summary(
         .iter()
         .filter(|f| f.severity == Severity::Note && f.column.is_none())
     {
-        println!("  {f}");
+        outln!("  {f}");
     }
     if show > 0 {
         let shown: Vec<&Finding> = findings
@@ -143,11 +178,11 @@ pub(crate) fn print_summary(
             .take(show)
             .collect();
         for f in &shown {
-            println!("  {f}");
+            outln!("  {f}");
         }
         let rest = findings.errors() + findings.warnings() - shown.len() as u64;
         if rest > 0 {
-            println!("  … and {rest} more in the report");
+            outln!("  … and {rest} more in the report");
         }
     }
 }

@@ -334,7 +334,10 @@ impl Engine {
             RowState::NeedsReview => "needs review",
             RowState::Invalid => "is invalid",
             // A dependency is reported only once it has ended without success.
-            RowState::Pending | RowState::Succeeded | RowState::AlreadyExisted => "did not succeed",
+            RowState::Pending
+            | RowState::Succeeded
+            | RowState::AlreadyExisted
+            | RowState::Unchanged => "did not succeed",
         };
         match detail {
             Some(d) if !d.is_empty() => format!("{} {what}: {d}", self.describe_row(dep)),

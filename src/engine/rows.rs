@@ -15,6 +15,9 @@
 //! A request answered before the process died keeps its answer: a resume does not send a step
 //! whose latest answer in the journal was a success.
 
+mod before;
+mod undo;
+
 use std::collections::HashSet;
 use std::time::Duration;
 
@@ -787,6 +790,18 @@ impl RowCx<'_> {
             Work::DeletePartnerUser { partner_user } => {
                 self.delete_partner_user(partner_user).await
             }
+            Work::Remove {
+                target,
+                wrote,
+                force,
+            } => self.remove(target, wrote, *force).await,
+            Work::Restore {
+                target,
+                wrote,
+                before,
+                force,
+            } => self.restore(target, wrote, before, *force).await,
+            Work::Reallocate(r) => self.reallocate(r).await,
         }
     }
 
@@ -827,6 +842,8 @@ impl RowCx<'_> {
         changes: &c::CustomerChanges,
     ) -> Step<Outcome> {
         let id = self.customer(customer).await?;
+        let now = self.customer_now(&id).await?;
+        self.keep_before(now.as_ref(), Some(changes));
         self.write("update", &ApiRequest::update_customer(&id, changes))
             .await?;
         Ok(SUCCEEDED)
@@ -834,6 +851,11 @@ impl RowCx<'_> {
 
     async fn regrade_contract(&mut self, customer: &Sel, months: &u32) -> Step<Outcome> {
         let id = self.customer(customer).await?;
+        let now = self.customer_now(&id).await?;
+        let body = c::ContractChange {
+            contract_months: *months,
+        };
+        self.keep_before(now.as_ref(), Some(&body));
         self.write("regrade", &ApiRequest::regrade_contract(&id, *months))
             .await?;
         Ok(SUCCEEDED)
@@ -859,6 +881,8 @@ impl RowCx<'_> {
 
     async fn delete_customer(&mut self, customer: &Sel) -> Step<Outcome> {
         let id = self.customer(customer).await?;
+        let now = self.customer_now(&id).await?;
+        self.keep_before(now.as_ref(), None::<&()>);
         self.delete("delete", &ApiRequest::delete_customer(&id))
             .await?;
         Ok(SUCCEEDED)
@@ -904,6 +928,8 @@ impl RowCx<'_> {
     ) -> Step<Outcome> {
         let cid = self.customer(customer).await?;
         let uid = self.user(&cid, user).await?;
+        let now = self.user_now(&cid, &uid).await?;
+        self.keep_before(now.as_ref(), Some(changes));
         let req = ApiRequest::update_user(&cid, &uid, changes);
         self.write("update", &req).await?;
         Ok(SUCCEEDED)
@@ -912,6 +938,8 @@ impl RowCx<'_> {
     async fn delete_user(&mut self, customer: &Sel, user: &Sel) -> Step<Outcome> {
         let cid = self.customer(customer).await?;
         let uid = self.user(&cid, user).await?;
+        let now = self.user_now(&cid, &uid).await?;
+        self.keep_before(now.as_ref(), None::<&()>);
         self.delete("delete", &ApiRequest::delete_user(&cid, &uid))
             .await?;
         Ok(SUCCEEDED)
@@ -1059,12 +1087,18 @@ impl RowCx<'_> {
                 )
             });
         }
-        let req = ApiRequest::deallocate_number(&cid, &k.id);
+        self.keep_before_map(allocation(k.user.as_deref()));
+        self.deallocate(&cid, number, &k.id).await?;
+        Ok(SUCCEEDED)
+    }
+
+    async fn deallocate(&mut self, cid: &str, number: &str, nid: &str) -> Step<()> {
+        let req = ApiRequest::deallocate_number(cid, nid);
         match self.send("deallocate", &req).await {
             Ok(_) => {}
             Err(Ok(e)) if e.status == Some(409) => {
                 // Not allocated (any more): a lost answer to our own deallocation.
-                match self.number(&cid, number, true).await? {
+                match self.number(cid, number, true).await? {
                     Some(n) if n.user.is_none() => {}
                     _ => return Err(failed(&e)),
                 }
@@ -1075,24 +1109,24 @@ impl RowCx<'_> {
         self.e
             .look
             .number_changed(
-                &cid,
+                cid,
                 c::Number {
-                    id: k.id.clone(),
+                    id: nid.to_string(),
                     number: number.to_string(),
                     user_id: None,
                 },
             )
             .await;
         self.e.look.remember(
-            &cid,
+            cid,
             NUMBER,
             number,
             Known {
-                id: k.id,
+                id: nid.to_string(),
                 user: None,
             },
         );
-        Ok(SUCCEEDED)
+        Ok(())
     }
 
     async fn add_blocked(&mut self, customer: &Sel, new: &c::NewBlockedNumber) -> Step<Outcome> {
@@ -1134,6 +1168,8 @@ impl RowCx<'_> {
     ) -> Step<Outcome> {
         let cid = self.customer(customer).await?;
         let bid = self.blocked_id(&cid, number).await?;
+        let now = self.blocked_now(&cid, &bid).await?;
+        self.keep_before(now.as_ref(), Some(changes));
         let req = ApiRequest::update_blocked_number(&cid, &bid, changes);
         self.write("update", &req).await?;
         Ok(SUCCEEDED)
@@ -1142,6 +1178,8 @@ impl RowCx<'_> {
     async fn delete_blocked(&mut self, customer: &Sel, number: &str) -> Step<Outcome> {
         let cid = self.customer(customer).await?;
         let bid = self.blocked_id(&cid, number).await?;
+        let now = self.blocked_now(&cid, &bid).await?;
+        self.keep_before(now.as_ref(), None::<&()>);
         self.delete("delete", &ApiRequest::delete_blocked_number(&cid, &bid))
             .await?;
         self.e.look.forget(&cid, BLOCKED, number);
@@ -1336,6 +1374,8 @@ impl RowCx<'_> {
         changes: &c::PartnerUserChanges,
     ) -> Step<Outcome> {
         let pid = self.partner_user(partner_user).await?;
+        let now = self.partner_user_now(&pid).await?;
+        self.keep_before(now.as_ref(), Some(changes));
         let req = ApiRequest::update_partner_user(&pid, changes);
         self.write("update", &req).await?;
         Ok(SUCCEEDED)
@@ -1343,6 +1383,8 @@ impl RowCx<'_> {
 
     async fn delete_partner_user(&mut self, partner_user: &Sel) -> Step<Outcome> {
         let pid = self.partner_user(partner_user).await?;
+        let now = self.partner_user_now(&pid).await?;
+        self.keep_before(now.as_ref(), None::<&()>);
         self.delete("delete", &ApiRequest::delete_partner_user(&pid))
             .await?;
         Ok(SUCCEEDED)
@@ -1359,6 +1401,7 @@ impl RowCx<'_> {
         if current.as_deref() == Some(uid) {
             return Ok(());
         }
+        self.keep_before_map(allocation(current.as_deref()));
         let req = ApiRequest::allocate_number(cid, nid, uid);
         match self.send("allocate", &req).await {
             Ok(_) => {}
@@ -1436,6 +1479,16 @@ impl RowCx<'_> {
 }
 
 /// Which of a row's ids a create's answer gives.
+/// A number's allocation as a before-image: who it was allocated to, if anyone.
+fn allocation(user: Option<&str>) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert(
+        "userId".into(),
+        user.map_or(Value::Null, |u| Value::String(u.to_string())),
+    );
+    m
+}
+
 fn id_key(op: O) -> Option<&'static str> {
     Some(match op {
         O::AddCustomer => "customer",

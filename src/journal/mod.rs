@@ -106,6 +106,8 @@ pub enum RowState {
     Pending,
     Succeeded,
     AlreadyExisted,
+    /// An update whose values the account held already (seen by the pre-flight): not sent.
+    Unchanged,
     Failed,
     Skipped,
     NeedsReview,
@@ -113,9 +115,10 @@ pub enum RowState {
 }
 
 impl RowState {
-    pub const ALL: [RowState; 7] = [
+    pub const ALL: [RowState; 8] = [
         RowState::Succeeded,
         RowState::AlreadyExisted,
+        RowState::Unchanged,
         RowState::Failed,
         RowState::Skipped,
         RowState::NeedsReview,
@@ -128,6 +131,7 @@ impl RowState {
             RowState::Pending => "pending",
             RowState::Succeeded => "succeeded",
             RowState::AlreadyExisted => "already-existed",
+            RowState::Unchanged => "unchanged",
             RowState::Failed => "failed",
             RowState::Skipped => "skipped",
             RowState::NeedsReview => "needs-review",
@@ -141,6 +145,7 @@ impl RowState {
             RowState::Pending => "not run",
             RowState::Succeeded => "succeeded",
             RowState::AlreadyExisted => "already existed",
+            RowState::Unchanged => "no change",
             RowState::Failed => "failed",
             RowState::Skipped => "skipped",
             RowState::NeedsReview => "needs review",
@@ -158,9 +163,18 @@ impl RowState {
 
     /// What the row stood for now exists: dependants may go on.
     pub fn is_success(self) -> bool {
-        matches!(self, RowState::Succeeded | RowState::AlreadyExisted)
+        matches!(
+            self,
+            RowState::Succeeded | RowState::AlreadyExisted | RowState::Unchanged
+        )
     }
 }
+
+/// The key, in a row's ids, of what the entity it changed or deleted held before: the fields
+/// its write set (or, for a deletion, the whole entity), journaled with the write's intent and
+/// taken only once. `plbulk undo` puts them back; a row without it was journaled before plbulk
+/// kept them.
+pub const BEFORE: &str = "before";
 
 /// Where the job as a whole stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -172,6 +186,9 @@ pub enum JobState {
     Interrupted,
     /// Every row has a final outcome.
     Finished,
+    /// Given up by the user (`plbulk abandon`): its pending rows are never run, and it can be
+    /// undone as far as it went.
+    Abandoned,
 }
 
 impl JobState {
@@ -180,13 +197,27 @@ impl JobState {
             JobState::Running => "running",
             JobState::Interrupted => "interrupted",
             JobState::Finished => "finished",
+            JobState::Abandoned => "abandoned",
+        }
+    }
+
+    /// Whether the job can still run: a resume or a run of its input goes on with it.
+    pub fn is_open(self) -> bool {
+        match self {
+            JobState::Running | JobState::Interrupted => true,
+            JobState::Finished | JobState::Abandoned => false,
         }
     }
 
     fn parse(s: &str) -> Option<JobState> {
-        [JobState::Running, JobState::Interrupted, JobState::Finished]
-            .into_iter()
-            .find(|j| j.as_str() == s)
+        [
+            JobState::Running,
+            JobState::Interrupted,
+            JobState::Finished,
+            JobState::Abandoned,
+        ]
+        .into_iter()
+        .find(|j| j.as_str() == s)
     }
 }
 

@@ -143,7 +143,7 @@ const PRODUCT_A: (&str, &str) = ("Yealink T54W", "prd-yealink-t54w");
 const PRODUCT_B: (&str, &str) = ("Yealink T31P", "prd-yealink-t31p");
 
 /// A sheet of text cells: a header row, then the rows (empty strings left blank).
-fn write_sheet(wb: &mut Workbook, name: &str, headers: &[&str], data: &[Vec<String>]) {
+pub fn write_sheet(wb: &mut Workbook, name: &str, headers: &[&str], data: &[Vec<String>]) {
     let ws = wb.add_worksheet();
     ws.set_name(name).unwrap();
     for (c, h) in headers.iter().enumerate() {

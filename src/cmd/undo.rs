@@ -1,0 +1,186 @@
+//! `plbulk undo JOB` and `plbulk abandon JOB`: reverse a job as a job of its own, and give up
+//! an unfinished one so that it can be undone as far as it went.
+
+use std::sync::Arc;
+
+use crate::cli::{AbandonArgs, UndoArgs};
+use crate::client::credentials::Settings;
+use crate::job::{self, Connection, JobOptions, JobRef};
+use crate::journal::{JobState, Journal};
+use crate::undo;
+
+use super::run::{absolute, drive, print_calls};
+use super::{Error, EXIT_OK};
+
+pub async fn run(args: UndoArgs, quiet: bool) -> Result<i32, Error> {
+    if args.concurrency == Some(0) {
+        return Err(Error::Usage("--concurrency must be at least 1".into()));
+    }
+    let root = job::jobs_root(args.job_dir.as_deref());
+    let source = job::find(&root, Some(&args.job))?;
+    let was = undoable(&source)?;
+    let id = &source.meta.id;
+    // One undo of a job: an unfinished one goes on, a finished one is not done again.
+    if let Some(earlier) = job::list(&root)
+        .into_iter()
+        .rev()
+        .find(|j| j.options().is_ok_and(|o| o.undo_of.as_deref() == Some(id)))
+    {
+        if earlier.meta.state.is_open() {
+            if !quiet {
+                outln!(
+                    "Job {id} has an unfinished undo, {}: resuming it.",
+                    earlier.meta.id
+                );
+            }
+            return super::run::resume(
+                crate::cli::ResumeArgs {
+                    job: Some(earlier.meta.id.clone()),
+                    job_dir: args.job_dir.clone(),
+                    concurrency: args.concurrency,
+                    rate: args.rate,
+                    results: args.results.clone(),
+                },
+                quiet,
+            )
+            .await;
+        }
+        return Err(Error::Refused(format!(
+            "job {id} was undone already, by job {} ({}): plbulk status {} shows what it did",
+            earlier.meta.id,
+            earlier.meta.state.as_str(),
+            earlier.meta.id
+        )));
+    }
+
+    let journal = Journal::open(&source.journal_path()).map_err(job::JobError::from)?;
+    let up = undo::plan(&journal, args.force).map_err(job::JobError::from)?;
+    let rate = args.rate.unwrap_or_else(|| was.rate());
+    if args.dry_run {
+        outln!("Dry run of the undo of job {id}: nothing is sent. It would make, in this order:");
+        print_calls(&up.plan, rate);
+        print_irreversible(&up);
+        return Ok(EXIT_OK);
+    }
+    if !quiet {
+        print_irreversible(&up);
+    }
+
+    let options = JobOptions {
+        kind: None,
+        sandbox: was.sandbox,
+        results: absolute(
+            &args
+                .results
+                .clone()
+                .unwrap_or_else(|| was.results.with_extension("undo.xlsx")),
+        ),
+        concurrency: args.concurrency.unwrap_or(was.concurrency),
+        rate: rate.to_string(),
+        existing: was.existing,
+        skip_invalid: false,
+        timeout_ms: was.timeout_ms,
+        undo_of: Some(id.clone()),
+        force: args.force,
+    };
+    // On the account the job ran on: its rehearsal's sandbox, or its endpoint with its key.
+    let conn = if was.sandbox {
+        let saved = job::saved_sandbox(&source, &journal)?;
+        Connection::open(&options, None, Some(&saved)).await?
+    } else {
+        let settings = Settings::load(Some(source.meta.base_url.as_str()))
+            .map_err(|e| Error::Refused(e.to_string()))?;
+        let conn = Connection::open(&options, Some(&settings), None).await?;
+        if conn.key_id != source.meta.key_id {
+            let why = format!(
+                "job {id} ran with API key {}, and the credentials now set are for key {}: set that key's credentials to undo it",
+                source.meta.key_id, conn.key_id
+            );
+            conn.close().await;
+            return Err(Error::Refused(why));
+        }
+        conn
+    };
+    let (job, journal) = job::create(
+        &root,
+        Vec::new(),
+        &options,
+        &up.plan,
+        &conn.base_url,
+        &conn.key_id,
+    )?;
+    let _held = job.lock()?;
+    if !quiet {
+        outln!(
+            "Job {} undoes job {id} on {}: {} rows; journal {}",
+            job.meta.id,
+            conn.base_url,
+            up.plan.rows.len(),
+            job.journal_path().display()
+        );
+    }
+    drive(job, journal, conn, &options, quiet, false).await
+}
+
+/// The options of a job that may be undone, or why it may not.
+fn undoable(source: &JobRef) -> Result<JobOptions, Error> {
+    let was = source.options()?;
+    let id = &source.meta.id;
+    if let Some(of) = &was.undo_of {
+        return Err(Error::Refused(format!(
+            "job {id} is the undo of job {of}: an undo is not undone. To do again what {of} did, run its input again"
+        )));
+    }
+    match source.meta.state {
+        JobState::Finished | JobState::Abandoned => Ok(was),
+        JobState::Running | JobState::Interrupted => Err(Error::Refused(format!(
+            "job {id} is not finished: finish it first (plbulk resume {id}), or give it up (plbulk abandon {id}) to undo what it has done so far"
+        ))),
+    }
+}
+
+fn print_irreversible(up: &undo::UndoPlan) {
+    if up.left_alone > 0 {
+        outln!(
+            "  {} rows are left alone: what they name was in the account before the job.",
+            up.left_alone
+        );
+    }
+    if up.irreversible.is_empty() {
+        return;
+    }
+    outln!(
+        "  {} rows cannot be reversed through the API (the results say so on each):",
+        up.irreversible.len()
+    );
+    for line in up.irreversible.iter().take(20) {
+        outln!("    {line}");
+    }
+    if up.irreversible.len() > 20 {
+        outln!("    … and {} more", up.irreversible.len() - 20);
+    }
+}
+
+pub fn abandon(args: AbandonArgs, quiet: bool) -> Result<i32, Error> {
+    let root = job::jobs_root(args.job_dir.as_deref());
+    let job = job::find(&root, Some(&args.job))?;
+    let id = &job.meta.id;
+    if !job.meta.state.is_open() {
+        return Err(Error::Refused(format!(
+            "job {id} is {} already: there is nothing to abandon",
+            job.meta.state.as_str()
+        )));
+    }
+    // Not while it runs: its rows in flight would end in a job said to be given up.
+    let _held = job.lock()?;
+    let journal = Arc::new(Journal::open(&job.journal_path()).map_err(job::JobError::from)?);
+    journal
+        .set_job_state(JobState::Abandoned)
+        .map_err(job::JobError::from)?;
+    if !quiet {
+        outln!(
+            "Job {id} is abandoned: its pending rows will not run. plbulk undo {id} reverses what it did."
+        );
+    }
+    Ok(EXIT_OK)
+}

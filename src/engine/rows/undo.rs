@@ -1,0 +1,318 @@
+//! The undo job's work: remove what a job made, put back what it changed, and put a number's
+//! allocation back, each only while the entity is as the job left it (or with `--force`).
+//!
+//! "As the job left it" is judged field by field on the fields the job wrote: a field that
+//! holds what the job wrote, or already what it held before, is the job's (or undo's own, after
+//! a lost answer); any other value was written by someone since, and undo leaves the entity
+//! alone and says so.
+
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use super::{done, lookup_failed, Outcome, RowCx, Step, SUCCEEDED};
+use crate::client::ApiRequest;
+use crate::contract::{self as c, CONTRACT_MONTHS_FIELD};
+use crate::journal::RowState;
+use crate::plan::{Reallocation, Target};
+
+impl RowCx<'_> {
+    pub(super) async fn remove(
+        &mut self,
+        target: &Target,
+        wrote: &Map<String, Value>,
+        force: bool,
+    ) -> Step<Outcome> {
+        let Some(now) = self.target_now(target).await? else {
+            return Ok((
+                RowState::Succeeded,
+                Some(format!("{} was gone already", target.describe())),
+            ));
+        };
+        if !force {
+            if let Some(why) = changed_since(&now, wrote, None) {
+                return Ok((
+                    RowState::NeedsReview,
+                    Some(format!(
+                        "{} was changed since the job ({why}): not removed; plbulk undo --force removes it anyway",
+                        target.describe()
+                    )),
+                ));
+            }
+        }
+        let req = match target {
+            Target::Customer { id } => ApiRequest::delete_customer(id),
+            Target::User { customer, id } => ApiRequest::delete_user(customer, id),
+            Target::Blocked { customer, id } => ApiRequest::delete_blocked_number(customer, id),
+            Target::PartnerUser { id } => ApiRequest::delete_partner_user(id),
+        };
+        self.delete("remove", &req).await?;
+        Ok(SUCCEEDED)
+    }
+
+    pub(super) async fn restore(
+        &mut self,
+        target: &Target,
+        wrote: &Map<String, Value>,
+        before: &Map<String, Value>,
+        force: bool,
+    ) -> Step<Outcome> {
+        let Some(now) = self.target_now(target).await? else {
+            return Err(done(
+                RowState::Failed,
+                format!(
+                    "{} no longer exists: there is nothing to put back",
+                    target.describe()
+                ),
+            ));
+        };
+        if !force {
+            if let Some(why) = changed_since(&now, wrote, Some(before)) {
+                return Ok((
+                    RowState::NeedsReview,
+                    Some(format!(
+                        "{} was changed since the job ({why}): not put back; plbulk undo --force puts it back anyway",
+                        target.describe()
+                    )),
+                ));
+            }
+        }
+        // What to send: each field the job wrote that does not hold its old value yet. One
+        // that was blank before cannot be blanked again: the API's updates only set fields.
+        let mut put = Map::new();
+        let mut blank = Vec::new();
+        for k in wrote.keys() {
+            let was = before.get(k).unwrap_or(&Value::Null);
+            if same(now.get(k).unwrap_or(&Value::Null), was) {
+                continue;
+            }
+            if was.is_null() {
+                blank.push(k.as_str());
+            } else {
+                put.insert(k.clone(), was.clone());
+            }
+        }
+        if put.is_empty() && blank.is_empty() {
+            return Ok((
+                RowState::Succeeded,
+                Some("already as it was before the job".into()),
+            ));
+        }
+        self.put_back(target, put).await?;
+        if blank.is_empty() {
+            return Ok(SUCCEEDED);
+        }
+        Ok((
+            RowState::NeedsReview,
+            Some(format!(
+                "put back, except {} of {}, which {} blank before the job: the API cannot blank a field, so clear it by hand",
+                blank.join(", "),
+                target.describe(),
+                if blank.len() == 1 { "was" } else { "were" }
+            )),
+        ))
+    }
+
+    async fn put_back(&mut self, target: &Target, mut put: Map<String, Value>) -> Step<()> {
+        let req = match target {
+            Target::Customer { id } => {
+                if let Some(months) = put.remove(CONTRACT_MONTHS_FIELD) {
+                    let months = months
+                        .as_u64()
+                        .ok_or_else(|| unreadable(CONTRACT_MONTHS_FIELD))?;
+                    self.write(
+                        "regrade-back",
+                        &ApiRequest::regrade_contract(id, months as u32),
+                    )
+                    .await?;
+                }
+                if put.is_empty() {
+                    return Ok(());
+                }
+                ApiRequest::update_customer(id, &changes::<c::CustomerChanges>(put)?)
+            }
+            Target::User { customer, id } => {
+                ApiRequest::update_user(customer, id, &changes::<c::UserChanges>(put)?)
+            }
+            Target::Blocked { customer, id } => ApiRequest::update_blocked_number(
+                customer,
+                id,
+                &changes::<c::BlockedNumberChanges>(put)?,
+            ),
+            Target::PartnerUser { id } => {
+                ApiRequest::update_partner_user(id, &changes::<c::PartnerUserChanges>(put)?)
+            }
+        };
+        self.write("restore", &req).await?;
+        Ok(())
+    }
+
+    pub(super) async fn reallocate(&mut self, r: &Reallocation) -> Step<Outcome> {
+        let Reallocation {
+            customer,
+            number,
+            wrote,
+            before,
+            force,
+            note,
+        } = r;
+        let Some(k) = self.number(customer, number, self.doubt).await? else {
+            return Err(done(
+                RowState::Failed,
+                format!("customer {customer} has no number {number} any more"),
+            ));
+        };
+        self.set("number", &k.id);
+        let as_before = k.user == *before;
+        if !as_before && k.user != *wrote && !*force {
+            let who = |u: &Option<String>| u.clone().unwrap_or_else(|| "no one".into());
+            return Ok((
+                RowState::NeedsReview,
+                Some(format!(
+                    "{number} was reallocated since the job (it is allocated to {}; the job left it with {}): not put back; plbulk undo --force puts it back anyway",
+                    who(&k.user),
+                    who(wrote)
+                )),
+            ));
+        }
+        if !as_before {
+            match before {
+                Some(uid) => {
+                    self.allocate(customer, number, &k.id, uid, k.user.clone())
+                        .await?
+                }
+                None => self.deallocate(customer, number, &k.id).await?,
+            }
+        }
+        Ok((RowState::Succeeded, note.clone()))
+    }
+
+    /// The entity as the account has it now (listed fresh after a doubt), or None if it is
+    /// gone.
+    async fn target_now(&self, target: &Target) -> Step<Option<Value>> {
+        let fresh = self.doubt;
+        let json = |v: Option<Value>| Ok(v);
+        match target {
+            Target::Customer { id } => match self.e.client.get_customer(id).await {
+                Ok(cu) => json(serde_json::to_value(cu).ok()),
+                Err(e) if e.status == Some(404) => Ok(None),
+                Err(e) => Err(lookup_failed("read the customer", &e)),
+            },
+            Target::User { customer, id } => {
+                let all = self
+                    .e
+                    .look
+                    .users(customer, fresh)
+                    .await
+                    .map_err(|e| lookup_failed("list the customer's users", &e))?;
+                json(all.iter().find(|u| u.id == *id).and_then(to_json))
+            }
+            Target::Blocked { customer, id } => {
+                let all = self
+                    .e
+                    .look
+                    .blocked(customer, fresh)
+                    .await
+                    .map_err(|e| lookup_failed("list the customer's blocked numbers", &e))?;
+                json(all.iter().find(|b| b.id == *id).and_then(to_json))
+            }
+            Target::PartnerUser { id } => {
+                let all = self
+                    .e
+                    .look
+                    .partner_users(fresh)
+                    .await
+                    .map_err(|e| lookup_failed("list the partner users", &e))?;
+                json(all.iter().find(|p| p.id == *id).and_then(to_json))
+            }
+        }
+    }
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Option<Value> {
+    serde_json::to_value(v).ok()
+}
+
+fn unreadable(field: &str) -> super::End {
+    done(
+        RowState::Failed,
+        format!("the job's journal holds no usable old value of {field}: put it back by hand"),
+    )
+}
+
+fn changes<T: DeserializeOwned>(put: Map<String, Value>) -> Step<T> {
+    serde_json::from_value(Value::Object(put)).map_err(|e| {
+        done(
+            RowState::Failed,
+            format!("the job's journal holds old values this version cannot send ({e}): put them back by hand"),
+        )
+    })
+}
+
+/// The first field the job wrote that now holds neither what it wrote nor what it held
+/// before, in words; None when the entity is as the job (or undo) left it.
+fn changed_since(
+    now: &Value,
+    wrote: &Map<String, Value>,
+    before: Option<&Map<String, Value>>,
+) -> Option<String> {
+    let null = Value::Null;
+    wrote.iter().find_map(|(k, w)| {
+        let n = now.get(k).unwrap_or(&null);
+        // A field missing from the before-image was blank.
+        let as_before = before.is_some_and(|b| same(n, b.get(k).unwrap_or(&null)));
+        (!same(n, w) && !as_before)
+            .then(|| format!("{k} is now {}, the job wrote {}", shown(n), shown(w)))
+    })
+}
+
+fn shown(v: &Value) -> String {
+    match v {
+        Value::Null => "blank".into(),
+        Value::String(s) => format!("{s:?}"),
+        other => other.to_string(),
+    }
+}
+
+/// Two JSON values equal as the account means them: a missing field and a null are one, and
+/// so are objects that differ only in null fields.
+fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let null = Value::Null;
+            x.keys()
+                .chain(y.keys())
+                .all(|k| same(x.get(k).unwrap_or(&null), y.get(k).unwrap_or(&null)))
+        }
+        _ => a == b,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn map(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn a_field_is_the_jobs_when_it_holds_what_it_wrote_or_what_it_was() {
+        let wrote = map(json!({"contactName": "Ann", "phone": "+441632960000"}));
+        let before = map(json!({"contactName": "Bob"}));
+        let now = json!({"contactName": "Ann", "phone": "+441632960000", "email": "x@y"});
+        assert_eq!(changed_since(&now, &wrote, Some(&before)), None);
+        // Half put back already: still undo's to finish.
+        let now = json!({"contactName": "Bob", "phone": "+441632960000"});
+        assert_eq!(changed_since(&now, &wrote, Some(&before)), None);
+        let now = json!({"contactName": "Cy", "phone": "+441632960000"});
+        assert_eq!(
+            changed_since(&now, &wrote, Some(&before)).as_deref(),
+            Some("contactName is now \"Cy\", the job wrote \"Ann\"")
+        );
+        // A removal compares with what the job made.
+        let now = json!({"companyName": "Acme", "address": {"line1": "1 High St", "county": null}});
+        let wrote = map(json!({"companyName": "Acme", "address": {"line1": "1 High St"}}));
+        assert_eq!(changed_since(&now, &wrote, None), None);
+    }
+}

@@ -1,0 +1,535 @@
+//! `plbulk undo JOB`: the plan of a job of its own that reverses what JOB did, newest first.
+//!
+//! Each row JOB ran becomes one of:
+//! - the row that carries one entity's undo: what JOB made is removed, what it changed is put
+//!   back to its before-image (journaled with each write, see [`crate::journal::BEFORE`]), a
+//!   number's allocation goes back to whom it was allocated before;
+//! - a member of another row's undo: a later change to the same entity (the entity is undone
+//!   once, from its oldest before-image), or anything inside a customer JOB made (removing the
+//!   customer takes its users, numbers and blocked numbers with it);
+//! - a row that needs review, with the reason: what the API cannot reverse (orders, devices,
+//!   upgrades, deletions, emails, numbers added to a pool that stays, settings it cannot read);
+//! - left alone: what already existed before JOB.
+//!
+//! Removals run last (the engine holds deletions back), so an allocation to a user is put back
+//! before the user goes.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::journal::{Journal, JournalError, NewRow, ResultRow, RowRec, RowState, BEFORE};
+use crate::plan::{Plan, Reallocation, Target, Work};
+
+/// What undo will do, for `--dry-run` and the job's start.
+pub struct UndoPlan {
+    pub plan: Plan,
+    /// Rows whose work undo cannot reverse, as "Orders row 4: why".
+    pub irreversible: Vec<String>,
+    /// Rows left alone: what already existed before the job.
+    pub left_alone: u64,
+}
+
+/// One entity's undo, as the rows that touched it build it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    Entity(Target),
+    Number { customer: String, number: String },
+}
+
+enum Piece {
+    /// The row made the entity: `wrote` is what it was made with.
+    Made(Map<String, Value>),
+    /// The row changed the fields in `wrote`; `before` is what they held.
+    Changed {
+        wrote: Map<String, Value>,
+        before: Map<String, Value>,
+    },
+    /// The row allocated (`wrote` Some) or deallocated a number.
+    Allocated {
+        wrote: Option<String>,
+        before: Option<String>,
+        note: Option<String>,
+    },
+    /// Inside a customer the job made: removed with it.
+    Within,
+}
+
+/// What becomes of one row of the job.
+enum Fate {
+    Part(Key, Piece),
+    Ends(RowState, String),
+    /// Nothing was done: a failed, skipped or invalid row.
+    Nothing,
+}
+
+/// Plans the undo of the job journaled in `journal`, which the caller has checked may be
+/// undone (finished or abandoned, not itself an undo).
+pub fn plan(journal: &Journal, force: bool) -> Result<UndoPlan, JournalError> {
+    let meta = journal.meta()?;
+    let sheets = journal.sheets()?;
+    let recs = journal.rows()?;
+    let results: HashMap<i64, ResultRow> = journal
+        .result_rows()?
+        .into_iter()
+        .map(|r| (r.id, r))
+        .collect();
+    let made: HashSet<String> = recs
+        .iter()
+        .filter(|r| r.state == RowState::Succeeded)
+        .filter(|r| matches!(r.work, Some(Work::AddCustomer { .. })))
+        .filter_map(|r| id(r, "customer"))
+        .collect();
+    let cx = Cx {
+        job: &meta.id,
+        made: &made,
+    };
+
+    // Newest first: the undo runs in reverse.
+    let mut fates: Vec<(&RowRec, Fate)> = recs.iter().rev().map(|r| (r, cx.fate(r))).collect();
+    // Each entity's rows, newest first; the first Made, or else the newest, carries it.
+    let mut groups: HashMap<Key, Vec<usize>> = HashMap::new();
+    for (i, (_, f)) in fates.iter().enumerate() {
+        if let Fate::Part(k, _) = f {
+            groups.entry(k.clone()).or_default().push(i);
+        }
+    }
+    let mut carrier: HashMap<Key, usize> = HashMap::new();
+    let mut works: HashMap<usize, Work> = HashMap::new();
+    for (key, members) in &groups {
+        let pieces: Vec<&Piece> = members
+            .iter()
+            .map(|&i| match &fates[i].1 {
+                Fate::Part(_, p) => p,
+                Fate::Ends(..) | Fate::Nothing => unreachable!("grouped rows are parts"),
+            })
+            .collect();
+        let lead = members
+            .iter()
+            .zip(&pieces)
+            .find(|(_, p)| matches!(p, Piece::Made(_)))
+            .map_or(members[0], |(&i, _)| i);
+        carrier.insert(key.clone(), lead);
+        works.insert(lead, undo_of(key, &pieces, force));
+    }
+
+    let mut plan = Plan {
+        sheets,
+        rows: Vec::new(),
+    };
+    let mut irreversible = Vec::new();
+    let mut left_alone = 0;
+    // The undo's row ids are its positions, so a member's lead is its carrier's position.
+    let mut position: HashMap<usize, i64> = HashMap::new();
+    let mut kept: Vec<usize> = Vec::new();
+    for (i, (_, f)) in fates.iter().enumerate() {
+        if !matches!(f, Fate::Nothing) {
+            position.insert(i, kept.len() as i64 + 1);
+            kept.push(i);
+        }
+    }
+    for &i in &kept {
+        let (rec, fate) = &mut fates[i];
+        let cells = results
+            .get(&rec.id)
+            .map(|r| r.cells.clone())
+            .unwrap_or_default();
+        let mut row = NewRow {
+            sheet: rec.sheet,
+            row_no: rec.row_no,
+            cells,
+            work: None,
+            deps: Vec::new(),
+            lead: None,
+            state: RowState::Pending,
+            detail: None,
+        };
+        match std::mem::replace(fate, Fate::Nothing) {
+            Fate::Part(key, _) => {
+                let lead = carrier[&key];
+                if lead == i {
+                    row.work = works.remove(&i);
+                } else {
+                    row.lead = Some(position[&lead]);
+                }
+            }
+            Fate::Ends(state, why) => {
+                let sheet = plan
+                    .sheets
+                    .get(rec.sheet as usize)
+                    .map_or("?", |s| s.sheet.as_str());
+                match state {
+                    RowState::Skipped => left_alone += 1,
+                    _ => irreversible.push(format!("{sheet} row {}: {why}", rec.row_no)),
+                }
+                row.state = state;
+                row.detail = Some(why);
+            }
+            Fate::Nothing => unreachable!("only rows with a fate are kept"),
+        }
+        plan.rows.push(row);
+    }
+    Ok(UndoPlan {
+        plan,
+        irreversible,
+        left_alone,
+    })
+}
+
+/// The one work that undoes an entity, from its rows newest first.
+fn undo_of(key: &Key, pieces: &[&Piece], force: bool) -> Work {
+    // Oldest first: a later write's value wins in `wrote`, an earlier before-image in
+    // `before`.
+    let mut wrote = Map::new();
+    let mut before = Map::new();
+    let mut made = false;
+    let (mut alloc_wrote, mut alloc_before, mut note) = (None, None, None);
+    let mut first_alloc = true;
+    for p in pieces.iter().rev() {
+        match p {
+            Piece::Made(w) => {
+                made = true;
+                wrote.extend(w.clone());
+            }
+            Piece::Changed {
+                wrote: w,
+                before: b,
+            } => {
+                for (k, v) in b {
+                    if !before.contains_key(k) && !wrote.contains_key(k) {
+                        before.insert(k.clone(), v.clone());
+                    }
+                }
+                // A field missing from a before-image was blank then.
+                for k in w.keys() {
+                    if !before.contains_key(k) && !wrote.contains_key(k) {
+                        before.insert(k.clone(), Value::Null);
+                    }
+                }
+                wrote.extend(w.clone());
+            }
+            Piece::Allocated {
+                wrote: w,
+                before: b,
+                note: n,
+            } => {
+                if first_alloc {
+                    alloc_before = b.clone();
+                    first_alloc = false;
+                }
+                alloc_wrote = w.clone();
+                if n.is_some() {
+                    note = n.clone();
+                }
+            }
+            Piece::Within => {}
+        }
+    }
+    before.retain(|_, v| !v.is_null());
+    match key {
+        Key::Number { customer, number } => Work::Reallocate(Reallocation {
+            customer: customer.clone(),
+            number: number.clone(),
+            wrote: alloc_wrote,
+            before: alloc_before,
+            force,
+            note,
+        }),
+        Key::Entity(target) if made => Work::Remove {
+            target: target.clone(),
+            wrote,
+            force,
+        },
+        Key::Entity(target) => Work::Restore {
+            target: target.clone(),
+            wrote,
+            before,
+            force,
+        },
+    }
+}
+
+fn id(r: &RowRec, key: &str) -> Option<String> {
+    r.ids.get(key).and_then(Value::as_str).map(str::to_string)
+}
+
+fn fields<T: Serialize>(v: &T) -> Map<String, Value> {
+    match serde_json::to_value(v) {
+        Ok(Value::Object(mut m)) => {
+            m.retain(|_, v| !v.is_null());
+            m
+        }
+        _ => Map::new(),
+    }
+}
+
+struct Cx<'a> {
+    job: &'a str,
+    /// Customers the job made.
+    made: &'a HashSet<String>,
+}
+
+impl Cx<'_> {
+    fn fate(&self, r: &RowRec) -> Fate {
+        match r.state {
+            RowState::Succeeded => {}
+            RowState::AlreadyExisted => {
+                return Fate::Ends(
+                    RowState::Skipped,
+                    format!(
+                        "it was in the account before job {}: left alone",
+                        self.job
+                    ),
+                )
+            }
+            RowState::NeedsReview => {
+                return Fate::Ends(
+                    RowState::NeedsReview,
+                    format!(
+                        "it needed review in job {}: what it did is not known, so undo leaves it to you",
+                        self.job
+                    ),
+                )
+            }
+            RowState::Unchanged
+            | RowState::Failed
+            | RowState::Skipped
+            | RowState::Invalid
+            | RowState::Pending => {
+                return Fate::Nothing
+            }
+        }
+        if r.lead.is_some() {
+            let order = id(r, "order").unwrap_or_else(|| "an order".into());
+            return Fate::Ends(
+                RowState::NeedsReview,
+                format!("a line of order {order}, which cannot be called back through the API; ask PL+ to cancel order {order}"),
+            );
+        }
+        let Some(work) = &r.work else {
+            return Fate::Nothing;
+        };
+        match self.part(r, work) {
+            Ok(f) => f,
+            Err(why) => Fate::Ends(RowState::NeedsReview, why),
+        }
+    }
+
+    fn within(&self, customer: &str) -> bool {
+        self.made.contains(customer)
+    }
+
+    /// The row's part in the undo, or why it cannot have one.
+    fn part(&self, r: &RowRec, work: &Work) -> Result<Fate, String> {
+        let need = |key: &str| {
+            id(r, key).ok_or_else(|| {
+                format!(
+                    "job {} recorded no {key} id for this row: check it by hand",
+                    self.job
+                )
+            })
+        };
+        let before = || -> Result<Map<String, Value>, String> {
+            match r.ids.get(BEFORE) {
+                Some(Value::Object(m)) => Ok(m.clone()),
+                _ => Err(format!(
+                    "job {} was journaled before plbulk kept what an entity held before it changed it, so what to put back is not known: put it back by hand",
+                    self.job
+                )),
+            }
+        };
+        let was_allocated = || -> Result<Option<String>, String> {
+            Ok(before()?
+                .get("userId")
+                .and_then(Value::as_str)
+                .map(str::to_string))
+        };
+        let customer_part = |cid: String, piece: Piece| {
+            Fate::Part(Key::Entity(Target::Customer { id: cid }), piece)
+        };
+        let irreversible = |why: String| Ok(Fate::Ends(RowState::NeedsReview, why));
+        // A row about an entity of a customer: inside a customer the job made, it goes with
+        // the customer; else it is that entity's, which `of` names.
+        let entity = |of: &dyn Fn(String) -> Result<Target, String>,
+                      piece: &dyn Fn() -> Result<Piece, String>| {
+            let cid = need("customer")?;
+            Ok::<Fate, String>(if self.within(&cid) {
+                customer_part(cid, Piece::Within)
+            } else {
+                Fate::Part(Key::Entity(of(cid)?), piece()?)
+            })
+        };
+        let user = |cid: String| {
+            Ok::<Target, String>(Target::User {
+                customer: cid,
+                id: need("user")?,
+            })
+        };
+        let blocked = |cid: String| {
+            Ok::<Target, String>(Target::Blocked {
+                customer: cid,
+                id: need("blocked")?,
+            })
+        };
+        let changed = |changes: Map<String, Value>| {
+            Ok::<Piece, String>(Piece::Changed {
+                wrote: changes,
+                before: before()?,
+            })
+        };
+        Ok(match work {
+            Work::AddCustomer { new } => customer_part(need("customer")?, Piece::Made(fields(new))),
+            Work::UpdateCustomer { changes, .. } => {
+                let cid = need("customer")?;
+                let wrote = fields(changes);
+                let piece = if self.within(&cid) {
+                    Piece::Changed {
+                        wrote,
+                        before: Map::new(),
+                    }
+                } else {
+                    Piece::Changed {
+                        wrote,
+                        before: before()?,
+                    }
+                };
+                customer_part(cid, piece)
+            }
+            Work::RegradeContract { months, .. } => {
+                let cid = need("customer")?;
+                let mut wrote = Map::new();
+                wrote.insert(
+                    crate::contract::CONTRACT_MONTHS_FIELD.into(),
+                    (*months).into(),
+                );
+                let before = if self.within(&cid) {
+                    Map::new()
+                } else {
+                    before()?
+                };
+                customer_part(cid, Piece::Changed { wrote, before })
+            }
+            Work::UpgradePlan { .. } => {
+                let cid = need("customer")?;
+                if self.within(&cid) {
+                    customer_part(cid, Piece::Within)
+                } else {
+                    return irreversible(format!(
+                        "customer {cid} was upgraded to pro: the API only upgrades, so it stays on pro"
+                    ));
+                }
+            }
+            Work::DeleteCustomer { .. }
+            | Work::DeleteUser { .. }
+            | Work::DeleteBlocked { .. }
+            | Work::DeletePartnerUser { .. } => {
+                let was = r
+                    .ids
+                    .get(BEFORE)
+                    .map(|b| format!("; it was {b}"))
+                    .unwrap_or_default();
+                return irreversible(format!(
+                    "deleted: the API cannot bring it back, nor its id; add it again from this row to recreate it{was}"
+                ));
+            }
+            Work::AddUser { new, .. } => entity(&user, &|| Ok(Piece::Made(fields(new))))?,
+            Work::UpdateUser { changes, .. } => entity(&user, &|| changed(fields(changes)))?,
+            Work::ResendActivation { .. } | Work::ResetPassword { .. } => {
+                return irreversible("an email was sent: it cannot be unsent".into())
+            }
+            Work::AddNumber {
+                number,
+                allocate_to,
+                ..
+            } => {
+                let cid = need("customer")?;
+                if self.within(&cid) {
+                    customer_part(cid, Piece::Within)
+                } else {
+                    let pool = format!(
+                        "{number} stays in customer {cid}'s pool: the API cannot take a number out of a pool"
+                    );
+                    match allocate_to {
+                        Some(_) => Fate::Part(
+                            Key::Number {
+                                customer: cid,
+                                number: number.clone(),
+                            },
+                            Piece::Allocated {
+                                wrote: Some(need("user")?),
+                                before: None,
+                                note: Some(format!("deallocated; {pool}")),
+                            },
+                        ),
+                        None => return irreversible(pool),
+                    }
+                }
+            }
+            Work::AllocateNumber { number, .. } | Work::DeallocateNumber { number, .. } => {
+                let cid = need("customer")?;
+                if self.within(&cid) {
+                    customer_part(cid, Piece::Within)
+                } else {
+                    let wrote = match work {
+                        Work::AllocateNumber { .. } => Some(need("user")?),
+                        _ => None,
+                    };
+                    Fate::Part(
+                        Key::Number {
+                            customer: cid,
+                            number: number.clone(),
+                        },
+                        Piece::Allocated {
+                            wrote,
+                            before: was_allocated()?,
+                            note: None,
+                        },
+                    )
+                }
+            }
+            Work::AddBlocked { new, .. } => entity(&blocked, &|| Ok(Piece::Made(fields(new))))?,
+            Work::UpdateBlocked { changes, .. } => entity(&blocked, &|| changed(fields(changes)))?,
+            Work::AddDevice { mac, .. } => {
+                let device = id(r, "device").unwrap_or_else(|| "the device".into());
+                return irreversible(format!(
+                    "{device} (MAC {mac}) was added: the API has no way to remove a device; remove it in the partner portal"
+                ));
+            }
+            Work::AddOrder { .. } => {
+                let order = id(r, "order").unwrap_or_else(|| "the order".into());
+                return irreversible(format!(
+                    "order {order} was placed: hardware cannot be called back through the API; ask PL+ to cancel order {order}"
+                ));
+            }
+            Work::UserSettings { .. } => {
+                let cid = need("customer")?;
+                if self.within(&cid) {
+                    customer_part(cid, Piece::Within)
+                } else {
+                    return irreversible(
+                        "the API cannot read a user's settings, so what they were before the job is not known: set them back by hand".into(),
+                    );
+                }
+            }
+            Work::AddPartnerUser { new } => Fate::Part(
+                Key::Entity(Target::PartnerUser {
+                    id: need("partnerUser")?,
+                }),
+                Piece::Made(fields(new)),
+            ),
+            Work::UpdatePartnerUser { changes, .. } => Fate::Part(
+                Key::Entity(Target::PartnerUser {
+                    id: need("partnerUser")?,
+                }),
+                Piece::Changed {
+                    wrote: fields(changes),
+                    before: before()?,
+                },
+            ),
+            Work::Remove { .. } | Work::Restore { .. } | Work::Reallocate(_) => {
+                return irreversible("a row of an undo: an undo is not undone".into())
+            }
+        })
+    }
+}
