@@ -77,7 +77,9 @@ pub fn plan(journal: &Journal, force: bool) -> Result<UndoPlan, JournalError> {
         .collect();
     let made: HashSet<String> = recs
         .iter()
-        .filter(|r| r.state == RowState::Succeeded)
+        .filter(|r| {
+            r.state == RowState::Succeeded || (r.state == RowState::Pending && r.attempts > 0)
+        })
         .filter(|r| matches!(r.work, Some(Work::AddCustomer { .. })))
         .filter_map(|r| id(r, "customer"))
         .collect();
@@ -292,13 +294,29 @@ impl Cx<'_> {
                     ),
                 )
             }
+            // A row of an abandoned job that sent something: its write may have reached the
+            // server. What it recorded making is undone like a success; what it may have made
+            // without knowing is for the user to check.
+            RowState::Pending if r.attempts > 0 => {
+                let Some(work) = &r.work else {
+                    return Fate::Nothing;
+                };
+                return match self.part(r, work) {
+                    Ok(f) => f,
+                    Err(_) => Fate::Ends(
+                        RowState::NeedsReview,
+                        format!(
+                            "job {} was given up while this row's write may have reached the server, and it recorded nothing made: check by hand",
+                            self.job
+                        ),
+                    ),
+                };
+            }
             RowState::Unchanged
             | RowState::Failed
             | RowState::Skipped
             | RowState::Invalid
-            | RowState::Pending => {
-                return Fate::Nothing
-            }
+            | RowState::Pending => return Fate::Nothing,
         }
         if r.lead.is_some() {
             let order = id(r, "order").unwrap_or_else(|| "an order".into());
