@@ -536,3 +536,71 @@ fn an_unfinished_job_is_undone_only_once_abandoned() {
     assert!(now.users.is_empty(), "{:?}", now.users);
     assert!(now.partner_users.is_empty(), "{:?}", now.partner_users);
 }
+
+/// Issue 13 under the faults the real API can produce (5xx after the write was applied, lost
+/// connections, failures, writes landing after the client gave up): the undo ends as a clean
+/// one does, with nothing put back twice over someone's change and nothing left behind.
+#[test]
+fn an_undo_under_faults_ends_as_a_clean_one() {
+    let _timing = beside_others();
+    let dir = tempfile::tempdir().unwrap();
+    let old = old_account(dir.path(), OLD_COMPANIES);
+    let flags = [
+        "--state",
+        old.to_str().unwrap(),
+        "--fail-rate",
+        "0.05",
+        "--gateway-error-rate",
+        "0.2",
+        "--late-commit-rate",
+        "0.03",
+        "--late-commit-ms",
+        "1500",
+        "--lost-rate",
+        "0.02",
+        "--seed",
+        "5",
+    ];
+    let sandbox = StandaloneSandbox::start(dir.path(), RATE, &flags);
+    let data = dir.path().join("data");
+    let (before, _) = canonical(&sandbox.state());
+    let changes = changes_job(dir.path(), "changes.xlsx", OLD_COMPANIES);
+    let out = run(sandbox.plbulk(&data).arg("run").arg(&changes.path).args([
+        "--rate",
+        RATE,
+        "--timeout",
+        "1s",
+        "-q",
+    ]));
+    // Emails in doubt need review; every other row ends well.
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", text(&out));
+    let job = job_ids(&data).pop().unwrap();
+    let out = run(sandbox
+        .plbulk(&data)
+        .args(["undo", &job, "--rate", RATE, "-q"]));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let undo = job_ids(&data).into_iter().find(|j| *j != job).unwrap();
+    let j = Journal::open(&data.join("jobs").join(&undo).join("journal.sqlite")).unwrap();
+    for r in j.result_rows().unwrap() {
+        assert!(
+            matches!(
+                r.state,
+                RowState::Succeeded | RowState::NeedsReview | RowState::Skipped
+            ),
+            "row {} {:?}: {:?}",
+            r.row_no,
+            r.state,
+            r.detail
+        );
+        let d = r.detail.unwrap_or_default();
+        assert!(!d.contains("changed since"), "row {}: {d}", r.row_no);
+    }
+    let faults = sandbox
+        .requests()
+        .iter()
+        .filter(|e| e.fault.is_some())
+        .count();
+    assert!(faults > 10, "only {faults} faults met");
+    let (now, _) = canonical(&sandbox.state());
+    assert_eq!(comparable(&now), as_before_but_irreversible(&before));
+}
