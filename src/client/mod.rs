@@ -1,7 +1,7 @@
 //! A typed async client for every operation of the PL+ Partner API.
 //!
 //! Requests go out through one path ([`Client::execute_once`]): wait for the pacer, attach a
-//! JWT (fetched, shared and refreshed by [`auth`]), send, and sort any failure into the kinds of
+//! JWT (fetched, shared and refreshed by `auth`), send, and sort any failure into the kinds of
 //! [`ApiError`]. [`Client::execute`] adds the retry policy: 429s wait as the server asks, other
 //! transient failures back off exponentially with jitter, and a request whose outcome is unknown
 //! is sent again only if repeating it is harmless. The engine, which journals every attempt,

@@ -2,9 +2,9 @@
 //!
 //! It loads the rows from the journal, runs those whose dependencies have succeeded (several at
 //! once, so the API's latency hides behind the pacer's spacing, never past it), and skips, with
-//! the reason, those whose dependencies did not. Every write goes through [`rows`], which
+//! the reason, those whose dependencies did not. Every write goes through `rows`, which
 //! journals the intent before sending and reconciles a row in doubt before anything is sent
-//! again; which row runs next is [`schedule`]'s to say. A stop request (the first Ctrl-C) lets
+//! again; which row runs next is `schedule`'s to say. A stop request (the first Ctrl-C) lets
 //! the rows in flight finish and starts no more.
 //! Deletions wait until every other row has finished.
 

@@ -1,6 +1,6 @@
 //! The built-in sandbox: an in-memory PL+ Partner API that behaves like the real one.
 //!
-//! It serves the whole contract (see [`routes`] and [`world`]) behind a gate that does what the
+//! It serves the whole contract (see `routes` and [`world`]) behind a gate that does what the
 //! real service does before a request reaches the account: it counts the request against its
 //! key's strict sliding window (auth included) and refuses it with 429 and `Retry-After` when
 //! the window is full, checks the token, and, when asked, injects the faults a real API behind
