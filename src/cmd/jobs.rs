@@ -68,6 +68,9 @@ fn print_status(j: &JobRef) -> Result<(), Error> {
     for f in &meta.inputs {
         outln!("  input:    {}", f.path);
     }
+    if let Some(of) = &options.undo_of {
+        outln!("  undoes:   job {of}");
+    }
     outln!(
         "  API:      {}{} (key {})",
         meta.base_url,
