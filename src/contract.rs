@@ -35,6 +35,21 @@ pub fn natural_key(s: &str) -> String {
     s.trim().to_lowercase()
 }
 
+/// Assumed: a field the API leaves out and one it gives as null mean the same, in an object
+/// at any depth (an address without a county is one with `"county": null`). What the
+/// pre-flight calls a change, and what undo calls changed since, compare values this way.
+pub fn same_value(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => x.keys().chain(y.keys()).all(|k| {
+            same_value(
+                x.get(k).unwrap_or(&Value::Null),
+                y.get(k).unwrap_or(&Value::Null),
+            )
+        }),
+        _ => a == b,
+    }
+}
+
 /// The status a successful call of `op` answers with (for the results: the body is what counts).
 pub fn success_status(op: Operation) -> u16 {
     match op.method() {

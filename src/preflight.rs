@@ -15,10 +15,10 @@ use serde_json::Value;
 use std::sync::Arc;
 
 use crate::client::ApiError;
-use crate::contract::natural_key;
+use crate::contract::{natural_key, same_value};
 use crate::engine::Lookups;
 use crate::findings::{Finding, Severity};
-use crate::plan::{Inputs, Plan, Sel, Work};
+use crate::plan::{Inputs, Plan, Sel, Target, Work};
 use crate::schema::Field;
 
 /// A field an update row would change: the account's value now, and the row's.
@@ -310,79 +310,73 @@ impl Preflight<'_> {
     /// field, and which rows change nothing.
     async fn changes(&mut self) -> Result<(), ApiError> {
         for (i, w) in self.works.clone() {
-            let Some(cid) = self.existing_of.get(&i).cloned() else {
-                // About a customer the job adds: everything is new.
-                if !matches!(w, Work::UpdatePartnerUser { .. }) {
-                    continue;
-                }
-                self.compare_partner_user(i, w).await?;
+            let Some((target, after)) = self.updated(i, w).await? else {
                 continue;
             };
-            let (entity, now, after) = match w {
-                Work::UpdateCustomer { changes, .. } => {
-                    let all = self.look.customers(false).await?;
-                    let now = all.iter().find(|cu| cu.id == cid).and_then(json);
-                    (format!("customer {cid}"), now, json(changes))
-                }
-                Work::RegradeContract { months, .. } => {
-                    let all = self.look.customers(false).await?;
-                    let now = all.iter().find(|cu| cu.id == cid).and_then(json);
-                    let after = json(&crate::contract::ContractChange {
-                        contract_months: *months,
-                    });
-                    (format!("customer {cid}"), now, after)
-                }
-                Work::UpdateUser { user, changes, .. } => {
-                    let uid = match user {
-                        Sel::Id(id) => Some(id.clone()),
-                        Sel::Email(e) | Sel::Existing(e) => self.look.user_id(&cid, e).await?,
-                        // A user the job adds.
-                        Sel::Row(_) => None,
-                    };
-                    let Some(uid) = uid else { continue };
-                    let all = self.look.users(&cid, false).await?;
-                    let now = all.iter().find(|u| u.id == uid).and_then(json);
-                    (format!("user {uid} of customer {cid}"), now, json(changes))
-                }
-                Work::UpdateBlocked {
-                    number, changes, ..
-                } => {
-                    let Some(bid) = self.look.blocked_id(&cid, number).await? else {
-                        continue;
-                    };
-                    let all = self.look.blocked(&cid, false).await?;
-                    let now = all.iter().find(|b| b.id == bid).and_then(json);
-                    (
-                        format!("blocked number {number} of customer {cid}"),
-                        now,
-                        json(changes),
-                    )
-                }
-                _ => continue,
-            };
-            self.compare(i, entity, now, after);
+            let now = self.look.entity(&target, false).await?;
+            self.compare(i, target.describe(), now, after);
         }
         Ok(())
     }
 
-    async fn compare_partner_user(&mut self, i: usize, w: &Work) -> Result<(), ApiError> {
-        let Work::UpdatePartnerUser {
-            partner_user,
-            changes,
-        } = w
-        else {
-            return Ok(());
-        };
-        let pid = match partner_user {
-            Sel::Id(id) => Some(id.clone()),
-            Sel::Email(e) | Sel::Existing(e) => self.look.partner_user_id(e).await?,
+    /// The entity an update row changes, if it is in the account (not one the job makes), and
+    /// what the row sets, as the contract's JSON.
+    async fn updated(
+        &self,
+        i: usize,
+        w: &Work,
+    ) -> Result<Option<(Target, Option<Value>)>, ApiError> {
+        let cid = self.existing_of.get(&i).cloned();
+        let person = |sel: &Sel| match sel {
+            Sel::Id(id) => Some(Ok(id.clone())),
+            Sel::Email(e) | Sel::Existing(e) => Some(Err(e.clone())),
+            // One the job adds.
             Sel::Row(_) => None,
         };
-        let Some(pid) = pid else { return Ok(()) };
-        let all = self.look.partner_users(false).await?;
-        let now = all.iter().find(|p| p.id == pid).and_then(json);
-        self.compare(i, format!("partner user {pid}"), now, json(changes));
-        Ok(())
+        Ok(match (w, cid) {
+            (Work::UpdateCustomer { changes, .. }, Some(id)) => {
+                Some((Target::Customer { id }, json(changes)))
+            }
+            (Work::RegradeContract { months, .. }, Some(id)) => {
+                let after = json(&crate::contract::ContractChange {
+                    contract_months: *months,
+                });
+                Some((Target::Customer { id }, after))
+            }
+            (Work::UpdateUser { user, changes, .. }, Some(customer)) => {
+                let id = match person(user) {
+                    Some(Ok(id)) => Some(id),
+                    Some(Err(email)) => self.look.user_id(&customer, &email).await?,
+                    None => None,
+                };
+                id.map(|id| (Target::User { customer, id }, json(changes)))
+            }
+            (
+                Work::UpdateBlocked {
+                    number, changes, ..
+                },
+                Some(customer),
+            ) => self
+                .look
+                .blocked_id(&customer, number)
+                .await?
+                .map(|id| (Target::Blocked { customer, id }, json(changes))),
+            (
+                Work::UpdatePartnerUser {
+                    partner_user,
+                    changes,
+                },
+                _,
+            ) => {
+                let id = match person(partner_user) {
+                    Some(Ok(id)) => Some(id),
+                    Some(Err(email)) => self.look.partner_user_id(&email).await?,
+                    None => None,
+                };
+                id.map(|id| (Target::PartnerUser { id }, json(changes)))
+            }
+            _ => None,
+        })
     }
 
     /// Each field `after` sets that `now` does not hold already is a change.
@@ -393,7 +387,7 @@ impl Preflight<'_> {
         let before = self.checked.changes.len();
         for (k, v) in after.iter().filter(|(_, v)| !v.is_null()) {
             let n = now.get(k).unwrap_or(&Value::Null);
-            if same(n, v) {
+            if same_value(n, v) {
                 continue;
             }
             self.checked.changes.push(Change {
@@ -412,19 +406,6 @@ impl Preflight<'_> {
 
 fn json<T: serde::Serialize>(v: &T) -> Option<Value> {
     serde_json::to_value(v).ok()
-}
-
-/// Equal as the account means it: a missing field and a null are one.
-fn same(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Object(x), Value::Object(y)) => x.keys().chain(y.keys()).all(|k| {
-            same(
-                x.get(k).unwrap_or(&Value::Null),
-                y.get(k).unwrap_or(&Value::Null),
-            )
-        }),
-        _ => a == b,
-    }
 }
 
 /// A value as a cell shows it: an address as one line, blank as "(blank)".

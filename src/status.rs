@@ -3,7 +3,6 @@
 //! added, never renamed or removed without a new `schema` number (README, *JSON output*).
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use serde::Serialize;
 
@@ -137,9 +136,7 @@ pub fn of(job: &JobRef, calls: Option<u64>) -> Result<JobStatus, JobError> {
         first_call_at: first.map(time_text),
         last_call_at: last.map(time_text),
         pending,
-        seconds_left: Duration::from_secs_f64(pending as f64 / rate.per_second())
-            .as_secs_f64()
-            .ceil() as u64,
+        seconds_left: (pending as f64 / rate.per_second()).ceil() as u64,
         rate: rate.to_string(),
         results: options.results.display().to_string(),
         journal: job.journal_path().display().to_string(),

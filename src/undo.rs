@@ -77,9 +77,7 @@ pub fn plan(journal: &Journal, force: bool) -> Result<UndoPlan, JournalError> {
         .collect();
     let made: HashSet<String> = recs
         .iter()
-        .filter(|r| {
-            r.state == RowState::Succeeded || (r.state == RowState::Pending && r.attempts > 0)
-        })
+        .filter(|r| may_have_written(r))
         .filter(|r| matches!(r.work, Some(Work::AddCustomer { .. })))
         .filter_map(|r| id(r, "customer"))
         .collect();
@@ -181,13 +179,12 @@ pub fn plan(journal: &Journal, force: bool) -> Result<UndoPlan, JournalError> {
 
 /// The one work that undoes an entity, from its rows newest first.
 fn undo_of(key: &Key, pieces: &[&Piece], force: bool) -> Work {
-    // Oldest first: a later write's value wins in `wrote`, an earlier before-image in
-    // `before`.
+    // Oldest first: a later write's value wins in `wrote`; a field's old value is the one the
+    // first row to write it saw (a field missing from that before-image was blank).
     let mut wrote = Map::new();
     let mut before = Map::new();
     let mut made = false;
     let (mut alloc_wrote, mut alloc_before, mut note) = (None, None, None);
-    let mut first_alloc = true;
     for p in pieces.iter().rev() {
         match p {
             Piece::Made(w) => {
@@ -198,43 +195,33 @@ fn undo_of(key: &Key, pieces: &[&Piece], force: bool) -> Work {
                 wrote: w,
                 before: b,
             } => {
-                for (k, v) in b {
-                    if !before.contains_key(k) && !wrote.contains_key(k) {
-                        before.insert(k.clone(), v.clone());
+                for (k, v) in w {
+                    if !wrote.contains_key(k) {
+                        if let Some(old) = b.get(k).filter(|old| !old.is_null()) {
+                            before.insert(k.clone(), old.clone());
+                        }
                     }
+                    wrote.insert(k.clone(), v.clone());
                 }
-                // A field missing from a before-image was blank then.
-                for k in w.keys() {
-                    if !before.contains_key(k) && !wrote.contains_key(k) {
-                        before.insert(k.clone(), Value::Null);
-                    }
-                }
-                wrote.extend(w.clone());
             }
             Piece::Allocated {
                 wrote: w,
                 before: b,
                 note: n,
             } => {
-                if first_alloc {
-                    alloc_before = b.clone();
-                    first_alloc = false;
-                }
+                alloc_before.get_or_insert_with(|| b.clone());
                 alloc_wrote = w.clone();
-                if n.is_some() {
-                    note = n.clone();
-                }
+                note = n.clone().or(note);
             }
             Piece::Within => {}
         }
     }
-    before.retain(|_, v| !v.is_null());
     match key {
         Key::Number { customer, number } => Work::Reallocate(Reallocation {
             customer: customer.clone(),
             number: number.clone(),
             wrote: alloc_wrote,
-            before: alloc_before,
+            before: alloc_before.flatten(),
             force,
             note,
         }),
@@ -250,6 +237,12 @@ fn undo_of(key: &Key, pieces: &[&Piece], force: bool) -> Work {
             force,
         },
     }
+}
+
+/// Whether the row's writes may have reached the server: it succeeded, or it is a row of an
+/// abandoned job that sent something before the job was given up.
+fn may_have_written(r: &RowRec) -> bool {
+    r.state == RowState::Succeeded || (r.state == RowState::Pending && r.attempts > 0)
 }
 
 fn id(r: &RowRec, key: &str) -> Option<String> {
@@ -297,7 +290,7 @@ impl Cx<'_> {
             // A row of an abandoned job that sent something: its write may have reached the
             // server. What it recorded making is undone like a success; what it may have made
             // without knowing is for the user to check.
-            RowState::Pending if r.attempts > 0 => {
+            RowState::Pending if may_have_written(r) => {
                 let Some(work) = &r.work else {
                     return Fate::Nothing;
                 };
@@ -549,5 +542,70 @@ impl Cx<'_> {
                 return irreversible("a row of an undo: an undo is not undone".into())
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn map(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    /// Two rows changed one user: undo puts back what was there before the first, and checks
+    /// against what the last wrote.
+    #[test]
+    fn several_changes_to_one_entity_are_undone_once_to_the_oldest_values() {
+        let key = Key::Entity(Target::User {
+            customer: "cus_1".into(),
+            id: "usr_1".into(),
+        });
+        let newest = Piece::Changed {
+            wrote: map(json!({"lastName": "Third", "type": "admin"})),
+            before: map(json!({"lastName": "Second", "type": "standard"})),
+        };
+        let oldest = Piece::Changed {
+            // The phone was blank before: its before-image lacks it.
+            wrote: map(json!({"lastName": "Second", "phone": "+441632960000"})),
+            before: map(json!({"lastName": "First"})),
+        };
+        match undo_of(&key, &[&newest, &oldest], false) {
+            Work::Restore { wrote, before, .. } => {
+                assert_eq!(
+                    Value::Object(wrote),
+                    json!({"lastName": "Third", "type": "admin", "phone": "+441632960000"})
+                );
+                assert_eq!(
+                    Value::Object(before),
+                    json!({"lastName": "First", "type": "standard"})
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // An allocation moved twice goes back to its first owner.
+        let key = Key::Number {
+            customer: "cus_1".into(),
+            number: "+441632960001".into(),
+        };
+        let later = Piece::Allocated {
+            wrote: Some("usr_3".into()),
+            before: Some("usr_2".into()),
+            note: None,
+        };
+        let first = Piece::Allocated {
+            wrote: Some("usr_2".into()),
+            before: None,
+            note: Some("n".into()),
+        };
+        match undo_of(&key, &[&later, &first], false) {
+            Work::Reallocate(r) => {
+                assert_eq!(r.wrote.as_deref(), Some("usr_3"));
+                assert_eq!(r.before, None);
+                assert_eq!(r.note.as_deref(), Some("n"));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

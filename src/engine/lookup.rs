@@ -10,8 +10,11 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
+use serde_json::Value;
+
 use crate::client::{ApiError, Client};
 use crate::contract::{self as c, natural_key};
+use crate::plan::Target;
 use crate::schema::squash;
 
 /// One lazily listed collection.
@@ -322,6 +325,47 @@ impl Lookups {
         } else {
             self.partner_users.get(load).await
         }
+    }
+
+    /// The entity as the account has it, as the contract's JSON; None when it is not there.
+    /// From what is listed (listed again when `fresh`); a customer the list lacks is read by
+    /// Get Customer, which tells one made since the list from one that is gone. What a
+    /// before-image, the pre-flight's preview and undo's "changed since" all read.
+    pub async fn entity(&self, target: &Target, fresh: bool) -> Result<Option<Value>, ApiError> {
+        fn json<T: serde::Serialize>(v: &T) -> Option<Value> {
+            serde_json::to_value(v).ok()
+        }
+        Ok(match target {
+            Target::Customer { id } => {
+                let listed = self.customers(fresh).await?;
+                match listed.iter().find(|cu| cu.id == *id) {
+                    Some(cu) => json(cu),
+                    None => match self.client.get_customer(id).await {
+                        Ok(cu) => json(&cu),
+                        Err(e) if e.status == Some(404) => None,
+                        Err(e) => return Err(e),
+                    },
+                }
+            }
+            Target::User { customer, id } => self
+                .users(customer, fresh)
+                .await?
+                .iter()
+                .find(|u| u.id == *id)
+                .and_then(json),
+            Target::Blocked { customer, id } => self
+                .blocked(customer, fresh)
+                .await?
+                .iter()
+                .find(|b| b.id == *id)
+                .and_then(json),
+            Target::PartnerUser { id } => self
+                .partner_users(fresh)
+                .await?
+                .iter()
+                .find(|p| p.id == *id)
+                .and_then(json),
+        })
     }
 
     pub async fn partner_user_id(&self, email: &str) -> Result<Option<String>, ApiError> {

@@ -30,7 +30,7 @@ use crate::client::{self, ApiError, ApiRequest, ErrorKind};
 use crate::contract::{self as c, natural_key, Operation as O};
 use crate::failpoint::{self, Point};
 use crate::journal::{now_ms, Answer, AttemptResult, RowRec, RowState};
-use crate::plan::{Sel, Work};
+use crate::plan::{Sel, Target, Work};
 
 type Step<T> = Result<T, End>;
 
@@ -842,8 +842,8 @@ impl RowCx<'_> {
         changes: &c::CustomerChanges,
     ) -> Step<Outcome> {
         let id = self.customer(customer).await?;
-        let now = self.customer_now(&id).await?;
-        self.keep_before(now.as_ref(), Some(changes));
+        self.keep_before(Target::Customer { id: id.clone() }, Some(changes))
+            .await?;
         self.write("update", &ApiRequest::update_customer(&id, changes))
             .await?;
         Ok(SUCCEEDED)
@@ -851,11 +851,11 @@ impl RowCx<'_> {
 
     async fn regrade_contract(&mut self, customer: &Sel, months: &u32) -> Step<Outcome> {
         let id = self.customer(customer).await?;
-        let now = self.customer_now(&id).await?;
         let body = c::ContractChange {
             contract_months: *months,
         };
-        self.keep_before(now.as_ref(), Some(&body));
+        self.keep_before(Target::Customer { id: id.clone() }, Some(&body))
+            .await?;
         self.write("regrade", &ApiRequest::regrade_contract(&id, *months))
             .await?;
         Ok(SUCCEEDED)
@@ -881,8 +881,8 @@ impl RowCx<'_> {
 
     async fn delete_customer(&mut self, customer: &Sel) -> Step<Outcome> {
         let id = self.customer(customer).await?;
-        let now = self.customer_now(&id).await?;
-        self.keep_before(now.as_ref(), None::<&()>);
+        self.keep_before(Target::Customer { id: id.clone() }, None::<&()>)
+            .await?;
         self.delete("delete", &ApiRequest::delete_customer(&id))
             .await?;
         Ok(SUCCEEDED)
@@ -928,8 +928,11 @@ impl RowCx<'_> {
     ) -> Step<Outcome> {
         let cid = self.customer(customer).await?;
         let uid = self.user(&cid, user).await?;
-        let now = self.user_now(&cid, &uid).await?;
-        self.keep_before(now.as_ref(), Some(changes));
+        let user = Target::User {
+            customer: cid.clone(),
+            id: uid.clone(),
+        };
+        self.keep_before(user, Some(changes)).await?;
         let req = ApiRequest::update_user(&cid, &uid, changes);
         self.write("update", &req).await?;
         Ok(SUCCEEDED)
@@ -938,8 +941,11 @@ impl RowCx<'_> {
     async fn delete_user(&mut self, customer: &Sel, user: &Sel) -> Step<Outcome> {
         let cid = self.customer(customer).await?;
         let uid = self.user(&cid, user).await?;
-        let now = self.user_now(&cid, &uid).await?;
-        self.keep_before(now.as_ref(), None::<&()>);
+        let user = Target::User {
+            customer: cid.clone(),
+            id: uid.clone(),
+        };
+        self.keep_before(user, None::<&()>).await?;
         self.delete("delete", &ApiRequest::delete_user(&cid, &uid))
             .await?;
         Ok(SUCCEEDED)
@@ -1168,8 +1174,11 @@ impl RowCx<'_> {
     ) -> Step<Outcome> {
         let cid = self.customer(customer).await?;
         let bid = self.blocked_id(&cid, number).await?;
-        let now = self.blocked_now(&cid, &bid).await?;
-        self.keep_before(now.as_ref(), Some(changes));
+        let blocked = Target::Blocked {
+            customer: cid.clone(),
+            id: bid.clone(),
+        };
+        self.keep_before(blocked, Some(changes)).await?;
         let req = ApiRequest::update_blocked_number(&cid, &bid, changes);
         self.write("update", &req).await?;
         Ok(SUCCEEDED)
@@ -1178,8 +1187,11 @@ impl RowCx<'_> {
     async fn delete_blocked(&mut self, customer: &Sel, number: &str) -> Step<Outcome> {
         let cid = self.customer(customer).await?;
         let bid = self.blocked_id(&cid, number).await?;
-        let now = self.blocked_now(&cid, &bid).await?;
-        self.keep_before(now.as_ref(), None::<&()>);
+        let blocked = Target::Blocked {
+            customer: cid.clone(),
+            id: bid.clone(),
+        };
+        self.keep_before(blocked, None::<&()>).await?;
         self.delete("delete", &ApiRequest::delete_blocked_number(&cid, &bid))
             .await?;
         self.e.look.forget(&cid, BLOCKED, number);
@@ -1374,8 +1386,8 @@ impl RowCx<'_> {
         changes: &c::PartnerUserChanges,
     ) -> Step<Outcome> {
         let pid = self.partner_user(partner_user).await?;
-        let now = self.partner_user_now(&pid).await?;
-        self.keep_before(now.as_ref(), Some(changes));
+        self.keep_before(Target::PartnerUser { id: pid.clone() }, Some(changes))
+            .await?;
         let req = ApiRequest::update_partner_user(&pid, changes);
         self.write("update", &req).await?;
         Ok(SUCCEEDED)
@@ -1383,8 +1395,8 @@ impl RowCx<'_> {
 
     async fn delete_partner_user(&mut self, partner_user: &Sel) -> Step<Outcome> {
         let pid = self.partner_user(partner_user).await?;
-        let now = self.partner_user_now(&pid).await?;
-        self.keep_before(now.as_ref(), None::<&()>);
+        self.keep_before(Target::PartnerUser { id: pid.clone() }, None::<&()>)
+            .await?;
         self.delete("delete", &ApiRequest::delete_partner_user(&pid))
             .await?;
         Ok(SUCCEEDED)

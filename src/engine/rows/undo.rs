@@ -9,9 +9,9 @@
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use super::{done, lookup_failed, Outcome, RowCx, Step, SUCCEEDED};
+use super::{done, Outcome, RowCx, Step, SUCCEEDED};
 use crate::client::ApiRequest;
-use crate::contract::{self as c, CONTRACT_MONTHS_FIELD};
+use crate::contract::{self as c, same_value, CONTRACT_MONTHS_FIELD};
 use crate::journal::RowState;
 use crate::plan::{Reallocation, Target};
 
@@ -82,7 +82,7 @@ impl RowCx<'_> {
         let mut blank = Vec::new();
         for k in wrote.keys() {
             let was = before.get(k).unwrap_or(&Value::Null);
-            if same(now.get(k).unwrap_or(&Value::Null), was) {
+            if same_value(now.get(k).unwrap_or(&Value::Null), was) {
                 continue;
             }
             if was.is_null() {
@@ -186,50 +186,11 @@ impl RowCx<'_> {
         Ok((RowState::Succeeded, note.clone()))
     }
 
-    /// The entity as the account has it now (listed fresh after a doubt), or None if it is
-    /// gone.
+    /// The entity as the account has it now (listed fresh after a doubt: the undo's own
+    /// write may have landed), or None if it is gone.
     async fn target_now(&self, target: &Target) -> Step<Option<Value>> {
-        let fresh = self.doubt;
-        let json = |v: Option<Value>| Ok(v);
-        match target {
-            Target::Customer { id } => match self.e.client.get_customer(id).await {
-                Ok(cu) => json(serde_json::to_value(cu).ok()),
-                Err(e) if e.status == Some(404) => Ok(None),
-                Err(e) => Err(lookup_failed("read the customer", &e)),
-            },
-            Target::User { customer, id } => {
-                let all = self
-                    .e
-                    .look
-                    .users(customer, fresh)
-                    .await
-                    .map_err(|e| lookup_failed("list the customer's users", &e))?;
-                json(all.iter().find(|u| u.id == *id).and_then(to_json))
-            }
-            Target::Blocked { customer, id } => {
-                let all = self
-                    .e
-                    .look
-                    .blocked(customer, fresh)
-                    .await
-                    .map_err(|e| lookup_failed("list the customer's blocked numbers", &e))?;
-                json(all.iter().find(|b| b.id == *id).and_then(to_json))
-            }
-            Target::PartnerUser { id } => {
-                let all = self
-                    .e
-                    .look
-                    .partner_users(fresh)
-                    .await
-                    .map_err(|e| lookup_failed("list the partner users", &e))?;
-                json(all.iter().find(|p| p.id == *id).and_then(to_json))
-            }
-        }
+        self.entity_now(target, self.doubt).await
     }
-}
-
-fn to_json<T: serde::Serialize>(v: &T) -> Option<Value> {
-    serde_json::to_value(v).ok()
 }
 
 fn unreadable(field: &str) -> super::End {
@@ -259,8 +220,8 @@ fn changed_since(
     wrote.iter().find_map(|(k, w)| {
         let n = now.get(k).unwrap_or(&null);
         // A field missing from the before-image was blank.
-        let as_before = before.is_some_and(|b| same(n, b.get(k).unwrap_or(&null)));
-        (!same(n, w) && !as_before)
+        let as_before = before.is_some_and(|b| same_value(n, b.get(k).unwrap_or(&null)));
+        (!same_value(n, w) && !as_before)
             .then(|| format!("{k} is now {}, the job wrote {}", shown(n), shown(w)))
     })
 }
@@ -270,20 +231,6 @@ fn shown(v: &Value) -> String {
         Value::Null => "blank".into(),
         Value::String(s) => format!("{s:?}"),
         other => other.to_string(),
-    }
-}
-
-/// Two JSON values equal as the account means them: a missing field and a null are one, and
-/// so are objects that differ only in null fields.
-fn same(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Object(x), Value::Object(y)) => {
-            let null = Value::Null;
-            x.keys()
-                .chain(y.keys())
-                .all(|k| same(x.get(k).unwrap_or(&null), y.get(k).unwrap_or(&null)))
-        }
-        _ => a == b,
     }
 }
 
