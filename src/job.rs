@@ -647,8 +647,8 @@ pub fn saved_sandbox(job: &JobRef, journal: &Journal) -> Result<Vec<u8>, JobErro
 
 /// Reads, validates and plans the inputs.
 pub fn prepare(files: &[PathBuf], kind: Option<crate::schema::Kind>) -> (Inputs, Plan) {
-    let inputs = plan::read(files, kind);
-    let plan = plan::build(&inputs);
+    let (inputs, rows) = plan::read(files, kind);
+    let plan = plan::build(&inputs, rows);
     (inputs, plan)
 }
 

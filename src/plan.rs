@@ -408,11 +408,11 @@ impl RowIn {
     }
 }
 
-/// Everything read from a job's input files.
+/// Everything read from a job's input files but their rows, which [`read`] hands over apart
+/// so that [`build`] can move them into the plan rather than copy them.
 pub struct Inputs {
     pub files: Vec<PathBuf>,
     pub sheets: Vec<SheetIn>,
-    pub rows: Vec<RowIn>,
     pub outcome: Outcome,
     /// Files or sheets that could not be read, as messages.
     pub unreadable: Vec<String>,
@@ -429,7 +429,7 @@ impl Inputs {
 }
 
 /// Reads and validates every input, keeping each row's cells and operation.
-pub fn read(files: &[PathBuf], kind: Option<Kind>) -> Inputs {
+pub fn read(files: &[PathBuf], kind: Option<Kind>) -> (Inputs, Vec<RowIn>) {
     let mut sheets = Vec::new();
     let mut rows = Vec::new();
     let (outcome, unreadable) = validate::check_files(
@@ -468,13 +468,13 @@ pub fn read(files: &[PathBuf], kind: Option<Kind>) -> Inputs {
         }
     }
     drop(overruled);
-    Inputs {
+    let inputs = Inputs {
         files: files.to_vec(),
         sheets,
-        rows,
         outcome,
         unreadable,
-    }
+    };
+    (inputs, rows)
 }
 
 /// The error findings of each row, and of each sheet's header (a missing column is every
@@ -575,7 +575,7 @@ fn phase(action: Action) -> u8 {
 
 /// Builds the plan from what was read. Invalid rows are kept, as invalid, when `skip_invalid`
 /// (so the results show them); the caller refuses to run otherwise.
-pub fn build(inputs: &Inputs) -> Plan {
+pub fn build(inputs: &Inputs, mut input: Vec<RowIn>) -> Plan {
     let sheets: Vec<SheetRec> = inputs
         .sheets
         .iter()
@@ -592,8 +592,7 @@ pub fn build(inputs: &Inputs) -> Plan {
     // Order: by phase, then as the input has it. An invalid row's action is read from its
     // cell when it names one (so an invalid customer added is still known by its Ref), and is
     // its kind's default when not: it never runs, so only its place in the results depends on it.
-    let actions: Vec<Action> = inputs
-        .rows
+    let actions: Vec<Action> = input
         .iter()
         .map(|r| match &r.op {
             Some(op) => op.action(),
@@ -604,9 +603,9 @@ pub fn build(inputs: &Inputs) -> Plan {
             }
         })
         .collect();
-    let mut order: Vec<usize> = (0..inputs.rows.len()).collect();
+    let mut order: Vec<usize> = (0..input.len()).collect();
     order.sort_by_key(|&i| (phase(actions[i]), i));
-    let mut id_of = vec![0i64; inputs.rows.len()];
+    let mut id_of = vec![0i64; input.len()];
     for (pos, &i) in order.iter().enumerate() {
         id_of[i] = pos as i64 + 1;
     }
@@ -615,7 +614,7 @@ pub fn build(inputs: &Inputs) -> Plan {
     // Customers first: every other sheet refers to them. Invalid ones too, so that a row
     // naming one is skipped as depending on an invalid row rather than looked for elsewhere.
     for &i in &order {
-        let r = &inputs.rows[i];
+        let r = &input[i];
         if actions[i] != Action::Customer(CustomerAction::Add) {
             continue;
         }
@@ -641,13 +640,13 @@ pub fn build(inputs: &Inputs) -> Plan {
     // Every row that makes a user or a number is known before any row refers to one: a
     // reference above its add, or spelt through another name of the customer, still waits.
     for &i in &order {
-        if let Some(op) = &inputs.rows[i].op {
+        if let Some(op) = &input[i].op {
             b.register(op, id_of[i]);
         }
     }
     // An order with an invalid row is not placed in part: its other rows are invalid too.
     let mut broken_orders: HashMap<(String, String), u32> = HashMap::new();
-    for r in inputs.rows.iter().filter(|r| !r.valid()) {
+    for r in input.iter().filter(|r| !r.valid()) {
         let s = &inputs.sheets[r.sheet as usize];
         if s.kind != Kind::Orders {
             continue;
@@ -666,20 +665,21 @@ pub fn build(inputs: &Inputs) -> Plan {
     // items to it in place.
     let mut works: Vec<Option<Work>> = (0..order.len()).map(|_| None).collect();
     for &i in &order {
-        let r = &inputs.rows[i];
+        let r = &mut input[i];
         let s = &inputs.sheets[r.sheet as usize];
         let id = id_of[i];
         let mut row = NewRow {
             sheet: r.sheet,
             row_no: r.row_no,
-            cells: r.cells.clone(),
+            // Moved: the plan owns the cells from here.
+            cells: std::mem::take(&mut r.cells),
             work: None,
             deps: Vec::new(),
             lead: None,
             state: RowState::Pending,
             detail: None,
         };
-        let Some(op) = &r.op else {
+        let Some(op) = r.op.take() else {
             row.state = RowState::Invalid;
             row.detail = Some(errors.detail(s, r.row_no));
             rows.push(row);
@@ -689,7 +689,7 @@ pub fn build(inputs: &Inputs) -> Plan {
             customer,
             order_ref,
             ..
-        } = op
+        } = &op
         {
             let key = (
                 Builder::customer_key(&b.customer(customer)),
@@ -867,9 +867,9 @@ impl Builder {
         self.user(customer, email)
     }
 
-    fn work(&mut self, op: &Op, id: i64) -> Planned {
+    fn work(&mut self, op: Op, id: i64) -> Planned {
         let mut deps = Vec::new();
-        let work = match op.clone() {
+        let work = match op {
             Op::AddCustomer { new, .. } => Work::AddCustomer { new },
             Op::UpdateCustomer { customer, changes } => Work::UpdateCustomer {
                 customer: self.customer_of(&customer),
@@ -1206,8 +1206,8 @@ mod tests {
             "Company Nmae,Email,Plan,Contract Months\nA Ltd,a@a.example,pro,12\nB Ltd,b@b.example,pro,12\n",
         )
         .unwrap();
-        let inputs = read(&[p], Some(Kind::Customers));
-        let plan = build(&inputs);
+        let (inputs, rows) = read(&[p], Some(Kind::Customers));
+        let plan = build(&inputs, rows);
         assert_eq!(plan.rows.len(), 2);
         for r in &plan.rows {
             assert_eq!(r.state, RowState::Invalid);
@@ -1228,9 +1228,9 @@ mod tests {
             std::fs::write(&p, text).unwrap();
             files.push(p);
         }
-        let inputs = read(&files, None);
+        let (inputs, rows) = read(&files, None);
         assert_eq!(inputs.errors(), 0, "{:?}", inputs.outcome.findings.items());
-        (dir, build(&inputs))
+        (dir, build(&inputs, rows))
     }
 
     fn works(plan: &Plan) -> Vec<Work> {
@@ -1318,8 +1318,8 @@ mod tests {
             "Order Ref,Customer,Product,Quantity\nO1,cus_1,Yealink T54W,2\nO1,cus_1,Yealink W73P,500\nO2,cus_1,Yealink T54W,1\n",
         )
         .unwrap();
-        let inputs = read(&[p], None);
-        let plan = build(&inputs);
+        let (inputs, rows) = read(&[p], None);
+        let plan = build(&inputs, rows);
         let states: Vec<RowState> = plan.rows.iter().map(|r| r.state).collect();
         assert_eq!(
             states,
@@ -1356,13 +1356,13 @@ Acme Ltd,Cy,Moss,cy@a.example
 ",
         )
         .unwrap();
-        let inputs = read(&[c, u], None);
+        let (inputs, rows) = read(&[c, u], None);
         let users = inputs
             .counts()
             .find(|(.., k, _)| *k == Kind::Users)
             .unwrap();
         assert_eq!((users.3.valid, users.3.invalid), (0, 3));
-        let plan = build(&inputs);
+        let plan = build(&inputs, rows);
         for r in plan.rows.iter().filter(|r| r.sheet == 1) {
             assert_eq!(r.state, RowState::Invalid, "row {}", r.row_no);
             let d = r.detail.as_deref().unwrap();
@@ -1381,8 +1381,8 @@ Acme Ltd,Cy,Moss,cy@a.example
             "Customer,User Email,Out Of Hours Redirect\ncus_1,ann@a.example,01632 960001\n",
         )
         .unwrap();
-        let inputs = read(&[p], Some(Kind::UserSettings));
-        let plan = build(&inputs);
+        let (inputs, rows) = read(&[p], Some(Kind::UserSettings));
+        let plan = build(&inputs, rows);
         assert_eq!(plan.rows[0].state, RowState::Invalid);
         let d = plan.rows[0].detail.as_deref().unwrap();
         assert!(
@@ -1404,8 +1404,8 @@ Acme Ltd,Cy,Moss,cy@a.example
         }
         text.push_str("cus_1,01632 960001,\ncus_1,01632 960001,\n");
         std::fs::write(&p, text).unwrap();
-        let inputs = read(&[p], Some(Kind::BlockedNumbers));
-        let plan = build(&inputs);
+        let (inputs, rows) = read(&[p], Some(Kind::BlockedNumbers));
+        let plan = build(&inputs, rows);
         let last: Vec<RowState> = plan.rows.iter().rev().take(2).map(|r| r.state).collect();
         assert_eq!(last, [RowState::Invalid, RowState::Pending]);
     }
