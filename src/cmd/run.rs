@@ -63,11 +63,7 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<i32, Error> {
         return dry_run(&inputs, plan, &args, quiet).await;
     }
 
-    let settings = if args.sandbox {
-        None
-    } else {
-        Some(Settings::load(args.base_url.as_deref()).map_err(|e| Error::Refused(e.to_string()))?)
-    };
+    let settings = settings_of(&args)?;
     let endpoint = Endpoint::of_settings(settings.as_ref())?;
     // Before anything reads or writes the account: a second run of this input on this
     // endpoint must not start a job of its own.
@@ -187,21 +183,7 @@ async fn resume_job(
     if let Some(why) = job::changed_inputs(&job.meta) {
         return Err(Error::Refused(why));
     }
-    let conn = if options.sandbox {
-        let saved = job::saved_sandbox(&job, &journal)?;
-        Connection::open(&options, None, Some(&saved)).await?
-    } else {
-        let settings = Settings::load(Some(job.meta.base_url.as_str()))
-            .map_err(|e| Error::Refused(e.to_string()))?;
-        let conn = Connection::open(&options, Some(&settings), None).await?;
-        if conn.key_id != job.meta.key_id {
-            return Err(Error::Refused(format!(
-                "job {} ran with API key {}, and the credentials now set are for key {}: set that key's credentials to resume it",
-                job.meta.id, job.meta.key_id, conn.key_id
-            )));
-        }
-        conn
-    };
+    let conn = connect_as(&job, &journal, &options, "resume it").await?;
     if !quiet {
         let counts = journal.counts().map_err(job::JobError::from)?;
         outln!(
@@ -216,6 +198,42 @@ async fn resume_job(
         );
     }
     drive(job, journal, conn, &options, quiet, json).await
+}
+
+/// The settings a run uses: none for `--sandbox`.
+fn settings_of(args: &RunArgs) -> Result<Option<Settings>, Error> {
+    if args.sandbox {
+        return Ok(None);
+    }
+    Settings::load(args.base_url.as_deref())
+        .map(Some)
+        .map_err(|e| Error::Refused(e.to_string()))
+}
+
+/// A connection to the account `job` ran on: its rehearsal's saved sandbox, or its endpoint
+/// with its key. Credentials for another key are refused, saying what they were for (`to`).
+pub(super) async fn connect_as(
+    job: &JobRef,
+    journal: &Journal,
+    options: &JobOptions,
+    to: &str,
+) -> Result<Connection, Error> {
+    if options.sandbox {
+        let saved = job::saved_sandbox(job, journal)?;
+        return Ok(Connection::open(options, None, Some(&saved)).await?);
+    }
+    let settings = Settings::load(Some(job.meta.base_url.as_str()))
+        .map_err(|e| Error::Refused(e.to_string()))?;
+    let conn = Connection::open(options, Some(&settings), None).await?;
+    if conn.key_id != job.meta.key_id {
+        let why = format!(
+            "job {} ran with API key {}, and the credentials now set are for key {}: set that key's credentials to {to}",
+            job.meta.id, job.meta.key_id, conn.key_id
+        );
+        conn.close().await;
+        return Err(Error::Refused(why));
+    }
+    Ok(conn)
 }
 
 /// Runs the engine with Ctrl-C handling and progress, then writes the results.
@@ -475,14 +493,7 @@ async fn dry_run(
 ) -> Result<i32, Error> {
     let rate = args.rate.unwrap_or_default();
     if !args.no_preflight {
-        let settings = if args.sandbox {
-            None
-        } else {
-            Some(
-                Settings::load(args.base_url.as_deref())
-                    .map_err(|e| Error::Refused(e.to_string()))?,
-            )
-        };
+        let settings = settings_of(args)?;
         let options = JobOptions::reading(rate);
         let options = JobOptions {
             sandbox: args.sandbox,

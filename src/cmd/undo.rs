@@ -4,12 +4,11 @@
 use std::sync::Arc;
 
 use crate::cli::{AbandonArgs, UndoArgs};
-use crate::client::credentials::Settings;
-use crate::job::{self, Connection, JobOptions, JobRef};
+use crate::job::{self, JobOptions, JobRef};
 use crate::journal::{JobState, Journal};
 use crate::undo;
 
-use super::run::{absolute, drive, print_calls};
+use super::run::{absolute, connect_as, drive, print_calls};
 use super::{Error, EXIT_OK};
 
 pub async fn run(args: UndoArgs, quiet: bool) -> Result<i32, Error> {
@@ -84,23 +83,7 @@ pub async fn run(args: UndoArgs, quiet: bool) -> Result<i32, Error> {
         force: args.force,
     };
     // On the account the job ran on: its rehearsal's sandbox, or its endpoint with its key.
-    let conn = if was.sandbox {
-        let saved = job::saved_sandbox(&source, &journal)?;
-        Connection::open(&options, None, Some(&saved)).await?
-    } else {
-        let settings = Settings::load(Some(source.meta.base_url.as_str()))
-            .map_err(|e| Error::Refused(e.to_string()))?;
-        let conn = Connection::open(&options, Some(&settings), None).await?;
-        if conn.key_id != source.meta.key_id {
-            let why = format!(
-                "job {id} ran with API key {}, and the credentials now set are for key {}: set that key's credentials to undo it",
-                source.meta.key_id, conn.key_id
-            );
-            conn.close().await;
-            return Err(Error::Refused(why));
-        }
-        conn
-    };
+    let conn = connect_as(&source, &journal, &options, "undo it").await?;
     let (job, journal) = job::create(
         &root,
         Vec::new(),
