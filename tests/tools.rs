@@ -77,6 +77,39 @@ fn a_closed_pipe_ends_the_output_quietly() {
     }
 }
 
+/// The README says a job whose stdout goes away runs on to its end: it does, and its results
+/// are written.
+#[test]
+fn a_job_whose_stdout_closes_runs_to_its_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("onboarding.xlsx");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/onboarding.xlsx"),
+        &file,
+    )
+    .unwrap();
+    let mut child = plbulk(&dir.path().join("data"))
+        .arg("run")
+        .arg(&file)
+        .args(["--sandbox", "--rate", "6000/1m"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0), "{err}");
+    let results = sheet_rows(&dir.path().join("onboarding.results.xlsx"), "Users");
+    let outcome = results[0].iter().position(|h| h == "Outcome").unwrap();
+    assert!(results[1..].iter().all(|r| r[outcome] == "succeeded"));
+}
+
 #[test]
 fn run_status_and_jobs_print_json_that_parses_back() {
     let dir = tempfile::tempdir().unwrap();
