@@ -110,10 +110,12 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<i32, Error> {
     let conn = Connection::open(&options, settings.as_ref(), None).await?;
     let mut plan = plan;
     if !args.no_preflight {
-        let checked = preflight(&inputs, &mut plan, &conn, args.skip_invalid, quiet).await;
-        if !matches!(checked, Ok(Ok(_))) {
-            conn.close().await;
-            return checked.map(|r| r.err().unwrap_or(EXIT_REFUSED));
+        match preflight(&inputs, &mut plan, &conn, args.skip_invalid, quiet).await {
+            Ok(Preflight::Go(_)) => {}
+            stop => {
+                conn.close().await;
+                return stop.map(|_| EXIT_REFUSED);
+            }
         }
     }
     let (job, journal) = job::create(&root, fp, &options, &plan, &conn.base_url, &conn.key_id)?;
@@ -411,16 +413,24 @@ async fn wait_for_interrupt() -> bool {
     }
 }
 
-/// The online pre-flight, applied to the plan: its errors make rows invalid (or refuse the run:
-/// `Err` with the exit code), and update rows that would change nothing end as *no change*
-/// without a call. Its findings are printed; what the update rows change is returned.
+/// What the pre-flight lets a run do.
+enum Preflight {
+    /// Go on; what the update rows change, field by field.
+    Go(Vec<crate::preflight::Change>),
+    /// Refused for its errors, said on stderr.
+    Refused,
+}
+
+/// The online pre-flight, applied to the plan: its errors make rows invalid (or refuse the
+/// run), and update rows that would change nothing end as *no change* without a call. Its
+/// findings are printed.
 async fn preflight(
     inputs: &crate::plan::Inputs,
     plan: &mut crate::plan::Plan,
     conn: &Connection,
     skip_invalid: bool,
     quiet: bool,
-) -> Result<Result<Vec<crate::preflight::Change>, i32>, Error> {
+) -> Result<Preflight, Error> {
     let checked = crate::preflight::check(inputs, plan, &conn.look)
         .await
         .map_err(|e| {
@@ -448,7 +458,7 @@ async fn preflight(
             "refused: the online pre-flight found {errors} error{}; nothing was written. Fix them, or run with --skip-invalid to run the other rows and record these as invalid.",
             if errors == 1 { "" } else { "s" }
         );
-        return Ok(Err(EXIT_REFUSED));
+        return Ok(Preflight::Refused);
     }
     for (i, f) in &checked.findings {
         if f.severity == crate::findings::Severity::Error {
@@ -480,7 +490,7 @@ async fn preflight(
             }
         );
     }
-    Ok(Ok(checked.changes))
+    Ok(Preflight::Go(checked.changes))
 }
 
 /// `--dry-run`: the plan's calls in order, and, read from the account (without a write), each
@@ -503,7 +513,7 @@ async fn dry_run(
             Ok(conn) => {
                 let r = preflight(inputs, &mut plan, &conn, true, quiet).await;
                 conn.close().await;
-                if let Ok(changes) = r? {
+                if let Preflight::Go(changes) = r? {
                     print_changes(&plan, inputs, &changes);
                 }
             }
