@@ -41,6 +41,8 @@ fn options(dir: &Path, rate: Rate, concurrency: usize) -> JobOptions {
         timeout_ms: 30_000,
         undo_of: None,
         force: false,
+        max_outage_ms: None,
+        one_shot: false,
     }
 }
 
@@ -57,6 +59,7 @@ fn settings(url: &str) -> Settings {
 /// Runs a job until it completes, or, with `stop_after_first`, until shortly after its first
 /// call. Returns how it finished.
 async fn execute(
+    job: &job::JobRef,
     journal: Arc<Journal>,
     conn: &Connection,
     opts: &JobOptions,
@@ -88,7 +91,7 @@ async fn execute(
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
     });
-    let f = job::execute(journal, conn, opts, rx, Arc::new(()))
+    let f = job::execute(job, journal, conn, opts, rx, Arc::new(()))
         .await
         .unwrap();
     watcher.abort();
@@ -142,7 +145,7 @@ async fn main() {
         .all(|(_, f)| f.severity != plbulk::findings::Severity::Error));
     let preflight_calls = sandbox.requests().len();
     let fp = plbulk::plan::fingerprint(std::slice::from_ref(&mixed.path)).unwrap();
-    let (_, journal) = job::create(
+    let (job_ref, journal) = job::create(
         &dir.path().join("jobs"),
         fp,
         &opts,
@@ -152,7 +155,7 @@ async fn main() {
     )
     .unwrap();
     let started = Instant::now();
-    let f = execute(journal.clone(), &conn, &opts, &sandbox, false).await;
+    let f = execute(&job_ref, journal.clone(), &conn, &opts, &sandbox, false).await;
     let wall = started.elapsed();
     assert_eq!(f, Finish::Completed);
     let counts = journal.counts().unwrap();
@@ -252,8 +255,8 @@ async fn main() {
     )
     .unwrap();
     let prepared = t0.elapsed();
-    let f = execute(journal, &conn, &opts, &sandbox, true).await;
-    assert_eq!(f, Finish::Interrupted);
+    let f = execute(&job_ref, journal, &conn, &opts, &sandbox, true).await;
+    assert!(matches!(f, Finish::Interrupted(_)));
     let first = sandbox.requests().iter().map(|e| e.t_ms).min().unwrap();
     let to_first = Duration::from_millis(first).saturating_sub(t0.duration_since(sandbox_started));
     println!(
@@ -269,8 +272,8 @@ async fn main() {
     let conn = Connection::open(&opts, Some(&settings(&sandbox.url())), None)
         .await
         .unwrap();
-    let f = execute(journal.clone(), &conn, &opts, &sandbox, true).await;
-    assert_eq!(f, Finish::Interrupted);
+    let f = execute(&job_ref, journal.clone(), &conn, &opts, &sandbox, true).await;
+    assert!(matches!(f, Finish::Interrupted(_)));
     let first = sandbox.requests()[before..]
         .iter()
         .map(|e| e.t_ms)
@@ -303,6 +306,7 @@ async fn main() {
                 a,
                 *id,
                 &Answer {
+                    content_type: None,
                     status: Some(201),
                     result: AttemptResult::Ok,
                     detail: None,

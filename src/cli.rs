@@ -226,6 +226,11 @@ pub struct RunArgs {
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     pub timeout: std::time::Duration,
 
+    /// How long the API may be unreachable before the job stops (resumable); meanwhile it
+    /// waits and tries again [default: 15m, or as the unfinished job it resumes began].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub max_outage: Option<std::time::Duration>,
+
     /// API base URL [default: PLBULK_BASE_URL, the config file, or the PL+ production URL].
     #[arg(long)]
     pub base_url: Option<String>,
@@ -256,6 +261,11 @@ pub struct ResumeArgs {
     /// Results workbook [default: as the job began].
     #[arg(long)]
     pub results: Option<PathBuf>,
+
+    /// How long the API may be unreachable before the job stops again [default: as the job
+    /// began].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub max_outage: Option<std::time::Duration>,
 }
 
 #[derive(Args, Debug)]

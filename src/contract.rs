@@ -59,6 +59,26 @@ pub fn success_status(op: Operation) -> u16 {
     }
 }
 
+/// Whether a success's answer is the contract's: JSON, by its content type and by parsing, or
+/// nothing at all where the contract answers nothing (204). Assumed: the API labels its JSON
+/// `application/json` (or a `+json` type). Anything else came from something in front of it,
+/// or was cut short, and proves nothing.
+pub fn is_contract_answer(status: u16, content_type: Option<&str>, body: &[u8]) -> bool {
+    let json_type = content_type.is_some_and(|t| {
+        let media = t
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        media == "application/json" || media.ends_with("+json")
+    });
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return status == 204 && (content_type.is_none() || json_type);
+    }
+    json_type && serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok()
+}
+
 /// Every resource the API creates carries its `id`: all a create's answer is read for.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -48,6 +48,13 @@ pub struct JobOptions {
     /// For an undo: put back even what was changed since the job.
     #[serde(default)]
     pub force: bool,
+    /// How long the API may be unreachable before the job stops; None is the default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_outage_ms: Option<u64>,
+    /// A look at the account (a validation, an export, a dry run), not a job: an outage is
+    /// reported at once, not waited out. Never journaled.
+    #[serde(skip)]
+    pub one_shot: bool,
 }
 
 impl JobOptions {
@@ -65,6 +72,8 @@ impl JobOptions {
             timeout_ms: 30_000,
             undo_of: None,
             force: false,
+            max_outage_ms: None,
+            one_shot: true,
         }
     }
 
@@ -74,6 +83,18 @@ impl JobOptions {
 
     pub fn timeout(&self) -> Duration {
         Duration::from_millis(self.timeout_ms)
+    }
+
+    /// The client's patience with an outage, as the job was given it.
+    pub fn health(&self) -> crate::client::HealthConfig {
+        if self.one_shot {
+            return crate::client::HealthConfig::OFF;
+        }
+        let mut h = crate::client::HealthConfig::default();
+        if let Some(ms) = self.max_outage_ms {
+            h.max_outage = Duration::from_millis(ms);
+        }
+        h
     }
 }
 
@@ -100,6 +121,11 @@ pub fn jobs_root(flag: Option<&Path>) -> PathBuf {
 
 pub fn budget_path() -> PathBuf {
     data_dir().join("budget.sqlite")
+}
+
+/// What the jobs running on this machine are making, per account.
+pub fn claims_path() -> PathBuf {
+    data_dir().join("claims.sqlite")
 }
 
 const JOURNAL_FILE: &str = "journal.sqlite";
@@ -595,9 +621,17 @@ impl Connection {
         config.timeout = options.timeout();
         config.retry = RetryPolicy::default();
         config.pacer = Some(calls.clone() as Arc<dyn Pacer>);
+        config.health = options.health();
         let client = Client::new(config).map_err(|e| JobError::Refused(e.to_string()))?;
+        // Jobs on one account share what they are making, whichever key they use; a sandbox
+        // in this process is an account of its own.
+        let claims = if options.sandbox {
+            None
+        } else {
+            Some(journal::claims::Claims::open(&claims_path(), &base_url)?)
+        };
         Ok(Connection {
-            look: Arc::new(engine::Lookups::new(client.clone())),
+            look: Arc::new(engine::Lookups::with_claims(client.clone(), claims)),
             client,
             calls,
             base_url,
@@ -654,16 +688,34 @@ pub fn prepare(files: &[PathBuf], kind: Option<crate::schema::Kind>) -> (Inputs,
 
 /// Runs the job's engine until it completes or `stop` turns true.
 pub async fn execute(
+    job: &JobRef,
     journal: Arc<Journal>,
     conn: &Connection,
     options: &JobOptions,
     stop: tokio::sync::watch::Receiver<bool>,
     observer: Arc<dyn engine::Observer>,
 ) -> Result<engine::Finish, JobError> {
+    let file = job
+        .meta
+        .inputs
+        .first()
+        .map(|f| f.path.clone())
+        .unwrap_or_else(|| {
+            format!(
+                "an undo of job {}",
+                options.undo_of.as_deref().unwrap_or("?")
+            )
+        });
     let opts = engine::Options {
         concurrency: options.concurrency,
         existing: options.existing,
         settle: options.timeout() + Duration::from_secs(1),
+        holder: Some(journal::claims::Holder {
+            job: job.meta.id.clone(),
+            pid: std::process::id(),
+            file,
+            lock: job.dir.join(LOCK_FILE),
+        }),
     };
     let engine = Arc::new(engine::Engine::new(journal, conn.look.clone(), opts)?);
     Ok(engine.run(stop, observer).await?)

@@ -129,6 +129,12 @@ pub trait Pacer: Send + Sync {
     fn hold_off(&self, retry_after: Duration) {
         let _ = retry_after;
     }
+
+    /// A call this pacer let through has gone: `reached` whether it reached the server (an
+    /// attempt that could not connect spent its slot, but is no call).
+    fn sent(&self, reached: bool) {
+        let _ = reached;
+    }
 }
 
 /// A strict sliding-window pacer for one process, keeping to [`Rate::paced_window`]. Jobs use
@@ -199,6 +205,7 @@ impl Pacer for SlidingWindow {
 pub struct Counted {
     inner: std::sync::Arc<dyn Pacer>,
     total: std::sync::atomic::AtomicU64,
+    unreached: std::sync::atomic::AtomicU64,
     recent: Mutex<VecDeque<Instant>>,
 }
 
@@ -207,13 +214,19 @@ impl Counted {
         Counted {
             inner,
             total: Default::default(),
+            unreached: Default::default(),
             recent: Mutex::new(VecDeque::new()),
         }
     }
 
-    /// Calls let through so far.
+    /// Calls that reached the server so far.
     pub fn total(&self) -> u64 {
         self.total.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Attempts that could not connect, counted apart from the calls.
+    pub fn unreached(&self) -> u64 {
+        self.unreached.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Calls let through in the last minute.
@@ -268,8 +281,6 @@ impl Pacer for Counted {
     fn acquire(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             self.inner.acquire().await;
-            self.total
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let mut q = self.recent.lock().unwrap_or_else(|p| p.into_inner());
             q.push_back(Instant::now());
             if q.len() > 100_000 {
@@ -280,6 +291,15 @@ impl Pacer for Counted {
 
     fn hold_off(&self, retry_after: Duration) {
         self.inner.hold_off(retry_after);
+    }
+
+    fn sent(&self, reached: bool) {
+        let n = if reached {
+            &self.total
+        } else {
+            &self.unreached
+        };
+        n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -350,8 +370,11 @@ mod tests {
         assert_eq!(counted.time_left(3, rate), Duration::ZERO);
         for _ in 0..5 {
             counted.acquire().await;
+            counted.sent(true);
         }
-        assert_eq!(counted.total(), 5);
+        counted.sent(false);
+        assert_eq!(counted.total(), 5, "calls that reached the server");
+        assert_eq!(counted.unreached(), 1);
         // The window is full: the next call waits for the first to leave it.
         assert_eq!(counted.time_left(1, rate), Duration::from_millis(1010));
         tokio::time::advance(Duration::from_millis(500)).await;

@@ -143,13 +143,32 @@ impl Preflight<'_> {
                         Ok(id) => {
                             self.existing_of.insert(i, id);
                         }
-                        Err(why) => self.say(i, field, Severity::Error, why),
+                        Err(why) => match self.maker_of(v) {
+                            // Not there yet, but another job on the account is making it:
+                            // the row waits for it rather than being refused.
+                            Some(other) => self.say(i, field, Severity::Warning, format!(
+                                "customer {v:?} is not in the account yet: {other} is making it, and this row will wait for it"
+                            )),
+                            None => self.say(i, field, Severity::Error, why),
+                        },
                     }
                 }
                 Some(Sel::Email(_)) | None => {}
             }
         }
         Ok(())
+    }
+
+    /// A live job on the account that plans or is making the customer `name`.
+    fn maker_of(&self, name: &str) -> Option<crate::journal::claims::Other> {
+        let key = crate::journal::claims::Claim::Customer { company: name }.key();
+        match self.look.claims()?.maker(&key) {
+            Ok(other) => other,
+            Err(e) => {
+                tracing::warn!("claims: {e}");
+                None
+            }
+        }
     }
 
     /// Products, matched as the engine will match them.

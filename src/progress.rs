@@ -181,4 +181,10 @@ impl Observer for Progress {
         self.bars[i].inc(1);
         self.refresh_bar(i);
     }
+
+    fn row_waits(&self, why: &str) {
+        if !matches!(self.mode, Mode::Quiet) {
+            self.println(why);
+        }
+    }
 }

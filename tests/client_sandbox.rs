@@ -631,15 +631,21 @@ async fn a_wrong_secret_is_final_and_never_echoed() {
     cfg.retry = QUICK_RETRY;
     let api = Client::new(cfg).unwrap();
     let e = api.get_stats().await.unwrap_err();
+    // A refused key halts the client: every request would meet it, and none is at fault.
     assert_eq!(
-        (e.kind, e.status, e.operation),
-        (ErrorKind::Final, Some(401), Operation::GetJwt)
+        (e.kind, e.operation),
+        (ErrorKind::Halted, Operation::GetJwt)
     );
     let text = format!("{e} {e:?}");
     assert!(
         text.contains("refused") && !text.contains("not-the-secret-xyz"),
         "{text}"
     );
+    let sent = sb.requests().len();
+    assert_eq!(sent, 1, "one token request, not retried");
+    let again = api.list_customers().await.unwrap_err();
+    assert_eq!(again.kind, ErrorKind::Halted);
+    assert_eq!(sb.requests().len(), sent, "nothing more is sent");
 }
 
 #[tokio::test]

@@ -75,6 +75,7 @@ fn every_cell_of_every_outcome_reads_back() {
             a,
             1,
             &Answer {
+                content_type: None,
                 status: Some(201),
                 result: AttemptResult::Ok,
                 detail: None,
@@ -100,6 +101,7 @@ fn every_cell_of_every_outcome_reads_back() {
             a,
             3,
             &Answer {
+                content_type: None,
                 status: Some(422),
                 result: AttemptResult::Final,
                 detail: Some("email: is not an email address"),

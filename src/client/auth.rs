@@ -11,7 +11,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use super::{decode, retry, ApiError, ApiRequest, Client, Credentials, ErrorKind, Secret};
+use super::{
+    decode, ApiError, ApiRequest, Client, Credentials, ErrorKind, Halt, Next, Secret, Tries,
+};
 use crate::contract::{AuthRequest, AuthResponse, Operation};
 
 /// Refresh this long before expiry at most; tokens shorter than five times this refresh at a
@@ -61,6 +63,33 @@ impl Auth {
         Ok((token, st.generation))
     }
 
+    /// The token in hand, if it is still good: for a probe, which must not wait on anything.
+    pub(super) async fn current(&self) -> Option<(Secret, u64)> {
+        let st = self.state.lock().await;
+        match &st.token {
+            Some((t, refresh_at)) if Instant::now() < *refresh_at => {
+                Some((t.clone(), st.generation))
+            }
+            _ => None,
+        }
+    }
+
+    /// One token request past the outage gate, kept if it answers: a probe of an outage with
+    /// no token in hand.
+    pub(super) async fn probe(&self, client: &Client) -> Result<(), ApiError> {
+        let req = self.request();
+        let reply = client.send(&req, None, true).await;
+        let reply = match reply {
+            Err(e) if self.refused(&e) => return Err(self.halt(client, &e)),
+            other => other?,
+        };
+        let (token, refresh_at) = self.read(&reply.body)?;
+        let mut st = self.state.lock().await;
+        st.generation += 1;
+        st.token = Some((token, refresh_at));
+        Ok(())
+    }
+
     /// Forget the token of `generation`, if it is still the current one.
     pub(super) async fn invalidate(&self, generation: u64) {
         let mut st = self.state.lock().await;
@@ -69,32 +98,66 @@ impl Auth {
         }
     }
 
-    async fn fetch(&self, client: &Client) -> Result<(Secret, Instant), ApiError> {
-        let req = ApiRequest::new(Operation::GetJwt, &[]).json(&AuthRequest {
+    fn request(&self) -> ApiRequest {
+        ApiRequest::new(Operation::GetJwt, &[]).json(&AuthRequest {
             key_id: self.credentials.key_id.clone(),
             secret: self.credentials.secret.expose().to_string(),
-        });
-        let policy = client.inner.retry;
-        // Getting a token changes nothing on the server, so a lost answer is simply retried.
-        let body = retry(&policy, client.inner.pacer.as_deref(), || async {
-            client.send(&req, None).await.map_err(|mut e| {
-                if e.kind == ErrorKind::OutcomeUnknown {
-                    e.kind = ErrorKind::Transient;
-                }
-                e
-            })
         })
-        .await
-        .map_err(|mut e| {
-            if e.status == Some(401) || e.status == Some(403) {
-                e.message = format!(
-                    "the API key {:?} and its secret were refused: check them in the partner portal ({})",
-                    self.credentials.key_id, e.message
-                );
+    }
+
+    /// The API's own refusal of the key and secret.
+    fn refused(&self, e: &ApiError) -> bool {
+        e.from_api && matches!(e.status, Some(401 | 403))
+    }
+
+    /// A refused key halts the client: every row would meet it, and none of them is at fault.
+    fn halt(&self, client: &Client, e: &ApiError) -> ApiError {
+        let halt = Halt::KeyRefused {
+            message: format!(
+                "the API key {:?} and its secret were refused ({}): check them in the partner portal and with plbulk check",
+                self.credentials.key_id,
+                e.detail()
+            ),
+        };
+        client.health().halt(halt.clone());
+        ApiError::halted(Operation::GetJwt, &halt)
+    }
+
+    async fn fetch(&self, client: &Client) -> Result<(Secret, Instant), ApiError> {
+        let req = self.request();
+        let mut tries = Tries::default();
+        loop {
+            // Getting a token changes nothing on the server, so a lost answer is simply
+            // asked again.
+            let mut err = match client.send(&req, None, false).await {
+                Ok(reply) => match self.read(&reply.body) {
+                    Ok(t) => return Ok(t),
+                    Err(e) => e,
+                },
+                Err(e) if self.refused(&e) => return Err(self.halt(client, &e)),
+                Err(mut e) => {
+                    if e.kind == ErrorKind::OutcomeUnknown {
+                        e.kind = ErrorKind::Transient;
+                    }
+                    e
+                }
+            };
+            let next = tries.after(client, &err);
+            err.attempts = tries.sent;
+            match next {
+                Next::GiveUp => return Err(err),
+                Next::Retry(wait) => {
+                    if let Err(h) = client.health().sleep(wait).await {
+                        return Err(ApiError::halted(Operation::GetJwt, &h));
+                    }
+                }
             }
-            e
-        })?;
-        let resp: AuthResponse = decode(Operation::GetJwt, &body).map_err(|mut e| {
+        }
+    }
+
+    /// A token answer, and when to refresh it.
+    fn read(&self, body: &[u8]) -> Result<(Secret, Instant), ApiError> {
+        let resp: AuthResponse = decode(Operation::GetJwt, body).map_err(|mut e| {
             e.kind = ErrorKind::Transient;
             e
         })?;

@@ -26,6 +26,9 @@ pub enum ErrorKind {
     Final,
     /// The request was sent and no response came: it may have taken effect.
     OutcomeUnknown,
+    /// Never sent: the client was halted (a stop asked for, a refused key, an outage longer
+    /// than the job allows) while the request waited its turn.
+    Halted,
 }
 
 impl ErrorKind {
@@ -34,6 +37,7 @@ impl ErrorKind {
             ErrorKind::Transient => "transient",
             ErrorKind::Final => "final",
             ErrorKind::OutcomeUnknown => "outcome unknown",
+            ErrorKind::Halted => "not sent",
         }
     }
 }
@@ -55,6 +59,11 @@ pub struct ApiError {
     pub retry_after: Option<Duration>,
     /// How many times the request was sent, this failure included.
     pub attempts: u32,
+    /// The answer's content type, as it came.
+    pub content_type: Option<Box<str>>,
+    /// Whether the answer carried the contract's error body: the API's own word, not a page
+    /// from something in front of it.
+    pub from_api: bool,
 }
 
 impl ApiError {
@@ -65,6 +74,7 @@ impl ApiError {
         retry_after: Option<Duration>,
     ) -> ApiError {
         let parsed = serde_json::from_slice::<ErrorBody>(body).ok();
+        let from_api = parsed.is_some();
         let kind = classify(operation, status, parsed.is_some());
         let (code, message, fields) = match parsed {
             Some(b) => (Some(b.error.code), b.error.message, b.error.fields),
@@ -89,6 +99,61 @@ impl ApiError {
             fields,
             retry_after,
             attempts: 1,
+            content_type: None,
+            from_api,
+        }
+    }
+
+    /// A success status whose answer is not the contract's JSON (another content type, or a
+    /// body that does not parse): something in front of the API answered, or the answer was
+    /// cut. It proves nothing, so a write's outcome is unknown and a read is tried again.
+    pub(crate) fn not_the_apis(
+        operation: Operation,
+        status: u16,
+        content_type: Option<Box<str>>,
+        body: &[u8],
+    ) -> ApiError {
+        let text = String::from_utf8_lossy(body);
+        let excerpt: String = text.trim().chars().take(120).collect();
+        let what = content_type.as_deref().unwrap_or("no content type");
+        ApiError {
+            kind: if operation.is_write() {
+                ErrorKind::OutcomeUnknown
+            } else {
+                ErrorKind::Transient
+            },
+            operation,
+            status: Some(status),
+            code: Some("not_the_api".to_string()),
+            message: format!(
+                "the answer (HTTP {status}, {what}) is not the API's JSON, so it proves nothing{}",
+                if excerpt.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {excerpt:?}")
+                }
+            ),
+            fields: BTreeMap::new(),
+            retry_after: None,
+            attempts: 1,
+            content_type,
+            from_api: false,
+        }
+    }
+
+    /// A request dropped before it was sent, because the client was halted.
+    pub(crate) fn halted(operation: Operation, why: &super::Halt) -> ApiError {
+        ApiError {
+            kind: ErrorKind::Halted,
+            operation,
+            status: None,
+            code: Some("halted".to_string()),
+            message: why.to_string(),
+            fields: BTreeMap::new(),
+            retry_after: None,
+            attempts: 0,
+            content_type: None,
+            from_api: false,
         }
     }
 
@@ -107,6 +172,32 @@ impl ApiError {
             fields: BTreeMap::new(),
             retry_after: None,
             attempts: 1,
+            content_type: None,
+            from_api: false,
+        }
+    }
+
+    pub fn is_halted(&self) -> bool {
+        self.kind == ErrorKind::Halted
+    }
+
+    /// Whether the failure says nothing about the request it came back on: no connection, no
+    /// answer in time, a 5xx, an answer that is not the API's. Many of them together mean the
+    /// API is down (see [`super::Health`]), which is the job's problem, not the row's.
+    pub fn is_outage_sign(&self) -> bool {
+        match self.kind {
+            ErrorKind::Halted => false,
+            ErrorKind::Transient | ErrorKind::Final | ErrorKind::OutcomeUnknown => {
+                match self.status {
+                    None => !matches!(
+                        self.code.as_deref(),
+                        Some("bad_request" | "incomplete_list")
+                    ),
+                    Some(429) => false,
+                    Some(s) if s >= 500 => true,
+                    Some(_) => !self.from_api,
+                }
+            }
         }
     }
 
@@ -129,7 +220,7 @@ impl ApiError {
         match self.kind {
             ErrorKind::Transient => true,
             ErrorKind::OutcomeUnknown => self.operation.is_repeatable(),
-            ErrorKind::Final => false,
+            ErrorKind::Final | ErrorKind::Halted => false,
         }
     }
 
@@ -159,6 +250,9 @@ fn classify(operation: Operation, status: u16, contract_body: bool) -> ErrorKind
         500..=599 => ErrorKind::Transient,
         401 => ErrorKind::Final,
         _ if operation.is_write() && !contract_body => ErrorKind::OutcomeUnknown,
+        // A page from something in front of the API says nothing of what was asked: a read
+        // is simply asked again.
+        _ if !contract_body => ErrorKind::Transient,
         _ => ErrorKind::Final,
     }
 }
@@ -199,7 +293,13 @@ mod tests {
             assert_eq!(k(s), ErrorKind::Final, "{s}");
         }
         let bare = ApiError::from_response(Operation::ListCustomers, 404, b"<html>", None);
-        assert_eq!(bare.kind, ErrorKind::Final);
+        assert_eq!(bare.kind, ErrorKind::Transient, "not the API's word");
+        assert!(bare.is_outage_sign());
+        let own = ApiError::from_response(Operation::ListCustomers, 404, REFUSED, None);
+        assert!(
+            !own.is_outage_sign(),
+            "the API's own refusal is about the request"
+        );
     }
 
     #[test]

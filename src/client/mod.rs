@@ -1,15 +1,19 @@
 //! A typed async client for every operation of the PL+ Partner API.
 //!
-//! Requests go out through one path ([`Client::execute_once`]): wait for the pacer, attach a
-//! JWT (fetched, shared and refreshed by `auth`), send, and sort any failure into the kinds of
-//! [`ApiError`]. [`Client::execute`] adds the retry policy: 429s wait as the server asks, other
-//! transient failures back off exponentially with jitter, and a request whose outcome is unknown
-//! is sent again only if repeating it is harmless. The engine, which journals every attempt,
-//! uses `execute_once` and keeps its own loop; the typed methods use `execute`.
+//! Requests go out through one path ([`Client::execute_once`]): wait while the API is down
+//! ([`Health`]), wait for the pacer, attach a JWT (fetched, shared and refreshed by `auth`),
+//! send, and sort any failure into the kinds of [`ApiError`]. Only the API's own answer proves
+//! anything: a success whose body is not the contract's JSON is not taken as one. [`Tries`] is
+//! the one retry decision: 429s wait as the server asks, other transient failures back off
+//! exponentially with jitter, a request whose outcome is unknown is sent again only if
+//! repeating it is harmless, and failures that say nothing about the request count against
+//! the API's health rather than the request's tries. [`Client::execute`] loops on it; the
+//! engine, which journals every attempt, loops on it around `execute_once`.
 
 mod auth;
 pub mod credentials;
 mod error;
+pub mod health;
 mod requests;
 
 use std::sync::Arc;
@@ -24,6 +28,7 @@ use crate::pacing::Pacer;
 
 pub use credentials::{Credentials, Secret, Settings};
 pub use error::{ApiError, ErrorKind};
+pub use health::{Halt, Health, HealthConfig, Status as HealthStatus};
 
 /// How often, and how patiently, [`Client::execute`] tries again.
 #[derive(Debug, Clone, Copy)]
@@ -76,6 +81,7 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     pub retry: RetryPolicy,
     pub pacer: Option<Arc<dyn Pacer>>,
+    pub health: HealthConfig,
 }
 
 impl ClientConfig {
@@ -87,6 +93,8 @@ impl ClientConfig {
             connect_timeout: Duration::from_secs(10),
             retry: RetryPolicy::default(),
             pacer: None,
+            // A client of its own answers for each request; a job's waits out outages.
+            health: HealthConfig::OFF,
         }
     }
 }
@@ -146,6 +154,106 @@ struct Inner {
     retry: RetryPolicy,
     pacer: Option<Arc<dyn Pacer>>,
     auth: auth::Auth,
+    health: Arc<Health>,
+}
+
+/// An answer the API gave: its real status and content type, and its body (checked to be the
+/// contract's JSON, or empty where the contract answers nothing).
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub content_type: Option<Box<str>>,
+    pub body: Bytes,
+}
+
+/// What to do after a failed try.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// Send again after this wait (zero: the pacer or the outage gate holds the request).
+    Retry(Duration),
+    /// Stop trying: the failure is the request's answer.
+    GiveUp,
+}
+
+/// One request's tries, and the one decision after each failure, shared by
+/// [`Client::execute`] and the engine's journaled send.
+#[derive(Debug, Clone, Default)]
+pub struct Tries {
+    failures: u32,
+    rate_limited: u32,
+    /// Sends so far, failures of every kind.
+    pub sent: u32,
+    /// Outages this request has asked to be declared by running out of tries: one that keeps
+    /// failing while the API answers the probe is the request's own failure after this many.
+    suspicions: u32,
+    /// The client's count of ended outages when the tries were last counted.
+    recoveries: u64,
+}
+
+/// Rounds of tries a request may ask the API's health about before its failure is its own.
+const SUSPICIONS: u32 = 2;
+
+impl Tries {
+    /// Counts `err` and says what to do. A failure that says nothing about the request feeds
+    /// the API's health: during an outage it costs the request nothing (it waits at the gate).
+    pub fn after(&mut self, client: &Client, err: &ApiError) -> Next {
+        self.sent += err.attempts.max(1);
+        if err.is_halted() {
+            return Next::GiveUp;
+        }
+        let policy = &client.inner.retry;
+        let health = &client.inner.health;
+        let recoveries = health.recoveries();
+        if recoveries != self.recoveries {
+            // An outage ended since the last failure: the tries it cost are given back.
+            self.recoveries = recoveries;
+            self.failures = 0;
+        }
+        if err.status == Some(429) {
+            self.rate_limited += 1;
+            if self.rate_limited > policy.max_rate_limited {
+                return Next::GiveUp;
+            }
+            let wait = err
+                .retry_after
+                .unwrap_or_else(|| policy.backoff(self.rate_limited));
+            return match &client.inner.pacer {
+                // A 429 means the whole key is over its limit: hold every sender.
+                Some(p) => {
+                    p.hold_off(wait);
+                    Next::Retry(Duration::ZERO)
+                }
+                None => Next::Retry(wait),
+            };
+        }
+        let resend = err.may_resend();
+        if err.is_outage_sign() {
+            let exhausted =
+                resend && self.failures + 1 >= policy.max_attempts && self.suspicions < SUSPICIONS;
+            if let health::Verdict::Outage { began } = health.failed(&err.to_string(), exhausted) {
+                if exhausted {
+                    self.suspicions += 1;
+                }
+                if began {
+                    client.start_probe();
+                }
+                if resend {
+                    return Next::Retry(Duration::ZERO);
+                }
+            }
+        }
+        if !resend {
+            return Next::GiveUp;
+        }
+        self.failures += 1;
+        if self.failures >= policy.max_attempts {
+            return Next::GiveUp;
+        }
+        Next::Retry(
+            err.retry_after
+                .unwrap_or_else(|| policy.backoff(self.failures)),
+        )
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -168,6 +276,7 @@ impl Client {
                 retry: config.retry,
                 pacer: config.pacer,
                 auth: auth::Auth::new(config.credentials),
+                health: Arc::new(Health::new(config.health)),
             }),
         })
     }
@@ -188,17 +297,36 @@ impl Client {
         self.inner.pacer.as_ref()
     }
 
-    /// One send (and, on a 401, one more with a fresh token). No other retry.
-    pub async fn execute_once(&self, req: &ApiRequest) -> Result<Bytes, ApiError> {
+    /// Whether the API is answering, and the switch that halts every request.
+    pub fn health(&self) -> &Arc<Health> {
+        &self.inner.health
+    }
+
+    /// One send (and, on a 401, one more with a fresh token). No other retry. A key whose
+    /// fresh token is refused too halts the client: nothing will work until a person looks.
+    pub async fn execute_once(&self, req: &ApiRequest) -> Result<Reply, ApiError> {
         let (token, generation) = self.inner.auth.token(self).await?;
-        match self.send(req, Some(&token)).await {
-            Err(e) if e.status == Some(401) => {
+        match self.send(req, Some(&token), false).await {
+            Err(e) if e.status == Some(401) && e.from_api => {
                 self.inner.auth.invalidate(generation).await;
                 let (token, _) = self.inner.auth.token(self).await?;
-                self.send(req, Some(&token)).await.map_err(|mut e| {
-                    e.attempts = 2;
-                    e
-                })
+                match self.send(req, Some(&token), false).await {
+                    Err(e) if e.status == Some(401) && e.from_api => {
+                        let halt = Halt::KeyRefused {
+                            message: format!(
+                                "the API refused a fresh token for key {:?} ({}): check the key with plbulk check",
+                                self.key_id(),
+                                e.detail()
+                            ),
+                        };
+                        self.inner.health.halt(halt.clone());
+                        Err(ApiError::halted(req.operation, &halt))
+                    }
+                    other => other.map_err(|mut e| {
+                        e.attempts = 2;
+                        e
+                    }),
+                }
             }
             other => other,
         }
@@ -206,25 +334,76 @@ impl Client {
 
     /// Sends with the client's retry policy.
     pub async fn execute(&self, req: &ApiRequest) -> Result<Bytes, ApiError> {
-        self.execute_with(req, &self.inner.retry).await
+        self.execute_as(req, Ok).await
     }
 
-    pub async fn execute_with(
+    /// Sends with the client's retry policy and reads the answer with `read`: an answer that
+    /// does not read as it should is a failure of the try, retried like one.
+    async fn execute_as<T>(
         &self,
         req: &ApiRequest,
-        policy: &RetryPolicy,
-    ) -> Result<Bytes, ApiError> {
-        retry(policy, self.inner.pacer.as_deref(), || {
-            self.execute_once(req)
-        })
-        .await
+        read: impl Fn(Bytes) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        let mut tries = Tries::default();
+        loop {
+            let mut err = match self.execute_once(req).await.and_then(|r| read(r.body)) {
+                Ok(v) => return Ok(v),
+                Err(e) => e,
+            };
+            let next = tries.after(self, &err);
+            err.attempts = tries.sent;
+            match next {
+                Next::GiveUp => return Err(err),
+                Next::Retry(wait) => {
+                    tracing::info!(
+                        operation = err.operation.name(),
+                        error = %err,
+                        wait_ms = wait.as_millis() as u64,
+                        "retrying"
+                    );
+                    if let Err(h) = self.inner.health.sleep(wait).await {
+                        return Err(ApiError::halted(req.operation, &h));
+                    }
+                }
+            }
+        }
     }
 
-    /// The bare HTTP exchange: pacing, headers, and sorting the outcome.
-    async fn send(&self, req: &ApiRequest, token: Option<&Secret>) -> Result<Bytes, ApiError> {
-        if let Some(p) = &self.inner.pacer {
-            p.acquire().await;
+    /// The bare HTTP exchange: the outage gate (not for a probe), pacing, headers, and sorting
+    /// the outcome.
+    async fn send(
+        &self,
+        req: &ApiRequest,
+        token: Option<&Secret>,
+        probe: bool,
+    ) -> Result<Reply, ApiError> {
+        let op = req.operation;
+        let health = &self.inner.health;
+        if !probe {
+            health.admit().await.map_err(|h| ApiError::halted(op, &h))?;
         }
+        if let Some(p) = &self.inner.pacer {
+            // A request waiting for its turn is dropped at once by a halt: a stopped job sends
+            // nothing that had not left.
+            tokio::select! {
+                _ = p.acquire() => {}
+                h = health.until_halted(), if !probe => return Err(ApiError::halted(op, &h)),
+            }
+        }
+        let result = self.exchange(req, token).await;
+        let reached = !matches!(&result, Err(e) if e.code.as_deref() == Some("connect"));
+        if let Some(p) = &self.inner.pacer {
+            p.sent(reached);
+        }
+        match &result {
+            Ok(_) => health.answered(),
+            Err(e) if e.from_api => health.answered(),
+            Err(_) => {}
+        }
+        result
+    }
+
+    async fn exchange(&self, req: &ApiRequest, token: Option<&Secret>) -> Result<Reply, ApiError> {
         let op = req.operation;
         let url = format!("{}{}", self.inner.base_url, req.path);
         let method = match op.method() {
@@ -262,9 +441,12 @@ impl Client {
             .headers()
             .get(c::RETRY_AFTER_HEADER)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .filter(|s| s.is_finite() && *s >= 0.0)
-            .map(Duration::from_secs_f64);
+            .and_then(|v| retry_after(v, std::time::SystemTime::now()));
+        let content_type = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(Box::<str>::from);
         let body = resp.bytes().await.map_err(|e| {
             let mut err = transport_error(op, &req.path, e);
             if (200..300).contains(&status) {
@@ -272,19 +454,80 @@ impl Client {
                 err.kind = ErrorKind::OutcomeUnknown;
             }
             err.status = Some(status);
+            err.content_type = content_type.clone();
             err
         })?;
         tracing::debug!(operation = op.name(), status, "answered");
         if (200..300).contains(&status) {
-            Ok(body)
+            if !c::is_contract_answer(status, content_type.as_deref(), &body) {
+                return Err(ApiError::not_the_apis(op, status, content_type, &body));
+            }
+            Ok(Reply {
+                status,
+                content_type,
+                body,
+            })
         } else {
-            Err(ApiError::from_response(op, status, &body, retry_after))
+            let mut e = ApiError::from_response(op, status, &body, retry_after);
+            e.content_type = content_type;
+            Err(e)
+        }
+    }
+
+    /// Starts the probe of an outage: one request at a growing interval until the API
+    /// answers, the key is refused, or the outage outlasts its limit.
+    fn start_probe(&self) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let health = me.inner.health.clone();
+            while let Some(wait) = health.next_probe() {
+                if health.sleep(wait).await.is_err() || !health.is_down() {
+                    return;
+                }
+                match me.probe().await {
+                    Ok(()) => {
+                        health.answered();
+                        return;
+                    }
+                    Err(e) if e.is_halted() => return,
+                    Err(e) => {
+                        tracing::info!(error = %e, "the API is still not answering");
+                        health.failed(&e.to_string(), false);
+                    }
+                }
+            }
+        });
+    }
+
+    /// One request past the outage gate: Get Stats with the token in hand, or, without one,
+    /// a token request (which also says whether the key is still accepted).
+    async fn probe(&self) -> Result<(), ApiError> {
+        let outcome = match self.inner.auth.current().await {
+            Some((token, generation)) => {
+                let r = self
+                    .send(
+                        &ApiRequest::new(Operation::GetStats, &[]),
+                        Some(&token),
+                        true,
+                    )
+                    .await;
+                if matches!(&r, Err(e) if e.status == Some(401)) {
+                    // The next probe asks for a new token, which says whether the key stands.
+                    self.inner.auth.invalidate(generation).await;
+                }
+                r.map(|_| ())
+            }
+            None => self.inner.auth.probe(self).await,
+        };
+        match outcome {
+            Err(e) if e.from_api => Ok(()),
+            other => other,
         }
     }
 
     async fn call<T: DeserializeOwned>(&self, req: ApiRequest) -> Result<T, ApiError> {
-        let body = self.execute(&req).await?;
-        decode(req.operation, &body)
+        let op = req.operation;
+        self.execute_as(&req, |body| decode(op, &body)).await
     }
 
     async fn call_no_content(&self, req: ApiRequest) -> Result<(), ApiError> {
@@ -302,8 +545,8 @@ impl Client {
             .clone()
             .query(c::PAGE_PARAM, page.to_string())
             .query(c::PAGE_SIZE_PARAM, page_size.to_string());
-        let body = self.execute(&r).await?;
-        decode(req.operation, &body)
+        let op = req.operation;
+        self.execute_as(&r, |body| decode(op, &body)).await
     }
 
     /// Every item of a collection: pages until `total` items are in hand, whatever page size
@@ -698,66 +941,31 @@ pub fn normalize_base_url(raw: &str) -> Result<String, SetupError> {
     Ok(url.as_str().trim_end_matches('/').to_string())
 }
 
-/// The retry loop, apart from the client so that auth (which is not behind a token) shares it.
-async fn retry<F, Fut>(
-    policy: &RetryPolicy,
-    pacer: Option<&dyn Pacer>,
-    mut once: F,
-) -> Result<Bytes, ApiError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<Bytes, ApiError>>,
-{
-    let mut failures = 0u32;
-    let mut rate_limited = 0u32;
-    let mut sent = 0u32;
-    loop {
-        let result = once().await;
-        let mut err = match result {
-            Ok(b) => return Ok(b),
-            Err(e) => e,
-        };
-        sent += err.attempts;
-        err.attempts = sent;
-        let wait = if err.status == Some(429) {
-            rate_limited += 1;
-            if rate_limited > policy.max_rate_limited {
-                return Err(err);
-            }
-            err.retry_after
-                .unwrap_or_else(|| policy.backoff(rate_limited))
-        } else {
-            failures += 1;
-            if !err.may_resend() || failures >= policy.max_attempts {
-                return Err(err);
-            }
-            err.retry_after.unwrap_or_else(|| policy.backoff(failures))
-        };
-        tracing::info!(
-            operation = err.operation.name(),
-            error = %err,
-            wait_ms = wait.as_millis() as u64,
-            "retrying"
-        );
-        match (pacer, err.status) {
-            // A 429 means the whole key is over its limit: hold every sender, not just this one.
-            (Some(p), Some(429)) => p.hold_off(wait),
-            _ => tokio::time::sleep(wait).await,
-        }
+/// A `Retry-After` value: seconds, or an HTTP date (as RFC 9110 allows both), as a wait from
+/// `now`. A date in the past is no wait; a value that is neither is ignored.
+fn retry_after(v: &str, now: std::time::SystemTime) -> Option<Duration> {
+    let v = v.trim();
+    if let Ok(secs) = v.parse::<f64>() {
+        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
     }
+    let at = httpdate::parse_http_date(v).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
-/// A response body as `T`. A success whose body does not parse is an *outcome unknown* error:
-/// the change happened, but what it made cannot be read.
+/// A response body as `T`. A success whose body does not have the contract's shape proves
+/// nothing: for a write its outcome is unknown (it may have happened, and what it made cannot
+/// be read); a read is simply asked again.
 pub fn decode<T: DeserializeOwned>(op: Operation, body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| {
-        // A success whose body does not have the expected shape: it happened, but what it made
-        // is unreadable, so treat it like a lost response.
         ApiError::transport(
             op,
-            ErrorKind::OutcomeUnknown,
+            if op.is_write() {
+                ErrorKind::OutcomeUnknown
+            } else {
+                ErrorKind::Transient
+            },
             "unreadable_response",
-            format!("the response could not be read: {e}"),
+            format!("the answer does not have the contract's shape: {e}"),
         )
     })
 }
@@ -813,6 +1021,24 @@ mod tests {
             assert!(d3 >= Duration::from_millis(200) && d3 <= Duration::from_millis(400));
             assert!(p.backoff(30) <= Duration::from_secs(1));
         }
+    }
+
+    #[test]
+    fn retry_after_is_seconds_or_an_http_date() {
+        let now = httpdate::parse_http_date("Fri, 04 Dec 2026 15:02:10 GMT").unwrap();
+        assert_eq!(retry_after("7", now), Some(Duration::from_secs(7)));
+        assert_eq!(retry_after(" 1.5 ", now), Some(Duration::from_millis(1500)));
+        assert_eq!(
+            retry_after("Fri, 04 Dec 2026 15:02:40 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            retry_after("Fri, 04 Dec 2026 15:00:00 GMT", now),
+            Some(Duration::ZERO),
+            "a date gone by is no wait"
+        );
+        assert_eq!(retry_after("soon", now), None);
+        assert_eq!(retry_after("-3", now), None);
     }
 
     #[test]

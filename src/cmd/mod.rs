@@ -235,6 +235,8 @@ mod tests {
             fields: Default::default(),
             retry_after: None,
             attempts: 5,
+            content_type: None,
+            from_api: false,
         };
         let e = Error::reading("listing", &unreachable);
         assert!(

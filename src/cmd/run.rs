@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::cli::{ResumeArgs, RunArgs};
 use crate::client::Settings;
@@ -85,6 +86,8 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<i32, Error> {
         timeout_ms: args.timeout.as_millis() as u64,
         undo_of: None,
         force: false,
+        max_outage_ms: args.max_outage.map(|d| d.as_millis() as u64),
+        one_shot: false,
     };
     if !args.new_job {
         if let Some(existing) = job::resumable(&root, &fingerprint, &endpoint, &options)? {
@@ -96,15 +99,13 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<i32, Error> {
                 );
             }
             input_lock.set_job(&existing.meta.id);
-            return resume_job(
-                existing,
-                args.rate,
-                args.concurrency,
-                args.results.clone(),
-                quiet,
-                json,
-            )
-            .await;
+            let given = Given {
+                rate: args.rate,
+                concurrency: args.concurrency,
+                results: args.results.clone(),
+                max_outage: args.max_outage,
+            };
+            return resume_job(existing, given, quiet, json).await;
         }
     }
     let conn = Connection::open(&options, settings.as_ref(), None).await?;
@@ -141,26 +142,36 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<i32, Error> {
 pub async fn resume(args: ResumeArgs, quiet: bool) -> Result<i32, Error> {
     let root = job::jobs_root(args.job_dir.as_deref());
     let job = job::find(&root, args.job.as_deref())?;
-    resume_job(job, args.rate, args.concurrency, args.results, quiet, false).await
+    let given = Given {
+        rate: args.rate,
+        concurrency: args.concurrency,
+        results: args.results,
+        max_outage: args.max_outage,
+    };
+    resume_job(job, given, quiet, false).await
 }
 
-async fn resume_job(
-    job: JobRef,
+/// What a resume was given that may differ from how its job began.
+struct Given {
     rate: Option<crate::pacing::Rate>,
     concurrency: Option<usize>,
-    results_path: Option<PathBuf>,
-    quiet: bool,
-    json: bool,
-) -> Result<i32, Error> {
+    results: Option<PathBuf>,
+    max_outage: Option<std::time::Duration>,
+}
+
+async fn resume_job(job: JobRef, given: Given, quiet: bool, json: bool) -> Result<i32, Error> {
     let mut options = job.options()?;
-    if let Some(r) = rate {
+    if let Some(r) = given.rate {
         options.rate = r.to_string();
     }
-    if let Some(c) = concurrency {
+    if let Some(c) = given.concurrency {
         options.concurrency = c.max(1);
     }
-    if let Some(p) = results_path {
+    if let Some(p) = given.results {
         options.results = absolute(&p);
+    }
+    if let Some(d) = given.max_outage {
+        options.max_outage_ms = Some(d.as_millis() as u64);
     }
     let _held = job.lock()?;
     let journal = Arc::new(Journal::open(&job.journal_path()).map_err(job::JobError::from)?);
@@ -238,7 +249,9 @@ pub(super) async fn connect_as(
     Ok(conn)
 }
 
-/// Runs the engine with Ctrl-C handling and progress, then writes the results.
+/// Runs the engine with Ctrl-C handling and progress, then writes the results. Every end is
+/// said as it is: a job that stopped for any reason (Ctrl-C, a refused key, an outage, a
+/// journal that cannot be written) ends interrupted, exit 3, with the line that resumes it.
 pub(super) async fn drive(
     job: JobRef,
     journal: Arc<Journal>,
@@ -252,7 +265,7 @@ pub(super) async fn drive(
     let signals = tokio::spawn(async move {
         if wait_for_interrupt().await {
             eprintln!(
-                "\nStopping: no new rows; letting the requests in flight finish. Ctrl-C again to quit at once (the job stays resumable)."
+                "\nStopping: no new rows, and nothing more is sent; the answers of the requests already sent are recorded. Ctrl-C again to quit at once (the job stays resumable)."
             );
             let _ = stop_tx.send(true);
         }
@@ -264,44 +277,155 @@ pub(super) async fn drive(
 
     let progress = progress_for(&journal, &conn, options, quiet)?;
     let ticker = progress.ticker();
-    let finish = job::execute(journal.clone(), &conn, options, stop_rx, progress.clone()).await;
+    let outages = tell_outages(&conn, progress.clone());
+    let finish = job::execute(
+        &job,
+        journal.clone(),
+        &conn,
+        options,
+        stop_rx,
+        progress.clone(),
+    )
+    .await;
     ticker.abort();
+    outages.abort();
     progress.finish();
     signals.abort();
     let calls = conn.calls.total();
-    conn.save_sandbox(&job)?;
+    let unreached = conn.calls.unreached();
+    let saved = conn.save_sandbox(&job);
     conn.close().await;
-    let finish = finish?;
+    let finish = match finish {
+        Ok(f) => f,
+        Err(e) => return journal_failed(&job, &journal, e),
+    };
+    saved?;
 
     let counts = journal.counts().map_err(job::JobError::from)?;
-    write_results(&journal, options, Some(calls), quiet)?;
+    let results_ok = match write_results(&journal, options, Some(calls), quiet) {
+        Ok(()) => true,
+        Err(e) => {
+            eprintln!(
+                "{e}\nThe job's outcome is safe in its journal: write the results elsewhere with plbulk results {} --out FILE",
+                job.meta.id
+            );
+            false
+        }
+    };
     if json {
         let status = crate::status::of(&job, Some(calls))?;
         outln!("{}", to_json(&status));
     }
     if !quiet {
+        let apart = if unreached > 0 {
+            format!(" ({unreached} more attempts could not connect)")
+        } else {
+            String::new()
+        };
         outln!(
-            "{}: {}. Calls made: {calls}.",
+            "{}: {}. Calls made: {calls}{apart}.",
             job.meta.id,
             results::summary_line(&counts)
         );
     }
-    match finish {
-        Finish::Interrupted => {
-            let how = format!(
-                "Interrupted; nothing is lost. Resume with: plbulk resume {}",
-                job.meta.id
-            );
+    let code = match finish {
+        Finish::Interrupted(why) => {
+            let how = interrupted_text(&why, &job.meta.id);
             // With --json, stdout is the document's alone.
             if json {
                 eprintln!("{how}");
             } else {
                 outln!("{how}");
             }
-            Ok(EXIT_INTERRUPTED)
+            EXIT_INTERRUPTED
         }
-        Finish::Completed => Ok(exit_for(&counts)),
+        Finish::Completed => exit_for(&counts),
+    };
+    Ok(if results_ok || code == EXIT_INTERRUPTED {
+        code
+    } else {
+        EXIT_ROWS_FAILED.max(code)
+    })
+}
+
+/// Why the job stopped, and the way on.
+fn interrupted_text(why: &crate::client::Halt, id: &str) -> String {
+    use crate::client::Halt;
+    match why {
+        Halt::Stopped => format!("Interrupted; nothing is lost. Resume with: plbulk resume {id}"),
+        Halt::KeyRefused { message } => format!(
+            "Stopped: {}. No row failed for it. Check the key with plbulk check, then resume with: plbulk resume {id}",
+            message.trim_start_matches("not sent: ")
+        ),
+        Halt::Outage { .. } => format!(
+            "Stopped: {}. No row failed for it. Resume when the API answers: plbulk resume {id}",
+            why.to_string().trim_start_matches("not sent: ")
+        ),
     }
+}
+
+/// The journal could not be written (a full disk, a failing drive): nothing more was sent
+/// once it failed. Said as it is, with the way on, and the job marked interrupted if the
+/// journal still takes that.
+fn journal_failed(job: &JobRef, journal: &Journal, e: job::JobError) -> Result<i32, Error> {
+    let marked = journal.set_job_state(JobState::Interrupted).is_ok();
+    eprintln!(
+        "error: {e}\nThe job stopped: its journal could not be written, so nothing more was sent. Rows already recorded are safe{}. Free some space (or fix the drive), then resume with: plbulk resume {}",
+        if marked {
+            ""
+        } else {
+            " (plbulk status shows the job as interrupted once its process has ended)"
+        },
+        job.meta.id
+    );
+    Ok(EXIT_INTERRUPTED)
+}
+
+/// Tells the user, as it happens, that the API stopped answering and when it answers again.
+fn tell_outages(conn: &Connection, progress: Arc<Progress>) -> tokio::task::JoinHandle<()> {
+    use crate::client::{health::clock, HealthStatus};
+    let mut rx = conn.client.health().subscribe();
+    tokio::spawn(async move {
+        let mut said_every = None;
+        while rx.changed().await.is_ok() {
+            let status = rx.borrow_and_update().clone();
+            match status {
+                HealthStatus::Down {
+                    since_ms,
+                    last_error,
+                    probe_every,
+                    waiting,
+                } => {
+                    // Said when it begins and as the wait between tries grows, not per request.
+                    if said_every == Some(probe_every) {
+                        continue;
+                    }
+                    said_every = Some(probe_every);
+                    progress.println(&format!(
+                        "The API has not answered since {} ({last_error}); {waiting} requests waiting; trying again every {}. plbulk goes on by itself when it answers.",
+                        clock(since_ms),
+                        humantime::format_duration(probe_every)
+                    ));
+                }
+                HealthStatus::Answering {
+                    recovered_from_ms: Some(since),
+                } => {
+                    said_every = None;
+                    let down = Duration::from_millis(
+                        (crate::journal::now_ms() - since).max(0) as u64 / 1000 * 1000,
+                    );
+                    progress.println(&format!(
+                        "The API answers again (it did not for {}); carrying on.",
+                        humantime::format_duration(down)
+                    ));
+                }
+                HealthStatus::Answering {
+                    recovered_from_ms: None,
+                }
+                | HealthStatus::Halted(_) => {}
+            }
+        }
+    })
 }
 
 fn progress_for(

@@ -39,6 +39,7 @@ pub async fn run(args: UndoArgs, quiet: bool) -> Result<i32, Error> {
                     concurrency: args.concurrency,
                     rate: args.rate,
                     results: args.results.clone(),
+                    max_outage: None,
                 },
                 quiet,
             )
@@ -81,6 +82,8 @@ pub async fn run(args: UndoArgs, quiet: bool) -> Result<i32, Error> {
         timeout_ms: was.timeout_ms,
         undo_of: Some(id.clone()),
         force: args.force,
+        max_outage_ms: was.max_outage_ms,
+        one_shot: false,
     };
     // On the account the job ran on: its rehearsal's sandbox, or its endpoint with its key.
     let conn = connect_as(&source, &journal, &options, "undo it").await?;

@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use crate::client::{ApiError, Client};
 use crate::contract::{self as c, natural_key};
+use crate::journal::claims::Claims;
 use crate::plan::Target;
 use crate::schema::squash;
 
@@ -89,6 +90,8 @@ pub struct Lookups {
     /// (customer, what, key) → id of what this job made or found: users by email, numbers and
     /// blocked numbers by number, partner users by email (customer "").
     known: Mutex<HashMap<(String, &'static str, String), Known>>,
+    /// What other jobs on this machine are making in the account, when it is shared.
+    claims: Option<Claims>,
 }
 
 /// What the job knows about an entity without asking.
@@ -106,7 +109,13 @@ pub const PARTNER_USER: &str = "partner-user";
 
 impl Lookups {
     pub fn new(client: Client) -> Lookups {
+        Lookups::with_claims(client, None)
+    }
+
+    /// As [`Lookups::new`], aware of what other jobs on the same account are making.
+    pub fn with_claims(client: Client, claims: Option<Claims>) -> Lookups {
         Lookups {
+            claims,
             client,
             customers: Slot::new(),
             products: Slot::new(),
@@ -118,6 +127,10 @@ impl Lookups {
             created: Mutex::default(),
             known: Mutex::default(),
         }
+    }
+
+    pub fn claims(&self) -> Option<&Claims> {
+        self.claims.as_ref()
     }
 
     /// The client the look-ups list through, for calls that are not look-ups.

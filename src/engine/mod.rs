@@ -4,8 +4,11 @@
 //! once, so the API's latency hides behind the pacer's spacing, never past it), and skips, with
 //! the reason, those whose dependencies did not. Every write goes through `rows`, which
 //! journals the intent before sending and reconciles a row in doubt before anything is sent
-//! again; which row runs next is `schedule`'s to say. A stop request (the first Ctrl-C) lets
-//! the rows in flight finish and starts no more.
+//! again; which row runs next is `schedule`'s to say. A stop request (the first Ctrl-C) halts
+//! the client: requests that have not left are dropped (their rows stay to run), the answers
+//! of those in flight are journaled, and no row starts. A refused key or an outage longer
+//! than the job allows halts it the same way; an outage shorter than that only holds the
+//! requests until the API answers (see [`crate::client::Health`]).
 //! Deletions wait until every other row has finished.
 
 mod lookup;
@@ -22,7 +25,8 @@ use serde_json::{Map, Value};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::client::Client;
+use crate::client::{Client, Halt};
+use crate::journal::claims::{self, Claim};
 use crate::journal::{Journal, JournalError, RowRec, RowState, SheetRec};
 
 pub use lookup::Lookups;
@@ -71,6 +75,8 @@ pub struct Options {
     /// How long after a request whose outcome is unknown before the account is searched for
     /// what it made: by then the server has finished with it (the client's response timeout).
     pub settle: Duration,
+    /// The job, as other jobs on the account see its claims (none: it shares no account).
+    pub holder: Option<claims::Holder>,
 }
 
 impl Default for Options {
@@ -79,6 +85,7 @@ impl Default for Options {
             concurrency: 8,
             existing: Existing::Skip,
             settle: Duration::from_secs(30),
+            holder: None,
         }
     }
 }
@@ -86,17 +93,22 @@ impl Default for Options {
 /// Told as rows end, for progress and tests.
 pub trait Observer: Send + Sync {
     fn row_finished(&self, _sheet: u32, _state: RowState) {}
+
+    /// A row waits for another job on the account, which is making what it would make or
+    /// names (`why` says so, naming the job, its file and process).
+    fn row_waits(&self, _why: &str) {}
 }
 
 impl Observer for () {}
 
 /// How a run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Finish {
     /// Every row has a final state.
     Completed,
-    /// Stopped on request with rows still to run.
-    Interrupted,
+    /// Stopped with rows still to run: on request, or because the API refused the key or
+    /// did not answer for longer than the job allows.
+    Interrupted(Halt),
 }
 
 /// How a row's execution ended.
@@ -134,6 +146,7 @@ pub struct Engine {
     /// before this, so rows reconciling it settle from here.
     started_ms: i64,
     stopping: AtomicBool,
+    observer: std::sync::OnceLock<Arc<dyn Observer>>,
 }
 
 impl Engine {
@@ -155,6 +168,7 @@ impl Engine {
             claimed: Mutex::default(),
             started_ms: crate::journal::now_ms(),
             stopping: AtomicBool::new(false),
+            observer: std::sync::OnceLock::new(),
         })
     }
 
@@ -180,7 +194,13 @@ impl Engine {
     }
 
     fn stopping(&self) -> bool {
-        self.stopping.load(Ordering::SeqCst)
+        self.stopping.load(Ordering::SeqCst) || self.client.health().halted().is_some()
+    }
+
+    /// Starts no more rows, and drops every request that has not left.
+    fn stop_sending(&self, why: Halt) {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.client.health().halt(why);
     }
 
     fn ids_of(&self, row: i64) -> Map<String, Value> {
@@ -206,6 +226,14 @@ impl Engine {
             .unwrap_or_else(|p| p.into_inner())
             .get(&(key, id.to_string()))
             .is_some_and(|owner| *owner != row)
+    }
+
+    /// Says that a row waits for another job.
+    fn tell_wait(&self, why: &str) {
+        tracing::info!("{why}");
+        if let Some(o) = self.observer.get() {
+            o.row_waits(why);
+        }
     }
 
     fn describe_row(&self, rec: &RowRec) -> String {
@@ -241,6 +269,8 @@ impl Engine {
     ) -> Result<Finish, JournalError> {
         let mut sched = Schedule::new(self.journal.rows()?);
         self.learn(sched.rows());
+        let _ = self.observer.set(observer.clone());
+        self.join_claims(sched.rows()).await;
         self.journal
             .set_job_state(crate::journal::JobState::Running)?;
         sched.start(&self, &observer)?;
@@ -249,9 +279,12 @@ impl Engine {
         // Which row each task runs: a task that panics returns no index of its own.
         let mut running: HashMap<tokio::task::Id, usize> = HashMap::new();
         let mut stopped = *stop.borrow();
+        if stopped {
+            self.stop_sending(Halt::Stopped);
+        }
         let mut listening = true;
         loop {
-            while !stopped && tasks.len() < self.opts.concurrency.max(1) {
+            while !stopped && !self.stopping() && tasks.len() < self.opts.concurrency.max(1) {
                 let Some((i, work)) = sched.next() else { break };
                 let me = self.clone();
                 let rec = sched.rec(i).clone();
@@ -292,11 +325,17 @@ impl Engine {
                         End::Final { state, detail, ids } => {
                             let (id, d) = (sched.rec(i).id, detail.clone());
                             self.journaled(move |j| j.finish_row_with(id, state, d.as_deref(), None, &ids)).await?;
+                            self.claims_call(move |c| c.done(id)).await;
                             sched.finished(&self, i, state, detail, &observer)?;
                         }
-                        End::Interrupted => {}
+                        End::Interrupted => {
+                            if self.client.health().halted().is_some() {
+                                stopped = true;
+                            }
+                        }
                         End::Journal(e) => {
-                            self.stopping.store(true, Ordering::SeqCst);
+                            // Nothing more can be recorded, so nothing more may be sent.
+                            self.stop_sending(Halt::Stopped);
                             while tasks.join_next().await.is_some() {}
                             return Err(e);
                         }
@@ -308,22 +347,70 @@ impl Engine {
                         Err(_) => listening = false,
                         Ok(()) if *stop.borrow() => {
                             stopped = true;
-                            self.stopping.store(true, Ordering::SeqCst);
+                            self.stop_sending(Halt::Stopped);
                         }
                         Ok(()) => {}
                     }
                 }
             }
         }
-        if sched.pending() && (stopped || self.stopping()) {
+        self.claims_call(|c| c.leave()).await;
+        let halt = self.client.health().halted();
+        if sched.pending() && (stopped || self.stopping() || halt.is_some()) {
             self.journal
                 .set_job_state(crate::journal::JobState::Interrupted)?;
-            Ok(Finish::Interrupted)
+            Ok(Finish::Interrupted(halt.unwrap_or(Halt::Stopped)))
         } else {
             sched.fail_stuck(&self.journal)?;
             self.journal
                 .set_job_state(crate::journal::JobState::Finished)?;
             Ok(Finish::Completed)
+        }
+    }
+
+    /// Joins the account's claims, publishing what the job's open rows plan to make that
+    /// another job may name before it exists: customers and partner users.
+    async fn join_claims(&self, rt: &[Rt]) {
+        let Some(me) = self.opts.holder.clone() else {
+            return;
+        };
+        let planned: Vec<(i64, String)> = rt
+            .iter()
+            .filter(|r| !r.rec.state.is_final())
+            .filter_map(|r| {
+                let claim = match r.work.as_ref()? {
+                    crate::plan::Work::AddCustomer { new } => Claim::Customer {
+                        company: &new.company_name,
+                    },
+                    crate::plan::Work::AddPartnerUser { new } => {
+                        Claim::PartnerUser { email: &new.email }
+                    }
+                    _ => return None,
+                };
+                Some((r.rec.id, claim.key()))
+            })
+            .collect();
+        self.claims_call(move |c| c.join(me, &planned)).await;
+    }
+
+    /// Runs a claims call on the blocking pool. A claims file that cannot be used (a full
+    /// disk) is said in the log and costs the claims only: the rows still look in the account
+    /// before they create, as a job alone on the account does.
+    pub(crate) async fn claims_call<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&claims::Claims) -> Result<T, JournalError> + Send + 'static,
+    ) -> Option<T> {
+        let c = self.look.claims()?.clone();
+        match tokio::task::spawn_blocking(move || f(&c)).await {
+            Ok(Ok(v)) => Some(v),
+            Ok(Err(e)) => {
+                tracing::warn!("claims: {e}");
+                None
+            }
+            Err(e) => {
+                tracing::warn!("claims: {e}");
+                None
+            }
         }
     }
 

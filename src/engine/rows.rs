@@ -26,13 +26,17 @@ use serde_json::{Map, Value};
 
 use super::lookup::{Known, BLOCKED, NUMBER, PARTNER_USER, USER};
 use super::{End, Engine, Existing};
-use crate::client::{self, ApiError, ApiRequest, ErrorKind};
+use crate::client::{self, ApiError, ApiRequest, ErrorKind, Next, Tries};
 use crate::contract::{self as c, natural_key, Operation as O};
 use crate::failpoint::{self, Point};
+use crate::journal::claims::{Claim, Take};
 use crate::journal::{now_ms, Answer, AttemptResult, RowRec, RowState};
 use crate::plan::{Sel, Target, Work};
 
 type Step<T> = Result<T, End>;
+
+/// How often a row waiting on another job's claim looks again.
+const CLAIM_POLL: Duration = Duration::from_millis(250);
 
 /// How a row ended: its state, and what to say of it.
 type Outcome = (RowState, Option<String>);
@@ -48,7 +52,12 @@ fn done(state: RowState, detail: impl Into<Option<String>>) -> End {
     }
 }
 
+/// A refusal of the row's request. A request the client halted was never sent: the row
+/// stays to run.
 fn failed(e: &ApiError) -> End {
+    if e.is_halted() {
+        return End::Interrupted;
+    }
     let mut d = e.detail();
     if let Some(s) = e.status {
         d = format!("{d} (HTTP {s})");
@@ -57,6 +66,9 @@ fn failed(e: &ApiError) -> End {
 }
 
 fn lookup_failed(what: &str, e: &ApiError) -> End {
+    if e.is_halted() {
+        return End::Interrupted;
+    }
     done(
         RowState::Failed,
         format!("could not {what}: {}", e.detail()),
@@ -94,6 +106,8 @@ enum Natural<'a> {
 struct Entity<'a> {
     /// The row's id key for it ("customer").
     key: &'static str,
+    /// What it is to the other jobs on the account.
+    claim: Claim<'a>,
     /// How to find it in the account.
     what: Natural<'a>,
     /// How a message names one that exists already.
@@ -138,11 +152,20 @@ pub(super) async fn execute(e: &Engine, rec: &RowRec, work: &Work) -> End {
         ids: e.ids_of(rec.id),
         unsaved: Map::new(),
     };
-    let (state, detail) = match cx.run(work).await {
+    let (mut state, mut detail) = match cx.run(work).await {
         Ok(end) => end,
         Err(End::Final { state, detail, .. }) => (state, detail),
         Err(other) => return other,
     };
+    if state == RowState::Failed && cx.doubt {
+        // A row that may have written never ends failed: a partner reading "failed" does it
+        // again, and an order or a customer would be there twice.
+        state = RowState::NeedsReview;
+        detail = Some(format!(
+            "{}; an earlier request of this row may have been applied (its answer was lost): check the account before running the row again",
+            detail.as_deref().unwrap_or("it could not be finished")
+        ));
+    }
     End::Final {
         state,
         detail,
@@ -255,15 +278,28 @@ impl RowCx<'_> {
         if let Some(id) = self.id("customer") {
             return Ok(id);
         }
-        let id = match sel {
-            Sel::Row(r) => self.dep_id(*r, "customer")?,
-            Sel::Id(id) => id.clone(),
-            Sel::Existing(v) | Sel::Email(v) => match self.e.look.customer_id(v).await {
-                Ok(Ok(id)) => id,
-                Ok(Err(why)) => return Err(done(RowState::Failed, why)),
-                Err(e) => return Err(lookup_failed("list the account's customers", &e)),
-            },
-        };
+        let id =
+            match sel {
+                Sel::Row(r) => self.dep_id(*r, "customer")?,
+                Sel::Id(id) => id.clone(),
+                Sel::Existing(v) | Sel::Email(v) => loop {
+                    match self.e.look.customer_id(v).await {
+                        Ok(Ok(id)) => break id,
+                        Ok(Err(why)) => {
+                            // Another job on the account may be making it: wait for that, then
+                            // look again.
+                            if self.wait_for_maker(Claim::Customer { company: v }).await? {
+                                self.e.look.customers(true).await.map_err(|e| {
+                                    lookup_failed("list the account's customers", &e)
+                                })?;
+                                continue;
+                            }
+                            return Err(done(RowState::Failed, why));
+                        }
+                        Err(e) => return Err(lookup_failed("list the account's customers", &e)),
+                    }
+                },
+            };
         self.set("customer", &id);
         Ok(id)
     }
@@ -316,6 +352,68 @@ impl RowCx<'_> {
         r.map_err(|e| lookup_failed("list the customer's numbers", &e))
     }
 
+    // --- Other jobs on the account -------------------------------------------------------------
+
+    /// Takes the claim on what this row is about to make, waiting while another live job
+    /// is making it. True when another job has claimed it too (now or lately): what this job
+    /// listed of the account may be older than what that job made, so the row looks afresh.
+    async fn hold(&self, claim: &Claim<'_>) -> Step<bool> {
+        if self.e.look.claims().is_none() {
+            return Ok(false);
+        }
+        let key = claim.key();
+        let mut told = false;
+        loop {
+            let (row, k) = (self.rec.id, key.clone());
+            match self.e.claims_call(move |c| c.take(row, &k)).await {
+                Some(Take::Mine { contested }) => return Ok(contested),
+                // The claims cannot be read: look afresh, as a contested row does.
+                None => return Ok(true),
+                Some(Take::Wait(other)) => {
+                    if !told {
+                        told = true;
+                        self.e.tell_wait(&format!(
+                            "{} waits for {other}, which is making the same thing ({key})",
+                            self.e.describe_row(self.rec)
+                        ));
+                    }
+                }
+            }
+            self.e
+                .client
+                .health()
+                .sleep(CLAIM_POLL)
+                .await
+                .map_err(|_| End::Interrupted)?;
+        }
+    }
+
+    /// Waits while another live job on the account plans or is making `claim`, which this
+    /// row names. True if it waited: what it names may exist now.
+    async fn wait_for_maker(&self, claim: Claim<'_>) -> Step<bool> {
+        let key = claim.key();
+        let mut waited = false;
+        loop {
+            let k = key.clone();
+            let Some(Some(other)) = self.e.claims_call(move |c| c.maker(&k)).await else {
+                return Ok(waited);
+            };
+            if !waited {
+                waited = true;
+                self.e.tell_wait(&format!(
+                    "{} waits for {other}, which is making what it names ({key})",
+                    self.e.describe_row(self.rec)
+                ));
+            }
+            self.e
+                .client
+                .health()
+                .sleep(CLAIM_POLL)
+                .await
+                .map_err(|_| End::Interrupted)?;
+        }
+    }
+
     // --- Sending -----------------------------------------------------------------------------
 
     /// Sends one write, journaling each attempt, retrying what is safe to retry. An unknown
@@ -327,9 +425,7 @@ impl RowCx<'_> {
         if !op.is_create() && self.answered.remove(step) {
             return Ok(Bytes::new());
         }
-        let policy = self.e.client.retry_policy();
-        let mut failures = 0u32;
-        let mut limited = 0u32;
+        let mut tries = Tries::default();
         loop {
             let (id, st, name) = (self.rec.id, step.to_string(), op.name());
             let found = std::mem::take(&mut self.unsaved);
@@ -341,21 +437,29 @@ impl RowCx<'_> {
             failpoint::hit(Point::Intent, op);
             let result = self.e.client.execute_once(req).await;
             failpoint::hit(Point::Answer, op);
-            let (status, outcome, detail) = match &result {
-                Ok(_) => (Some(c::success_status(op)), AttemptResult::Ok, None),
+            // What came back, as it came: the journal records the real status and type.
+            let (status, content_type, outcome, detail) = match &result {
+                Ok(r) => (
+                    Some(r.status),
+                    r.content_type.clone(),
+                    AttemptResult::Ok,
+                    None,
+                ),
                 Err(e) => (
                     e.status,
+                    e.content_type.clone(),
                     match e.kind {
                         ErrorKind::Transient => AttemptResult::Transient,
                         ErrorKind::Final => AttemptResult::Final,
                         ErrorKind::OutcomeUnknown => AttemptResult::Unknown,
+                        ErrorKind::Halted => AttemptResult::Unsent,
                     },
                     Some(e.detail()),
                 ),
             };
             // A create's id is recorded with its answer, in one commit.
             let made = match (&result, id_key(op)) {
-                (Ok(body), Some(key)) => client::decode::<c::Created>(op, body)
+                (Ok(r), Some(key)) => client::decode::<c::Created>(op, &r.body)
                     .ok()
                     .map(|cr| (key, cr.id)),
                 _ => None,
@@ -372,6 +476,7 @@ impl RowCx<'_> {
                         id,
                         &Answer {
                             status,
+                            content_type: content_type.as_deref(),
                             result: outcome,
                             detail: detail.as_deref(),
                             made: made2.as_ref().map(|(k, v)| (*k, v.as_str())),
@@ -386,42 +491,30 @@ impl RowCx<'_> {
                 self.remember_id(k, v);
             }
             let err = match result {
-                Ok(b) => {
+                Ok(r) => {
                     self.doubt = !settled;
-                    return Ok(b);
+                    return Ok(r.body);
                 }
                 Err(e) => e,
             };
             if err.is_outcome_unknown() {
                 self.doubt = true;
             }
-            let wait = match err.kind {
-                ErrorKind::Final => return Err(Ok(err)),
-                ErrorKind::OutcomeUnknown if !op.is_repeatable() => return Err(Ok(err)),
-                _ if err.status == Some(429) => {
-                    limited += 1;
-                    if limited > policy.max_rate_limited {
-                        return Err(Ok(err));
-                    }
-                    let wait = err.retry_after.unwrap_or_else(|| policy.backoff(limited));
-                    if let Some(p) = self.e.client.pacer() {
-                        p.hold_off(wait);
-                    }
-                    wait
-                }
-                _ => {
-                    failures += 1;
-                    if failures >= policy.max_attempts {
-                        return Err(Ok(err));
-                    }
-                    err.retry_after.unwrap_or_else(|| policy.backoff(failures))
-                }
+            if err.is_halted() {
+                // Never sent, and recorded so: the row stays to run.
+                return Err(Err(End::Interrupted));
+            }
+            let wait = match tries.after(&self.e.client, &err) {
+                Next::GiveUp => return Err(Ok(err)),
+                Next::Retry(wait) => wait,
             };
             if self.e.stopping() {
                 return Err(Err(End::Interrupted));
             }
             tracing::info!(row = self.rec.id, operation = op.name(), error = %err, "retrying");
-            tokio::time::sleep(wait).await;
+            if self.e.client.health().sleep(wait).await.is_err() {
+                return Err(Err(End::Interrupted));
+            }
         }
     }
 
@@ -440,7 +533,12 @@ impl RowCx<'_> {
             let until = left_by + self.e.opts.settle.as_millis() as i64;
             let wait = until - now_ms();
             if wait > 0 {
-                tokio::time::sleep(Duration::from_millis(wait as u64)).await;
+                self.e
+                    .client
+                    .health()
+                    .sleep(Duration::from_millis(wait as u64))
+                    .await
+                    .map_err(|_| End::Interrupted)?;
             }
         }
         Ok(())
@@ -554,7 +652,9 @@ impl RowCx<'_> {
                     }
                     // Another row took it between the look and the claim: look again.
                     Ok(Some(_)) => continue,
-                    Ok(None) => {}
+                    // Complete and fresh, and it is not there: the lost answer made nothing.
+                    Ok(None) => self.doubt = false,
+                    Err(e) if e.is_halted() => return Err(End::Interrupted),
                     Err(e) if matches!(what, Natural::Order { .. }) => {
                         return Err(done(
                             RowState::NeedsReview,
@@ -619,10 +719,12 @@ impl RowCx<'_> {
         if let Some(id) = self.id(entity.key) {
             return Ok(((RowState::Succeeded, Some(format!("created {id}"))), None));
         }
-        if look_first && !self.doubt {
+        let contested = self.hold(&entity.claim).await?;
+        if (look_first || contested) && !self.doubt {
             let found = self
                 .already(
                     &entity.what,
+                    contested,
                     entity.key,
                     entity.label,
                     entity.list_what,
@@ -666,12 +768,13 @@ impl RowCx<'_> {
     async fn already(
         &mut self,
         what: &Natural<'_>,
+        fresh: bool,
         key: &'static str,
         label: &str,
         list_what: &str,
         update: impl FnOnce(&str) -> ApiRequest,
     ) -> Step<Option<Outcome>> {
-        let found = match self.find(what, false).await {
+        let found = match self.find(what, fresh).await {
             Ok(Some(found)) => found,
             Ok(None) => return Ok(None),
             Err(e) => return Err(lookup_failed(list_what, &e)),
@@ -808,6 +911,9 @@ impl RowCx<'_> {
     async fn add_customer(&mut self, new: &c::NewCustomer) -> Step<Outcome> {
         let entity = Entity {
             key: "customer",
+            claim: Claim::Customer {
+                company: &new.company_name,
+            },
             what: Natural::Customer(new),
             label: "a customer with this name and email",
             list_what: "list the account's customers",
@@ -871,6 +977,7 @@ impl RowCx<'_> {
             Err(Ok(e)) if e.status == Some(409) && self.doubt => {
                 match self.e.client.get_customer(&id).await {
                     Ok(cu) if cu.plan == c::Plan::Pro => Ok(SUCCEEDED),
+                    Err(ge) if ge.is_halted() => Err(End::Interrupted),
                     _ => Err(failed(&e)),
                 }
             }
@@ -892,6 +999,10 @@ impl RowCx<'_> {
         let cid = self.customer(customer).await?;
         let entity = Entity {
             key: "user",
+            claim: Claim::User {
+                customer: &cid,
+                email: &new.email,
+            },
             what: Natural::User {
                 customer: &cid,
                 email: &new.email,
@@ -1009,8 +1120,9 @@ impl RowCx<'_> {
                     customer: &cid,
                     number,
                 };
-                let existing = if !self.doubt && !self.e.look.is_created(&cid) {
-                    self.number(&cid, number, false).await?
+                let contested = self.hold(&Claim::Number { number }).await?;
+                let existing = if !self.doubt && (contested || !self.e.look.is_created(&cid)) {
+                    self.number(&cid, number, contested).await?
                 } else {
                     None
                 };
@@ -1139,6 +1251,10 @@ impl RowCx<'_> {
         let cid = self.customer(customer).await?;
         let entity = Entity {
             key: "blocked",
+            claim: Claim::Blocked {
+                customer: &cid,
+                number: &new.number,
+            },
             what: Natural::Blocked {
                 customer: &cid,
                 number: &new.number,
@@ -1295,14 +1411,15 @@ impl RowCx<'_> {
             .journaled(move |j| j.first_attempt_ms(id, "create"))
             .await?;
         let postcode = delivery.as_ref().map(|a| a.postcode.as_str());
-        if !self.doubt && !self.e.look.is_created(&cid) {
+        let contested = self.hold(&Claim::Order { customer: &cid }).await?;
+        if !self.doubt && (contested || !self.e.look.is_created(&cid)) {
             let what = Natural::Order {
                 customer: &cid,
                 items: &resolved,
                 postcode,
                 since: now_ms() - c::REPEAT_ORDER_WINDOW_MS,
             };
-            match self.find(&what, false).await {
+            match self.find(&what, contested).await {
                 Ok(Some(found)) => {
                     self.existing("an identical order placed in the last 7 days", &found.id)?;
                     self.e.claim("order", &found.id, self.rec.id);
@@ -1356,6 +1473,7 @@ impl RowCx<'_> {
     async fn add_partner_user(&mut self, new: &c::NewPartnerUser) -> Step<Outcome> {
         let entity = Entity {
             key: "partnerUser",
+            claim: Claim::PartnerUser { email: &new.email },
             what: Natural::PartnerUser { email: &new.email },
             label: "a partner user with this email",
             list_what: "list the partner users",

@@ -12,6 +12,7 @@
 //! Migrations are an append-only list tracked by `PRAGMA user_version`.
 
 pub mod budget;
+pub mod claims;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -77,6 +78,8 @@ const MIGRATIONS: &[&str] = &[
     // 2: finishing an order's lead row updates its member rows; without this each finish
     // scanned every row of the job.
     "CREATE INDEX rows_by_lead ON rows(lead) WHERE lead IS NOT NULL;",
+    // 3: the content type an answer actually came with.
+    "ALTER TABLE attempts ADD COLUMN content_type TEXT;",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -358,7 +361,10 @@ pub struct NewRow {
 /// How an attempt ended, for [`Journal::end_attempt`].
 #[derive(Debug, Clone)]
 pub struct Answer<'a> {
+    /// The status that came, if an answer came.
     pub status: Option<u16>,
+    /// The content type that came with it.
+    pub content_type: Option<&'a str>,
     pub result: AttemptResult,
     pub detail: Option<&'a str>,
     /// What a create made: (kind of id, id).
@@ -425,6 +431,9 @@ pub enum AttemptResult {
     Transient,
     Final,
     Unknown,
+    /// Never sent: the job stopped (or its client halted) while the request waited its
+    /// turn. The intent is withdrawn: it is no attempt, and the row's doubt is as before it.
+    Unsent,
 }
 
 impl AttemptResult {
@@ -434,6 +443,7 @@ impl AttemptResult {
             AttemptResult::Transient => "transient",
             AttemptResult::Final => "final",
             AttemptResult::Unknown => "unknown",
+            AttemptResult::Unsent => "unsent",
         }
     }
 }
@@ -820,7 +830,8 @@ impl Journal {
     pub fn attempt_stats(&self) -> Result<(u64, Option<i64>, Option<i64>)> {
         let conn = self.conn();
         conn.query_row(
-            "SELECT COUNT(*), MIN(sent_at_ms), MAX(sent_at_ms) FROM attempts",
+            "SELECT COUNT(*), MIN(sent_at_ms), MAX(sent_at_ms) FROM attempts
+             WHERE result IS NOT 'unsent'",
             [],
             |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, r.get(2)?)),
         )
@@ -873,8 +884,17 @@ impl Journal {
         let mut conn = self.relaxed();
         let tx = conn.transaction().map_err(|e| self.err(e))?;
         tx.execute(
-            "UPDATE attempts SET answered_at_ms = ?1, status = ?2, result = ?3, detail = ?4 WHERE id = ?5",
-            params![now_ms(), answer.status, answer.result.as_str(), answer.detail, attempt],
+            "UPDATE attempts SET answered_at_ms = ?1, status = ?2, result = ?3, detail = ?4,
+                                 content_type = ?6
+             WHERE id = ?5",
+            params![
+                now_ms(),
+                answer.status,
+                answer.result.as_str(),
+                answer.detail,
+                attempt,
+                answer.content_type
+            ],
         )
         .map_err(|e| self.err(e))?;
         let made = answer.made.map(|(k, v)| {
@@ -886,13 +906,22 @@ impl Journal {
         let doubt = match (answer.result, answer.settled) {
             (AttemptResult::Ok, true) => Some(0),
             (AttemptResult::Ok, false) | (AttemptResult::Unknown, _) => Some(doubt::UNSETTLED),
-            (AttemptResult::Transient | AttemptResult::Final, _) => None,
+            (AttemptResult::Transient | AttemptResult::Final | AttemptResult::Unsent, _) => None,
         };
+        let withdrawn = answer.result == AttemptResult::Unsent;
         tx.execute(
             "UPDATE rows SET doubt = COALESCE(?1, doubt & ?5), status = COALESCE(?2, status),
-                             ids = CASE WHEN ?3 IS NULL THEN ids ELSE json_patch(ids, ?3) END
+                             ids = CASE WHEN ?3 IS NULL THEN ids ELSE json_patch(ids, ?3) END,
+                             attempts = attempts - ?6
              WHERE id = ?4",
-            params![doubt, answer.status, made, row, doubt::UNSETTLED],
+            params![
+                doubt,
+                answer.status,
+                made,
+                row,
+                doubt::UNSETTLED,
+                i64::from(withdrawn)
+            ],
         )
         .map_err(|e| self.err(e))?;
         tx.commit().map_err(|e| self.err(e))
@@ -1241,6 +1270,7 @@ mod tests {
             a,
             1,
             &Answer {
+                content_type: None,
                 status: None,
                 result: AttemptResult::Unknown,
                 detail: Some("dropped"),
@@ -1279,6 +1309,7 @@ mod tests {
         let sheets = customers_sheet();
         j.init(&meta(), &sheets, &[row(RowState::Pending)]).unwrap();
         let answer = |result, settled| Answer {
+            content_type: None,
             status: None,
             result,
             detail: None,
