@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::pacing::Rate;
-use crate::sandbox::Latency;
+use crate::sandbox::{Latency, OutageMode, PlannedOutage, PlannedRefusal};
 
 const EX_RUN: &str = "\
 Examples:
@@ -53,7 +53,8 @@ Examples:
 const EX_SANDBOX: &str = "\
 Examples:
   plbulk sandbox --listen 127.0.0.1:8080                # then PLBULK_BASE_URL=http://127.0.0.1:8080
-  plbulk sandbox --seed 7 --gateway-error-rate 0.2      # faults, the same ones for one seed";
+  plbulk sandbox --seed 7 --gateway-error-rate 0.2      # faults, the same ones for one seed
+  plbulk sandbox --outage refuse:10s:90s                # unreachable from 10 s in, for 90 s";
 
 const EX_UNDO: &str = "\
 Examples:
@@ -459,6 +460,53 @@ pub struct SandboxArgs {
     /// How long a late write is held, in milliseconds.
     #[arg(long, default_value_t = 1500)]
     pub late_commit_ms: u64,
+
+    /// Fraction of requests answered 200 with an HTML page by something in front of the API
+    /// (a captive portal, a firewall); a seeded draw decides whether the request was applied
+    /// first or never passed on (0 to 1).
+    #[arg(long, default_value_t = 0.0)]
+    pub page_rate: f64,
+
+    /// Fraction of successful answers cut off half-way after the change is applied: the right
+    /// status and JSON content type, a body that does not parse (0 to 1).
+    #[arg(long, default_value_t = 0.0)]
+    pub truncate_rate: f64,
+
+    /// Give a 429's Retry-After as an HTTP date (Fri, 04 Dec 2026 15:02:10 GMT) instead of
+    /// seconds.
+    #[arg(long)]
+    pub retry_after_date: bool,
+
+    /// An outage counted from the sandbox's start, MODE:AFTER:FOR: refuse:10s:90s refuses
+    /// connections, hang:1m:30s accepts them and answers nothing. Repeatable.
+    #[arg(long = "outage", value_name = "MODE:AFTER:FOR")]
+    pub outages: Vec<PlannedOutage>,
+
+    /// Chance that a request starts an outage of --outage-for (0 to 1).
+    #[arg(long, default_value_t = 0.0)]
+    pub outage_rate: f64,
+
+    /// How long an outage started by --outage-rate lasts, e.g. 30s.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub outage_for: Option<std::time::Duration>,
+
+    /// What an outage started by --outage-rate does: refuse or hang.
+    #[arg(long, default_value = "refuse")]
+    pub outage_mode: OutageMode,
+
+    /// A spell of the key refused (as after a rotation in the partner portal), counted from the
+    /// sandbox's start, AFTER:FOR: 10s:90s. Auth and every call answer 401; tokens issued
+    /// before it stay refused. Repeatable.
+    #[arg(long = "key-refused", value_name = "AFTER:FOR")]
+    pub key_refused: Vec<PlannedRefusal>,
+
+    /// Chance that a request starts a spell of the key refused of --key-refused-for (0 to 1).
+    #[arg(long, default_value_t = 0.0)]
+    pub key_refused_rate: f64,
+
+    /// How long a key refusal started by --key-refused-rate lasts, e.g. 30s.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub key_refused_for: Option<std::time::Duration>,
 
     /// Start from an account state saved before (a rehearsal's sandbox.json in its job
     /// folder), instead of an empty account.

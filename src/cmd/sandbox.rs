@@ -1,5 +1,7 @@
 //! `plbulk sandbox`: the in-memory PL+ API, standalone, until Ctrl-C.
 
+use std::time::Duration;
+
 use crate::cli::SandboxArgs;
 use crate::sandbox::{self, SandboxConfig, World};
 
@@ -12,6 +14,10 @@ pub async fn run(args: SandboxArgs, quiet: bool) -> Result<i32, Error> {
         ("--gateway-error-rate", args.gateway_error_rate),
         ("--late-commit-rate", args.late_commit_rate),
         ("--lost-rate", args.lost_rate),
+        ("--page-rate", args.page_rate),
+        ("--truncate-rate", args.truncate_rate),
+        ("--outage-rate", args.outage_rate),
+        ("--key-refused-rate", args.key_refused_rate),
     ] {
         if !(0.0..=1.0).contains(&v) {
             return Err(Error::Usage(format!(
@@ -22,6 +28,18 @@ pub async fn run(args: SandboxArgs, quiet: bool) -> Result<i32, Error> {
     if args.max_page_size == 0 {
         return Err(Error::Usage("--max-page-size must be at least 1".into()));
     }
+    let outage_for = spell_length(
+        "--outage-rate",
+        args.outage_rate,
+        "--outage-for",
+        args.outage_for,
+    )?;
+    let key_refused_for = spell_length(
+        "--key-refused-rate",
+        args.key_refused_rate,
+        "--key-refused-for",
+        args.key_refused_for,
+    )?;
     let config = SandboxConfig {
         keys: vec![(args.key.clone(), args.secret.clone())],
         rate: args.rate,
@@ -35,6 +53,16 @@ pub async fn run(args: SandboxArgs, quiet: bool) -> Result<i32, Error> {
         latency: args.latency_ms,
         seed: args.seed,
         max_page_size: args.max_page_size,
+        page_rate: args.page_rate,
+        truncate_rate: args.truncate_rate,
+        retry_after_date: args.retry_after_date,
+        outages: args.outages.clone(),
+        outage_rate: args.outage_rate,
+        outage_for,
+        outage_mode: args.outage_mode,
+        key_refusals: args.key_refused.clone(),
+        key_refused_rate: args.key_refused_rate,
+        key_refused_for,
     };
     let world = match &args.state {
         Some(path) => std::fs::read(path)
@@ -69,6 +97,18 @@ pub async fn run(args: SandboxArgs, quiet: bool) -> Result<i32, Error> {
             args.latency_ms.max.as_millis(),
             humantime::format_duration(args.token_ttl),
         );
+        outln!(
+            "  answers not the API's: {:.1}% HTML pages, {:.1}% cut off; Retry-After in {}; {}; {}",
+            args.page_rate * 100.0,
+            args.truncate_rate * 100.0,
+            if args.retry_after_date {
+                "HTTP dates"
+            } else {
+                "seconds"
+            },
+            outages_line(&config),
+            refusals_line(&config),
+        );
         outln!("Use it with:");
         outln!("  export PLBULK_BASE_URL={url}");
         outln!("  export PLBULK_API_KEY={}", args.key);
@@ -82,4 +122,185 @@ pub async fn run(args: SandboxArgs, quiet: bool) -> Result<i32, Error> {
     .await
     .map_err(|e| Error::Io(format!("the sandbox stopped: {e}")))?;
     Ok(EXIT_OK)
+}
+
+/// How long a spell started by a rate lasts: required with the rate, and more than nothing.
+fn spell_length(
+    rate_flag: &str,
+    rate: f64,
+    for_flag: &str,
+    length: Option<Duration>,
+) -> Result<Duration, Error> {
+    match length {
+        Some(d) if d.is_zero() => Err(Error::Usage(format!(
+            "{for_flag} must be longer than 0, e.g. {for_flag} 30s"
+        ))),
+        Some(d) => Ok(d),
+        None if rate > 0.0 => Err(Error::Usage(format!(
+            "{rate_flag} needs {for_flag}, how long each one lasts: e.g. {for_flag} 30s"
+        ))),
+        // Never used: nothing starts one.
+        None => Ok(Duration::from_secs(30)),
+    }
+}
+
+fn outages_line(config: &SandboxConfig) -> String {
+    let mut parts: Vec<String> = config
+        .outages
+        .iter()
+        .map(|o| {
+            format!(
+                "{} from {} for {}",
+                o.mode,
+                humantime::format_duration(o.after),
+                humantime::format_duration(o.duration)
+            )
+        })
+        .collect();
+    if config.outage_rate > 0.0 {
+        parts.push(format!(
+            "{:.1}% of requests start one ({}, {})",
+            config.outage_rate * 100.0,
+            config.outage_mode,
+            humantime::format_duration(config.outage_for)
+        ));
+    }
+    if parts.is_empty() {
+        "no outages".to_string()
+    } else {
+        format!("outages: {}", parts.join(", "))
+    }
+}
+
+fn refusals_line(config: &SandboxConfig) -> String {
+    let mut parts: Vec<String> = config
+        .key_refusals
+        .iter()
+        .map(|r| {
+            format!(
+                "from {} for {}",
+                humantime::format_duration(r.after),
+                humantime::format_duration(r.duration)
+            )
+        })
+        .collect();
+    if config.key_refused_rate > 0.0 {
+        parts.push(format!(
+            "{:.1}% of requests start one ({})",
+            config.key_refused_rate * 100.0,
+            humantime::format_duration(config.key_refused_for)
+        ));
+    }
+    if parts.is_empty() {
+        "key never refused".to_string()
+    } else {
+        format!("key refused: {}", parts.join(", "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use crate::sandbox::{OutageMode, PlannedOutage, PlannedRefusal};
+
+    fn sandbox_args(flags: &[&str]) -> Result<SandboxArgs, String> {
+        let argv = ["plbulk", "sandbox"].iter().chain(flags);
+        match Cli::try_parse_from(argv)
+            .map_err(|e| e.to_string())?
+            .command
+        {
+            Command::Sandbox(a) => Ok(a),
+            other => Err(format!("parsed as {other:?}")),
+        }
+    }
+
+    #[test]
+    fn the_new_fault_flags_parse() {
+        let a = sandbox_args(&[
+            "--page-rate",
+            "0.1",
+            "--truncate-rate",
+            "0.2",
+            "--retry-after-date",
+            "--outage",
+            "refuse:10s:90s",
+            "--outage",
+            "hang:0:1500ms",
+            "--outage-rate",
+            "0.01",
+            "--outage-for",
+            "30s",
+            "--outage-mode",
+            "hang",
+            "--key-refused",
+            "1m:20s",
+            "--key-refused-rate",
+            "0.001",
+            "--key-refused-for",
+            "5s",
+        ])
+        .unwrap();
+        assert_eq!((a.page_rate, a.truncate_rate), (0.1, 0.2));
+        assert!(a.retry_after_date);
+        assert_eq!(
+            a.outages,
+            vec![
+                PlannedOutage {
+                    mode: OutageMode::Refuse,
+                    after: Duration::from_secs(10),
+                    duration: Duration::from_secs(90)
+                },
+                PlannedOutage {
+                    mode: OutageMode::Hang,
+                    after: Duration::ZERO,
+                    duration: Duration::from_millis(1500)
+                }
+            ]
+        );
+        assert_eq!(a.outage_mode, OutageMode::Hang);
+        assert_eq!(a.outage_for, Some(Duration::from_secs(30)));
+        assert_eq!(
+            a.key_refused,
+            vec![PlannedRefusal {
+                after: Duration::from_secs(60),
+                duration: Duration::from_secs(20)
+            }]
+        );
+        assert_eq!(a.key_refused_for, Some(Duration::from_secs(5)));
+
+        let plain = sandbox_args(&[]).unwrap();
+        assert!(!plain.retry_after_date && plain.outages.is_empty());
+        assert_eq!(plain.outage_mode, OutageMode::Refuse);
+    }
+
+    #[test]
+    fn bad_fault_values_say_what_to_type() {
+        for (flags, hint) in [
+            (&["--outage", "refuse:10s"][..], "refuse:10s:90s"),
+            (&["--outage", "down:1s:2s"][..], "refuse or hang"),
+            (&["--outage-mode", "off"][..], "refuse or hang"),
+            (&["--key-refused", "soon:2s"][..], "like"),
+            (&["--outage-for", "a while"][..], "--outage-for"),
+        ] {
+            let e = sandbox_args(flags).unwrap_err();
+            assert!(e.contains(hint), "{flags:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_rate_needs_the_length_of_what_it_starts() {
+        let e = spell_length("--outage-rate", 0.1, "--outage-for", None).unwrap_err();
+        assert!(e.to_string().contains("--outage-for 30s"), "{e}");
+        let zero = Some(Duration::ZERO);
+        assert!(spell_length("--key-refused-rate", 0.1, "--key-refused-for", zero).is_err());
+        let d = Some(Duration::from_secs(5));
+        assert_eq!(
+            spell_length("--outage-rate", 0.1, "--outage-for", d).unwrap(),
+            Duration::from_secs(5)
+        );
+        assert!(spell_length("--outage-rate", 0.0, "--outage-for", None).is_ok());
+    }
 }

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -15,6 +16,7 @@ use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::outage::{KeyRefusedRequest, OutageRequest};
 use super::world::{EmailKind, Fault, World};
 use super::Shared;
 use crate::contract::{self as c, ErrorBody, ErrorDetail, ListResponse, Operation, PageMeta};
@@ -41,6 +43,35 @@ pub fn api(shared: S) -> Router {
                     Err(f) => fault(f),
                 }
             }),
+        )
+        .route(
+            "/__sandbox/outage",
+            routing::post(|State(s): State<S>, b: Bytes| async move {
+                match parse::<OutageRequest>(&b).and_then(|r| {
+                    let length = positive_ms(r.for_ms)?;
+                    Ok(s.start_outage(r.mode, Duration::from_millis(r.after_ms), length))
+                }) {
+                    Ok(o) => Json(o).into_response(),
+                    Err(f) => fault(f),
+                }
+            }),
+        )
+        .route(
+            "/__sandbox/outages",
+            routing::get(|State(s): State<S>| async move { Json(s.outages()) }),
+        )
+        .route(
+            "/__sandbox/key-refused",
+            routing::post(|State(s): State<S>, b: Bytes| async move {
+                match parse::<KeyRefusedRequest>(&b).and_then(|r| {
+                    let length = positive_ms(r.for_ms)?;
+                    Ok(s.refuse_key(Duration::from_millis(r.after_ms), length))
+                }) {
+                    Ok(r) => Json(r).into_response(),
+                    Err(f) => fault(f),
+                }
+            })
+            .get(|State(s): State<S>| async move { Json(s.key_refusals()) }),
         )
         .route(
             "/__sandbox/expire-tokens",
@@ -303,6 +334,17 @@ fn handler(op: Operation) -> MethodRouter<S> {
             },
         ),
     }
+}
+
+/// A spell's `for_ms`: a spell of no time is a mistake in the test that asked for it.
+fn positive_ms(ms: u64) -> Result<Duration, Fault> {
+    if ms == 0 {
+        let mut f = Fault::new(422, c::codes::VALIDATION, "for_ms must be at least 1");
+        f.fields
+            .insert("for_ms".to_string(), "must be at least 1".to_string());
+        return Err(f);
+    }
+    Ok(Duration::from_millis(ms))
 }
 
 async fn inspect_state(State(s): State<S>) -> Response {
