@@ -7,7 +7,9 @@
 //! show that one row's internal error fails that row alone. The points, in the order a request meets them:
 //! `intent` (its intent is on disk, nothing sent), `answer` (the server has answered, the
 //! journal does not know it), `answered` (the answer is journaled, the row's final state is
-//! not). Only debug builds (what `cargo test` runs) read the variable: in a release build
+//! not). `full@N` is not a place but a condition: the job's journal may grow by N pages more
+//! once the engine starts, and then every write that needs one fails as on a full disk. Only
+//! debug builds (what `cargo test` runs) read the variable: in a release build
 //! [`hit`] is empty and the optimiser removes it.
 
 /// A place a request passes on its way through the journal protocol.
@@ -100,4 +102,16 @@ pub fn hit(point: Point, operation: crate::contract::Operation) {
     }
     #[cfg(not(debug_assertions))]
     let _ = (point, operation);
+}
+
+/// With `full@N` armed: how many pages the journal may still grow by, as on a disk about to
+/// fill up.
+pub fn journal_pages() -> Option<u32> {
+    #[cfg(debug_assertions)]
+    if let Some(a) = armed::get() {
+        if a.point == "full" {
+            return Some(a.nth);
+        }
+    }
+    None
 }

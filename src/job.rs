@@ -717,6 +717,9 @@ pub async fn execute(
             lock: job.dir.join(LOCK_FILE),
         }),
     };
+    if let Some(pages) = crate::failpoint::journal_pages() {
+        journal.limit_growth(pages)?;
+    }
     let engine = Arc::new(engine::Engine::new(journal, conn.look.clone(), opts)?);
     Ok(engine.run(stop, observer).await?)
 }

@@ -460,3 +460,42 @@ async fn retry_after_as_a_date_is_waited_out() {
         "{limited} refusals: the date was not waited out"
     );
 }
+
+/// The disk fills in the middle of a job: it ends as it is (interrupted, exit 3, the line that
+/// resumes it), not as "refused, nothing sent", and the resume finishes it exactly.
+#[test]
+fn a_full_disk_ends_the_job_interrupted_and_resumable() {
+    let _t = beside_others();
+    let dir = tempfile::tempdir().unwrap();
+    let sb = StandaloneSandbox::start(dir.path(), "200/s", &[]);
+    let job = mixed_job(dir.path(), "full.xlsx", 4, 900);
+    let data = dir.path().join("data");
+    let out =
+        run(run_job(&sb, &data, &job.path, &["--rate", "200/s"])
+            .env(plbulk::failpoint::ENV, "full@1"));
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("could not be written") && err.contains("plbulk resume"),
+        "{}",
+        text(&out)
+    );
+    assert!(!err.contains("nothing was sent"), "{}", text(&out));
+    let status = run(sb
+        .plbulk(&data)
+        .args(["status", "--job-dir"])
+        .arg(data.join("jobs")));
+    assert!(
+        String::from_utf8_lossy(&status.stdout).contains("interrupted"),
+        "{}",
+        text(&status)
+    );
+    let out = run(sb
+        .plbulk(&data)
+        .args(["resume", "--job-dir"])
+        .arg(data.join("jobs")));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let (state, sizes) = canonical(&sb.state());
+    assert_eq!(state, job.expected);
+    assert_eq!(sizes["customers"], 4);
+}

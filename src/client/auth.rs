@@ -120,7 +120,10 @@ impl Auth {
             ),
         };
         client.health().halt(halt.clone());
-        ApiError::halted(Operation::GetJwt, &halt)
+        // The refusal's status stays with it: a check reports a refused secret as such.
+        let mut halted = ApiError::halted(Operation::GetJwt, &halt);
+        halted.status = e.status;
+        halted
     }
 
     async fn fetch(&self, client: &Client) -> Result<(Secret, Instant), ApiError> {

@@ -120,8 +120,9 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<i32, Error> {
         }
     }
     let (job, journal) = job::create(&root, fp, &options, &plan, &conn.base_url, &conn.key_id)?;
-    let _held = job.lock()?;
+    // Said as soon as the job has a name: a second run refused meanwhile names it.
     input_lock.set_job(&job.meta.id);
+    let _held = job.lock()?;
     if !quiet {
         outln!(
             "Job {} on {}{}: {} rows; journal {}",

@@ -1042,6 +1042,21 @@ impl Journal {
         tx.commit().map_err(|e| self.err(e))
     }
 
+    /// Lets the file grow by `pages` more at most: every write past that fails as on a full
+    /// disk (SQLITE_FULL), for tests of how a job ends when its disk fills.
+    pub fn limit_growth(&self, pages: u32) -> Result<()> {
+        let conn = self.conn();
+        let now: i64 = conn
+            .query_row("PRAGMA page_count", [], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        conn.query_row(
+            &format!("PRAGMA max_page_count = {}", now + i64::from(pages)),
+            [],
+            |_| Ok(()),
+        )
+        .map_err(|e| self.err(e))
+    }
+
     /// `PRAGMA integrity_check`: "ok" or what is wrong.
     pub fn integrity_check(&self) -> Result<String> {
         let conn = self.conn();
