@@ -645,10 +645,12 @@ pub fn saved_sandbox(job: &JobRef, journal: &Journal) -> Result<Vec<u8>, JobErro
     std::fs::read(&path).map_err(|_| refuse())
 }
 
-/// Reads, validates and plans the inputs.
+/// Reads, validates and plans the inputs, each file read once: the inputs' fingerprint
+/// ([`Inputs::fingerprint`]) is of the bytes the plan's rows came from.
 pub fn prepare(files: &[PathBuf], kind: Option<crate::schema::Kind>) -> (Inputs, Plan) {
     let (inputs, rows) = plan::read(files, kind);
     let plan = plan::build(&inputs, rows);
+    crate::failpoint::reached(crate::failpoint::Place::Read);
     (inputs, plan)
 }
 
