@@ -56,7 +56,9 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<i32, Error> {
         );
         return Ok(EXIT_REFUSED);
     }
-    let fp = crate::plan::fingerprint(&args.files).map_err(|e| Error::Input(e.to_string()))?;
+    let fp = inputs
+        .fingerprint()
+        .map_err(|e| Error::Input(e.to_string()))?;
     let fingerprint = job::fingerprint_of(&fp);
 
     if args.dry_run {
