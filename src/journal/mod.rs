@@ -1092,7 +1092,7 @@ impl JobLock {
     /// Whether a process holds the lock at `path`, asked without taking it and without
     /// disturbing its holder: a read-only look at the file, which the holder's exclusive lock
     /// refuses at once. While the look lasts (one page read) a process taking the lock waits
-    /// for it ([`LOCK_PATIENCE`]) rather than failing. No file: no process ever took it.
+    /// for it (a second, at most) rather than failing. No file: no process ever took it.
     pub fn is_held(path: &Path) -> Result<bool> {
         if !path.exists() {
             return Ok(false);
