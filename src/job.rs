@@ -447,8 +447,9 @@ impl Unreadable {
         )
     }
 
-    /// When the job began, from its id (its folder's name begins with the time).
-    fn created_at_ms(&self) -> i64 {
+    /// When the job began, from its id (its folder's name begins with the time); 0 if the
+    /// name does not say.
+    pub fn created_at_ms(&self) -> i64 {
         let stamp: String = self.id.chars().take(15).collect();
         let b = stamp.as_bytes();
         if b.len() < 15 || b[8] != b'-' {

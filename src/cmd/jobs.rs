@@ -141,11 +141,15 @@ pub fn list(args: JobsArgs) -> Result<i32, Error> {
         let j = match found {
             Found::Job(j) => j,
             Found::Unreadable(u) => {
+                let created = match u.created_at_ms() {
+                    0 => String::new(),
+                    ms => results::time_text(ms),
+                };
                 outln!(
                     "{:<24} {:<12} {:<20} {}",
                     u.id,
                     "unreadable",
-                    "",
+                    created,
                     u.message()
                 );
                 continue;
