@@ -407,31 +407,180 @@ impl JobRef {
     }
 }
 
-/// Every job under `root`, oldest first. Folders that are not jobs are passed over.
-pub fn list(root: &Path) -> Vec<JobRef> {
+/// Where a job stands, as `status` and `jobs` tell it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StateNow {
+    pub state: JobState,
+    /// The journal says running, and no process holds the job: its process ended without
+    /// finishing (two Ctrl-Cs, a kill, a full disk). It is interrupted, and a resume goes on.
+    pub process_ended: bool,
+}
+
+impl JobRef {
+    /// The job's state now, from the state its journal records (`recorded`, read just now):
+    /// only a running job's lock is looked at, without disturbing the process holding it.
+    pub fn state_now(&self, recorded: JobState) -> StateNow {
+        let ended = match recorded {
+            // A look that fails says nothing: the journal's word stands.
+            JobState::Running => {
+                journal::JobLock::is_held(&self.dir.join(LOCK_FILE)).is_ok_and(|held| !held)
+            }
+            JobState::Interrupted | JobState::Finished | JobState::Abandoned => false,
+        };
+        StateNow {
+            state: if ended {
+                JobState::Interrupted
+            } else {
+                recorded
+            },
+            process_ended: ended,
+        }
+    }
+}
+
+/// A job folder whose journal cannot be read: its WAL lost or damaged, or the file itself.
+/// Kept beside the jobs that can be, so that `jobs`, `status` and `resume` say so rather than
+/// that there is no such job.
+#[derive(Debug, Clone)]
+pub struct Unreadable {
+    /// The folder's name, which is the job's id.
+    pub id: String,
+    pub dir: PathBuf,
+    /// What reading it said.
+    pub why: String,
+}
+
+impl Unreadable {
+    pub fn journal_path(&self) -> PathBuf {
+        self.dir.join(JOURNAL_FILE)
+    }
+
+    /// What a command that needs the job stops with: the file, the error, and what to do.
+    pub fn error(&self) -> JobError {
+        JobError::Journal(journal::JournalError::Invalid {
+            path: self.journal_path(),
+            message: self.message(),
+        })
+    }
+
+    /// The same, without the path in front, for `jobs`.
+    pub fn message(&self) -> String {
+        format!(
+            "job {} cannot be read ({}). Nothing is sent for a job whose journal cannot be read: restore {JOURNAL_FILE} (with {JOURNAL_FILE}-wal beside it, if it had one) in {} from a backup to see or resume it; its results file, if one was written, shows its rows as they last stood",
+            self.id,
+            self.why,
+            self.dir.display()
+        )
+    }
+
+    /// When the job began, from its id (its folder's name begins with the time); 0 if the
+    /// name does not say.
+    pub fn created_at_ms(&self) -> i64 {
+        let stamp: String = self.id.chars().take(15).collect();
+        let b = stamp.as_bytes();
+        if b.len() < 15 || b[8] != b'-' {
+            return 0;
+        }
+        let text = format!(
+            "{}-{}-{}T{}:{}:{}Z",
+            &stamp[0..4],
+            &stamp[4..6],
+            &stamp[6..8],
+            &stamp[9..11],
+            &stamp[11..13],
+            &stamp[13..15]
+        );
+        humantime::parse_rfc3339(&text)
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_millis() as i64)
+    }
+}
+
+/// A job folder found under the jobs root.
+#[derive(Debug, Clone)]
+pub enum Found {
+    Job(JobRef),
+    Unreadable(Unreadable),
+}
+
+impl Found {
+    pub fn id(&self) -> &str {
+        match self {
+            Found::Job(j) => &j.meta.id,
+            Found::Unreadable(u) => &u.id,
+        }
+    }
+
+    fn created_at_ms(&self) -> i64 {
+        match self {
+            Found::Job(j) => j.meta.created_at_ms,
+            Found::Unreadable(u) => u.created_at_ms(),
+        }
+    }
+}
+
+/// Every job folder under `root`, oldest first, those whose journal cannot be read among them.
+/// Folders without a journal are not jobs, and are passed over.
+pub fn list_all(root: &Path) -> Vec<Found> {
     let Ok(entries) = std::fs::read_dir(root) else {
         return Vec::new();
     };
-    let mut out: Vec<JobRef> = entries
+    let mut out: Vec<Found> = entries
         .flatten()
         .filter_map(|e| {
             let dir = e.path();
-            let meta = journal::peek(&dir.join(JOURNAL_FILE)).ok()?;
-            Some(JobRef { dir, meta })
+            let path = dir.join(JOURNAL_FILE);
+            if !path.is_file() {
+                return None;
+            }
+            let why = match journal::peek(&path) {
+                Ok(meta) => return Some(Found::Job(JobRef { dir, meta })),
+                // A journal being created holds no job until its first commit, and its
+                // process takes the job's lock only after that: not a job yet. With the lock
+                // there, the job's record was there, and is lost with the latest writes.
+                Err(journal::JournalError::NoJob { .. }) if !dir.join(LOCK_FILE).exists() => {
+                    return None
+                }
+                Err(journal::JournalError::NoJob { .. }) => format!(
+                    "the job's record is not in it: its write-ahead log, {JOURNAL_FILE}-wal, which held the job's latest writes, is missing or damaged"
+                ),
+                Err(journal::JournalError::Sql { source, .. }) => source.to_string(),
+                Err(journal::JournalError::Invalid { message, .. }) => message,
+                Err(journal::JournalError::Io { source, .. }) => source.to_string(),
+            };
+            Some(Found::Unreadable(Unreadable {
+                id: e.file_name().to_string_lossy().into_owned(),
+                dir,
+                why,
+            }))
         })
         .collect();
-    out.sort_by(|a, b| (a.meta.created_at_ms, &a.meta.id).cmp(&(b.meta.created_at_ms, &b.meta.id)));
+    out.sort_by(|a, b| (a.created_at_ms(), a.id()).cmp(&(b.created_at_ms(), b.id())));
     out
 }
 
+/// Every job under `root` whose journal can be read, oldest first.
+pub fn list(root: &Path) -> Vec<JobRef> {
+    list_all(root)
+        .into_iter()
+        .filter_map(|f| match f {
+            Found::Job(j) => Some(j),
+            Found::Unreadable(_) => None,
+        })
+        .collect()
+}
+
 /// A job by id (or a unique prefix of one), or, with none given, the latest unfinished job.
+/// A job whose journal cannot be read is refused, saying so.
 pub fn find(root: &Path, id: Option<&str>) -> Result<JobRef, JobError> {
-    let all = list(root);
+    let all = list_all(root);
     match id {
         Some(id) => {
-            let hits: Vec<&JobRef> = all.iter().filter(|j| j.meta.id.starts_with(id)).collect();
+            let hits: Vec<&Found> = all.iter().filter(|j| j.id().starts_with(id)).collect();
             match hits.as_slice() {
-                [one] => Ok((*one).clone()),
+                [Found::Job(one)] => Ok(one.clone()),
+                [Found::Unreadable(u)] => Err(u.error()),
                 [] => Err(JobError::Refused(format!(
                     "no job {id:?} under {} (plbulk jobs lists them)",
                     root.display()
@@ -439,23 +588,41 @@ pub fn find(root: &Path, id: Option<&str>) -> Result<JobRef, JobError> {
                 many => Err(JobError::Refused(format!(
                     "{id:?} matches {} jobs ({}): give more of the id",
                     many.len(),
-                    many.iter()
-                        .map(|j| j.meta.id.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    many.iter().map(|j| j.id()).collect::<Vec<_>>().join(", ")
                 ))),
             }
         }
-        None => all
-            .into_iter()
-            .rev()
-            .find(|j| j.meta.state.is_open())
-            .ok_or_else(|| {
-                JobError::Refused(format!(
-                    "no unfinished job under {} (plbulk jobs lists them)",
-                    root.display()
-                ))
-            }),
+        None => {
+            let unreadable: Vec<&str> = all
+                .iter()
+                .filter_map(|f| match f {
+                    Found::Job(_) => None,
+                    Found::Unreadable(u) => Some(u.id.as_str()),
+                })
+                .collect();
+            all.iter()
+                .rev()
+                .find_map(|f| match f {
+                    Found::Job(j) if j.meta.state.is_open() => Some(j.clone()),
+                    Found::Job(_) | Found::Unreadable(_) => None,
+                })
+                .ok_or_else(|| {
+                    JobError::Refused(format!(
+                        "no unfinished job under {} (plbulk jobs lists them){}",
+                        root.display(),
+                        match unreadable.as_slice() {
+                            [] => String::new(),
+                            [one] => format!(
+                                "; job {one}'s journal cannot be read, so whether it finished is not known: plbulk status {one} says why"
+                            ),
+                            ids => format!(
+                                "; the journals of jobs {} cannot be read, so whether they finished is not known: plbulk jobs says why",
+                                ids.join(", ")
+                            ),
+                        }
+                    ))
+                })
+        }
     }
 }
 
@@ -679,10 +846,12 @@ pub fn saved_sandbox(job: &JobRef, journal: &Journal) -> Result<Vec<u8>, JobErro
     std::fs::read(&path).map_err(|_| refuse())
 }
 
-/// Reads, validates and plans the inputs.
+/// Reads, validates and plans the inputs, each file read once: the inputs' fingerprint
+/// ([`Inputs::fingerprint`]) is of the bytes the plan's rows came from.
 pub fn prepare(files: &[PathBuf], kind: Option<crate::schema::Kind>) -> (Inputs, Plan) {
     let (inputs, rows) = plan::read(files, kind);
     let plan = plan::build(&inputs, rows);
+    crate::failpoint::reached(crate::failpoint::Place::Read);
     (inputs, plan)
 }
 

@@ -20,6 +20,7 @@ use serde_json::{Map, Value};
 
 use crate::contract::{self as c, natural_key};
 use crate::findings::{Finding, Findings, Severity};
+use crate::intake::digest::{self, FileDigest};
 use crate::intake::IntakeError;
 use crate::journal::{NewRow, RowState, SheetRec};
 use crate::schema::{
@@ -416,9 +417,28 @@ pub struct Inputs {
     pub outcome: Outcome,
     /// Files or sheets that could not be read, as messages.
     pub unreadable: Vec<String>,
+    /// Each file's digest, of the bytes its rows were read from; or why there is none.
+    digests: Vec<Result<FileDigest, String>>,
 }
 
 impl Inputs {
+    /// The inputs as a job records them: each file's digest and size, taken as its rows were
+    /// read. Reading a file again for its digest would name whatever is on disk by then, and
+    /// a file replaced in between would have its digest on the other file's rows.
+    pub fn fingerprint(&self) -> Result<Vec<crate::journal::InputFile>, IntakeError> {
+        self.files
+            .iter()
+            .zip(&self.digests)
+            .map(|(f, d)| match d {
+                Ok(d) => Ok(input_file(f, *d)),
+                Err(why) => Err(IntakeError::Io {
+                    path: f.clone(),
+                    source: std::io::Error::other(why.clone()),
+                }),
+            })
+            .collect()
+    }
+
     pub fn errors(&self) -> u64 {
         self.outcome.findings.errors() + self.unreadable.len() as u64
     }
@@ -432,6 +452,7 @@ impl Inputs {
 pub fn read(files: &[PathBuf], kind: Option<Kind>) -> (Inputs, Vec<RowIn>) {
     let mut sheets = Vec::new();
     let mut rows = Vec::new();
+    let mut digests = vec![Err("it was not read".to_string()); files.len()];
     let (outcome, unreadable) = validate::check_files(
         Validator::building_ops(),
         files,
@@ -456,6 +477,7 @@ pub fn read(files: &[PathBuf], kind: Option<Kind>) -> (Inputs, Vec<RowIn>) {
                 });
             }
         },
+        |at, d| digests[at] = d,
     );
     // A row valid on its own may be invalid across rows (a repeat, an ambiguous name).
     let overruled: HashSet<(&str, &str, u32)> = outcome.overruled().collect();
@@ -473,6 +495,7 @@ pub fn read(files: &[PathBuf], kind: Option<Kind>) -> (Inputs, Vec<RowIn>) {
         sheets,
         outcome,
         unreadable,
+        digests,
     };
     (inputs, rows)
 }
@@ -1047,107 +1070,35 @@ fn partner_sel(sel: PersonSel) -> Sel {
     }
 }
 
-/// The fingerprint of a job's inputs: a digest of each file's bytes and size, so a resume can
-/// tell the input changed. Not a security measure: a fast 64-bit digest is enough to notice an
-/// edit, and reading 150 MB must not take seconds.
+/// The fingerprint of the files as they are on disk now: each one's digest and size, read
+/// again, so a resume can tell whether its input changed. A run takes its inputs' fingerprint
+/// from the read itself ([`Inputs::fingerprint`]), never from this second read.
 pub fn fingerprint(files: &[PathBuf]) -> Result<Vec<crate::journal::InputFile>, IntakeError> {
-    let mut out = Vec::new();
-    for f in files {
-        let io = |e| IntakeError::Io {
-            path: f.clone(),
-            source: e,
-        };
-        let (size, hash) = digest_file(f).map_err(io)?;
-        out.push(crate::journal::InputFile {
-            path: canonical(f).display().to_string(),
-            size,
-            hash: format!("{hash:016x}"),
-        });
+    files
+        .iter()
+        .map(|f| {
+            let d = digest::of_file(f).map_err(|e| IntakeError::Io {
+                path: f.clone(),
+                source: e,
+            })?;
+            Ok(input_file(f, d))
+        })
+        .collect()
+}
+
+/// An input as a job records it.
+fn input_file(path: &Path, d: FileDigest) -> crate::journal::InputFile {
+    crate::journal::InputFile {
+        path: canonical(path).display().to_string(),
+        size: d.size,
+        hash: format!("{:016x}", d.hash),
     }
-    Ok(out)
 }
 
 /// An input's one name: links and `..` resolved, so a resume from another directory, or by
 /// another spelling, finds the same file.
 fn canonical(p: &Path) -> PathBuf {
     std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
-}
-
-/// The file's size and [`digest`], read a megabyte at a time: a large input is never held
-/// whole in memory for this.
-fn digest_file(path: &Path) -> std::io::Result<(u64, u64)> {
-    use std::io::Read;
-    let mut file = std::fs::File::open(path)?;
-    let size = file.metadata()?.len();
-    let mut d = Digest::new(size);
-    // A multiple of eight, so that words never straddle two reads but at the very end.
-    let mut buf = vec![0u8; 1 << 20];
-    let mut read = 0u64;
-    loop {
-        // Fill the buffer completely unless the file ends: a short read mid-file would put
-        // the next word across two reads.
-        let mut n = 0;
-        while n < buf.len() {
-            match file.read(&mut buf[n..])? {
-                0 => break,
-                k => n += k,
-            }
-        }
-        read += n as u64;
-        if n < buf.len() {
-            d.finish_with(&buf[..n]);
-            break;
-        }
-        d.words(&buf);
-    }
-    if read != size {
-        return Err(std::io::Error::other(
-            "the file changed while it was being read; run the command again",
-        ));
-    }
-    Ok((size, d.h))
-}
-
-/// A 64-bit digest, eight bytes at a time.
-#[cfg(test)]
-fn digest(bytes: &[u8]) -> u64 {
-    let mut d = Digest::new(bytes.len() as u64);
-    d.finish_with(bytes);
-    d.h
-}
-
-struct Digest {
-    h: u64,
-}
-
-impl Digest {
-    fn new(len: u64) -> Digest {
-        Digest {
-            h: 0x9e37_79b9_7f4a_7c15 ^ len,
-        }
-    }
-
-    /// Whole words only: `bytes` is a multiple of eight long.
-    fn words(&mut self, bytes: &[u8]) {
-        for ch in bytes.chunks_exact(8) {
-            let w = u64::from_le_bytes(ch.try_into().expect("eight bytes"));
-            self.h = (self.h ^ w)
-                .wrapping_mul(0xff51_afd7_ed55_8ccd)
-                .rotate_left(29);
-        }
-    }
-
-    fn finish_with(&mut self, bytes: &[u8]) {
-        let whole = bytes.len() / 8 * 8;
-        self.words(&bytes[..whole]);
-        let mut h = self.h;
-        for &b in &bytes[whole..] {
-            h = (h ^ b as u64).wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-        }
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-        self.h = h ^ (h >> 33);
-    }
 }
 
 #[cfg(test)]
@@ -1408,49 +1359,5 @@ Acme Ltd,Cy,Moss,cy@a.example
         let plan = build(&inputs, rows);
         let last: Vec<RowState> = plan.rows.iter().rev().take(2).map(|r| r.state).collect();
         assert_eq!(last, [RowState::Invalid, RowState::Pending]);
-    }
-
-    #[test]
-    fn a_file_is_digested_in_pieces_as_it_would_be_whole() {
-        let dir = tempfile::tempdir().unwrap();
-        // Sizes around the read buffer's, and odd ones.
-        for size in [
-            0usize,
-            7,
-            8,
-            4099,
-            (1 << 20) - 3,
-            1 << 20,
-            (1 << 20) + 13,
-            3 << 20,
-        ] {
-            let bytes: Vec<u8> = (0..size).map(|i| (i * 31 % 251) as u8).collect();
-            let path = dir.path().join(format!("f{size}"));
-            std::fs::write(&path, &bytes).unwrap();
-            assert_eq!(
-                digest_file(&path).unwrap(),
-                (size as u64, digest(&bytes)),
-                "{size}"
-            );
-        }
-    }
-
-    #[test]
-    fn the_digest_is_the_one_journals_already_hold() {
-        // Values of the whole-file digest journals were written with: a resume compares them.
-        assert_eq!(
-            digest(b"Action,Ref,Company Name\nadd,C1,Acme Ltd\n"),
-            0x012b_e1e8_ce69_b8ae
-        );
-        assert_eq!(digest(b""), 0x9341_ca26_3702_a9e6);
-    }
-
-    #[test]
-    fn the_digest_sees_one_byte_changed() {
-        let a = b"Company Name\nAcme\n".to_vec();
-        let mut b = a.clone();
-        b[14] = b'a';
-        assert_ne!(digest(&a), digest(&b));
-        assert_eq!(digest(&a), digest(&a.clone()));
     }
 }

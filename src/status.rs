@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::job::{JobError, JobRef};
+use crate::job::{Found, JobError, JobRef};
 use crate::journal::{JobState, Journal, RowState};
 use crate::results::time_text;
 
@@ -111,7 +111,8 @@ pub fn of(job: &JobRef, calls: Option<u64>) -> Result<JobStatus, JobError> {
     Ok(JobStatus {
         schema: SCHEMA,
         id: meta.id.clone(),
-        state: meta.state,
+        // A job left running by a process that died is interrupted.
+        state: job.state_now(meta.state).state,
         undo_of: options.undo_of.clone(),
         endpoint: Endpoint {
             base_url: meta.base_url.clone(),
@@ -144,16 +145,22 @@ pub fn of(job: &JobRef, calls: Option<u64>) -> Result<JobStatus, JobError> {
 }
 
 /// Every job under a jobs folder.
-pub fn list(jobs: &[JobRef]) -> JobList {
+pub fn list(jobs: &[Found]) -> JobList {
     JobList {
         schema: SCHEMA,
         jobs: jobs
             .iter()
-            .map(|j| match of(j, None) {
-                Ok(s) => Listed::Job(Box::new(s)),
-                Err(e) => Listed::Unreadable {
-                    id: j.meta.id.clone(),
-                    error: e.to_string(),
+            .map(|f| match f {
+                Found::Job(j) => match of(j, None) {
+                    Ok(s) => Listed::Job(Box::new(s)),
+                    Err(e) => Listed::Unreadable {
+                        id: j.meta.id.clone(),
+                        error: e.to_string(),
+                    },
+                },
+                Found::Unreadable(u) => Listed::Unreadable {
+                    id: u.id.clone(),
+                    error: u.error().to_string(),
                 },
             })
             .collect(),

@@ -4,22 +4,25 @@
 use std::time::Duration;
 
 use crate::cli::{JobsArgs, ResultsArgs, StatusArgs};
-use crate::job::{self, JobRef};
+use crate::job::{self, Found, JobRef};
 use crate::journal::{self, Journal, RowState};
 use crate::results;
 
 use super::{Error, EXIT_OK};
 
-/// The job named, or the latest unfinished one, or else the latest.
+/// The job named, or the latest unfinished one, or else the latest. One whose journal cannot
+/// be read is an error saying so.
 fn pick(job_dir: Option<&std::path::Path>, id: Option<&str>) -> Result<JobRef, Error> {
     let root = job::jobs_root(job_dir);
     Ok(match id {
         Some(id) => job::find(&root, Some(id))?,
         None => match job::find(&root, None) {
             Ok(j) => j,
-            Err(_) => job::list(&root)
-                .pop()
-                .ok_or_else(|| Error::Refused(format!("no jobs under {}", root.display())))?,
+            Err(_) => match job::list_all(&root).pop() {
+                Some(Found::Job(j)) => j,
+                Some(Found::Unreadable(u)) => return Err(u.error().into()),
+                None => return Err(Error::Refused(format!("no jobs under {}", root.display()))),
+            },
         },
     })
 }
@@ -63,7 +66,15 @@ fn print_status(j: &JobRef) -> Result<(), Error> {
     let (attempts, first, last) = journal.attempt_stats().map_err(job::JobError::from)?;
     let options = j.options()?;
     outln!("Job {}", meta.id);
-    outln!("  state:    {}", meta.state.as_str());
+    let now = j.state_now(meta.state);
+    if now.process_ended {
+        outln!(
+            "  state:    interrupted (its process ended without finishing; plbulk resume {} goes on)",
+            meta.id
+        );
+    } else {
+        outln!("  state:    {}", now.state.as_str());
+    }
     outln!("  created:  {}", results::time_text(meta.created_at_ms));
     for f in &meta.inputs {
         outln!("  input:    {}", f.path);
@@ -116,7 +127,7 @@ fn print_status(j: &JobRef) -> Result<(), Error> {
 
 pub fn list(args: JobsArgs) -> Result<i32, Error> {
     let root = job::jobs_root(args.job_dir.as_deref());
-    let all = job::list(&root);
+    let all = job::list_all(&root);
     if args.json {
         outln!("{}", super::to_json(&crate::status::list(&all)));
         return Ok(EXIT_OK);
@@ -126,7 +137,24 @@ pub fn list(args: JobsArgs) -> Result<i32, Error> {
         return Ok(EXIT_OK);
     }
     outln!("{:<24} {:<12} {:<20} rows", "job", "state", "created");
-    for j in &all {
+    for found in &all {
+        let j = match found {
+            Found::Job(j) => j,
+            Found::Unreadable(u) => {
+                let created = match u.created_at_ms() {
+                    0 => String::new(),
+                    ms => results::time_text(ms),
+                };
+                outln!(
+                    "{:<24} {:<12} {:<20} {}",
+                    u.id,
+                    "unreadable",
+                    created,
+                    u.message()
+                );
+                continue;
+            }
+        };
         let counts = journal::Journal::open(&j.journal_path())
             .and_then(|jr| jr.counts())
             .map(|c| results::summary_line(&c))
@@ -134,7 +162,7 @@ pub fn list(args: JobsArgs) -> Result<i32, Error> {
         outln!(
             "{:<24} {:<12} {:<20} {counts}",
             j.meta.id,
-            j.meta.state.as_str(),
+            j.state_now(j.meta.state).state.as_str(),
             results::time_text(j.meta.created_at_ms),
         );
     }

@@ -57,7 +57,9 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<i32, Error> {
         );
         return Ok(EXIT_REFUSED);
     }
-    let fp = crate::plan::fingerprint(&args.files).map_err(|e| Error::Input(e.to_string()))?;
+    let fp = inputs
+        .fingerprint()
+        .map_err(|e| Error::Input(e.to_string()))?;
     let fingerprint = job::fingerprint_of(&fp);
 
     if args.dry_run {
@@ -265,13 +267,12 @@ pub(super) async fn drive(
     let job_id = job.meta.id.clone();
     let signals = tokio::spawn(async move {
         if wait_for_interrupt().await {
-            eprintln!(
-                "\nStopping: no new rows, and nothing more is sent; the answers of the requests already sent are recorded. Ctrl-C again to quit at once (the job stays resumable)."
-            );
+            tell("
+Stopping: no new rows, and nothing more is sent; the answers of the requests already sent are recorded. Ctrl-C again to quit at once (the job stays resumable).");
             let _ = stop_tx.send(true);
         }
         if wait_for_interrupt().await {
-            eprintln!("Quit. Resume with: plbulk resume {job_id}");
+            tell(&format!("Quit. Resume with: plbulk resume {job_id}"));
             std::process::exit(EXIT_INTERRUPTED);
         }
     });
@@ -518,24 +519,50 @@ fn exit_for(counts: &[(RowState, u64)]) -> i32 {
     }
 }
 
-/// Waits for Ctrl-C (or SIGTERM on Unix, as a service manager sends). False if signals
-/// cannot be listened for.
+/// Waits for Ctrl-C (or, on Unix, SIGTERM, as a service manager sends, or SIGHUP, as the
+/// terminal sends when its window is closed: left to its default, SIGHUP ended plbulk with
+/// no message and no results). False if signals cannot be listened for.
 async fn wait_for_interrupt() -> bool {
     #[cfg(unix)]
     {
+        use std::sync::atomic::{AtomicBool, Ordering};
         use tokio::signal::unix::{signal, SignalKind};
-        let Ok(mut term) = signal(SignalKind::terminate()) else {
+        // A closed terminal hangs up twice (the kernel's SIGHUP, and the shell's passing it
+        // on to its jobs as it exits): the second must not turn the graceful stop into a
+        // quit before the results are written. Once hung up, a hangup is not asked again.
+        static HUNG_UP: AtomicBool = AtomicBool::new(false);
+        let (Ok(mut term), Ok(mut hup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) else {
             return tokio::signal::ctrl_c().await.is_ok();
         };
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => r.is_ok(),
-            r = term.recv() => r.is_some(),
+        loop {
+            tokio::select! {
+                r = tokio::signal::ctrl_c() => return r.is_ok(),
+                r = term.recv() => return r.is_some(),
+                r = hup.recv() => {
+                    if r.is_none() {
+                        return false;
+                    }
+                    if !HUNG_UP.swap(true, Ordering::SeqCst) {
+                        return true;
+                    }
+                }
+            }
         }
     }
     #[cfg(not(unix))]
     {
         tokio::signal::ctrl_c().await.is_ok()
     }
+}
+
+/// A line on stderr that cannot fail: after a SIGHUP the terminal is gone, and `eprintln!`
+/// would panic on it, before the stop it announces was asked for.
+fn tell(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 /// What the pre-flight lets a run do.

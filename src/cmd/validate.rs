@@ -37,6 +37,7 @@ pub async fn run(args: ValidateArgs, quiet: bool) -> Result<i32, Error> {
             kind,
             |_| {},
             |_, _, _, _, _| {},
+            |_, _| {},
         )
     };
     let findings = &outcome.findings;

@@ -3,9 +3,12 @@
 //!
 //! CSV files are streamed (a million-row file is never held in memory); workbooks are read
 //! sheet by sheet through calamine. Both hand rows out through one reused [`RowBuf`], so reading
-//! a row allocates nothing once the buffer has grown to the widest row.
+//! a row allocates nothing once the buffer has grown to the widest row. Each file is read once,
+//! and digested as it is read ([`digest`]): the digest a job records is that of the bytes whose
+//! rows it holds.
 
 mod ahead;
+pub mod digest;
 mod text;
 mod workbook;
 
@@ -270,6 +273,15 @@ fn display(path: &Path) -> Arc<str> {
 /// Opens `path` and returns its sheets. `kind` is the user's `--kind`: the kind of a CSV file,
 /// or of a one-sheet workbook whose sheet name is not a kind's.
 pub fn open(path: &Path, kind: Option<Kind>) -> Result<Vec<Sheet>, IntakeError> {
+    open_digested(path, kind).map(|(sheets, _)| sheets)
+}
+
+/// [`open`], and the file's digest as its bytes are read: known once every sheet's rows have
+/// been read to the end.
+pub fn open_digested(
+    path: &Path,
+    kind: Option<Kind>,
+) -> Result<(Vec<Sheet>, digest::Reading), IntakeError> {
     let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => IntakeError::NotFound(path.to_path_buf()),
         _ => IntakeError::Io {
@@ -288,7 +300,7 @@ pub fn open(path: &Path, kind: Option<Kind>) -> Result<Vec<Sheet>, IntakeError> 
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase);
     match ext.as_deref() {
-        Some("csv" | "tsv" | "txt") => text::open(path, kind).map(|s| vec![s]),
+        Some("csv" | "tsv" | "txt") => text::open(path, kind).map(|(s, r)| (vec![s], r)),
         Some("xlsx" | "xlsm" | "xlsb" | "xls" | "ods") => workbook::open(path, kind),
         _ => Err(IntakeError::UnknownFormat(path.to_path_buf())),
     }

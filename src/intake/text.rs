@@ -260,13 +260,17 @@ fn detect_delimiter(sample: &str) -> u8 {
     }
 }
 
-pub(super) fn open(path: &Path, kind: Option<Kind>) -> Result<Sheet, IntakeError> {
+pub(super) fn open(
+    path: &Path,
+    kind: Option<Kind>,
+) -> Result<(Sheet, super::digest::Reading), IntakeError> {
     let io_err = |source| IntakeError::Io {
         path: path.to_path_buf(),
         source,
     };
     let file_name = display(path);
     let mut file = File::open(path).map_err(io_err)?;
+    let size = file.metadata().map_err(io_err)?.len();
     let mut head = Vec::with_capacity(SNIFF.min(1 << 16));
     (&mut file)
         .take(SNIFF as u64)
@@ -302,7 +306,9 @@ pub(super) fn open(path: &Path, kind: Option<Kind>) -> Result<Sheet, IntakeError
             .into_owned()
     };
     let delimiter = detect_delimiter(&sample);
-    let body = io::Cursor::new(head).chain(file);
+    // Every byte the parser reads passes the digest, from the file's first: the sniffed head
+    // again, then the rest (the encoding scan above read ahead on its own and went back).
+    let (body, reading) = super::digest::Hashing::new(io::Cursor::new(head).chain(file), size);
     let mut reader: Box<dyn Read + Send> = Box::new(BufReader::with_capacity(64 * 1024, body));
     {
         let mut skip = [0u8; 3];
@@ -411,9 +417,10 @@ pub(super) fn open(path: &Path, kind: Option<Kind>) -> Result<Sheet, IntakeError
         file_name.clone(),
         Box::new(rows),
     ));
-    Ok(Sheet::new(
+    let sheet = Sheet::new(
         file_name, sheet, kind, headers, columns, header_row, rows, notes,
-    ))
+    );
+    Ok((sheet, reading))
 }
 
 /// How a CSV's bytes are read, for the checks its cells need.

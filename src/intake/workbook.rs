@@ -6,10 +6,11 @@
 //! error value (#N/A) is reported against its cell. Hidden sheets are skipped with a note.
 
 use std::fmt::Write;
+use std::io::{Cursor, Read};
 use std::path::Path;
 use std::sync::Arc;
 
-use calamine::{open_workbook_auto, Data, Range, Reader, SheetVisible};
+use calamine::{open_workbook_from_rs, Data, Range, Reader, SheetVisible, Sheets};
 
 use super::{display, map_columns, IntakeError, RowBuf, Rows, Sheet};
 use crate::findings::{Finding, Severity};
@@ -18,14 +19,16 @@ use crate::schema::Kind;
 /// Sheets a template carries that are not data.
 const NOT_DATA: &[&str] = &["Instructions", "Findings", "Summary"];
 
-pub(super) fn open(path: &Path, kind: Option<Kind>) -> Result<Vec<Sheet>, IntakeError> {
+pub(super) fn open(
+    path: &Path,
+    kind: Option<Kind>,
+) -> Result<(Vec<Sheet>, super::digest::Reading), IntakeError> {
     let file = display(path);
-    let format = match path
+    let ext = path
         .extension()
         .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase)
-        .as_deref()
-    {
+        .map(str::to_ascii_lowercase);
+    let format = match ext.as_deref() {
         Some("ods") => "an OpenDocument spreadsheet",
         Some("xls") => "an Excel 97-2003 workbook",
         _ => "an Excel workbook",
@@ -35,7 +38,33 @@ pub(super) fn open(path: &Path, kind: Option<Kind>) -> Result<Vec<Sheet>, Intake
         format,
         detail,
     };
-    let mut book = open_workbook_auto(path).map_err(|e| not_spreadsheet(e.to_string()))?;
+    // Read whole, once: calamine reads a workbook whole anyway, and the digest is of these
+    // very bytes.
+    let io_err = |source| IntakeError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut f = std::fs::File::open(path).map_err(io_err)?;
+    let size = f.metadata().map_err(io_err)?.len();
+    let mut bytes = Vec::with_capacity(size as usize);
+    f.read_to_end(&mut bytes).map_err(io_err)?;
+    let reading = super::digest::Reading::of(&bytes, size);
+    let data = Cursor::new(bytes);
+    let book = match ext.as_deref() {
+        Some("xls") => open_workbook_from_rs(data)
+            .map(Sheets::Xls)
+            .map_err(calamine::Error::Xls),
+        Some("xlsb") => open_workbook_from_rs(data)
+            .map(Sheets::Xlsb)
+            .map_err(calamine::Error::Xlsb),
+        Some("ods") => open_workbook_from_rs(data)
+            .map(Sheets::Ods)
+            .map_err(calamine::Error::Ods),
+        _ => open_workbook_from_rs(data)
+            .map(Sheets::Xlsx)
+            .map_err(calamine::Error::Xlsx),
+    };
+    let mut book = book.map_err(|e| not_spreadsheet(e.to_string()))?;
     let metadata = book.sheets_metadata().to_vec();
     let mut notes = Vec::new();
     let note = |severity, sheet: &str, message: String| Finding {
@@ -158,7 +187,7 @@ pub(super) fn open(path: &Path, kind: Option<Kind>) -> Result<Vec<Sheet>, Intake
     }
     // Workbook-level notes ride on the first sheet read.
     sheets[0].notes.splice(0..0, notes);
-    Ok(sheets)
+    Ok((sheets, reading))
 }
 
 struct SheetRows {

@@ -92,6 +92,10 @@ pub enum JournalError {
     },
     #[error("journal {path}: {message}")]
     Invalid { path: PathBuf, message: String },
+    /// The file is a database without a job's record: a journal being created, before its
+    /// first commit, or one whose record is lost.
+    #[error("journal {path}: it holds no job (was it created by plbulk?)")]
+    NoJob { path: PathBuf },
     #[error("journal {path}: {source}")]
     Io {
         path: PathBuf,
@@ -625,7 +629,9 @@ impl Journal {
         let Some((id, created, fp, inputs, options, base_url, key_id, state, started, finished)) =
             row
         else {
-            return Err(self.invalid("it holds no job (was it created by plbulk?)"));
+            return Err(JournalError::NoJob {
+                path: self.path.clone(),
+            });
         };
         Ok(JobMeta {
             id,
@@ -1095,12 +1101,16 @@ pub struct JobLock {
     _conn: Connection,
 }
 
+/// How long taking a lock waits out another process's hold: long enough for a [`JobLock::is_held`]
+/// probe (a read of one page) to be over, so that `plbulk status` never makes a resume or a run
+/// refuse; short enough that a second run of a running job is still refused at once.
+const LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl JobLock {
     /// Takes the lock, or says the job is running elsewhere.
     pub fn acquire(path: &Path) -> Result<Option<JobLock>> {
         let conn = Connection::open(path).map_err(|e| sql(path, e))?;
-        conn.busy_timeout(std::time::Duration::ZERO)
-            .map_err(|e| sql(path, e))?;
+        conn.busy_timeout(LOCK_PATIENCE).map_err(|e| sql(path, e))?;
         conn.pragma_update(None, "locking_mode", "EXCLUSIVE")
             .map_err(|e| sql(path, e))?;
         let taken = conn.execute_batch(
@@ -1122,13 +1132,64 @@ impl JobLock {
     }
 }
 
+impl JobLock {
+    /// Whether a process holds the lock at `path`, asked without taking it and without
+    /// disturbing its holder: a read-only look at the file, which the holder's exclusive lock
+    /// refuses at once. While the look lasts (one page read) a process taking the lock waits
+    /// for it (a second, at most) rather than failing. No file: no process ever took it.
+    pub fn is_held(path: &Path) -> Result<bool> {
+        if !path.exists() {
+            return Ok(false);
+        }
+        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|e| sql(path, e))?;
+        conn.busy_timeout(std::time::Duration::ZERO)
+            .map_err(|e| sql(path, e))?;
+        match conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+            r.get::<_, i64>(0)
+        }) {
+            Ok(_) => Ok(false),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) =>
+            {
+                Ok(true)
+            }
+            // A transaction left half done (its rollback journal beside the file) is one whose
+            // holder died mid-way: only a process with write access can roll it back, and the
+            // next to take the lock does.
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::ReadOnly =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(sql(path, e)),
+        }
+    }
+}
+
 /// Reads a job's record without migrating or writing anything: for `plbulk jobs` and for
-/// finding the unfinished job of an input among many.
+/// finding the unfinished job of an input among many. A file that is a database but holds no
+/// job record is [`JournalError::NoJob`].
 pub fn peek(path: &Path) -> Result<JobMeta> {
     let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
         .map_err(|e| sql(path, e))?;
     conn.busy_timeout(std::time::Duration::from_secs(5))
         .map_err(|e| sql(path, e))?;
+    let has_job: bool = conn
+        .query_row(
+            "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'job'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(|e| sql(path, e))?;
+    if !has_job {
+        return Err(JournalError::NoJob {
+            path: path.to_path_buf(),
+        });
+    }
     let j = Journal {
         path: path.to_path_buf(),
         conn: Mutex::new(conn),
@@ -1409,5 +1470,51 @@ mod tests {
         }
         let e = Journal::open(&p).unwrap_err().to_string();
         assert!(e.contains("newer plbulk"), "{e}");
+    }
+
+    /// `plbulk status` looks at a job's lock to tell a running job from one whose process
+    /// died; the look must never take the lock, nor make a process taking it meanwhile (a
+    /// resume starting) fail.
+    #[test]
+    fn a_look_at_a_lock_neither_takes_it_nor_makes_taking_it_fail() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("lock");
+        assert!(!JobLock::is_held(&p).unwrap(), "no file: never taken");
+        let held = JobLock::acquire(&p).unwrap().expect("free");
+        assert!(JobLock::is_held(&p).unwrap());
+        assert!(JobLock::acquire(&p).unwrap().is_none(), "held elsewhere");
+        assert!(JobLock::is_held(&p).unwrap(), "the look left it held");
+        drop(held);
+        assert!(!JobLock::is_held(&p).unwrap());
+
+        // A look under way (a reader of the file, for a moment) as a process takes the lock.
+        let reader =
+            Connection::open_with_flags(&p, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+        reader.execute_batch("BEGIN").unwrap();
+        let n: i64 = reader
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+            .unwrap();
+        assert!(n > 0);
+        let done = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            reader.execute_batch("COMMIT").unwrap();
+        });
+        let taken = JobLock::acquire(&p).unwrap();
+        done.join().unwrap();
+        assert!(taken.is_some(), "a look at the lock made taking it fail");
+    }
+
+    #[test]
+    fn a_database_without_a_job_is_told_apart_from_a_damaged_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.sqlite");
+        let j = Journal::create(&empty).unwrap();
+        assert!(matches!(peek(&empty), Err(JournalError::NoJob { .. })));
+        j.init(&meta(), &[], &[]).unwrap();
+        assert_eq!(peek(&empty).unwrap().id, "job-1");
+        let garbage = dir.path().join("garbage.sqlite");
+        std::fs::write(&garbage, vec![0x5a; 8192]).unwrap();
+        let e = peek(&garbage).unwrap_err();
+        assert!(matches!(e, JournalError::Sql { .. }), "{e}");
     }
 }

@@ -539,21 +539,24 @@ impl Validator {
 }
 
 /// Reads and checks every sheet of every file in turn: `on_sheet` is told of each sheet before
-/// its rows, and `on_row` is handed each row checked, with the sheet's place in that order.
-/// Files and sheets that cannot be read, and inputs with no rows at all, become messages beside
-/// the outcome; a file that breaks off half way keeps what was read before it.
+/// its rows, and `on_row` is handed each row checked, with the sheet's place in that order;
+/// `on_file` is told, once a file's sheets are read, the digest of the bytes they came from
+/// (or why there is none), with the file's place among `files`. Files and sheets that cannot
+/// be read, and inputs with no rows at all, become messages beside the outcome; a file that
+/// breaks off half way keeps what was read before it.
 pub fn check_files(
     mut validator: Validator,
     files: &[std::path::PathBuf],
     kind: Option<Kind>,
     mut on_sheet: impl FnMut(&Sheet),
     mut on_row: impl FnMut(u32, u32, &RowBuf, Verdict, Option<Op>),
+    mut on_file: impl FnMut(usize, Result<crate::intake::digest::FileDigest, String>),
 ) -> (Outcome, Vec<String>) {
     let mut unreadable = Vec::new();
     let mut index = 0;
-    for file in files {
-        match crate::intake::open(file, kind) {
-            Ok(sheets) => {
+    for (at, file) in files.iter().enumerate() {
+        match crate::intake::open_digested(file, kind) {
+            Ok((sheets, reading)) => {
                 for mut sheet in sheets {
                     on_sheet(&sheet);
                     let r = validator.check_sheet_keeping(&mut sheet, |row_no, row, v, op| {
@@ -564,8 +567,12 @@ pub fn check_files(
                     }
                     index += 1;
                 }
+                on_file(at, reading.result());
             }
-            Err(e) => unreadable.push(e.to_string()),
+            Err(e) => {
+                on_file(at, Err(e.to_string()));
+                unreadable.push(e.to_string());
+            }
         }
     }
     let outcome = validator.finish();
