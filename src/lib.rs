@@ -17,20 +17,23 @@
 //!   of the job or left for the account, dependencies, phases, orders grouped.
 //! - [`preflight`]: what only the account knows, checked with paced List calls before any
 //!   write.
-//! - [`journal`]: the job's SQLite journal (all the SQL) and the per-key call budget; [`job`]:
-//!   job folders, the lock on an input, and the connection a job runs on.
+//! - [`journal`]: the job's SQLite journal (all the SQL), the per-key call budget, and the
+//!   claims by which jobs on one account never make one thing twice; [`job`]: job folders,
+//!   the lock on an input, and the connection a job runs on.
 //! - [`engine`]: runs a journaled plan, every row exactly once, reconciling what may have
 //!   happened before sending again; [`failpoint`] lets tests kill it at each step.
 //! - [`contract`]: the API as plbulk understands it. Every assumed path and field name lives
 //!   here and nowhere else, so meeting the real reference is a one-file change.
 //! - [`pacing`]: the per-key limit (100 calls a minute by default) as a strict sliding window.
 //! - [`client`]: a typed async client for every operation: auth and token refresh, retries,
-//!   and failures sorted into transient, final and *outcome unknown*.
+//!   failures sorted into transient, final and *outcome unknown*, and the API's health (an
+//!   outage or a refused key is the job's, not a row's).
 //! - [`results`], [`progress`] and [`export`]: the results workbook, the to-fix file and
 //!   CSV results; progress on the terminal; the account read back into import templates.
 //!   [`sheet_names`] keeps every workbook's sheet names as Excel allows.
 //! - [`sandbox`]: an in-memory server implementing the whole contract, with the real limit and
-//!   injectable faults, for tests, benchmarks and partners' rehearsals.
+//!   injectable faults (outages and refused keys among them), for tests, benchmarks and
+//!   partners' rehearsals.
 //! - [`cli`] and [`cmd`]: argument parsing, and one module per verb that calls into the above.
 
 pub mod cli;
