@@ -499,3 +499,43 @@ fn a_full_disk_ends_the_job_interrupted_and_resumable() {
     assert_eq!(state, job.expected);
     assert_eq!(sizes["customers"], 4);
 }
+
+/// Defence in depth: a resumed job lists a customer's orders before it orders, even for a
+/// customer it made, so a journal that lost its tail (a disk that lied about a write) cannot
+/// ship the hardware twice.
+#[test]
+fn a_journal_that_lost_its_tail_does_not_double_an_order() {
+    let _t = beside_others();
+    let dir = tempfile::tempdir().unwrap();
+    let sb = StandaloneSandbox::start(dir.path(), "200/s", &[]);
+    let job = mixed_job(dir.path(), "tail.xlsx", 2, 950);
+    let data = dir.path().join("data");
+    let out = run(run_job(&sb, &data, &job.path, &["--rate", "200/s", "-q"])
+        .env(plbulk::failpoint::ENV, "answered:Add Customer Order"));
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+    let placed = sb.state()["orders"].as_array().unwrap().len();
+    assert_eq!(placed, 1, "one order placed before the kill");
+    // The journal forgets that order: its row is as if never sent.
+    let conn = rusqlite::Connection::open(journal_path(&data.join("jobs"))).unwrap();
+    let forgotten = conn
+        .execute_batch(
+            "CREATE TEMP TABLE lost AS SELECT DISTINCT row_id AS id FROM attempts
+                 WHERE operation = 'Add Customer Order';
+             DELETE FROM attempts WHERE row_id IN (SELECT id FROM lost);
+             UPDATE rows SET ids = '{}', doubt = 0, attempts = 0, status = NULL,
+                             state = 'pending', outcome = NULL, detail = NULL
+             WHERE id IN (SELECT id FROM lost) OR lead IN (SELECT id FROM lost);",
+        )
+        .and_then(|_| conn.query_row("SELECT COUNT(*) FROM lost", [], |r| r.get::<_, i64>(0)))
+        .unwrap();
+    assert_eq!(forgotten, 1);
+    drop(conn);
+    let out = run(sb
+        .plbulk(&data)
+        .args(["resume", "--job-dir"])
+        .arg(data.join("jobs")));
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", text(&out));
+    let (state, sizes) = canonical(&sb.state());
+    assert_eq!(sizes["orders"], job.expected.orders.len(), "no order twice");
+    assert_eq!(state, job.expected);
+}

@@ -43,6 +43,11 @@ impl<T: Clone> Slot<T> {
         Ok(g.as_ref().expect("just loaded").clone())
     }
 
+    /// What was listed, if it was.
+    async fn cached(&self) -> Option<Vec<T>> {
+        self.cell.lock().await.clone()
+    }
+
     /// Lists again, replacing what was cached.
     async fn refresh<F, Fut>(&self, load: F) -> Result<Vec<T>, ApiError>
     where
@@ -248,7 +253,9 @@ impl Lookups {
         if fresh {
             slot.refresh(load).await
         } else if self.is_created(customer) {
-            Ok(Vec::new())
+            // Listed once all the same (a resumed job's orders): what the list held, and what
+            // the job made since.
+            Ok(slot.cached().await.unwrap_or_default())
         } else {
             slot.get(load).await
         }

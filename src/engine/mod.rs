@@ -147,6 +147,11 @@ pub struct Engine {
     started_ms: i64,
     stopping: AtomicBool,
     observer: std::sync::OnceLock<Arc<dyn Observer>>,
+    /// The job sent requests before this engine started: a resume, whose journal may have
+    /// lost its tail (a disk that lied about a write), so an order looks before it is placed.
+    resumed: AtomicBool,
+    /// Customers whose orders a resumed job has listed already.
+    orders_listed: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Engine {
@@ -169,6 +174,8 @@ impl Engine {
             started_ms: crate::journal::now_ms(),
             stopping: AtomicBool::new(false),
             observer: std::sync::OnceLock::new(),
+            resumed: AtomicBool::new(false),
+            orders_listed: Mutex::default(),
         })
     }
 
@@ -228,6 +235,21 @@ impl Engine {
             .is_some_and(|owner| *owner != row)
     }
 
+    pub(crate) fn resumed(&self) -> bool {
+        self.resumed.load(Ordering::SeqCst)
+    }
+
+    /// Whether an order row for `customer` must list its orders afresh first: in a resumed
+    /// job, once per customer, even one the job made.
+    pub(crate) fn orders_unchecked(&self, customer: &str) -> bool {
+        self.resumed.load(Ordering::SeqCst)
+            && self
+                .orders_listed
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(customer.to_string())
+    }
+
     /// Says that a row waits for another job.
     fn tell_wait(&self, why: &str) {
         tracing::info!("{why}");
@@ -267,6 +289,8 @@ impl Engine {
         mut stop: watch::Receiver<bool>,
         observer: Arc<dyn Observer>,
     ) -> Result<Finish, JournalError> {
+        let (sent_before, _, _) = self.journal.attempt_stats()?;
+        self.resumed.store(sent_before > 0, Ordering::SeqCst);
         let mut sched = Schedule::new(self.journal.rows()?);
         self.learn(sched.rows());
         let _ = self.observer.set(observer.clone());

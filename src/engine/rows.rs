@@ -1412,14 +1412,17 @@ impl RowCx<'_> {
             .await?;
         let postcode = delivery.as_ref().map(|a| a.postcode.as_str());
         let contested = self.hold(&Claim::Order { customer: &cid }).await?;
-        if !self.doubt && (contested || !self.e.look.is_created(&cid)) {
+        // Defence in depth: a resumed job lists the customer's orders even for a customer it
+        // made, so a journal that lost its tail cannot double an order.
+        let fresh = contested || self.e.orders_unchecked(&cid);
+        if !self.doubt && (fresh || self.e.resumed() || !self.e.look.is_created(&cid)) {
             let what = Natural::Order {
                 customer: &cid,
                 items: &resolved,
                 postcode,
                 since: now_ms() - c::REPEAT_ORDER_WINDOW_MS,
             };
-            match self.find(&what, contested).await {
+            match self.find(&what, fresh).await {
                 Ok(Some(found)) => {
                     self.existing("an identical order placed in the last 7 days", &found.id)?;
                     self.e.claim("order", &found.id, self.rec.id);
