@@ -114,7 +114,7 @@ impl Auth {
     fn halt(&self, client: &Client, e: &ApiError) -> ApiError {
         let halt = Halt::KeyRefused {
             message: format!(
-                "the API key {:?} and its secret were refused ({}): check them in the partner portal and with plbulk check",
+                "the API refused key {:?} and its secret ({})",
                 self.credentials.key_id,
                 e.detail()
             ),

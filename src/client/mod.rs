@@ -314,7 +314,7 @@ impl Client {
                     Err(e) if e.status == Some(401) && e.from_api => {
                         let halt = Halt::KeyRefused {
                             message: format!(
-                                "the API refused a fresh token for key {:?} ({}): check the key with plbulk check",
+                                "the API refused a fresh token for key {:?} ({})",
                                 self.key_id(),
                                 e.detail()
                             ),

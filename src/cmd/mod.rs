@@ -90,6 +90,8 @@ impl Error {
     pub(crate) fn reading(what: &str, e: &crate::client::ApiError) -> Error {
         let m = format!("{what}: {}", e.detail());
         match e.status {
+            // Nothing more was sent: a refused key, a stop, an outage too long.
+            _ if e.is_halted() => Error::Refused(m),
             None => Error::Network(m),
             Some(_) => Error::Api(m),
         }

@@ -356,7 +356,7 @@ fn interrupted_text(why: &crate::client::Halt, id: &str) -> String {
     match why {
         Halt::Stopped => format!("Interrupted; nothing is lost. Resume with: plbulk resume {id}"),
         Halt::KeyRefused { message } => format!(
-            "Stopped: {}. No row failed for it. Check the key with plbulk check, then resume with: plbulk resume {id}",
+            "Stopped: {}. No row failed for it. Check the key in the partner portal and with plbulk check, then resume with: plbulk resume {id}",
             message.trim_start_matches("not sent: ")
         ),
         Halt::Outage { .. } => format!(
