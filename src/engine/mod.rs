@@ -23,10 +23,10 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::client::Client;
-use crate::journal::{Journal, JournalError, RowRec, RowState, SheetRec};
+use crate::journal::{Journal, JournalError, RowState, SheetRec};
 
 pub use lookup::Lookups;
-use schedule::{Rt, Schedule};
+use schedule::Schedule;
 
 /// What a create does when what it would make already exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -125,7 +125,8 @@ pub struct Engine {
     opts: Options,
     look: Arc<Lookups>,
     sheets: Vec<SheetRec>,
-    /// Ids each row has made or found, by row id.
+    /// Ids each row has made or found, by row id: of the rows left to run and of those they
+    /// depend on (`schedule` forgets the others as they end).
     ids: Mutex<HashMap<i64, Map<String, Value>>>,
     /// What each row owns (made, or adopted after a doubt or as "already existed"), by kind
     /// of id and id → row: two rows in doubt must never adopt the same entity.
@@ -208,30 +209,6 @@ impl Engine {
             .is_some_and(|owner| *owner != row)
     }
 
-    fn describe_row(&self, rec: &RowRec) -> String {
-        let sheet = self
-            .sheets
-            .get(rec.sheet as usize)
-            .map_or("?", |s| s.sheet.as_str());
-        format!("{sheet} row {}", rec.row_no)
-    }
-
-    /// What the journal says the job made: ids per row, customers created, entities known.
-    fn learn(&self, rt: &[Rt]) {
-        // The schedule's rows: what each made is known before any row runs.
-        let mut ids = self.ids.lock().unwrap_or_else(|p| p.into_inner());
-        for r in rt {
-            if !r.rec.ids.is_empty() {
-                ids.insert(r.rec.id, r.rec.ids.clone());
-            }
-            if r.rec.state.is_success() || r.rec.state == RowState::Pending {
-                if let Some(w) = &r.work {
-                    rows::learn(self, r.rec.id, w, r.rec.state, &r.rec.ids);
-                }
-            }
-        }
-    }
-
     /// Runs every pending row. Returns when all have a final state, or when `stop` turns true
     /// and the rows in flight have finished.
     pub async fn run(
@@ -239,8 +216,7 @@ impl Engine {
         mut stop: watch::Receiver<bool>,
         observer: Arc<dyn Observer>,
     ) -> Result<Finish, JournalError> {
-        let mut sched = Schedule::new(self.journal.rows()?);
-        self.learn(sched.rows());
+        let mut sched = Schedule::load(&self)?;
         self.journal
             .set_job_state(crate::journal::JobState::Running)?;
         sched.start(&self, &observer)?;
@@ -252,12 +228,18 @@ impl Engine {
         let mut listening = true;
         loop {
             while !stopped && tasks.len() < self.opts.concurrency.max(1) {
-                let Some((i, work)) = sched.next() else { break };
+                let Some(i) = sched.next() else { break };
                 let me = self.clone();
-                let rec = sched.rec(i).clone();
+                let id = sched.id(i);
                 let task = tasks.spawn(async move {
-                    let end = match work {
-                        Some(work) => rows::execute(&me, &rec, &work).await,
+                    // The row with its work is read when it runs: the schedule keeps no row's
+                    // work, or a long job's memory would grow with its rows.
+                    let rec = match me.journaled(move |j| j.row(id)).await {
+                        Ok(rec) => rec,
+                        Err(e) => return (i, End::Journal(e)),
+                    };
+                    let end = match &rec.work {
+                        Some(work) => rows::execute(&me, &rec, work).await,
                         // A pending row without work (an invalid row is never pending) cannot
                         // be run: say so rather than stall.
                         None => End::Final {
@@ -285,12 +267,12 @@ impl Engine {
                         }
                         Err(e) => {
                             let Some(i) = running.remove(&e.id()) else { continue };
-                            (i, panicked(sched.rec(i), e))
+                            (i, panicked(sched.id(i), e))
                         }
                     };
                     match end {
                         End::Final { state, detail, ids } => {
-                            let (id, d) = (sched.rec(i).id, detail.clone());
+                            let (id, d) = (sched.id(i), detail.clone());
                             self.journaled(move |j| j.finish_row_with(id, state, d.as_deref(), None, &ids)).await?;
                             sched.finished(&self, i, state, detail, &observer)?;
                         }
@@ -326,31 +308,13 @@ impl Engine {
             Ok(Finish::Completed)
         }
     }
-
-    fn dependency_reason(&self, dep: &RowRec, detail: Option<&str>) -> String {
-        let what = match dep.state {
-            RowState::Failed => "failed",
-            RowState::Skipped => "was skipped",
-            RowState::NeedsReview => "needs review",
-            RowState::Invalid => "is invalid",
-            // A dependency is reported only once it has ended without success.
-            RowState::Pending
-            | RowState::Succeeded
-            | RowState::AlreadyExisted
-            | RowState::Unchanged => "did not succeed",
-        };
-        match detail {
-            Some(d) if !d.is_empty() => format!("{} {what}: {d}", self.describe_row(dep)),
-            _ => format!("{} {what}", self.describe_row(dep)),
-        }
-    }
 }
 
 /// A row whose task panicked fails with the message: a panic in one row must not take the
 /// others' work with it, and the job goes on around it.
-fn panicked(rec: &RowRec, e: tokio::task::JoinError) -> End {
+fn panicked(row: i64, e: tokio::task::JoinError) -> End {
     let why = panic_text(e);
-    tracing::error!(row = rec.id, "a row's task failed: {why}");
+    tracing::error!(row, "a row's task failed: {why}");
     End::Final {
         state: RowState::Failed,
         detail: Some(format!(
