@@ -130,7 +130,9 @@ pub struct Engine {
     ids: Mutex<HashMap<i64, Map<String, Value>>>,
     /// What each row owns (made, or adopted after a doubt or as "already existed"), by kind
     /// of id and id → row: two rows in doubt must never adopt the same entity.
-    claimed: Mutex<HashMap<(&'static str, String), i64>>,
+    /// Kept for the whole run, one entry for each thing the job makes, so kept small: a map per
+    /// kind of id and the id boxed (24 bytes an entry, not 48).
+    claimed: Mutex<HashMap<&'static str, HashMap<Box<str>, i64>>>,
     /// When this engine started: a request left in flight by a process that died went out
     /// before this, so rows reconciling it settle from here.
     started_ms: i64,
@@ -197,7 +199,14 @@ impl Engine {
     /// row holds it now.
     pub(crate) fn claim(&self, key: &'static str, id: &str, row: i64) -> bool {
         let mut claimed = self.claimed.lock().unwrap_or_else(|p| p.into_inner());
-        *claimed.entry((key, id.to_string())).or_insert(row) == row
+        let owners = claimed.entry(key).or_default();
+        match owners.get(id) {
+            Some(owner) => *owner == row,
+            None => {
+                owners.insert(id.into(), row);
+                true
+            }
+        }
     }
 
     /// Whether `id` belongs to a row other than `row`.
@@ -205,7 +214,8 @@ impl Engine {
         self.claimed
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .get(&(key, id.to_string()))
+            .get(key)
+            .and_then(|owners| owners.get(id))
             .is_some_and(|owner| *owner != row)
     }
 

@@ -29,6 +29,8 @@ struct Rt {
     needed_by: u32,
     state: RowState,
     delete: bool,
+    /// It adds a customer: the engine's look-ups remember what it made until it is forgotten.
+    adds_customer: bool,
     /// A member of an order another row carries: it ends as that row ends, and never runs.
     member: bool,
     /// Most rows wait on nothing and carry no order: they allocate nothing here.
@@ -99,6 +101,7 @@ impl Schedule {
                 needed_by: 0,
                 state: rec.state,
                 delete: rec.work.as_ref().is_some_and(Work::is_delete),
+                adds_customer: matches!(rec.work, Some(Work::AddCustomer { .. })),
                 member: rec.lead.is_some(),
                 links: None,
             };
@@ -298,14 +301,22 @@ impl Schedule {
     }
 
     /// Drops the ids of row `i` from the engine's memory once it has ended and no row left to
-    /// run depends on it: nothing will read them again in this run.
+    /// run depends on it: nothing will read them again in this run. So goes the look-ups'
+    /// note of the customer it made.
     fn forget_if_unneeded(&self, e: &Engine, i: usize) {
         let r = &self.rt[i];
-        if r.state.is_final() && r.needed_by == 0 {
-            e.ids
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&r.id);
+        if !r.state.is_final() || r.needed_by > 0 {
+            return;
+        }
+        let ids = e
+            .ids
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&r.id);
+        if r.adds_customer {
+            if let Some(c) = ids.as_ref().and_then(|m| m.get("customer")?.as_str()) {
+                e.look.forget_created(c);
+            }
         }
     }
 
@@ -464,6 +475,36 @@ mod tests {
         assert_eq!(held(&e), Vec::<i64>::new());
         assert!(s.next().is_none());
         assert!(!s.pending());
+    }
+
+    /// A customer the job made stays known as its own (its collections hold only what the
+    /// job put there) while a row left to run depends on the row that made it, no longer.
+    #[test]
+    fn a_made_customer_is_remembered_while_a_row_left_to_run_needs_it() {
+        let observer: Arc<dyn Observer> = Arc::new(());
+        let mut customer = row(RowState::Pending, vec![]);
+        customer.work = Some(Work::AddCustomer {
+            new: crate::contract::NewCustomer {
+                company_name: "Acme".into(),
+                ..Default::default()
+            },
+        });
+        let e = engine(&[customer, row(RowState::Pending, vec![1])]);
+        let mut s = Schedule::load(&e).unwrap();
+        s.start(&e, &observer).unwrap();
+        let i = s.next().unwrap();
+        let mut ids = serde_json::Map::new();
+        ids.insert("customer".into(), "cus_1".into());
+        e.ids.lock().unwrap().insert(1, ids);
+        e.look.mark_created("cus_1");
+        s.finished(&e, i, RowState::Succeeded, None, &observer)
+            .unwrap();
+        assert!(e.look.is_created("cus_1"));
+        let j = s.next().unwrap();
+        s.finished(&e, j, RowState::Succeeded, None, &observer)
+            .unwrap();
+        assert!(!e.look.is_created("cus_1"));
+        assert_eq!(held(&e), Vec::<i64>::new());
     }
 
     /// On a resume, what an earlier run's rows made is read for the rows that depend on them,
