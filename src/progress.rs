@@ -13,7 +13,7 @@ use std::time::Duration;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::engine::Observer;
-use crate::journal::RowState;
+use crate::journal::{Journal, JournalError, RowState};
 use crate::pacing::{Counted, Rate};
 
 pub struct Progress {
@@ -101,6 +101,50 @@ impl Progress {
             p.refresh_bar(i);
         }
         p
+    }
+
+    /// The progress of the job in `journal`: each sheet's rows, and those already final,
+    /// counted by SQLite; the writes a remaining row makes, estimated from a sample. Loading
+    /// every row here would load them twice before the first call, the engine loading them too.
+    pub fn of_journal(
+        journal: &Journal,
+        calls: Arc<Counted>,
+        rate: Rate,
+        quiet: bool,
+    ) -> Result<Arc<Progress>, JournalError> {
+        let sheets = journal.sheets()?;
+        let mut lines: Vec<SheetLine> = sheets
+            .iter()
+            .map(|s| SheetLine {
+                label: format!("{} [{}]", crate::results::file_name(&s.file), s.sheet),
+                total: 0,
+                done: 0,
+                ok: 0,
+                bad: 0,
+            })
+            .collect();
+        for (sheet, state, n) in journal.counts_by_sheet()? {
+            let Some(l) = lines.get_mut(sheet as usize) else {
+                continue;
+            };
+            l.total += n;
+            if state.is_final() {
+                l.done += n;
+                if state.is_success() {
+                    l.ok += n;
+                } else {
+                    l.bad += n;
+                }
+            }
+        }
+        let sample = journal.pending_work_sample(1000)?;
+        let writes: usize = sample.iter().map(|w| w.operations().len()).sum();
+        let per_row = if sample.is_empty() {
+            1.0
+        } else {
+            writes as f64 / sample.len() as f64
+        };
+        Ok(Progress::new(lines, calls, rate, per_row, quiet))
     }
 
     fn refresh_bar(&self, i: usize) {

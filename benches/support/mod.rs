@@ -1,6 +1,7 @@
 //! What the benchmarks share: their one flag, and the process's peak memory.
 
 /// `--rows N` from the command line, or `default`.
+#[allow(dead_code)]
 pub fn rows_arg(default: usize) -> usize {
     let args: Vec<String> = std::env::args().collect();
     args.iter()

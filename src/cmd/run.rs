@@ -10,7 +10,7 @@ use crate::client::Settings;
 use crate::engine::Finish;
 use crate::job::{self, Connection, Endpoint, JobOptions, JobRef};
 use crate::journal::{JobState, Journal, RowState};
-use crate::progress::{Progress, SheetLine};
+use crate::progress::Progress;
 use crate::results;
 
 use super::{
@@ -436,49 +436,8 @@ fn progress_for(
     options: &JobOptions,
     quiet: bool,
 ) -> Result<Arc<Progress>, Error> {
-    // Counted by SQLite and estimated from a sample: loading every row here would load them
-    // twice before the first call, the engine loading them too.
-    let sheets = journal.sheets().map_err(job::JobError::from)?;
-    let mut lines: Vec<SheetLine> = sheets
-        .iter()
-        .map(|s| SheetLine {
-            label: format!("{} [{}]", results::file_name(&s.file), s.sheet),
-            total: 0,
-            done: 0,
-            ok: 0,
-            bad: 0,
-        })
-        .collect();
-    for (sheet, state, n) in journal.counts_by_sheet().map_err(job::JobError::from)? {
-        let Some(l) = lines.get_mut(sheet as usize) else {
-            continue;
-        };
-        l.total += n;
-        if state.is_final() {
-            l.done += n;
-            if state.is_success() {
-                l.ok += n;
-            } else {
-                l.bad += n;
-            }
-        }
-    }
-    let sample = journal
-        .pending_work_sample(1000)
-        .map_err(job::JobError::from)?;
-    let writes: usize = sample.iter().map(|w| w.operations().len()).sum();
-    let per_row = if sample.is_empty() {
-        1.0
-    } else {
-        writes as f64 / sample.len() as f64
-    };
-    Ok(Progress::new(
-        lines,
-        conn.calls.clone(),
-        options.rate(),
-        per_row,
-        quiet,
-    ))
+    Progress::of_journal(journal, conn.calls.clone(), options.rate(), quiet)
+        .map_err(|e| job::JobError::from(e).into())
 }
 
 fn write_results(

@@ -150,6 +150,16 @@ impl Lookups {
             .insert(customer.to_string());
     }
 
+    /// Forgets that this job created `customer`, once no row left to run depends on the row
+    /// that did: a long job must not keep every customer it made. A row naming it anyway
+    /// lists its collections, as for any customer.
+    pub fn forget_created(&self, customer: &str) {
+        self.created
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(customer);
+    }
+
     pub fn is_created(&self, customer: &str) -> bool {
         self.created
             .lock()
@@ -249,13 +259,23 @@ impl Lookups {
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<Vec<T>, ApiError>>,
     {
+        if !fresh && self.is_created(customer) {
+            // Before the slot is made: a job adding users to a million new customers would
+            // keep an empty one for each. One listed all the same (a resumed job's orders)
+            // gives what the list held, and what the job made since.
+            let listed = map
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(customer)
+                .cloned();
+            return Ok(match listed {
+                Some(slot) => slot.cached().await.unwrap_or_default(),
+                None => Vec::new(),
+            });
+        }
         let slot = slot_of(map, customer);
         if fresh {
             slot.refresh(load).await
-        } else if self.is_created(customer) {
-            // Listed once all the same (a resumed job's orders): what the list held, and what
-            // the job made since.
-            Ok(slot.cached().await.unwrap_or_default())
         } else {
             slot.get(load).await
         }

@@ -30,7 +30,7 @@ use crate::journal::claims::{self, Claim};
 use crate::journal::{Journal, JournalError, RowRec, RowState, SheetRec};
 
 pub use lookup::Lookups;
-use schedule::{Rt, Schedule};
+use schedule::Schedule;
 
 /// What a create does when what it would make already exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -137,11 +137,14 @@ pub struct Engine {
     opts: Options,
     look: Arc<Lookups>,
     sheets: Vec<SheetRec>,
-    /// Ids each row has made or found, by row id.
+    /// Ids each row has made or found, by row id: of the rows left to run and of those they
+    /// depend on (`schedule` forgets the others as they end).
     ids: Mutex<HashMap<i64, Map<String, Value>>>,
     /// What each row owns (made, or adopted after a doubt or as "already existed"), by kind
     /// of id and id → row: two rows in doubt must never adopt the same entity.
-    claimed: Mutex<HashMap<(&'static str, String), i64>>,
+    /// Kept for the whole run, one entry for each thing the job makes, so kept small: a map per
+    /// kind of id and the id boxed (24 bytes an entry, not 48).
+    claimed: Mutex<HashMap<&'static str, HashMap<Box<str>, i64>>>,
     /// When this engine started: a request left in flight by a process that died went out
     /// before this, so rows reconciling it settle from here.
     started_ms: i64,
@@ -223,7 +226,14 @@ impl Engine {
     /// row holds it now.
     pub(crate) fn claim(&self, key: &'static str, id: &str, row: i64) -> bool {
         let mut claimed = self.claimed.lock().unwrap_or_else(|p| p.into_inner());
-        *claimed.entry((key, id.to_string())).or_insert(row) == row
+        let owners = claimed.entry(key).or_default();
+        match owners.get(id) {
+            Some(owner) => *owner == row,
+            None => {
+                owners.insert(id.into(), row);
+                true
+            }
+        }
     }
 
     /// Whether `id` belongs to a row other than `row`.
@@ -231,7 +241,8 @@ impl Engine {
         self.claimed
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .get(&(key, id.to_string()))
+            .get(key)
+            .and_then(|owners| owners.get(id))
             .is_some_and(|owner| *owner != row)
     }
 
@@ -266,22 +277,6 @@ impl Engine {
         format!("{sheet} row {}", rec.row_no)
     }
 
-    /// What the journal says the job made: ids per row, customers created, entities known.
-    fn learn(&self, rt: &[Rt]) {
-        // The schedule's rows: what each made is known before any row runs.
-        let mut ids = self.ids.lock().unwrap_or_else(|p| p.into_inner());
-        for r in rt {
-            if !r.rec.ids.is_empty() {
-                ids.insert(r.rec.id, r.rec.ids.clone());
-            }
-            if r.rec.state.is_success() || r.rec.state == RowState::Pending {
-                if let Some(w) = &r.work {
-                    rows::learn(self, r.rec.id, w, r.rec.state, &r.rec.ids);
-                }
-            }
-        }
-    }
-
     /// Runs every pending row. Returns when all have a final state, or when `stop` turns true
     /// and the rows in flight have finished.
     pub async fn run(
@@ -291,10 +286,10 @@ impl Engine {
     ) -> Result<Finish, JournalError> {
         let (sent_before, _, _) = self.journal.attempt_stats()?;
         self.resumed.store(sent_before > 0, Ordering::SeqCst);
-        let mut sched = Schedule::new(self.journal.rows()?);
-        self.learn(sched.rows());
         let _ = self.observer.set(observer.clone());
-        self.join_claims(sched.rows()).await;
+        let mut planned = Vec::new();
+        let mut sched = Schedule::load(&self, &mut planned)?;
+        self.join_claims(planned).await;
         self.journal
             .set_job_state(crate::journal::JobState::Running)?;
         sched.start(&self, &observer)?;
@@ -309,12 +304,18 @@ impl Engine {
         let mut listening = true;
         loop {
             while !stopped && !self.stopping() && tasks.len() < self.opts.concurrency.max(1) {
-                let Some((i, work)) = sched.next() else { break };
+                let Some(i) = sched.next() else { break };
                 let me = self.clone();
-                let rec = sched.rec(i).clone();
+                let id = sched.id(i);
                 let task = tasks.spawn(async move {
-                    let end = match work {
-                        Some(work) => rows::execute(&me, &rec, &work).await,
+                    // The row with its work is read when it runs: the schedule keeps no row's
+                    // work, or a long job's memory would grow with its rows.
+                    let rec = match me.journaled(move |j| j.row(id)).await {
+                        Ok(rec) => rec,
+                        Err(e) => return (i, End::Journal(e)),
+                    };
+                    let end = match &rec.work {
+                        Some(work) => rows::execute(&me, &rec, work).await,
                         // A pending row without work (an invalid row is never pending) cannot
                         // be run: say so rather than stall.
                         None => End::Final {
@@ -342,12 +343,12 @@ impl Engine {
                         }
                         Err(e) => {
                             let Some(i) = running.remove(&e.id()) else { continue };
-                            (i, panicked(sched.rec(i), e))
+                            (i, panicked(sched.id(i), e))
                         }
                     };
                     match end {
                         End::Final { state, detail, ids } => {
-                            let (id, d) = (sched.rec(i).id, detail.clone());
+                            let (id, d) = (sched.id(i), detail.clone());
                             self.journaled(move |j| j.finish_row_with(id, state, d.as_deref(), None, &ids)).await?;
                             self.claims_call(move |c| c.done(id)).await;
                             sched.finished(&self, i, state, detail, &observer)?;
@@ -394,27 +395,26 @@ impl Engine {
 
     /// Joins the account's claims, publishing what the job's open rows plan to make that
     /// another job may name before it exists: customers and partner users.
-    async fn join_claims(&self, rt: &[Rt]) {
+    async fn join_claims(&self, planned: Vec<(i64, String)>) {
         let Some(me) = self.opts.holder.clone() else {
             return;
         };
-        let planned: Vec<(i64, String)> = rt
-            .iter()
-            .filter(|r| !r.rec.state.is_final())
-            .filter_map(|r| {
-                let claim = match r.work.as_ref()? {
-                    crate::plan::Work::AddCustomer { new } => Claim::Customer {
-                        company: &new.company_name,
-                    },
-                    crate::plan::Work::AddPartnerUser { new } => {
-                        Claim::PartnerUser { email: &new.email }
-                    }
-                    _ => return None,
-                };
-                Some((r.rec.id, claim.key()))
-            })
-            .collect();
         self.claims_call(move |c| c.join(me, &planned)).await;
+    }
+
+    /// What an open row plans to make that another job may name before it exists.
+    fn planned_claim(rec: &RowRec) -> Option<String> {
+        if rec.state.is_final() {
+            return None;
+        }
+        let claim = match rec.work.as_ref()? {
+            crate::plan::Work::AddCustomer { new } => Claim::Customer {
+                company: &new.company_name,
+            },
+            crate::plan::Work::AddPartnerUser { new } => Claim::PartnerUser { email: &new.email },
+            _ => return None,
+        };
+        Some(claim.key())
     }
 
     /// Runs a claims call on the blocking pool. A claims file that cannot be used (a full
@@ -437,31 +437,13 @@ impl Engine {
             }
         }
     }
-
-    fn dependency_reason(&self, dep: &RowRec, detail: Option<&str>) -> String {
-        let what = match dep.state {
-            RowState::Failed => "failed",
-            RowState::Skipped => "was skipped",
-            RowState::NeedsReview => "needs review",
-            RowState::Invalid => "is invalid",
-            // A dependency is reported only once it has ended without success.
-            RowState::Pending
-            | RowState::Succeeded
-            | RowState::AlreadyExisted
-            | RowState::Unchanged => "did not succeed",
-        };
-        match detail {
-            Some(d) if !d.is_empty() => format!("{} {what}: {d}", self.describe_row(dep)),
-            _ => format!("{} {what}", self.describe_row(dep)),
-        }
-    }
 }
 
 /// A row whose task panicked fails with the message: a panic in one row must not take the
 /// others' work with it, and the job goes on around it.
-fn panicked(rec: &RowRec, e: tokio::task::JoinError) -> End {
+fn panicked(row: i64, e: tokio::task::JoinError) -> End {
     let why = panic_text(e);
-    tracing::error!(row = rec.id, "a row's task failed: {why}");
+    tracing::error!(row, "a row's task failed: {why}");
     End::Final {
         state: RowState::Failed,
         detail: Some(format!(

@@ -17,6 +17,10 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use super::{now_ms, sql, JournalError, Result};
 use crate::pacing::{BoxFuture, Pacer, Rate};
 
+/// The N-th last reservation of a key (offset N - 1) among those after a time.
+const NTH_LAST: &str = "SELECT at_ms FROM calls WHERE key = ?1 AND at_ms > ?3
+                        ORDER BY at_ms DESC LIMIT 1 OFFSET ?2";
+
 const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS calls (key TEXT NOT NULL, at_ms INTEGER NOT NULL);
     CREATE INDEX IF NOT EXISTS calls_by_key ON calls(key, at_ms);
@@ -92,57 +96,46 @@ impl SharedBudget {
     pub fn reserve(&self) -> Result<i64> {
         let i = &self.inner;
         let mut conn = i.conn.lock().unwrap_or_else(|p| p.into_inner());
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| sql(&i.path, e))?;
-        let now = now_ms();
-        let n = i.rate.count as i64;
-        let last: Option<i64> = tx
-            .query_row(
-                "SELECT MAX(at_ms) FROM calls WHERE key = ?1",
-                params![i.key],
-                |r| r.get(0),
-            )
-            .map_err(|e| sql(&i.path, e))?;
-        let nth_last: Option<i64> = tx
-            .query_row(
-                "SELECT at_ms FROM calls WHERE key = ?1 ORDER BY at_ms DESC LIMIT 1 OFFSET ?2",
-                params![i.key, n - 1],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| sql(&i.path, e))?;
-        let hold: Option<i64> = tx
-            .query_row(
-                "SELECT until_ms FROM holds WHERE key = ?1",
-                params![i.key],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| sql(&i.path, e))?;
-        let mut at = now;
-        if let Some(l) = last {
-            at = at.max(l);
-        }
-        if let Some(t) = nth_last {
-            at = at.max(t + i.window_ms);
-        }
-        if let Some(h) = hold {
-            at = at.max(h);
-        }
-        tx.execute(
-            "INSERT INTO calls (key, at_ms) VALUES (?1, ?2)",
-            params![i.key, at],
-        )
-        .map_err(|e| sql(&i.path, e))?;
-        // Keep the file small: only the last window matters, and a minute's margin for clocks.
-        tx.execute(
-            "DELETE FROM calls WHERE key = ?1 AND at_ms < ?2",
-            params![i.key, now - 2 * i.window_ms - 60_000],
-        )
-        .map_err(|e| sql(&i.path, e))?;
-        tx.commit().map_err(|e| sql(&i.path, e))?;
-        Ok(at)
+        let reserved = (|| -> rusqlite::Result<i64> {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let now = now_ms();
+            let n = i.rate.count as i64;
+            // Statements kept prepared: one reservation a call, a long job's millions of them.
+            let last: Option<i64> = tx
+                .prepare_cached("SELECT MAX(at_ms) FROM calls WHERE key = ?1")?
+                .query_row(params![i.key], |r| r.get(0))?;
+            // Only the calls of the last window can push the next one back: the send time is
+            // never before now, so an N-th last call older than a window has left it. Bounded
+            // so, the look reads one window's calls, not every call the file keeps (at a fast
+            // sandbox rate, all the calls of the last minute and more, read again for each).
+            let nth_last: Option<i64> = tx
+                .prepare_cached(NTH_LAST)?
+                .query_row(params![i.key, n - 1, now - i.window_ms], |r| r.get(0))
+                .optional()?;
+            let hold: Option<i64> = tx
+                .prepare_cached("SELECT until_ms FROM holds WHERE key = ?1")?
+                .query_row(params![i.key], |r| r.get(0))
+                .optional()?;
+            let mut at = now;
+            if let Some(l) = last {
+                at = at.max(l);
+            }
+            if let Some(t) = nth_last {
+                at = at.max(t + i.window_ms);
+            }
+            if let Some(h) = hold {
+                at = at.max(h);
+            }
+            tx.prepare_cached("INSERT INTO calls (key, at_ms) VALUES (?1, ?2)")?
+                .execute(params![i.key, at])?;
+            // Keep the file small: only the last window matters, and a minute's margin for
+            // clocks.
+            tx.prepare_cached("DELETE FROM calls WHERE key = ?1 AND at_ms < ?2")?
+                .execute(params![i.key, now - 2 * i.window_ms - 60_000])?;
+            tx.commit()?;
+            Ok(at)
+        })();
+        reserved.map_err(|e| sql(&i.path, e))
     }
 
     fn hold_until(&self, until: i64) -> Result<()> {
@@ -249,6 +242,40 @@ mod tests {
         for h in handles {
             h.join().unwrap().unwrap().unwrap();
         }
+    }
+
+    /// Issue: a long job slowed as it grew. At a fast rate the window never fills, and the
+    /// look for its N-th last call went through every call the file keeps (two windows and a
+    /// minute of them) on every reservation: a long job's whole recent history, again and
+    /// again. It reads the calls of the last window now, whatever the file keeps.
+    #[test]
+    fn a_reservation_reads_one_window_of_calls_not_every_call_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("budget.sqlite");
+        let a = SharedBudget::open(&p, "k", Rate::new(1_000_000, Duration::from_secs(1))).unwrap();
+        let now = now_ms();
+        {
+            let mut conn = a.inner.conn.lock().unwrap();
+            let tx = conn.transaction().unwrap();
+            // 50,000 calls of the last 50 s: out of the window, kept for the margin.
+            for t in 0..50_000 {
+                tx.execute(
+                    "INSERT INTO calls (key, at_ms) VALUES ('k', ?1)",
+                    params![now - 51_000 + t],
+                )
+                .unwrap();
+            }
+            tx.commit().unwrap();
+        }
+        for _ in 0..10 {
+            a.reserve().unwrap();
+        }
+        let conn = a.inner.conn.lock().unwrap();
+        let st = conn.prepare_cached(NTH_LAST).unwrap();
+        let steps = st.get_status(rusqlite::StatementStatus::VmStep);
+        // Each look steps through the calls in the window (at most ten here), a few steps
+        // each; every call kept would be hundreds of thousands.
+        assert!(steps < 2_000, "{steps} steps for 10 reservations");
     }
 
     #[test]

@@ -313,6 +313,37 @@ fn unreadable(row: i64, what: &'static str) -> impl Fn(rusqlite::Error) -> rusql
     }
 }
 
+/// The columns [`row_rec`] reads, in its order.
+const ROW_REC: &str = "id, sheet, row_no, work, deps, lead, state, ids, attempts, doubt";
+
+/// A row as the engine needs it, from the columns of [`ROW_REC`].
+fn row_rec(r: &rusqlite::Row<'_>) -> rusqlite::Result<RowRec> {
+    let id: i64 = r.get(0)?;
+    // Either flag: unsettled, or a request in flight when its process died.
+    let flags: i64 = r.get(9)?;
+    Ok(RowRec {
+        id,
+        sheet: r.get(1)?,
+        row_no: r.get(2)?,
+        work: r
+            .get::<_, Option<Json<Work>>>(3)
+            .map_err(unreadable(id, "planned work"))?
+            .map(|j| j.0),
+        deps: r
+            .get::<_, Json<Vec<i64>>>(4)
+            .map_err(unreadable(id, "dependencies"))?
+            .0,
+        lead: r.get(5)?,
+        state: r.get(6).map_err(unreadable(id, "state"))?,
+        ids: r
+            .get::<_, Json<serde_json::Map<String, serde_json::Value>>>(7)
+            .map_err(unreadable(id, "ids"))?
+            .0,
+        attempts: r.get(8)?,
+        doubt: flags != 0,
+    })
+}
+
 /// One input file as the job saw it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InputFile {
@@ -514,6 +545,9 @@ impl Journal {
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(|e| sql(&p, e))?;
         migrate(&p, &mut conn)?;
+        // The statements each row runs (its intent, its end, what it reads back) are kept
+        // prepared rather than parsed again for every row: room for all of them.
+        conn.set_prepared_statement_cache_capacity(32);
         Ok(Journal {
             path: p,
             conn: Mutex::new(conn),
@@ -695,43 +729,35 @@ impl Journal {
 
     /// Every row, in plan order, as the engine needs it.
     pub fn rows(&self) -> Result<Vec<RowRec>> {
+        let mut out = Vec::new();
+        self.each_row(|r| out.push(r))?;
+        Ok(out)
+    }
+
+    /// Hands every row, in plan order, to `f`, one at a time: a million rows with their work
+    /// need not be in memory at once. `f` must not call the journal (its connection is held).
+    pub fn each_row(&self, mut f: impl FnMut(RowRec)) -> Result<()> {
         let conn = self.conn();
         let mut st = conn
-            .prepare(
-                "SELECT id, sheet, row_no, work, deps, lead, state, ids, attempts, doubt
-                 FROM rows ORDER BY id",
-            )
+            .prepare(&format!("SELECT {ROW_REC} FROM rows ORDER BY id"))
             .map_err(|e| self.err(e))?;
-        let rows = st
-            .query_map([], |r| {
-                let id: i64 = r.get(0)?;
-                // Either flag: unsettled, or a request in flight when its process died.
-                let flags: i64 = r.get(9)?;
-                Ok(RowRec {
-                    id,
-                    sheet: r.get(1)?,
-                    row_no: r.get(2)?,
-                    work: r
-                        .get::<_, Option<Json<Work>>>(3)
-                        .map_err(unreadable(id, "planned work"))?
-                        .map(|j| j.0),
-                    deps: r
-                        .get::<_, Json<Vec<i64>>>(4)
-                        .map_err(unreadable(id, "dependencies"))?
-                        .0,
-                    lead: r.get(5)?,
-                    state: r.get(6).map_err(unreadable(id, "state"))?,
-                    ids: r
-                        .get::<_, Json<serde_json::Map<String, serde_json::Value>>>(7)
-                        .map_err(unreadable(id, "ids"))?
-                        .0,
-                    attempts: r.get(8)?,
-                    doubt: flags != 0,
-                })
-            })
+        let mut rows = st.query([]).map_err(|e| self.err(e))?;
+        while let Some(r) = rows.next().map_err(|e| self.err(e))? {
+            f(row_rec(r).map_err(|e| self.err(e))?);
+        }
+        Ok(())
+    }
+
+    /// One row, as the engine needs it when the row is about to run.
+    pub fn row(&self, id: i64) -> Result<RowRec> {
+        let conn = self.conn();
+        let mut st = conn
+            .prepare_cached(&format!("SELECT {ROW_REC} FROM rows WHERE id = ?1"))
             .map_err(|e| self.err(e))?;
-        rows.collect::<std::result::Result<_, _>>()
-            .map_err(|e| self.err(e))
+        st.query_row(params![id], row_rec)
+            .optional()
+            .map_err(|e| self.err(e))?
+            .ok_or_else(|| self.invalid(&format!("row {id} is not in the journal")))
     }
 
     /// Every row with its cells and outcome, in input order (sheet, then row).
@@ -861,21 +887,23 @@ impl Journal {
     ) -> Result<i64> {
         let mut conn = self.conn();
         let tx = conn.transaction().map_err(|e| self.err(e))?;
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO attempts (row_id, step, operation, sent_at_ms) VALUES (?1, ?2, ?3, ?4)",
-            params![row, step, operation, now_ms()],
         )
+        .and_then(|mut st| st.execute(params![row, step, operation, now_ms()]))
         .map_err(|e| self.err(e))?;
         let id = tx.last_insert_rowid();
-        tx.execute(
+        tx.prepare_cached(
             "UPDATE rows SET doubt = doubt | ?3, attempts = attempts + 1, ids = json_patch(ids, ?2)
              WHERE id = ?1",
-            params![
+        )
+        .and_then(|mut st| {
+            st.execute(params![
                 row,
                 serde_json::Value::Object(ids.clone()).to_string(),
                 doubt::IN_FLIGHT
-            ],
-        )
+            ])
+        })
         .map_err(|e| self.err(e))?;
         tx.commit().map_err(|e| self.err(e))?;
         Ok(id)
@@ -937,29 +965,27 @@ impl Journal {
     /// what it may have made ("an order created after the first attempt").
     pub fn first_attempt_ms(&self, row: i64, step: &str) -> Result<Option<i64>> {
         let conn = self.conn();
-        conn.query_row(
-            "SELECT MIN(sent_at_ms) FROM attempts WHERE row_id = ?1 AND step = ?2",
-            params![row, step],
-            |r| r.get(0),
-        )
-        .map_err(|e| self.err(e))
+        conn.prepare_cached("SELECT MIN(sent_at_ms) FROM attempts WHERE row_id = ?1 AND step = ?2")
+            .and_then(|mut st| st.query_row(params![row, step], |r| r.get(0)))
+            .map_err(|e| self.err(e))
     }
 
     /// The last attempt of `row`, if it has one.
     pub fn last_attempt(&self, row: i64) -> Result<Option<LastAttempt>> {
         let conn = self.conn();
-        conn.query_row(
+        conn.prepare_cached(
             "SELECT sent_at_ms, answered_at_ms FROM attempts WHERE row_id = ?1
              ORDER BY id DESC LIMIT 1",
-            params![row],
-            |r| {
+        )
+        .and_then(|mut st| {
+            st.query_row(params![row], |r| {
                 Ok(LastAttempt {
                     intent_ms: r.get(0)?,
                     answered_ms: r.get(1)?,
                 })
-            },
-        )
-        .optional()
+            })
+            .optional()
+        })
         .map_err(|e| self.err(e))
     }
 
@@ -969,7 +995,7 @@ impl Journal {
     pub fn answered_steps(&self, row: i64) -> Result<Vec<String>> {
         let conn = self.conn();
         let mut st = conn
-            .prepare(
+            .prepare_cached(
                 "SELECT a.step FROM attempts a
                  WHERE a.row_id = ?1 AND a.result = 'ok'
                    AND a.id = (SELECT MAX(b.id) FROM attempts b
@@ -991,11 +1017,14 @@ impl Journal {
         ids: &serde_json::Map<String, serde_json::Value>,
     ) -> Result<()> {
         let conn = self.relaxed();
-        conn.execute(
-            "UPDATE rows SET ids = json_patch(ids, ?1), doubt = 0 WHERE id = ?2",
-            params![serde_json::Value::Object(ids.clone()).to_string(), row],
-        )
-        .map_err(|e| self.err(e))?;
+        conn.prepare_cached("UPDATE rows SET ids = json_patch(ids, ?1), doubt = 0 WHERE id = ?2")
+            .and_then(|mut st| {
+                st.execute(params![
+                    serde_json::Value::Object(ids.clone()).to_string(),
+                    row
+                ])
+            })
+            .map_err(|e| self.err(e))?;
         Ok(())
     }
 
@@ -1023,11 +1052,13 @@ impl Journal {
         let mut conn = self.relaxed();
         let tx = conn.transaction().map_err(|e| self.err(e))?;
         let now = now_ms();
-        tx.execute(
+        tx.prepare_cached(
             "UPDATE rows SET state = ?1, outcome = ?2, detail = ?3, status = COALESCE(?4, status),
                              doubt = 0, finished_at_ms = ?5, ids = json_patch(ids, ?7)
              WHERE id = ?6",
-            params![
+        )
+        .and_then(|mut st| {
+            st.execute(params![
                 state,
                 state.label(),
                 detail,
@@ -1035,15 +1066,15 @@ impl Journal {
                 now,
                 row,
                 serde_json::Value::Object(ids.clone()).to_string()
-            ],
-        )
+            ])
+        })
         .map_err(|e| self.err(e))?;
-        tx.execute(
+        tx.prepare_cached(
             "UPDATE rows SET state = ?1, outcome = ?2, detail = ?3, status = COALESCE(?4, status),
                              ids = (SELECT ids FROM rows WHERE id = ?6), finished_at_ms = ?5
              WHERE lead = ?6",
-            params![state, state.label(), detail, status, now, row],
         )
+        .and_then(|mut st| st.execute(params![state, state.label(), detail, status, now, row]))
         .map_err(|e| self.err(e))?;
         tx.commit().map_err(|e| self.err(e))
     }
@@ -1427,6 +1458,76 @@ mod tests {
             j.answered_steps(1).unwrap().is_empty(),
             "only the step's latest answer counts"
         );
+    }
+
+    /// Issue: a long job slowed as it grew. Every statement a row runs on its way through the
+    /// engine (read when picked, its answered steps, its intent and answer, what a doubt
+    /// looks up, the ids it finds, its end with its order's members) finds its rows through
+    /// an index: one that read a table whole would cost more with every row the job has done.
+    #[test]
+    fn what_a_row_runs_reads_no_table_whole() {
+        static RAN: Mutex<Vec<String>> = Mutex::new(Vec::new());
+        fn ran(event: rusqlite::trace::TraceEvent<'_>) {
+            if let rusqlite::trace::TraceEvent::Stmt(st, sql) = event {
+                let sql = st.expanded_sql().unwrap_or_else(|| sql.to_string());
+                RAN.lock().unwrap().push(sql);
+            }
+        }
+        let traced = rusqlite::trace::TraceEventCodes::SQLITE_TRACE_STMT;
+        let j = Journal::in_memory().unwrap();
+        let mut member = row(RowState::Pending);
+        member.lead = Some(1);
+        j.init(
+            &meta(),
+            &customers_sheet(),
+            &[row(RowState::Pending), member, row(RowState::Pending)],
+        )
+        .unwrap();
+        let mut ids = serde_json::Map::new();
+        ids.insert("customer".into(), "cus_1".into());
+        j.conn().trace_v2(traced, Some(ran));
+        j.row(1).unwrap();
+        j.answered_steps(1).unwrap();
+        let a = j
+            .begin_attempt_with(1, "create", "Add Customer", &ids)
+            .unwrap();
+        j.end_attempt(
+            a,
+            1,
+            &Answer {
+                status: Some(201),
+                content_type: None,
+                result: AttemptResult::Ok,
+                detail: None,
+                made: Some(("customer", "cus_1")),
+                settled: true,
+            },
+        )
+        .unwrap();
+        j.last_attempt(1).unwrap();
+        j.first_attempt_ms(1, "create").unwrap();
+        j.set_ids(1, &ids).unwrap();
+        j.finish_row_with(1, RowState::Succeeded, None, Some(201), &ids)
+            .unwrap();
+        j.conn().trace_v2(traced, None);
+        let statements = std::mem::take(&mut *RAN.lock().unwrap());
+        assert!(
+            statements.iter().any(|s| s.contains("WHERE lead")),
+            "{statements:#?}"
+        );
+        let conn = j.conn();
+        for sql in &statements {
+            let mut st = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+            let plan: Vec<String> = st
+                .query_map([], |r| r.get(3))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap();
+            assert!(
+                plan.iter().all(|step| !step.starts_with("SCAN")),
+                "{sql}\nreads a table whole: {plan:?}"
+            );
+        }
     }
 
     /// Issue 12: a value that does not read back is an error naming the row, never a
