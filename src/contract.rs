@@ -63,7 +63,12 @@ pub fn success_status(op: Operation) -> u16 {
 /// nothing at all where the contract answers nothing (204). Assumed: the API labels its JSON
 /// `application/json` (or a `+json` type). Anything else came from something in front of it,
 /// or was cut short, and proves nothing.
-pub fn is_contract_answer(status: u16, content_type: Option<&str>, body: &[u8]) -> bool {
+pub fn is_contract_answer(
+    op: Operation,
+    status: u16,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> bool {
     let json_type = content_type.is_some_and(|t| {
         let media = t
             .split(';')
@@ -74,7 +79,9 @@ pub fn is_contract_answer(status: u16, content_type: Option<&str>, body: &[u8]) 
         media == "application/json" || media.ends_with("+json")
     });
     if body.iter().all(u8::is_ascii_whitespace) {
-        return status == 204 && (content_type.is_none() || json_type);
+        // Nothing is the answer only where the contract answers nothing: a proxy's empty
+        // 204 to an update proves no update.
+        return status == 204 && success_status(op) == 204 && (content_type.is_none() || json_type);
     }
     json_type && serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok()
 }

@@ -90,7 +90,8 @@ fn an_outage_holds_the_job(mode: &str) {
     wait_for_requests(&sb, 30);
     post_json(
         &format!("{}/__sandbox/outage", sb.url),
-        json!({"mode": mode, "for_ms": 5000}),
+        // A moment later: a refusal cuts every open connection, this request's own too.
+        json!({"mode": mode, "for_ms": 5000, "after_ms": 200}),
     );
     let out = finish(child, Duration::from_secs(150));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
@@ -105,9 +106,11 @@ fn an_outage_holds_the_job(mode: &str) {
         .all(|s| !matches!(s, RowState::Failed | RowState::Skipped)));
 }
 
+/// Alone: a sandbox refusing connections gives its port up for the outage, and another test's
+/// sandbox starting meanwhile could be given it.
 #[test]
 fn an_outage_with_connections_refused_holds_the_job_and_it_goes_on() {
-    let _t = beside_others();
+    let _t = alone();
     an_outage_holds_the_job("refuse");
 }
 
@@ -119,7 +122,8 @@ fn an_outage_that_never_answers_holds_the_job_and_it_goes_on() {
 
 #[test]
 fn an_outage_longer_than_allowed_stops_the_job_resumable() {
-    let _t = beside_others();
+    // Alone: connections refused (see above).
+    let _t = alone();
     let dir = tempfile::tempdir().unwrap();
     let sb = StandaloneSandbox::start(dir.path(), "20/s", &[]);
     let job = mixed_job(dir.path(), "long.xlsx", 4, 350);
@@ -133,7 +137,7 @@ fn an_outage_longer_than_allowed_stops_the_job_resumable() {
     wait_for_requests(&sb, 20);
     post_json(
         &format!("{}/__sandbox/outage", sb.url),
-        json!({"mode": "refuse", "for_ms": 9000}),
+        json!({"mode": "refuse", "for_ms": 9000, "after_ms": 200}),
     );
     let out = finish(child, Duration::from_secs(60));
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
@@ -510,8 +514,13 @@ fn a_journal_that_lost_its_tail_does_not_double_an_order() {
     let sb = StandaloneSandbox::start(dir.path(), "200/s", &[]);
     let job = mixed_job(dir.path(), "tail.xlsx", 2, 950);
     let data = dir.path().join("data");
-    let out = run(run_job(&sb, &data, &job.path, &["--rate", "200/s", "-q"])
-        .env(plbulk::failpoint::ENV, "answered:Add Customer Order"));
+    let out = run(run_job(
+        &sb,
+        &data,
+        &job.path,
+        &["--rate", "200/s", "--concurrency", "1", "-q"],
+    )
+    .env(plbulk::failpoint::ENV, "answered:Add Customer Order"));
     assert_ne!(out.status.code(), Some(0), "{}", text(&out));
     let placed = sb.state()["orders"].as_array().unwrap().len();
     assert_eq!(placed, 1, "one order placed before the kill");
@@ -538,4 +547,32 @@ fn a_journal_that_lost_its_tail_does_not_double_an_order() {
     let (state, sizes) = canonical(&sb.state());
     assert_eq!(sizes["orders"], job.expected.orders.len(), "no order twice");
     assert_eq!(state, job.expected);
+}
+
+/// An outage while the token is renewed: the renewal waits for the API, and the probe must not
+/// wait for the renewal. (A review found a job hanging so, past --max-outage; this test walks
+/// the scenario but did not reproduce that hang on the code before the fix.)
+#[test]
+fn an_outage_during_a_token_renewal_is_waited_out() {
+    // Alone: connections refused (see above).
+    let _t = alone();
+    let dir = tempfile::tempdir().unwrap();
+    let sb = StandaloneSandbox::start(dir.path(), "20/s", &["--token-ttl", "3s"]);
+    let job = mixed_job(dir.path(), "renew.xlsx", 4, 980);
+    let data = dir.path().join("data");
+    let child = spawn(&mut run_job(
+        &sb,
+        &data,
+        &job.path,
+        &["--rate", "20/s", "--timeout", "2s", "--max-outage", "40s"],
+    ));
+    wait_for_requests(&sb, 20);
+    // Longer than the token's life: every token in hand runs out during it.
+    post_json(
+        &format!("{}/__sandbox/outage", sb.url),
+        json!({"mode": "refuse", "for_ms": 6000, "after_ms": 200}),
+    );
+    let out = finish(child, Duration::from_secs(90));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(canonical(&sb.state()).0, job.expected);
 }

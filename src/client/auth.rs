@@ -65,7 +65,9 @@ impl Auth {
 
     /// The token in hand, if it is still good: for a probe, which must not wait on anything.
     pub(super) async fn current(&self) -> Option<(Secret, u64)> {
-        let st = self.state.lock().await;
+        // Not waited for: a token fetch holds the lock while it waits for the API, and the
+        // probe is what tells it the API is back.
+        let st = self.state.try_lock().ok()?;
         match &st.token {
             Some((t, refresh_at)) if Instant::now() < *refresh_at => {
                 Some((t.clone(), st.generation))
@@ -84,9 +86,11 @@ impl Auth {
             other => other?,
         };
         let (token, refresh_at) = self.read(&reply.body)?;
-        let mut st = self.state.lock().await;
-        st.generation += 1;
-        st.token = Some((token, refresh_at));
+        // Kept if no fetch is under way; one that is gets its own token once the API answers.
+        if let Ok(mut st) = self.state.try_lock() {
+            st.generation += 1;
+            st.token = Some((token, refresh_at));
+        }
         Ok(())
     }
 

@@ -189,9 +189,11 @@ impl ApiError {
             ErrorKind::Halted => false,
             ErrorKind::Transient | ErrorKind::Final | ErrorKind::OutcomeUnknown => {
                 match self.status {
+                    // A success in the API's JSON of another shape is the API answering: no
+                    // outage, however often it comes.
                     None => !matches!(
                         self.code.as_deref(),
-                        Some("bad_request" | "incomplete_list")
+                        Some("bad_request" | "incomplete_list" | "unreadable_response")
                     ),
                     Some(429) => false,
                     Some(s) if s >= 500 => true,

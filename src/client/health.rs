@@ -115,6 +115,8 @@ pub enum Status {
 }
 
 struct Down {
+    /// Which outage this is: a probe of an earlier one does not probe it.
+    id: u64,
     since_ms: i64,
     since: Instant,
     last_error: String,
@@ -143,8 +145,8 @@ pub enum Verdict {
     Request,
     /// The API is down: the failure is the job's and costs the request nothing.
     Outage {
-        /// This failure began it: the caller starts the probe.
-        began: bool,
+        /// This failure began it (the outage's id): the caller starts its probe.
+        began: Option<u64>,
     },
 }
 
@@ -214,6 +216,8 @@ impl Health {
         let mut rx = self.tx.subscribe();
         let mut counted = false;
         let result = loop {
+            // Marked seen before the state is read: a change after the read wakes the wait.
+            rx.borrow_and_update();
             {
                 let mut st = self.lock();
                 if let Some(h) = &st.halted {
@@ -226,9 +230,10 @@ impl Health {
                     counted = true;
                     st.waiting += 1;
                     self.publish(&st);
+                    // Our own publication is no change to wait for.
+                    rx.borrow_and_update();
                 }
             }
-            rx.borrow_and_update();
             // Woken by any change: the outage ending, the client halting.
             if rx.changed().await.is_err() {
                 break Ok(());
@@ -245,10 +250,10 @@ impl Health {
     pub async fn until_halted(&self) -> Halt {
         let mut rx = self.tx.subscribe();
         loop {
+            rx.borrow_and_update();
             if let Some(h) = self.halted() {
                 return h;
             }
-            rx.borrow_and_update();
             if rx.changed().await.is_err() {
                 std::future::pending::<()>().await;
             }
@@ -287,19 +292,21 @@ impl Health {
         st.streak = st.streak.saturating_add(1);
         if let Some(d) = &mut st.down {
             d.last_error = error.to_string();
-            return Verdict::Outage { began: false };
+            return Verdict::Outage { began: None };
         }
         if st.streak < self.cfg.streak && !exhausted {
             return Verdict::Request;
         }
         st.down = Some(Down {
+            id: st.recoveries,
             since_ms: crate::journal::now_ms(),
             since: Instant::now(),
             last_error: error.to_string(),
             interval: self.cfg.first_probe,
         });
+        let id = st.recoveries;
         self.publish(&st);
-        Verdict::Outage { began: true }
+        Verdict::Outage { began: Some(id) }
     }
 
     /// Whether the API is taken to be down now.
@@ -310,13 +317,13 @@ impl Health {
     /// The wait before the next probe (growing each time it is asked), or None when there is
     /// nothing to probe: the outage ended, the client halted, or the outage outlasted its
     /// limit (which halts the client).
-    pub fn next_probe(&self) -> Option<Duration> {
+    pub fn next_probe(&self, outage: u64) -> Option<Duration> {
         let mut st = self.lock();
         if st.halted.is_some() {
             return None;
         }
         let cfg = self.cfg;
-        let d = st.down.as_mut()?;
+        let d = st.down.as_mut().filter(|d| d.id == outage)?;
         if d.since.elapsed() >= cfg.max_outage {
             let halt = Halt::Outage {
                 since_ms: d.since_ms,
@@ -370,8 +377,8 @@ mod tests {
         assert!(!h.is_down());
         assert_eq!(h.failed("x", false), Verdict::Request);
         assert_eq!(h.failed("x", false), Verdict::Request);
-        assert_eq!(h.failed("x", false), Verdict::Outage { began: true });
-        assert_eq!(h.failed("x", false), Verdict::Outage { began: false });
+        assert_eq!(h.failed("x", false), Verdict::Outage { began: Some(0) });
+        assert_eq!(h.failed("x", false), Verdict::Outage { began: None });
         assert!(h.is_down());
         h.answered();
         assert!(!h.is_down());
@@ -390,7 +397,7 @@ mod tests {
     #[test]
     fn a_request_out_of_tries_asks_whether_the_api_is_there() {
         let h = health();
-        assert_eq!(h.failed("x", true), Verdict::Outage { began: true });
+        assert_eq!(h.failed("x", true), Verdict::Outage { began: Some(0) });
     }
 
     #[tokio::test(start_paused = true)]
@@ -398,7 +405,7 @@ mod tests {
         let h = health();
         h.failed("connect refused", true);
         let mut waits = Vec::new();
-        while let Some(w) = h.next_probe() {
+        while let Some(w) = h.next_probe(0) {
             waits.push(w);
             tokio::time::advance(w).await;
         }

@@ -205,9 +205,12 @@ impl Tries {
         let health = &client.inner.health;
         let recoveries = health.recoveries();
         if recoveries != self.recoveries {
-            // An outage ended since the last failure: the tries it cost are given back.
             self.recoveries = recoveries;
-            self.failures = 0;
+            // An outage ended since the last failure: the tries it cost are given back, unless
+            // this request has made outages of its own that the probe found were none.
+            if self.suspicions < SUSPICIONS {
+                self.failures = 0;
+            }
         }
         if err.status == Some(429) {
             self.rate_limited += 1;
@@ -227,15 +230,15 @@ impl Tries {
             };
         }
         let resend = err.may_resend();
-        if err.is_outage_sign() {
-            let exhausted =
-                resend && self.failures + 1 >= policy.max_attempts && self.suspicions < SUSPICIONS;
+        // A request that has made outages of its own which the probe found were none (one
+        // that keeps failing while the API answers others) counts its failures: it must not
+        // wait and try again for ever.
+        if err.is_outage_sign() && self.suspicions < SUSPICIONS {
+            let exhausted = resend && self.failures + 1 >= policy.max_attempts;
             if let health::Verdict::Outage { began } = health.failed(&err.to_string(), exhausted) {
-                if exhausted {
+                if let Some(outage) = began {
                     self.suspicions += 1;
-                }
-                if began {
-                    client.start_probe();
+                    client.start_probe(outage);
                 }
                 if resend {
                     return Next::Retry(Duration::ZERO);
@@ -395,10 +398,8 @@ impl Client {
         if let Some(p) = &self.inner.pacer {
             p.sent(reached);
         }
-        match &result {
-            Ok(_) => health.answered(),
-            Err(e) if e.from_api => health.answered(),
-            Err(_) => {}
+        if is_answer(&result) {
+            health.answered();
         }
         result
     }
@@ -459,7 +460,7 @@ impl Client {
         })?;
         tracing::debug!(operation = op.name(), status, "answered");
         if (200..300).contains(&status) {
-            if !c::is_contract_answer(status, content_type.as_deref(), &body) {
+            if !c::is_contract_answer(op, status, content_type.as_deref(), &body) {
                 return Err(ApiError::not_the_apis(op, status, content_type, &body));
             }
             Ok(Reply {
@@ -476,11 +477,11 @@ impl Client {
 
     /// Starts the probe of an outage: one request at a growing interval until the API
     /// answers, the key is refused, or the outage outlasts its limit.
-    fn start_probe(&self) {
+    fn start_probe(&self, outage: u64) {
         let me = self.clone();
         tokio::spawn(async move {
             let health = me.inner.health.clone();
-            while let Some(wait) = health.next_probe() {
+            while let Some(wait) = health.next_probe(outage) {
                 if health.sleep(wait).await.is_err() || !health.is_down() {
                     return;
                 }
@@ -519,10 +520,10 @@ impl Client {
             }
             None => self.inner.auth.probe(self).await,
         };
-        match outcome {
-            Err(e) if e.from_api => Ok(()),
-            other => other,
+        if is_answer(&outcome) {
+            return Ok(());
         }
+        outcome.map(|_| ())
     }
 
     async fn call<T: DeserializeOwned>(&self, req: ApiRequest) -> Result<T, ApiError> {
@@ -939,6 +940,15 @@ pub fn normalize_base_url(raw: &str) -> Result<String, SetupError> {
         return Err(bad("must not carry a query or a fragment"));
     }
     Ok(url.as_str().trim_end_matches('/').to_string())
+}
+
+/// Whether the API itself answered: a success, or its own refusal of the request. A 5xx,
+/// even in the contract's words, says the API is not well: no sign that an outage is over.
+fn is_answer<T>(r: &Result<T, ApiError>) -> bool {
+    match r {
+        Ok(_) => true,
+        Err(e) => e.from_api && e.status.is_some_and(|s| s < 500),
+    }
 }
 
 /// A `Retry-After` value: seconds, or an HTTP date (as RFC 9110 allows both), as a wait from

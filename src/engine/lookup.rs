@@ -43,11 +43,6 @@ impl<T: Clone> Slot<T> {
         Ok(g.as_ref().expect("just loaded").clone())
     }
 
-    /// What was listed, if it was.
-    async fn cached(&self) -> Option<Vec<T>> {
-        self.cell.lock().await.clone()
-    }
-
     /// Lists again, replacing what was cached.
     async fn refresh<F, Fut>(&self, load: F) -> Result<Vec<T>, ApiError>
     where
@@ -261,17 +256,8 @@ impl Lookups {
     {
         if !fresh && self.is_created(customer) {
             // Before the slot is made: a job adding users to a million new customers would
-            // keep an empty one for each. One listed all the same (a resumed job's orders)
-            // gives what the list held, and what the job made since.
-            let listed = map
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .get(customer)
-                .cloned();
-            return Ok(match listed {
-                Some(slot) => slot.cached().await.unwrap_or_default(),
-                None => Vec::new(),
-            });
+            // keep an empty one for each.
+            return Ok(Vec::new());
         }
         let slot = slot_of(map, customer);
         if fresh {

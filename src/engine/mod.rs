@@ -153,8 +153,6 @@ pub struct Engine {
     /// The job sent requests before this engine started: a resume, whose journal may have
     /// lost its tail (a disk that lied about a write), so an order looks before it is placed.
     resumed: AtomicBool,
-    /// Customers whose orders a resumed job has listed already.
-    orders_listed: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Engine {
@@ -178,7 +176,6 @@ impl Engine {
             stopping: AtomicBool::new(false),
             observer: std::sync::OnceLock::new(),
             resumed: AtomicBool::new(false),
-            orders_listed: Mutex::default(),
         })
     }
 
@@ -248,17 +245,6 @@ impl Engine {
 
     pub(crate) fn resumed(&self) -> bool {
         self.resumed.load(Ordering::SeqCst)
-    }
-
-    /// Whether an order row for `customer` must list its orders afresh first: in a resumed
-    /// job, once per customer, even one the job made.
-    pub(crate) fn orders_unchecked(&self, customer: &str) -> bool {
-        self.resumed.load(Ordering::SeqCst)
-            && self
-                .orders_listed
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(customer.to_string())
     }
 
     /// Says that a row waits for another job.

@@ -278,17 +278,23 @@ impl RowCx<'_> {
         if let Some(id) = self.id("customer") {
             return Ok(id);
         }
-        let id =
-            match sel {
-                Sel::Row(r) => self.dep_id(*r, "customer")?,
-                Sel::Id(id) => id.clone(),
-                Sel::Existing(v) | Sel::Email(v) => loop {
+        let id = match sel {
+            Sel::Row(r) => self.dep_id(*r, "customer")?,
+            Sel::Id(id) => id.clone(),
+            Sel::Existing(v) | Sel::Email(v) => {
+                // On an account other jobs share, the list this job holds may be older than
+                // what they made: listed again once before the row is failed for it.
+                let mut relisted = self.e.look.claims().is_none();
+                loop {
                     match self.e.look.customer_id(v).await {
                         Ok(Ok(id)) => break id,
                         Ok(Err(why)) => {
-                            // Another job on the account may be making it: wait for that, then
-                            // look again.
-                            if self.wait_for_maker(Claim::Customer { company: v }).await? {
+                            // Another job on the account may be making it: wait for that,
+                            // then look again.
+                            let waited =
+                                self.wait_for_maker(Claim::Customer { company: v }).await?;
+                            if waited || !relisted {
+                                relisted = true;
                                 self.e.look.customers(true).await.map_err(|e| {
                                     lookup_failed("list the account's customers", &e)
                                 })?;
@@ -298,8 +304,9 @@ impl RowCx<'_> {
                         }
                         Err(e) => return Err(lookup_failed("list the account's customers", &e)),
                     }
-                },
-            };
+                }
+            }
+        };
         self.set("customer", &id);
         Ok(id)
     }
@@ -652,8 +659,9 @@ impl RowCx<'_> {
                     }
                     // Another row took it between the look and the claim: look again.
                     Ok(Some(_)) => continue,
-                    // Complete and fresh, and it is not there: the lost answer made nothing.
-                    Ok(None) => self.doubt = false,
+                    // Not there yet: sent again, still in doubt (a late landing of the first
+                    // send may yet show), which a success settles.
+                    Ok(None) => {}
                     Err(e) if e.is_halted() => return Err(End::Interrupted),
                     Err(e) if matches!(what, Natural::Order { .. }) => {
                         return Err(done(
@@ -1414,8 +1422,8 @@ impl RowCx<'_> {
         let contested = self.hold(&Claim::Order { customer: &cid }).await?;
         // Defence in depth: a resumed job lists the customer's orders even for a customer it
         // made, so a journal that lost its tail cannot double an order.
-        let fresh = contested || self.e.orders_unchecked(&cid);
-        if !self.doubt && (fresh || self.e.resumed() || !self.e.look.is_created(&cid)) {
+        let fresh = contested || self.e.resumed();
+        if !self.doubt && (fresh || !self.e.look.is_created(&cid)) {
             let what = Natural::Order {
                 customer: &cid,
                 items: &resolved,

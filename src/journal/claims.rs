@@ -43,6 +43,10 @@ CREATE INDEX IF NOT EXISTS claims_by_job ON claims(job, row);";
 /// this is long past its pre-flight.
 const KEEP_DONE_MS: i64 = 7 * 24 * 3600 * 1000;
 
+/// How long a claim being made by a job that died is still waited on: its last request may
+/// be at the server that long (a response timeout and the settle time after it, generously).
+const IN_FLIGHT_MS: i64 = 2 * 60 * 1000;
+
 /// How long a job's liveness, once tested, is taken as known.
 const LIVENESS_TTL: Duration = Duration::from_secs(1);
 
@@ -220,7 +224,7 @@ impl Claims {
                     "INSERT INTO claims (account, key, job, row, pid, file, lock, state, at_ms)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'planned', ?8)
                      ON CONFLICT (account, key, job, row) DO UPDATE
-                     SET pid = excluded.pid, state = CASE WHEN state = 'done' THEN 'done' ELSE 'planned' END",
+                     SET pid = excluded.pid, lock = excluded.lock, state = 'planned', at_ms = excluded.at_ms",
                 )
                 .map_err(|e| self.err(e))?;
             let now = now_ms();
@@ -253,8 +257,11 @@ impl Claims {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| self.err(e))?;
         let others = self.others_in(&tx, key, Some(&me.job))?;
-        for ((other, lock), state) in &others {
-            if *state == State::Making && self.is_alive(lock) {
+        let now = now_ms();
+        for ((other, lock), state, at_ms) in &others {
+            // A job that died while making it may have left its request at the server: its
+            // claim stands until that request must be done with.
+            if *state == State::Making && (self.is_alive(lock) || now - at_ms < IN_FLIGHT_MS) {
                 return Ok(Take::Wait(other.clone()));
             }
         }
@@ -285,7 +292,7 @@ impl Claims {
     pub fn maker(&self, key: &str) -> Result<Option<Other>> {
         let me = self.me().map(|m| m.job);
         let others = self.others_in(&self.conn(), key, me.as_deref())?;
-        for ((other, lock), state) in others {
+        for ((other, lock), state, _) in others {
             if state != State::Done && self.is_alive(&lock) {
                 return Ok(Some(other));
             }
@@ -324,16 +331,17 @@ impl Claims {
         conn: &Connection,
         key: &str,
         me: Option<&str>,
-    ) -> Result<Vec<((Other, PathBuf), State)>> {
+    ) -> Result<Vec<((Other, PathBuf), State, i64)>> {
         let mut st = conn
             .prepare(
-                "SELECT job, pid, file, lock, state FROM claims
+                "SELECT job, pid, file, lock, state, at_ms FROM claims
                  WHERE account = ?1 AND key = ?2 AND job != ?3",
             )
             .map_err(|e| self.err(e))?;
         let rows = st
             .query_map(params![self.inner.account, key, me.unwrap_or("")], |r| {
                 let state: String = r.get(4)?;
+                let at_ms: i64 = r.get(5)?;
                 Ok((
                     (
                         Other {
@@ -344,12 +352,13 @@ impl Claims {
                         PathBuf::from(r.get::<_, String>(3)?),
                     ),
                     state,
+                    at_ms,
                 ))
             })
             .map_err(|e| self.err(e))?;
         let mut out = Vec::new();
         for r in rows {
-            let (who, state) = r.map_err(|e| self.err(e))?;
+            let (who, state, at_ms) = r.map_err(|e| self.err(e))?;
             let state = State::parse(&state).ok_or_else(|| JournalError::Invalid {
                 path: self.inner.path.clone(),
                 message: format!(
@@ -357,7 +366,7 @@ impl Claims {
                     who.0.job
                 ),
             })?;
-            out.push((who, state));
+            out.push((who, state, at_ms));
         }
         Ok(out)
     }
@@ -442,7 +451,7 @@ mod tests {
     }
 
     #[test]
-    fn a_dead_jobs_claims_are_not_waited_on_but_still_make_a_row_look() {
+    fn a_dead_jobs_claims_are_waited_on_only_while_its_request_may_be_out() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("claims.sqlite");
         let a = Claims::open(&path, "acct").unwrap();
@@ -454,6 +463,16 @@ mod tests {
         b.join(hb, &[]).unwrap();
         assert_eq!(a.take(3, &key).unwrap(), Take::Mine { contested: false });
         drop(la);
+        // Its last request may still be at the server: waited on a while yet.
+        assert!(matches!(b.take(3, &key).unwrap(), Take::Wait(_)));
+        Connection::open(&path)
+            .unwrap()
+            .execute(
+                "UPDATE claims SET at_ms = at_ms - ?1",
+                params![IN_FLIGHT_MS],
+            )
+            .unwrap();
+        b.inner.alive.lock().unwrap().clear();
         assert_eq!(b.take(3, &key).unwrap(), Take::Mine { contested: true });
     }
 }
