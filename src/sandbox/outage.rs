@@ -3,7 +3,7 @@
 //! after a rotation in the partner portal. Each is planned from the sandbox's start (the CLI's
 //! `--outage refuse:10s:90s`, `--key-refused 10s:90s`), asked for while it runs
 //! (`POST /__sandbox/outage`, `POST /__sandbox/key-refused`) or started by a request's seeded
-//! draw. [`Periods`] is the timeline, with no I/O in it: the gate asks it what is in force when
+//! draw. `Periods` is the timeline, with no I/O in it: the gate asks it what is in force when
 //! a request arrives, and the accept loop when to close and reopen the port.
 
 use std::fmt;
