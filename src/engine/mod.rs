@@ -148,7 +148,6 @@ pub struct Engine {
     /// When this engine started: a request left in flight by a process that died went out
     /// before this, so rows reconciling it settle from here.
     started_ms: i64,
-    stopping: AtomicBool,
     observer: std::sync::OnceLock<Arc<dyn Observer>>,
     /// The job sent requests before this engine started: a resume, whose journal may have
     /// lost its tail (a disk that lied about a write), so an order looks before it is placed.
@@ -173,7 +172,6 @@ impl Engine {
             ids: Mutex::default(),
             claimed: Mutex::default(),
             started_ms: crate::journal::now_ms(),
-            stopping: AtomicBool::new(false),
             observer: std::sync::OnceLock::new(),
             resumed: AtomicBool::new(false),
         })
@@ -200,13 +198,14 @@ impl Engine {
         }
     }
 
+    /// Whether the job is stopping: the client is halted (a stop asked for, a refused key,
+    /// an outage too long), and sends nothing more.
     fn stopping(&self) -> bool {
-        self.stopping.load(Ordering::SeqCst) || self.client.health().halted().is_some()
+        self.client.health().halted().is_some()
     }
 
     /// Starts no more rows, and drops every request that has not left.
     fn stop_sending(&self, why: Halt) {
-        self.stopping.store(true, Ordering::SeqCst);
         self.client.health().halt(why);
     }
 
@@ -367,7 +366,7 @@ impl Engine {
         }
         self.claims_call(|c| c.leave()).await;
         let halt = self.client.health().halted();
-        if sched.pending() && (stopped || self.stopping() || halt.is_some()) {
+        if sched.pending() && (stopped || halt.is_some()) {
             self.journal
                 .set_job_state(crate::journal::JobState::Interrupted)?;
             Ok(Finish::Interrupted(halt.unwrap_or(Halt::Stopped)))

@@ -377,21 +377,10 @@ impl RowCx<'_> {
                 // The claims cannot be read: look afresh, as a contested row does.
                 None => return Ok(true),
                 Some(Take::Wait(other)) => {
-                    if !told {
-                        told = true;
-                        self.e.tell_wait(&format!(
-                            "{} waits for {other}, which is making the same thing ({key})",
-                            self.e.describe_row(self.rec)
-                        ));
-                    }
+                    self.wait_on(&mut told, &other, "the same thing", &key)
+                        .await?
                 }
             }
-            self.e
-                .client
-                .health()
-                .sleep(CLAIM_POLL)
-                .await
-                .map_err(|_| End::Interrupted)?;
         }
     }
 
@@ -405,20 +394,32 @@ impl RowCx<'_> {
             let Some(Some(other)) = self.e.claims_call(move |c| c.maker(&k)).await else {
                 return Ok(waited);
             };
-            if !waited {
-                waited = true;
-                self.e.tell_wait(&format!(
-                    "{} waits for {other}, which is making what it names ({key})",
-                    self.e.describe_row(self.rec)
-                ));
-            }
-            self.e
-                .client
-                .health()
-                .sleep(CLAIM_POLL)
-                .await
-                .map_err(|_| End::Interrupted)?;
+            self.wait_on(&mut waited, &other, "what it names", &key)
+                .await?;
         }
+    }
+
+    /// One wait on another job: said once per row, then a pause before asking again.
+    async fn wait_on(
+        &self,
+        told: &mut bool,
+        other: &crate::journal::claims::Other,
+        what: &str,
+        key: &str,
+    ) -> Step<()> {
+        if !*told {
+            *told = true;
+            self.e.tell_wait(&format!(
+                "{} waits for {other}, which is making {what} ({key})",
+                self.e.describe_row(self.rec)
+            ));
+        }
+        self.e
+            .client
+            .health()
+            .sleep(CLAIM_POLL)
+            .await
+            .map_err(|_| End::Interrupted)
     }
 
     // --- Sending -----------------------------------------------------------------------------

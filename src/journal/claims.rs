@@ -219,30 +219,45 @@ impl Claims {
         let mut conn = self.conn();
         let tx = conn.transaction().map_err(|e| self.err(e))?;
         {
-            let mut st = tx
-                .prepare(
-                    "INSERT INTO claims (account, key, job, row, pid, file, lock, state, at_ms)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'planned', ?8)
-                     ON CONFLICT (account, key, job, row) DO UPDATE
-                     SET pid = excluded.pid, lock = excluded.lock, state = 'planned', at_ms = excluded.at_ms",
-                )
-                .map_err(|e| self.err(e))?;
-            let now = now_ms();
             for (row, key) in planned {
-                st.execute(params![
-                    self.inner.account,
-                    key,
-                    me.job,
-                    row,
-                    me.pid,
-                    me.file,
-                    me.lock.to_string_lossy(),
-                    now
-                ])
-                .map_err(|e| self.err(e))?;
+                self.upsert(&tx, &me, *row, key, State::Planned)?;
             }
         }
         tx.commit().map_err(|e| self.err(e))
+    }
+
+    /// Records `row`'s claim on `key` as `state`, now, whatever it was (a resumed job plans
+    /// again what it had left).
+    fn upsert(
+        &self,
+        conn: &Connection,
+        me: &Holder,
+        row: i64,
+        key: &str,
+        state: State,
+    ) -> Result<()> {
+        let mut st = conn
+            .prepare_cached(
+                "INSERT INTO claims (account, key, job, row, pid, file, lock, state, at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                 ON CONFLICT (account, key, job, row) DO UPDATE
+                 SET pid = excluded.pid, lock = excluded.lock, state = excluded.state,
+                     at_ms = excluded.at_ms",
+            )
+            .map_err(|e| self.err(e))?;
+        st.execute(params![
+            self.inner.account,
+            key,
+            me.job,
+            row,
+            me.pid,
+            me.file,
+            me.lock.to_string_lossy(),
+            state.as_str(),
+            now_ms()
+        ])
+        .map_err(|e| self.err(e))?;
+        Ok(())
     }
 
     /// Takes `key` for `row` of this job, unless a live job is making it.
@@ -265,22 +280,7 @@ impl Claims {
                 return Ok(Take::Wait(other.clone()));
             }
         }
-        tx.execute(
-            "INSERT INTO claims (account, key, job, row, pid, file, lock, state, at_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'making', ?8)
-             ON CONFLICT (account, key, job, row) DO UPDATE SET state = 'making', at_ms = ?8",
-            params![
-                self.inner.account,
-                key,
-                me.job,
-                row,
-                me.pid,
-                me.file,
-                me.lock.to_string_lossy(),
-                now_ms()
-            ],
-        )
-        .map_err(|e| self.err(e))?;
+        self.upsert(&tx, &me, row, key, State::Making)?;
         tx.commit().map_err(|e| self.err(e))?;
         Ok(Take::Mine {
             contested: !others.is_empty(),
