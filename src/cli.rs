@@ -153,7 +153,7 @@ pub struct CheckArgs {
     pub base_url: Option<String>,
 
     /// Longest wait to connect and for each answer, e.g. 10s.
-    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = positive_duration)]
     pub timeout: std::time::Duration,
 
     /// The key's limit, shared with any job on it.
@@ -224,12 +224,12 @@ pub struct RunArgs {
     pub no_preflight: bool,
 
     /// Longest wait for one response, e.g. 30s.
-    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "30s", value_parser = positive_duration)]
     pub timeout: std::time::Duration,
 
     /// How long the API may be unreachable before the job stops (resumable); meanwhile it
     /// waits and tries again [default: 15m, or as the unfinished job it resumes began].
-    #[arg(long, value_parser = humantime::parse_duration)]
+    #[arg(long, value_parser = duration)]
     pub max_outage: Option<std::time::Duration>,
 
     /// API base URL [default: PLBULK_BASE_URL, the config file, or the PL+ production URL].
@@ -265,7 +265,7 @@ pub struct ResumeArgs {
 
     /// How long the API may be unreachable before the job stops again [default: as the job
     /// began].
-    #[arg(long, value_parser = humantime::parse_duration)]
+    #[arg(long, value_parser = duration)]
     pub max_outage: Option<std::time::Duration>,
 }
 
@@ -285,6 +285,11 @@ pub struct UndoArgs {
     /// Put back, and remove, even what was changed since the job by someone else.
     #[arg(long)]
     pub force: bool,
+
+    /// Start without asking. On a terminal undo lists what it will do and asks first; from a
+    /// script (no terminal) it never asks.
+    #[arg(short = 'y', long)]
+    pub yes: bool,
 
     /// Requests in flight at once.
     #[arg(long)]
@@ -487,7 +492,7 @@ pub struct SandboxArgs {
     pub outage_rate: f64,
 
     /// How long an outage started by --outage-rate lasts, e.g. 30s.
-    #[arg(long, value_parser = humantime::parse_duration)]
+    #[arg(long, value_parser = positive_duration)]
     pub outage_for: Option<std::time::Duration>,
 
     /// What an outage started by --outage-rate does: refuse or hang.
@@ -505,7 +510,7 @@ pub struct SandboxArgs {
     pub key_refused_rate: f64,
 
     /// How long a key refusal started by --key-refused-rate lasts, e.g. 30s.
-    #[arg(long, value_parser = humantime::parse_duration)]
+    #[arg(long, value_parser = positive_duration)]
     pub key_refused_for: Option<std::time::Duration>,
 
     /// Start from an account state saved before (a rehearsal's sandbox.json in its job
@@ -522,7 +527,7 @@ pub struct SandboxArgs {
     pub seed: u64,
 
     /// How long an access token lives, e.g. 1h, 10m, 30s.
-    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "1h", value_parser = positive_duration)]
     pub token_ttl: std::time::Duration,
 
     /// API key the sandbox accepts.
@@ -540,4 +545,47 @@ pub struct SandboxArgs {
     /// Write the URL the sandbox listens on to this file once it is ready (for scripts).
     #[arg(long)]
     pub url_file: Option<PathBuf>,
+}
+
+/// A length of time as a flag gives it (30s, 2m, 1m30s, 1h), or what to type instead: the
+/// parser's own "expected number at 0" says nothing to someone who typed "abc".
+fn duration(v: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(v.trim())
+        .map_err(|_| format!("{v:?} is not a length of time: write it like 30s, 2m or 1m30s"))
+}
+
+/// A length of time that must be more than nothing: a timeout of 0s would fail every request.
+fn positive_duration(v: &str) -> Result<std::time::Duration, String> {
+    let d = duration(v)?;
+    if d.is_zero() {
+        return Err(format!(
+            "{v:?} is no time at all: give a length of time such as 30s"
+        ));
+    }
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_say_what_to_type() {
+        assert_eq!(duration("1m30s"), Ok(std::time::Duration::from_secs(90)));
+        let e = duration("abc").unwrap_err();
+        assert!(
+            e.contains("not a length of time") && e.contains("30s"),
+            "{e}"
+        );
+        assert!(positive_duration("0s")
+            .unwrap_err()
+            .contains("no time at all"));
+        assert_eq!(duration("0s"), Ok(std::time::Duration::ZERO));
+    }
+
+    #[test]
+    fn a_bare_rate_is_read_as_the_count_a_minute_it_likely_meant() {
+        let e = "100".parse::<Rate>().unwrap_err().to_string();
+        assert!(e.contains("100/min"), "{e}");
+    }
 }

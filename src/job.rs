@@ -767,9 +767,7 @@ impl Connection {
         } else {
             let s = settings.ok_or_else(|| JobError::Refused("no settings".into()))?;
             let Some((creds, _)) = &s.credentials else {
-                return Err(JobError::Refused(
-                    "no API credentials: set PLBULK_API_KEY and PLBULK_API_SECRET (or api_key and api_secret in the config file), or rehearse with --sandbox".into(),
-                ));
+                return Err(JobError::Refused(crate::client::credentials::missing_text()));
             };
             (s.base_url.clone(), creds.clone(), None)
         };

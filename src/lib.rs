@@ -60,6 +60,7 @@ pub mod status;
 pub mod templates;
 pub mod undo;
 pub mod validate;
+pub mod words;
 
 /// Writes `bytes` to `path` through a temporary file in the same folder and a rename, so a
 /// crash mid-write never leaves a half file where a good one was.

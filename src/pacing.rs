@@ -72,18 +72,28 @@ impl fmt::Display for Rate {
 #[error("rate {input:?} is not understood: {why} (write it like 100/min, 20/2s or 5/s)")]
 pub struct RateParseError {
     input: String,
-    why: &'static str,
+    why: std::borrow::Cow<'static, str>,
 }
 
 impl FromStr for Rate {
     type Err = RateParseError;
 
     fn from_str(s: &str) -> Result<Rate, RateParseError> {
-        let err = |why| RateParseError {
+        let err = |why: &'static str| RateParseError {
             input: s.to_string(),
-            why,
+            why: why.into(),
         };
-        let (count, per) = s.trim().split_once('/').ok_or_else(|| err("no '/'"))?;
+        let (count, per) = s.trim().split_once('/').ok_or_else(|| {
+            // A bare count is the commonest slip: say the rate it most likely meant.
+            match s.trim().parse::<u32>() {
+                Ok(n) => RateParseError {
+                    input: s.to_string(),
+                    why: format!("it has a count but no window; for {n} a minute write {n}/min")
+                        .into(),
+                },
+                Err(_) => err("it has no '/' between the count and the window"),
+            }
+        })?;
         let count: u32 = count
             .trim()
             .parse()

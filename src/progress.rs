@@ -67,6 +67,11 @@ impl Progress {
         });
         let head = mp.add(ProgressBar::new_spinner());
         head.set_style(ProgressStyle::with_template("{spinner} {msg}").expect("template"));
+        if mode == Mode::Bars {
+            // Without its own tick the spinner turns only when the message changes, and a job
+            // waiting out a limit or an outage looked frozen.
+            head.enable_steady_tick(Duration::from_millis(120));
+        }
         let style = ProgressStyle::with_template("  {prefix:<28} [{bar:30}] {pos}/{len} {msg}")
             .expect("template")
             .progress_chars("=> ");
@@ -160,10 +165,12 @@ impl Progress {
         let secs = self.calls.time_left(calls, self.rate).as_secs_f64();
         let done: u64 = self.bars.iter().map(|b| b.position()).sum();
         let total: u64 = self.bars.iter().map(|b| b.length().unwrap_or(0)).sum();
+        // The limit in the same unit as the count beside it: "(limit 3/s)" after a minute's
+        // calls read as if the job were 60 times over.
         format!(
             "{done}/{total} rows; {} calls in the last minute (limit {}); about {} left",
             self.calls.last_minute(),
-            self.rate,
+            per_minute(self.rate),
             humantime::format_duration(Duration::from_secs(secs.ceil() as u64))
         )
     }
@@ -206,6 +213,76 @@ impl Progress {
     }
 }
 
+/// A rate said per minute, as the calls beside it are counted: 100/min, or 180/min (3/s).
+fn per_minute(rate: Rate) -> String {
+    let n = rate.per_second() * 60.0;
+    let n = if (n - n.round()).abs() < 0.05 {
+        format!("{}", n.round() as u64)
+    } else {
+        format!("{n:.1}")
+    };
+    if rate.window == Duration::from_secs(60) {
+        format!("{n}/min")
+    } else {
+        format!("{n}/min, as {rate}")
+    }
+}
+
+/// A line that turns while something before the job's rows takes time (the pre-flight's List
+/// calls): on a terminal a spinner with the calls so far, in a log one line when it starts.
+/// Cleared when dropped.
+pub struct Busy {
+    bar: Option<ProgressBar>,
+    ticker: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Busy {
+    pub fn start(what: &str, calls: Arc<Counted>, quiet: bool) -> Busy {
+        if quiet {
+            return Busy {
+                bar: None,
+                ticker: None,
+            };
+        }
+        if !std::io::stderr().is_terminal() {
+            eprintln!("{what}…");
+            return Busy {
+                bar: None,
+                ticker: None,
+            };
+        }
+        let bar = ProgressBar::new_spinner();
+        bar.set_style(ProgressStyle::with_template("{spinner} {msg}").expect("template"));
+        bar.enable_steady_tick(Duration::from_millis(120));
+        bar.set_message(format!("{what}…"));
+        let (b, what) = (bar.clone(), what.to_string());
+        let ticker = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                b.set_message(format!(
+                    "{what}: {} so far",
+                    crate::words::count(calls.total(), "call")
+                ));
+            }
+        });
+        Busy {
+            bar: Some(bar),
+            ticker: Some(ticker),
+        }
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        if let Some(t) = self.ticker.take() {
+            t.abort();
+        }
+        if let Some(b) = self.bar.take() {
+            b.finish_and_clear();
+        }
+    }
+}
+
 impl Observer for Progress {
     fn row_finished(&self, sheet: u32, state: RowState) {
         let i = sheet as usize;
@@ -230,5 +307,19 @@ impl Observer for Progress {
         if !matches!(self.mode, Mode::Quiet) {
             self.println(why);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_limit_is_said_in_the_unit_of_the_count_beside_it() {
+        assert_eq!(per_minute(Rate::default()), "100/min");
+        assert_eq!(
+            per_minute(Rate::new(3, Duration::from_secs(1))),
+            "180/min, as 3/s"
+        );
     }
 }

@@ -365,7 +365,20 @@ pub fn to_fix_path(results: &Path) -> std::path::PathBuf {
     results.with_file_name(format!("{base}.to-fix.xlsx"))
 }
 
-/// Writes the rows that did not succeed (failed, skipped, needs review, invalid, not run) in
+/// Whether a row belongs in the to-fix file: it ran, or was refused, and did not succeed. A row
+/// not run yet is not the partner's to fix: resuming the job runs it, and running it again from
+/// a to-fix beside the unfinished job would make a second job of it.
+pub fn needs_fixing(state: RowState) -> bool {
+    match state {
+        RowState::Failed | RowState::Skipped | RowState::NeedsReview | RowState::Invalid => true,
+        RowState::Pending
+        | RowState::Succeeded
+        | RowState::AlreadyExisted
+        | RowState::Unchanged => false,
+    }
+}
+
+/// Writes the rows that did not succeed (failed, skipped, needs review, invalid) in
 /// the template's own columns, one sheet per kind, plus Detail: fix the cells in Excel and run
 /// the file again. A Customer that named a Ref of this job is written as the customer's id
 /// when the job made or found it, since the Customers row it named is not in the file. Writes
@@ -421,7 +434,7 @@ pub fn write_to_fix(journal: &Journal, path: &Path) -> Result<usize, ResultsErro
             .iter()
             .flat_map(|s| {
                 rows.iter()
-                    .filter(move |r| r.sheet == s.idx && !r.state.is_success())
+                    .filter(move |r| r.sheet == s.idx && needs_fixing(r.state))
                     .map(move |r| (*s, r))
             })
             .collect();

@@ -29,7 +29,7 @@ fn customers(n: usize, tag: &str) -> String {
 fn plbulk(dir: &Path) -> Command {
     let mut c = Command::new(BIN);
     c.env("PLBULK_DATA_DIR", dir.join("data"))
-        .env("PLBULK_CONFIG", dir.join("no-config.toml"))
+        .env("PLBULK_CONFIG", no_config(dir))
         .env_remove("PLBULK_JOB_DIR")
         .env_remove(plbulk::failpoint::ENV);
     c

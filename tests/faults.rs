@@ -480,7 +480,7 @@ fn plbulk(sb: &Sandbox, dir: &Path) -> Command {
         .env("PLBULK_API_KEY", DEFAULT_KEY)
         .env("PLBULK_API_SECRET", DEFAULT_SECRET)
         .env("PLBULK_DATA_DIR", dir.join("data"))
-        .env("PLBULK_CONFIG", dir.join("no-config.toml"))
+        .env("PLBULK_CONFIG", no_config(dir))
         .env_remove("PLBULK_JOB_DIR")
         .env_remove(plbulk::failpoint::ENV)
         .arg("-q");

@@ -18,7 +18,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_plbulk");
 fn plbulk(data: &Path) -> Command {
     let mut c = Command::new(BIN);
     c.env("PLBULK_DATA_DIR", data)
-        .env("PLBULK_CONFIG", data.join("no-config.toml"))
+        .env("PLBULK_CONFIG", no_config(data))
         .env_remove("PLBULK_JOB_DIR")
         .env_remove("PLBULK_API_KEY")
         .env_remove("PLBULK_API_SECRET")

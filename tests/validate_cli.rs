@@ -103,9 +103,9 @@ fn the_broken_sample_reports_every_kind_of_finding_and_a_report_workbook() {
     assert_eq!(o.status.code(), Some(2));
     let out = text(&o);
     for needle in [
-        "row 2, column F (Email): Email is required: Plan is pro, so Email is required",
+        "row 2, column F (Email): Email is required because Plan is pro",
         "\"18\" is not a contract length",
-        "01632 96000 has 9 digits after the 0; UK numbers have 10",
+        "01632 96000 has 10 digits; a UK number has 11, starting with 0 (01632 960000)",
         "this Ref is used twice, also on row 2",
         "is a multicast address",
         "the same user email is added twice for one customer",

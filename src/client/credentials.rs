@@ -96,6 +96,11 @@ pub enum ConfigError {
         path.display(), path.display()
     )]
     TooOpen { path: PathBuf, mode: u32 },
+    #[error(
+        "{ENV_CONFIG} names the config file {}, which does not exist: correct the path, or unset {ENV_CONFIG} to use the usual one",
+        path.display()
+    )]
+    NamedMissing { path: PathBuf },
     #[error("{set} is set but {missing} is not: set both, or neither and use the config file")]
     HalfSet {
         set: &'static str,
@@ -129,6 +134,18 @@ pub fn config_path() -> Option<PathBuf> {
         .map(|d| d.config_dir().join("config.toml"))
 }
 
+/// What to say when no credentials are set: where each of the two places is, this machine's
+/// config file by its path.
+pub fn missing_text() -> String {
+    let file = match config_path() {
+        Some(p) => format!("api_key and api_secret in the config file {}", p.display()),
+        None => "api_key and api_secret in a config file named by PLBULK_CONFIG".into(),
+    };
+    format!(
+        "no API credentials: set {ENV_KEY} and {ENV_SECRET}, or {file}, or rehearse with --sandbox"
+    )
+}
+
 /// A lookup of environment variables; tests give a map instead of the process environment.
 pub trait Env {
     fn get(&self, name: &str) -> Option<String>;
@@ -145,6 +162,14 @@ impl Env for ProcessEnv {
 impl Settings {
     /// Settings from the process environment and the config file, `base_url_flag` first.
     pub fn load(base_url_flag: Option<&str>) -> Result<Settings, ConfigError> {
+        // A file the user named on purpose and that is not there is a mistake to say, not a
+        // file with no keys in it: the "no credentials" that follows would send them editing
+        // a file that does not exist.
+        if let Some(named) = std::env::var_os(ENV_CONFIG).map(PathBuf::from) {
+            if !named.exists() {
+                return Err(ConfigError::NamedMissing { path: named });
+            }
+        }
         Settings::load_from(base_url_flag, &ProcessEnv, config_path().as_deref())
     }
 

@@ -125,6 +125,13 @@ fn print_status(j: &JobRef) -> Result<(), Error> {
     Ok(())
 }
 
+/// The API's host, which says which account a job ran on in a column that fits:
+/// `https://api.phonelineplus.com/v1` is `api.phonelineplus.com`.
+fn host_of(base_url: &str) -> String {
+    let rest = base_url.split_once("://").map_or(base_url, |(_, r)| r);
+    rest.split('/').next().unwrap_or(rest).to_string()
+}
+
 pub fn list(args: JobsArgs) -> Result<i32, Error> {
     let root = job::jobs_root(args.job_dir.as_deref());
     let all = job::list_all(&root);
@@ -136,7 +143,14 @@ pub fn list(args: JobsArgs) -> Result<i32, Error> {
         outln!("No jobs under {}.", root.display());
         return Ok(EXIT_OK);
     }
-    outln!("{:<24} {:<12} {:<20} rows", "job", "state", "created");
+    outln!(
+        "{:<24} {:<12} {:<20} {:<12} {:<32} rows",
+        "job",
+        "state",
+        "created",
+        "on",
+        "input"
+    );
     for found in &all {
         let j = match found {
             Found::Job(j) => j,
@@ -146,10 +160,12 @@ pub fn list(args: JobsArgs) -> Result<i32, Error> {
                     ms => results::time_text(ms),
                 };
                 outln!(
-                    "{:<24} {:<12} {:<20} {}",
+                    "{:<24} {:<12} {:<20} {:<12} {:<32} {}",
                     u.id,
                     "unreadable",
                     created,
+                    "",
+                    "",
                     u.message()
                 );
                 continue;
@@ -159,11 +175,33 @@ pub fn list(args: JobsArgs) -> Result<i32, Error> {
             .and_then(|jr| jr.counts())
             .map(|c| results::summary_line(&c))
             .unwrap_or_else(|e| format!("unreadable: {e}"));
+        let (on, input) = match j.options() {
+            Ok(o) => (
+                if o.sandbox {
+                    "rehearsal".to_string()
+                } else {
+                    host_of(&j.meta.base_url)
+                },
+                match &o.undo_of {
+                    Some(of) => format!("undo of {of}"),
+                    None => j
+                        .meta
+                        .inputs
+                        .iter()
+                        .map(|f| results::file_name(&f.path))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                },
+            ),
+            Err(e) => (String::new(), format!("unreadable options: {e}")),
+        };
         outln!(
-            "{:<24} {:<12} {:<20} {counts}",
+            "{:<24} {:<12} {:<20} {:<12} {:<32} {counts}",
             j.meta.id,
             j.state_now(j.meta.state).state.as_str(),
             results::time_text(j.meta.created_at_ms),
+            on,
+            input,
         );
     }
     Ok(EXIT_OK)

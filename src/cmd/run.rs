@@ -37,6 +37,14 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<i32, Error> {
             &inputs.outcome.findings,
             errors,
             10,
+            &format!(
+                "(plbulk validate {} writes a report of them all)",
+                args.files
+                    .iter()
+                    .map(|f| shell_word(f))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
         );
     }
     for e in &inputs.unreadable {
@@ -462,9 +470,22 @@ fn write_results(
         let _ = std::fs::remove_file(&to_fix);
     } else if !quiet {
         outln!(
-            "To fix: {} ({n} row{} that did not succeed, in the template's columns: fix them and run that file)",
+            "To fix: {} ({} that did not succeed, in the template's columns: fix them and run that file)",
             to_fix.display(),
-            if n == 1 { "" } else { "s" }
+            crate::words::count(n as u64, "row")
+        );
+    }
+    let unrun = journal
+        .counts()
+        .map_err(job::JobError::from)?
+        .iter()
+        .find(|(s, _)| *s == RowState::Pending)
+        .map_or(0, |(_, n)| *n);
+    if unrun > 0 && !quiet {
+        let id = journal.meta().map_err(job::JobError::from)?.id;
+        outln!(
+            "Not run yet: {} (not in the to-fix file: plbulk resume {id} runs them)",
+            crate::words::count(unrun, "row")
         );
     }
     Ok(())
@@ -524,6 +545,10 @@ fn tell(line: &str) {
     let _ = writeln!(std::io::stderr(), "{line}");
 }
 
+/// Pre-flight findings printed before a run goes on; the rest are counted, and `validate
+/// --online` reports them all.
+const PREFLIGHT_SHOWN: usize = 10;
+
 /// What the pre-flight lets a run do.
 enum Preflight {
     /// Go on; what the update rows change, field by field.
@@ -542,8 +567,14 @@ async fn preflight(
     skip_invalid: bool,
     quiet: bool,
 ) -> Result<Preflight, Error> {
-    let checked = crate::preflight::check(inputs, plan, &conn.look)
-        .await
+    let busy = crate::progress::Busy::start(
+        "Checking the account before any write (customers, numbers, products, postcodes)",
+        conn.calls.clone(),
+        quiet,
+    );
+    let checked = crate::preflight::check(inputs, plan, &conn.look).await;
+    drop(busy);
+    let checked = checked
         .map_err(|e| {
             Error::reading(
                 "the online pre-flight could not read the account, and nothing was sent (try again, or run with --no-preflight)",
@@ -555,13 +586,43 @@ async fn preflight(
         .iter()
         .filter(|(_, f)| f.severity == crate::findings::Severity::Error)
         .count();
-    if !quiet || errors > 0 {
+    if !quiet {
+        use crate::findings::Severity;
+        let said = checked
+            .findings
+            .iter()
+            .map(|(_, f)| f)
+            .filter(|f| f.severity != Severity::Note);
+        let warnings = said.clone().count() - errors;
+        if errors + warnings > 0 {
+            outln!(
+                "Pre-flight: {}, {}.",
+                crate::words::count(errors as u64, "error"),
+                crate::words::count(warnings as u64, "warning")
+            );
+            super::validate::print_findings(
+                said,
+                (errors + warnings) as u64,
+                PREFLIGHT_SHOWN,
+                &format!(
+                    "(plbulk validate --online {} writes a report of them all)",
+                    inputs
+                        .files
+                        .iter()
+                        .map(|f| shell_word(f))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ),
+            );
+        }
+    } else {
+        // Quiet (or --json, whose stdout is the document's alone): the errors still, on stderr.
         for (_, f) in checked
             .findings
             .iter()
-            .filter(|(_, f)| f.severity != crate::findings::Severity::Note)
+            .filter(|(_, f)| f.severity == crate::findings::Severity::Error)
         {
-            outln!("  {f}");
+            eprintln!("  {f}");
         }
     }
     if errors > 0 && !skip_invalid {
@@ -682,15 +743,20 @@ pub(super) fn print_calls(plan: &crate::plan::Plan, rate: crate::pacing::Rate) {
         .filter(|r| r.state == RowState::Invalid)
         .count();
     if invalid > 0 {
-        outln!("  ({invalid} invalid rows would be recorded as such and not sent)");
+        outln!(
+            "  ({} would be recorded as such and not sent)",
+            crate::words::count(invalid as u64, "invalid row")
+        );
     }
     // Look-ups: one list of customers, products and partner users at most, and one list per
     // existing customer and collection the rows touch; an estimate, shown as such.
     outln!("  plus authentication and a few look-ups (List calls, at most one per collection).");
     let secs = writes as f64 / rate.per_second();
     outln!(
-        "{writes} writes at {} take at least {}.",
+        "{} at {} {} at least {}.",
+        crate::words::count(writes as u64, "write"),
         rate,
+        if writes == 1 { "takes" } else { "take" },
         humantime::format_duration(std::time::Duration::from_secs(secs.ceil() as u64))
     );
 }

@@ -65,6 +65,19 @@ pub async fn run(args: UndoArgs, quiet: bool) -> Result<i32, Error> {
     if !quiet {
         print_irreversible(&up);
     }
+    if !args.yes && asks() {
+        let on = if was.sandbox {
+            "the rehearsal (sandbox) account".to_string()
+        } else {
+            format!("{} with key {}", source.meta.base_url, source.meta.key_id)
+        };
+        outln!("The undo of job {id} on {on} will make, in this order:");
+        print_calls(&up.plan, rate);
+        if !confirm("Start the undo?") {
+            outln!("Nothing was sent. (plbulk undo {id} --yes starts without asking.)");
+            return Ok(super::EXIT_REFUSED);
+        }
+    }
 
     let options = JobOptions {
         kind: None,
@@ -106,6 +119,25 @@ pub async fn run(args: UndoArgs, quiet: bool) -> Result<i32, Error> {
         );
     }
     drive(job, journal, conn, &options, quiet, false).await
+}
+
+/// Whether to ask before starting: only someone at a terminal can answer, and a script must
+/// not hang on a question nobody sees.
+fn asks() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}
+
+/// Asks `question` on the terminal; anything but y or yes is no, as is a closed input.
+fn confirm(question: &str) -> bool {
+    use std::io::Write;
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    match std::io::stdin().read_line(&mut answer) {
+        Ok(0) | Err(_) => false,
+        Ok(_) => matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes"),
+    }
 }
 
 /// The options of a job that may be undone, or why it may not.

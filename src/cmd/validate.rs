@@ -44,7 +44,12 @@ pub async fn run(args: ValidateArgs, quiet: bool) -> Result<i32, Error> {
     let errors = findings.errors() + unreadable.len() as u64;
 
     if !quiet {
-        print_summary(&outcome.sheets, findings, errors, args.show);
+        let more = if args.no_report {
+            "(--show N prints more, or leave out --no-report for a report of them all)"
+        } else {
+            "in the report"
+        };
+        print_summary(&outcome.sheets, findings, errors, args.show, more);
     }
     for e in &unreadable {
         eprintln!("error: {e}");
@@ -122,7 +127,7 @@ fn plural(n: u64) -> &'static str {
     }
 }
 
-/// Rows per sheet, counts of findings, and the first `show` errors and warnings.
+/// Rows per sheet, counts of findings, and the first `show` findings, errors first.
 pub(crate) fn print_summary(
     sheets: &[(
         std::sync::Arc<str>,
@@ -133,6 +138,7 @@ pub(crate) fn print_summary(
     findings: &crate::findings::Findings,
     errors: u64,
     show: usize,
+    more: &str,
 ) {
     for (file, sheet, kind, c) in sheets {
         let label = if **sheet == *kind.sheet_name() {
@@ -164,26 +170,45 @@ pub(crate) fn print_summary(
     );
     // What was decided about a whole file (its encoding, its kind) is said here too, not only
     // in the report: a wrong guess there is wrong for every row.
-    for f in findings
-        .items()
-        .iter()
-        .filter(|f| f.severity == Severity::Note && f.column.is_none())
-    {
+    for f in findings.items().iter().filter(|f| file_level(f)) {
         outln!("  {f}");
     }
-    if show > 0 {
-        let shown: Vec<&Finding> = findings
-            .items()
-            .iter()
-            .filter(|f| f.severity != Severity::Note)
-            .take(show)
-            .collect();
-        for f in &shown {
+    print_findings(
+        findings.items().iter().filter(|f| !file_level(f)),
+        findings.total() - findings.items().iter().filter(|f| file_level(f)).count() as u64,
+        show,
+        more,
+    );
+}
+
+/// A note about a whole file (its encoding, its kind), printed always by [`print_summary`].
+fn file_level(f: &Finding) -> bool {
+    f.severity == Severity::Note && f.column.is_none()
+}
+
+/// Up to `show` of `items` (of `total` in all, some perhaps not kept), errors first, then
+/// warnings, then notes, each in file order; then how many more there are and where `more`
+/// says to see them. Every finding a count line counts can be printed: "3 notes" once printed
+/// one, the others never shown anywhere but the report.
+pub(crate) fn print_findings<'a>(
+    items: impl Iterator<Item = &'a Finding> + Clone,
+    total: u64,
+    show: usize,
+    more: &str,
+) {
+    let mut shown = 0u64;
+    for severity in [Severity::Error, Severity::Warning, Severity::Note] {
+        for f in items
+            .clone()
+            .filter(|f| f.severity == severity)
+            .take(show.saturating_sub(shown as usize))
+        {
             outln!("  {f}");
+            shown += 1;
         }
-        let rest = findings.errors() + findings.warnings() - shown.len() as u64;
-        if rest > 0 {
-            outln!("  … and {rest} more in the report");
-        }
+    }
+    let rest = total.saturating_sub(shown);
+    if rest > 0 {
+        outln!("  … and {rest} more {more}");
     }
 }

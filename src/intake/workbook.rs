@@ -86,7 +86,10 @@ pub(super) fn open(
         })
         .map(|s| s.name.as_str())
         .collect();
-    let mut chosen = Vec::new();
+    let any_known = metadata
+        .iter()
+        .any(|s| s.visible == SheetVisible::Visible && Kind::from_name(&s.name).is_some());
+    let mut chosen: Vec<(String, Option<Kind>)> = Vec::new();
     for s in &metadata {
         if s.visible != SheetVisible::Visible {
             notes.push(note(
@@ -99,9 +102,15 @@ pub(super) fn open(
         if NOT_DATA.iter().any(|n| n.eq_ignore_ascii_case(&s.name)) {
             continue;
         }
+        let only_sheet = visible_unknown.len() == 1 && !any_known;
         let k = match (Kind::from_name(&s.name), kind) {
-            (Some(k), _) => k,
-            (None, Some(k)) if visible_unknown.len() == 1 => k,
+            (Some(k), _) => Some(k),
+            (None, Some(k)) if visible_unknown.len() == 1 => Some(k),
+            // A one-sheet workbook ("Sheet1", "Customers - FINAL v3 (Jan)") is read as its
+            // headers say, as a CSV is. Only when it is the one sheet: beside a sheet named
+            // for its kind, a sheet of the same headers is more likely an old copy than rows
+            // to run.
+            (None, None) if only_sheet => None,
             (None, _) => {
                 notes.push(note(
                     Severity::Warning,
@@ -157,6 +166,36 @@ pub(super) fn open(
             continue;
         }
         let headers: Arc<[Arc<str>]> = header.iter().map(|h| Arc::from(h.trim())).collect();
+        let kind = match kind {
+            Some(k) => k,
+            None => match super::infer_kind(&headers) {
+                Some(k) => {
+                    notes.push(Finding {
+                        row: Some(header_row),
+                        ..note(
+                            Severity::Note,
+                            &name,
+                            format!(
+                                "sheet {name:?} read as {k} rows, from its headers (--kind {} says so outright)",
+                                k.cli_name()
+                            ),
+                        )
+                    });
+                    k
+                }
+                None => {
+                    notes.push(note(
+                        Severity::Warning,
+                        &name,
+                        format!(
+                            "sheet {name:?} was skipped: its headers do not say what it holds; name the sheet {}, or use --kind",
+                            crate::schema::kind_names(Kind::sheet_name)
+                        ),
+                    ));
+                    continue;
+                }
+            },
+        };
         let (columns, mut sheet_notes) =
             map_columns(&file, &sheet_name, kind, &headers, header_row)?;
         sheet_notes.extend(scratch);

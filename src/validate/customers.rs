@@ -120,11 +120,14 @@ impl Cx<'_> {
         );
         match plan {
             Some(Plan::Pro) => {
-                self.require(Field::Email, ": Plan is pro, so Email is required");
+                self.require(Field::Email, " because Plan is pro");
             }
             Some(Plan::Hardware) if !has_address => {
                 for f in [Field::Line1, Field::Town, Field::Postcode] {
-                    self.require(f, ": Plan is hardware, so an address is required");
+                    self.require(
+                        f,
+                        " because Plan is hardware (the phones are delivered there)",
+                    );
                 }
             }
             Some(Plan::Hardware) | None => {}

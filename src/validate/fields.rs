@@ -127,10 +127,19 @@ pub fn uk_number(input: &str, out: &mut String) -> Result<(), String> {
     }
     let ok_len = nsn.len() == 10 || (nsn.len() == 9 && nsn.starts_with("800"));
     if !ok_len {
-        return Err(format!(
-            "{s} has {} digits after the 0; UK numbers have 10",
-            nsn.len()
-        ));
+        // Said in the digits the partner typed: "12 has 2 digits after the 0" named a 0 that
+        // was not there.
+        return Err(if international {
+            format!(
+                "{s} has {} digits after +44; a UK number has 10 there",
+                nsn.len()
+            )
+        } else {
+            format!(
+                "{s} has {} digits; a UK number has 11, starting with 0 (01632 960000)",
+                d.len()
+            )
+        });
     }
     out.push_str("+44");
     out.push_str(nsn);
@@ -599,7 +608,7 @@ mod tests {
     fn uk_numbers_of_the_wrong_length_say_how_many_digits() {
         assert_eq!(
             n("01632 96000").unwrap_err(),
-            "01632 96000 has 9 digits after the 0; UK numbers have 10"
+            "01632 96000 has 10 digits; a UK number has 11, starting with 0 (01632 960000)"
         );
         assert!(n("0161 496 00001").unwrap_err().contains("11 digits"));
         assert!(n("+1 415 555 0100")

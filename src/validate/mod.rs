@@ -642,7 +642,10 @@ fn missing_column(sheet: &Sheet, f: Field, header: &str, because: &str) -> Strin
             sheet.headers[i].as_ref(),
             crate::schema::column_letter(i)
         )),
-        None => m.push_str(&format!("; add a {header} column")),
+        None => m.push_str(&format!(
+            "; add {} {header} column",
+            crate::words::article(header)
+        )),
     }
     m.push_str(" (this is said once for the sheet)");
     m

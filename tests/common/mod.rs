@@ -96,10 +96,24 @@ impl StandaloneSandbox {
             .env("PLBULK_API_KEY", &self.key)
             .env("PLBULK_API_SECRET", &self.secret)
             .env("PLBULK_DATA_DIR", data_dir)
-            .env("PLBULK_CONFIG", data_dir.join("no-config.toml"))
+            .env("PLBULK_CONFIG", no_config(data_dir))
             .env_remove("PLBULK_JOB_DIR");
         c
     }
+}
+
+/// An empty config file (readable by its owner only) in `dir`, for `PLBULK_CONFIG`: the test
+/// reads no user's config, and a named config file that is missing is an error of its own.
+pub fn no_config(dir: &Path) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let p = dir.join("no-config.toml");
+    std::fs::write(&p, "").unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    p
 }
 
 /// A blocking GET, for tests that are not async.
