@@ -610,7 +610,10 @@ mod tests {
             n("01632 96000").unwrap_err(),
             "01632 96000 has 10 digits; a UK number has 11, starting with 0 (01632 960000)"
         );
-        assert!(n("0161 496 00001").unwrap_err().contains("11 digits"));
+        assert!(n("0161 496 00001").unwrap_err().contains("has 12 digits"));
+        assert!(n("+44 161 496 000")
+            .unwrap_err()
+            .contains("9 digits after +44"));
         assert!(n("+1 415 555 0100")
             .unwrap_err()
             .contains("not a UK number"));
