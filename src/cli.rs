@@ -64,7 +64,7 @@ Examples:
 const EXIT_CODES: &str = "\
 Exit codes:
   0  success: every row succeeded
-  1  finished, with failed, skipped or needs-review rows
+  1  finished, with failed, skipped, needs-review or invalid rows
   2  refused: bad arguments, validation errors, changed input, or a setup problem
   3  interrupted: the job can be resumed";
 
@@ -173,7 +173,8 @@ pub struct RunArgs {
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
 
-    /// What a CSV file holds (as for validate).
+    /// What a CSV file (or a one-sheet workbook whose sheet has another name) holds:
+    /// customers, users, numbers, blocked-numbers, devices, orders, user-settings, partner-users.
     #[arg(long)]
     pub kind: Option<String>,
 
@@ -323,7 +324,8 @@ pub struct StatusArgs {
     #[arg(long, env = "PLBULK_JOB_DIR")]
     pub job_dir: Option<PathBuf>,
 
-    /// Print one JSON document (the shape is in the README, under JSON output).
+    /// Print one JSON document: id, state, outcomes per sheet, calls, results and journal paths
+    /// (schema 1; the README's "JSON for scripts" gives every field).
     #[arg(long)]
     pub json: bool,
 }

@@ -536,7 +536,12 @@ impl<'a> RowErrors<'a> {
             })
             .collect();
         if msgs.is_empty() {
-            "invalid (see the validation report)".to_string()
+            // Its findings were not kept (past the count kept in memory): validate writes
+            // them all, with the cell marked. A run writes no report to point at.
+            format!(
+                "invalid: plbulk validate {} lists why, with the cell marked",
+                sheet.file
+            )
         } else {
             msgs.join("; ")
         }

@@ -46,11 +46,21 @@ pub struct Checked {
 }
 
 /// Runs every online check over the plan's valid rows.
-pub async fn check(inputs: &Inputs, plan: &Plan, look: &Lookups) -> Result<Checked, ApiError> {
+///
+/// `existing` is what the run will do with a create whose entity is there already, so the
+/// warning says what will happen; None (a `validate --online`, which runs nothing) says each
+/// choice.
+pub async fn check(
+    inputs: &Inputs,
+    plan: &Plan,
+    look: &Lookups,
+    existing: Option<crate::engine::Existing>,
+) -> Result<Checked, ApiError> {
     let mut p = Preflight {
         inputs,
         plan,
         look,
+        existing,
         works: plan
             .rows
             .iter()
@@ -77,6 +87,7 @@ struct Preflight<'a> {
     inputs: &'a Inputs,
     plan: &'a Plan,
     look: &'a Lookups,
+    existing: Option<crate::engine::Existing>,
     /// (index in the plan, work) of every valid row.
     works: Vec<(usize, &'a Work)>,
     /// The account's customer each row is about, when it is already there.
@@ -86,6 +97,21 @@ struct Preflight<'a> {
 }
 
 impl Preflight<'_> {
+    /// What becomes of a create whose entity is already in the account, as the run will do it.
+    fn what_existing_does(&self) -> &'static str {
+        use crate::engine::Existing;
+        match self.existing {
+            Some(Existing::Skip) => {
+                "this run (--existing skip) records the row as already existed and changes nothing"
+            }
+            Some(Existing::Update) => "this run (--existing update) changes it to match the row",
+            Some(Existing::Fail) => "this run (--existing fail) fails the row",
+            None => {
+                "a run records the row as already existed (--existing skip, the default), changes it to match the row (--existing update), or fails it (--existing fail)"
+            }
+        }
+    }
+
     /// A finding on the plan's row `i`, at the cell of `field`.
     fn say(&mut self, i: usize, field: Field, severity: Severity, message: String) {
         let row = &self.plan.rows[i];
@@ -119,8 +145,9 @@ impl Preflight<'_> {
                 if let Some(cu) = self.look.find_customer(new, false, &|_| true).await? {
                     // Rows that name this Customers row are about that customer.
                     added_existing.insert(i as i64 + 1, cu.id.clone());
+                    let does = self.what_existing_does();
                     self.say(i, Field::CompanyName, Severity::Warning, format!(
-                        "this customer is already in the account ({}): with --existing skip (the default) it is recorded as already existed; update changes it to match; fail fails the row",
+                        "this customer is already in the account ({}): {does}",
                         cu.id
                     ));
                 }
@@ -229,8 +256,9 @@ impl Preflight<'_> {
                     in_customer.insert(cid.clone(), ns.into_iter().map(|n| n.number).collect());
                 }
                 if in_customer[&cid].contains(number) {
+                    let does = self.what_existing_does();
                     self.say(i, Field::Number, Severity::Warning, format!(
-                        "{number} is already in customer {cid}: with --existing skip it is recorded as already existed"
+                        "{number} is already in customer {cid}: {does}"
                     ));
                     continue;
                 }
@@ -262,8 +290,9 @@ impl Preflight<'_> {
                         );
                     }
                     if users[&cid].contains(&natural_key(&new.email)) {
+                        let does = self.what_existing_does();
                         self.say(i, Field::Email, Severity::Warning, format!(
-                            "customer {cid} already has a user with this email: with --existing skip it is recorded as already existed"
+                            "customer {cid} already has a user with this email: {does}"
                         ));
                     }
                 }
@@ -273,8 +302,9 @@ impl Preflight<'_> {
                         blocked.insert(cid.clone(), all.into_iter().map(|b| b.number).collect());
                     }
                     if blocked[&cid].contains(&new.number) {
+                        let does = self.what_existing_does();
                         self.say(i, Field::Number, Severity::Warning, format!(
-                            "{} is already blocked for customer {cid}: with --existing skip it is recorded as already existed",
+                            "{} is already blocked for customer {cid}: {does}",
                             new.number
                         ));
                     }

@@ -66,6 +66,37 @@ pub struct ApiError {
     pub from_api: bool,
 }
 
+/// Up to `chars` of a body that is not the API's, for the message that says what came
+/// instead; what could be a credential never is. A page that echoes its request (a proxy's
+/// error page, a debugging gateway) would otherwise put the secret of a token request, or the
+/// token of any call, into stderr, the journal and the results.
+fn excerpt(operation: Operation, body: &[u8], chars: usize) -> String {
+    if operation == Operation::GetJwt {
+        return String::new();
+    }
+    let text = String::from_utf8_lossy(body);
+    let text: String = text.trim().chars().take(chars).collect();
+    text.split_inclusive(|c: char| !is_token_char(c))
+        .map(|word| {
+            let bare = word.trim_end_matches(|c: char| !is_token_char(c));
+            if looks_like_jwt(bare) {
+                word.replacen(bare, "[token withheld]", 1)
+            } else {
+                word.to_string()
+            }
+        })
+        .collect()
+}
+
+fn is_token_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')
+}
+
+/// A JSON Web Token: three base64url parts, the first a JSON header (`eyJ` is `{"`).
+fn looks_like_jwt(s: &str) -> bool {
+    s.starts_with("eyJ") && s.split('.').count() == 3
+}
+
 impl ApiError {
     pub(crate) fn from_response(
         operation: Operation,
@@ -80,12 +111,11 @@ impl ApiError {
             Some(b) => (Some(b.error.code), b.error.message, b.error.fields),
             None => {
                 // Not the contract's error shape (a proxy's page, say): keep a short excerpt.
-                let text = String::from_utf8_lossy(body);
-                let text: String = text.chars().take(200).collect();
-                let message = if text.trim().is_empty() {
+                let text = excerpt(operation, body, 200);
+                let message = if text.is_empty() {
                     format!("HTTP {status} with no explanation")
                 } else {
-                    text.trim().to_string()
+                    text
                 };
                 (None, message, BTreeMap::new())
             }
@@ -113,8 +143,7 @@ impl ApiError {
         content_type: Option<Box<str>>,
         body: &[u8],
     ) -> ApiError {
-        let text = String::from_utf8_lossy(body);
-        let excerpt: String = text.trim().chars().take(120).collect();
+        let excerpt = excerpt(operation, body, 120);
         let what = content_type.as_deref().unwrap_or("no content type");
         ApiError {
             kind: if operation.is_write() {
@@ -284,6 +313,20 @@ mod tests {
     use super::*;
 
     const REFUSED: &[u8] = br#"{"error":{"code":"conflict","message":"no"}}"#;
+
+    /// A page that echoes the request it was given never carries a credential into a message.
+    #[test]
+    fn an_echoing_page_keeps_no_credential() {
+        let echo = br#"<pre>POST /auth {"apiKey":"pk_1","apiSecret":"s3cr3t-Value"}</pre>"#;
+        let e = ApiError::from_response(Operation::GetJwt, 502, echo, None);
+        assert!(!e.message.contains("s3cr3t"), "{}", e.message);
+        let e = ApiError::not_the_apis(Operation::GetJwt, 200, None, echo);
+        assert!(!e.message.contains("s3cr3t"), "{}", e.message);
+        let jwt = b"<p>Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJwayJ9.c2lnbmF0dXJl denied</p>";
+        let e = ApiError::from_response(Operation::ListCustomers, 403, jwt, None);
+        assert!(!e.message.contains("eyJhbGci"), "{}", e.message);
+        assert!(e.message.contains("[token withheld] denied"), "{}", e.message);
+    }
 
     #[test]
     fn a_read_that_fails_is_transient_or_final() {

@@ -59,10 +59,10 @@ pub async fn run(args: CheckArgs, quiet: bool) -> Result<i32, Error> {
         )),
     })?;
     outln!(
-        "OK: the key authenticates, and the account has {} customers, {} users and {} numbers.",
-        stats.customers,
-        stats.users,
-        stats.numbers
+        "OK: the key authenticates, and the account has {}, {} and {}.",
+        crate::words::count(stats.customers as u64, "customer"),
+        crate::words::count(stats.users as u64, "user"),
+        crate::words::count(stats.numbers as u64, "number")
     );
     Ok(EXIT_OK)
 }

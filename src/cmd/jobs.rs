@@ -112,7 +112,8 @@ fn print_status(j: &JobRef) -> Result<(), Error> {
         let rate = options.rate();
         let secs = pending as f64 / rate.per_second();
         outln!(
-            "  left:     {pending} rows, about {} at {}",
+            "  left:     {}, about {} at {}",
+            crate::words::count(pending, "row"),
             humantime::format_duration(Duration::from_secs(secs.ceil() as u64)),
             rate
         );

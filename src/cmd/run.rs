@@ -121,7 +121,7 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<i32, Error> {
     let conn = Connection::open(&options, settings.as_ref(), None).await?;
     let mut plan = plan;
     if !args.no_preflight {
-        match preflight(&inputs, &mut plan, &conn, args.skip_invalid, quiet).await {
+        match preflight(&inputs, &mut plan, &conn, args.existing, args.skip_invalid, quiet).await {
             Ok(Preflight::Go(_)) => {}
             stop => {
                 conn.close().await;
@@ -135,7 +135,7 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<i32, Error> {
     let _held = job.lock()?;
     if !quiet {
         outln!(
-            "Job {} on {}{}: {} rows; journal {}",
+            "Job {} on {}{}: {}; journal {}",
             job.meta.id,
             conn.base_url,
             if options.sandbox {
@@ -143,7 +143,7 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<i32, Error> {
             } else {
                 ""
             },
-            plan.rows.len(),
+            crate::words::count(plan.rows.len() as u64, "row"),
             job.journal_path().display()
         );
     }
@@ -328,7 +328,10 @@ Stopping: no new rows, and nothing more is sent; the answers of the requests alr
     }
     if !quiet {
         let apart = if unreached > 0 {
-            format!(" ({unreached} more attempts could not connect)")
+            format!(
+                " ({} could not connect)",
+                crate::words::count(unreached, "more attempt")
+            )
         } else {
             String::new()
         };
@@ -412,8 +415,9 @@ fn tell_outages(conn: &Connection, progress: Arc<Progress>) -> tokio::task::Join
                     }
                     said_every = Some(probe_every);
                     progress.println(&format!(
-                        "The API has not answered since {} ({last_error}); {waiting} requests waiting; trying again every {}. plbulk goes on by itself when it answers.",
+                        "The API has not answered since {} ({last_error}); {} waiting; trying again every {}. plbulk goes on by itself when it answers.",
                         clock(since_ms),
+                        crate::words::count(waiting as u64, "request"),
                         humantime::format_duration(probe_every)
                     ));
                 }
@@ -564,6 +568,7 @@ async fn preflight(
     inputs: &crate::plan::Inputs,
     plan: &mut crate::plan::Plan,
     conn: &Connection,
+    existing: crate::engine::Existing,
     skip_invalid: bool,
     quiet: bool,
 ) -> Result<Preflight, Error> {
@@ -572,12 +577,12 @@ async fn preflight(
         conn.calls.clone(),
         quiet,
     );
-    let checked = crate::preflight::check(inputs, plan, &conn.look).await;
+    let checked = crate::preflight::check(inputs, plan, &conn.look, Some(existing)).await;
     drop(busy);
     let checked = checked
         .map_err(|e| {
             Error::reading(
-                "the online pre-flight could not read the account, and nothing was sent (try again, or run with --no-preflight)",
+                "the check of the account before the run could not read it; nothing was sent (try again, or skip the check with --no-preflight)",
                 &e,
             )
         })?;
@@ -653,12 +658,10 @@ async fn preflight(
     }
     if !quiet && !checked.unchanged.is_empty() {
         outln!(
-            "  {} update row{} change nothing in the account and will not be sent.",
-            checked.unchanged.len(),
-            if checked.unchanged.len() == 1 {
-                ""
-            } else {
-                "s"
+            "  {} nothing in the account and will not be sent.",
+            match checked.unchanged.len() {
+                1 => "1 update row changes".to_string(),
+                n => format!("{n} update rows change"),
             }
         );
     }
@@ -683,7 +686,7 @@ async fn dry_run(
         };
         match Connection::open(&options, settings.as_ref(), None).await {
             Ok(conn) => {
-                let r = preflight(inputs, &mut plan, &conn, true, quiet).await;
+                let r = preflight(inputs, &mut plan, &conn, args.existing, true, quiet).await;
                 conn.close().await;
                 if let Preflight::Go(changes) = r? {
                     print_changes(&plan, inputs, &changes);

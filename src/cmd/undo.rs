@@ -111,10 +111,10 @@ pub async fn run(args: UndoArgs, quiet: bool) -> Result<i32, Error> {
     let _held = job.lock()?;
     if !quiet {
         outln!(
-            "Job {} undoes job {id} on {}: {} rows; journal {}",
+            "Job {} undoes job {id} on {}: {}; journal {}",
             job.meta.id,
             conn.base_url,
-            up.plan.rows.len(),
+            crate::words::count(up.plan.rows.len() as u64, "row"),
             job.journal_path().display()
         );
     }
@@ -160,16 +160,22 @@ fn undoable(source: &JobRef) -> Result<JobOptions, Error> {
 fn print_irreversible(up: &undo::UndoPlan) {
     if up.left_alone > 0 {
         outln!(
-            "  {} rows are left alone: what they name was in the account before the job.",
-            up.left_alone
+            "  {} left alone: what they name was in the account before the job.",
+            match up.left_alone {
+                1 => "1 row is".to_string(),
+                n => format!("{n} rows are"),
+            }
         );
     }
     if up.irreversible.is_empty() {
         return;
     }
     outln!(
-        "  {} rows cannot be reversed through the API (the results say so on each):",
-        up.irreversible.len()
+        "  {} be reversed through the API (the results say so on each):",
+        match up.irreversible.len() {
+            1 => "1 row cannot".to_string(),
+            n => format!("{n} rows cannot"),
+        }
     );
     for line in up.irreversible.iter().take(20) {
         outln!("    {line}");

@@ -81,7 +81,7 @@ async fn online_findings(
         .map_err(|e| Error::Refused(e.to_string()))?;
     let options = crate::job::JobOptions::reading(args.rate);
     let conn = crate::job::Connection::open(&options, Some(&settings), None).await?;
-    let found = crate::preflight::check(inputs, plan, &conn.look).await;
+    let found = crate::preflight::check(inputs, plan, &conn.look, None).await;
     conn.close().await;
     let found =
         found.map_err(|e| Error::reading("the online checks could not read the account", &e))?;
@@ -181,9 +181,12 @@ pub(crate) fn print_summary(
     );
 }
 
-/// A note about a whole file (its encoding, its kind), printed always by [`print_summary`].
+/// A note about a whole file or sheet (its encoding, its kind), printed always by
+/// [`print_summary`].
 fn file_level(f: &Finding) -> bool {
-    f.severity == Severity::Note && f.column.is_none()
+    // Not a note on a row (the pre-flight's "no change", one per update row): thousands of
+    // them were printed uncapped.
+    f.severity == Severity::Note && f.row.is_none()
 }
 
 /// Up to `show` of `items` (of `total` in all, some perhaps not kept), errors first, then

@@ -267,9 +267,24 @@ impl RowCx<'_> {
             .and_then(Value::as_str)
             .map(str::to_string)
             .ok_or_else(|| {
+                // Named as the partner finds it: the plan's own row number is in no file.
+                let which = match self.e.journal.row(row) {
+                    Ok(rec) => self.e.describe_row(&rec),
+                    Err(_) => "the row it needs".to_string(),
+                };
+                let what: String = key
+                    .chars()
+                    .flat_map(|c| match c {
+                        '_' | '-' => vec![' '],
+                        c if c.is_ascii_uppercase() => vec![' ', c.to_ascii_lowercase()],
+                        c => vec![c],
+                    })
+                    .collect();
                 done(
                     RowState::Failed,
-                    format!("the row this one depends on (plan row {row}) recorded no {key} id"),
+                    format!(
+                        "{which}, which this row needs, ended without a {what} ID: see that row in the results"
+                    ),
                 )
             })
     }
@@ -377,8 +392,8 @@ impl RowCx<'_> {
                 // The claims cannot be read: look afresh, as a contested row does.
                 None => return Ok(true),
                 Some(Take::Wait(other)) => {
-                    self.wait_on(&mut told, &other, "the same thing", &key)
-                        .await?
+                    let what = format!("the same {}", claim.describe());
+                    self.wait_on(&mut told, &other, &what).await?
                 }
             }
         }
@@ -394,8 +409,8 @@ impl RowCx<'_> {
             let Some(Some(other)) = self.e.claims_call(move |c| c.maker(&k)).await else {
                 return Ok(waited);
             };
-            self.wait_on(&mut waited, &other, "what it names", &key)
-                .await?;
+            let what = format!("the {} this row names", claim.describe());
+            self.wait_on(&mut waited, &other, &what).await?;
         }
     }
 
@@ -405,12 +420,11 @@ impl RowCx<'_> {
         told: &mut bool,
         other: &crate::journal::claims::Other,
         what: &str,
-        key: &str,
     ) -> Step<()> {
         if !*told {
             *told = true;
             self.e.tell_wait(&format!(
-                "{} waits for {other}, which is making {what} ({key})",
+                "{} waits for {other}, which is adding {what}; it goes on when that job's row ends",
                 self.e.describe_row(self.rec)
             ));
         }

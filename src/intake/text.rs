@@ -365,12 +365,12 @@ pub(super) fn open(
                     severity: Severity::Note,
                     file: file_name.clone(),
                     sheet: k.sheet_name().into(),
-                    row: Some(header_row),
+                    row: None,
                     column: None,
                     header: None,
                     value: String::new(),
                     message: format!(
-                        "read as {k} rows, from its headers (--kind {} says so outright)",
+                        "read as {k} rows, from its headers (to say so yourself, add --kind {})",
                         k.cli_name()
                     ),
                 });

@@ -170,17 +170,14 @@ pub(super) fn open(
             Some(k) => k,
             None => match super::infer_kind(&headers) {
                 Some(k) => {
-                    notes.push(Finding {
-                        row: Some(header_row),
-                        ..note(
-                            Severity::Note,
-                            &name,
-                            format!(
-                                "sheet {name:?} read as {k} rows, from its headers (--kind {} says so outright)",
-                                k.cli_name()
-                            ),
-                        )
-                    });
+                    notes.push(note(
+                        Severity::Note,
+                        &name,
+                        format!(
+                            "sheet {name:?} read as {k} rows, from its headers (to say so yourself, add --kind {})",
+                            k.cli_name()
+                        ),
+                    ));
                     k
                 }
                 None => {

@@ -65,6 +65,23 @@ pub enum Claim<'a> {
 }
 
 impl Claim<'_> {
+    /// What is being made, in a partner's words, for the line that says a row waits for it:
+    /// "customer Acme Ltd", "user ann@acme.example of customer cus_000001".
+    pub fn describe(&self) -> String {
+        match self {
+            Claim::Customer { company } => format!("customer ({})", company.trim()),
+            Claim::User { customer, email } => {
+                format!("user ({} of customer {customer})", email.trim())
+            }
+            Claim::Number { number } => format!("number ({})", number.trim()),
+            Claim::Blocked { customer, number } => {
+                format!("blocked number ({} for customer {customer})", number.trim())
+            }
+            Claim::Order { customer } => format!("order (for customer {customer})"),
+            Claim::PartnerUser { email } => format!("partner user ({})", email.trim()),
+        }
+    }
+
     pub fn key(&self) -> String {
         match self {
             Claim::Customer { company } => format!("customer|{}", natural_key(company)),
