@@ -50,15 +50,14 @@ impl Finding {
 
 impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}: {} [{}]",
-            self.severity.as_str(),
-            self.file,
-            self.sheet
-        )?;
+        // In Excel's words: "in.xlsx, sheet Users, row 7, column AB (Email)". A CSV has no
+        // sheet (its "sheet" is the kind it was read as), so none is named.
+        write!(f, "{}: {}", self.severity.as_str(), self.file)?;
+        if !is_text_file(&self.file) {
+            write!(f, ", sheet {}", self.sheet)?;
+        }
         if let Some(r) = self.row {
-            write!(f, " row {r}")?;
+            write!(f, ", row {r}")?;
         }
         if let Some(letter) = self.column_letter() {
             write!(f, ", column {letter}")?;
@@ -68,6 +67,12 @@ impl fmt::Display for Finding {
         }
         write!(f, ": {}", self.message)
     }
+}
+
+/// Whether a file is read as text (CSV, TSV), with no sheets of its own.
+fn is_text_file(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    [".csv", ".tsv", ".txt"].iter().any(|e| lower.ends_with(e))
 }
 
 /// Findings of a job, kept up to a limit (a file with a million bad rows must not take a
@@ -178,7 +183,7 @@ mod tests {
     fn display_names_file_sheet_row_and_column() {
         assert_eq!(
             f(Severity::Error).to_string(),
-            "error: in.xlsx [Users] row 7, column AB (Email): \"tom@\" is not an email address"
+            "error: in.xlsx, sheet Users, row 7, column AB (Email): \"tom@\" is not an email address"
         );
     }
 

@@ -146,10 +146,15 @@ impl Preflight<'_> {
                     // Rows that name this Customers row are about that customer.
                     added_existing.insert(i as i64 + 1, cu.id.clone());
                     let does = self.what_existing_does();
-                    self.say(i, Field::CompanyName, Severity::Warning, format!(
-                        "this customer is already in the account ({}): {does}",
-                        cu.id
-                    ));
+                    self.say(
+                        i,
+                        Field::CompanyName,
+                        Severity::Warning,
+                        format!(
+                            "this customer is already in the account ({}): {does}",
+                            cu.id
+                        ),
+                    );
                 }
                 continue;
             }
@@ -257,9 +262,12 @@ impl Preflight<'_> {
                 }
                 if in_customer[&cid].contains(number) {
                     let does = self.what_existing_does();
-                    self.say(i, Field::Number, Severity::Warning, format!(
-                        "{number} is already in customer {cid}: {does}"
-                    ));
+                    self.say(
+                        i,
+                        Field::Number,
+                        Severity::Warning,
+                        format!("{number} is already in customer {cid}: {does}"),
+                    );
                     continue;
                 }
             }
@@ -291,9 +299,12 @@ impl Preflight<'_> {
                     }
                     if users[&cid].contains(&natural_key(&new.email)) {
                         let does = self.what_existing_does();
-                        self.say(i, Field::Email, Severity::Warning, format!(
-                            "customer {cid} already has a user with this email: {does}"
-                        ));
+                        self.say(
+                            i,
+                            Field::Email,
+                            Severity::Warning,
+                            format!("customer {cid} already has a user with this email: {does}"),
+                        );
                     }
                 }
                 Work::AddBlocked { new, .. } => {
@@ -303,10 +314,15 @@ impl Preflight<'_> {
                     }
                     if blocked[&cid].contains(&new.number) {
                         let does = self.what_existing_does();
-                        self.say(i, Field::Number, Severity::Warning, format!(
-                            "{} is already blocked for customer {cid}: {does}",
-                            new.number
-                        ));
+                        self.say(
+                            i,
+                            Field::Number,
+                            Severity::Warning,
+                            format!(
+                                "{} is already blocked for customer {cid}: {does}",
+                                new.number
+                            ),
+                        );
                     }
                 }
                 _ => {}

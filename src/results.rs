@@ -83,6 +83,12 @@ fn outcome_color(s: RowState) -> Color {
 
 /// A time (ms since the epoch) as RFC 3339 to the second, as every output shows times.
 pub fn time_text(ms: i64) -> String {
+    // As a person reads a time, not as RFC 3339 writes it ("2026-12-01T09:30:00Z").
+    rfc3339(ms).replacen('T', " ", 1).replacen('Z', " UTC", 1)
+}
+
+/// A time for machines (JSON): RFC 3339 in UTC, to the second.
+pub fn rfc3339(ms: i64) -> String {
     let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
     humantime::format_rfc3339_seconds(t).to_string()
 }
@@ -560,7 +566,7 @@ pub fn write_csv(journal: &Journal, path: &Path) -> Result<Vec<std::path::PathBu
                 } else {
                     String::new()
                 });
-                rec.push(row.finished_at_ms.map(time_text).unwrap_or_default());
+                rec.push(row.finished_at_ms.map(rfc3339).unwrap_or_default());
                 for (key, _) in &ids {
                     let v = row.ids.get(*key).and_then(|v| v.as_str()).unwrap_or("");
                     rec.push(inert(v).into_owned());

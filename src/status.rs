@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::job::{Found, JobError, JobRef};
 use crate::journal::{JobState, Journal, RowState};
-use crate::results::time_text;
+use crate::results::rfc3339;
 
 /// The version of the shapes below.
 pub const SCHEMA: u32 = 1;
@@ -133,9 +133,9 @@ pub fn of(job: &JobRef, calls: Option<u64>) -> Result<JobStatus, JobError> {
         sheets: per_sheet,
         writes_sent,
         calls,
-        created_at: time_text(meta.created_at_ms),
-        first_call_at: first.map(time_text),
-        last_call_at: last.map(time_text),
+        created_at: rfc3339(meta.created_at_ms),
+        first_call_at: first.map(rfc3339),
+        last_call_at: last.map(rfc3339),
         pending,
         seconds_left: (pending as f64 / rate.per_second()).ceil() as u64,
         rate: rate.to_string(),

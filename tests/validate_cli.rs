@@ -358,7 +358,7 @@ fn a_missing_column_is_reported_on_the_header_with_the_nearest_match() {
         .find(|l| l.contains("the sheet has no Company Name column"))
         .unwrap_or_else(|| panic!("{out}"));
     assert!(
-        line.contains("[Customers] row 1:"),
+        line.contains("sheet Customers, row 1:"),
         "on the header row: {line}"
     );
     assert!(

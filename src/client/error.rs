@@ -325,7 +325,11 @@ mod tests {
         let jwt = b"<p>Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJwayJ9.c2lnbmF0dXJl denied</p>";
         let e = ApiError::from_response(Operation::ListCustomers, 403, jwt, None);
         assert!(!e.message.contains("eyJhbGci"), "{}", e.message);
-        assert!(e.message.contains("[token withheld] denied"), "{}", e.message);
+        assert!(
+            e.message.contains("[token withheld] denied"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]

@@ -92,8 +92,7 @@ impl std::fmt::Display for Halt {
 
 /// A moment as people read it in a message (UTC, to the second).
 pub fn clock(ms: i64) -> String {
-    let t = std::time::UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
-    humantime::format_rfc3339_seconds(t).to_string()
+    crate::results::time_text(ms)
 }
 
 /// Where the API stands, as the job reports it.

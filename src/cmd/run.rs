@@ -121,7 +121,16 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<i32, Error> {
     let conn = Connection::open(&options, settings.as_ref(), None).await?;
     let mut plan = plan;
     if !args.no_preflight {
-        match preflight(&inputs, &mut plan, &conn, args.existing, args.skip_invalid, quiet).await {
+        match preflight(
+            &inputs,
+            &mut plan,
+            &conn,
+            args.existing,
+            args.skip_invalid,
+            quiet,
+        )
+        .await
+        {
             Ok(Preflight::Go(_)) => {}
             stop => {
                 conn.close().await;

@@ -353,16 +353,17 @@ impl Validator {
         &mut self.counts[i].3
     }
 
-    /// "row 7", "sheet Users row 7" or "file.xlsx [Users] row 7", as seen from sheet `from`.
+    /// "row 7", "sheet Users, row 7" or "file.xlsx, sheet Users, row 7", as seen from sheet
+    /// `from`.
     fn describe(&self, loc: Loc, from: u32) -> String {
         let (file, sheet, ..) = &self.counts[loc.sheet as usize];
         let (from_file, ..) = &self.counts[from as usize];
         if loc.sheet == from {
             format!("row {}", loc.row)
         } else if file == from_file {
-            format!("sheet {sheet} row {}", loc.row)
+            format!("sheet {sheet}, row {}", loc.row)
         } else {
-            format!("{file} [{sheet}] row {}", loc.row)
+            format!("{file}, sheet {sheet}, row {}", loc.row)
         }
     }
 
