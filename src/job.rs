@@ -349,7 +349,10 @@ pub fn differences(
         let job_key = k0.as_deref().unwrap_or("none");
         match k1 {
             None => out.push(format!(
-                "the API key (the job: {job_key}; this run: none is set: set PLBULK_API_KEY and PLBULK_API_SECRET)"
+                "the API key (the job: {job_key}; this run: none is set, {})",
+                crate::client::credentials::missing_text()
+                    .trim_start_matches("no API credentials: ")
+                    .replace(", or rehearse with --sandbox", "")
             )),
             Some(k) if k0.as_deref() != Some(k) => {
                 out.push(format!("the API key (the job: {job_key}; this run: {k})"))

@@ -272,8 +272,8 @@ impl Preflight<'_> {
                 }
             }
             let why = match code_of(number) {
-                Some(code) => format!("{number} is not available to add (it is taken, or not one of PL+'s {code} numbers): pick one from List Available Numbers"),
-                None => format!("{number} is in no area code PL+ offers numbers in"),
+                Some(code) => format!("{number} is not available to add (it is taken, or not one of PL+'s {code} numbers): choose a free number in the partner portal's available numbers"),
+                None => format!("{number} is in no area code PL+ offers numbers in: check the number"),
             };
             self.say(i, Field::Number, Severity::Error, why);
         }
@@ -351,7 +351,7 @@ impl Preflight<'_> {
                     Field::DeliveryPostcode,
                     Severity::Error,
                     format!(
-                        "Lookup Addresses finds no address for {}: check the postcode",
+                        "PL+ finds no address for postcode {}, so it cannot deliver there: check the postcode",
                         a.postcode
                     ),
                 );

@@ -430,7 +430,10 @@ fn the_online_pre_flight_finds_what_only_the_account_knows() {
         stdout.contains("product \"Acme Phone 9\" is not in the catalogue"),
         "{stdout}"
     );
-    assert!(stdout.contains("no address for LS99 9ZZ"), "{stdout}");
+    assert!(
+        stdout.contains("no address for postcode LS99 9ZZ"),
+        "{stdout}"
+    );
     let findings = sheet_rows(&report, "Findings");
     assert!(findings
         .iter()
@@ -746,7 +749,15 @@ fn a_job_runs_in_one_process_at_a_time() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(1200));
+    // Until the job is made (its journal), however slow the machine is today.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while files_under(&data.join("jobs"))
+        .iter()
+        .all(|p| !p.ends_with("journal.sqlite"))
+    {
+        assert!(Instant::now() < deadline, "the job was never made");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let second = run(sandbox.plbulk(&data).arg("resume"));
     assert_eq!(second.status.code(), Some(2), "{}", text(&second));
     assert!(

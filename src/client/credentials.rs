@@ -101,7 +101,10 @@ pub enum ConfigError {
         path.display()
     )]
     NamedMissing { path: PathBuf },
-    #[error("{set} is set but {missing} is not: set both, or neither and use the config file")]
+    #[error(
+        "{set} is set but {missing} is not: set both, or unset both to use the config file{}",
+        config_path().map(|p| format!(" {}", p.display())).unwrap_or_default()
+    )]
     HalfSet {
         set: &'static str,
         missing: &'static str,

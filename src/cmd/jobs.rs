@@ -21,7 +21,12 @@ fn pick(job_dir: Option<&std::path::Path>, id: Option<&str>) -> Result<JobRef, E
             Err(_) => match job::list_all(&root).pop() {
                 Some(Found::Job(j)) => j,
                 Some(Found::Unreadable(u)) => return Err(u.error().into()),
-                None => return Err(Error::Refused(format!("no jobs under {}", root.display()))),
+                None => {
+                    return Err(Error::Refused(format!(
+                        "no jobs under {} yet: plbulk run FILE makes one (jobs kept elsewhere are found with --job-dir or PLBULK_JOB_DIR)",
+                        root.display()
+                    )))
+                }
             },
         },
     })

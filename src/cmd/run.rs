@@ -724,16 +724,26 @@ fn print_changes(
         let row = &plan.rows[ch.row];
         let sheet = &inputs.sheets[row.sheet as usize].name;
         outln!(
-            "  {sheet} row {} ({}): {}: {:?} → {:?}",
+            "  {sheet} row {} ({}): {}: {} → {}",
             row.row_no,
             ch.entity,
             ch.field,
-            ch.now,
-            ch.after
+            quoted(&ch.now),
+            quoted(&ch.after)
         );
     }
     if changes.len() > 50 {
         outln!("  … and {} more", changes.len() - 50);
+    }
+}
+
+/// A value as a change line shows it: in plain quotes (Debug's escapes read as part of the
+/// value), and a blank bare, so "(blank)" is not taken for the text typed.
+fn quoted(v: &str) -> String {
+    if v.is_empty() || v == "(blank)" {
+        "(blank)".into()
+    } else {
+        format!("\"{v}\"")
     }
 }
 

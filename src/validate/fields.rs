@@ -370,8 +370,11 @@ pub fn contract_months(input: &str) -> Result<u32, String> {
 pub fn quantity(input: &str) -> Result<u32, String> {
     match whole_number(input) {
         Some(q @ 1..=100) => Ok(q as u32),
+        Some(q) if q > 100 => Err(format!(
+            "{q} is more than 100, the most one order line takes: split it into several rows"
+        )),
         Some(q) => Err(format!(
-            "{q} is outside 1 to 100; split a bigger order into several rows"
+            "{q} orders nothing: a quantity is 1 to 100 (remove the row if nothing is wanted)"
         )),
         None => Err(format!(
             "{:?} is not a whole number from 1 to 100",
