@@ -137,8 +137,10 @@ impl fmt::Display for Error {
             Error::Input(m) => write!(f, "input error: {m}"),
             Error::Network(m) => write!(f, "network error: {m}"),
             Error::Api(m) => write!(f, "API error: {m}"),
-            Error::Journal(m) => write!(f, "journal error: {m}"),
-            Error::Io(m) => write!(f, "i/o error: {m}"),
+            // The message names the file and what failed; "journal error: journal …" said
+            // the word twice, and the shared budget is no journal.
+            Error::Journal(m) => write!(f, "error: {m}"),
+            Error::Io(m) => write!(f, "error: {m}"),
             Error::Refused(m) => write!(f, "refused: {m}"),
         }
     }

@@ -84,19 +84,19 @@ const MIGRATIONS: &[&str] = &[
 
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
-    #[error("journal {path}: {source}")]
+    #[error("cannot use {}: {source}", path.display())]
     Sql {
         path: PathBuf,
         #[source]
         source: rusqlite::Error,
     },
-    #[error("journal {path}: {message}")]
+    #[error("{}: {message}", path.display())]
     Invalid { path: PathBuf, message: String },
     /// The file is a database without a job's record: a journal being created, before its
     /// first commit, or one whose record is lost.
-    #[error("journal {path}: it holds no job (was it created by plbulk?)")]
+    #[error("{}: it holds no job (was it created by plbulk?)", path.display())]
     NoJob { path: PathBuf },
-    #[error("journal {path}: {source}")]
+    #[error("cannot use {}: {source}", path.display())]
     Io {
         path: PathBuf,
         #[source]
