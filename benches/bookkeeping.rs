@@ -50,6 +50,7 @@ fn options(dir: &Path) -> JobOptions {
         undo_of: None,
         force: false,
         max_outage_ms: None,
+        rehearsal: None,
         one_shot: false,
     }
 }

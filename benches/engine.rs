@@ -42,6 +42,7 @@ fn options(dir: &Path, rate: Rate, concurrency: usize) -> JobOptions {
         undo_of: None,
         force: false,
         max_outage_ms: None,
+        rehearsal: None,
         one_shot: false,
     }
 }

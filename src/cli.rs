@@ -10,7 +10,8 @@ use crate::sandbox::{Latency, OutageMode, PlannedOutage, PlannedRefusal};
 
 const EX_RUN: &str = "\
 Examples:
-  plbulk run samples/onboarding.xlsx --sandbox          # rehearse on an in-process sandbox
+  plbulk run samples/onboarding.xlsx --sandbox          # rehearse on the rehearsal account
+  plbulk run onboarding.xlsx --sandbox-fresh            # rehearse on an empty account of its own
   plbulk run customers.csv --dry-run                    # the calls, and each field an update changes
   plbulk run migration.xlsx --skip-invalid              # run the valid rows, record the others
   plbulk run migration.to-fix.xlsx                      # the fixed rows of a run, run again";
@@ -54,7 +55,9 @@ const EX_SANDBOX: &str = "\
 Examples:
   plbulk sandbox --listen 127.0.0.1:8080                # then PLBULK_BASE_URL=http://127.0.0.1:8080
   plbulk sandbox --seed 7 --gateway-error-rate 0.2      # faults, the same ones for one seed
-  plbulk sandbox --outage refuse:10s:90s                # unreachable from 10 s in, for 90 s";
+  plbulk sandbox --outage refuse:10s:90s                # unreachable from 10 s in, for 90 s
+  plbulk sandbox status                                 # the rehearsal account: where, what, who has it
+  plbulk sandbox reset                                  # empty the rehearsal account";
 
 const EX_UNDO: &str = "\
 Examples:
@@ -111,8 +114,9 @@ pub enum Command {
     /// Write Excel templates to fill in.
     #[command(after_help = EX_TEMPLATE)]
     Template(TemplateArgs),
-    /// Run a local PL+ API sandbox (in memory) to rehearse jobs against.
-    #[command(after_help = EX_SANDBOX)]
+    /// Run a local PL+ API sandbox (in memory) to rehearse jobs against; show or empty the
+    /// rehearsal account that `--sandbox` runs on.
+    #[command(after_help = EX_SANDBOX, args_conflicts_with_subcommands = true)]
     Sandbox(SandboxArgs),
     /// Reverse what a finished job did, newest first, as a job of its own: remove what it
     /// made, put back what it changed; list what the API cannot reverse.
@@ -159,6 +163,10 @@ pub struct CheckArgs {
     /// The key's limit, shared with any job on it.
     #[arg(long, default_value_t = Rate::default())]
     pub rate: Rate,
+
+    /// Check the rehearsal account instead (what `--sandbox` runs on): no credentials needed.
+    #[arg(long, conflicts_with = "base_url")]
+    pub sandbox: bool,
 }
 
 #[derive(Args, Debug)]
@@ -178,9 +186,15 @@ pub struct RunArgs {
     #[arg(long)]
     pub kind: Option<String>,
 
-    /// Run against an in-process sandbox (a rehearsal), with the limit of --rate.
+    /// Rehearse on the rehearsal account (kept in the data folder, shared by rehearsals),
+    /// through an in-process sandbox with the limit of --rate.
     #[arg(long)]
     pub sandbox: bool,
+
+    /// Rehearse on an empty account of this job's own (kept in its folder), not the shared
+    /// rehearsal account.
+    #[arg(long, conflicts_with = "sandbox")]
+    pub sandbox_fresh: bool,
 
     /// List the calls that would be made, in order, with counts and the time they would take;
     /// send nothing.
@@ -303,6 +317,11 @@ pub struct UndoArgs {
     /// Results workbook [default: beside the job's, ending .undo.xlsx].
     #[arg(long)]
     pub results: Option<PathBuf>,
+
+    /// Undo a rehearsal (its account is the one it ran on, with or without this flag); a real
+    /// job is refused.
+    #[arg(long)]
+    pub sandbox: bool,
 }
 
 #[derive(Args, Debug)]
@@ -369,6 +388,10 @@ pub struct ExportArgs {
     /// The key's limit, for the export's calls.
     #[arg(long, default_value_t = Rate::default())]
     pub rate: Rate,
+
+    /// Export the rehearsal account (what `--sandbox` runs on) instead.
+    #[arg(long, conflicts_with = "base_url")]
+    pub sandbox: bool,
 }
 
 #[derive(Args, Debug)]
@@ -418,6 +441,10 @@ pub struct ValidateArgs {
     /// The key's limit, for --online's calls.
     #[arg(long, default_value_t = Rate::default())]
     pub rate: Rate,
+
+    /// With --online: check against the rehearsal account (what `--sandbox` runs on).
+    #[arg(long, requires = "online", conflicts_with = "base_url")]
+    pub sandbox: bool,
 }
 
 #[derive(Args, Debug)]
@@ -434,6 +461,9 @@ pub struct TemplateArgs {
 
 #[derive(Args, Debug)]
 pub struct SandboxArgs {
+    #[command(subcommand)]
+    pub action: Option<SandboxAction>,
+
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: String,
@@ -515,10 +545,15 @@ pub struct SandboxArgs {
     #[arg(long, value_parser = positive_duration)]
     pub key_refused_for: Option<std::time::Duration>,
 
-    /// Start from an account state saved before (a rehearsal's sandbox.json in its job
-    /// folder), instead of an empty account.
-    #[arg(long)]
+    /// Start from an account state saved before (a rehearsal account's account.json),
+    /// instead of an empty account. Nothing is written back to it.
+    #[arg(long, conflicts_with = "account")]
     pub state: Option<PathBuf>,
+
+    /// Serve the rehearsal account (what `--sandbox` runs on), keeping every write in it, for
+    /// scripts to rehearse against over HTTP. It is held while the server runs.
+    #[arg(long)]
+    pub account: bool,
 
     /// Added latency in milliseconds: 150, or a range such as 100-200.
     #[arg(long, default_value = "0")]
@@ -547,6 +582,20 @@ pub struct SandboxArgs {
     /// Write the URL the sandbox listens on to this file once it is ready (for scripts).
     #[arg(long)]
     pub url_file: Option<PathBuf>,
+}
+
+/// What `plbulk sandbox` does besides serving.
+#[derive(Subcommand, Debug)]
+pub enum SandboxAction {
+    /// Where the rehearsal account is, what it holds per kind, when it last changed, and which
+    /// job or process has it open.
+    Status {
+        /// Print one JSON document.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Empty the rehearsal account (refused while a process has it open), and say what it held.
+    Reset,
 }
 
 /// A length of time as a flag gives it (30s, 2m, 1m30s, 1h), or what to type instead: the

@@ -734,7 +734,9 @@ pub struct NewPartnerUser {
     pub first_name: String,
     pub last_name: String,
     pub email: String,
-    pub role: String,
+    /// The contract lists a partner user's role but does not require one to add them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

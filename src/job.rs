@@ -2,8 +2,8 @@
 //! before a resume, and connected to the API (or to an in-process sandbox) to run.
 //!
 //! A job is a folder under the jobs root (`--job-dir`, `PLBULK_JOB_DIR`, or `jobs` in the
-//! user's data folder) holding its journal and, for a rehearsal on the in-process sandbox, the
-//! sandbox's saved state. The per-key call budget is one file in the data folder, shared by
+//! user's data folder) holding its journal and, for a rehearsal on an account of its own
+//! (`--sandbox-fresh`), that account ([`crate::rehearsal`]). The per-key call budget is one file in the data folder, shared by
 //! every job.
 
 use std::path::{Path, PathBuf};
@@ -18,7 +18,8 @@ use crate::journal::budget::SharedBudget;
 use crate::journal::{self, JobMeta, JobState, Journal, RowState};
 use crate::pacing::{Counted, Pacer, Rate};
 use crate::plan::{self, Inputs, Plan};
-use crate::sandbox::{Sandbox, SandboxConfig, DEFAULT_KEY, DEFAULT_SECRET};
+use crate::rehearsal::{self, Place, Rehearsal};
+use crate::sandbox::{Sandbox, SandboxConfig, World, DEFAULT_KEY, DEFAULT_SECRET};
 
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
@@ -51,6 +52,12 @@ pub struct JobOptions {
     /// How long the API may be unreachable before the job stops; None is the default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_outage_ms: Option<u64>,
+    /// For a rehearsal (`sandbox`), the account it runs on. A journal written before
+    /// rehearsals shared an account (issue 19) has `sandbox: true` and no such field: its job
+    /// rehearsed on an empty account of its own, kept in its folder, and [`JobRef::options`]
+    /// reads it as [`Rehearsal::Fresh`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rehearsal: Option<Rehearsal>,
     /// A look at the account (a validation, an export, a dry run), not a job: an outage is
     /// reported at once, not waited out. Never journaled.
     #[serde(skip)]
@@ -73,6 +80,7 @@ impl JobOptions {
             undo_of: None,
             force: false,
             max_outage_ms: None,
+            rehearsal: None,
             one_shot: true,
         }
     }
@@ -129,7 +137,6 @@ pub fn claims_path() -> PathBuf {
 }
 
 const JOURNAL_FILE: &str = "journal.sqlite";
-const SANDBOX_FILE: &str = "sandbox.json";
 const LOCK_FILE: &str = "lock";
 /// Under the data folder: one lock per input and endpoint being run. Not under the jobs root,
 /// so two runs of one file with different `--job-dir`s still meet.
@@ -332,6 +339,14 @@ pub fn differences(
             yes_no(options.sandbox)
         ));
     }
+    if was.sandbox && options.sandbox && was.rehearsal != options.rehearsal {
+        let what = |r: &Option<Rehearsal>| r.as_ref().map_or_else(String::new, Rehearsal::describe);
+        out.push(format!(
+            "the account rehearsed on (the job: {}; this run: {})",
+            what(&was.rehearsal),
+            what(&options.rehearsal)
+        ));
+    }
     if let (
         Endpoint::Api {
             base_url: b0,
@@ -401,12 +416,24 @@ impl JobRef {
     }
 
     pub fn options(&self) -> Result<JobOptions, JobError> {
-        serde_json::from_value(self.meta.options.clone()).map_err(|e| {
+        let mut o: JobOptions = serde_json::from_value(self.meta.options.clone()).map_err(|e| {
             JobError::Refused(format!(
                 "job {} has options this plbulk cannot read ({e})",
                 self.meta.id
             ))
-        })
+        })?;
+        match (o.sandbox, &o.rehearsal) {
+            // Written before rehearsals shared an account: see `JobOptions::rehearsal`.
+            (true, None) => o.rehearsal = Some(Rehearsal::Fresh),
+            (true, Some(_)) | (false, None) => {}
+            (false, Some(_)) => {
+                return Err(JobError::Refused(format!(
+                    "job {} has options this plbulk cannot read (a rehearsal account for a job that is not a rehearsal)",
+                    self.meta.id
+                )))
+            }
+        }
+        Ok(o)
     }
 }
 
@@ -732,6 +759,90 @@ pub fn budget_key(base_url: &str, key_id: &str) -> String {
     format!("{base_url} {key_id}")
 }
 
+/// The account a connection to the in-process sandbox works on.
+pub enum Account {
+    /// Open in this process (its lock held), starting from `World`, and kept after every
+    /// write.
+    Held(Box<rehearsal::Held>, Box<World>),
+    /// An empty account, kept in the job's folder once the job has one (`--sandbox-fresh`).
+    Fresh,
+    /// The account as last kept, to read: nothing is kept and no lock is taken.
+    Copy(Box<World>),
+}
+
+impl Account {
+    /// The account a new run (`reading`: a look at the account, as `export`, `validate
+    /// --online`, `check` or a dry run take) works on. `command` names the process to a
+    /// second one that finds the account in use.
+    pub fn for_new(r: &Rehearsal, reading: bool, command: &str) -> Result<Account, JobError> {
+        Ok(match (r, reading) {
+            (Rehearsal::Shared, true) => Account::Copy(Box::new(
+                Place::shared().read()?.unwrap_or_else(World::seeded),
+            )),
+            (Rehearsal::Shared, false) => {
+                let place = Place::shared();
+                let held = place.open(command, None)?;
+                // Read once it is held: what the holder before kept last.
+                let world = place.read()?.unwrap_or_else(World::seeded);
+                Account::Held(Box::new(held), Box::new(world))
+            }
+            (Rehearsal::Fresh, true) => Account::Copy(Box::new(World::seeded())),
+            (Rehearsal::Fresh, false) => Account::Fresh,
+            (Rehearsal::OfJob(id), _) => {
+                return Err(JobError::Refused(format!(
+                    "job {id}'s account is opened through that job (plbulk resume or undo)"
+                )))
+            }
+        })
+    }
+
+    /// The account `job` rehearsed on, opened for this process: its options say which, and
+    /// `journal` (the job's) whether it can have been lost.
+    pub fn of_job(
+        job: &JobRef,
+        journal: &Journal,
+        options: &JobOptions,
+    ) -> Result<Option<Account>, JobError> {
+        let Some(r) = options.rehearsal.as_ref().filter(|_| options.sandbox) else {
+            return Ok(None);
+        };
+        let place = match r {
+            Rehearsal::Shared => Place::shared(),
+            Rehearsal::Fresh => Place::in_folder(&job.dir),
+            Rehearsal::OfJob(id) => Place::in_folder(
+                &job.dir
+                    .parent()
+                    .map_or_else(|| PathBuf::from(id), |root| root.join(id)),
+            ),
+        };
+        let command = if options.undo_of.is_some() {
+            "plbulk undo"
+        } else {
+            "plbulk resume"
+        };
+        let held = place.open(command, Some(&job.meta.id))?;
+        let world = match place.read()? {
+            Some(w) => w,
+            None => {
+                let (_, _, last) = journal.attempt_stats()?;
+                match place.legacy(&job.meta.id, last)? {
+                    Some(w) => w,
+                    // Reset since (the shared one), or never written to (nothing was sent).
+                    None if *r == Rehearsal::Shared || last.is_none() => World::seeded(),
+                    None => {
+                        return Err(JobError::Refused(format!(
+                            "job {} rehearsed on {}, which is not there any more, so it cannot go on: start the rehearsal again with plbulk run FILE --sandbox-fresh --new-job",
+                            job.meta.id,
+                            place.describe()
+                        )))
+                    }
+                }
+            }
+        };
+        Ok(Some(Account::Held(Box::new(held), Box::new(world))))
+    }
+}
+
 /// Where the job's calls go: the API with the user's credentials, or an in-process sandbox.
 pub struct Connection {
     pub client: Client,
@@ -742,26 +853,48 @@ pub struct Connection {
     pub base_url: String,
     pub key_id: String,
     sandbox: Option<Sandbox>,
+    /// The rehearsal account this process has open, if it has one: held as long as the
+    /// connection, so no other process writes to it meanwhile.
+    account: Option<rehearsal::Held>,
+    /// An empty account to keep in the job's folder once the job has one.
+    fresh: bool,
 }
 
 impl Connection {
-    /// Connects as the options say. `saved` is a rehearsal's saved sandbox state, to resume on.
+    /// Connects as the options say: to the API, or (`sandbox`) to an in-process sandbox on
+    /// `account`.
     pub async fn open(
         options: &JobOptions,
         settings: Option<&Settings>,
-        saved: Option<&[u8]>,
+        account: Option<Account>,
     ) -> Result<Connection, JobError> {
         let rate = options.rate();
+        let mut held = None;
+        let mut fresh = false;
         let (base_url, credentials, sandbox) = if options.sandbox {
             let config = SandboxConfig {
                 rate,
                 ..Default::default()
             };
-            let sb = match saved {
-                Some(bytes) => Sandbox::start_saved(config, bytes).await,
-                None => Sandbox::start(config).await,
+            let world = match account {
+                Some(Account::Held(h, w)) => {
+                    held = Some(*h);
+                    *w
+                }
+                Some(Account::Fresh) => {
+                    fresh = true;
+                    World::seeded()
+                }
+                Some(Account::Copy(w)) => *w,
+                None => return Err(JobError::Refused("a rehearsal needs an account".into())),
+            };
+            let sb = Sandbox::start_on_world(config, world)
+                .await
+                .map_err(|e| JobError::Io(format!("cannot start the in-process sandbox: {e}")))?;
+            if let Some(h) = &held {
+                sb.keep_at(&h.place().file())
+                    .map_err(|e| keep_failed(h.place(), &e))?;
             }
-            .map_err(|e| JobError::Io(format!("cannot start the in-process sandbox: {e}")))?;
             (
                 sb.url(),
                 Credentials::new(DEFAULT_KEY, DEFAULT_SECRET),
@@ -770,6 +903,8 @@ impl Connection {
         } else {
             let s = settings.ok_or_else(|| JobError::Refused("no settings".into()))?;
             let Some((creds, _)) = &s.credentials else {
+                // Every verb that opens a new connection takes --sandbox; a job's resume and
+                // undo say what they need in `cmd::run::connect_as`.
                 return Err(JobError::Refused(crate::client::credentials::missing_text()));
             };
             (s.base_url.clone(), creds.clone(), None)
@@ -805,14 +940,22 @@ impl Connection {
             base_url,
             key_id,
             sandbox,
+            account: held,
+            fresh,
         })
     }
 
-    /// Saves the in-process sandbox's state beside the journal, so the rehearsal can resume.
-    pub fn save_sandbox(&self, job: &JobRef) -> Result<(), JobError> {
-        if let Some(sb) = &self.sandbox {
-            crate::atomic_write(&job.dir.join(SANDBOX_FILE), &sb.save())
-                .map_err(|e| JobError::Io(format!("cannot save the sandbox state: {e}")))?;
+    /// Ties the rehearsal account to `job` once it has a folder: names the job to a second
+    /// process, and keeps a fresh account in the job's folder from its first write on.
+    pub fn hold_for(&mut self, job: &JobRef) -> Result<(), JobError> {
+        if let Some(h) = &self.account {
+            h.set_job(&job.meta.id);
+        } else if let (true, Some(sb)) = (self.fresh, &self.sandbox) {
+            let place = Place::in_folder(&job.dir);
+            let held = place.open("plbulk run", Some(&job.meta.id))?;
+            sb.keep_at(&place.file())
+                .map_err(|e| keep_failed(&place, &e))?;
+            self.account = Some(held);
         }
         Ok(())
     }
@@ -824,27 +967,11 @@ impl Connection {
     }
 }
 
-/// A rehearsal's saved sandbox state, if it is there and newer than the journal's last call.
-pub fn saved_sandbox(job: &JobRef, journal: &Journal) -> Result<Vec<u8>, JobError> {
-    let path = job.dir.join(SANDBOX_FILE);
-    let refuse = || {
-        JobError::Refused(format!(
-            "job {} rehearsed on the in-process sandbox, and the sandbox's state was not saved when it stopped (the process was killed), so it cannot go on: start the rehearsal again with plbulk run FILE --sandbox --new-job",
-            job.meta.id
-        ))
-    };
-    let modified = std::fs::metadata(&path)
-        .and_then(|m| m.modified())
-        .map_err(|_| refuse())?;
-    let modified_ms = modified
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
-    let (_, _, last) = journal.attempt_stats()?;
-    if last.is_some_and(|l| l > modified_ms) {
-        return Err(refuse());
-    }
-    std::fs::read(&path).map_err(|_| refuse())
+fn keep_failed(place: &Place, e: &std::io::Error) -> JobError {
+    JobError::Io(format!(
+        "cannot keep {}: {e}; nothing was sent",
+        place.describe()
+    ))
 }
 
 /// Reads, validates and plans the inputs, each file read once: the inputs' fingerprint

@@ -33,7 +33,8 @@
 //!   [`sheet_names`] keeps every workbook's sheet names as Excel allows.
 //! - [`sandbox`]: an in-memory server implementing the whole contract, with the real limit and
 //!   injectable faults (outages and refused keys among them), for tests, benchmarks and
-//!   partners' rehearsals.
+//!   partners' rehearsals; [`rehearsal`]: the rehearsal accounts it keeps on disk between
+//!   processes, and which process has one open.
 //! - [`cli`] and [`cmd`]: argument parsing, and one module per verb that calls into the above.
 
 pub mod cli;
@@ -51,6 +52,7 @@ pub mod pacing;
 pub mod plan;
 pub mod preflight;
 pub mod progress;
+pub mod rehearsal;
 pub mod report;
 pub mod results;
 pub mod sandbox;

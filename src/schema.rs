@@ -516,7 +516,7 @@ const PARTNER_USERS: &[Column] = &[
         &["Access", "Permission Level"],
         S,
         &[],
-        "The partner user's role, as in the portal. Required for add.",
+        "The partner user's role, as in the portal. Blank: none given.",
         "admin",
     ),
 ];

@@ -293,7 +293,7 @@ async fn every_operation_works_through_the_client() {
             first_name: "Sam".into(),
             last_name: "Patel".into(),
             email: "sam@partner.example".into(),
-            role: "admin".into(),
+            role: Some("admin".into()),
         })
         .await
         .unwrap();
@@ -304,7 +304,7 @@ async fn every_operation_works_through_the_client() {
             first_name: "Ria".into(),
             last_name: "Khan".into(),
             email: "ria@partner.example".into(),
-            role: String::new(),
+            role: None,
         })
         .await
         .expect("a partner user without a role is accepted");

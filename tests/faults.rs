@@ -134,7 +134,7 @@ fn account_with(late_commit: Duration) -> Account {
                 first_name: "Pat".into(),
                 last_name: "Old".into(),
                 email: email.into(),
-                role: "support".into(),
+                role: Some("support".into()),
             })
             .await
             .unwrap();

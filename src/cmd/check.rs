@@ -15,6 +15,9 @@ use crate::pacing::Pacer;
 use super::{Error, EXIT_OK};
 
 pub async fn run(args: CheckArgs, quiet: bool) -> Result<i32, Error> {
+    if args.sandbox {
+        return rehearsal(args, quiet).await;
+    }
     let settings = Settings::load(args.base_url.as_deref())
         .map_err(|e| Error::Refused(format!("the settings cannot be read: {e}")))?;
     let base_url = crate::client::normalize_base_url(&settings.base_url)
@@ -63,6 +66,35 @@ pub async fn run(args: CheckArgs, quiet: bool) -> Result<i32, Error> {
         crate::words::count(stats.customers as u64, "customer"),
         crate::words::count(stats.users as u64, "user"),
         crate::words::count(stats.numbers as u64, "number")
+    );
+    Ok(EXIT_OK)
+}
+
+/// `check --sandbox`: the rehearsal account read through an in-process sandbox, as a
+/// rehearsal reads it, with its counts.
+async fn rehearsal(args: CheckArgs, quiet: bool) -> Result<i32, Error> {
+    let place = crate::rehearsal::Place::shared();
+    let (options, _, account) = super::reading_options(args.rate, true, None)?;
+    let conn = crate::job::Connection::open(&options, None, account).await?;
+    let stats = conn.client.get_stats().await;
+    conn.close().await;
+    let stats = stats.map_err(|e| Error::reading("reading the rehearsal account", &e))?;
+    if !quiet {
+        outln!(
+            "Endpoint: {}, through an in-process sandbox (no credentials needed)",
+            place.describe()
+        );
+    }
+    outln!(
+        "OK: the rehearsal account has {} customers, {} users and {} numbers{}.",
+        stats.customers,
+        stats.users,
+        stats.numbers,
+        if place.modified().is_none() {
+            " (nothing rehearsed on it yet)"
+        } else {
+            ""
+        }
     );
     Ok(EXIT_OK)
 }

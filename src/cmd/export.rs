@@ -1,9 +1,8 @@
 //! `plbulk export`: the account's state into an import template, paced like any job.
 
 use crate::cli::ExportArgs;
-use crate::client::Settings;
 use crate::export::{self, ExportError};
-use crate::job::{Connection, JobOptions};
+use crate::job::Connection;
 
 use super::{Error, EXIT_OK};
 
@@ -14,10 +13,9 @@ pub async fn run(args: ExportArgs, quiet: bool) -> Result<i32, Error> {
             args.what
         ))
     })?;
-    let settings =
-        Settings::load(args.base_url.as_deref()).map_err(|e| Error::Refused(e.to_string()))?;
-    let options = JobOptions::reading(args.rate);
-    let conn = Connection::open(&options, Some(&settings), None).await?;
+    let (options, settings, account) =
+        super::reading_options(args.rate, args.sandbox, args.base_url.as_deref())?;
+    let conn = Connection::open(&options, settings.as_ref(), account).await?;
     let result = export::export(&conn.client, kind, args.customer.as_deref(), &args.out).await;
     conn.close().await;
     let n = result.map_err(|e| match e {

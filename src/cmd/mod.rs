@@ -112,6 +112,33 @@ impl Error {
     }
 }
 
+/// What a look at the account (`export`, `validate --online`, `check --sandbox`) connects
+/// with: the settings' endpoint and key, or (`sandbox`) the rehearsal account as last kept.
+pub(crate) fn reading_options(
+    rate: crate::pacing::Rate,
+    sandbox: bool,
+    base_url: Option<&str>,
+) -> Result<
+    (
+        crate::job::JobOptions,
+        Option<crate::client::Settings>,
+        Option<crate::job::Account>,
+    ),
+    Error,
+> {
+    use crate::rehearsal::Rehearsal;
+    let mut options = crate::job::JobOptions::reading(rate);
+    if sandbox {
+        options.sandbox = true;
+        options.rehearsal = Some(Rehearsal::Shared);
+        let account = crate::job::Account::for_new(&Rehearsal::Shared, true, "a look")?;
+        return Ok((options, None, Some(account)));
+    }
+    let settings =
+        crate::client::Settings::load(base_url).map_err(|e| Error::Refused(e.to_string()))?;
+    Ok((options, Some(settings), None))
+}
+
 /// `DIR/STEM.suffix` for the first input `DIR/STEM.ext`: where reports and results go by
 /// default.
 pub(crate) fn beside(first: &std::path::Path, suffix: &str) -> std::path::PathBuf {

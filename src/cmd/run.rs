@@ -82,7 +82,7 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<i32, Error> {
 
     let options = JobOptions {
         kind: args.kind.clone(),
-        sandbox: args.sandbox,
+        sandbox: rehearsal_of(&args).is_some(),
         results: absolute(
             &args
                 .results
@@ -97,6 +97,7 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<i32, Error> {
         undo_of: None,
         force: false,
         max_outage_ms: args.max_outage.map(|d| d.as_millis() as u64),
+        rehearsal: rehearsal_of(&args),
         one_shot: false,
     };
     if !args.new_job {
@@ -118,7 +119,11 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<i32, Error> {
             return resume_job(existing, given, quiet, json).await;
         }
     }
-    let conn = Connection::open(&options, settings.as_ref(), None).await?;
+    let account = match &options.rehearsal {
+        Some(r) => Some(job::Account::for_new(r, false, "plbulk run")?),
+        None => None,
+    };
+    let mut conn = Connection::open(&options, settings.as_ref(), account).await?;
     let mut plan = plan;
     if !args.no_preflight {
         match preflight(
@@ -142,15 +147,15 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<i32, Error> {
     // Said as soon as the job has a name: a second run refused meanwhile names it.
     input_lock.set_job(&job.meta.id);
     let _held = job.lock()?;
+    conn.hold_for(&job)?;
     if !quiet {
         outln!(
             "Job {} on {}{}: {}; journal {}",
             job.meta.id,
             conn.base_url,
-            if options.sandbox {
-                " (in-process sandbox)"
-            } else {
-                ""
+            match &options.rehearsal {
+                Some(r) => format!(" (in-process sandbox, on {})", r.describe()),
+                None => String::new(),
             },
             crate::words::count(plan.rows.len() as u64, "row"),
             job.journal_path().display()
@@ -222,10 +227,9 @@ async fn resume_job(job: JobRef, given: Given, quiet: bool, json: bool) -> Resul
         outln!(
             "Resuming job {} on {}: {} so far.",
             job.meta.id,
-            if options.sandbox {
-                "the in-process sandbox"
-            } else {
-                job.meta.base_url.as_str()
+            match &options.rehearsal {
+                Some(r) => format!("the in-process sandbox, on {}", r.describe()),
+                None => job.meta.base_url.clone(),
             },
             results::summary_line(&counts)
         );
@@ -233,9 +237,21 @@ async fn resume_job(job: JobRef, given: Given, quiet: bool, json: bool) -> Resul
     drive(job, journal, conn, &options, quiet, json).await
 }
 
-/// The settings a run uses: none for `--sandbox`.
+/// The account a run rehearses on, if it is a rehearsal.
+fn rehearsal_of(args: &RunArgs) -> Option<crate::rehearsal::Rehearsal> {
+    use crate::rehearsal::Rehearsal;
+    if args.sandbox_fresh {
+        Some(Rehearsal::Fresh)
+    } else if args.sandbox {
+        Some(Rehearsal::Shared)
+    } else {
+        None
+    }
+}
+
+/// The settings a run uses: none for a rehearsal.
 fn settings_of(args: &RunArgs) -> Result<Option<Settings>, Error> {
-    if args.sandbox {
+    if rehearsal_of(args).is_some() {
         return Ok(None);
     }
     Settings::load(args.base_url.as_deref())
@@ -243,20 +259,26 @@ fn settings_of(args: &RunArgs) -> Result<Option<Settings>, Error> {
         .map_err(|e| Error::Refused(e.to_string()))
 }
 
-/// A connection to the account `job` ran on: its rehearsal's saved sandbox, or its endpoint
-/// with its key. Credentials for another key are refused, saying what they were for (`to`).
+/// A connection to the account `job` ran on: its rehearsal's account, or its endpoint with
+/// its key. Credentials for another key are refused, saying what they were for (`to`).
 pub(super) async fn connect_as(
     job: &JobRef,
     journal: &Journal,
     options: &JobOptions,
     to: &str,
 ) -> Result<Connection, Error> {
-    if options.sandbox {
-        let saved = job::saved_sandbox(job, journal)?;
-        return Ok(Connection::open(options, None, Some(&saved)).await?);
+    if let Some(account) = job::Account::of_job(job, journal, options)? {
+        return Ok(Connection::open(options, None, Some(account)).await?);
     }
     let settings = Settings::load(Some(job.meta.base_url.as_str()))
         .map_err(|e| Error::Refused(e.to_string()))?;
+    if settings.credentials.is_none() {
+        // Not "or rehearse": the job ran on the real account, and goes on there or nowhere.
+        return Err(Error::Refused(format!(
+            "no API credentials: set PLBULK_API_KEY and PLBULK_API_SECRET (or api_key and api_secret in the config file) for key {}, which job {} ran with, to {to}",
+            job.meta.key_id, job.meta.id
+        )));
+    }
     let conn = Connection::open(options, Some(&settings), None).await?;
     if conn.key_id != job.meta.key_id {
         let why = format!(
@@ -312,13 +334,11 @@ Stopping: no new rows, and nothing more is sent; the answers of the requests alr
     signals.abort();
     let calls = conn.calls.total();
     let unreached = conn.calls.unreached();
-    let saved = conn.save_sandbox(&job);
     conn.close().await;
     let finish = match finish {
         Ok(f) => f,
         Err(e) => return journal_failed(&job, &journal, e),
     };
-    saved?;
 
     let counts = journal.counts().map_err(job::JobError::from)?;
     let results_ok = match write_results(&journal, options, Some(calls), quiet) {
@@ -690,10 +710,20 @@ async fn dry_run(
         let settings = settings_of(args)?;
         let options = JobOptions::reading(rate);
         let options = JobOptions {
-            sandbox: args.sandbox,
+            sandbox: rehearsal_of(args).is_some(),
+            rehearsal: rehearsal_of(args),
             ..options
         };
-        match Connection::open(&options, settings.as_ref(), None).await {
+        let account = options
+            .rehearsal
+            .as_ref()
+            .map(|r| job::Account::for_new(r, true, "plbulk run --dry-run"))
+            .transpose();
+        let opened = match account {
+            Ok(account) => Connection::open(&options, settings.as_ref(), account).await,
+            Err(e) => Err(e),
+        };
+        match opened {
             Ok(conn) => {
                 let r = preflight(inputs, &mut plan, &conn, args.existing, true, quiet).await;
                 conn.close().await;

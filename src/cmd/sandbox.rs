@@ -1,13 +1,22 @@
-//! `plbulk sandbox`: the in-memory PL+ API, standalone, until Ctrl-C.
+//! `plbulk sandbox`: the in-memory PL+ API, standalone, until Ctrl-C; and `sandbox status` and
+//! `sandbox reset`, about the rehearsal account that `--sandbox` runs on.
 
 use std::time::Duration;
 
-use crate::cli::SandboxArgs;
+use serde::Serialize;
+
+use crate::cli::{SandboxAction, SandboxArgs};
+use crate::rehearsal::{Counts, Holder, Place};
 use crate::sandbox::{self, SandboxConfig, World};
 
 use super::{Error, EXIT_OK};
 
 pub async fn run(args: SandboxArgs, quiet: bool) -> Result<i32, Error> {
+    match args.action {
+        Some(SandboxAction::Status { json }) => return status(json),
+        Some(SandboxAction::Reset) => return reset(quiet),
+        None => {}
+    }
     for (name, v) in [
         ("--fail-rate", args.fail_rate),
         ("--drop-rate", args.drop_rate),
@@ -64,10 +73,22 @@ pub async fn run(args: SandboxArgs, quiet: bool) -> Result<i32, Error> {
         key_refused_rate: args.key_refused_rate,
         key_refused_for,
     };
+    // With --account, the rehearsal account is held (no rehearsal writes to it meanwhile)
+    // and kept after every write, as an in-process rehearsal keeps it.
+    let mut kept = None;
     let world = match &args.state {
         Some(path) => std::fs::read(path)
             .and_then(|bytes| World::from_saved(&bytes))
             .map_err(|e| Error::Io(format!("cannot start from {}: {e}", path.display())))?,
+        None if args.account => {
+            let place = Place::shared();
+            let held = place.open("plbulk sandbox --account", None)?;
+            let world = place.read()?.unwrap_or_else(World::seeded);
+            let store = sandbox::Store::create(&place.file(), &world)
+                .map_err(|e| Error::Io(format!("cannot keep {}: {e}", place.describe())))?;
+            kept = Some((held, store));
+            world
+        }
         None => World::seeded(),
     };
     let listener = tokio::net::TcpListener::bind(&args.listen)
@@ -114,13 +135,136 @@ pub async fn run(args: SandboxArgs, quiet: bool) -> Result<i32, Error> {
         outln!("  export PLBULK_API_KEY={}", args.key);
         outln!("  export PLBULK_API_SECRET={}", args.secret);
         outln!("Inspect: {url}/__sandbox/state and {url}/__sandbox/requests. Ctrl-C stops it.");
+        if let Some((held, _)) = &kept {
+            outln!(
+                "Serving {}: every write is kept in it; rehearsals are refused while this runs.",
+                held.place().describe()
+            );
+        }
     }
-    // The same server the tests start in-process, stopped by Ctrl-C.
-    sandbox::run_from(listener, config, world, async {
+    let stop = async {
         let _ = tokio::signal::ctrl_c().await;
-    })
-    .await
-    .map_err(|e| Error::Io(format!("the sandbox stopped: {e}")))?;
+    };
+    // The same server the tests start in-process, stopped by Ctrl-C.
+    let served = match kept {
+        Some((held, store)) => {
+            let r = sandbox::run_kept(listener, config, world, store, stop).await;
+            drop(held);
+            r
+        }
+        None => sandbox::run_from(listener, config, world, stop).await,
+    };
+    served.map_err(|e| Error::Io(format!("the sandbox stopped: {e}")))?;
+    Ok(EXIT_OK)
+}
+
+/// `plbulk sandbox status --json`.
+#[derive(Serialize)]
+struct Status {
+    schema: u32,
+    path: String,
+    /// Whether anything was ever kept there (since it was last reset).
+    kept: bool,
+    changed_at: Option<String>,
+    counts: Counts,
+    in_use: Option<InUse>,
+}
+
+#[derive(Serialize)]
+struct InUse {
+    pid: Option<u32>,
+    command: Option<String>,
+    job: Option<String>,
+    since: Option<String>,
+}
+
+/// `plbulk sandbox status`: where the rehearsal account is, what it holds, when it last
+/// changed and who has it open. It reads the file as last kept, without taking the account.
+fn status(json: bool) -> Result<i32, Error> {
+    let place = Place::shared();
+    let world = place.read()?;
+    let counts = world.as_ref().map(Counts::of).unwrap_or_default();
+    let changed_at = place
+        .modified()
+        .map(|t| humantime::format_rfc3339_seconds(t).to_string());
+    let holder = place.holder()?;
+    if json {
+        let in_use = holder.map(|h| match h {
+            Some(Holder {
+                pid,
+                since_ms,
+                command,
+                job,
+            }) => InUse {
+                pid: Some(pid),
+                command: Some(command),
+                job,
+                since: Some(crate::results::time_text(since_ms)),
+            },
+            None => InUse {
+                pid: None,
+                command: None,
+                job: None,
+                since: None,
+            },
+        });
+        outln!(
+            "{}",
+            super::to_json(&Status {
+                schema: 1,
+                path: place.file().display().to_string(),
+                kept: world.is_some(),
+                changed_at,
+                counts,
+                in_use,
+            })
+        );
+        return Ok(EXIT_OK);
+    }
+    outln!("Rehearsal account: {}", place.file().display());
+    match &changed_at {
+        Some(t) => {
+            outln!("  holds:        {}", counts.line());
+            outln!("  last changed: {t}");
+        }
+        None => outln!("  empty: nothing was rehearsed on it yet (or since it was reset)"),
+    }
+    match holder {
+        Some(Some(h)) => outln!("  in use by:    {}", h.describe()),
+        Some(None) => outln!("  in use by:    another plbulk process"),
+        None => outln!("  in use by:    nobody"),
+    }
+    Ok(EXIT_OK)
+}
+
+/// `plbulk sandbox reset`: the rehearsal account emptied, unless a process has it open.
+fn reset(quiet: bool) -> Result<i32, Error> {
+    let place = Place::shared();
+    if let Some(h) = place.holder()? {
+        return Err(Error::Refused(format!(
+            "{} is in use by {}: it is not reset while a process has it open. Let that end (or stop it with Ctrl-C), then reset",
+            place.describe(),
+            h.map_or_else(|| "another plbulk process".into(), |h| h.describe())
+        )));
+    }
+    let changed = place
+        .modified()
+        .map(|t| humantime::format_rfc3339_seconds(t).to_string());
+    let was = place.reset()?;
+    if !quiet {
+        match was {
+            Some(w) => outln!(
+                "Removed {}: it held {} (last changed {}). The next rehearsal starts on an empty account.",
+                place.describe(),
+                Counts::of(&w).line(),
+                changed.unwrap_or_else(|| "at an unknown time".into())
+            ),
+            None => outln!(
+                "Nothing to remove: {} holds nothing (nothing was kept there).",
+                place.describe()
+            ),
+        }
+    }
     Ok(EXIT_OK)
 }
 

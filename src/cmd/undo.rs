@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::cli::{AbandonArgs, UndoArgs};
 use crate::job::{self, JobOptions, JobRef};
 use crate::journal::{JobState, Journal};
+use crate::rehearsal::Rehearsal;
 use crate::undo;
 
 use super::run::{absolute, connect_as, drive, print_calls};
@@ -19,6 +20,12 @@ pub async fn run(args: UndoArgs, quiet: bool) -> Result<i32, Error> {
     let source = job::find(&root, Some(&args.job))?;
     let was = undoable(&source)?;
     let id = &source.meta.id;
+    if args.sandbox && !was.sandbox {
+        return Err(Error::Refused(format!(
+            "job {id} ran on {} with key {}, not on a rehearsal account: an undo runs on the account its job ran on, so it cannot be rehearsed. To undo it there: plbulk undo {id} (without --sandbox; --dry-run lists what it would do)",
+            source.meta.base_url, source.meta.key_id
+        )));
+    }
     // One undo of a job: an unfinished one goes on, a finished one is not done again.
     if let Some(earlier) = job::list(&root)
         .into_iter()
@@ -96,6 +103,11 @@ pub async fn run(args: UndoArgs, quiet: bool) -> Result<i32, Error> {
         undo_of: Some(id.clone()),
         force: args.force,
         max_outage_ms: was.max_outage_ms,
+        // The account the job ran on: a fresh rehearsal's is in that job's folder.
+        rehearsal: was.rehearsal.as_ref().map(|r| match r {
+            Rehearsal::Fresh => Rehearsal::OfJob(id.clone()),
+            other => other.clone(),
+        }),
         one_shot: false,
     };
     // On the account the job ran on: its rehearsal's sandbox, or its endpoint with its key.

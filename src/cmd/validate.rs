@@ -77,10 +77,9 @@ async fn online_findings(
     inputs: &crate::plan::Inputs,
     plan: &crate::plan::Plan,
 ) -> Result<(Vec<Finding>, Vec<report::ChangeLine>), Error> {
-    let settings = crate::client::Settings::load(args.base_url.as_deref())
-        .map_err(|e| Error::Refused(e.to_string()))?;
-    let options = crate::job::JobOptions::reading(args.rate);
-    let conn = crate::job::Connection::open(&options, Some(&settings), None).await?;
+    let (options, settings, account) =
+        super::reading_options(args.rate, args.sandbox, args.base_url.as_deref())?;
+    let conn = crate::job::Connection::open(&options, settings.as_ref(), account).await?;
     let found = crate::preflight::check(inputs, plan, &conn.look, None).await;
     conn.close().await;
     let found =

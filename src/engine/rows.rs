@@ -1514,7 +1514,7 @@ impl RowCx<'_> {
                         first_name: Some(new.first_name.clone()),
                         last_name: Some(new.last_name.clone()),
                         email: None,
-                        role: Some(new.role.clone()),
+                        role: new.role.clone(),
                     };
                     ApiRequest::update_partner_user(found, &changes)
                 },

@@ -21,11 +21,13 @@
 pub mod outage;
 mod routes;
 mod seed;
+pub mod store;
 pub mod world;
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -50,6 +52,7 @@ use crate::contract::{self as c, AuthRequest, AuthResponse, Operation};
 use crate::pacing::Rate;
 use outage::Periods;
 pub use outage::{KeyRefusal, Outage, OutageMode, PlannedOutage, PlannedRefusal};
+pub use store::Store;
 use world::Fault;
 pub use world::World;
 
@@ -294,6 +297,8 @@ pub(crate) struct Shared {
     /// Wakes the accept loop when an outage is added, so that it closes the port on time.
     periods_changed: Notify,
     started: Instant,
+    /// Where the account is kept after every write, if anywhere (see [`store`]).
+    store: Mutex<Option<Arc<Store>>>,
 }
 
 /// Requests the log keeps: a sandbox left running for weeks must not grow without end, and
@@ -387,6 +392,7 @@ impl Shared {
             periods: Mutex::new(periods),
             periods_changed: Notify::new(),
             started,
+            store: Mutex::new(None),
         }
     }
 
@@ -748,7 +754,30 @@ async fn gate(State(s): State<Arc<Shared>>, req: Request, next: Next) -> Respons
         // after the client has stopped waiting for it.
         tokio::time::sleep(s.config.late_commit).await;
     }
+    // A kept account takes its writes one at a time, each kept before it is answered.
+    let store = op
+        .filter(|o| o.is_write())
+        .and_then(|_| lock(&s.store).clone());
+    let one_at_a_time = match &store {
+        Some(st) => Some(st.writes.lock().await),
+        None => None,
+    };
     let mut resp = next.run(req).await;
+    if let Some(st) = &store {
+        if let Err(e) = st.keep(&s.world) {
+            tracing::error!(error = %e, path = %st.path().display(), "the account cannot be kept");
+            s.record(arrived, &method, &path, 503, &key_label, false);
+            return routes::fault(Fault::new(
+                503,
+                c::codes::UNAVAILABLE,
+                format!(
+                    "the account could not be saved to {} ({e}), so this write was not made",
+                    st.path().display()
+                ),
+            ));
+        }
+    }
+    drop(one_at_a_time);
     let applied = resp.status().is_success();
     let mut dropped = false;
     // A fault that depends on the answer is logged only when it took effect.
@@ -940,6 +969,19 @@ pub async fn run_from(
     serve(listener, Arc::new(Shared::new(config, world)), shutdown).await
 }
 
+/// As [`run_from`], keeping the account in `store` after every write.
+pub async fn run_kept(
+    listener: TcpListener,
+    config: SandboxConfig,
+    world: World,
+    store: Store,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let shared = Shared::new(config, world);
+    *lock(&shared.store) = Some(Arc::new(store));
+    serve(listener, Arc::new(shared), shutdown).await
+}
+
 async fn serve(
     listener: TcpListener,
     shared: Arc<Shared>,
@@ -1078,6 +1120,19 @@ impl Sandbox {
     /// Starts on the account state a [`Sandbox::save`] wrote, so a rehearsal can be resumed.
     pub async fn start_saved(config: SandboxConfig, saved: &[u8]) -> std::io::Result<Sandbox> {
         Sandbox::start_with("127.0.0.1:0", config, World::from_saved(saved)?).await
+    }
+
+    /// Starts on loopback on the account `world`.
+    pub async fn start_on_world(config: SandboxConfig, world: World) -> std::io::Result<Sandbox> {
+        Sandbox::start_with("127.0.0.1:0", config, world).await
+    }
+
+    /// From now on, keeps the account at `path` after every write (see [`store`]); the file
+    /// is written at once.
+    pub fn keep_at(&self, path: &Path) -> std::io::Result<()> {
+        let store = Store::create(path, &self.shared.world())?;
+        *lock(&self.shared.store) = Some(Arc::new(store));
+        Ok(())
     }
 
     /// The whole account state, for [`Sandbox::start_saved`].

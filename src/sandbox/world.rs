@@ -852,7 +852,8 @@ impl World {
         check_name(&mut bad, "lastName", &new.last_name);
         // The contract lists a role but does not make it required: a rehearsal accepts what
         // the contract accepts (README, "The sandbox").
-        if new.role.chars().count() > 100 {
+        let role = new.role.as_deref().map(str::trim).unwrap_or_default();
+        if role.chars().count() > 100 {
             bad.add("role", "at most 100 characters");
         }
         self.check_partner_user(&mut bad, Some(&new.email), None)?;
@@ -861,7 +862,7 @@ impl World {
             first_name: new.first_name.trim().to_string(),
             last_name: new.last_name.trim().to_string(),
             email: new.email.trim().to_string(),
-            role: new.role.trim().to_string(),
+            role: role.to_string(),
             created_at: now(),
         };
         self.partner_users.insert(p.id.clone(), p.clone());

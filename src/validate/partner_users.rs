@@ -13,7 +13,6 @@ impl Cx<'_> {
         if action == PartnerUserAction::Add {
             self.require(Field::FirstName, " to add a partner user");
             self.require(Field::LastName, " to add a partner user");
-            self.require(Field::Role, " to add a partner user");
             if let Some(e) = email {
                 self.unique(Unique::PartnerEmail, key(&[e]), Field::Email, |_| {
                     "this partner user is added twice".into()
@@ -31,7 +30,7 @@ impl Cx<'_> {
                     first_name: self.text(Field::FirstName).unwrap_or_default(),
                     last_name: self.text(Field::LastName).unwrap_or_default(),
                     email: email.clone(),
-                    role: self.text(Field::Role).unwrap_or_default(),
+                    role: self.text(Field::Role),
                 },
             },
             PartnerUserAction::Update => Op::UpdatePartnerUser {

@@ -653,7 +653,7 @@ pub fn old_account(dir: &Path, companies: usize) -> PathBuf {
                 first_name: "Old".into(),
                 last_name: "Partner".into(),
                 email: format!("old{p}@partner.example"),
-                role: "support".into(),
+                role: Some("support".into()),
             })
             .await
             .unwrap();
