@@ -137,7 +137,7 @@ async fn main() {
         .unwrap();
     // The pre-flight is part of a run: its List calls count as calls per write (not in the
     // utilisation, which is about the writes).
-    let online = plbulk::preflight::check(&inputs, &plan, &conn.look)
+    let online = plbulk::preflight::check(&inputs, &plan, &conn.look, None)
         .await
         .unwrap();
     assert!(online

@@ -115,6 +115,19 @@ impl Findings {
         }
     }
 
+    /// Drops the kept findings `drop` picks, uncounting them (a finding dropped unkept, past
+    /// the limit, stays counted: it was never seen again to be judged).
+    pub fn remove_where(&mut self, drop: impl Fn(&Finding) -> bool) {
+        let counts = &mut self.counts;
+        self.items.retain(|f| {
+            let gone = drop(f);
+            if gone {
+                counts[f.severity as usize] -= 1;
+            }
+            !gone
+        });
+    }
+
     pub fn count(&self, s: Severity) -> u64 {
         self.counts[s as usize]
     }

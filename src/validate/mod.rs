@@ -155,6 +155,16 @@ struct Suspect {
 }
 
 #[derive(Default)]
+/// How a note about a customer outside the job ends: the online pre-flight settles it, so
+/// where the pre-flight ran, [`settled_online`] drops the note.
+const ACCOUNT_CHECK: &str = ": it must exist in the account (checked online before the run)";
+
+/// Whether `f` is an offline note that the online pre-flight has settled (by finding the
+/// customer, or by an error of its own on the same cell).
+pub fn settled_online(f: &Finding) -> bool {
+    f.severity == Severity::Note && f.message.ends_with(ACCOUNT_CHECK)
+}
+
 pub struct Validator {
     findings: Findings,
     /// Per (file, sheet), in the order first seen; a [`Loc`]'s sheet is an index here.
@@ -501,10 +511,7 @@ impl Validator {
                 }
                 None => self.findings.push(finding(
                     Severity::Note,
-                    format!(
-                        "customer {:?} is not in this job: it must exist in the account (checked online before the run)",
-                        p.value.trim()
-                    ),
+                    format!("customer {:?} is not in this job{ACCOUNT_CHECK}", p.value.trim()),
                 )),
             }
         }
