@@ -47,6 +47,7 @@ pub async fn run(args: UndoArgs, quiet: bool) -> Result<i32, Error> {
                     rate: args.rate,
                     results: args.results.clone(),
                     max_outage: None,
+                    overwrite: args.overwrite,
                 },
                 quiet,
             )
@@ -110,6 +111,19 @@ pub async fn run(args: UndoArgs, quiet: bool) -> Result<i32, Error> {
         }),
         one_shot: false,
     };
+    // Before the first call: the undo's results never replace the job's, nor its inputs.
+    let mut options = options;
+    let sources: Vec<&str> = source.meta.inputs.iter().map(|f| f.path.as_str()).collect();
+    let chosen = crate::outputs::results_for_new_job(
+        &options.results,
+        &sources,
+        args.overwrite,
+        &crate::outputs::stamp_now(),
+    )?;
+    if let (Some(note), false) = (chosen.note(), quiet) {
+        outln!("{note}");
+    }
+    options.results = absolute(&chosen.path);
     // On the account the job ran on: its rehearsal's sandbox, or its endpoint with its key.
     let conn = connect_as(&source, &journal, &options, "undo it").await?;
     let (job, journal) = job::create(
@@ -130,7 +144,7 @@ pub async fn run(args: UndoArgs, quiet: bool) -> Result<i32, Error> {
             job.journal_path().display()
         );
     }
-    drive(job, journal, conn, &options, quiet, false).await
+    drive(job, journal, conn, &options, quiet, false, args.overwrite).await
 }
 
 /// Whether to ask before starting: only someone at a terminal can answer, and a script must
