@@ -67,7 +67,7 @@ Examples:
 const EXIT_CODES: &str = "\
 Exit codes:
   0  success: every row succeeded
-  1  finished, with failed, skipped, needs-review or invalid rows
+  1  finished, with failed, skipped, needs-review or invalid rows, or results not written
   2  refused: bad arguments, validation errors, changed input, or a setup problem
   3  interrupted: the job can be resumed";
 

@@ -505,3 +505,36 @@ fn an_export_is_written_as_its_name_says() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert_eq!(sheet_rows(&d.join("y.xlsx"), "Customers")[0][0], "Action");
 }
+
+/// An undo is a job of its own: pointed at the results of the job it reverses, it writes its
+/// own beside them and leaves the job's as they were.
+#[test]
+fn an_undo_never_replaces_the_results_of_its_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    customers_csv(d, "c.csv", 2, 0);
+    let o = go(d, &["run", "--sandbox", "--rate", "2000/s", "-q", "c.csv"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let id = summary_job(&d.join("c.results.xlsx"));
+    let o = go(
+        d,
+        &[
+            "undo",
+            &id,
+            "--rate",
+            "2000/s",
+            "--results",
+            "c.results.xlsx",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        stdout(&o).contains("holds the results of job"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(summary_job(&d.join("c.results.xlsx")), id);
+    let beside = files_named(d, |n| n.ends_with(".results.xlsx") && n != "c.results.xlsx");
+    assert_eq!(beside.len(), 1, "{beside:?}");
+    assert_ne!(summary_job(&d.join(&beside[0])), id);
+}

@@ -870,7 +870,7 @@ pub(super) fn print_calls(plan: &crate::plan::Plan, rate: crate::pacing::Rate) {
     let secs = writes as f64 / rate.per_second();
     outln!(
         "{} at {} {} at least {}.",
-        crate::words::count(writes as u64, "write"),
+        crate::words::count(writes, "write"),
         rate,
         if writes == 1 { "takes" } else { "take" },
         humantime::format_duration(std::time::Duration::from_secs(secs.ceil() as u64))

@@ -70,6 +70,21 @@ pub async fn run(args: UndoArgs, quiet: bool) -> Result<i32, Error> {
         print_irreversible(&up);
         return Ok(EXIT_OK);
     }
+    // Before asking, and before the first call: the undo's results never replace the job's,
+    // nor its inputs.
+    let sources: Vec<&str> = source.meta.inputs.iter().map(|f| f.path.as_str()).collect();
+    let results = crate::outputs::results_for_new_job(
+        &args
+            .results
+            .clone()
+            .unwrap_or_else(|| was.results.with_extension("undo.xlsx")),
+        &sources,
+        args.overwrite,
+        &crate::outputs::stamp_now(),
+    )?;
+    if let (Some(note), false) = (results.note(), quiet) {
+        outln!("{note}");
+    }
     if !quiet {
         print_irreversible(&up);
     }
@@ -90,12 +105,7 @@ pub async fn run(args: UndoArgs, quiet: bool) -> Result<i32, Error> {
     let options = JobOptions {
         kind: None,
         sandbox: was.sandbox,
-        results: absolute(
-            &args
-                .results
-                .clone()
-                .unwrap_or_else(|| was.results.with_extension("undo.xlsx")),
-        ),
+        results: absolute(&results.path),
         concurrency: args.concurrency.unwrap_or(was.concurrency),
         rate: rate.to_string(),
         existing: was.existing,
@@ -111,19 +121,6 @@ pub async fn run(args: UndoArgs, quiet: bool) -> Result<i32, Error> {
         }),
         one_shot: false,
     };
-    // Before the first call: the undo's results never replace the job's, nor its inputs.
-    let mut options = options;
-    let sources: Vec<&str> = source.meta.inputs.iter().map(|f| f.path.as_str()).collect();
-    let chosen = crate::outputs::results_for_new_job(
-        &options.results,
-        &sources,
-        args.overwrite,
-        &crate::outputs::stamp_now(),
-    )?;
-    if let (Some(note), false) = (chosen.note(), quiet) {
-        outln!("{note}");
-    }
-    options.results = absolute(&chosen.path);
     // On the account the job ran on: its rehearsal's sandbox, or its endpoint with its key.
     let conn = connect_as(&source, &journal, &options, "undo it").await?;
     let (job, journal) = job::create(
