@@ -10,9 +10,10 @@
 //!   this is proved by making and removing a file there, so a run never finds out after its
 //!   last row that its results cannot be written;
 //! - a file plbulk did not write for this very purpose is replaced only with `--overwrite`;
-//! - a results workbook of an earlier job (its Summary names the job) is never replaced by a
-//!   new job: the new one's results go beside it, named for the time the run began
-//!   (`onboarding.20261201-093000.results.xlsx`), and the run says so;
+//! - a results workbook of an earlier job (its Summary names the job), or the path where an
+//!   unfinished job will write its own, is never taken by a new job: the new one's results go
+//!   beside it, named for the time the run began (`onboarding.20261201-093000.results.xlsx`),
+//!   and the run says so;
 //! - a to-fix file is replaced only if it is this job's and nobody has changed it since plbulk
 //!   wrote it (the job's folder records each one's size and time): the partner fixes rows in
 //!   it, and those fixes are work.
@@ -263,38 +264,52 @@ pub fn results_job(path: &Path) -> Option<String> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Chosen {
     pub path: PathBuf,
-    /// When the results go beside the file asked for: that file, and the job whose results
-    /// it holds (None: the to-fix file beside it was there).
-    pub beside: Option<(PathBuf, Option<String>)>,
+    /// When the results go beside the file asked for: that file, and why.
+    pub beside: Option<(PathBuf, Taken)>,
+}
+
+/// Why a new job's results do not go where they were asked to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Taken {
+    /// The file there holds this job's results (its Summary names it).
+    EarlierResults(String),
+    /// This unfinished job will write its results there when it goes on.
+    UnfinishedJob(String),
+    /// The to-fix file beside it is there, and may hold the partner's fixes.
+    ToFix,
 }
 
 impl Chosen {
     /// What to tell the partner when the results go beside the file asked for.
     pub fn note(&self) -> Option<String> {
-        let (was, job) = self.beside.as_ref()?;
-        Some(match job {
-            Some(job) => format!(
-                "{} holds the results of job {job}, which are kept: this job's results go to {}",
-                shown(was),
-                shown(&self.path)
+        let (was, why) = self.beside.as_ref()?;
+        let to = shown(&self.path);
+        Some(match why {
+            Taken::EarlierResults(job) => format!(
+                "{} holds the results of job {job}, which are kept: this job's results go to {to}",
+                shown(was)
             ),
-            None => format!(
-                "{} is there already (it may hold your fixes), and is kept: this job's results go to {}, and its to-fix file beside them",
-                shown(&crate::results::to_fix_path(was)),
-                shown(&self.path)
+            Taken::UnfinishedJob(job) => format!(
+                "{} is where unfinished job {job} writes its results: this job's results go to {to}",
+                shown(was)
+            ),
+            Taken::ToFix => format!(
+                "{} is there already (it may hold your fixes), and is kept: this job's results go to {to}, and its to-fix file beside them",
+                shown(&crate::results::to_fix_path(was))
             ),
         })
     }
 }
 
 /// Where a new job's results go for `requested`: there when neither it nor its to-fix file
-/// exists (or with `overwrite`, for a file that is not another job's results); beside it,
-/// named for `stamp`, when either is there already and not to be replaced. Refused when the
-/// results or the to-fix file would be an input, when the folder cannot be written, or when
-/// `requested` is a file plbulk did not write and `overwrite` is not given.
+/// exists and no unfinished job (`held_by`) will write there (or with `overwrite`, for a file
+/// that is not another job's results); beside it, named for `stamp`, otherwise. Refused when
+/// the results or the to-fix file would be an input, when the folder cannot be written, or
+/// when `requested` is a file plbulk did not write and `overwrite` is not given.
 pub fn results_for_new_job<P: AsRef<Path>>(
     requested: &Path,
     inputs: &[P],
+    held_by: Option<String>,
     overwrite: bool,
     stamp: &str,
 ) -> Result<Chosen, Refused> {
@@ -302,9 +317,11 @@ pub fn results_for_new_job<P: AsRef<Path>>(
     to_fix_not_an_input(requested, inputs)?;
     writable(requested, Output::Results)?;
     let to_fix = crate::results::to_fix_path(requested);
-    let beside = if requested.exists() {
+    let taken = if let Some(job) = held_by {
+        Some(Taken::UnfinishedJob(job))
+    } else if requested.exists() {
         match results_job(requested) {
-            Some(job) => Some(Some(job)),
+            Some(job) => Some(Taken::EarlierResults(job)),
             None if overwrite => None,
             None => {
                 return Err(Refused(format!(
@@ -314,11 +331,11 @@ pub fn results_for_new_job<P: AsRef<Path>>(
             }
         }
     } else if to_fix.exists() && !overwrite {
-        Some(None)
+        Some(Taken::ToFix)
     } else {
         None
     };
-    let Some(job) = beside else {
+    let Some(why) = taken else {
         return Ok(Chosen {
             path: requested.to_path_buf(),
             beside: None,
@@ -331,7 +348,7 @@ pub fn results_for_new_job<P: AsRef<Path>>(
     to_fix_not_an_input(&path, inputs)?;
     Ok(Chosen {
         path,
-        beside: Some((requested.to_path_buf(), job)),
+        beside: Some((requested.to_path_buf(), why)),
     })
 }
 

@@ -360,6 +360,8 @@ fn a_second_job_writes_its_results_beside_the_first() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let first = summary_job(&d.join("c.results.xlsx"));
     let first_fix = std::fs::read(d.join("c.to-fix.xlsx")).unwrap();
+    // Job ids are to the second; one id the start of another is a matter for `find`.
+    std::thread::sleep(Duration::from_millis(1100));
 
     let o = run();
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
@@ -537,4 +539,50 @@ fn an_undo_never_replaces_the_results_of_its_job() {
     let beside = files_named(d, |n| n.ends_with(".results.xlsx") && n != "c.results.xlsx");
     assert_eq!(beside.len(), 1, "{beside:?}");
     assert_ne!(summary_job(&d.join(&beside[0])), id);
+}
+
+/// A job killed before it wrote its results still holds their path: a new job of the same
+/// file writes beside it, and the killed job's results go where it always would write them.
+#[test]
+fn a_new_job_does_not_take_the_results_path_of_an_unfinished_one() {
+    let _alone = beside_others();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (p, results) = slow_run(d, 40);
+    std::thread::sleep(Duration::from_millis(400));
+    let killed = Command::new("kill")
+        .args(["-KILL", &p.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    drop(finish(p));
+    assert!(!results.exists());
+    let first = jobs(d)[0]
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+
+    let o = go(
+        d,
+        &[
+            "run",
+            "--sandbox",
+            "--rate",
+            "2000/s",
+            "--new-job",
+            "slow.csv",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        stdout(&o).contains(&format!("unfinished job {first}")),
+        "{}",
+        text(&o)
+    );
+    assert!(!results.exists());
+    // Its results, written now, go where it always would write them.
+    let o = go(d, &["results", &first]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(summary_job(&results), first);
 }

@@ -125,6 +125,7 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<i32, Error> {
     let chosen = crate::outputs::results_for_new_job(
         &options.results,
         &args.files,
+        held_by(&root, &options.results),
         args.overwrite,
         &crate::outputs::stamp_now(),
     )?;
@@ -175,6 +176,19 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<i32, Error> {
         );
     }
     drive(job, journal, conn, &options, quiet, json, args.overwrite).await
+}
+
+/// The unfinished job that will write its results at `path` when it goes on, if any: a new
+/// job's results do not take its place.
+pub(super) fn held_by(root: &Path, path: &Path) -> Option<String> {
+    job::list(root)
+        .into_iter()
+        .filter(|j| j.meta.state.is_open())
+        .find(|j| {
+            j.options()
+                .is_ok_and(|o| crate::outputs::same_file(&o.results, path))
+        })
+        .map(|j| j.meta.id)
 }
 
 /// A line the user must see even with --json (then on stderr, stdout being the document's);

@@ -73,12 +73,14 @@ pub async fn run(args: UndoArgs, quiet: bool) -> Result<i32, Error> {
     // Before asking, and before the first call: the undo's results never replace the job's,
     // nor its inputs.
     let sources: Vec<&str> = source.meta.inputs.iter().map(|f| f.path.as_str()).collect();
+    let requested = args
+        .results
+        .clone()
+        .unwrap_or_else(|| was.results.with_extension("undo.xlsx"));
     let results = crate::outputs::results_for_new_job(
-        &args
-            .results
-            .clone()
-            .unwrap_or_else(|| was.results.with_extension("undo.xlsx")),
+        &requested,
         &sources,
+        super::run::held_by(&root, &requested),
         args.overwrite,
         &crate::outputs::stamp_now(),
     )?;
