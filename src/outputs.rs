@@ -290,7 +290,7 @@ impl Chosen {
                 shown(was)
             ),
             Taken::UnfinishedJob(job) => format!(
-                "{} is where unfinished job {job} writes its results: this job's results go to {to}",
+                "{} is kept for the results of job {job}, which has not finished: this job's results go to {to}",
                 shown(was)
             ),
             Taken::ToFix => format!(

@@ -562,6 +562,8 @@ fn a_new_job_does_not_take_the_results_path_of_an_unfinished_one() {
         .unwrap()
         .to_string_lossy()
         .into_owned();
+    // Job ids are to the second; one id the start of another is a matter for `find`.
+    std::thread::sleep(Duration::from_millis(1100));
 
     let o = go(
         d,
@@ -576,7 +578,7 @@ fn a_new_job_does_not_take_the_results_path_of_an_unfinished_one() {
     );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(
-        stdout(&o).contains(&format!("unfinished job {first}")),
+        stdout(&o).contains(&format!("job {first}, which has not finished")),
         "{}",
         text(&o)
     );
