@@ -67,7 +67,7 @@ Examples:
 const EXIT_CODES: &str = "\
 Exit codes:
   0  success: every row succeeded
-  1  finished, with failed, skipped, needs-review or invalid rows
+  1  finished, with failed, skipped, needs-review or invalid rows, or results not written
   2  refused: bad arguments, validation errors, changed input, or a setup problem
   3  interrupted: the job can be resumed";
 
@@ -209,6 +209,11 @@ pub struct RunArgs {
     #[arg(long)]
     pub results: Option<PathBuf>,
 
+    /// Replace a file at the results path that plbulk would otherwise keep (one it did not
+    /// write, or a to-fix file changed since). An input is never replaced.
+    #[arg(long)]
+    pub overwrite: bool,
+
     /// Requests in flight at once (hides the API's latency; the pace stays within --rate)
     /// [default: 8, or as the unfinished job it resumes began].
     #[arg(long)]
@@ -278,6 +283,11 @@ pub struct ResumeArgs {
     #[arg(long)]
     pub results: Option<PathBuf>,
 
+    /// Replace a file at the results path that plbulk would otherwise keep (one it did not
+    /// write for this job, or a to-fix file changed since). An input is never replaced.
+    #[arg(long)]
+    pub overwrite: bool,
+
     /// How long the API may be unreachable before the job stops again [default: as the job
     /// began].
     #[arg(long, value_parser = duration)]
@@ -317,6 +327,11 @@ pub struct UndoArgs {
     /// Results workbook [default: beside the job's, ending .undo.xlsx].
     #[arg(long)]
     pub results: Option<PathBuf>,
+
+    /// Replace a file at the results path that plbulk would otherwise keep. (Not --force,
+    /// which says what the undo may put back.)
+    #[arg(long)]
+    pub overwrite: bool,
 
     /// Undo a rehearsal (its account is the one it ran on, with or without this flag); a real
     /// job is refused.
@@ -366,6 +381,11 @@ pub struct ResultsArgs {
     /// xlsx, or csv (UTF-8 with a BOM; cells that would start a formula get a leading ').
     #[arg(long, default_value = "xlsx", value_parser = ["xlsx", "csv"])]
     pub format: String,
+
+    /// Replace a file at --out that is not this job's results workbook. An input of the job
+    /// is never replaced.
+    #[arg(long)]
+    pub overwrite: bool,
 }
 
 #[derive(Args, Debug)]
@@ -377,9 +397,13 @@ pub struct ExportArgs {
     #[arg(long)]
     pub customer: Option<String>,
 
-    /// The workbook to write.
+    /// The file to write: a workbook (.xlsx) or a CSV file (.csv), by its extension.
     #[arg(long)]
     pub out: PathBuf,
+
+    /// Replace a file already at --out (an export is edited, so one is kept otherwise).
+    #[arg(long)]
+    pub overwrite: bool,
 
     /// API base URL [default: PLBULK_BASE_URL, the config file, or the PL+ production URL].
     #[arg(long)]
@@ -424,6 +448,11 @@ pub struct ValidateArgs {
     #[arg(long)]
     pub no_report: bool,
 
+    /// Replace a file at the report's path that is not a validation report. An input is
+    /// never replaced.
+    #[arg(long, conflicts_with = "no_report")]
+    pub overwrite: bool,
+
     /// How many findings to print.
     #[arg(long, default_value_t = 20)]
     pub show: usize,
@@ -457,6 +486,11 @@ pub struct TemplateArgs {
     /// Folder to write into.
     #[arg(long, default_value = ".")]
     pub out: PathBuf,
+
+    /// Replace template files already in the folder (they may hold filled-in rows, so they
+    /// are kept otherwise).
+    #[arg(long)]
+    pub overwrite: bool,
 }
 
 #[derive(Args, Debug)]

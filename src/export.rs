@@ -13,6 +13,7 @@ use rust_xlsxwriter::{Color, Format, Workbook};
 
 use crate::client::{ApiError, Client};
 use crate::contract::{self as c, natural_key};
+use crate::outputs::ExportFormat;
 use crate::schema::{Field, Kind};
 
 #[derive(Debug, thiserror::Error)]
@@ -40,12 +41,13 @@ pub fn kind_of(name: &str) -> Option<Kind> {
 type Row = Vec<(Field, String)>;
 
 /// Reads `kind` for every customer (or the one `customer` names, by id or company name) and
-/// writes it to `path`. Returns the rows written.
+/// writes it to `path` as `format`. Returns the rows written.
 pub async fn export(
     client: &Client,
     kind: Kind,
     customer: Option<&str>,
     path: &Path,
+    format: ExportFormat,
 ) -> Result<usize, ExportError> {
     let mut customers = client.list_customers().await?;
     if let Some(want) = customer {
@@ -185,8 +187,38 @@ pub async fn export(
             }
         }
     }
-    write(kind, &rows, path)?;
+    match format {
+        ExportFormat::Xlsx => write(kind, &rows, path)?,
+        ExportFormat::Csv => write_csv(kind, &rows, path)?,
+    }
     Ok(rows.len())
+}
+
+/// The rows as one CSV in the template's columns: UTF-8 with a BOM (so Excel shows accents
+/// right), and a cell that would start a formula with a leading ', as results CSVs have.
+fn write_csv(kind: Kind, rows: &[Row], path: &Path) -> Result<(), ExportError> {
+    let werr = |e: &dyn std::fmt::Display| ExportError::Write {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    };
+    let columns = kind.columns();
+    let mut buf = b"\xEF\xBB\xBF".to_vec();
+    {
+        let mut w = csv::Writer::from_writer(&mut buf);
+        w.write_record(columns.iter().map(|c| c.header))
+            .map_err(|e| werr(&e))?;
+        for row in rows {
+            let cells = columns.iter().map(|c| {
+                row.iter()
+                    .find(|(f, _)| *f == c.field)
+                    .map_or("", |(_, v)| v.as_str())
+            });
+            w.write_record(cells.map(|v| crate::results::inert(v).into_owned()))
+                .map_err(|e| werr(&e))?;
+        }
+        w.flush().map_err(|e| werr(&e))?;
+    }
+    crate::atomic_write(path, &buf).map_err(|e| werr(&e))
 }
 
 fn write(kind: Kind, rows: &[Row], path: &Path) -> Result<(), ExportError> {

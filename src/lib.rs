@@ -30,7 +30,8 @@
 //!   outage or a refused key is the job's, not a row's).
 //! - [`results`], [`progress`] and [`export`]: the results workbook, the to-fix file and
 //!   CSV results; progress on the terminal; the account read back into import templates.
-//!   [`sheet_names`] keeps every workbook's sheet names as Excel allows.
+//!   [`sheet_names`] keeps every workbook's sheet names as Excel allows; [`outputs`] decides
+//!   where each of them is written and refuses to replace a file the partner made.
 //! - [`sandbox`]: an in-memory server implementing the whole contract, with the real limit and
 //!   injectable faults (outages and refused keys among them), for tests, benchmarks and
 //!   partners' rehearsals; [`rehearsal`]: the rehearsal accounts it keeps on disk between
@@ -48,6 +49,7 @@ pub mod findings;
 pub mod intake;
 pub mod job;
 pub mod journal;
+pub mod outputs;
 pub mod pacing;
 pub mod plan;
 pub mod preflight;

@@ -13,10 +13,19 @@ pub async fn run(args: ExportArgs, quiet: bool) -> Result<i32, Error> {
             args.what
         ))
     })?;
+    // Before any call: the file's format by its extension, and a file there kept.
+    let format = crate::outputs::export(&args.out, args.overwrite)?;
     let (options, settings, account) =
         super::reading_options(args.rate, args.sandbox, args.base_url.as_deref())?;
     let conn = Connection::open(&options, settings.as_ref(), account).await?;
-    let result = export::export(&conn.client, kind, args.customer.as_deref(), &args.out).await;
+    let result = export::export(
+        &conn.client,
+        kind,
+        args.customer.as_deref(),
+        &args.out,
+        format,
+    )
+    .await;
     conn.close().await;
     let n = result.map_err(|e| match e {
         ExportError::Write { .. } => Error::Io(e.to_string()),

@@ -49,6 +49,13 @@ pub fn write_results(args: ResultsArgs, quiet: bool) -> Result<i32, Error> {
         Some(p) => p,
         None => found.options()?.results,
     };
+    let inputs: Vec<&str> = found.meta.inputs.iter().map(|f| f.path.as_str()).collect();
+    if args.format == "csv" {
+        // One CSV per sheet, named after `out`; the name itself must not be an input.
+        crate::outputs::not_an_input(&out, &inputs, crate::outputs::Output::Results)?;
+    } else {
+        crate::outputs::results_for_job(&out, &found.meta.id, &inputs, args.overwrite)?;
+    }
     let journal = Journal::open(&found.journal_path()).map_err(job::JobError::from)?;
     let written = if args.format == "csv" {
         results::write_csv(&journal, &out).map_err(|e| Error::Io(e.to_string()))?

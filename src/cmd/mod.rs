@@ -84,6 +84,12 @@ impl From<crate::job::JobError> for Error {
     }
 }
 
+impl From<crate::outputs::Refused> for Error {
+    fn from(e: crate::outputs::Refused) -> Error {
+        Error::Refused(e.0)
+    }
+}
+
 impl Error {
     /// A failed read of the account, `what` saying what it was for: a network fault or the
     /// API's refusal, by what came back.

@@ -115,10 +115,24 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<i32, Error> {
                 concurrency: args.concurrency,
                 results: args.results.clone(),
                 max_outage: args.max_outage,
+                overwrite: args.overwrite,
             };
             return resume_job(existing, given, quiet, json).await;
         }
     }
+    // Before the first call: where the results go, or why they cannot.
+    let mut options = options;
+    let chosen = crate::outputs::results_for_new_job(
+        &options.results,
+        &args.files,
+        held_by(&root, &options.results),
+        args.overwrite,
+        &crate::outputs::stamp_now(),
+    )?;
+    if let Some(note) = chosen.note() {
+        say(&note, quiet, json);
+    }
+    options.results = absolute(&chosen.path);
     let account = match &options.rehearsal {
         Some(r) => Some(job::Account::for_new(r, false, "plbulk run")?),
         None => None,
@@ -161,7 +175,30 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<i32, Error> {
             job.journal_path().display()
         );
     }
-    drive(job, journal, conn, &options, quiet, json).await
+    drive(job, journal, conn, &options, quiet, json, args.overwrite).await
+}
+
+/// The unfinished job that will write its results at `path` when it goes on, if any: a new
+/// job's results do not take its place.
+pub(super) fn held_by(root: &Path, path: &Path) -> Option<String> {
+    job::list(root)
+        .into_iter()
+        .filter(|j| j.meta.state.is_open())
+        .find(|j| {
+            j.options()
+                .is_ok_and(|o| crate::outputs::same_file(&o.results, path))
+        })
+        .map(|j| j.meta.id)
+}
+
+/// A line the user must see even with --json (then on stderr, stdout being the document's);
+/// nothing with -q.
+fn say(line: &str, quiet: bool, json: bool) {
+    if json {
+        eprintln!("{line}");
+    } else if !quiet {
+        outln!("{line}");
+    }
 }
 
 pub async fn resume(args: ResumeArgs, quiet: bool) -> Result<i32, Error> {
@@ -172,6 +209,7 @@ pub async fn resume(args: ResumeArgs, quiet: bool) -> Result<i32, Error> {
         concurrency: args.concurrency,
         results: args.results,
         max_outage: args.max_outage,
+        overwrite: args.overwrite,
     };
     resume_job(job, given, quiet, false).await
 }
@@ -182,6 +220,8 @@ struct Given {
     concurrency: Option<usize>,
     results: Option<PathBuf>,
     max_outage: Option<std::time::Duration>,
+    /// Replace a file at the results path that plbulk would keep.
+    overwrite: bool,
 }
 
 async fn resume_job(job: JobRef, given: Given, quiet: bool, json: bool) -> Result<i32, Error> {
@@ -206,6 +246,9 @@ async fn resume_job(job: JobRef, given: Given, quiet: bool, json: bool) -> Resul
             job.meta.id, job.meta.id
         )));
     }
+    // Before the first call: the results go where the job's own are, or are refused.
+    let inputs: Vec<&str> = job.meta.inputs.iter().map(|f| f.path.as_str()).collect();
+    crate::outputs::results_for_job(&options.results, &job.meta.id, &inputs, given.overwrite)?;
     if job.meta.state == JobState::Finished {
         let counts = journal.counts().map_err(job::JobError::from)?;
         if !quiet {
@@ -215,8 +258,14 @@ async fn resume_job(job: JobRef, given: Given, quiet: bool, json: bool) -> Resul
                 results::summary_line(&counts)
             );
         }
-        write_results(&journal, &options, None, quiet)?;
-        return Ok(exit_for(&counts));
+        let code = exit_for(&counts);
+        return Ok(
+            if results_or_hint(&job, &journal, &options, None, quiet, given.overwrite) {
+                code
+            } else {
+                EXIT_ROWS_FAILED.max(code)
+            },
+        );
     }
     if let Some(why) = job::changed_inputs(&job.meta) {
         return Err(Error::Refused(why));
@@ -234,7 +283,7 @@ async fn resume_job(job: JobRef, given: Given, quiet: bool, json: bool) -> Resul
             results::summary_line(&counts)
         );
     }
-    drive(job, journal, conn, &options, quiet, json).await
+    drive(job, journal, conn, &options, quiet, json, given.overwrite).await
 }
 
 /// The account a run rehearses on, if it is a rehearsal.
@@ -301,6 +350,7 @@ pub(super) async fn drive(
     options: &JobOptions,
     quiet: bool,
     json: bool,
+    overwrite: bool,
 ) -> Result<i32, Error> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let job_id = job.meta.id.clone();
@@ -341,16 +391,7 @@ Stopping: no new rows, and nothing more is sent; the answers of the requests alr
     };
 
     let counts = journal.counts().map_err(job::JobError::from)?;
-    let results_ok = match write_results(&journal, options, Some(calls), quiet) {
-        Ok(()) => true,
-        Err(e) => {
-            eprintln!(
-                "{e}\nThe job's outcome is safe in its journal: write the results elsewhere with plbulk results {} --out FILE",
-                job.meta.id
-            );
-            false
-        }
-    };
+    let results_ok = results_or_hint(&job, &journal, options, Some(calls), quiet, overwrite);
     if json {
         let status = crate::status::of(&job, Some(calls))?;
         outln!("{}", to_json(&status));
@@ -481,32 +522,69 @@ fn progress_for(
         .map_err(|e| job::JobError::from(e).into())
 }
 
-fn write_results(
+/// Writes the results; when that fails (a file open in Excel, a full disk), says so with the
+/// way to write them elsewhere, and returns false: the job's outcome is safe in its journal.
+fn results_or_hint(
+    job: &JobRef,
     journal: &Journal,
     options: &JobOptions,
     calls: Option<u64>,
     quiet: bool,
+    overwrite: bool,
+) -> bool {
+    match write_results(&job.dir, journal, options, calls, quiet, overwrite) {
+        Ok(()) => true,
+        Err(e) => {
+            eprintln!(
+                "{e}\nThe job's outcome is safe in its journal: write the results elsewhere with plbulk results {} --out OTHER.xlsx",
+                job.meta.id
+            );
+            false
+        }
+    }
+}
+
+fn write_results(
+    job_dir: &Path,
+    journal: &Journal,
+    options: &JobOptions,
+    calls: Option<u64>,
+    quiet: bool,
+    overwrite: bool,
 ) -> Result<(), Error> {
     results::write(journal, &options.results, calls).map_err(|e| Error::Io(e.to_string()))?;
     if !quiet {
         outln!("Results: {}", options.results.display());
     }
-    let to_fix = results::to_fix_path(&options.results);
     if options.undo_of.is_some() {
         // An undo's rows are not the user's to fix and run again: its results say what is
         // left to do by hand.
         return Ok(());
     }
-    let n = results::write_to_fix(journal, &to_fix).map_err(|e| Error::Io(e.to_string()))?;
+    // The partner fixes rows in the to-fix file: one changed since this job wrote it is kept.
+    let to_fix = crate::outputs::to_fix(&options.results, job_dir, overwrite);
+    let n = results::write_to_fix(journal, &to_fix.path).map_err(|e| Error::Io(e.to_string()))?;
     if n == 0 {
-        // An old one would list rows that are done now.
-        let _ = std::fs::remove_file(&to_fix);
-    } else if !quiet {
-        outln!(
-            "To fix: {} ({} that did not succeed, in the template's columns: fix them and run that file)",
-            to_fix.display(),
-            crate::words::count(n as u64, "row")
-        );
+        // An old one of the job's own would list rows that are done now.
+        if to_fix.may_remove() {
+            let _ = std::fs::remove_file(&to_fix.path);
+        }
+        crate::outputs::record_written(job_dir, &to_fix.path);
+    } else {
+        crate::outputs::record_written(job_dir, &to_fix.path);
+        if let (Some(kept), false) = (&to_fix.kept, quiet) {
+            outln!(
+                "{} was changed since this job wrote it (it may hold your fixes), and is kept.",
+                kept.display()
+            );
+        }
+        if !quiet {
+            outln!(
+                "To fix: {} ({} that did not succeed, in the template's columns: fix them and run that file)",
+                to_fix.path.display(),
+                crate::words::count(n as u64, "row")
+            );
+        }
     }
     let unrun = journal
         .counts()
@@ -806,7 +884,7 @@ pub(super) fn print_calls(plan: &crate::plan::Plan, rate: crate::pacing::Rate) {
     let secs = writes as f64 / rate.per_second();
     outln!(
         "{} at {} {} at least {}.",
-        crate::words::count(writes as u64, "write"),
+        crate::words::count(writes, "write"),
         rate,
         if writes == 1 { "takes" } else { "take" },
         humantime::format_duration(std::time::Duration::from_secs(secs.ceil() as u64))

@@ -47,6 +47,7 @@ pub async fn run(args: UndoArgs, quiet: bool) -> Result<i32, Error> {
                     rate: args.rate,
                     results: args.results.clone(),
                     max_outage: None,
+                    overwrite: args.overwrite,
                 },
                 quiet,
             )
@@ -69,6 +70,23 @@ pub async fn run(args: UndoArgs, quiet: bool) -> Result<i32, Error> {
         print_irreversible(&up);
         return Ok(EXIT_OK);
     }
+    // Before asking, and before the first call: the undo's results never replace the job's,
+    // nor its inputs.
+    let sources: Vec<&str> = source.meta.inputs.iter().map(|f| f.path.as_str()).collect();
+    let requested = args
+        .results
+        .clone()
+        .unwrap_or_else(|| was.results.with_extension("undo.xlsx"));
+    let results = crate::outputs::results_for_new_job(
+        &requested,
+        &sources,
+        super::run::held_by(&root, &requested),
+        args.overwrite,
+        &crate::outputs::stamp_now(),
+    )?;
+    if let (Some(note), false) = (results.note(), quiet) {
+        outln!("{note}");
+    }
     if !quiet {
         print_irreversible(&up);
     }
@@ -89,12 +107,7 @@ pub async fn run(args: UndoArgs, quiet: bool) -> Result<i32, Error> {
     let options = JobOptions {
         kind: None,
         sandbox: was.sandbox,
-        results: absolute(
-            &args
-                .results
-                .clone()
-                .unwrap_or_else(|| was.results.with_extension("undo.xlsx")),
-        ),
+        results: absolute(&results.path),
         concurrency: args.concurrency.unwrap_or(was.concurrency),
         rate: rate.to_string(),
         existing: was.existing,
@@ -130,7 +143,7 @@ pub async fn run(args: UndoArgs, quiet: bool) -> Result<i32, Error> {
             job.journal_path().display()
         );
     }
-    drive(job, journal, conn, &options, quiet, false).await
+    drive(job, journal, conn, &options, quiet, false, args.overwrite).await
 }
 
 /// Whether to ask before starting: only someone at a terminal can answer, and a script must

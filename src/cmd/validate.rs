@@ -8,6 +8,15 @@ use super::{parse_kind, Error, EXIT_OK, EXIT_REFUSED};
 
 pub async fn run(args: ValidateArgs, quiet: bool) -> Result<i32, Error> {
     let kind = args.kind.as_deref().map(parse_kind).transpose()?;
+    let report_path = args
+        .report
+        .clone()
+        .unwrap_or_else(|| super::beside(&args.files[0], "validation.xlsx"));
+    // Before any read of the account: a report that cannot be written, or would replace an
+    // input or a file of the partner's, is said now.
+    if !args.no_report {
+        crate::outputs::report(&report_path, &args.files, args.overwrite)?;
+    }
     let mut changes = None;
     let (outcome, unreadable) = if args.online {
         // The pre-flight needs the plan, and the plan the rows: read once, keeping them.
@@ -60,10 +69,7 @@ pub async fn run(args: ValidateArgs, quiet: bool) -> Result<i32, Error> {
     if !args.no_report && !outcome.sheets.is_empty() {
         // Files that cannot be opened are left out of the report by itself.
         let inputs: Vec<_> = args.files.iter().map(|f| (f.clone(), kind)).collect();
-        let path = args
-            .report
-            .clone()
-            .unwrap_or_else(|| super::beside(&args.files[0], "validation.xlsx"));
+        let path = report_path;
         report::write(&path, &inputs, findings, changes.as_deref())
             .map_err(|e| Error::Io(e.to_string()))?;
         if !quiet {
