@@ -154,7 +154,6 @@ struct Suspect {
     row_valid: bool,
 }
 
-#[derive(Default)]
 /// How a note about a customer outside the job ends: the online pre-flight settles it, so
 /// where the pre-flight ran, [`settled_online`] drops the note.
 const ACCOUNT_CHECK: &str = ": it must exist in the account (checked online before the run)";
@@ -165,6 +164,7 @@ pub fn settled_online(f: &Finding) -> bool {
     f.severity == Severity::Note && f.message.ends_with(ACCOUNT_CHECK)
 }
 
+#[derive(Default)]
 pub struct Validator {
     findings: Findings,
     /// Per (file, sheet), in the order first seen; a [`Loc`]'s sheet is an index here.
