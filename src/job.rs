@@ -1007,6 +1007,9 @@ pub async fn execute(
         concurrency: options.concurrency,
         existing: options.existing,
         settle: options.timeout() + Duration::from_secs(1),
+        // The pacer's minute, a token fetch tried a few times, and the outage the client waits
+        // out before it gives up.
+        before_send: options.rate().paced_window() + options.timeout() * 4 + options.health().max_outage,
         holder: Some(journal::claims::Holder {
             job: job.meta.id.clone(),
             pid: std::process::id(),

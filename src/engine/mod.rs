@@ -75,6 +75,10 @@ pub struct Options {
     /// How long after a request whose outcome is unknown before the account is searched for
     /// what it made: by then the server has finished with it (the client's response timeout).
     pub settle: Duration,
+    /// The longest a request can be held between its journaled intent and its send (the
+    /// pacer's window, the token fetch, an outage's wait): a request a dead process left in
+    /// flight went out by its intent plus this, so a resume long after needs no settling.
+    pub before_send: Duration,
     /// The job, as other jobs on the account see its claims (none: it shares no account).
     pub holder: Option<claims::Holder>,
 }
@@ -85,6 +89,7 @@ impl Default for Options {
             concurrency: 8,
             existing: Existing::Skip,
             settle: Duration::from_secs(30),
+            before_send: Duration::from_secs(20 * 60),
             holder: None,
         }
     }
