@@ -607,7 +607,14 @@ pub fn find(root: &Path, id: Option<&str>) -> Result<JobRef, JobError> {
     let all = list_all(root);
     match id {
         Some(id) => {
-            let hits: Vec<&Found> = all.iter().filter(|j| j.id().starts_with(id)).collect();
+            // A whole id is that job, even when another job's id starts with it (two jobs of
+            // one file in one second are `…-93e51c` and `…-93e51c-2`).
+            let exact: Vec<&Found> = all.iter().filter(|j| j.id() == id).collect();
+            let hits: Vec<&Found> = if exact.is_empty() {
+                all.iter().filter(|j| j.id().starts_with(id)).collect()
+            } else {
+                exact
+            };
             match hits.as_slice() {
                 [Found::Job(one)] => Ok(one.clone()),
                 [Found::Unreadable(u)] => Err(u.error()),
@@ -1009,7 +1016,9 @@ pub async fn execute(
         settle: options.timeout() + Duration::from_secs(1),
         // The pacer's minute, a token fetch tried a few times, and the outage the client waits
         // out before it gives up.
-        before_send: options.rate().paced_window() + options.timeout() * 4 + options.health().max_outage,
+        before_send: options.rate().paced_window()
+            + options.timeout() * 4
+            + options.health().max_outage,
         holder: Some(journal::claims::Holder {
             job: job.meta.id.clone(),
             pid: std::process::id(),
@@ -1027,4 +1036,45 @@ pub async fn execute(
 /// Whether every row ended well.
 pub fn all_succeeded(counts: &[(RowState, u64)]) -> bool {
     counts.iter().all(|(s, n)| *n == 0 || s.is_success())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two jobs of one file begun in one second are `ID` and `ID-2`: `ID` names the first, not
+    /// both.
+    #[test]
+    fn a_whole_id_is_its_job_though_another_starts_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let plan = Plan {
+            sheets: Vec::new(),
+            rows: Vec::new(),
+        };
+        let fp = vec![journal::InputFile {
+            path: "/nowhere/c.csv".into(),
+            size: 1,
+            hash: "abcdef0123456789".into(),
+        }];
+        let opts = JobOptions::reading(Rate::default());
+        let make = || {
+            create(dir.path(), fp.clone(), &opts, &plan, "http://x", "k")
+                .unwrap()
+                .0
+        };
+        // Two tries in a row may straddle a second; fifty pairs cannot all.
+        let (first, twin) = (0..50)
+            .map(|_| (make(), make()))
+            .find(|(a, b)| b.meta.id.starts_with(&a.meta.id))
+            .expect("two jobs begun in one second");
+        assert_eq!(twin.meta.id, format!("{}-2", first.meta.id));
+        assert_eq!(
+            find(dir.path(), Some(&first.meta.id)).unwrap().meta.id,
+            first.meta.id
+        );
+        assert_eq!(
+            find(dir.path(), Some(&twin.meta.id)).unwrap().meta.id,
+            twin.meta.id
+        );
+    }
 }

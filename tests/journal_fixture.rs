@@ -45,8 +45,11 @@ fn moved_fixture(dir: &Path) -> PathBuf {
         )
         .unwrap();
     assert_eq!(n, 1);
-    conn.execute("UPDATE sheets SET file = replace(file, ?1, ?2)", [MADE_IN, here])
-        .unwrap();
+    conn.execute(
+        "UPDATE sheets SET file = replace(file, ?1, ?2)",
+        [MADE_IN, here],
+    )
+    .unwrap();
     journal
 }
 

@@ -29,7 +29,9 @@ pub async fn run(args: ValidateArgs, quiet: bool) -> Result<i32, Error> {
         changes = Some(lines);
         let mut outcome = inputs.outcome;
         if inputs.unreadable.is_empty() {
-            outcome.findings.remove_where(crate::validate::settled_online);
+            outcome
+                .findings
+                .remove_where(crate::validate::settled_online);
         }
         outcome.findings.extend(online);
         let order: Vec<_> = outcome

@@ -511,7 +511,10 @@ impl Validator {
                 }
                 None => self.findings.push(finding(
                     Severity::Note,
-                    format!("customer {:?} is not in this job{ACCOUNT_CHECK}", p.value.trim()),
+                    format!(
+                        "customer {:?} is not in this job{ACCOUNT_CHECK}",
+                        p.value.trim()
+                    ),
                 )),
             }
         }
