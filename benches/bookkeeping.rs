@@ -29,7 +29,8 @@ use plbulk::client::credentials::Source;
 use plbulk::client::{Credentials, Settings};
 use plbulk::engine::{Existing, Finish};
 use plbulk::job::{self, Connection, JobOptions};
-use plbulk::journal::{Journal, RowState};
+use plbulk::journal::Journal;
+use plbulk::model::RowState;
 use plbulk::progress::Progress;
 use plbulk::sandbox::{DEFAULT_KEY, DEFAULT_SECRET};
 

@@ -25,7 +25,8 @@ use plbulk::client::credentials::Source;
 use plbulk::client::{Credentials, Settings};
 use plbulk::engine::{Existing, Finish};
 use plbulk::job::{self, Connection, JobOptions};
-use plbulk::journal::{Answer, AttemptResult, Journal, RowState};
+use plbulk::journal::{Answer, AttemptResult, Journal};
+use plbulk::model::RowState;
 use plbulk::pacing::Rate;
 use plbulk::sandbox::{Latency, Sandbox, SandboxConfig, DEFAULT_KEY, DEFAULT_SECRET};
 
@@ -311,7 +312,7 @@ async fn main() {
                     status: Some(201),
                     result: AttemptResult::Ok,
                     detail: None,
-                    made: Some(("customer", &made)),
+                    made: Some((plbulk::model::IdKind::Customer, &made)),
                     settled: true,
                 },
             )

@@ -10,7 +10,8 @@ mod support;
 
 use std::time::Instant;
 
-use plbulk::journal::{InputFile, JobMeta, JobState, Journal, NewRow, RowState, SheetRec};
+use plbulk::journal::{InputFile, JobMeta, Journal};
+use plbulk::model::{JobState, NewRow, RowState, SheetRec};
 
 const HEADERS: [&str; 14] = [
     "Action",

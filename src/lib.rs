@@ -49,6 +49,7 @@ pub mod findings;
 pub mod intake;
 pub mod job;
 pub mod journal;
+pub mod model;
 pub mod outputs;
 pub mod pacing;
 pub mod plan;

@@ -18,7 +18,8 @@ use crate::client::ApiError;
 use crate::contract::{natural_key, same_value};
 use crate::engine::Lookups;
 use crate::findings::{Finding, Severity};
-use crate::plan::{Inputs, Plan, Sel, Target, Work};
+use crate::model::{Sel, Target, Work};
+use crate::plan::{Inputs, Plan};
 use crate::schema::Field;
 
 /// A field an update row would change: the account's value now, and the row's.

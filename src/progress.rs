@@ -13,7 +13,8 @@ use std::time::Duration;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::engine::Observer;
-use crate::journal::{Journal, JournalError, RowState};
+use crate::journal::{Journal, JournalError};
+use crate::model::RowState;
 use crate::pacing::{Counted, Rate};
 
 pub struct Progress {

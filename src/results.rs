@@ -14,7 +14,9 @@ use rust_xlsxwriter::{
 };
 
 use crate::contract::natural_key;
-use crate::journal::{Journal, JournalError, ResultRow, RowState};
+use crate::journal::{Journal, JournalError, ResultRow};
+use crate::model::IdKind;
+use crate::model::RowState;
 use crate::schema::Kind;
 use crate::sheet_names::SheetNames;
 
@@ -31,41 +33,30 @@ pub enum ResultsError {
     Unreadable { what: String },
 }
 
-/// The id columns, in order: (key in the journal's ids, header). Named apart from the
-/// templates' own Customer ID and User ID columns, which hold what the user gave.
-pub const ID_COLUMNS: [(&str, &str); 7] = [
-    ("customer", "Customer ID (result)"),
-    ("user", "User ID (result)"),
-    ("number", "Number ID (result)"),
-    ("blocked", "Blocked Number ID (result)"),
-    ("order", "Order ID (result)"),
-    ("device", "Device ID (result)"),
-    ("partnerUser", "Partner User ID (result)"),
-];
-
 pub use crate::schema::OUTCOME_HEADERS;
 
 /// The id columns a sheet of `kind` can fill: the ids its rows make or resolve. A Users row
 /// records its customer and its user; it never makes an order.
-pub fn id_columns(kind: Kind) -> Vec<(&'static str, &'static str)> {
-    let keys: &[&str] = match kind {
-        Kind::Customers => &["customer"],
-        Kind::Users | Kind::UserSettings => &["customer", "user"],
-        Kind::Numbers => &["customer", "number", "user"],
-        Kind::BlockedNumbers => &["customer", "blocked"],
-        Kind::Devices => &["customer", "user", "device"],
-        Kind::Orders => &["customer", "order"],
-        Kind::PartnerUsers => &["partnerUser"],
+pub fn id_columns(kind: Kind) -> Vec<(IdKind, &'static str)> {
+    use IdKind as I;
+    let keys: &[IdKind] = match kind {
+        Kind::Customers => &[I::Customer],
+        Kind::Users | Kind::UserSettings => &[I::Customer, I::User],
+        Kind::Numbers => &[I::Customer, I::Number, I::User],
+        Kind::BlockedNumbers => &[I::Customer, I::Blocked],
+        Kind::Devices => &[I::Customer, I::User, I::Device],
+        Kind::Orders => &[I::Customer, I::Order],
+        Kind::PartnerUsers => &[I::PartnerUser],
     };
-    ID_COLUMNS
-        .iter()
-        .copied()
-        .filter(|(k, _)| keys.contains(k))
+    IdKind::ALL
+        .into_iter()
+        .filter(|k| keys.contains(k))
+        .map(|k| (k, k.result_header()))
         .collect()
 }
 
 /// A sheet's kind as the journal holds it; one that does not parse is an error.
-fn kind_of(s: &crate::journal::SheetRec) -> Result<Kind, ResultsError> {
+fn kind_of(s: &crate::model::SheetRec) -> Result<Kind, ResultsError> {
     Kind::from_name(&s.kind).ok_or_else(|| ResultsError::Unreadable {
         what: format!("the kind {:?} of sheet {}", s.kind, s.sheet),
     })
@@ -223,11 +214,7 @@ pub fn write(journal: &Journal, path: &Path, calls: Option<u64>) -> Result<(), R
             );
             for (k, (key, _)) in ids.iter().enumerate() {
                 let i = user_cols as usize + OUTCOME_HEADERS.len() + k;
-                let v = row
-                    .ids
-                    .get(*key)
-                    .and_then(|v| v.as_str())
-                    .map_or(0, str::len);
+                let v = row.ids.get(*key).map_or(0, str::len);
                 widths[i] = widths[i].max(v);
             }
         }
@@ -313,7 +300,7 @@ fn write_row(
     r: u32,
     row: &ResultRow,
     user_cols: u16,
-    ids: &[(&str, &str)],
+    ids: &[(IdKind, &str)],
     finished: &Format,
 ) -> Result<(), XlsxError> {
     let put = |ws: &mut rust_xlsxwriter::Worksheet, c: u16, v: &str| -> Result<(), XlsxError> {
@@ -340,7 +327,7 @@ fn write_row(
         ws.write_datetime_with_format(r, user_cols + 4, &dt, finished)?;
     }
     for (k, (key, _)) in ids.iter().enumerate() {
-        let v = row.ids.get(*key).and_then(|v| v.as_str()).unwrap_or("");
+        let v = row.ids.get(*key).unwrap_or("");
         put(ws, user_cols + OUTCOME_HEADERS.len() as u16 + k as u16, v)?;
     }
     Ok(())
@@ -415,7 +402,7 @@ pub fn write_to_fix(journal: &Journal, path: &Path) -> Result<usize, ResultsErro
             .iter()
             .filter(|r| r.sheet == s.idx && r.state.is_success())
         {
-            let Some(id) = r.ids.get("customer").and_then(|v| v.as_str()) else {
+            let Some(id) = r.ids.get(IdKind::Customer) else {
                 continue;
             };
             for c in [rf, name].into_iter().flatten() {
@@ -432,11 +419,11 @@ pub fn write_to_fix(journal: &Journal, path: &Path) -> Result<usize, ResultsErro
     let mut wb = Workbook::new();
     let mut total = 0;
     for kind in Kind::ALL {
-        let of_kind: Vec<&crate::journal::SheetRec> = sheets
+        let of_kind: Vec<&crate::model::SheetRec> = sheets
             .iter()
             .filter(|s| Kind::from_name(&s.kind) == Some(kind))
             .collect();
-        let bad: Vec<(&crate::journal::SheetRec, &ResultRow)> = of_kind
+        let bad: Vec<(&crate::model::SheetRec, &ResultRow)> = of_kind
             .iter()
             .flat_map(|s| {
                 rows.iter()
@@ -473,8 +460,7 @@ pub fn write_to_fix(journal: &Journal, path: &Path) -> Result<usize, ResultsErro
                 if col.field == Field::Customer {
                     if let Some(id) = row
                         .ids
-                        .get("customer")
-                        .and_then(|v| v.as_str())
+                        .get(IdKind::Customer)
                         .or_else(|| customer_ids.get(&natural_key(&v)).map(String::as_str))
                     {
                         v = id.to_string();
@@ -568,7 +554,7 @@ pub fn write_csv(journal: &Journal, path: &Path) -> Result<Vec<std::path::PathBu
                 });
                 rec.push(row.finished_at_ms.map(rfc3339).unwrap_or_default());
                 for (key, _) in &ids {
-                    let v = row.ids.get(*key).and_then(|v| v.as_str()).unwrap_or("");
+                    let v = row.ids.get(*key).unwrap_or("");
                     rec.push(inert(v).into_owned());
                 }
                 w.write_record(&rec).map_err(|e| werr(&e))?;

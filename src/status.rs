@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::job::{Found, JobError, JobRef};
-use crate::journal::{JobState, Journal, RowState};
+use crate::journal::Journal;
+use crate::model::{JobState, RowState};
 use crate::results::rfc3339;
 
 /// The version of the shapes below.

@@ -19,8 +19,11 @@ use std::collections::{HashMap, HashSet};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::journal::{Journal, JournalError, NewRow, ResultRow, RowRec, RowState, BEFORE};
-use crate::plan::{Plan, Reallocation, Target, Work};
+use crate::journal::{Journal, JournalError, ResultRow, RowRec};
+use crate::model::IdKind;
+use crate::model::{NewRow, RowState};
+use crate::model::{Reallocation, Target, Work};
+use crate::plan::Plan;
 
 /// What undo will do, for `--dry-run` and the job's start.
 pub struct UndoPlan {
@@ -79,7 +82,7 @@ pub fn plan(journal: &Journal, force: bool) -> Result<UndoPlan, JournalError> {
         .iter()
         .filter(|r| may_have_written(r))
         .filter(|r| matches!(r.work, Some(Work::AddCustomer { .. })))
-        .filter_map(|r| id(r, "customer"))
+        .filter_map(|r| id(r, IdKind::Customer))
         .collect();
     let cx = Cx {
         job: &meta.id,
@@ -245,8 +248,8 @@ fn may_have_written(r: &RowRec) -> bool {
     r.state == RowState::Succeeded || (r.state == RowState::Pending && r.attempts > 0)
 }
 
-fn id(r: &RowRec, key: &str) -> Option<String> {
-    r.ids.get(key).and_then(Value::as_str).map(str::to_string)
+fn id(r: &RowRec, key: IdKind) -> Option<String> {
+    r.ids.get(key).map(str::to_string)
 }
 
 fn fields<T: Serialize>(v: &T) -> Map<String, Value> {
@@ -312,7 +315,7 @@ impl Cx<'_> {
             | RowState::Pending => return Fate::Nothing,
         }
         if r.lead.is_some() {
-            let order = id(r, "order").unwrap_or_else(|| "an order".into());
+            let order = id(r, IdKind::Order).unwrap_or_else(|| "an order".into());
             return Fate::Ends(
                 RowState::NeedsReview,
                 format!("a line of order {order}, which cannot be called back through the API; ask PL+ to cancel order {order}"),
@@ -333,18 +336,19 @@ impl Cx<'_> {
 
     /// The row's part in the undo, or why it cannot have one.
     fn part(&self, r: &RowRec, work: &Work) -> Result<Fate, String> {
-        let need = |key: &str| {
+        let need = |key: IdKind| {
             id(r, key).ok_or_else(|| {
                 format!(
-                    "job {} recorded no {key} id for this row: check it by hand",
-                    self.job
+                    "job {} recorded no {} id for this row: check it by hand",
+                    self.job,
+                    key.noun()
                 )
             })
         };
         let before = || -> Result<Map<String, Value>, String> {
-            match r.ids.get(BEFORE) {
-                Some(Value::Object(m)) => Ok(m.clone()),
-                _ => Err(format!(
+            match &r.ids.before {
+                Some(m) => Ok(m.clone()),
+                None => Err(format!(
                     "job {} was journaled before plbulk kept what an entity held before it changed it, so what to put back is not known: put it back by hand",
                     self.job
                 )),
@@ -364,7 +368,7 @@ impl Cx<'_> {
         // the customer; else it is that entity's, which `of` names.
         let entity = |of: &dyn Fn(String) -> Result<Target, String>,
                       piece: &dyn Fn() -> Result<Piece, String>| {
-            let cid = need("customer")?;
+            let cid = need(IdKind::Customer)?;
             Ok::<Fate, String>(if self.within(&cid) {
                 customer_part(cid, Piece::Within)
             } else {
@@ -374,13 +378,13 @@ impl Cx<'_> {
         let user = |cid: String| {
             Ok::<Target, String>(Target::User {
                 customer: cid,
-                id: need("user")?,
+                id: need(IdKind::User)?,
             })
         };
         let blocked = |cid: String| {
             Ok::<Target, String>(Target::Blocked {
                 customer: cid,
-                id: need("blocked")?,
+                id: need(IdKind::Blocked)?,
             })
         };
         let changed = |changes: Map<String, Value>| {
@@ -390,9 +394,11 @@ impl Cx<'_> {
             })
         };
         Ok(match work {
-            Work::AddCustomer { new } => customer_part(need("customer")?, Piece::Made(fields(new))),
+            Work::AddCustomer { new } => {
+                customer_part(need(IdKind::Customer)?, Piece::Made(fields(new)))
+            }
             Work::UpdateCustomer { changes, .. } => {
-                let cid = need("customer")?;
+                let cid = need(IdKind::Customer)?;
                 let wrote = fields(changes);
                 let piece = if self.within(&cid) {
                     Piece::Changed {
@@ -408,7 +414,7 @@ impl Cx<'_> {
                 customer_part(cid, piece)
             }
             Work::RegradeContract { months, .. } => {
-                let cid = need("customer")?;
+                let cid = need(IdKind::Customer)?;
                 let mut wrote = Map::new();
                 wrote.insert(
                     crate::contract::CONTRACT_MONTHS_FIELD.into(),
@@ -422,7 +428,7 @@ impl Cx<'_> {
                 customer_part(cid, Piece::Changed { wrote, before })
             }
             Work::UpgradePlan { .. } => {
-                let cid = need("customer")?;
+                let cid = need(IdKind::Customer)?;
                 if self.within(&cid) {
                     customer_part(cid, Piece::Within)
                 } else {
@@ -437,8 +443,9 @@ impl Cx<'_> {
             | Work::DeletePartnerUser { .. } => {
                 let was = r
                     .ids
-                    .get(BEFORE)
-                    .map(|b| format!("; it was {b}"))
+                    .before
+                    .as_ref()
+                    .map(|b| format!("; it was {}", Value::Object(b.clone())))
                     .unwrap_or_default();
                 return irreversible(format!(
                     "deleted: the API cannot bring it back, nor its id; add it again from this row to recreate it{was}"
@@ -454,7 +461,7 @@ impl Cx<'_> {
                 allocate_to,
                 ..
             } => {
-                let cid = need("customer")?;
+                let cid = need(IdKind::Customer)?;
                 if self.within(&cid) {
                     customer_part(cid, Piece::Within)
                 } else {
@@ -468,7 +475,7 @@ impl Cx<'_> {
                                 number: number.clone(),
                             },
                             Piece::Allocated {
-                                wrote: Some(need("user")?),
+                                wrote: Some(need(IdKind::User)?),
                                 before: None,
                                 note: Some(format!("deallocated; {pool}")),
                             },
@@ -478,12 +485,12 @@ impl Cx<'_> {
                 }
             }
             Work::AllocateNumber { number, .. } | Work::DeallocateNumber { number, .. } => {
-                let cid = need("customer")?;
+                let cid = need(IdKind::Customer)?;
                 if self.within(&cid) {
                     customer_part(cid, Piece::Within)
                 } else {
                     let wrote = match work {
-                        Work::AllocateNumber { .. } => Some(need("user")?),
+                        Work::AllocateNumber { .. } => Some(need(IdKind::User)?),
                         _ => None,
                     };
                     Fate::Part(
@@ -502,19 +509,19 @@ impl Cx<'_> {
             Work::AddBlocked { new, .. } => entity(&blocked, &|| Ok(Piece::Made(fields(new))))?,
             Work::UpdateBlocked { changes, .. } => entity(&blocked, &|| changed(fields(changes)))?,
             Work::AddDevice { mac, .. } => {
-                let device = id(r, "device").unwrap_or_else(|| "the device".into());
+                let device = id(r, IdKind::Device).unwrap_or_else(|| "the device".into());
                 return irreversible(format!(
                     "{device} (MAC {mac}) was added: the API has no way to remove a device; remove it in the partner portal"
                 ));
             }
             Work::AddOrder { .. } => {
-                let order = id(r, "order").unwrap_or_else(|| "the order".into());
+                let order = id(r, IdKind::Order).unwrap_or_else(|| "the order".into());
                 return irreversible(format!(
                     "order {order} was placed: hardware cannot be called back through the API; ask PL+ to cancel order {order}"
                 ));
             }
             Work::UserSettings { .. } => {
-                let cid = need("customer")?;
+                let cid = need(IdKind::Customer)?;
                 if self.within(&cid) {
                     customer_part(cid, Piece::Within)
                 } else {
@@ -525,13 +532,13 @@ impl Cx<'_> {
             }
             Work::AddPartnerUser { new } => Fate::Part(
                 Key::Entity(Target::PartnerUser {
-                    id: need("partnerUser")?,
+                    id: need(IdKind::PartnerUser)?,
                 }),
                 Piece::Made(fields(new)),
             ),
             Work::UpdatePartnerUser { changes, .. } => Fate::Part(
                 Key::Entity(Target::PartnerUser {
-                    id: need("partnerUser")?,
+                    id: need(IdKind::PartnerUser)?,
                 }),
                 Piece::Changed {
                     wrote: fields(changes),

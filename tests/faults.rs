@@ -19,7 +19,8 @@ use common::*;
 use plbulk::client::{Client, ClientConfig, Credentials, RetryPolicy};
 use plbulk::contract::{self as c, Operation as O};
 use plbulk::failpoint::Point;
-use plbulk::journal::{Journal, RowState};
+use plbulk::journal::Journal;
+use plbulk::model::RowState;
 use plbulk::pacing::Rate;
 use plbulk::sandbox::{
     Injected, Sandbox, SandboxConfig, ScriptedFault, DEFAULT_KEY, DEFAULT_SECRET,
@@ -815,8 +816,10 @@ fn two_rows_in_doubt_never_adopt_one_entity() {
         2,
         "both orders placed, once each"
     );
-    let ids: std::collections::BTreeSet<_> =
-        rows.iter().map(|r| r.ids["order"].to_string()).collect();
+    let ids: std::collections::BTreeSet<_> = rows
+        .iter()
+        .map(|r| r.ids.get(plbulk::model::IdKind::Order).map(str::to_string))
+        .collect();
     assert_eq!(ids.len(), 2, "each row owns its own order: {rows:?}");
 
     // Two customers of one name and email, both answers dropped: two customers, one each.
@@ -832,8 +835,14 @@ fn two_rows_in_doubt_never_adopt_one_entity() {
         count(&state, "customers", |c| c["companyName"] == "Twin Ltd"),
         2
     );
-    let ids: std::collections::BTreeSet<_> =
-        rows.iter().map(|r| r.ids["customer"].to_string()).collect();
+    let ids: std::collections::BTreeSet<_> = rows
+        .iter()
+        .map(|r| {
+            r.ids
+                .get(plbulk::model::IdKind::Customer)
+                .map(str::to_string)
+        })
+        .collect();
     assert_eq!(ids.len(), 2, "each row owns its own customer: {rows:?}");
 }
 

@@ -14,7 +14,8 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::*;
-use plbulk::journal::{Journal, RowState};
+use plbulk::journal::Journal;
+use plbulk::model::RowState;
 use rand::{Rng, SeedableRng};
 
 /// The limit both the sandbox enforces and the job paces to: slow enough that the job spans
@@ -216,11 +217,7 @@ fn killed_fifteen_times_under_faults_and_resumed_the_account_is_exactly_right() 
             RowState::Succeeded => {}
             RowState::NeedsReview if sheet == "Devices" || email_row => review += 1,
             other => {
-                let cid = r
-                    .ids
-                    .get("customer")
-                    .and_then(|v| v.as_str())
-                    .unwrap_or("-");
+                let cid = r.ids.get(plbulk::model::IdKind::Customer).unwrap_or("-");
                 let trail: Vec<String> = sandbox
                     .requests()
                     .iter()

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use calamine::{open_workbook_auto, Reader};
 use common::*;
-use plbulk::journal::{Journal, RowState};
+use plbulk::journal::Journal;
+use plbulk::model::RowState;
 
 fn column(rows: &[Vec<String>], header: &str) -> Vec<String> {
     let i = rows[0].iter().position(|h| h == header).unwrap_or_else(|| {

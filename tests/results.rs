@@ -3,9 +3,8 @@
 mod common;
 
 use common::sheet_rows as grid;
-use plbulk::journal::{
-    Answer, AttemptResult, InputFile, JobMeta, JobState, Journal, NewRow, RowState, SheetRec,
-};
+use plbulk::journal::{Answer, AttemptResult, InputFile, JobMeta, Journal};
+use plbulk::model::{JobState, NewRow, RowState, SheetRec};
 
 #[test]
 fn every_cell_of_every_outcome_reads_back() {
@@ -51,8 +50,8 @@ fn every_cell_of_every_outcome_reads_back() {
             sheet: 0,
             row_no: i as u32 + 2,
             cells: vec!["cus_1".into(), format!("=u{i}@x.example")],
-            work: Some(plbulk::plan::Work::DeletePartnerUser {
-                partner_user: plbulk::plan::Sel::Id("pus_1".into()),
+            work: Some(plbulk::model::Work::DeletePartnerUser {
+                partner_user: plbulk::model::Sel::Id("pus_1".into()),
             }),
             deps: vec![],
             lead: None,
@@ -79,7 +78,7 @@ fn every_cell_of_every_outcome_reads_back() {
                 status: Some(201),
                 result: AttemptResult::Ok,
                 detail: None,
-                made: Some(("user", "usr_1")),
+                made: Some((plbulk::model::IdKind::User, "usr_1")),
                 settled: true,
             },
         )
@@ -87,8 +86,8 @@ fn every_cell_of_every_outcome_reads_back() {
     journal
         .finish_row(1, RowState::Succeeded, None, Some(201))
         .unwrap();
-    let mut ids = serde_json::Map::new();
-    ids.insert("user".into(), "usr_2".into());
+    let mut ids = plbulk::model::RowIds::default();
+    ids.set(plbulk::model::IdKind::User, "usr_2");
     journal.set_ids(2, &ids).unwrap();
     journal
         .finish_row(2, RowState::AlreadyExisted, None, None)

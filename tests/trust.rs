@@ -11,7 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use plbulk::journal::{Journal, RowState};
+use plbulk::journal::Journal;
+use plbulk::model::RowState;
 use serde_json::{json, Value};
 
 /// POSTs JSON to the sandbox's control endpoints.

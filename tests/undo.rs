@@ -8,7 +8,8 @@ mod common;
 use std::path::Path;
 
 use common::*;
-use plbulk::journal::{Journal, RowState};
+use plbulk::journal::Journal;
+use plbulk::model::RowState;
 use serde_json::Value;
 
 const RATE: &str = "3000/1m";

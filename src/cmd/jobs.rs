@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use crate::cli::{JobsArgs, ResultsArgs, StatusArgs};
 use crate::job::{self, Found, JobRef};
-use crate::journal::{self, Journal, RowState};
+use crate::journal::{self, Journal};
+use crate::model::RowState;
 use crate::results;
 
 use super::{Error, EXIT_OK};

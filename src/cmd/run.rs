@@ -9,7 +9,8 @@ use crate::cli::{ResumeArgs, RunArgs};
 use crate::client::Settings;
 use crate::engine::Finish;
 use crate::job::{self, Connection, Endpoint, JobOptions, JobRef};
-use crate::journal::{JobState, Journal, RowState};
+use crate::journal::Journal;
+use crate::model::{JobState, RowState};
 use crate::progress::Progress;
 use crate::results;
 

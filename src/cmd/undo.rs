@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use crate::cli::{AbandonArgs, UndoArgs};
 use crate::job::{self, JobOptions, JobRef};
-use crate::journal::{JobState, Journal};
+use crate::journal::Journal;
+use crate::model::JobState;
 use crate::rehearsal::Rehearsal;
 use crate::undo;
 

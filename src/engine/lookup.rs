@@ -7,6 +7,7 @@
 //! this job put there, and the journal says what. Reconciling a row in doubt bypasses the cache
 //! with a fresh list, because the point is to see what the server has now.
 
+use crate::model::IdKind;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
@@ -15,7 +16,7 @@ use serde_json::Value;
 use crate::client::{ApiError, Client};
 use crate::contract::{self as c, natural_key};
 use crate::journal::claims::Claims;
-use crate::plan::Target;
+use crate::model::Target;
 use crate::schema::squash;
 
 /// One lazily listed collection.
@@ -89,7 +90,7 @@ pub struct Lookups {
     created: Mutex<HashSet<String>>,
     /// (customer, what, key) → id of what this job made or found: users by email, numbers and
     /// blocked numbers by number, partner users by email (customer "").
-    known: Mutex<HashMap<(String, &'static str, String), Known>>,
+    known: Mutex<HashMap<(String, IdKind, String), Known>>,
     /// What other jobs on this machine are making in the account, when it is shared.
     claims: Option<Claims>,
 }
@@ -101,11 +102,6 @@ pub struct Known {
     /// For a number: who it is allocated to.
     pub user: Option<String>,
 }
-
-pub const USER: &str = "user";
-pub const NUMBER: &str = "number";
-pub const BLOCKED: &str = "blocked";
-pub const PARTNER_USER: &str = "partner-user";
 
 impl Lookups {
     pub fn new(client: Client) -> Lookups {
@@ -162,14 +158,14 @@ impl Lookups {
             .contains(customer)
     }
 
-    pub fn remember(&self, customer: &str, what: &'static str, key: &str, known: Known) {
+    pub fn remember(&self, customer: &str, what: IdKind, key: &str, known: Known) {
         self.known
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert((customer.to_string(), what, natural_key(key)), known);
     }
 
-    pub fn recall(&self, customer: &str, what: &'static str, key: &str) -> Option<Known> {
+    pub fn recall(&self, customer: &str, what: IdKind, key: &str) -> Option<Known> {
         self.known
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -177,7 +173,7 @@ impl Lookups {
             .cloned()
     }
 
-    pub fn forget(&self, customer: &str, what: &'static str, key: &str) {
+    pub fn forget(&self, customer: &str, what: IdKind, key: &str) {
         self.known
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -308,7 +304,7 @@ impl Lookups {
 
     /// A user of `customer` by email: what the job knows, else the customer's list.
     pub async fn user_id(&self, customer: &str, email: &str) -> Result<Option<String>, ApiError> {
-        if let Some(k) = self.recall(customer, USER, email) {
+        if let Some(k) = self.recall(customer, IdKind::User, email) {
             return Ok(Some(k.id));
         }
         let users = self.users(customer, false).await?;
@@ -320,7 +316,7 @@ impl Lookups {
 
     /// A number of `customer` (E.164): what the job knows, else the customer's list.
     pub async fn number(&self, customer: &str, number: &str) -> Result<Option<Known>, ApiError> {
-        if let Some(k) = self.recall(customer, NUMBER, number) {
+        if let Some(k) = self.recall(customer, IdKind::Number, number) {
             return Ok(Some(k));
         }
         let all = self.numbers(customer, false).await?;
@@ -335,7 +331,7 @@ impl Lookups {
         customer: &str,
         number: &str,
     ) -> Result<Option<String>, ApiError> {
-        if let Some(k) = self.recall(customer, BLOCKED, number) {
+        if let Some(k) = self.recall(customer, IdKind::Blocked, number) {
             return Ok(Some(k.id));
         }
         let all = self.blocked(customer, false).await?;
@@ -395,7 +391,7 @@ impl Lookups {
     }
 
     pub async fn partner_user_id(&self, email: &str) -> Result<Option<String>, ApiError> {
-        if let Some(k) = self.recall("", PARTNER_USER, email) {
+        if let Some(k) = self.recall("", IdKind::PartnerUser, email) {
             return Ok(Some(k.id));
         }
         let all = self.partner_users(false).await?;

@@ -21,13 +21,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::client::{Client, Halt};
 use crate::journal::claims::{self, Claim};
-use crate::journal::{Journal, JournalError, RowRec, RowState, SheetRec};
+use crate::journal::{Journal, JournalError, RowRec};
+use crate::model::{IdKind, RowIds, RowState, SheetRec};
 
 pub use lookup::Lookups;
 use schedule::Schedule;
@@ -123,7 +123,7 @@ pub(crate) enum End {
         state: RowState,
         detail: Option<String>,
         /// Ids the row found and has not yet written: they go with its final state.
-        ids: Map<String, Value>,
+        ids: Box<RowIds>,
     },
     /// Stopped before it could finish; it stays pending.
     Interrupted,
@@ -144,12 +144,12 @@ pub struct Engine {
     sheets: Vec<SheetRec>,
     /// Ids each row has made or found, by row id: of the rows left to run and of those they
     /// depend on (`schedule` forgets the others as they end).
-    ids: Mutex<HashMap<i64, Map<String, Value>>>,
+    ids: Mutex<HashMap<i64, RowIds>>,
     /// What each row owns (made, or adopted after a doubt or as "already existed"), by kind
     /// of id and id → row: two rows in doubt must never adopt the same entity.
     /// Kept for the whole run, one entry for each thing the job makes, so kept small: a map per
     /// kind of id and the id boxed (24 bytes an entry, not 48).
-    claimed: Mutex<HashMap<&'static str, HashMap<Box<str>, i64>>>,
+    claimed: Mutex<HashMap<IdKind, HashMap<Box<str>, i64>>>,
     /// When this engine started: a request left in flight by a process that died went out
     /// before this, so rows reconciling it settle from here.
     started_ms: i64,
@@ -214,7 +214,7 @@ impl Engine {
         self.client.health().halt(why);
     }
 
-    fn ids_of(&self, row: i64) -> Map<String, Value> {
+    fn ids_of(&self, row: i64) -> RowIds {
         self.ids
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -225,7 +225,7 @@ impl Engine {
 
     /// Gives `id` (an id of kind `key`) to `row`, unless another row has it. True when the
     /// row holds it now.
-    pub(crate) fn claim(&self, key: &'static str, id: &str, row: i64) -> bool {
+    pub(crate) fn claim(&self, key: IdKind, id: &str, row: i64) -> bool {
         let mut claimed = self.claimed.lock().unwrap_or_else(|p| p.into_inner());
         let owners = claimed.entry(key).or_default();
         match owners.get(id) {
@@ -238,11 +238,11 @@ impl Engine {
     }
 
     /// Whether `id` belongs to a row other than `row`.
-    pub(crate) fn taken(&self, key: &'static str, id: &str, row: i64) -> bool {
+    pub(crate) fn taken(&self, key: IdKind, id: &str, row: i64) -> bool {
         self.claimed
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .get(key)
+            .get(&key)
             .and_then(|owners| owners.get(id))
             .is_some_and(|owner| *owner != row)
     }
@@ -281,7 +281,7 @@ impl Engine {
         let mut sched = Schedule::load(&self, &mut planned)?;
         self.join_claims(planned).await;
         self.journal
-            .set_job_state(crate::journal::JobState::Running)?;
+            .set_job_state(crate::model::JobState::Running)?;
         sched.start(&self, &observer)?;
 
         let mut tasks: JoinSet<(usize, End)> = JoinSet::new();
@@ -313,7 +313,7 @@ impl Engine {
                             detail: Some(
                                 "this row's planned work could not be read from the journal".into(),
                             ),
-                            ids: Map::new(),
+                            ids: Box::default(),
                         },
                     };
                     (i, end)
@@ -373,12 +373,12 @@ impl Engine {
         let halt = self.client.health().halted();
         if sched.pending() && (stopped || halt.is_some()) {
             self.journal
-                .set_job_state(crate::journal::JobState::Interrupted)?;
+                .set_job_state(crate::model::JobState::Interrupted)?;
             Ok(Finish::Interrupted(halt.unwrap_or(Halt::Stopped)))
         } else {
             sched.fail_stuck(&self.journal)?;
             self.journal
-                .set_job_state(crate::journal::JobState::Finished)?;
+                .set_job_state(crate::model::JobState::Finished)?;
             Ok(Finish::Completed)
         }
     }
@@ -398,10 +398,10 @@ impl Engine {
             return None;
         }
         let claim = match rec.work.as_ref()? {
-            crate::plan::Work::AddCustomer { new } => Claim::Customer {
+            crate::model::Work::AddCustomer { new } => Claim::Customer {
                 company: &new.company_name,
             },
-            crate::plan::Work::AddPartnerUser { new } => Claim::PartnerUser { email: &new.email },
+            crate::model::Work::AddPartnerUser { new } => Claim::PartnerUser { email: &new.email },
             _ => return None,
         };
         Some(claim.key())
@@ -439,7 +439,7 @@ fn panicked(row: i64, e: tokio::task::JoinError) -> End {
         detail: Some(format!(
             "plbulk met an internal error on this row ({why}); the other rows went on. Please report it"
         )),
-        ids: Map::new(),
+        ids: Box::default(),
     }
 }
 

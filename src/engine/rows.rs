@@ -24,14 +24,16 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
-use super::lookup::{Known, BLOCKED, NUMBER, PARTNER_USER, USER};
+use super::lookup::Known;
 use super::{End, Engine, Existing};
 use crate::client::{self, ApiError, ApiRequest, ErrorKind, Next, Tries};
 use crate::contract::{self as c, natural_key, Operation as O};
 use crate::failpoint::{self, Point};
 use crate::journal::claims::{Claim, Take};
-use crate::journal::{now_ms, Answer, AttemptResult, RowRec, RowState};
-use crate::plan::{Sel, Target, Work};
+use crate::journal::{now_ms, Answer, AttemptResult, RowRec};
+use crate::model::RowState;
+use crate::model::{IdKind, RowIds};
+use crate::model::{Sel, Target, Work};
 
 type Step<T> = Result<T, End>;
 
@@ -48,7 +50,7 @@ fn done(state: RowState, detail: impl Into<Option<String>>) -> End {
     End::Final {
         state,
         detail: detail.into(),
-        ids: Map::new(),
+        ids: Box::default(),
     }
 }
 
@@ -104,8 +106,8 @@ enum Natural<'a> {
 
 /// What a create row stands for, for [`RowCx::create_once`].
 struct Entity<'a> {
-    /// The row's id key for it ("customer").
-    key: &'static str,
+    /// The row's id for it.
+    key: IdKind,
     /// What it is to the other jobs on the account.
     claim: Claim<'a>,
     /// How to find it in the account.
@@ -127,10 +129,10 @@ struct RowCx<'a> {
     /// Steps whose success an earlier process journaled before the row could end: not sent
     /// again.
     answered: HashSet<String>,
-    ids: Map<String, Value>,
+    ids: RowIds,
     /// Ids found (not made) since the row's last journal write: written with its next intent
     /// or its final state, not in a commit of their own. Lost in a crash, they are found again.
-    unsaved: Map<String, Value>,
+    unsaved: RowIds,
 }
 
 /// Runs one row to a final state (or to a stop).
@@ -150,7 +152,7 @@ pub(super) async fn execute(e: &Engine, rec: &RowRec, work: &Work) -> End {
         doubt: rec.doubt,
         answered,
         ids: e.ids_of(rec.id),
-        unsaved: Map::new(),
+        unsaved: RowIds::default(),
     };
     let (mut state, mut detail) = match cx.run(work).await {
         Ok(end) => end,
@@ -169,29 +171,33 @@ pub(super) async fn execute(e: &Engine, rec: &RowRec, work: &Work) -> End {
     End::Final {
         state,
         detail,
-        ids: cx.unsaved,
+        ids: Box::new(cx.unsaved),
     }
 }
 
 /// Records what a finished (or half-finished) row tells about the account.
-pub(super) fn learn(e: &Engine, row: i64, work: &Work, state: RowState, ids: &Map<String, Value>) {
-    let id = |k: &str| ids.get(k).and_then(Value::as_str).map(str::to_string);
+pub(super) fn learn(e: &Engine, row: i64, work: &Work, state: RowState, ids: &RowIds) {
+    let id = |k: IdKind| ids.get(k).map(str::to_string);
     if let Some(key) = work.made_key() {
         if let Some(own) = id(key) {
             e.claim(key, &own, row);
         }
     }
-    let customer = id("customer").unwrap_or_default();
+    let customer = id(IdKind::Customer).unwrap_or_default();
     match work {
         Work::AddCustomer { .. } if state == RowState::Succeeded => {
-            if let Some(cid) = id("customer") {
+            if let Some(cid) = id(IdKind::Customer) {
                 e.look.mark_created(&cid);
             }
         }
         Work::AddUser { new, .. } => {
-            if let Some(u) = id("user") {
-                e.look
-                    .remember(&customer, USER, &new.email, Known { id: u, user: None });
+            if let Some(u) = id(IdKind::User) {
+                e.look.remember(
+                    &customer,
+                    IdKind::User,
+                    &new.email,
+                    Known { id: u, user: None },
+                );
             }
         }
         Work::AddNumber {
@@ -199,26 +205,34 @@ pub(super) fn learn(e: &Engine, row: i64, work: &Work, state: RowState, ids: &Ma
             allocate_to,
             ..
         } => {
-            if let Some(n) = id("number") {
+            if let Some(n) = id(IdKind::Number) {
                 let user = if state.is_success() && allocate_to.is_some() {
-                    id("user")
+                    id(IdKind::User)
                 } else {
                     None
                 };
                 e.look
-                    .remember(&customer, NUMBER, number, Known { id: n, user });
+                    .remember(&customer, IdKind::Number, number, Known { id: n, user });
             }
         }
         Work::AddBlocked { new, .. } => {
-            if let Some(b) = id("blocked") {
-                e.look
-                    .remember(&customer, BLOCKED, &new.number, Known { id: b, user: None });
+            if let Some(b) = id(IdKind::Blocked) {
+                e.look.remember(
+                    &customer,
+                    IdKind::Blocked,
+                    &new.number,
+                    Known { id: b, user: None },
+                );
             }
         }
         Work::AddPartnerUser { new } => {
-            if let Some(p) = id("partnerUser") {
-                e.look
-                    .remember("", PARTNER_USER, &new.email, Known { id: p, user: None });
+            if let Some(p) = id(IdKind::PartnerUser) {
+                e.look.remember(
+                    "",
+                    IdKind::PartnerUser,
+                    &new.email,
+                    Known { id: p, user: None },
+                );
             }
         }
         _ => {}
@@ -226,14 +240,14 @@ pub(super) fn learn(e: &Engine, row: i64, work: &Work, state: RowState, ids: &Ma
 }
 
 impl RowCx<'_> {
-    fn id(&self, k: &str) -> Option<String> {
-        self.ids.get(k).and_then(Value::as_str).map(str::to_string)
+    fn id(&self, k: IdKind) -> Option<String> {
+        self.ids.get(k).map(str::to_string)
     }
 
     /// Records an id, durably, and shares it with the rows that depend on this one.
     /// Takes an id the journal has already recorded into this row's view and the job's.
-    fn remember_id(&mut self, k: &str, v: &str) {
-        self.ids.insert(k.to_string(), Value::String(v.to_string()));
+    fn remember_id(&mut self, k: IdKind, v: &str) {
+        self.ids.set(k, v);
         self.e
             .ids
             .lock()
@@ -241,12 +255,11 @@ impl RowCx<'_> {
             .insert(self.rec.id, self.ids.clone());
     }
 
-    fn set(&mut self, k: &str, v: &str) {
+    fn set(&mut self, k: IdKind, v: &str) {
         if self.id(k).as_deref() == Some(v) {
             return;
         }
-        self.unsaved
-            .insert(k.to_string(), Value::String(v.to_string()));
+        self.unsaved.set(k, v);
         self.remember_id(k, v);
     }
 
@@ -260,11 +273,10 @@ impl RowCx<'_> {
 
     // --- Resolving names ---------------------------------------------------------------------
 
-    fn dep_id(&self, row: i64, key: &str) -> Step<String> {
+    fn dep_id(&self, row: i64, key: IdKind) -> Step<String> {
         self.e
             .ids_of(row)
             .get(key)
-            .and_then(Value::as_str)
             .map(str::to_string)
             .ok_or_else(|| {
                 // Named as the partner finds it: the plan's own row number is in no file.
@@ -272,14 +284,7 @@ impl RowCx<'_> {
                     Ok(rec) => self.e.describe_row(&rec),
                     Err(_) => "the row it needs".to_string(),
                 };
-                let what: String = key
-                    .chars()
-                    .flat_map(|c| match c {
-                        '_' | '-' => vec![' '],
-                        c if c.is_ascii_uppercase() => vec![' ', c.to_ascii_lowercase()],
-                        c => vec![c],
-                    })
-                    .collect();
+                let what = key.noun();
                 done(
                     RowState::Failed,
                     format!(
@@ -290,11 +295,11 @@ impl RowCx<'_> {
     }
 
     async fn customer(&mut self, sel: &Sel) -> Step<String> {
-        if let Some(id) = self.id("customer") {
+        if let Some(id) = self.id(IdKind::Customer) {
             return Ok(id);
         }
         let id = match sel {
-            Sel::Row(r) => self.dep_id(*r, "customer")?,
+            Sel::Row(r) => self.dep_id(*r, IdKind::Customer)?,
             Sel::Id(id) => id.clone(),
             Sel::Existing(v) | Sel::Email(v) => {
                 // On an account other jobs share, the list this job holds may be older than
@@ -322,16 +327,16 @@ impl RowCx<'_> {
                 }
             }
         };
-        self.set("customer", &id);
+        self.set(IdKind::Customer, &id);
         Ok(id)
     }
 
     async fn user(&mut self, customer: &str, sel: &Sel) -> Step<String> {
-        if let Some(id) = self.id("user") {
+        if let Some(id) = self.id(IdKind::User) {
             return Ok(id);
         }
         let id = match sel {
-            Sel::Row(r) => self.dep_id(*r, "user")?,
+            Sel::Row(r) => self.dep_id(*r, IdKind::User)?,
             Sel::Id(id) => id.clone(),
             Sel::Email(email) | Sel::Existing(email) => {
                 match self.e.look.user_id(customer, email).await {
@@ -348,7 +353,7 @@ impl RowCx<'_> {
                 }
             }
         };
-        self.set("user", &id);
+        self.set(IdKind::User, &id);
         Ok(id)
     }
 
@@ -480,14 +485,14 @@ impl RowCx<'_> {
                 ),
             };
             // A create's id is recorded with its answer, in one commit.
-            let made = match (&result, id_key(op)) {
+            let made = match (&result, IdKind::made_by(op)) {
                 (Ok(r), Some(key)) => client::decode::<c::Created>(op, &r.body)
                     .ok()
                     .map(|cr| (key, cr.id)),
                 _ => None,
             };
             let settled = match &result {
-                Ok(_) => id_key(op).is_none() || made.is_some(),
+                Ok(_) => IdKind::made_by(op).is_none() || made.is_some(),
                 Err(e) => !e.is_outcome_unknown(),
             };
             let made2 = made.clone();
@@ -510,7 +515,7 @@ impl RowCx<'_> {
                 .map_err(|j| Err(End::Journal(j)))?;
             failpoint::hit(Point::Answered, op);
             if let Some((k, v)) = &made {
-                self.remember_id(k, v);
+                self.remember_id(*k, v);
             }
             let err = match result {
                 Ok(r) => {
@@ -573,10 +578,10 @@ impl RowCx<'_> {
     async fn find(&self, what: &Natural<'_>, fresh: bool) -> Result<Option<Found>, ApiError> {
         let look = &self.e.look;
         let row = self.rec.id;
-        let free = |key: &'static str| move |id: &str| !self.e.taken(key, id, row);
+        let free = |key: IdKind| move |id: &str| !self.e.taken(key, id, row);
         Ok(match what {
             Natural::Customer(new) => look
-                .find_customer(new, fresh, &free("customer"))
+                .find_customer(new, fresh, &free(IdKind::Customer))
                 .await?
                 .map(|cu| Known {
                     id: cu.id,
@@ -584,8 +589,8 @@ impl RowCx<'_> {
                 }),
             Natural::User { customer, email } => {
                 if !fresh {
-                    if let Some(k) = look.recall(customer, USER, email) {
-                        if free("user")(&k.id) {
+                    if let Some(k) = look.recall(customer, IdKind::User, email) {
+                        if free(IdKind::User)(&k.id) {
                             return Ok(Some(k));
                         }
                     }
@@ -593,7 +598,7 @@ impl RowCx<'_> {
                 look.users(customer, fresh)
                     .await?
                     .into_iter()
-                    .filter(|u| free("user")(&u.id))
+                    .filter(|u| free(IdKind::User)(&u.id))
                     .find(|u| natural_key(&u.email) == natural_key(email))
                     .map(|u| Known {
                         id: u.id,
@@ -604,7 +609,7 @@ impl RowCx<'_> {
                 .numbers(customer, fresh)
                 .await?
                 .into_iter()
-                .filter(|n| free("number")(&n.id))
+                .filter(|n| free(IdKind::Number)(&n.id))
                 .find(|n| n.number == *number)
                 .map(|n| Known {
                     id: n.id,
@@ -614,7 +619,7 @@ impl RowCx<'_> {
                 .blocked(customer, fresh)
                 .await?
                 .into_iter()
-                .filter(|b| free("blocked")(&b.id))
+                .filter(|b| free(IdKind::Blocked)(&b.id))
                 .find(|b| b.number == *number)
                 .map(|b| Known {
                     id: b.id,
@@ -624,7 +629,7 @@ impl RowCx<'_> {
                 .partner_users(fresh)
                 .await?
                 .into_iter()
-                .filter(|p| free("partnerUser")(&p.id))
+                .filter(|p| free(IdKind::PartnerUser)(&p.id))
                 .find(|p| natural_key(&p.email) == natural_key(email))
                 .map(|p| Known {
                     id: p.id,
@@ -641,7 +646,7 @@ impl RowCx<'_> {
                 look.orders(customer, fresh)
                     .await?
                     .into_iter()
-                    .filter(|o| free("order")(&o.id) && o.customer_id == *customer)
+                    .filter(|o| free(IdKind::Order)(&o.id) && o.customer_id == *customer)
                     .filter(|o| created_ms(&o.created_at).is_none_or(|t| t >= *since))
                     .filter(|o| {
                         postcode.is_none_or(|p| {
@@ -665,7 +670,7 @@ impl RowCx<'_> {
     /// made before sending it again. Returns the id and whether this call made it.
     async fn create(&mut self, step: &str, req: &ApiRequest, what: &Natural<'_>) -> Step<Found> {
         let op = req.operation;
-        let key = id_key(op).expect("a create has an id");
+        let key = IdKind::made_by(op).expect("a create has an id");
         let mut rounds = 0;
         loop {
             if self.doubt {
@@ -795,7 +800,7 @@ impl RowCx<'_> {
         &mut self,
         what: &Natural<'_>,
         fresh: bool,
-        key: &'static str,
+        key: IdKind,
         label: &str,
         list_what: &str,
         update: impl FnOnce(&str) -> ApiRequest,
@@ -936,7 +941,7 @@ impl RowCx<'_> {
 
     async fn add_customer(&mut self, new: &c::NewCustomer) -> Step<Outcome> {
         let entity = Entity {
-            key: "customer",
+            key: IdKind::Customer,
             claim: Claim::Customer {
                 company: &new.company_name,
             },
@@ -1024,7 +1029,7 @@ impl RowCx<'_> {
     async fn add_user(&mut self, customer: &Sel, new: &c::NewUser) -> Step<Outcome> {
         let cid = self.customer(customer).await?;
         let entity = Entity {
-            key: "user",
+            key: IdKind::User,
             claim: Claim::User {
                 customer: &cid,
                 email: &new.email,
@@ -1131,7 +1136,7 @@ impl RowCx<'_> {
         let cid = self.customer(customer).await?;
         let mut already = false;
         let mut current_user = None;
-        let nid = match self.id("number") {
+        let nid = match self.id(IdKind::Number) {
             Some(n) => {
                 current_user = self
                     .number(&cid, number, false)
@@ -1164,7 +1169,7 @@ impl RowCx<'_> {
                         self.create("add", &req, &what).await?
                     }
                 };
-                self.set("number", &found.id);
+                self.set(IdKind::Number, &found.id);
                 if !already {
                     current_user = found.user.clone();
                 }
@@ -1191,7 +1196,7 @@ impl RowCx<'_> {
                 format!("customer {cid} has no number {number}: add it first (Action add)"),
             ));
         };
-        self.set("number", &k.id);
+        self.set(IdKind::Number, &k.id);
         let uid = self.user(&cid, user).await?;
         if self.answered.contains("allocate") {
             // This job's allocation, answered before its process died.
@@ -1216,7 +1221,7 @@ impl RowCx<'_> {
                 format!("customer {cid} has no number {number}"),
             ));
         };
-        self.set("number", &k.id);
+        self.set(IdKind::Number, &k.id);
         if self.answered.contains("deallocate") {
             // This job's deallocation, answered before its process died.
             return Ok(SUCCEEDED);
@@ -1263,7 +1268,7 @@ impl RowCx<'_> {
             .await;
         self.e.look.remember(
             cid,
-            NUMBER,
+            IdKind::Number,
             number,
             Known {
                 id: nid.to_string(),
@@ -1276,7 +1281,7 @@ impl RowCx<'_> {
     async fn add_blocked(&mut self, customer: &Sel, new: &c::NewBlockedNumber) -> Step<Outcome> {
         let cid = self.customer(customer).await?;
         let entity = Entity {
-            key: "blocked",
+            key: IdKind::Blocked,
             claim: Claim::Blocked {
                 customer: &cid,
                 number: &new.number,
@@ -1336,7 +1341,7 @@ impl RowCx<'_> {
         self.keep_before(blocked, None::<&()>).await?;
         self.delete("delete", &ApiRequest::delete_blocked_number(&cid, &bid))
             .await?;
-        self.e.look.forget(&cid, BLOCKED, number);
+        self.e.look.forget(&cid, IdKind::Blocked, number);
         Ok(SUCCEEDED)
     }
 
@@ -1348,7 +1353,7 @@ impl RowCx<'_> {
         mac: &str,
     ) -> Step<Outcome> {
         let cid = self.customer(customer).await?;
-        if let Some(id) = self.id("device") {
+        if let Some(id) = self.id(IdKind::Device) {
             return Ok((RowState::Succeeded, Some(format!("created {id}"))));
         }
         let uid = self.user(&cid, user).await?;
@@ -1366,7 +1371,7 @@ impl RowCx<'_> {
             match self.send("create", &req).await {
                 Ok(b) => {
                     if let Ok(d) = client::decode::<c::Created>(O::AddUserDevice, &b) {
-                        self.set("device", &d.id);
+                        self.set(IdKind::Device, &d.id);
                     }
                     return Ok(SUCCEEDED);
                 }
@@ -1399,7 +1404,7 @@ impl RowCx<'_> {
         order_ref: &Option<String>,
     ) -> Step<Outcome> {
         let cid = self.customer(customer).await?;
-        if let Some(id) = self.id("order") {
+        if let Some(id) = self.id(IdKind::Order) {
             return Ok((RowState::Succeeded, Some(format!("placed {id}"))));
         }
         if let Some(r) = order_ref
@@ -1414,8 +1419,8 @@ impl RowCx<'_> {
                 .map_err(|e| lookup_failed("list the customer's orders", &e))?;
             if let Some(o) = orders.iter().find(|o| o.id == r.trim()) {
                 let id = o.id.clone();
-                self.e.claim("order", &id, self.rec.id);
-                self.set("order", &id);
+                self.e.claim(IdKind::Order, &id, self.rec.id);
+                self.set(IdKind::Order, &id);
                 return Ok((
                     RowState::AlreadyExisted,
                     Some(format!(
@@ -1451,8 +1456,8 @@ impl RowCx<'_> {
             match self.find(&what, fresh).await {
                 Ok(Some(found)) => {
                     self.existing("an identical order placed in the last 7 days", &found.id)?;
-                    self.e.claim("order", &found.id, self.rec.id);
-                    self.set("order", &found.id);
+                    self.e.claim(IdKind::Order, &found.id, self.rec.id);
+                    self.set(IdKind::Order, &found.id);
                     return Ok((
                         RowState::AlreadyExisted,
                         Some(format!("order {} of the same items was placed in the last 7 days; plbulk does not place it twice (place it in the portal if a second one is wanted)", found.id)),
@@ -1474,8 +1479,8 @@ impl RowCx<'_> {
         };
         let req = ApiRequest::add_order(&cid, &body);
         let found = self.create("create", &req, &what).await?;
-        self.e.claim("order", &found.id, self.rec.id);
-        self.set("order", &found.id);
+        self.e.claim(IdKind::Order, &found.id, self.rec.id);
+        self.set(IdKind::Order, &found.id);
         Ok(SUCCEEDED)
     }
 
@@ -1501,7 +1506,7 @@ impl RowCx<'_> {
 
     async fn add_partner_user(&mut self, new: &c::NewPartnerUser) -> Step<Outcome> {
         let entity = Entity {
-            key: "partnerUser",
+            key: IdKind::PartnerUser,
             claim: Claim::PartnerUser { email: &new.email },
             what: Natural::PartnerUser { email: &new.email },
             label: "a partner user with this email",
@@ -1587,7 +1592,7 @@ impl RowCx<'_> {
             .await;
         self.e.look.remember(
             cid,
-            NUMBER,
+            IdKind::Number,
             number,
             Known {
                 id: nid.to_string(),
@@ -1598,12 +1603,12 @@ impl RowCx<'_> {
     }
 
     async fn blocked_id(&mut self, cid: &str, number: &str) -> Step<String> {
-        if let Some(id) = self.id("blocked") {
+        if let Some(id) = self.id(IdKind::Blocked) {
             return Ok(id);
         }
         match self.e.look.blocked_id(cid, number).await {
             Ok(Some(id)) => {
-                self.set("blocked", &id);
+                self.set(IdKind::Blocked, &id);
                 Ok(id)
             }
             Ok(None) => Err(done(
@@ -1615,12 +1620,12 @@ impl RowCx<'_> {
     }
 
     async fn partner_user(&mut self, sel: &Sel) -> Step<String> {
-        if let Some(id) = self.id("partnerUser") {
+        if let Some(id) = self.id(IdKind::PartnerUser) {
             return Ok(id);
         }
         let id = match sel {
             Sel::Id(id) => id.clone(),
-            Sel::Row(r) => self.dep_id(*r, "partnerUser")?,
+            Sel::Row(r) => self.dep_id(*r, IdKind::PartnerUser)?,
             Sel::Email(e) | Sel::Existing(e) => match self.e.look.partner_user_id(e).await {
                 Ok(Some(id)) => id,
                 Ok(None) => {
@@ -1632,12 +1637,11 @@ impl RowCx<'_> {
                 Err(err) => return Err(lookup_failed("list the partner users", &err)),
             },
         };
-        self.set("partnerUser", &id);
+        self.set(IdKind::PartnerUser, &id);
         Ok(id)
     }
 }
 
-/// Which of a row's ids a create's answer gives.
 /// A number's allocation as a before-image: who it was allocated to, if anyone.
 fn allocation(user: Option<&str>) -> Map<String, Value> {
     let mut m = Map::new();
@@ -1646,19 +1650,6 @@ fn allocation(user: Option<&str>) -> Map<String, Value> {
         user.map_or(Value::Null, |u| Value::String(u.to_string())),
     );
     m
-}
-
-fn id_key(op: O) -> Option<&'static str> {
-    Some(match op {
-        O::AddCustomer => "customer",
-        O::AddCustomerUser => "user",
-        O::AddCustomerNumber => "number",
-        O::AddBlockedNumber => "blocked",
-        O::AddCustomerOrder => "order",
-        O::AddUserDevice => "device",
-        O::AddPartnerUser => "partnerUser",
-        _ => return None,
-    })
 }
 
 fn created_ms(s: &str) -> Option<i64> {

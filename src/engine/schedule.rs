@@ -14,8 +14,9 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use super::{rows, Engine, Observer};
-use crate::journal::{Journal, JournalError, RowState};
-use crate::plan::Work;
+use crate::journal::{Journal, JournalError};
+use crate::model::Work;
+use crate::model::{IdKind, RowState};
 
 /// One row of the run.
 struct Rt {
@@ -322,7 +323,7 @@ impl Schedule {
             .unwrap_or_else(|p| p.into_inner())
             .remove(&r.id);
         if r.adds_customer {
-            if let Some(c) = ids.as_ref().and_then(|m| m.get("customer")?.as_str()) {
+            if let Some(c) = ids.as_ref().and_then(|m| m.get(IdKind::Customer)) {
                 e.look.forget_created(c);
             }
         }
@@ -369,8 +370,9 @@ mod tests {
     use super::*;
     use crate::client::{Client, ClientConfig, Credentials};
     use crate::engine::{Lookups, Options};
-    use crate::journal::{InputFile, JobMeta, JobState, NewRow, SheetRec};
-    use crate::plan::Sel;
+    use crate::journal::{InputFile, JobMeta};
+    use crate::model::Sel;
+    use crate::model::{JobState, NewRow, RowIds, SheetRec};
 
     /// An engine on `rows`; nothing here makes a call, so its client points nowhere.
     fn engine(rows: &[NewRow]) -> Engine {
@@ -429,8 +431,8 @@ mod tests {
 
     /// What rows.rs records as a row makes or finds something.
     fn made(e: &Engine, row: i64) {
-        let mut ids = serde_json::Map::new();
-        ids.insert("partnerUser".into(), format!("pus_{row}").into());
+        let mut ids = RowIds::default();
+        ids.set(IdKind::PartnerUser, &format!("pus_{row}"));
         e.ids.lock().unwrap().insert(row, ids);
     }
 
@@ -501,8 +503,8 @@ mod tests {
         let mut s = Schedule::load(&e, &mut Vec::new()).unwrap();
         s.start(&e, &observer).unwrap();
         let i = s.next().unwrap();
-        let mut ids = serde_json::Map::new();
-        ids.insert("customer".into(), "cus_1".into());
+        let mut ids = RowIds::default();
+        ids.set(IdKind::Customer, "cus_1");
         e.ids.lock().unwrap().insert(1, ids);
         e.look.mark_created("cus_1");
         s.finished(&e, i, RowState::Succeeded, None, &observer)
@@ -525,9 +527,9 @@ mod tests {
             row(RowState::Succeeded, vec![]),
             row(RowState::Pending, vec![1]),
         ]);
-        let mut ids = serde_json::Map::new();
+        let mut ids = RowIds::default();
         for id in [1, 2] {
-            ids.insert("partnerUser".into(), format!("pus_{id}").into());
+            ids.set(IdKind::PartnerUser, &format!("pus_{id}"));
             e.journal.set_ids(id, &ids).unwrap();
         }
         let mut s = Schedule::load(&e, &mut Vec::new()).unwrap();

@@ -21,7 +21,7 @@ use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRe
 use rusqlite::{params, Connection, OptionalExtension, ToSql};
 use serde::{Deserialize, Serialize};
 
-use crate::plan::Work;
+use crate::model::{IdKind, JobState, NewRow, RowIds, RowState, SheetRec, Work};
 
 /// Each entry moves the schema one version on. Never edit or remove one: only append.
 const MIGRATIONS: &[&str] = &[
@@ -106,157 +106,10 @@ pub enum JournalError {
 
 pub type Result<T> = std::result::Result<T, JournalError>;
 
-/// Where a row stands. A row is final in every state but `Pending`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RowState {
-    Pending,
-    Succeeded,
-    AlreadyExisted,
-    /// An update whose values the account held already (seen by the pre-flight): not sent.
-    Unchanged,
-    Failed,
-    Skipped,
-    NeedsReview,
-    Invalid,
-}
-
-impl RowState {
-    pub const ALL: [RowState; 8] = [
-        RowState::Succeeded,
-        RowState::AlreadyExisted,
-        RowState::Unchanged,
-        RowState::Failed,
-        RowState::Skipped,
-        RowState::NeedsReview,
-        RowState::Invalid,
-        RowState::Pending,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RowState::Pending => "pending",
-            RowState::Succeeded => "succeeded",
-            RowState::AlreadyExisted => "already-existed",
-            RowState::Unchanged => "unchanged",
-            RowState::Failed => "failed",
-            RowState::Skipped => "skipped",
-            RowState::NeedsReview => "needs-review",
-            RowState::Invalid => "invalid",
-        }
-    }
-
-    /// As the results sheet and the summaries say it.
-    pub fn label(self) -> &'static str {
-        match self {
-            RowState::Pending => "not run",
-            RowState::Succeeded => "succeeded",
-            RowState::AlreadyExisted => "already existed",
-            RowState::Unchanged => "no change",
-            RowState::Failed => "failed",
-            RowState::Skipped => "skipped",
-            RowState::NeedsReview => "needs review",
-            RowState::Invalid => "invalid",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<RowState> {
-        RowState::ALL.into_iter().find(|r| r.as_str() == s)
-    }
-
-    pub fn is_final(self) -> bool {
-        self != RowState::Pending
-    }
-
-    /// What the row stood for now exists: dependants may go on.
-    pub fn is_success(self) -> bool {
-        matches!(
-            self,
-            RowState::Succeeded | RowState::AlreadyExisted | RowState::Unchanged
-        )
-    }
-}
-
-/// The key, in a row's ids, of what the entity it changed or deleted held before: the fields
-/// its write set (or, for a deletion, the whole entity), journaled with the write's intent and
-/// taken only once. `plbulk undo` puts them back; a row without it was journaled before plbulk
-/// kept them.
-pub const BEFORE: &str = "before";
-
-/// Where the job as a whole stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum JobState {
-    /// Created or running; a process that died leaves it so.
-    Running,
-    /// Stopped by the user; resumable.
-    Interrupted,
-    /// Every row has a final outcome.
-    Finished,
-    /// Given up by the user (`plbulk abandon`): its pending rows are never run, and it can be
-    /// undone as far as it went.
-    Abandoned,
-}
-
-impl JobState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobState::Running => "running",
-            JobState::Interrupted => "interrupted",
-            JobState::Finished => "finished",
-            JobState::Abandoned => "abandoned",
-        }
-    }
-
-    /// Whether the job can still run: a resume or a run of its input goes on with it.
-    pub fn is_open(self) -> bool {
-        match self {
-            JobState::Running | JobState::Interrupted => true,
-            JobState::Finished | JobState::Abandoned => false,
-        }
-    }
-
-    fn parse(s: &str) -> Option<JobState> {
-        [
-            JobState::Running,
-            JobState::Interrupted,
-            JobState::Finished,
-            JobState::Abandoned,
-        ]
-        .into_iter()
-        .find(|j| j.as_str() == s)
-    }
-}
-
-// States and JSON columns are written and read through these, once: a value that does not
-// parse is an error (naming the row, see `unreadable`), never a default.
-
-impl ToSql for RowState {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::from(self.as_str()))
-    }
-}
-
-impl FromSql for RowState {
-    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-        let s = value.as_str()?;
-        RowState::parse(s)
-            .ok_or_else(|| FromSqlError::Other(format!("unknown row state {s:?}").into()))
-    }
-}
-
-impl ToSql for JobState {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::from(self.as_str()))
-    }
-}
-
-impl FromSql for JobState {
-    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-        let s = value.as_str()?;
-        JobState::parse(s)
-            .ok_or_else(|| FromSqlError::Other(format!("unknown job state {s:?}").into()))
-    }
+/// A row's ids as the JSON merged into its `ids` column (`json_patch`: the keys it holds are
+/// set, the others left as they are).
+fn ids_json(ids: &RowIds) -> String {
+    serde_json::to_string(ids).expect("ids serialise")
 }
 
 /// A column holding `T` as JSON.
@@ -336,7 +189,7 @@ fn row_rec(r: &rusqlite::Row<'_>) -> rusqlite::Result<RowRec> {
         lead: r.get(5)?,
         state: r.get(6).map_err(unreadable(id, "state"))?,
         ids: r
-            .get::<_, Json<serde_json::Map<String, serde_json::Value>>>(7)
+            .get::<_, Json<RowIds>>(7)
             .map_err(unreadable(id, "ids"))?
             .0,
         attempts: r.get(8)?,
@@ -368,31 +221,6 @@ pub struct JobMeta {
     pub finished_at_ms: Option<i64>,
 }
 
-/// A sheet of the job's input.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SheetRec {
-    pub idx: u32,
-    pub file: String,
-    pub sheet: String,
-    pub kind: String,
-    pub headers: Vec<String>,
-}
-
-/// A row as planned, before it runs.
-#[derive(Debug, Clone)]
-pub struct NewRow {
-    pub sheet: u32,
-    pub row_no: u32,
-    pub cells: Vec<String>,
-    /// The work; None for an invalid row.
-    pub work: Option<Work>,
-    pub deps: Vec<i64>,
-    /// For the later rows of a multi-row order: the row that carries the order.
-    pub lead: Option<i64>,
-    pub state: RowState,
-    pub detail: Option<String>,
-}
-
 /// How an attempt ended, for [`Journal::end_attempt`].
 #[derive(Debug, Clone)]
 pub struct Answer<'a> {
@@ -403,7 +231,7 @@ pub struct Answer<'a> {
     pub result: AttemptResult,
     pub detail: Option<&'a str>,
     /// What a create made: (kind of id, id).
-    pub made: Option<(&'a str, &'a str)>,
+    pub made: Option<(IdKind, &'a str)>,
     /// Whether the row's doubt is over: not after an unknown outcome, nor after a create whose
     /// id could not be read.
     pub settled: bool,
@@ -431,7 +259,7 @@ pub struct RowRec {
     pub deps: Vec<i64>,
     pub lead: Option<i64>,
     pub state: RowState,
-    pub ids: serde_json::Map<String, serde_json::Value>,
+    pub ids: RowIds,
     pub attempts: u32,
     /// A request of the row may have been applied without the row knowing what it made.
     pub doubt: bool,
@@ -453,7 +281,7 @@ pub struct ResultRow {
     pub cells: Vec<String>,
     pub state: RowState,
     pub detail: Option<String>,
-    pub ids: serde_json::Map<String, serde_json::Value>,
+    pub ids: RowIds,
     pub status: Option<u16>,
     pub attempts: u32,
     pub finished_at_ms: Option<i64>,
@@ -783,7 +611,7 @@ impl Journal {
                     state: r.get(4).map_err(unreadable(id, "state"))?,
                     detail: r.get(5)?,
                     ids: r
-                        .get::<_, Json<serde_json::Map<String, serde_json::Value>>>(6)
+                        .get::<_, Json<RowIds>>(6)
                         .map_err(unreadable(id, "ids"))?
                         .0,
                     status: r.get(7)?,
@@ -873,7 +701,7 @@ impl Journal {
     /// Records the intent to send `operation` for `row`, durably, before it is sent. The row is
     /// in doubt until [`Journal::end_attempt`].
     pub fn begin_attempt(&self, row: i64, step: &str, operation: &str) -> Result<i64> {
-        self.begin_attempt_with(row, step, operation, &serde_json::Map::new())
+        self.begin_attempt_with(row, step, operation, &RowIds::default())
     }
 
     /// As [`Journal::begin_attempt`], recording in the same commit the ids the row has found
@@ -883,7 +711,7 @@ impl Journal {
         row: i64,
         step: &str,
         operation: &str,
-        ids: &serde_json::Map<String, serde_json::Value>,
+        ids: &RowIds,
     ) -> Result<i64> {
         let mut conn = self.conn();
         let tx = conn.transaction().map_err(|e| self.err(e))?;
@@ -897,13 +725,7 @@ impl Journal {
             "UPDATE rows SET doubt = doubt | ?3, attempts = attempts + 1, ids = json_patch(ids, ?2)
              WHERE id = ?1",
         )
-        .and_then(|mut st| {
-            st.execute(params![
-                row,
-                serde_json::Value::Object(ids.clone()).to_string(),
-                doubt::IN_FLIGHT
-            ])
-        })
+        .and_then(|mut st| st.execute(params![row, ids_json(ids), doubt::IN_FLIGHT]))
         .map_err(|e| self.err(e))?;
         tx.commit().map_err(|e| self.err(e))?;
         Ok(id)
@@ -932,9 +754,9 @@ impl Journal {
         )
         .map_err(|e| self.err(e))?;
         let made = answer.made.map(|(k, v)| {
-            let mut m = serde_json::Map::new();
-            m.insert(k.to_string(), serde_json::Value::String(v.to_string()));
-            serde_json::Value::Object(m).to_string()
+            let mut m = RowIds::default();
+            m.set(k, v);
+            ids_json(&m)
         });
         // The doubt after the answer; None keeps what the row had before the attempt.
         let doubt = match (answer.result, answer.settled) {
@@ -1011,19 +833,10 @@ impl Journal {
 
     /// Records ids found or made for `row` (merged into what is there) and clears its doubt:
     /// what the ids name is established.
-    pub fn set_ids(
-        &self,
-        row: i64,
-        ids: &serde_json::Map<String, serde_json::Value>,
-    ) -> Result<()> {
+    pub fn set_ids(&self, row: i64, ids: &RowIds) -> Result<()> {
         let conn = self.relaxed();
         conn.prepare_cached("UPDATE rows SET ids = json_patch(ids, ?1), doubt = 0 WHERE id = ?2")
-            .and_then(|mut st| {
-                st.execute(params![
-                    serde_json::Value::Object(ids.clone()).to_string(),
-                    row
-                ])
-            })
+            .and_then(|mut st| st.execute(params![ids_json(ids), row]))
             .map_err(|e| self.err(e))?;
         Ok(())
     }
@@ -1036,7 +849,7 @@ impl Journal {
         detail: Option<&str>,
         status: Option<u16>,
     ) -> Result<()> {
-        self.finish_row_with(row, state, detail, status, &serde_json::Map::new())
+        self.finish_row_with(row, state, detail, status, &RowIds::default())
     }
 
     /// As [`Journal::finish_row`], recording in the same commit ids found since the row's last
@@ -1047,7 +860,7 @@ impl Journal {
         state: RowState,
         detail: Option<&str>,
         status: Option<u16>,
-        ids: &serde_json::Map<String, serde_json::Value>,
+        ids: &RowIds,
     ) -> Result<()> {
         let mut conn = self.relaxed();
         let tx = conn.transaction().map_err(|e| self.err(e))?;
@@ -1065,7 +878,7 @@ impl Journal {
                 status,
                 now,
                 row,
-                serde_json::Value::Object(ids.clone()).to_string()
+                ids_json(ids)
             ])
         })
         .map_err(|e| self.err(e))?;
@@ -1319,7 +1132,7 @@ mod tests {
             row_no: 2,
             cells: vec!["Acme".into()],
             work: Some(Work::DeletePartnerUser {
-                partner_user: crate::plan::Sel::Id("pus_1".into()),
+                partner_user: crate::model::Sel::Id("pus_1".into()),
             }),
             deps: vec![],
             lead: None,
@@ -1387,8 +1200,8 @@ mod tests {
         )
         .unwrap();
         assert!(j.rows().unwrap()[0].doubt, "unknown keeps the doubt");
-        let mut ids = serde_json::Map::new();
-        ids.insert("customer".into(), "cus_1".into());
+        let mut ids = RowIds::default();
+        ids.set(IdKind::Customer, "cus_1");
         j.set_ids(1, &ids).unwrap();
         j.finish_row(1, RowState::Succeeded, None, Some(201))
             .unwrap();
@@ -1400,7 +1213,7 @@ mod tests {
             RowState::Succeeded,
             "the lead's outcome is its members'"
         );
-        assert_eq!(rows[1].ids["customer"], "cus_1");
+        assert_eq!(rows[1].ids.get(IdKind::Customer), Some("cus_1"));
         assert_eq!(j.counts().unwrap(), vec![(RowState::Succeeded, 2)]);
         assert_eq!(
             j.counts_by_sheet().unwrap(),
@@ -1483,8 +1296,8 @@ mod tests {
             &[row(RowState::Pending), member, row(RowState::Pending)],
         )
         .unwrap();
-        let mut ids = serde_json::Map::new();
-        ids.insert("customer".into(), "cus_1".into());
+        let mut ids = RowIds::default();
+        ids.set(IdKind::Customer, "cus_1");
         j.conn().trace_v2(traced, Some(ran));
         j.row(1).unwrap();
         j.answered_steps(1).unwrap();
@@ -1499,7 +1312,7 @@ mod tests {
                 content_type: None,
                 result: AttemptResult::Ok,
                 detail: None,
-                made: Some(("customer", "cus_1")),
+                made: Some((IdKind::Customer, "cus_1")),
                 settled: true,
             },
         )

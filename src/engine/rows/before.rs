@@ -1,5 +1,5 @@
-//! What an entity held before a row changed or deleted it, kept in the row's journal (under
-//! [`BEFORE`]) with the write's intent so that `plbulk undo` can put it back.
+//! What an entity held before a row changed or deleted it, kept in the row's journal (its
+//! [`RowIds::before`](crate::model::RowIds::before)) with the write's intent so that `plbulk undo` can put it back.
 //!
 //! A before-image is read from what the job has listed of the account, which is as the account
 //! was when the job first looked (the pre-flight's lists, mostly): a second row changing one
@@ -9,8 +9,8 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::{lookup_failed, RowCx, Step};
-use crate::journal::BEFORE;
-use crate::plan::Target;
+
+use crate::model::Target;
 
 impl RowCx<'_> {
     /// Keeps what `target` holds now of the fields `changes` sets, or all of it for a deletion
@@ -20,7 +20,7 @@ impl RowCx<'_> {
         target: Target,
         changes: Option<&T>,
     ) -> Step<()> {
-        if self.ids.contains_key(BEFORE) {
+        if self.ids.before.is_some() {
             return Ok(());
         }
         let Some(Value::Object(now)) = self.entity_now(&target, false).await? else {
@@ -40,12 +40,11 @@ impl RowCx<'_> {
     /// Keeps `before` as it is: a number's allocation, which no entity's JSON holds as the
     /// row's change names it.
     pub(super) fn keep_before_map(&mut self, before: Map<String, Value>) {
-        if self.ids.contains_key(BEFORE) {
+        if self.ids.before.is_some() {
             return;
         }
-        self.unsaved
-            .insert(BEFORE.into(), Value::Object(before.clone()));
-        self.ids.insert(BEFORE.into(), Value::Object(before));
+        self.unsaved.before = Some(before.clone());
+        self.ids.before = Some(before);
     }
 
     /// The entity as the account has it (see [`Lookups::entity`]).

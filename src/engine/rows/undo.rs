@@ -12,8 +12,8 @@ use serde_json::{Map, Value};
 use super::{done, Outcome, RowCx, Step, SUCCEEDED};
 use crate::client::ApiRequest;
 use crate::contract::{self as c, same_value, CONTRACT_MONTHS_FIELD};
-use crate::journal::RowState;
-use crate::plan::{Reallocation, Target};
+use crate::model::{IdKind, RowState};
+use crate::model::{Reallocation, Target};
 
 impl RowCx<'_> {
     pub(super) async fn remove(
@@ -161,7 +161,7 @@ impl RowCx<'_> {
                 format!("customer {customer} has no number {number} any more"),
             ));
         };
-        self.set("number", &k.id);
+        self.set(IdKind::Number, &k.id);
         let as_before = k.user == *before;
         if !as_before && k.user != *wrote && !*force {
             let who = |u: &Option<String>| u.clone().unwrap_or_else(|| "no one".into());
