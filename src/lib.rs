@@ -49,6 +49,7 @@ pub mod intake;
 pub mod job;
 pub mod journal;
 pub mod pacing;
+pub mod paper;
 pub mod plan;
 pub mod preflight;
 pub mod progress;
