@@ -39,15 +39,37 @@ pub fn setup(
 
 /// The height (points) of a row whose text wraps in a column `width` characters wide: Excel
 /// and LibreOffice keep a row's default height when the file sets none, and wrapped lines then
-/// print over the next row. An estimate by characters, a little generous, as a proportional
-/// font fits more narrow letters than wide ones.
+/// print over the next row. An estimate: the words laid out greedily, as both wrap them, in
+/// lines of as many characters as the column is wide (its width is in widths of "0"; most
+/// letters are narrower, which leaves a little to spare).
 pub fn wrapped_height(text: &str, width: f64) -> f64 {
-    let per_line = (width * 1.1).max(1.0) as usize;
-    let lines: usize = text
-        .split('\n')
-        .map(|l| l.chars().count().div_ceil(per_line).max(1))
-        .sum();
+    let per_line = width.max(1.0) as usize;
+    let lines: usize = text.split('\n').map(|l| lines_of(l, per_line)).sum();
     15.0 * lines.max(1) as f64
+}
+
+/// How many lines `line` wraps to, `per_line` characters each.
+fn lines_of(line: &str, per_line: usize) -> usize {
+    let mut lines = 1;
+    let mut used = 0;
+    for word in line.split(' ') {
+        let n = word.chars().count();
+        let need = if used == 0 { n } else { used + 1 + n };
+        if need <= per_line {
+            used = need;
+            continue;
+        }
+        // On a line of its own; a word longer than a line is broken across lines.
+        if used > 0 {
+            lines += 1;
+        }
+        lines += n.saturating_sub(1) / per_line;
+        used = match n % per_line {
+            0 => per_line,
+            rest => rest,
+        };
+    }
+    lines
 }
 
 #[cfg(test)]
@@ -57,7 +79,11 @@ mod tests {
     #[test]
     fn a_long_line_takes_as_many_rows_as_it_wraps_to() {
         assert_eq!(wrapped_height("short", 20.0), 15.0);
-        assert_eq!(wrapped_height(&"x".repeat(45), 20.0), 45.0);
+        assert_eq!(wrapped_height(&"x".repeat(50), 20.0), 45.0);
+        // Words are not split: three of 8 letters take three lines of 10.
+        assert_eq!(wrapped_height("aaaaaaaa bbbbbbbb cccccccc", 10.0), 45.0);
+        assert_eq!(wrapped_height("aaaa bbbb", 10.0), 15.0);
+        assert_eq!(wrapped_height(&format!("{} b", "x".repeat(20)), 10.0), 45.0);
         assert_eq!(wrapped_height("a\nb", 20.0), 30.0);
         assert_eq!(wrapped_height("", 20.0), 15.0);
     }
