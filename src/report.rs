@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use rust_xlsxwriter::{Color, Format, Note, Workbook, Worksheet, XlsxError};
+use rust_xlsxwriter::{Color, Format, FormatAlign, Note, Workbook, Worksheet, XlsxError};
 
 use crate::findings::{Finding, Findings, Severity};
 use crate::intake::{self, IntakeError, RowBuf};
@@ -52,6 +52,13 @@ struct Formats {
     error: Format,
     warning: Format,
     wrap: Format,
+    /// The Findings sheet's cells, at the top of rows made tall for a wrapped message: at the
+    /// bottom, a finding's file and row read as the next finding's.
+    top: Format,
+    /// Row and Column, centred under centred headers: a right-aligned row number beside a
+    /// left-aligned column letter read as one ("2 F").
+    centre: Format,
+    centre_header: Format,
     cut: Format,
 }
 
@@ -63,9 +70,15 @@ impl Formats {
                 .set_background_color(Color::RGB(0xD9E1F2)),
             error: Format::new().set_background_color(Color::RGB(0xF8CBAD)),
             warning: Format::new().set_background_color(Color::RGB(0xFFE699)),
-            wrap: Format::new()
-                .set_text_wrap()
-                .set_align(rust_xlsxwriter::FormatAlign::Top),
+            wrap: Format::new().set_text_wrap().set_align(FormatAlign::Top),
+            top: Format::new().set_align(FormatAlign::Top),
+            centre: Format::new()
+                .set_align(FormatAlign::Top)
+                .set_align(FormatAlign::Center),
+            centre_header: Format::new()
+                .set_bold()
+                .set_background_color(Color::RGB(0xD9E1F2))
+                .set_align(FormatAlign::Center),
             cut: Format::new()
                 .set_bold()
                 .set_font_color(Color::RGB(0xC00000)),
@@ -77,6 +90,11 @@ impl Formats {
             Severity::Error => &self.error,
             Severity::Warning | Severity::Note => &self.warning,
         }
+    }
+
+    /// The same, at the top of its row.
+    fn severity_top(&self, s: Severity) -> Format {
+        self.severity(s).clone().set_align(FormatAlign::Top)
     }
 }
 
@@ -183,21 +201,28 @@ fn in_row_order(findings: &Findings) -> Vec<&Finding> {
 fn write_findings(book: &mut Workbook, findings: &Findings, f: &Formats) -> Result<(), XlsxError> {
     let items = in_row_order(findings);
     let ws = list_sheet(book, "Findings", &FINDINGS_COLS, items.len(), &f.header)?;
+    for c in [3, 4] {
+        ws.write_string_with_format(0, c, FINDINGS_COLS[c as usize].0, &f.centre_header)?;
+    }
     let what_width = FINDINGS_COLS[7].1;
+    let severities =
+        [Severity::Error, Severity::Warning, Severity::Note].map(|s| f.severity_top(s));
     let mut last = 0;
     for (i, x) in items.iter().enumerate().take(MAX_ROW as usize - 1) {
         let r = i as u32 + 1;
         last = r;
         ws.set_row_height(r, paper::wrapped_height(&x.message, what_width))?;
-        ws.write_string_with_format(r, 0, x.severity.as_str(), f.severity(x.severity))?;
-        ws.write_string(r, 1, &*x.file)?;
-        ws.write_string(r, 2, &*x.sheet)?;
+        let severity = &severities[x.severity as usize];
+        ws.write_string_with_format(r, 0, x.severity.as_str(), severity)?;
+        ws.write_string_with_format(r, 1, &*x.file, &f.top)?;
+        ws.write_string_with_format(r, 2, &*x.sheet, &f.top)?;
         if let Some(row) = x.row {
-            ws.write_number(r, 3, row)?;
+            ws.write_number_with_format(r, 3, row, &f.centre)?;
         }
-        ws.write_string(r, 4, x.column_letter().unwrap_or_default())?;
-        ws.write_string(r, 5, x.header.as_deref().unwrap_or(""))?;
-        ws.write_string(r, 6, &x.value)?;
+        let letter = x.column_letter().unwrap_or_default();
+        ws.write_string_with_format(r, 4, letter, &f.centre)?;
+        ws.write_string_with_format(r, 5, x.header.as_deref().unwrap_or(""), &f.top)?;
+        ws.write_string_with_format(r, 6, &x.value, &f.top)?;
         ws.write_string_with_format(r, 7, &x.message, &f.wrap)?;
     }
     if findings.dropped() > 0 {
