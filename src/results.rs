@@ -6,6 +6,7 @@
 //! the finish time; a Summary sheet comes first. Every value is written as text or a number,
 //! never as a formula, and the file is written whole to a temporary name, then renamed.
 
+use std::borrow::Cow;
 use std::path::Path;
 
 use rust_xlsxwriter::{
@@ -152,11 +153,12 @@ pub fn write(journal: &Journal, path: &Path, calls: Option<u64>) -> Result<(), R
 
     let mut wb = Workbook::new();
     let header = header_format();
+    let kind = JobKind::of(&meta);
     write_summary(
         &mut wb,
         &Summary {
             meta: &meta,
-            kind: JobKind::of(&meta),
+            kind: &kind,
             sheets: &sheets,
             rows: &rows,
             counts: &counts,
@@ -184,7 +186,11 @@ pub fn write(journal: &Journal, path: &Path, calls: Option<u64>) -> Result<(), R
             .copied()
             .chain(ids.iter().map(|(_, h)| *h))
             .collect();
-        let mine: Vec<&ResultRow> = rows.iter().filter(|x| x.sheet == s.idx).collect();
+        let mine: Vec<Cow<ResultRow>> = rows
+            .iter()
+            .filter(|x| x.sheet == s.idx)
+            .map(|row| with_detail(journal, &kind, row))
+            .collect::<Result<_, _>>()?;
         let user_cols = s.headers.len() as u16;
         // Widths first: a constant-memory sheet is streamed row by row, and its column
         // settings come before the rows in the file.
@@ -267,7 +273,7 @@ fn header_format() -> Format {
 /// What the Summary sheet is made from.
 struct Summary<'a> {
     meta: &'a crate::journal::JobMeta,
-    kind: JobKind,
+    kind: &'a JobKind,
     sheets: &'a [crate::journal::SheetRec],
     rows: &'a [ResultRow],
     counts: &'a [(RowState, u64)],
@@ -416,6 +422,34 @@ fn write_summary(wb: &mut Workbook, x: &Summary) -> Result<(), XlsxError> {
     }
     paper::setup(ws, Orientation::Landscape, None)?;
     Ok(())
+}
+
+/// `row`, with a Detail saying what it reversed when it is a row of an undo that succeeded
+/// and the engine said nothing more (a removal, a put-back).
+fn with_detail<'r>(
+    journal: &Journal,
+    kind: &JobKind,
+    row: &'r ResultRow,
+) -> Result<Cow<'r, ResultRow>, ResultsError> {
+    let Some(job) = &kind.undo_of else {
+        return Ok(Cow::Borrowed(row));
+    };
+    if row.state != RowState::Succeeded || row.detail.is_some() {
+        return Ok(Cow::Borrowed(row));
+    }
+    let rec = journal.row(row.id)?;
+    let detail = match (&rec.work, rec.lead) {
+        (Some(work), _) => crate::undo::reversed(work, job),
+        (None, Some(lead)) => journal
+            .row(lead)?
+            .work
+            .and_then(|w| crate::undo::reversed_with(&w, job)),
+        (None, None) => None,
+    };
+    Ok(Cow::Owned(ResultRow {
+        detail,
+        ..row.clone()
+    }))
 }
 
 /// A sheet as the Summary names it: "onboarding.xlsx [Customers]".

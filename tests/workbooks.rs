@@ -428,3 +428,73 @@ fn a_rehearsals_results_say_so_and_read_right_on_a4() {
         "no Detail row is sized to wrap"
     );
 }
+
+/// Undo's results showed each row as "add / succeeded" with an empty Detail (read as "added"),
+/// the Summary did not name the job undone, and a rehearsal's undo said to ask PL+ to cancel
+/// its orders, though a rehearsal has no PL+ to ask.
+#[test]
+fn an_undos_results_say_what_was_reversed_and_of_which_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(plbulk(d)
+        .arg("run")
+        .arg(root().join("samples/onboarding.xlsx"))
+        .args(["--sandbox-fresh", "--rate", "6000/min", "--results"])
+        .arg(d.join("res.xlsx"))
+        .output()
+        .unwrap());
+    let jobs: Vec<String> = std::fs::read_dir(d.join("jobs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    let [job] = &jobs[..] else {
+        panic!("one job: {jobs:?}")
+    };
+    let undo = d.join("undo.xlsx");
+    ok(plbulk(d)
+        .args(["undo", job, "--yes", "--results"])
+        .arg(&undo)
+        .output()
+        .unwrap());
+    let mut book = prints_on_a4(&undo);
+    assert!(book.sheet_names().contains(&"Orders".to_string()));
+
+    let summary = sheet_rows(&undo, "Summary");
+    let undoes = summary
+        .iter()
+        .find(|r| r[0] == "Undoes")
+        .unwrap_or_else(|| panic!("no Undoes line: {summary:?}"));
+    assert!(undoes[1].starts_with(&format!("job {job}")), "{undoes:?}");
+    assert!(summary.iter().any(|r| r[0] == "Rehearsal"), "{summary:?}");
+
+    let detail = |sheet: &str| -> Vec<(String, String)> {
+        let rows = sheet_rows(&undo, sheet);
+        let outcome = rows[0].iter().position(|h| h == "Outcome").unwrap();
+        rows[1..]
+            .iter()
+            .map(|r| (r[outcome].clone(), r[outcome + 1].clone()))
+            .collect()
+    };
+    let customers = detail("Customers");
+    assert!(!customers.is_empty());
+    for (outcome, why) in &customers {
+        assert_eq!(outcome, "succeeded");
+        assert!(
+            why.starts_with("reversed the add: customer cus_") && why.ends_with(" removed"),
+            "{why}"
+        );
+    }
+    // A user inside a customer the job made goes with the customer.
+    for (_, why) in detail("Users") {
+        assert!(
+            why.starts_with("reversed the add: removed with customer cus_"),
+            "{why}"
+        );
+    }
+    for (outcome, why) in detail("Orders") {
+        assert_eq!(outcome, "needs review");
+        assert!(!why.contains("ask PL+"), "{why}");
+        assert!(why.contains("stays in the rehearsal account"), "{why}");
+    }
+}
