@@ -498,3 +498,43 @@ fn an_undos_results_say_what_was_reversed_and_of_which_job() {
         assert!(why.contains("stays in the rehearsal account"), "{why}");
     }
 }
+
+/// An export is a template to edit and run back: it prints as the others do (a narrow one
+/// upright), and its phone columns are Text.
+#[test]
+fn an_export_prints_on_a4_with_phone_columns_as_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(plbulk(d)
+        .arg("run")
+        .arg(root().join("samples/onboarding.xlsx"))
+        .args(["--sandbox", "--rate", "6000/min", "--results"])
+        .arg(d.join("res.xlsx"))
+        .output()
+        .unwrap());
+    for what in ["customers", "numbers"] {
+        let out = d.join(format!("{what}.xlsx"));
+        ok(plbulk(d)
+            .args(["export", what, "--sandbox", "--out"])
+            .arg(&out)
+            .output()
+            .unwrap());
+        let mut book = prints_on_a4(&out);
+        let (sheet, phone, wide) = match what {
+            "customers" => ("Customers", 7, "landscape"),
+            _ => ("Numbers", 3, "portrait"),
+        };
+        let xml = book.sheet(sheet);
+        assert_eq!(orientation(&xml), wide, "{what}");
+        let style = column_style(&xml, phone).expect("a column format");
+        assert!(
+            xf(&mut book, style).starts_with("numFmtId=\"49\""),
+            "{what}"
+        );
+        let first = cell_style(&xml, &a1(1, phone as usize - 1));
+        assert!(
+            xf(&mut book, first).starts_with("numFmtId=\"49\""),
+            "{what}"
+        );
+    }
+}
