@@ -88,6 +88,18 @@ fn unescape(s: &str) -> String {
         .replace("&apos;", "'")
 }
 
+/// Runs the sample `sample` as a rehearsal (`how`: --sandbox or --sandbox-fresh), running the
+/// valid rows of a file with errors, with its results at `results`.
+fn rehearse(dir: &Path, sample: &str, how: &str, results: &Path) {
+    ok(plbulk(dir)
+        .arg("run")
+        .arg(root().join(sample))
+        .args([how, "--skip-invalid", "--rate", "6000/min", "--results"])
+        .arg(results)
+        .output()
+        .unwrap());
+}
+
 /// Checks that every sheet of `path` prints on A4, one page wide and as many long as it takes,
 /// with its header row on every page; returns the workbook for more checks.
 fn prints_on_a4(path: &Path) -> Book {
@@ -310,19 +322,7 @@ fn a1(row: usize, col: usize) -> String {
 fn a_rehearsals_results_say_so_and_read_right_on_a4() {
     let dir = tempfile::tempdir().unwrap();
     let res = dir.path().join("res.xlsx");
-    ok(plbulk(dir.path())
-        .arg("run")
-        .arg(root().join("samples/broken.xlsx"))
-        .args([
-            "--sandbox-fresh",
-            "--skip-invalid",
-            "--rate",
-            "6000/min",
-            "--results",
-        ])
-        .arg(&res)
-        .output()
-        .unwrap());
+    rehearse(dir.path(), "samples/broken.xlsx", "--sandbox-fresh", &res);
     let mut book = prints_on_a4(&res);
     for name in book.sheet_names() {
         assert_eq!(orientation(&book.sheet(&name)), "landscape", "{name}");
@@ -436,13 +436,12 @@ fn a_rehearsals_results_say_so_and_read_right_on_a4() {
 fn an_undos_results_say_what_was_reversed_and_of_which_job() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    ok(plbulk(d)
-        .arg("run")
-        .arg(root().join("samples/onboarding.xlsx"))
-        .args(["--sandbox-fresh", "--rate", "6000/min", "--results"])
-        .arg(d.join("res.xlsx"))
-        .output()
-        .unwrap());
+    rehearse(
+        d,
+        "samples/onboarding.xlsx",
+        "--sandbox-fresh",
+        &d.join("res.xlsx"),
+    );
     let jobs: Vec<String> = std::fs::read_dir(d.join("jobs"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -505,13 +504,12 @@ fn an_undos_results_say_what_was_reversed_and_of_which_job() {
 fn an_export_prints_on_a4_with_phone_columns_as_text() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    ok(plbulk(d)
-        .arg("run")
-        .arg(root().join("samples/onboarding.xlsx"))
-        .args(["--sandbox", "--rate", "6000/min", "--results"])
-        .arg(d.join("res.xlsx"))
-        .output()
-        .unwrap());
+    rehearse(
+        d,
+        "samples/onboarding.xlsx",
+        "--sandbox",
+        &d.join("res.xlsx"),
+    );
     for what in ["customers", "numbers"] {
         let out = d.join(format!("{what}.xlsx"));
         ok(plbulk(d)
