@@ -536,3 +536,33 @@ fn an_export_prints_on_a4_with_phone_columns_as_text() {
         );
     }
 }
+
+/// More findings than a report keeps: `--no-report` said "… and N more in the report" (the
+/// report lists only the first 100,000), and so did a report that held a fraction of them.
+#[test]
+fn findings_past_what_is_kept_are_not_promised_in_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("many.csv");
+    let mut text = String::from("Company Name,Email,Plan,Contract Months\n");
+    // Three errors a row: 120,000 findings.
+    for i in 0..40_000 {
+        text.push_str(&format!("Firm {i},nobody{i},gold,7\n"));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let o = ok(plbulk(dir.path())
+        .args(["validate", "--no-report", "--kind", "customers"])
+        .arg(&csv)
+        .output()
+        .unwrap());
+    let out = String::from_utf8_lossy(&o.stdout);
+    let more = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("… and "))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(!more.contains("in the report"), "{more}");
+    assert!(!more.contains("a report of them all"), "{more}");
+    assert!(
+        more.contains("prints up to 100000; fix those and validate again for the rest"),
+        "{more}"
+    );
+}
