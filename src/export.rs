@@ -230,6 +230,8 @@ fn write(kind: Kind, rows: &[Row], path: &Path) -> Result<(), ExportError> {
         .set_bold()
         .set_background_color(Color::RGB(0x1F4E78))
         .set_font_color(Color::White);
+    let text = crate::templates::text_format();
+    let plain = Format::new();
     let mut wb = Workbook::new();
     let ws = wb.add_worksheet();
     ws.set_name(kind.sheet_name()).map_err(|e| werr(&e))?;
@@ -245,7 +247,12 @@ fn write(kind: Kind, rows: &[Row], path: &Path) -> Result<(), ExportError> {
                 continue;
             }
             if let Some(i) = columns.iter().position(|c| c.field == *field) {
-                ws.write_string(r as u32 + 1, i as u16, v)
+                let format = if crate::templates::is_text_column(*field) {
+                    &text
+                } else {
+                    &plain
+                };
+                ws.write_string_with_format(r as u32 + 1, i as u16, v, format)
                     .map_err(|e| werr(&e))?;
                 widths[i] = widths[i].max(v.chars().count().min(50));
             }
@@ -254,8 +261,20 @@ fn write(kind: Kind, rows: &[Row], path: &Path) -> Result<(), ExportError> {
     for (i, w) in widths.iter().enumerate() {
         ws.set_column_width(i as u16, (*w + 2) as f64)
             .map_err(|e| werr(&e))?;
+        // As in the template: the file is edited and run back, and a phone number typed in
+        // it keeps its leading 0.
+        if crate::templates::is_text_column(columns[i].field) {
+            ws.set_column_format(i as u16, &text)
+                .map_err(|e| werr(&e))?;
+        }
     }
     ws.set_freeze_panes(1, 0).map_err(|e| werr(&e))?;
+    let orientation = if widths.iter().map(|w| w + 2).sum::<usize>() > 100 {
+        crate::paper::Orientation::Landscape
+    } else {
+        crate::paper::Orientation::Portrait
+    };
+    crate::paper::setup(ws, orientation, Some((0, 0))).map_err(|e| werr(&e))?;
     let bytes = wb.save_to_buffer().map_err(|e| werr(&e))?;
     crate::atomic_write(path, &bytes).map_err(|e| werr(&e))
 }

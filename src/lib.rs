@@ -52,6 +52,7 @@ pub mod journal;
 pub mod model;
 pub mod outputs;
 pub mod pacing;
+pub mod paper;
 pub mod plan;
 pub mod preflight;
 pub mod progress;

@@ -6,19 +6,21 @@
 //! the finish time; a Summary sheet comes first. Every value is written as text or a number,
 //! never as a formula, and the file is written whole to a temporary name, then renamed.
 
+use std::borrow::Cow;
 use std::path::Path;
 
 use rust_xlsxwriter::{
-    Chart, ChartFormat, ChartSolidFill, ChartType, Color, ExcelDateTime, Format, FormatBorder,
-    Workbook, Worksheet, XlsxError,
+    Chart, ChartFormat, ChartSolidFill, ChartType, Color, ExcelDateTime, Format, FormatAlign,
+    FormatBorder, Workbook, Worksheet, XlsxError,
 };
 
 use crate::contract::natural_key;
 use crate::journal::{Journal, JournalError, ResultRow};
-use crate::model::IdKind;
-use crate::model::RowState;
+use crate::model::{IdKind, RowState};
+use crate::paper::{self, Orientation};
 use crate::schema::Kind;
 use crate::sheet_names::SheetNames;
+use crate::templates;
 
 /// The results workbook's first sheet.
 const SUMMARY: &str = "Summary";
@@ -62,14 +64,20 @@ fn kind_of(s: &crate::model::SheetRec) -> Result<Kind, ResultsError> {
     })
 }
 
-fn outcome_color(s: RowState) -> Color {
-    match s {
-        RowState::Succeeded => Color::RGB(0xC6EFCE),
-        RowState::AlreadyExisted | RowState::Unchanged => Color::RGB(0xDDEBF7),
-        RowState::Failed | RowState::Invalid => Color::RGB(0xFFC7CE),
-        RowState::Skipped | RowState::NeedsReview => Color::RGB(0xFFEB9C),
-        RowState::Pending => Color::RGB(0xEDEDED),
-    }
+/// An outcome's colours: a pastel for its cells, and the same hue strong enough to read as a
+/// bar in the Summary's chart. Each outcome has its own, so no two read as one.
+fn outcome_colors(s: RowState) -> (Color, Color) {
+    let (cell, bar) = match s {
+        RowState::Succeeded => (0xC6EFCE, 0x4E9A3A),
+        RowState::AlreadyExisted => (0xDDEBF7, 0x2F6EBA),
+        RowState::Unchanged => (0xD4F1EF, 0x2BA8A0),
+        RowState::Failed => (0xFFC7CE, 0xC0392B),
+        RowState::Skipped => (0xFCE4D6, 0xE67E22),
+        RowState::NeedsReview => (0xFFF2CC, 0xF1C40F),
+        RowState::Invalid => (0xE4D7F5, 0x8E44AD),
+        RowState::Pending => (0xEDEDED, 0x9E9E9E),
+    };
+    (Color::RGB(cell), Color::RGB(bar))
 }
 
 /// A time (ms since the epoch) as RFC 3339 to the second, as every output shows times.
@@ -82,6 +90,43 @@ pub fn time_text(ms: i64) -> String {
 pub fn rfc3339(ms: i64) -> String {
     let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
     humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// How a job's Summary says what kind of job it was: a rehearsal, an undo.
+struct JobKind {
+    /// For a rehearsal: the account it ran on, in words.
+    rehearsal: Option<String>,
+    /// For an undo: the job it reverses.
+    undo_of: Option<String>,
+}
+
+impl JobKind {
+    /// Read from the job's options as journaled; options this version cannot read are a
+    /// job of neither kind (the Summary is still written, without the line).
+    fn of(meta: &crate::journal::JobMeta) -> JobKind {
+        match serde_json::from_value::<crate::job::JobOptions>(meta.options.clone()) {
+            Ok(o) => JobKind {
+                rehearsal: o.sandbox.then(|| {
+                    o.rehearsal
+                        .unwrap_or(crate::rehearsal::Rehearsal::Fresh)
+                        .describe()
+                }),
+                undo_of: o.undo_of,
+            },
+            Err(_) => JobKind {
+                rehearsal: None,
+                undo_of: None,
+            },
+        }
+    }
+}
+
+/// The Summary's number format for times: a date-time cell, in UTC as every output shows.
+pub const TIME_FORMAT: &str = "yyyy-mm-dd hh:mm:ss \"UTC\"";
+
+/// A time (ms since the epoch) as an Excel date-time.
+fn excel_time(ms: i64) -> Result<ExcelDateTime, XlsxError> {
+    ExcelDateTime::from_timestamp(ms.div_euclid(1000))
 }
 
 /// Writes the results of the job in `journal` to `path` (.xlsx).
@@ -97,94 +142,33 @@ pub fn write(journal: &Journal, path: &Path, calls: Option<u64>) -> Result<(), R
     };
 
     let mut wb = Workbook::new();
-    let bold = Format::new().set_bold();
-    let header = Format::new()
-        .set_bold()
-        .set_background_color(Color::RGB(0x1F4E78))
-        .set_font_color(Color::White)
-        .set_border_bottom(FormatBorder::Thin);
-
-    // Summary first.
-    let ws = wb.add_worksheet();
-    ws.set_name(SUMMARY).map_err(werr)?;
-    ws.set_column_width(0, 28).map_err(werr)?;
-    ws.set_column_width(1, 60).map_err(werr)?;
-    let mut r = 0u32;
-    let mut line =
-        |ws: &mut rust_xlsxwriter::Worksheet, k: &str, v: String| -> Result<(), XlsxError> {
-            ws.write_string_with_format(r, 0, k, &bold)?;
-            ws.write_string(r, 1, v)?;
-            r += 1;
-            Ok(())
-        };
-    line(ws, "Job", meta.id.clone()).map_err(werr)?;
-    line(ws, "State", meta.state.as_str().to_string()).map_err(werr)?;
-    line(ws, "Base URL", meta.base_url.clone()).map_err(werr)?;
-    line(ws, "API key", meta.key_id.clone()).map_err(werr)?;
-    for f in &meta.inputs {
-        line(ws, "Input", f.path.clone()).map_err(werr)?;
-    }
-    line(ws, "Created", time_text(meta.created_at_ms)).map_err(werr)?;
-    if let Some(f) = first {
-        line(ws, "First call", time_text(f)).map_err(werr)?;
-    }
-    if let Some(l) = last {
-        line(ws, "Last call", time_text(l)).map_err(werr)?;
-    }
-    if let (Some(f), Some(l)) = (first, last) {
-        line(
-            ws,
-            "Duration",
-            humantime::format_duration(std::time::Duration::from_secs(
-                ((l - f).max(0) / 1000) as u64,
-            ))
-            .to_string(),
-        )
-        .map_err(werr)?;
-    }
-    line(ws, "Writes sent (attempts)", attempts.to_string()).map_err(werr)?;
-    if let Some(c) = calls {
-        line(ws, "Calls made this run (all)", c.to_string()).map_err(werr)?;
-    }
-    r += 1;
-    let table_header = r;
-    ws.write_string_with_format(r, 0, "Sheet", &header)
-        .map_err(werr)?;
-    let states: Vec<RowState> = RowState::ALL.to_vec();
-    for (i, s) in states.iter().enumerate() {
-        ws.write_string_with_format(r, 1 + i as u16, s.label(), &header)
-            .map_err(werr)?;
-        ws.set_column_width(1 + i as u16, 14).map_err(werr)?;
-    }
-    ws.set_column_width(1, 60).map_err(werr)?;
-    r += 1;
-    for s in &sheets {
-        ws.write_string(r, 0, format!("{} [{}]", file_name(&s.file), s.sheet))
-            .map_err(werr)?;
-        for (i, st) in states.iter().enumerate() {
-            let n = rows
-                .iter()
-                .filter(|x| x.sheet == s.idx && x.state == *st)
-                .count();
-            ws.write_number(r, 1 + i as u16, n as f64).map_err(werr)?;
-        }
-        r += 1;
-    }
-    ws.write_string_with_format(r, 0, "All sheets", &bold)
-        .map_err(werr)?;
-    for (i, st) in states.iter().enumerate() {
-        let n = counts.iter().find(|(s, _)| s == st).map_or(0, |(_, n)| *n);
-        ws.write_number_with_format(r, 1 + i as u16, n as f64, &bold)
-            .map_err(werr)?;
-    }
-    if !sheets.is_empty() {
-        let chart = outcomes_chart(&states, table_header, sheets.len() as u32);
-        ws.insert_chart(r + 2, 0, &chart).map_err(werr)?;
-    }
-    print_setup(ws, None).map_err(werr)?;
+    let header = header_format();
+    let kind = JobKind::of(&meta);
+    write_summary(
+        &mut wb,
+        &Summary {
+            meta: &meta,
+            kind: &kind,
+            sheets: &sheets,
+            rows: &rows,
+            counts: &counts,
+            attempts,
+            first,
+            last,
+            calls,
+        },
+    )
+    .map_err(werr)?;
 
     let mut names = SheetNames::new(&[SUMMARY]);
-    let finished = Format::new().set_num_format("yyyy-mm-dd hh:mm:ss");
+    let cells = RowFormats {
+        finished: Format::new()
+            .set_num_format(TIME_FORMAT)
+            .set_align(FormatAlign::Left),
+        count: Format::new().set_align(FormatAlign::Center),
+        wrap: Format::new().set_text_wrap(),
+    };
+    let centred_header = header_format().set_align(FormatAlign::Center);
     for s in &sheets {
         let ids = id_columns(kind_of(s)?);
         let extra: Vec<&str> = OUTCOME_HEADERS
@@ -192,7 +176,11 @@ pub fn write(journal: &Journal, path: &Path, calls: Option<u64>) -> Result<(), R
             .copied()
             .chain(ids.iter().map(|(_, h)| *h))
             .collect();
-        let mine: Vec<&ResultRow> = rows.iter().filter(|x| x.sheet == s.idx).collect();
+        let mine: Vec<Cow<ResultRow>> = rows
+            .iter()
+            .filter(|x| x.sheet == s.idx)
+            .map(|row| with_detail(journal, &kind, row))
+            .collect::<Result<_, _>>()?;
         let user_cols = s.headers.len() as u16;
         // Widths first: a constant-memory sheet is streamed row by row, and its column
         // settings come before the rows in the file.
@@ -218,15 +206,21 @@ pub fn write(journal: &Journal, path: &Path, calls: Option<u64>) -> Result<(), R
                 widths[i] = widths[i].max(v);
             }
         }
-        widths[user_cols as usize + 4] = widths[user_cols as usize + 4].max(20);
+        // "2026-12-01 09:30:00 UTC", with room to spare: a date-time too wide for its column
+        // shows as ### in Excel and runs into the next column in LibreOffice.
+        widths[user_cols as usize + 4] = widths[user_cols as usize + 4].max(TIME_FORMAT.len());
+        // Outcome: the longest label, so its fill covers it.
+        let longest = RowState::ALL.iter().map(|s| s.label().len()).max();
+        widths[user_cols as usize] = widths[user_cols as usize].max(longest.unwrap_or(0));
         let ws = wb.add_worksheet_with_constant_memory().map_err(werr)?;
         ws.set_name(names.take(&s.sheet)).map_err(werr)?;
+        let width = |w: usize| w.clamp(8, 60) as f64 + 2.0;
         for (c, w) in widths.iter().enumerate() {
-            ws.set_column_width(c as u16, (*w).clamp(8, 60) as f64 + 2.0)
-                .map_err(werr)?;
+            ws.set_column_width(c as u16, width(*w)).map_err(werr)?;
         }
+        let detail_width = width(widths[user_cols as usize + 1]);
         ws.set_freeze_panes(1, 0).map_err(werr)?;
-        print_setup(ws, Some(0)).map_err(werr)?;
+        paper::setup(ws, Orientation::Landscape, Some((0, 0))).map_err(werr)?;
         let last_col = user_cols + extra.len() as u16 - 1;
         ws.autofilter(0, 0, mine.len() as u32, last_col)
             .map_err(werr)?;
@@ -236,11 +230,15 @@ pub fn write(journal: &Journal, path: &Path, calls: Option<u64>) -> Result<(), R
             .map(String::as_str)
             .chain(extra.iter().copied());
         for (c, h) in headers.enumerate() {
-            ws.write_string_with_format(0, c as u16, h, &header)
+            // HTTP Status and Attempts are centred, as their numbers are.
+            let counted = c as u16 == user_cols + 2 || c as u16 == user_cols + 3;
+            let format = if counted { &centred_header } else { &header };
+            ws.write_string_with_format(0, c as u16, h, format)
                 .map_err(werr)?;
         }
         for (n, row) in mine.iter().enumerate() {
-            write_row(ws, n as u32 + 1, row, user_cols, &ids, &finished).map_err(werr)?;
+            write_row(ws, n as u32 + 1, row, user_cols, &ids, &cells, detail_width)
+                .map_err(werr)?;
         }
     }
     let bytes = wb.save_to_buffer().map_err(werr)?;
@@ -250,14 +248,199 @@ pub fn write(journal: &Journal, path: &Path, calls: Option<u64>) -> Result<(), R
     })
 }
 
-/// Printed (or saved as PDF): landscape, one page wide, the header row on every page.
-fn print_setup(ws: &mut Worksheet, header_row: Option<u32>) -> Result<(), XlsxError> {
-    ws.set_landscape();
-    ws.set_print_fit_to_pages(1, 0);
-    if let Some(r) = header_row {
-        ws.set_repeat_rows(r, r)?;
+fn header_format() -> Format {
+    Format::new()
+        .set_bold()
+        .set_background_color(Color::RGB(0x1F4E78))
+        .set_font_color(Color::White)
+        .set_border_bottom(FormatBorder::Thin)
+}
+
+/// What the Summary sheet is made from.
+struct Summary<'a> {
+    meta: &'a crate::journal::JobMeta,
+    kind: &'a JobKind,
+    sheets: &'a [crate::model::SheetRec],
+    rows: &'a [ResultRow],
+    counts: &'a [(RowState, u64)],
+    attempts: u64,
+    first: Option<i64>,
+    last: Option<i64>,
+    calls: Option<u64>,
+}
+
+/// A value on the Summary: text, or a time as a date-time cell.
+enum Value {
+    Text(String),
+    Time(i64),
+}
+
+/// The width of each outcome's column on the Summary: the longest label ("already existed")
+/// with room either side of it.
+const COUNT_WIDTH: f64 = 16.0;
+
+/// The Summary: what the job was (a rehearsal, an undo, on which account, from which files),
+/// when it ran, then a table of outcomes per sheet and a chart of it. Counts are centred under
+/// centred headers: right-aligned in wide columns under left-aligned headers, each count read
+/// as the next header's.
+fn write_summary(wb: &mut Workbook, x: &Summary) -> Result<(), XlsxError> {
+    let bold = Format::new().set_bold();
+    let header = header_format();
+    let centred_header = header_format().set_align(FormatAlign::Center);
+    let count = Format::new().set_align(FormatAlign::Center);
+    let total = Format::new().set_bold().set_align(FormatAlign::Center);
+    let time = Format::new()
+        .set_num_format(TIME_FORMAT)
+        .set_align(FormatAlign::Left);
+    let warn = Format::new()
+        .set_bold()
+        .set_font_color(Color::RGB(0xC00000));
+    let states = RowState::ALL;
+    let last_col = states.len() as u16;
+
+    let ws = wb.add_worksheet();
+    ws.set_name(SUMMARY)?;
+    let labels = x
+        .sheets
+        .iter()
+        .map(|s| sheet_label(s).chars().count())
+        .max()
+        .unwrap_or(0);
+    ws.set_column_width(0, (labels + 2).clamp(26, 50) as f64)?;
+    for i in 0..states.len() {
+        ws.set_column_width(1 + i as u16, COUNT_WIDTH)?;
     }
+    let mut lines: Vec<(&str, Value)> = Vec::new();
+    lines.push(("Job", Value::Text(x.meta.id.clone())));
+    if let Some(undone) = &x.kind.undo_of {
+        lines.push((
+            "Undoes",
+            Value::Text(format!(
+                "job {undone}: each row below is one of its rows, and Outcome and Detail say what became of what it did"
+            )),
+        ));
+    }
+    if let Some(account) = &x.kind.rehearsal {
+        lines.push((
+            "Rehearsal",
+            Value::Text(format!(
+                "yes: run on {account}, the in-process sandbox. Nothing was sent to PL+."
+            )),
+        ));
+    }
+    lines.push(("State", Value::Text(x.meta.state.as_str().to_string())));
+    lines.push(("Base URL", Value::Text(x.meta.base_url.clone())));
+    lines.push(("API key", Value::Text(x.meta.key_id.clone())));
+    for f in &x.meta.inputs {
+        lines.push(("Input", Value::Text(f.path.clone())));
+    }
+    lines.push(("Created", Value::Time(x.meta.created_at_ms)));
+    if let Some(f) = x.first {
+        lines.push(("First call", Value::Time(f)));
+    }
+    if let Some(l) = x.last {
+        lines.push(("Last call", Value::Time(l)));
+    }
+    if let (Some(f), Some(l)) = (x.first, x.last) {
+        let took = std::time::Duration::from_secs(((l - f).max(0) / 1000) as u64);
+        lines.push((
+            "Duration",
+            Value::Text(humantime::format_duration(took).to_string()),
+        ));
+    }
+    lines.push((
+        "Writes sent (attempts)",
+        Value::Text(x.attempts.to_string()),
+    ));
+    if let Some(c) = x.calls {
+        lines.push(("Calls made this run (all)", Value::Text(c.to_string())));
+    }
+    let mut r = 0u32;
+    for (k, v) in &lines {
+        let key_format = if *k == "Rehearsal" { &warn } else { &bold };
+        ws.write_string_with_format(r, 0, *k, key_format)?;
+        // The value spans the table's width: one column's width is a count's, not a path's.
+        // The merged range's first cell is then written over, in the range's own format.
+        let plain = Format::new();
+        let format = match v {
+            Value::Time(_) => &time,
+            Value::Text(_) if *k == "Rehearsal" => &warn,
+            Value::Text(_) => &plain,
+        };
+        ws.merge_range(r, 1, r, last_col, "", format)?;
+        match v {
+            Value::Text(t) => ws.write_string_with_format(r, 1, t, format)?,
+            Value::Time(ms) => ws.write_datetime_with_format(r, 1, excel_time(*ms)?, format)?,
+        };
+        r += 1;
+    }
+    r += 1;
+    let table_header = r;
+    ws.write_string_with_format(r, 0, "Sheet", &header)?;
+    for (i, s) in states.iter().enumerate() {
+        ws.write_string_with_format(r, 1 + i as u16, s.label(), &centred_header)?;
+    }
+    r += 1;
+    for s in x.sheets {
+        ws.write_string(r, 0, sheet_label(s))?;
+        for (i, st) in states.iter().enumerate() {
+            let n = x
+                .rows
+                .iter()
+                .filter(|row| row.sheet == s.idx && row.state == *st)
+                .count();
+            ws.write_number_with_format(r, 1 + i as u16, n as f64, &count)?;
+        }
+        r += 1;
+    }
+    ws.write_string_with_format(r, 0, "All sheets", &bold)?;
+    for (i, st) in states.iter().enumerate() {
+        let n = x
+            .counts
+            .iter()
+            .find(|(s, _)| s == st)
+            .map_or(0, |(_, n)| *n);
+        ws.write_number_with_format(r, 1 + i as u16, n as f64, &total)?;
+    }
+    if !x.sheets.is_empty() {
+        let chart = outcomes_chart(&states, table_header, x.sheets.len() as u32);
+        ws.insert_chart(r + 2, 0, &chart)?;
+    }
+    paper::setup(ws, Orientation::Landscape, None)?;
     Ok(())
+}
+
+/// `row`, with a Detail saying what it reversed when it is a row of an undo that succeeded
+/// and the engine said nothing more (a removal, a put-back).
+fn with_detail<'r>(
+    journal: &Journal,
+    kind: &JobKind,
+    row: &'r ResultRow,
+) -> Result<Cow<'r, ResultRow>, ResultsError> {
+    let Some(job) = &kind.undo_of else {
+        return Ok(Cow::Borrowed(row));
+    };
+    if row.state != RowState::Succeeded || row.detail.is_some() {
+        return Ok(Cow::Borrowed(row));
+    }
+    let rec = journal.row(row.id)?;
+    let detail = match (&rec.work, rec.lead) {
+        (Some(work), _) => crate::undo::reversed(work, job),
+        (None, Some(lead)) => journal
+            .row(lead)?
+            .work
+            .and_then(|w| crate::undo::reversed_with(&w, job)),
+        (None, None) => None,
+    };
+    Ok(Cow::Owned(ResultRow {
+        detail,
+        ..row.clone()
+    }))
+}
+
+/// A sheet as the Summary names it: "onboarding.xlsx [Customers]".
+fn sheet_label(s: &crate::model::SheetRec) -> String {
+    format!("{} [{}]", file_name(&s.file), s.sheet)
 }
 
 /// Outcomes per sheet as stacked bars, one colour per outcome as the sheets colour them: where
@@ -276,7 +459,7 @@ fn outcomes_chart(states: &[RowState], header_row: u32, sheets: u32) -> Chart {
             .set_values((SUMMARY, first, col, last, col))
             .set_format(
                 ChartFormat::new()
-                    .set_solid_fill(ChartSolidFill::new().set_color(chart_color(*st))),
+                    .set_solid_fill(ChartSolidFill::new().set_color(outcome_colors(*st).1)),
             );
     }
     chart.x_axis().set_name("Rows");
@@ -284,15 +467,15 @@ fn outcomes_chart(states: &[RowState], header_row: u32, sheets: u32) -> Chart {
     chart
 }
 
-/// The outcome's colour in a chart: the cells' pastel, made strong enough to read as a bar.
-fn chart_color(s: RowState) -> Color {
-    match s {
-        RowState::Succeeded => Color::RGB(0x63BE7B),
-        RowState::AlreadyExisted | RowState::Unchanged => Color::RGB(0x5B9BD5),
-        RowState::Failed | RowState::Invalid => Color::RGB(0xE06666),
-        RowState::Skipped | RowState::NeedsReview => Color::RGB(0xF1C232),
-        RowState::Pending => Color::RGB(0xB7B7B7),
-    }
+/// The formats of a results sheet's outcome columns, made once.
+struct RowFormats {
+    /// Finished: a date-time, left-aligned under its header (right-aligned, it ran into the
+    /// id beside it and read as one).
+    finished: Format,
+    /// HTTP Status and Attempts, centred under centred headers.
+    count: Format,
+    /// A Detail too long for its column.
+    wrap: Format,
 }
 
 fn write_row(
@@ -301,7 +484,8 @@ fn write_row(
     row: &ResultRow,
     user_cols: u16,
     ids: &[(IdKind, &str)],
-    finished: &Format,
+    f: &RowFormats,
+    detail_width: f64,
 ) -> Result<(), XlsxError> {
     let put = |ws: &mut rust_xlsxwriter::Worksheet, c: u16, v: &str| -> Result<(), XlsxError> {
         if !v.is_empty() {
@@ -314,17 +498,27 @@ fn write_row(
         put(ws, c, row.cells.get(c as usize).map_or("", String::as_str))?;
     }
     ws.write_string_with_format(r, user_cols, row.state.label(), outcome_format(row.state))?;
-    put(ws, user_cols + 1, row.detail.as_deref().unwrap_or(""))?;
+    if let Some(detail) = row.detail.as_deref().filter(|d| !d.is_empty()) {
+        // A long Detail wraps in its column, in a row as tall as it: unwrapped, it ran across
+        // the empty columns beside it and widened the printed page to many times its width.
+        let height = paper::wrapped_height(detail, detail_width);
+        if height > paper::wrapped_height("", detail_width) {
+            ws.set_row_height(r, height)?;
+            ws.write_string_with_format(r, user_cols + 1, detail, &f.wrap)?;
+        } else {
+            ws.write_string(r, user_cols + 1, detail)?;
+        }
+    }
     if let Some(s) = row.status {
-        ws.write_number(r, user_cols + 2, s as f64)?;
+        ws.write_number_with_format(r, user_cols + 2, s as f64, &f.count)?;
     }
     if row.attempts > 0 {
-        ws.write_number(r, user_cols + 3, row.attempts as f64)?;
+        ws.write_number_with_format(r, user_cols + 3, row.attempts as f64, &f.count)?;
     }
     if let Some(t) = row.finished_at_ms {
         // A date-time cell (UTC), so the column sorts and filters as one.
         let dt = ExcelDateTime::from_timestamp(t.div_euclid(1000))?;
-        ws.write_datetime_with_format(r, user_cols + 4, &dt, finished)?;
+        ws.write_datetime_with_format(r, user_cols + 4, &dt, &f.finished)?;
     }
     for (k, (key, _)) in ids.iter().enumerate() {
         let v = row.ids.get(*key).unwrap_or("");
@@ -339,7 +533,7 @@ fn outcome_format(s: RowState) -> &'static Format {
     let all = FORMATS.get_or_init(|| {
         RowState::ALL
             .iter()
-            .map(|s| (*s, Format::new().set_background_color(outcome_color(*s))))
+            .map(|s| (*s, Format::new().set_background_color(outcome_colors(*s).0)))
             .collect()
     });
     &all.iter()
@@ -370,6 +564,9 @@ pub fn needs_fixing(state: RowState) -> bool {
         | RowState::Unchanged => false,
     }
 }
+
+/// The to-fix workbook's Detail column, in characters: its text wraps within it.
+const TO_FIX_DETAIL_WIDTH: f64 = 60.0;
 
 /// Writes the rows that did not succeed (failed, skipped, needs review, invalid) in
 /// the template's own columns, one sheet per kind, plus Detail: fix the cells in Excel and run
@@ -412,10 +609,11 @@ pub fn write_to_fix(journal: &Journal, path: &Path) -> Result<usize, ResultsErro
             }
         }
     }
-    let header = Format::new()
-        .set_bold()
-        .set_background_color(Color::RGB(0x1F4E78))
-        .set_font_color(Color::White);
+    let header = header_format();
+    let wrap = Format::new().set_text_wrap().set_align(FormatAlign::Top);
+    // Each row's cells at its top: its Detail wraps, and the row is as tall as that.
+    let text = templates::text_format().set_align(FormatAlign::Top);
+    let plain = Format::new().set_align(FormatAlign::Top);
     let mut wb = Workbook::new();
     let mut total = 0;
     for kind in Kind::ALL {
@@ -442,11 +640,17 @@ pub fn write_to_fix(journal: &Journal, path: &Path) -> Result<usize, ResultsErro
                 .map_err(werr)?;
             ws.set_column_width(c as u16, (col.header.len().max(12) + 2) as f64)
                 .map_err(werr)?;
+            // As in the template: a phone number typed in again keeps its leading 0.
+            if templates::is_text_column(col.field) {
+                ws.set_column_format(c as u16, &text).map_err(werr)?;
+            }
         }
         let detail_col = columns.len() as u16;
         ws.write_string_with_format(0, detail_col, "Detail", &header)
             .map_err(werr)?;
-        ws.set_column_width(detail_col, 80).map_err(werr)?;
+        ws.set_column_width(detail_col, TO_FIX_DETAIL_WIDTH)
+            .map_err(werr)?;
+        paper::setup(ws, Orientation::Landscape, Some((0, 0))).map_err(werr)?;
         for (n, (s, row)) in bad.iter().enumerate() {
             let r = n as u32 + 1;
             for (c, col) in columns.iter().enumerate() {
@@ -467,7 +671,13 @@ pub fn write_to_fix(journal: &Journal, path: &Path) -> Result<usize, ResultsErro
                     }
                 }
                 if !v.is_empty() {
-                    ws.write_string(r, c as u16, &v).map_err(werr)?;
+                    let format = if templates::is_text_column(col.field) {
+                        &text
+                    } else {
+                        &plain
+                    };
+                    ws.write_string_with_format(r, c as u16, &v, format)
+                        .map_err(werr)?;
                 }
             }
             let detail = format!(
@@ -477,7 +687,10 @@ pub fn write_to_fix(journal: &Journal, path: &Path) -> Result<usize, ResultsErro
                 s.sheet,
                 row.row_no
             );
-            ws.write_string(r, detail_col, detail).map_err(werr)?;
+            ws.set_row_height(r, paper::wrapped_height(&detail, TO_FIX_DETAIL_WIDTH))
+                .map_err(werr)?;
+            ws.write_string_with_format(r, detail_col, detail, &wrap)
+                .map_err(werr)?;
         }
         ws.set_freeze_panes(1, 0).map_err(werr)?;
         total += bad.len();

@@ -514,7 +514,7 @@ const PARTNER_USERS: &[Column] = &[
         F::Role,
         "Role",
         &["Access", "Permission Level"],
-        S,
+        O,
         &[],
         "The partner user's role, as in the portal. Blank: none given.",
         "admin",

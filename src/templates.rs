@@ -1,19 +1,21 @@
 //! Excel templates for every kind of row, made from the [`schema`](crate::schema) table.
 //!
 //! Each has a styled, frozen header with an input message on every header cell (what goes
-//! there, whether it is required), a drop-down on every column with a fixed set of values,
-//! fitted widths, one example row (grey italics; ignored on import while unchanged) and an
-//! Instructions sheet. The files in `templates/` are these, written by `plbulk template all`;
+//! there, whether it is required and when), a drop-down on every column with a fixed set of
+//! values, fitted widths, phone and number columns formatted as Text, one example row (grey
+//! italics; ignored on import while unchanged) and an Instructions sheet whose rows are as
+//! tall as their wrapped text. Every sheet prints on A4, landscape, one page wide. The files in `templates/` are these, written by `plbulk template all`;
 //! a test fails when they drift from what this module writes.
 
 use std::path::{Path, PathBuf};
 
 use rust_xlsxwriter::{
-    Color, DataValidation, DocProperties, ExcelDateTime, Format, FormatBorder, Workbook, Worksheet,
-    XlsxError,
+    Color, DataValidation, DocProperties, ExcelDateTime, Format, FormatAlign, FormatBorder,
+    Workbook, Worksheet, XlsxError,
 };
 
-use crate::schema::{Kind, Need};
+use crate::paper::{self, Orientation};
+use crate::schema::{Field, Kind, Need};
 
 /// Rows that get the drop-downs: enough for a large onboarding, small enough to stay light.
 const VALIDATED_ROWS: u32 = 5_000;
@@ -32,25 +34,55 @@ fn example_format() -> Format {
         .set_font_color(Color::RGB(0x808080))
 }
 
+/// How a column's need reads, before its help (which, for a column sometimes required, says
+/// when): the hover message stands alone, with nothing "below" it to see.
 fn need_words(n: Need) -> &'static str {
     match n {
         Need::Required => "Required.",
-        Need::Sometimes => "Sometimes required (see below).",
+        Need::Sometimes => "Sometimes required.",
         Need::Optional => "Optional.",
     }
 }
+
+/// Columns of phone numbers, number blocks and MAC addresses: digits a spreadsheet turns into
+/// a number in a General cell, dropping the leading 0 (01632 960999 becomes 1632960999).
+/// The templates (and the to-fix workbook) format them as Text.
+const TEXT_FIELDS: [Field; 4] = [Field::Phone, Field::Number, Field::Redirect, Field::Mac];
+
+/// Whether a column is formatted as Text ("@") in the workbooks a partner fills in.
+pub fn is_text_column(field: Field) -> bool {
+    TEXT_FIELDS.contains(&field)
+}
+
+/// Excel's built-in number format 49, Text ("@"): what is typed stays as typed.
+pub const TEXT_FORMAT_INDEX: u8 = 49;
+
+/// A cell format of Text.
+pub fn text_format() -> Format {
+    Format::new().set_num_format_index(TEXT_FORMAT_INDEX)
+}
+
+/// The widths of the Instructions sheet's columns: Column, Needed, What goes there.
+const INSTRUCTION_WIDTHS: [f64; 3] = [24.0, 20.0, 72.0];
 
 fn add_kind_sheet(book: &mut Workbook, kind: Kind) -> Result<(), XlsxError> {
     let ws: &mut Worksheet = book.add_worksheet();
     ws.set_name(kind.sheet_name())?;
     let header = header_format();
     let example = example_format();
+    let example_text = example_format().set_num_format_index(TEXT_FORMAT_INDEX);
+    let text = text_format();
     for (i, c) in kind.columns().iter().enumerate() {
         let col = i as u16;
         ws.write_string_with_format(0, col, c.header, &header)?;
-        ws.write_string_with_format(1, col, c.example, &example)?;
         let width = c.header.len().max(c.example.len()).max(10) + 2;
         ws.set_column_width(col, width as f64)?;
+        if is_text_column(c.field) {
+            ws.set_column_format(col, &text)?;
+            ws.write_string_with_format(1, col, c.example, &example_text)?;
+        } else {
+            ws.write_string_with_format(1, col, c.example, &example)?;
+        }
         // Excel caps an input message at 255 characters and its title at 32.
         let message: String = format!("{} {}", need_words(c.need), c.help)
             .chars()
@@ -75,6 +107,7 @@ fn add_kind_sheet(book: &mut Workbook, kind: Kind) -> Result<(), XlsxError> {
         }
     }
     ws.set_freeze_panes(1, 0)?;
+    paper::setup(ws, Orientation::Landscape, Some((0, 0)))?;
     Ok(())
 }
 
@@ -83,20 +116,25 @@ fn add_instructions(book: &mut Workbook, kinds: &[Kind]) -> Result<(), XlsxError
     ws.set_name("Instructions")?;
     let title = Format::new().set_bold().set_font_size(14);
     let bold = Format::new().set_bold();
-    let wrap = Format::new().set_text_wrap();
-    ws.set_column_width(0, 28)?;
-    ws.set_column_width(1, 14)?;
-    ws.set_column_width(2, 90)?;
+    let wrap = Format::new().set_text_wrap().set_align(FormatAlign::Top);
+    let top = Format::new().set_align(FormatAlign::Top);
+    for (c, w) in INSTRUCTION_WIDTHS.iter().enumerate() {
+        ws.set_column_width(c as u16, *w)?;
+    }
+    let all_width: f64 = INSTRUCTION_WIDTHS.iter().sum();
     ws.write_string_with_format(0, 0, "plbulk: bulk changes for PhoneLine+", &title)?;
     let intro = [
         "Fill one row per change on the sheets named below; keep the sheet names and the header row.",
         "Row 2 of each sheet is an example in grey: it is ignored while unchanged. Overwrite it or delete it.",
         "Check the file first with: plbulk validate FILE. Then run it with: plbulk run FILE.",
         "In other sheets, Customer is a Ref from the Customers sheet, a PL+ customer id, or the exact company name.",
+        "Phone numbers, numbers to add or block and MAC addresses go in columns formatted as Text, so a leading 0 stays.",
     ];
     let mut row = 2u32;
     for line in intro {
-        ws.write_string(row, 0, line)?;
+        // Across the three columns, so a line prints whole within the page.
+        ws.merge_range(row, 0, row, 2, line, &wrap)?;
+        ws.set_row_height(row, paper::wrapped_height(line, all_width))?;
         row += 1;
     }
     for &kind in kinds {
@@ -108,16 +146,18 @@ fn add_instructions(book: &mut Workbook, kinds: &[Kind]) -> Result<(), XlsxError
         ws.write_string_with_format(row, 2, "What goes there", &bold)?;
         row += 1;
         for c in kind.columns() {
-            ws.write_string(row, 0, c.header)?;
-            ws.write_string(row, 1, need_words(c.need).trim_end_matches('.'))?;
+            ws.write_string_with_format(row, 0, c.header, &top)?;
+            ws.write_string_with_format(row, 1, need_words(c.need).trim_end_matches('.'), &top)?;
             let mut help = c.help.to_string();
             if !c.values.is_empty() {
                 help.push_str(&format!(" Choices: {}.", c.values.join(", ")));
             }
+            ws.set_row_height(row, paper::wrapped_height(&help, INSTRUCTION_WIDTHS[2]))?;
             ws.write_string_with_format(row, 2, &help, &wrap)?;
             row += 1;
         }
     }
+    paper::setup(ws, Orientation::Landscape, None)?;
     Ok(())
 }
 
@@ -167,4 +207,27 @@ pub fn write(dir: &Path, kind: Option<Kind>) -> Result<Vec<PathBuf>, XlsxError> 
         }
     }
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A hover message stands alone: a column sometimes required says when, in its own words.
+    #[test]
+    fn a_column_sometimes_required_says_when() {
+        for kind in Kind::ALL {
+            for c in kind.columns() {
+                if c.need == Need::Sometimes {
+                    assert!(
+                        c.help.contains("Required") || c.help.contains("required"),
+                        "{} {}: {}",
+                        kind.sheet_name(),
+                        c.header,
+                        c.help
+                    );
+                }
+            }
+        }
+    }
 }

@@ -84,9 +84,13 @@ pub fn plan(journal: &Journal, force: bool) -> Result<UndoPlan, JournalError> {
         .filter(|r| matches!(r.work, Some(Work::AddCustomer { .. })))
         .filter_map(|r| id(r, IdKind::Customer))
         .collect();
+    // A rehearsal ran on a sandbox account: there is no PL+ to ask, nor a portal to use.
+    let rehearsal = serde_json::from_value::<crate::job::JobOptions>(meta.options.clone())
+        .is_ok_and(|o| o.sandbox);
     let cx = Cx {
         job: &meta.id,
         made: &made,
+        rehearsal,
     };
 
     // Newest first: the undo runs in reverse.
@@ -266,6 +270,8 @@ struct Cx<'a> {
     job: &'a str,
     /// Customers the job made.
     made: &'a HashSet<String>,
+    /// The job was a rehearsal: what the API cannot reverse stays in the rehearsal account.
+    rehearsal: bool,
 }
 
 impl Cx<'_> {
@@ -316,10 +322,9 @@ impl Cx<'_> {
         }
         if r.lead.is_some() {
             let order = id(r, IdKind::Order).unwrap_or_else(|| "an order".into());
-            return Fate::Ends(
-                RowState::NeedsReview,
-                format!("a line of order {order}, which cannot be called back through the API; ask PL+ to cancel order {order}"),
-            );
+            let what =
+                format!("a line of order {order}, which cannot be called back through the API");
+            return Fate::Ends(RowState::NeedsReview, self.order_left(what, &order));
         }
         let Some(work) = &r.work else {
             return Fate::Nothing;
@@ -327,6 +332,16 @@ impl Cx<'_> {
         match self.part(r, work) {
             Ok(f) => f,
             Err(why) => Fate::Ends(RowState::NeedsReview, why),
+        }
+    }
+
+    /// What to do about an order the API cannot call back: ask PL+, or, in a rehearsal, nothing
+    /// (it stays in the rehearsal account, and no hardware ships).
+    fn order_left(&self, what: String, order: &str) -> String {
+        if self.rehearsal {
+            format!("{what}; this was a rehearsal, so no hardware ships and there is no PL+ to ask: order {order} stays in the rehearsal account")
+        } else {
+            format!("{what}; ask PL+ to cancel order {order}")
         }
     }
 
@@ -454,7 +469,11 @@ impl Cx<'_> {
             Work::AddUser { new, .. } => entity(&user, &|| Ok(Piece::Made(fields(new))))?,
             Work::UpdateUser { changes, .. } => entity(&user, &|| changed(fields(changes)))?,
             Work::ResendActivation { .. } | Work::ResetPassword { .. } => {
-                return irreversible("an email was sent: it cannot be unsent".into())
+                return irreversible(if self.rehearsal {
+                    "this was a rehearsal: the sandbox sent no email, and there is nothing to take back".into()
+                } else {
+                    "an email was sent: it cannot be unsent".into()
+                })
             }
             Work::AddNumber {
                 number,
@@ -510,15 +529,21 @@ impl Cx<'_> {
             Work::UpdateBlocked { changes, .. } => entity(&blocked, &|| changed(fields(changes)))?,
             Work::AddDevice { mac, .. } => {
                 let device = id(r, IdKind::Device).unwrap_or_else(|| "the device".into());
-                return irreversible(format!(
-                    "{device} (MAC {mac}) was added: the API has no way to remove a device; remove it in the partner portal"
-                ));
+                let what = format!(
+                    "{device} (MAC {mac}) was added: the API has no way to remove a device"
+                );
+                return irreversible(if self.rehearsal {
+                    format!("{what}; this was a rehearsal, so it stays in the rehearsal account (there is no partner portal for it)")
+                } else {
+                    format!("{what}; remove it in the partner portal")
+                });
             }
             Work::AddOrder { .. } => {
                 let order = id(r, IdKind::Order).unwrap_or_else(|| "the order".into());
-                return irreversible(format!(
-                    "order {order} was placed: hardware cannot be called back through the API; ask PL+ to cancel order {order}"
-                ));
+                let what = format!(
+                    "order {order} was placed: hardware cannot be called back through the API"
+                );
+                return irreversible(self.order_left(what, &order));
             }
             Work::UserSettings { .. } => {
                 let cid = need(IdKind::Customer)?;
@@ -549,6 +574,70 @@ impl Cx<'_> {
                 return irreversible("a row of an undo: an undo is not undone".into())
             }
         })
+    }
+}
+
+/// What an undo row that succeeded reversed, for its Detail in the undo's results: the row
+/// shows the job's own cells ("add"), and "succeeded" beside them with nothing more read as
+/// "added". `work` is the undo row's; `job` the job undone. None for work no undo plans.
+pub fn reversed(work: &Work, job: &str) -> Option<String> {
+    Some(match work {
+        Work::Remove { target, .. } => format!("reversed the add: {} removed", target.describe()),
+        Work::Restore { target, wrote, .. } => {
+            let fields: Vec<&str> = wrote.keys().map(String::as_str).collect();
+            format!(
+                "reversed the update: {} put back as it was before job {job} ({})",
+                target.describe(),
+                fields.join(", ")
+            )
+        }
+        Work::Reallocate(r) => match &r.before {
+            Some(user) => format!(
+                "reversed the allocation: {} allocated back to user {user}, as before job {job}",
+                r.number
+            ),
+            None => format!(
+                "reversed the allocation: {} deallocated, as before job {job}",
+                r.number
+            ),
+        },
+        // A job's own work, never an undo's.
+        Work::AddCustomer { .. }
+        | Work::UpdateCustomer { .. }
+        | Work::DeleteCustomer { .. }
+        | Work::RegradeContract { .. }
+        | Work::UpgradePlan { .. }
+        | Work::AddUser { .. }
+        | Work::UpdateUser { .. }
+        | Work::DeleteUser { .. }
+        | Work::ResendActivation { .. }
+        | Work::ResetPassword { .. }
+        | Work::AddNumber { .. }
+        | Work::AllocateNumber { .. }
+        | Work::DeallocateNumber { .. }
+        | Work::AddBlocked { .. }
+        | Work::UpdateBlocked { .. }
+        | Work::DeleteBlocked { .. }
+        | Work::AddDevice { .. }
+        | Work::AddOrder { .. }
+        | Work::UserSettings { .. }
+        | Work::AddPartnerUser { .. }
+        | Work::UpdatePartnerUser { .. }
+        | Work::DeletePartnerUser { .. } => return None,
+    })
+}
+
+/// The Detail of a member of another undo row (inside a customer the job made): what its
+/// lead reversed took it too.
+pub fn reversed_with(lead: &Work, job: &str) -> Option<String> {
+    match lead {
+        Work::Remove { target, .. } => Some(format!(
+            "reversed the add: removed with {}",
+            target.describe()
+        )),
+        other => {
+            reversed(other, job).map(|why| format!("reversed with the row that carries it: {why}"))
+        }
     }
 }
 

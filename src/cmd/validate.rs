@@ -58,12 +58,21 @@ pub async fn run(args: ValidateArgs, quiet: bool) -> Result<i32, Error> {
     let errors = findings.errors() + unreadable.len() as u64;
 
     if !quiet {
-        let more = if args.no_report {
-            "(--show N prints more, or leave out --no-report for a report of them all)"
-        } else {
-            "in the report"
+        // Past the kept findings, neither --show nor the report has the rest.
+        let kept = findings.items().len();
+        let more = match (args.no_report, findings.dropped() > 0) {
+            (true, false) => {
+                "(--show N prints more, or leave out --no-report for a report of them all)".into()
+            }
+            (false, false) => "in the report".into(),
+            (true, true) => {
+                format!("(--show N prints up to {kept}; fix those and validate again for the rest)")
+            }
+            (false, true) => format!(
+                "(the report lists the first {kept}; fix those and validate again for the rest)"
+            ),
         };
-        print_summary(&outcome.sheets, findings, errors, args.show, more);
+        print_summary(&outcome.sheets, findings, errors, args.show, &more);
     }
     for e in &unreadable {
         eprintln!("error: {e}");
@@ -72,10 +81,14 @@ pub async fn run(args: ValidateArgs, quiet: bool) -> Result<i32, Error> {
         // Files that cannot be opened are left out of the report by itself.
         let inputs: Vec<_> = args.files.iter().map(|f| (f.clone(), kind)).collect();
         let path = report_path;
-        report::write(&path, &inputs, findings, changes.as_deref())
+        let cuts = report::write(&path, &inputs, findings, changes.as_deref())
             .map_err(|e| Error::Io(e.to_string()))?;
         if !quiet {
             outln!("Report: {}", path.display());
+        }
+        // Said even when quiet: the report is not the whole file.
+        for cut in &cuts {
+            eprintln!("note: {cut}");
         }
     }
     Ok(if errors > 0 { EXIT_REFUSED } else { EXIT_OK })
