@@ -153,10 +153,13 @@ pub async fn try_key(
         .map_err(|e| CheckError::Usage(e.to_string()))?;
     let key = credentials.key_id.clone();
     let client = check_client(&base_url, credentials, timeout, rate)?;
-    client
-        .authenticate()
-        .await
-        .map_err(|e| check_failed(&base_url, &key, &e))
+    client.authenticate().await.map_err(|e| match e.status {
+        // Typed, not set in a variable or a file: said in the partner's words.
+        Some(status @ (401 | 403)) => CheckError::Api(format!(
+            "the API refused key {key} with this secret (HTTP {status}): copy the key and the secret again from the partner portal, or ask PL+ whether the key is still active"
+        )),
+        _ => check_failed(&base_url, &key, &e),
+    })
 }
 
 /// The rehearsal account's counts, as a rehearsal reads it (the account as last kept,

@@ -29,7 +29,6 @@ async fn check_file(b: &Browser, file: &Path) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_dropped_file_shows_its_findings_on_its_own_cells_and_a_fixed_one_none() {
-    let _g = common::beside_others();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let ui = UiServer::start(&data, &no_config(dir.path()), &[]);
@@ -54,32 +53,47 @@ async fn a_dropped_file_shows_its_findings_on_its_own_cells_and_a_fixed_one_none
         sheets.contains("Customers") && sheets.contains("Partner Users"),
         "{sheets}"
     );
-    // Customers row 3: Contract Months 18, marked on its cell among the row's own cells.
-    let mut found = false;
-    for f in b
-        .client
-        .find_all(Locator::Css(r#"article[data-row="3"][data-column="I"]"#))
+    // Customers row 3: Contract Months 18, marked on its cell among the row's own cells, with
+    // the row's other findings on the same card.
+    let card = b
+        .wait_for(r#"article[data-sheet="Customers"][data-row="3"]"#)
+        .await;
+    let said = card
+        .find(Locator::Css(r#"li[data-column="I"]"#))
         .await
         .unwrap()
-    {
-        let t = f.text().await.unwrap();
-        if !t.contains("Sheet Customers") {
-            continue;
-        }
-        assert!(t.contains("is not a contract length"), "{t}");
-        let bad = f.find(Locator::Css("td.bad")).await.unwrap();
-        let bad_text = bad.text().await.unwrap();
-        assert!(bad_text.trim().ends_with("18"), "{bad_text}");
-        assert_eq!(
-            bad.attr("aria-invalid").await.unwrap().as_deref(),
-            Some("true")
-        );
-        // The row is the partner's: its Ref and company are there, unmarked, beside the cell.
-        let cells = f.find_all(Locator::Css("td")).await.unwrap();
-        assert!(cells.len() >= 9, "{}", cells.len());
-        found = true;
-    }
-    assert!(found, "no finding on Customers row 3, column I");
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        said.contains("column I (Contract Months)") && said.contains("is not a contract length"),
+        "{said}"
+    );
+    let bad = card
+        .find(Locator::Css(r#"td.bad[data-column="I"]"#))
+        .await
+        .unwrap();
+    let bad_text = bad.text().await.unwrap();
+    assert!(bad_text.trim().ends_with("18"), "{bad_text}");
+    assert_eq!(
+        bad.attr("aria-invalid").await.unwrap().as_deref(),
+        Some("true")
+    );
+    let marked = card.find_all(Locator::Css("td.bad")).await.unwrap();
+    // Ref (a repeat), Contract Months, and the address missing: Address Line 1, Town, Postcode.
+    assert_eq!(marked.len(), 5);
+    // The row is the partner's: its company is there, unmarked, beside the cells.
+    let row = card
+        .find(Locator::Css("tbody tr"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        row.contains("Bolt Ltd") && row.contains("ops@bolt.example"),
+        "{row}"
+    );
     let report = b
         .wait_for("#report")
         .await
@@ -118,7 +132,6 @@ async fn a_dropped_file_shows_its_findings_on_its_own_cells_and_a_fixed_one_none
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_jobs_page_lists_a_job_the_terminal_ran() {
-    let _g = common::beside_others();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let config = no_config(dir.path());
@@ -152,7 +165,6 @@ async fn the_jobs_page_lists_a_job_the_terminal_ran() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_key_typed_in_is_checked_saved_private_and_never_shown_again() {
-    let _g = common::beside_others();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let sandbox = StandaloneSandbox::start(dir.path(), "6000/min", &[]);

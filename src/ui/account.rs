@@ -173,8 +173,15 @@ fn render(
             }
         }
         section.card aria-labelledby="key" {
-            h2 #key { @if has_key { "Use another API key" } @else { "Enter your API key" } }
-            (key_form(&key, key_error))
+            @if has_key && key_error.is_none() {
+                details {
+                    summary { h2 #key { "Use another API key" } }
+                    (key_form(&key, None))
+                }
+            } @else {
+                h2 #key { @if has_key { "Use another API key" } @else { "Enter your API key" } }
+                (key_form(&key, key_error))
+            }
         }
     };
     (
@@ -207,15 +214,6 @@ fn key_form(key: &Key, error: Option<(String, String)>) -> Markup {
         @if env_wins {
             p.warning { "PLBULK_API_KEY is set where plbulk ui was started, and wins over a key saved here." }
         }
-        form method="post" action="/account/key" autocomplete="off" {
-            label for="api_key" { "API key" span.hint { "As the portal shows it, e.g. pk_live_…" } }
-            input #api_key type="text" name="api_key" value=(typed_key) required spellcheck="false" autocapitalize="off";
-            label for="api_secret" { "API secret" span.hint { "Shown once by the portal. It is saved on this computer and never shown again." } }
-            input #api_secret type="password" name="api_secret" required autocomplete="new-password";
-            div.actions {
-                button type="submit" #save-key { "Check and save" }
-            }
-        }
         dl.facts {
             dt { "Endpoint" }
             dd { code { (base_url) } }
@@ -226,6 +224,15 @@ fn key_form(key: &Key, error: Option<(String, String)>) -> Markup {
                     None => "no config file can be found: set PLBULK_CONFIG",
                 }
                 " (readable by you only)"
+            }
+        }
+        form method="post" action="/account/key" autocomplete="off" {
+            label for="api_key" { "API key" span.hint { "As the portal shows it, e.g. pk_live_…" } }
+            input #api_key type="text" name="api_key" value=(typed_key) required spellcheck="false" autocapitalize="off";
+            label for="api_secret" { "API secret" span.hint { "Shown once by the portal. It is saved on this computer and never shown again." } }
+            input #api_secret type="password" name="api_secret" required autocomplete="new-password";
+            div.actions {
+                button type="submit" #save-key { "Check and save" }
             }
         }
     }

@@ -283,7 +283,7 @@ pub async fn page(State(state): State<Arc<super::State>>, Path(id): Path<String>
                 p.muted { "The first " (c.shown.len()) " of " (c.on_rows) ", errors first; the report has them all." }
             }
             div #findings {
-                @for s in &c.shown { (finding(s)) }
+                @for group in by_row(&c.shown) { (card(&group)) }
             }
         }
         section.card aria-labelledby="again" {
@@ -354,45 +354,83 @@ fn sheets(c: &Checked) -> Markup {
     }
 }
 
-/// Where a finding is, in Excel's words: sheet, row, column letter and header.
-fn place(f: &Finding) -> String {
-    let mut w = format!("Sheet {}", f.sheet);
-    if let Some(r) = f.row {
-        w.push_str(&format!(", row {r}"));
-    }
-    if let Some(letter) = f.column_letter() {
-        w.push_str(&format!(", column {letter}"));
-        if let Some(h) = &f.header {
-            w.push_str(&format!(" ({h})"));
+/// The findings shown, a card per row: a row with five findings is shown once, with its five
+/// cells marked. Cards come in the order of their first finding (errors first).
+fn by_row(shown: &[Shown]) -> Vec<Vec<&Shown>> {
+    let mut cards: Vec<Vec<&Shown>> = Vec::new();
+    let mut at: HashMap<(&str, &str, u32), usize> = HashMap::new();
+    for s in shown {
+        let f = &s.finding;
+        match f.row {
+            Some(r) => {
+                let i = *at.entry((&*f.file, &*f.sheet, r)).or_insert_with(|| {
+                    cards.push(Vec::new());
+                    cards.len() - 1
+                });
+                cards[i].push(s);
+            }
+            None => cards.push(vec![s]),
         }
     }
-    w
+    cards
 }
 
-fn finding(s: &Shown) -> Markup {
-    let f = &s.finding;
-    let sev = f.severity.as_str();
+/// Where a column is: its letter and header, as Excel shows them.
+fn column_words(f: &Finding) -> Option<String> {
+    let letter = f.column_letter()?;
+    Some(match &f.header {
+        Some(h) => format!("column {letter} ({h})"),
+        None => format!("column {letter}"),
+    })
+}
+
+fn card(group: &[&Shown]) -> Markup {
+    let first = &group[0].finding;
+    // The card's colour is its worst finding's.
+    let worst = group
+        .iter()
+        .map(|s| s.finding.severity)
+        .min()
+        .unwrap_or(first.severity);
+    let mut heading = format!("Sheet {}", first.sheet);
+    if let Some(r) = first.row {
+        heading.push_str(&format!(", row {r}"));
+    }
     html! {
-        article class={ "finding sev-" (sev) } data-row=[f.row] data-column=[f.column_letter()] {
-            h3 {
-                span.sev { (sev) }
-                span.where { (place(f)) }
+        article class={ "finding sev-" (worst.as_str()) } data-sheet=(first.sheet) data-row=[first.row] {
+            h3 { span.where { (heading) } }
+            ul.messages {
+                @for s in group {
+                    @let f = &s.finding;
+                    li class={ "sev-" (f.severity.as_str()) } data-column=[f.column_letter()] {
+                        span.sev { (f.severity.as_str()) }
+                        @if let Some(c) = column_words(f) { strong { (c) } ": " }
+                        (f.message)
+                    }
+                }
             }
-            p.message { (f.message) }
-            @if let Some(row) = &s.row {
-                (row_table(f, row))
+            @if let Some(row) = &group[0].row {
+                (row_table(first, group, row))
             }
         }
     }
 }
 
-/// The row as the partner's own cells, under their headers and column letters; the finding's
-/// cell marked (in colour, and in words for a screen reader).
-fn row_table(f: &Finding, row: &Row) -> Markup {
+/// The row as the partner's own cells, under their headers and column letters; the cells of
+/// its findings marked (in colour, and in words for a screen reader).
+fn row_table(f: &Finding, group: &[&Shown], row: &Row) -> Markup {
     let (headers, cells) = (&row.headers, &row.cells);
     let width = headers.len().max(cells.len());
-    let bad = f.column.map(|c| c as usize);
-    let sev = f.severity.as_str();
+    // Per column, its worst finding.
+    let mut bad: HashMap<usize, &Finding> = HashMap::new();
+    for s in group {
+        if let Some(c) = s.finding.column {
+            let e = bad.entry(c as usize).or_insert(&s.finding);
+            if s.finding.severity < e.severity {
+                *e = &s.finding;
+            }
+        }
+    }
     html! {
         div.scroll tabindex="0" role="region" aria-label={ "Row " (f.row.unwrap_or(0)) " of sheet " (f.sheet) } {
             table.row {
@@ -411,9 +449,9 @@ fn row_table(f: &Finding, row: &Row) -> Markup {
                         th.col scope="row" { (f.row.unwrap_or(0)) }
                         @for i in 0..width {
                             @let v = cells.get(i).map(String::as_str).unwrap_or("");
-                            @if Some(i) == bad {
-                                td class={ "bad sev-" (sev) } aria-invalid="true" title=(f.message) {
-                                    span.sr { "(this cell) " }
+                            @if let Some(b) = bad.get(&i) {
+                                td class={ "bad sev-" (b.severity.as_str()) } data-column=(crate::schema::column_letter(i)) aria-invalid="true" title=(b.message) {
+                                    span.sr { (b.severity.as_str()) ": " }
                                     (v)
                                 }
                             } @else {

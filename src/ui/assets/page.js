@@ -34,7 +34,16 @@
       if (busy) busy.hidden = false;
     });
   }
+  // A row wider than the page is scrolled to its first marked cell, so it shows without
+  // scrolling.
+  function showMarked(box) {
+    var cell = box.querySelector("td.bad");
+    if (!cell) return;
+    var left = cell.offsetLeft - box.clientWidth / 3;
+    if (left > 0) box.scrollLeft = left;
+  }
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("form[data-drop]").forEach(setUp);
+    document.querySelectorAll(".finding .scroll").forEach(showMarked);
   });
 })();
