@@ -287,7 +287,9 @@ pub async fn page(State(state): State<Arc<super::State>>, Path(id): Path<String>
             }
         }
         section.card aria-labelledby="again" {
-            h2 #again { "Fixed it in Excel? Drop it again" }
+            h2 #again {
+                @if c.errors > 0 { "Fixed it in Excel? Drop it again" } @else { "Check another file" }
+            }
             (super::start::drop_form())
         }
         (layout::cli(&format!("plbulk validate {name}")))

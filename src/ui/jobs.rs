@@ -91,20 +91,14 @@ fn job(j: &JobStatus) -> Markup {
     }
 }
 
-/// Rows per outcome, those with none left out: "12 succeeded, 1 failed".
+/// Rows per outcome, those with none left out, as `plbulk jobs` says them: "12 succeeded,
+/// 1 failed".
 fn outcomes(j: &JobStatus) -> String {
-    let parts: Vec<String> = RowState::ALL
+    let counts: Vec<(RowState, u64)> = RowState::ALL
         .iter()
-        .filter_map(|s| {
-            let n = j.outcomes.get(s.as_str()).copied().unwrap_or(0);
-            (n > 0).then(|| format!("{n} {}", s.label()))
-        })
+        .map(|s| (*s, j.outcomes.get(s.as_str()).copied().unwrap_or(0)))
         .collect();
-    if parts.is_empty() {
-        "no rows".into()
-    } else {
-        parts.join(", ")
-    }
+    crate::results::summary_line(&counts)
 }
 
 /// The API's host, which names the account a job ran on in a column that fits.
