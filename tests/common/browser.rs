@@ -80,6 +80,7 @@ pub struct Browser {
     shots: PathBuf,
     test: String,
     n: usize,
+    closed: bool,
     _driver: Proc,
 }
 
@@ -133,6 +134,7 @@ impl Browser {
             shots,
             test: test.to_string(),
             n: 0,
+            closed: false,
             _driver: driver,
         }
     }
@@ -181,7 +183,30 @@ impl Browser {
         path
     }
 
-    pub async fn close(self) {
-        let _ = self.client.close().await;
+    pub async fn close(mut self) {
+        let _ = self.client.clone().close().await;
+        self.closed = true;
+    }
+}
+
+impl Drop for Browser {
+    /// A test that fails before [`Browser::close`] still ends its session, so chromedriver
+    /// quits its Chromium, which killing chromedriver alone would leave running. The session
+    /// lives on the test's runtime, whose other threads go on while this one waits.
+    fn drop(&mut self) {
+        if self.closed {
+            return;
+        }
+        let client = self.client.clone();
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let _ = tokio::time::timeout(Duration::from_secs(10), client.close()).await;
+            });
+        })
+        .join();
     }
 }
