@@ -133,6 +133,10 @@ pub enum Command {
         after_help = "Examples:\n  plbulk check\n  plbulk check --base-url https://api.phonelineplus.com/v1"
     )]
     Check(CheckArgs),
+    /// Serve the local web page: a file's findings, templates, the account and key, the jobs.
+    /// Loopback only, behind a token in the address it prints.
+    #[command(after_help = EX_UI)]
+    Ui(UiArgs),
     /// Print a shell's completion script for plbulk.
     #[command(after_help = COMPLETIONS_EXAMPLES)]
     Completions(CompletionsArgs),
@@ -167,6 +171,35 @@ pub struct CheckArgs {
     /// Check the rehearsal account instead (what `--sandbox` runs on): no credentials needed.
     #[arg(long, conflicts_with = "base_url")]
     pub sandbox: bool,
+}
+
+const EX_UI: &str = "\
+Examples:
+  plbulk ui                                             # a free port; opens the browser
+  plbulk ui --listen 127.0.0.1:8484 --no-open           # print the address only";
+
+#[derive(Args, Debug)]
+pub struct UiArgs {
+    /// Address and port to serve on: a loopback address only (127.0.0.1, [::1], localhost);
+    /// port 0 picks a free one.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: String,
+
+    /// Print the address, and do not open a browser.
+    #[arg(long)]
+    pub no_open: bool,
+
+    /// Folder that holds the jobs [default: PLBULK_JOB_DIR, or jobs in the user's data folder].
+    #[arg(long, env = "PLBULK_JOB_DIR")]
+    pub job_dir: Option<PathBuf>,
+
+    /// Longest wait for each answer when the page checks the account or a key.
+    #[arg(long, default_value = "10s", value_parser = positive_duration)]
+    pub timeout: std::time::Duration,
+
+    /// The key's limit, shared with any job on it.
+    #[arg(long, default_value_t = Rate::default())]
+    pub rate: Rate,
 }
 
 #[derive(Args, Debug)]

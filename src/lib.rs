@@ -36,8 +36,12 @@
 //!   injectable faults (outages and refused keys among them), for tests, benchmarks and
 //!   partners' rehearsals; [`rehearsal`]: the rehearsal accounts it keeps on disk between
 //!   processes, and which process has one open.
+//! - [`account`]: which account and key plbulk works on, checked, and a typed key saved.
+//! - [`ui`]: `plbulk ui`, the local web page: the same library calls as the verbs, served on
+//!   loopback behind a token.
 //! - [`cli`] and [`cmd`]: argument parsing, and one module per verb that calls into the above.
 
+pub mod account;
 pub mod cli;
 pub mod client;
 pub mod cmd;
@@ -64,6 +68,7 @@ pub mod schema;
 pub mod sheet_names;
 pub mod status;
 pub mod templates;
+pub mod ui;
 pub mod undo;
 pub mod validate;
 pub mod words;

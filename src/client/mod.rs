@@ -292,6 +292,12 @@ impl Client {
         self.inner.auth.key_id()
     }
 
+    /// Asks for a token with the key and secret, and keeps it: one request, which says
+    /// whether the API takes them (a key typed on the page is tried so before it is saved).
+    pub async fn authenticate(&self) -> Result<(), ApiError> {
+        self.inner.auth.token(self).await.map(|_| ())
+    }
+
     pub fn retry_policy(&self) -> RetryPolicy {
         self.inner.retry
     }

@@ -1,71 +1,45 @@
 //! `plbulk check`: the credentials read as a job reads them, a token asked for, and Get Stats
 //! called, so a partner knows before a job which endpoint and key it would use, or exactly
-//! what is wrong: no key, a config file others can read, a secret refused, no endpoint.
+//! what is wrong: no key, a config file others can read, a secret refused, no endpoint. The
+//! checks themselves are [`crate::account`]'s, which the page of `plbulk ui` calls too.
 
-use std::sync::Arc;
-
+use crate::account::{self, CheckError};
 use crate::cli::CheckArgs;
-use crate::client::credentials::{config_path, Settings};
-use crate::client::{Client, ClientConfig};
-use crate::contract::Operation;
-use crate::job::{budget_key, budget_path};
-use crate::journal::budget::SharedBudget;
-use crate::pacing::Pacer;
 
 use super::{Error, EXIT_OK};
+
+impl From<CheckError> for Error {
+    fn from(e: CheckError) -> Error {
+        match e {
+            CheckError::Refused(m) => Error::Refused(m),
+            CheckError::Usage(m) => Error::Usage(m),
+            CheckError::Network(m) => Error::Network(m),
+            CheckError::Api(m) => Error::Api(m),
+            CheckError::Journal(m) => Error::Journal(m),
+            CheckError::Io(m) => Error::Io(m),
+        }
+    }
+}
 
 pub async fn run(args: CheckArgs, quiet: bool) -> Result<i32, Error> {
     if args.sandbox {
         return rehearsal(args, quiet).await;
     }
-    let settings = Settings::load(args.base_url.as_deref())
-        .map_err(|e| Error::Refused(format!("the settings cannot be read: {e}")))?;
-    let base_url = crate::client::normalize_base_url(&settings.base_url)
-        .map_err(|e| Error::Usage(e.to_string()))?;
-    let Some((credentials, source)) = settings.credentials.clone() else {
-        let file = config_path()
-            .map(|p| format!(", or api_key and api_secret in {}", p.display()))
-            .unwrap_or_default();
-        return Err(Error::Refused(format!(
-            "no API key is set for {base_url}: set PLBULK_API_KEY and PLBULK_API_SECRET{file}"
-        )));
-    };
+    let configured = account::configured(args.base_url.as_deref())?;
     if !quiet {
-        outln!("Endpoint: {base_url}");
-        outln!("API key:  {} (from {source})", credentials.key_id);
+        outln!("Endpoint: {}", configured.base_url);
+        outln!(
+            "API key:  {} (from {})",
+            configured.credentials.key_id,
+            configured.source
+        );
     }
-    let key = credentials.key_id.clone();
-    // Its two calls spend from the key's budget like a job's: a check beside a running job
-    // must not draw a 429.
-    let budget = SharedBudget::open(&budget_path(), &budget_key(&base_url, &key), args.rate)
-        .map_err(|e| Error::Journal(e.to_string()))?;
-    let mut config = ClientConfig::new(base_url.clone(), credentials);
-    config.timeout = args.timeout;
-    config.connect_timeout = args.timeout;
-    config.pacer = Some(Arc::new(budget) as Arc<dyn Pacer>);
-    // One try: a check says what is wrong now, rather than wait out the retries of a job.
-    config.retry.max_attempts = 1;
-    let client = Client::new(config).map_err(|e| Error::Usage(e.to_string()))?;
-    let stats = client.get_stats().await.map_err(|e| match (e.status, e.operation) {
-        (None, _) => Error::Network(format!(
-            "cannot reach {base_url}: {}. Check the base URL (--base-url, PLBULK_BASE_URL or base_url in the config file) and the network",
-            e.detail()
-        )),
-        (Some(401 | 403), Operation::GetJwt) => Error::Api(format!(
-            "the API refused key {key}'s secret (HTTP {}): check PLBULK_API_SECRET (or api_secret), or ask PL+ whether the key is still active",
-            e.status.unwrap_or_default()
-        )),
-        (Some(status), op) => Error::Api(format!(
-            "{} answered HTTP {status}: {}",
-            op.name(),
-            e.detail()
-        )),
-    })?;
+    let stats = account::check(&configured, args.timeout, args.rate).await?;
     outln!(
         "OK: the key authenticates, and the account has {}, {} and {}.",
-        crate::words::count(stats.customers as u64, "customer"),
-        crate::words::count(stats.users as u64, "user"),
-        crate::words::count(stats.numbers as u64, "number")
+        crate::words::count(stats.customers, "customer"),
+        crate::words::count(stats.users, "user"),
+        crate::words::count(stats.numbers, "number")
     );
     Ok(EXIT_OK)
 }
@@ -74,11 +48,7 @@ pub async fn run(args: CheckArgs, quiet: bool) -> Result<i32, Error> {
 /// rehearsal reads it, with its counts.
 async fn rehearsal(args: CheckArgs, quiet: bool) -> Result<i32, Error> {
     let place = crate::rehearsal::Place::shared();
-    let (options, _, account) = super::reading_options(args.rate, true, None)?;
-    let conn = crate::job::Connection::open(&options, None, account).await?;
-    let stats = conn.client.get_stats().await;
-    conn.close().await;
-    let stats = stats.map_err(|e| Error::reading("reading the rehearsal account", &e))?;
+    let stats = account::check_rehearsal(args.rate).await?;
     if !quiet {
         outln!(
             "Endpoint: {}, through an in-process sandbox (no credentials needed)",

@@ -18,6 +18,7 @@ mod jobs;
 mod run;
 mod sandbox;
 mod template;
+mod ui;
 mod undo;
 mod validate;
 
@@ -221,6 +222,7 @@ pub fn main(cli: Cli) -> i32 {
             Command::Undo(args) => undo::run(args, cli.quiet).await,
             Command::Abandon(args) => undo::abandon(args, cli.quiet),
             Command::Check(args) => check::run(args, cli.quiet).await,
+            Command::Ui(args) => ui::run(args, cli.quiet).await,
             Command::Completions(args) => Ok(completions(args.shell)),
             Command::Man => man(),
         }

@@ -1,0 +1,49 @@
+// plbulk ui: a file dropped anywhere on a drop zone is sent as if picked and submitted; the
+// zone says which file is picked. Everything else works without this script.
+(function () {
+  "use strict";
+  function setUp(form) {
+    var input = form.querySelector('input[type="file"]');
+    var zone = form.querySelector(".drop");
+    var picked = form.querySelector(".picked");
+    if (!input || !zone) return;
+    function show() {
+      if (picked) picked.textContent = input.files.length ? "Picked: " + input.files[0].name : "";
+    }
+    input.addEventListener("change", show);
+    ["dragenter", "dragover"].forEach(function (t) {
+      zone.addEventListener(t, function (e) {
+        e.preventDefault();
+        zone.classList.add("over");
+      });
+    });
+    ["dragleave", "drop"].forEach(function (t) {
+      zone.addEventListener(t, function () {
+        zone.classList.remove("over");
+      });
+    });
+    zone.addEventListener("drop", function (e) {
+      e.preventDefault();
+      if (!e.dataTransfer || !e.dataTransfer.files.length) return;
+      input.files = e.dataTransfer.files;
+      show();
+      form.requestSubmit();
+    });
+    form.addEventListener("submit", function () {
+      var busy = form.querySelector(".busy");
+      if (busy) busy.hidden = false;
+    });
+  }
+  // A row wider than the page is scrolled to its first marked cell, so it shows without
+  // scrolling.
+  function showMarked(box) {
+    var cell = box.querySelector("td.bad");
+    if (!cell) return;
+    var left = cell.offsetLeft - box.clientWidth / 3;
+    if (left > 0) box.scrollLeft = left;
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("form[data-drop]").forEach(setUp);
+    document.querySelectorAll(".finding .scroll").forEach(showMarked);
+  });
+})();

@@ -1,0 +1,108 @@
+//! Every job, as `plbulk jobs` lists them (the same [`crate::status::list`] that `jobs --json`
+//! prints): its state, its file, whether it was a rehearsal, what an undo reverses, and its
+//! rows per outcome, newest first. Read from the journals beside any job that is running, so
+//! a job started in a terminal shows here while it runs.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use maud::{html, Markup};
+
+use super::layout::{self, Section};
+use crate::model::RowState;
+use crate::status::{JobStatus, Listed};
+
+pub async fn page(State(state): State<Arc<super::State>>) -> Response {
+    let root = state.options.jobs_root.clone();
+    let listed =
+        tokio::task::spawn_blocking(move || crate::status::list(&crate::job::list_all(&root)).jobs)
+            .await
+            .unwrap_or_default();
+    let body = html! {
+        @if listed.is_empty() {
+            p #no-jobs { "No jobs yet in " code { (state.options.jobs_root.display()) } ". A job run from a terminal (" code { "plbulk run FILE" } ") shows here too." }
+        } @else {
+            p.muted { "Newest first, from " code { (state.options.jobs_root.display()) } "." }
+            div.scroll {
+                table #jobs {
+                    thead {
+                        tr {
+                            th scope="col" { "Job" }
+                            th scope="col" { "State" }
+                            th scope="col" { "Started" }
+                            th scope="col" { "On" }
+                            th scope="col" { "File" }
+                            th scope="col" { "Rows" }
+                        }
+                    }
+                    tbody {
+                        @for l in listed.iter().rev() { (row(l)) }
+                    }
+                }
+            }
+        }
+        (layout::cli("plbulk jobs"))
+    };
+    layout::page(state.mode(), Section::Jobs, "Jobs", body).into_response()
+}
+
+fn row(l: &Listed) -> Markup {
+    match l {
+        Listed::Job(j) => job(j),
+        Listed::Unreadable { id, error } => html! {
+            tr data-job=(id) {
+                th scope="row" { code { (id) } }
+                td { span.state.state-unreadable { "unreadable" } }
+                td {}
+                td {}
+                td colspan="2" { (error) }
+            }
+        },
+    }
+}
+
+fn job(j: &JobStatus) -> Markup {
+    let state = j.state.as_str();
+    let file = match &j.undo_of {
+        Some(of) => html! { "Undo of job " code { (of) } },
+        None => html! {
+            @for (i, f) in j.inputs.iter().enumerate() {
+                @if i > 0 { ", " }
+                span title=(f.path) { (crate::results::file_name(&f.path)) }
+            }
+        },
+    };
+    html! {
+        tr data-job=(j.id) {
+            th scope="row" { code { (j.id) } }
+            td { span class={ "state state-" (state) } { (state) } }
+            td { (j.created_at.replacen('T', " ", 1).replacen('Z', " UTC", 1)) }
+            td {
+                @if j.endpoint.sandbox {
+                    span.tag { "rehearsal" }
+                } @else {
+                    (host_of(&j.endpoint.base_url)) br; span.muted { "key " (j.endpoint.key_id) }
+                }
+            }
+            td { (file) }
+            td { (outcomes(j)) }
+        }
+    }
+}
+
+/// Rows per outcome, those with none left out, as `plbulk jobs` says them: "12 succeeded,
+/// 1 failed".
+fn outcomes(j: &JobStatus) -> String {
+    let counts: Vec<(RowState, u64)> = RowState::ALL
+        .iter()
+        .map(|s| (*s, j.outcomes.get(s.as_str()).copied().unwrap_or(0)))
+        .collect();
+    crate::results::summary_line(&counts)
+}
+
+/// The API's host, which names the account a job ran on in a column that fits.
+fn host_of(base_url: &str) -> &str {
+    let rest = base_url.split_once("://").map_or(base_url, |(_, r)| r);
+    rest.split('/').next().unwrap_or(rest)
+}

@@ -1,0 +1,189 @@
+//! `plbulk ui`: the local web page for partner staff who never open a terminal, served from
+//! the plbulk binary on loopback and running the same library calls as the verbs: what the
+//! page says about a file, an account or a job is what `validate`, `check` and `jobs` say.
+//!
+//! Server-rendered HTML ([`maud`]) with htmx and a few lines of plain JavaScript, all compiled
+//! into the binary ([`assets`]). Every request passes [`security`]'s gate first: the token, a
+//! Host and Origin of the page's own. The pages, one module per concern: [`start`] (where a
+//! partner begins: the account in a line, a file to drop, the templates), [`account`] (which
+//! account and key, checked; a key typed in and saved), [`findings`] (a dropped file checked
+//! as `plbulk validate` checks it, each finding on the partner's own cells) and [`jobs`]
+//! (every job, as `plbulk jobs`). [`layout`] is the frame around each; [`uploads`] keeps the
+//! dropped files in the data folder.
+//!
+//! Starting and watching a job from the page comes next: its routes join [`router`], and the
+//! job it runs is held in [`State`] so that it outlives the page that started it.
+
+pub mod account;
+pub mod assets;
+pub mod browser;
+pub mod findings;
+pub mod jobs;
+pub mod layout;
+pub mod security;
+pub mod start;
+pub mod uploads;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::pacing::Rate;
+
+/// The largest file the page takes: far above any partner's workbook, and still a bound.
+pub const MAX_UPLOAD: usize = 64 * 1024 * 1024;
+
+/// How the page is served.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// A loopback address ([`security::loopback`] checks it); port 0 picks a free one.
+    pub listen: SocketAddr,
+    /// Where the jobs are, as `plbulk jobs` finds them.
+    pub jobs_root: PathBuf,
+    /// Longest wait for each answer when the page checks the account or a key.
+    pub timeout: Duration,
+    /// The key's limit, which a check spends from like a job.
+    pub rate: Rate,
+}
+
+/// Which account the page works on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// The rehearsal account (`--sandbox`): the default until a key is set.
+    Rehearsal,
+    /// The account of the key in the settings.
+    Account,
+}
+
+/// What every handler shares.
+pub struct State {
+    pub(crate) token: security::Token,
+    /// The page's own origin and host names, as the gate compares them.
+    pub(crate) own: security::Own,
+    pub(crate) options: Options,
+    pub(crate) uploads: uploads::Store,
+    pub(crate) mode: Mutex<Mode>,
+    /// Files checked, by upload id: a page shown again is not checked again.
+    pub(crate) checked: Mutex<HashMap<String, Arc<findings::Checked>>>,
+}
+
+impl State {
+    pub(crate) fn mode(&self) -> Mode {
+        *self.mode.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn set_mode(&self, m: Mode) {
+        *self.mode.lock().unwrap_or_else(|p| p.into_inner()) = m;
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UiError {
+    #[error("cannot serve the page on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Uploads(String),
+    #[error("the page's server stopped: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Every route of the page, behind the gate.
+pub fn router(state: Arc<State>) -> Router {
+    Router::new()
+        .route("/", get(start::page))
+        .route("/account", get(account::page))
+        .route("/account/check", post(account::check))
+        .route("/account/key", post(account::save_key))
+        .route("/account/mode", post(account::set_mode))
+        .route("/files", post(findings::upload))
+        .route("/files/{id}", get(findings::page))
+        .route("/files/{id}/report", get(findings::report))
+        .route("/jobs", get(jobs::page))
+        .route("/templates/{name}", get(start::template))
+        .route("/assets/{name}", get(assets::serve))
+        .fallback(layout::not_found)
+        .layer(DefaultBodyLimit::max(MAX_UPLOAD))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            security::gate,
+        ))
+        .with_state(state)
+}
+
+/// The page's server: bound, not yet serving.
+pub struct Server {
+    listener: tokio::net::TcpListener,
+    state: Arc<State>,
+}
+
+impl Server {
+    /// Binds `options.listen` and makes the token. Refuses an address that is not loopback.
+    pub async fn start(options: Options) -> Result<Server, UiError> {
+        if !options.listen.ip().is_loopback() {
+            return Err(UiError::Bind {
+                addr: options.listen,
+                source: std::io::Error::other("the page is served on a loopback address only"),
+            });
+        }
+        let listener = tokio::net::TcpListener::bind(options.listen)
+            .await
+            .map_err(|source| UiError::Bind {
+                addr: options.listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| UiError::Bind {
+            addr: options.listen,
+            source,
+        })?;
+        let uploads = uploads::Store::open(&crate::job::data_dir()).map_err(UiError::Uploads)?;
+        // Rehearsal until a key is set: a first look never reaches a real account by surprise.
+        let mode = if crate::account::configured(None).is_ok() {
+            Mode::Account
+        } else {
+            Mode::Rehearsal
+        };
+        let state = Arc::new(State {
+            token: security::Token::random(),
+            own: security::Own::of(addr),
+            options,
+            uploads,
+            mode: Mutex::new(mode),
+            checked: Mutex::new(HashMap::new()),
+        });
+        Ok(Server { listener, state })
+    }
+
+    /// Where the page is, with the token that opens it: for the person who started it.
+    pub fn url(&self) -> String {
+        format!(
+            "{}/?token={}",
+            self.state.own.origin(),
+            self.state.token.expose()
+        )
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.state.own.addr
+    }
+
+    /// Serves until `shutdown` completes.
+    pub async fn serve_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), UiError> {
+        let app = router(self.state);
+        axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(UiError::Serve)
+    }
+}
