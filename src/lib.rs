@@ -42,6 +42,7 @@
 //! - [`cli`] and [`cmd`]: argument parsing, and one module per verb that calls into the above.
 
 pub mod account;
+pub mod actions;
 pub mod cli;
 pub mod client;
 pub mod cmd;

@@ -14,6 +14,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::contract as c;
+use crate::schema::{
+    Action, BlockedAction, CustomerAction, NumberAction, PartnerUserAction, UserAction,
+};
 
 /// A kind of id a row records: what it made, found or acted on. The serialised names are the
 /// keys of a row's ids in the journal.
@@ -571,44 +574,22 @@ impl Work {
     /// The write calls this work makes, in order (a number added and allocated makes two).
     pub fn operations(&self) -> Vec<c::Operation> {
         use c::Operation as O;
+        if let Some(a) = self.action() {
+            let all = crate::actions::spec(a).operations.iter().copied();
+            return match self {
+                Work::AddNumber { allocate_to, .. } => all
+                    .filter(|o| *o != O::AllocateNumber || allocate_to.is_some())
+                    .collect(),
+                Work::UserSettings { call, schedule, .. } => all
+                    .filter(|o| {
+                        (*o != O::UpdateCallSettings || call.is_some())
+                            && (*o != O::UpdateScheduleSettings || schedule.is_some())
+                    })
+                    .collect(),
+                _ => all.collect(),
+            };
+        }
         match self {
-            Work::AddCustomer { .. } => vec![O::AddCustomer],
-            Work::UpdateCustomer { .. } => vec![O::UpdateCustomer],
-            Work::DeleteCustomer { .. } => vec![O::DeleteCustomer],
-            Work::RegradeContract { .. } => vec![O::RegradeContract],
-            Work::UpgradePlan { .. } => vec![O::UpgradePlan],
-            Work::AddUser { .. } => vec![O::AddCustomerUser],
-            Work::UpdateUser { .. } => vec![O::UpdateCustomerUser],
-            Work::DeleteUser { .. } => vec![O::DeleteCustomerUser],
-            Work::ResendActivation { .. } => vec![O::ResendActivation],
-            Work::ResetPassword { .. } => vec![O::RequestPasswordReset],
-            Work::AddNumber { allocate_to, .. } => {
-                let mut v = vec![O::AddCustomerNumber];
-                if allocate_to.is_some() {
-                    v.push(O::AllocateNumber);
-                }
-                v
-            }
-            Work::AllocateNumber { .. } => vec![O::AllocateNumber],
-            Work::DeallocateNumber { .. } => vec![O::DeallocateNumber],
-            Work::AddBlocked { .. } => vec![O::AddBlockedNumber],
-            Work::UpdateBlocked { .. } => vec![O::UpdateBlockedNumber],
-            Work::DeleteBlocked { .. } => vec![O::DeleteBlockedNumber],
-            Work::AddDevice { .. } => vec![O::AddUserDevice],
-            Work::AddOrder { .. } => vec![O::AddCustomerOrder],
-            Work::UserSettings { call, schedule, .. } => {
-                let mut v = Vec::new();
-                if call.is_some() {
-                    v.push(O::UpdateCallSettings);
-                }
-                if schedule.is_some() {
-                    v.push(O::UpdateScheduleSettings);
-                }
-                v
-            }
-            Work::AddPartnerUser { .. } => vec![O::AddPartnerUser],
-            Work::UpdatePartnerUser { .. } => vec![O::UpdatePartnerUser],
-            Work::DeletePartnerUser { .. } => vec![O::DeletePartnerUser],
             Work::Remove { target, .. } => vec![match target {
                 Target::Customer { .. } => O::DeleteCustomer,
                 Target::User { .. } => O::DeleteCustomerUser,
@@ -634,6 +615,28 @@ impl Work {
                 Some(_) => O::AllocateNumber,
                 None => O::DeallocateNumber,
             }],
+            Work::AddCustomer { .. }
+            | Work::UpdateCustomer { .. }
+            | Work::DeleteCustomer { .. }
+            | Work::RegradeContract { .. }
+            | Work::UpgradePlan { .. }
+            | Work::AddUser { .. }
+            | Work::UpdateUser { .. }
+            | Work::DeleteUser { .. }
+            | Work::ResendActivation { .. }
+            | Work::ResetPassword { .. }
+            | Work::AddNumber { .. }
+            | Work::AllocateNumber { .. }
+            | Work::DeallocateNumber { .. }
+            | Work::AddBlocked { .. }
+            | Work::UpdateBlocked { .. }
+            | Work::DeleteBlocked { .. }
+            | Work::AddDevice { .. }
+            | Work::AddOrder { .. }
+            | Work::UserSettings { .. }
+            | Work::AddPartnerUser { .. }
+            | Work::UpdatePartnerUser { .. }
+            | Work::DeletePartnerUser { .. } => unreachable!("an action's calls are in its table"),
         }
     }
 
@@ -668,59 +671,58 @@ impl Work {
         }
     }
 
+    /// The row's action, as the table of actions knows it; None for an undo's work, which no
+    /// sheet holds.
+    pub fn action(&self) -> Option<Action> {
+        use {
+            BlockedAction as B, CustomerAction as C, NumberAction as N, PartnerUserAction as P,
+            UserAction as U,
+        };
+        Some(match self {
+            Work::AddCustomer { .. } => Action::Customer(C::Add),
+            Work::UpdateCustomer { .. } => Action::Customer(C::Update),
+            Work::DeleteCustomer { .. } => Action::Customer(C::Delete),
+            Work::RegradeContract { .. } => Action::Customer(C::Regrade),
+            Work::UpgradePlan { .. } => Action::Customer(C::Upgrade),
+            Work::AddUser { .. } => Action::User(U::Add),
+            Work::UpdateUser { .. } => Action::User(U::Update),
+            Work::DeleteUser { .. } => Action::User(U::Delete),
+            Work::ResendActivation { .. } => Action::User(U::ResendActivation),
+            Work::ResetPassword { .. } => Action::User(U::ResetPassword),
+            Work::AddNumber { .. } => Action::Number(N::Add),
+            Work::AllocateNumber { .. } => Action::Number(N::Allocate),
+            Work::DeallocateNumber { .. } => Action::Number(N::Deallocate),
+            Work::AddBlocked { .. } => Action::Blocked(B::Add),
+            Work::UpdateBlocked { .. } => Action::Blocked(B::Update),
+            Work::DeleteBlocked { .. } => Action::Blocked(B::Delete),
+            Work::AddDevice { .. } => Action::AddDevice,
+            Work::AddOrder { .. } => Action::AddOrder,
+            Work::UserSettings { .. } => Action::SetUserSettings,
+            Work::AddPartnerUser { .. } => Action::PartnerUser(P::Add),
+            Work::UpdatePartnerUser { .. } => Action::PartnerUser(P::Update),
+            Work::DeletePartnerUser { .. } => Action::PartnerUser(P::Delete),
+            Work::Remove { .. } | Work::Restore { .. } | Work::Reallocate(_) => return None,
+        })
+    }
+
     /// The kind of id of what this work makes (or, for an entity that existed, adopts): the
     /// key its row records it under. No two rows of a job may own one entity.
     pub fn made_key(&self) -> Option<IdKind> {
-        match self {
-            Work::AddCustomer { .. } => Some(IdKind::Customer),
-            Work::AddUser { .. } => Some(IdKind::User),
-            Work::AddNumber { .. } => Some(IdKind::Number),
-            Work::AddBlocked { .. } => Some(IdKind::Blocked),
-            Work::AddDevice { .. } => Some(IdKind::Device),
-            Work::AddOrder { .. } => Some(IdKind::Order),
-            Work::AddPartnerUser { .. } => Some(IdKind::PartnerUser),
-            Work::UpdateCustomer { .. }
-            | Work::DeleteCustomer { .. }
-            | Work::RegradeContract { .. }
-            | Work::UpgradePlan { .. }
-            | Work::UpdateUser { .. }
-            | Work::DeleteUser { .. }
-            | Work::ResendActivation { .. }
-            | Work::ResetPassword { .. }
-            | Work::AllocateNumber { .. }
-            | Work::DeallocateNumber { .. }
-            | Work::UpdateBlocked { .. }
-            | Work::DeleteBlocked { .. }
-            | Work::UserSettings { .. }
-            | Work::UpdatePartnerUser { .. }
-            | Work::DeletePartnerUser { .. }
-            | Work::Remove { .. }
-            | Work::Restore { .. }
-            | Work::Reallocate(_) => None,
-        }
+        crate::actions::spec(self.action()?).makes
     }
 
     /// Whether the work is a Customers row's change to a customer (which names it by Customer
     /// ID or Company Name, not by a Customer cell).
     pub fn is_about_customer(&self) -> bool {
-        matches!(
-            self,
-            Work::UpdateCustomer { .. }
-                | Work::DeleteCustomer { .. }
-                | Work::RegradeContract { .. }
-                | Work::UpgradePlan { .. }
-        )
+        self.action()
+            .is_some_and(|a| crate::actions::spec(a).about_customer)
     }
 
     /// Whether the work removes something: deletions wait until everything else is done.
     pub fn is_delete(&self) -> bool {
-        matches!(
-            self,
-            Work::DeleteCustomer { .. }
-                | Work::DeleteUser { .. }
-                | Work::DeleteBlocked { .. }
-                | Work::DeletePartnerUser { .. }
-                | Work::Remove { .. }
-        )
+        match self.action() {
+            Some(a) => crate::actions::spec(a).deletes,
+            None => matches!(self, Work::Remove { .. }),
+        }
     }
 }

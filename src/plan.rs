@@ -20,9 +20,7 @@ use crate::findings::{Finding, Findings, Severity};
 use crate::intake::digest::{self, FileDigest};
 use crate::intake::IntakeError;
 use crate::model::{NewRow, RowState, Sel, SheetRec, Work};
-use crate::schema::{
-    Action, BlockedAction, CustomerAction, Field, Kind, NumberAction, PartnerUserAction, UserAction,
-};
+use crate::schema::{Action, CustomerAction, Field, Kind};
 use crate::validate::op::{CustomerSel, PersonSel};
 use crate::validate::{self, Op, Outcome, SheetCounts, Validator, Verdict};
 
@@ -231,32 +229,7 @@ impl Plan {
 
 /// When a row runs: customers and partner users first, deletions last (a customer's last).
 fn phase(action: Action) -> u8 {
-    match action {
-        Action::Customer(CustomerAction::Delete) => 10,
-        Action::User(UserAction::Delete)
-        | Action::Blocked(BlockedAction::Delete)
-        | Action::PartnerUser(PartnerUserAction::Delete) => 9,
-        Action::Customer(
-            CustomerAction::Add
-            | CustomerAction::Update
-            | CustomerAction::Regrade
-            | CustomerAction::Upgrade,
-        )
-        | Action::PartnerUser(PartnerUserAction::Add | PartnerUserAction::Update) => 0,
-        Action::User(
-            UserAction::Add
-            | UserAction::Update
-            | UserAction::ResendActivation
-            | UserAction::ResetPassword,
-        ) => 1,
-        Action::Number(NumberAction::Deallocate) => 2,
-        Action::Number(NumberAction::Add) => 3,
-        Action::Number(NumberAction::Allocate) => 4,
-        Action::Blocked(BlockedAction::Add | BlockedAction::Update) => 5,
-        Action::AddDevice => 6,
-        Action::SetUserSettings => 7,
-        Action::AddOrder => 8,
-    }
+    crate::actions::spec(action).phase
 }
 
 /// Builds the plan from what was read. Invalid rows are kept, as invalid, when `skip_invalid`

@@ -750,11 +750,16 @@ fn a_job_runs_in_one_process_at_a_time() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Until the job is made (its journal), however slow the machine is today.
+    // Until the job is made (its journal, and its record in it: a journal just created holds
+    // no job yet), however slow the machine is today.
     let deadline = Instant::now() + Duration::from_secs(60);
     while files_under(&data.join("jobs"))
         .iter()
         .all(|p| !p.ends_with("journal.sqlite"))
+        || run(sandbox.plbulk(&data).args(["status", "--json"]))
+            .status
+            .code()
+            != Some(0)
     {
         assert!(Instant::now() < deadline, "the job was never made");
         std::thread::sleep(Duration::from_millis(50));
