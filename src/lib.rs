@@ -36,6 +36,9 @@
 //!   injectable faults (outages and refused keys among them), for tests, benchmarks and
 //!   partners' rehearsals; [`rehearsal`]: the rehearsal accounts it keeps on disk between
 //!   processes, and which process has one open.
+//! - [`pipeline`]: the job's steps in order (read, validate, plan, lock, pre-flight, journal,
+//!   engine, results) as plain functions, with the events of a running job: what every verb
+//!   that runs a job, and the local web page, call. Start reading there.
 //! - [`cli`] and [`cmd`]: argument parsing, and one module per verb that calls into the above.
 
 pub mod cli;
@@ -51,6 +54,7 @@ pub mod job;
 pub mod journal;
 pub mod outputs;
 pub mod pacing;
+pub mod pipeline;
 pub mod plan;
 pub mod preflight;
 pub mod progress;

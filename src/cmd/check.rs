@@ -74,8 +74,7 @@ pub async fn run(args: CheckArgs, quiet: bool) -> Result<i32, Error> {
 /// rehearsal reads it, with its counts.
 async fn rehearsal(args: CheckArgs, quiet: bool) -> Result<i32, Error> {
     let place = crate::rehearsal::Place::shared();
-    let (options, _, account) = super::reading_options(args.rate, true, None)?;
-    let conn = crate::job::Connection::open(&options, None, account).await?;
+    let conn = crate::pipeline::look(args.rate, true, None).await?;
     let stats = conn.client.get_stats().await;
     conn.close().await;
     let stats = stats.map_err(|e| Error::reading("reading the rehearsal account", &e))?;
