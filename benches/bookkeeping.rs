@@ -10,7 +10,7 @@
 //! 1.5× of 10k; peak at 1M at most 300 MB).
 //!
 //! The journal is made through the real pipeline (a generated CSV read, validated, planned and
-//! journaled by `job::prepare` and `job::create`), so every row carries the work, cells and
+//! journaled by `pipeline::read` and `job::create`), so every row carries the work, cells and
 //! dependencies a user's job would. It is made in this process; the job then runs in a child
 //! process (this binary again, with `--job`), opening the journal as a resume does, with the
 //! progress a terminal-less run prints every five seconds, so the child's peak memory is the
@@ -44,7 +44,7 @@ fn options(dir: &Path) -> JobOptions {
         sandbox: false,
         results: dir.join("results.xlsx"),
         concurrency: 8,
-        rate: RATE.to_string(),
+        rate: RATE.parse().unwrap(),
         existing: Existing::Skip,
         skip_invalid: false,
         timeout_ms: 30_000,
@@ -168,7 +168,8 @@ fn measure(rows: usize) -> Size {
     write_customers_csv(&csv, rows);
     let opts = options(dir.path());
     let journal_path = {
-        let (inputs, plan) = job::prepare(std::slice::from_ref(&csv), None);
+        let plbulk::pipeline::Planned { inputs, plan } =
+            plbulk::pipeline::read(std::slice::from_ref(&csv), None).plan();
         assert_eq!(inputs.errors(), 0);
         let fp = plbulk::plan::fingerprint(std::slice::from_ref(&csv)).unwrap();
         let (job_ref, _journal) = job::create(
@@ -242,17 +243,18 @@ async fn run_job(journal: PathBuf, url: String) {
         .await
         .unwrap();
     // stderr is a pipe: the progress prints a line every five seconds, as in a log.
-    let progress = Progress::of_journal(&journal, conn.calls.clone(), opts.rate(), false).unwrap();
+    let board = plbulk::pipeline::Board::of_journal(&journal).unwrap();
+    let progress = Progress::of_board(board, conn.calls.clone(), opts.rate, false);
     let ticker = progress.ticker();
     let start_s = t0.elapsed().as_secs_f64();
     let (_stop, stop_rx) = tokio::sync::watch::channel(false);
     let finish = job::execute(
         &job,
         journal.clone(),
-        &conn,
+        conn.look.clone(),
         &opts,
         stop_rx,
-        progress.clone(),
+        Arc::new(plbulk::pipeline::Relay(progress.clone())),
     )
     .await
     .unwrap();

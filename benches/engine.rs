@@ -36,7 +36,7 @@ fn options(dir: &Path, rate: Rate, concurrency: usize) -> JobOptions {
         sandbox: false,
         results: dir.join("results.xlsx"),
         concurrency,
-        rate: rate.to_string(),
+        rate,
         existing: Existing::Skip,
         skip_invalid: false,
         timeout_ms: 30_000,
@@ -93,7 +93,7 @@ async fn execute(
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
     });
-    let f = job::execute(job, journal, conn, opts, rx, Arc::new(()))
+    let f = job::execute(job, journal, conn.look.clone(), opts, rx, Arc::new(()))
         .await
         .unwrap();
     watcher.abort();
@@ -131,7 +131,8 @@ async fn main() {
     .unwrap();
     let mixed = common::mixed_job(dir.path(), "mixed.xlsx", 77, 0);
     let opts = options(dir.path(), rate, 100);
-    let (inputs, plan) = job::prepare(std::slice::from_ref(&mixed.path), None);
+    let plbulk::pipeline::Planned { inputs, plan } =
+        plbulk::pipeline::read(std::slice::from_ref(&mixed.path), None).plan();
     let writes: u64 = plan.calls().iter().map(|(_, n)| n).sum();
     let conn = Connection::open(&opts, Some(&settings(&sandbox.url())), None)
         .await
@@ -241,7 +242,8 @@ async fn main() {
     write_customers_csv(&csv, big);
     let opts = options(dir.path(), Rate::new(1000, Duration::from_secs(1)), 8);
     let t0 = Instant::now();
-    let (inputs, plan) = job::prepare(std::slice::from_ref(&csv), None);
+    let plbulk::pipeline::Planned { inputs, plan } =
+        plbulk::pipeline::read(std::slice::from_ref(&csv), None).plan();
     assert_eq!(inputs.errors(), 0);
     let fp = plbulk::plan::fingerprint(std::slice::from_ref(&csv)).unwrap();
     let conn = Connection::open(&opts, Some(&settings(&sandbox.url())), None)

@@ -3,10 +3,12 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::engine::Existing;
 use crate::pacing::Rate;
 use crate::sandbox::{Latency, OutageMode, PlannedOutage, PlannedRefusal};
+use crate::schema::Kind;
 
 const EX_RUN: &str = "\
 Examples:
@@ -216,8 +218,8 @@ pub struct RunArgs {
 
     /// What a CSV file (or a one-sheet workbook whose sheet has another name) holds:
     /// customers, users, numbers, blocked-numbers, devices, orders, user-settings, partner-users.
-    #[arg(long)]
-    pub kind: Option<String>,
+    #[arg(long, value_parser = kind_arg)]
+    pub kind: Option<Kind>,
 
     /// Rehearse on the rehearsal account (kept in the data folder, shared by rehearsals),
     /// through an in-process sandbox with the limit of --rate.
@@ -259,8 +261,8 @@ pub struct RunArgs {
 
     /// When a create finds what it would make already there: skip (record "already existed"),
     /// update it to match the row, or fail the row.
-    #[arg(long, default_value = "skip")]
-    pub existing: crate::engine::Existing,
+    #[arg(long, default_value = "skip", ignore_case = true)]
+    pub existing: Existing,
 
     /// Run the valid rows and record the invalid ones as such, instead of refusing to start.
     #[arg(long)]
@@ -412,8 +414,8 @@ pub struct ResultsArgs {
     pub out: Option<PathBuf>,
 
     /// xlsx, or csv (UTF-8 with a BOM; cells that would start a formula get a leading ').
-    #[arg(long, default_value = "xlsx", value_parser = ["xlsx", "csv"])]
-    pub format: String,
+    #[arg(long, value_enum, default_value_t = ResultsFormat::Xlsx)]
+    pub format: ResultsFormat,
 
     /// Replace a file at --out that is not this job's results workbook. An input of the job
     /// is never replaced.
@@ -424,7 +426,8 @@ pub struct ResultsArgs {
 #[derive(Args, Debug)]
 pub struct ExportArgs {
     /// customers, users, numbers, blocked or orders.
-    pub what: String,
+    #[arg(value_parser = export_what)]
+    pub what: ExportWhat,
 
     /// Only this customer (an id or a company name).
     #[arg(long)]
@@ -470,8 +473,8 @@ pub struct ValidateArgs {
 
     /// What a CSV file (or a one-sheet workbook whose sheet has another name) holds:
     /// customers, users, numbers, blocked-numbers, devices, orders, user-settings, partner-users.
-    #[arg(long)]
-    pub kind: Option<String>,
+    #[arg(long, value_parser = kind_arg)]
+    pub kind: Option<Kind>,
 
     /// Where to write the report workbook [default: FIRST-FILE.validation.xlsx beside it].
     #[arg(long, conflicts_with = "no_report")]
@@ -665,6 +668,70 @@ pub enum SandboxAction {
     Reset,
 }
 
+/// A `--kind` as a kind of row, in any of the spellings a sheet's name may take
+/// ("blocked-numbers", "Blocked Numbers", "blocked"), or the choices.
+pub fn kind_arg(s: &str) -> Result<Kind, String> {
+    Kind::from_name(s).ok_or_else(|| {
+        let names = crate::schema::kind_names(Kind::cli_name);
+        format!("{s:?} is not a kind of row: use one of {names}")
+    })
+}
+
+/// What `plbulk results` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ResultsFormat {
+    /// One workbook.
+    Xlsx,
+    /// One CSV file per sheet.
+    Csv,
+}
+
+/// What `plbulk export` reads from the account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportWhat {
+    Customers,
+    Users,
+    Numbers,
+    #[value(alias = "blocked-numbers")]
+    Blocked,
+    Orders,
+}
+
+/// An export's argument, in any case ("Blocked-Numbers" too), or the choices.
+fn export_what(s: &str) -> Result<ExportWhat, String> {
+    ExportWhat::from_str(s.trim(), true).map_err(|_| {
+        format!("{s:?} cannot be exported: use customers, users, numbers, blocked or orders")
+    })
+}
+
+impl ExportWhat {
+    /// The kind of row whose template it is written in.
+    pub fn kind(self) -> Kind {
+        match self {
+            ExportWhat::Customers => Kind::Customers,
+            ExportWhat::Users => Kind::Users,
+            ExportWhat::Numbers => Kind::Numbers,
+            ExportWhat::Blocked => Kind::BlockedNumbers,
+            ExportWhat::Orders => Kind::Orders,
+        }
+    }
+}
+
+/// `--existing`'s choices, listed in `--help` and completions (the engine's own names).
+impl ValueEnum for Existing {
+    fn value_variants<'a>() -> &'a [Existing] {
+        &[Existing::Skip, Existing::Update, Existing::Fail]
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(match self {
+            Existing::Skip => "skip",
+            Existing::Update => "update",
+            Existing::Fail => "fail",
+        }))
+    }
+}
+
 /// A length of time as a flag gives it (30s, 2m, 1m30s, 1h), or what to type instead: the
 /// parser's own "expected number at 0" says nothing to someone who typed "abc".
 fn duration(v: &str) -> Result<std::time::Duration, String> {
@@ -699,6 +766,57 @@ mod tests {
             .unwrap_err()
             .contains("no time at all"));
         assert_eq!(duration("0s"), Ok(std::time::Duration::ZERO));
+    }
+
+    /// Issue 20: the choices are typed where clap reads them, in the spellings users type.
+    #[test]
+    fn choices_are_typed_at_the_edge() {
+        use clap::Parser;
+        let cli = Cli::try_parse_from([
+            "plbulk",
+            "run",
+            "x.csv",
+            "--kind",
+            "Blocked Numbers",
+            "--existing",
+            "UPDATE",
+        ])
+        .unwrap();
+        let Command::Run(args) = cli.command else {
+            panic!("not run")
+        };
+        assert_eq!(args.kind, Some(Kind::BlockedNumbers));
+        assert_eq!(args.existing, Existing::Update);
+        let e = Cli::try_parse_from(["plbulk", "validate", "x.csv", "--kind", "phones"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("\"phones\" is not a kind of row: use one of customers"),
+            "{e}"
+        );
+        for (typed, kind) in [
+            ("blocked", Kind::BlockedNumbers),
+            ("Blocked-Numbers", Kind::BlockedNumbers),
+            ("orders", Kind::Orders),
+        ] {
+            let cli = Cli::try_parse_from(["plbulk", "export", typed, "--out", "x.xlsx"]).unwrap();
+            let Command::Export(args) = cli.command else {
+                panic!("not export")
+            };
+            assert_eq!(args.what.kind(), kind);
+        }
+        let e = Cli::try_parse_from(["plbulk", "export", "devices", "--out", "x.xlsx"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("\"devices\" cannot be exported: use customers"),
+            "{e}"
+        );
+        let cli = Cli::try_parse_from(["plbulk", "results", "--format", "csv"]).unwrap();
+        let Command::Results(args) = cli.command else {
+            panic!("not results")
+        };
+        assert_eq!(args.format, ResultsFormat::Csv);
     }
 
     #[test]

@@ -26,18 +26,6 @@ pub enum ExportError {
     Write { path: String, message: String },
 }
 
-/// The kinds that can be exported, by the names the command takes.
-pub fn kind_of(name: &str) -> Option<Kind> {
-    match name.trim().to_ascii_lowercase().as_str() {
-        "customers" => Some(Kind::Customers),
-        "users" => Some(Kind::Users),
-        "numbers" => Some(Kind::Numbers),
-        "blocked" | "blocked-numbers" => Some(Kind::BlockedNumbers),
-        "orders" => Some(Kind::Orders),
-        _ => None,
-    }
-}
-
 type Row = Vec<(Field, String)>;
 
 /// Reads `kind` for every customer (or the one `customer` names, by id or company name) and

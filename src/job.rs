@@ -18,9 +18,10 @@ use crate::journal::budget::SharedBudget;
 use crate::journal::{self, JobMeta, Journal};
 use crate::model::{JobState, RowState};
 use crate::pacing::{Counted, Pacer, Rate};
-use crate::plan::{self, Inputs, Plan};
+use crate::plan::{self, Plan};
 use crate::rehearsal::{self, Place, Rehearsal};
 use crate::sandbox::{Sandbox, SandboxConfig, World, DEFAULT_KEY, DEFAULT_SECRET};
+use crate::schema::Kind;
 
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
@@ -36,11 +37,15 @@ pub enum JobError {
 /// The run's options, as the journal keeps them so that a resume runs as the job began.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobOptions {
-    pub kind: Option<String>,
+    /// What a CSV file holds, as `--kind` said; kept by its command-line name.
+    #[serde(with = "kind_text")]
+    pub kind: Option<Kind>,
     pub sandbox: bool,
     pub results: PathBuf,
     pub concurrency: usize,
-    pub rate: String,
+    /// Kept as it is written ("100/min"), as journals have always kept it.
+    #[serde(with = "rate_text")]
+    pub rate: Rate,
     pub existing: Existing,
     pub skip_invalid: bool,
     pub timeout_ms: u64,
@@ -74,7 +79,7 @@ impl JobOptions {
             sandbox: false,
             results: PathBuf::new(),
             concurrency: 1,
-            rate: rate.to_string(),
+            rate,
             existing: Existing::Skip,
             skip_invalid: false,
             timeout_ms: 30_000,
@@ -84,10 +89,6 @@ impl JobOptions {
             rehearsal: None,
             one_shot: true,
         }
-    }
-
-    pub fn rate(&self) -> Rate {
-        self.rate.parse().unwrap_or_default()
     }
 
     pub fn timeout(&self) -> Duration {
@@ -104,6 +105,46 @@ impl JobOptions {
             h.max_outage = Duration::from_millis(ms);
         }
         h
+    }
+}
+
+/// A rate in the journal as it is written ("100/min"): one that does not parse is an error,
+/// never the default (a job would run at a pace nobody asked for).
+mod rate_text {
+    use crate::pacing::Rate;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(rate: &Rate, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(rate)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Rate, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A kind in the journal by its command-line name; read in any spelling `--kind` took, as
+/// journals written before it was typed kept what the user typed.
+mod kind_text {
+    use crate::schema::Kind;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(kind: &Option<Kind>, s: S) -> Result<S::Ok, S::Error> {
+        match kind {
+            Some(k) => s.serialize_some(k.cli_name()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Kind>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|text| {
+                Kind::from_name(&text).ok_or_else(|| {
+                    serde::de::Error::custom(format!("{text:?} is not a kind of row"))
+                })
+            })
+            .transpose()
     }
 }
 
@@ -383,7 +424,7 @@ pub fn differences(
         ));
     }
     if was.kind != options.kind {
-        let k = |k: &Option<String>| k.clone().unwrap_or_else(|| "from the headers".into());
+        let k = |k: &Option<Kind>| k.map_or("from the headers", Kind::cli_name);
         out.push(format!(
             "--kind (the job: {}; this run: {})",
             k(&was.kind),
@@ -419,8 +460,9 @@ impl JobRef {
     pub fn options(&self) -> Result<JobOptions, JobError> {
         let mut o: JobOptions = serde_json::from_value(self.meta.options.clone()).map_err(|e| {
             JobError::Refused(format!(
-                "job {} has options this plbulk cannot read ({e})",
-                self.meta.id
+                "job {} has options this plbulk cannot read ({e}), in its journal {}: nothing was sent for it. A journal is written by plbulk only: restore it from a backup, or run the job's input as a new job",
+                self.meta.id,
+                self.journal_path().display()
             ))
         })?;
         match (o.sandbox, &o.rehearsal) {
@@ -876,7 +918,7 @@ impl Connection {
         settings: Option<&Settings>,
         account: Option<Account>,
     ) -> Result<Connection, JobError> {
-        let rate = options.rate();
+        let rate = options.rate;
         let mut held = None;
         let mut fresh = false;
         let (base_url, credentials, sandbox) = if options.sandbox {
@@ -982,20 +1024,11 @@ fn keep_failed(place: &Place, e: &std::io::Error) -> JobError {
     ))
 }
 
-/// Reads, validates and plans the inputs, each file read once: the inputs' fingerprint
-/// ([`Inputs::fingerprint`]) is of the bytes the plan's rows came from.
-pub fn prepare(files: &[PathBuf], kind: Option<crate::schema::Kind>) -> (Inputs, Plan) {
-    let (inputs, rows) = plan::read(files, kind);
-    let plan = plan::build(&inputs, rows);
-    crate::failpoint::reached(crate::failpoint::Place::Read);
-    (inputs, plan)
-}
-
 /// Runs the job's engine until it completes or `stop` turns true.
 pub async fn execute(
     job: &JobRef,
     journal: Arc<Journal>,
-    conn: &Connection,
+    look: Arc<engine::Lookups>,
     options: &JobOptions,
     stop: tokio::sync::watch::Receiver<bool>,
     observer: Arc<dyn engine::Observer>,
@@ -1017,7 +1050,7 @@ pub async fn execute(
         settle: options.timeout() + Duration::from_secs(1),
         // The pacer's minute, a token fetch tried a few times, and the outage the client waits
         // out before it gives up.
-        before_send: options.rate().paced_window()
+        before_send: options.rate.paced_window()
             + options.timeout() * 4
             + options.health().max_outage,
         holder: Some(journal::claims::Holder {
@@ -1030,7 +1063,7 @@ pub async fn execute(
     if let Some(pages) = crate::failpoint::journal_pages() {
         journal.limit_growth(pages)?;
     }
-    let engine = Arc::new(engine::Engine::new(journal, conn.look.clone(), opts)?);
+    let engine = Arc::new(engine::Engine::new(journal, look, opts)?);
     Ok(engine.run(stop, observer).await?)
 }
 
@@ -1042,6 +1075,37 @@ pub fn all_succeeded(counts: &[(RowState, u64)]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 20: options are typed, and journals written before read unchanged: the rate as
+    /// it is written, the kind as the user typed it.
+    #[test]
+    fn options_read_as_journals_have_kept_them() {
+        let old = serde_json::json!({
+            "kind": "Blocked Numbers", "sandbox": false, "results": "/r.xlsx",
+            "concurrency": 8, "rate": "20/2s", "existing": "skip", "skip_invalid": false,
+            "timeout_ms": 30000
+        });
+        let o: JobOptions = serde_json::from_value(old).unwrap();
+        assert_eq!(o.rate, Rate::new(20, Duration::from_secs(2)));
+        assert_eq!(o.kind, Some(Kind::BlockedNumbers));
+        let back = serde_json::to_value(&o).unwrap();
+        assert_eq!(back["rate"], "20/2s");
+        assert_eq!(back["kind"], "blocked-numbers");
+        let none: JobOptions = serde_json::from_value(serde_json::json!({
+            "kind": null, "sandbox": false, "results": "/r.xlsx", "concurrency": 8,
+            "rate": "100/min", "existing": "skip", "skip_invalid": false, "timeout_ms": 1
+        }))
+        .unwrap();
+        assert_eq!(none.kind, None);
+        for (field, bad) in [("rate", "lots"), ("kind", "phones")] {
+            let mut v = back.clone();
+            v[field] = bad.into();
+            let e = serde_json::from_value::<JobOptions>(v)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(bad), "{e}");
+        }
+    }
 
     /// Two jobs of one file begun in one second are `ID` and `ID-2`: `ID` names the first, not
     /// both.

@@ -39,6 +39,9 @@
 //! - [`account`]: which account and key plbulk works on, checked, and a typed key saved.
 //! - [`ui`]: `plbulk ui`, the local web page: the same library calls as the verbs, served on
 //!   loopback behind a token.
+//! - [`pipeline`]: the job's steps in order (read, validate, plan, lock, pre-flight, journal,
+//!   engine, results) as plain functions, with the events of a running job: what every verb
+//!   that runs a job, and the local web page, call. Start reading there.
 //! - [`cli`] and [`cmd`]: argument parsing, and one module per verb that calls into the above.
 
 pub mod account;
@@ -58,6 +61,7 @@ pub mod model;
 pub mod outputs;
 pub mod pacing;
 pub mod paper;
+pub mod pipeline;
 pub mod plan;
 pub mod preflight;
 pub mod progress;

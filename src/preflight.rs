@@ -46,6 +46,34 @@ pub struct Checked {
     pub unchanged: Vec<usize>,
 }
 
+impl Checked {
+    /// The pre-flight's effect on the plan: a row with an error is invalid, its finding its
+    /// detail, and nothing is sent for it (with `--skip-invalid`; without, the run is refused
+    /// before this); an update row that would change nothing ends as *no change*, unsent.
+    pub fn apply(&self, plan: &mut Plan) {
+        use crate::model::RowState;
+        for (i, f) in &self.findings {
+            if f.severity == Severity::Error {
+                let row = &mut plan.rows[*i];
+                row.state = RowState::Invalid;
+                row.work = None;
+                row.detail = Some(match &f.header {
+                    Some(h) => format!("{h}: {}", f.message),
+                    None => f.message.clone(),
+                });
+            }
+        }
+        for &i in &self.unchanged {
+            let row = &mut plan.rows[i];
+            if row.state == RowState::Pending {
+                row.state = RowState::Unchanged;
+                row.work = None;
+                row.detail = Some("the account holds these values already: not sent".into());
+            }
+        }
+    }
+}
+
 /// Runs every online check over the plan's valid rows.
 ///
 /// `existing` is what the run will do with a create whose entity is there already, so the

@@ -12,10 +12,9 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::engine::Observer;
-use crate::journal::{Journal, JournalError};
 use crate::model::RowState;
 use crate::pacing::{Counted, Rate};
+use crate::pipeline::{Event, Watcher};
 
 pub struct Progress {
     mp: MultiProgress,
@@ -38,6 +37,7 @@ enum Mode {
 }
 
 /// One sheet's label, rows in all, and rows already final when this run starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SheetLine {
     pub label: String,
     pub total: u64,
@@ -109,48 +109,14 @@ impl Progress {
         p
     }
 
-    /// The progress of the job in `journal`: each sheet's rows, and those already final,
-    /// counted by SQLite; the writes a remaining row makes, estimated from a sample. Loading
-    /// every row here would load them twice before the first call, the engine loading them too.
-    pub fn of_journal(
-        journal: &Journal,
+    /// The progress of a job whose sheets stand as `board` says.
+    pub fn of_board(
+        board: crate::pipeline::Board,
         calls: Arc<Counted>,
         rate: Rate,
         quiet: bool,
-    ) -> Result<Arc<Progress>, JournalError> {
-        let sheets = journal.sheets()?;
-        let mut lines: Vec<SheetLine> = sheets
-            .iter()
-            .map(|s| SheetLine {
-                label: format!("{} [{}]", crate::results::file_name(&s.file), s.sheet),
-                total: 0,
-                done: 0,
-                ok: 0,
-                bad: 0,
-            })
-            .collect();
-        for (sheet, state, n) in journal.counts_by_sheet()? {
-            let Some(l) = lines.get_mut(sheet as usize) else {
-                continue;
-            };
-            l.total += n;
-            if state.is_final() {
-                l.done += n;
-                if state.is_success() {
-                    l.ok += n;
-                } else {
-                    l.bad += n;
-                }
-            }
-        }
-        let sample = journal.pending_work_sample(1000)?;
-        let writes: usize = sample.iter().map(|w| w.operations().len()).sum();
-        let per_row = if sample.is_empty() {
-            1.0
-        } else {
-            writes as f64 / sample.len() as f64
-        };
-        Ok(Progress::new(lines, calls, rate, per_row, quiet))
+    ) -> Arc<Progress> {
+        Progress::new(board.sheets, calls, rate, board.calls_per_row, quiet)
     }
 
     fn refresh_bar(&self, i: usize) {
@@ -284,7 +250,7 @@ impl Drop for Busy {
     }
 }
 
-impl Observer for Progress {
+impl Progress {
     fn row_finished(&self, sheet: u32, state: RowState) {
         let i = sheet as usize;
         if i >= self.bars.len() {
@@ -303,10 +269,36 @@ impl Observer for Progress {
         self.bars[i].inc(1);
         self.refresh_bar(i);
     }
+}
 
-    fn row_waits(&self, why: &str) {
-        if !matches!(self.mode, Mode::Quiet) {
-            self.println(why);
+impl Watcher for Progress {
+    fn event(&self, event: &Event) {
+        use crate::client::health::clock;
+        match event {
+            Event::RowFinished { sheet, state } => self.row_finished(*sheet, *state),
+            Event::RowWaits { why } => {
+                if !matches!(self.mode, Mode::Quiet) {
+                    self.println(why);
+                }
+            }
+            // An outage is said even with -q: the job is not stuck, and goes on by itself.
+            Event::ApiDown {
+                since_ms,
+                last_error,
+                probe_every,
+                waiting,
+            } => self.println(&format!(
+                "The API has not answered since {} ({last_error}); {} waiting; trying again every {}. plbulk goes on by itself when it answers.",
+                clock(*since_ms),
+                crate::words::count(*waiting as u64, "request"),
+                humantime::format_duration(*probe_every)
+            )),
+            Event::ApiAnswers { down } => self.println(&format!(
+                "The API answers again (it did not for {}); carrying on.",
+                humantime::format_duration(*down)
+            )),
+            // The job's end says why it stopped.
+            Event::Halted(_) => {}
         }
     }
 }

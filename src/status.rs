@@ -108,7 +108,7 @@ pub fn of(job: &JobRef, calls: Option<u64>) -> Result<JobStatus, JobError> {
     }
     let (writes_sent, first, last) = journal.attempt_stats()?;
     let pending = totals[RowState::Pending.as_str()];
-    let rate = options.rate();
+    let rate = options.rate;
     Ok(JobStatus {
         schema: SCHEMA,
         id: meta.id.clone(),

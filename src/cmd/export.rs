@@ -2,22 +2,14 @@
 
 use crate::cli::ExportArgs;
 use crate::export::{self, ExportError};
-use crate::job::Connection;
 
 use super::{Error, EXIT_OK};
 
 pub async fn run(args: ExportArgs, quiet: bool) -> Result<i32, Error> {
-    let kind = export::kind_of(&args.what).ok_or_else(|| {
-        Error::Usage(format!(
-            "{:?} cannot be exported: use customers, users, numbers, blocked or orders",
-            args.what
-        ))
-    })?;
+    let kind = args.what.kind();
     // Before any call: the file's format by its extension, and a file there kept.
     let format = crate::outputs::export(&args.out, args.overwrite)?;
-    let (options, settings, account) =
-        super::reading_options(args.rate, args.sandbox, args.base_url.as_deref())?;
-    let conn = Connection::open(&options, settings.as_ref(), account).await?;
+    let conn = crate::pipeline::look(args.rate, args.sandbox, args.base_url.as_deref()).await?;
     let result = export::export(
         &conn.client,
         kind,

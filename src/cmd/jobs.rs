@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::cli::{JobsArgs, ResultsArgs, StatusArgs};
+use crate::cli::{JobsArgs, ResultsArgs, ResultsFormat, StatusArgs};
 use crate::job::{self, Found, JobRef};
 use crate::journal::{self, Journal};
 use crate::model::RowState;
@@ -51,14 +51,18 @@ pub fn write_results(args: ResultsArgs, quiet: bool) -> Result<i32, Error> {
         None => found.options()?.results,
     };
     let inputs: Vec<&str> = found.meta.inputs.iter().map(|f| f.path.as_str()).collect();
-    if args.format == "csv" {
+    let csv = match args.format {
+        ResultsFormat::Csv => true,
+        ResultsFormat::Xlsx => false,
+    };
+    if csv {
         // One CSV per sheet, named after `out`; the name itself must not be an input.
         crate::outputs::not_an_input(&out, &inputs, crate::outputs::Output::Results)?;
     } else {
         crate::outputs::results_for_job(&out, &found.meta.id, &inputs, args.overwrite)?;
     }
     let journal = Journal::open(&found.journal_path()).map_err(job::JobError::from)?;
-    let written = if args.format == "csv" {
+    let written = if csv {
         results::write_csv(&journal, &out).map_err(|e| Error::Io(e.to_string()))?
     } else {
         results::write(&journal, &out, None).map_err(|e| Error::Io(e.to_string()))?;
@@ -122,7 +126,7 @@ fn print_status(j: &JobRef) -> Result<(), Error> {
         .find(|(s, _)| *s == RowState::Pending)
         .map_or(0, |(_, n)| *n);
     if pending > 0 {
-        let rate = options.rate();
+        let rate = options.rate;
         let secs = pending as f64 / rate.per_second();
         outln!(
             "  left:     {}, about {} at {}",

@@ -55,55 +55,11 @@ pub const EXIT_ROWS_FAILED: i32 = 1;
 pub const EXIT_REFUSED: i32 = 2;
 pub const EXIT_INTERRUPTED: i32 = 3;
 
-/// A verb's failure, by category: the category picks the exit code and prefixes the message,
-/// so that a user (or a script reading stderr) knows at once where to look.
-#[derive(Debug)]
-pub enum Error {
-    /// Arguments or settings that cannot work.
-    Usage(String),
-    /// An input file that cannot be read.
-    Input(String),
-    /// The endpoint could not be reached, or stopped answering.
-    Network(String),
-    /// The API answered with a refusal the command cannot go past.
-    Api(String),
-    /// The job's journal cannot be read or written.
-    Journal(String),
-    /// Writing an output file (report, results) or opening a socket.
-    Io(String),
-    /// The job cannot start or go on as asked (changed input, unknown job, no credentials).
-    Refused(String),
-}
-
-impl From<crate::job::JobError> for Error {
-    fn from(e: crate::job::JobError) -> Error {
-        match e {
-            crate::job::JobError::Io(m) => Error::Io(m),
-            crate::job::JobError::Journal(j) => Error::Journal(j.to_string()),
-            crate::job::JobError::Refused(m) => Error::Refused(m),
-        }
-    }
-}
-
-impl From<crate::outputs::Refused> for Error {
-    fn from(e: crate::outputs::Refused) -> Error {
-        Error::Refused(e.0)
-    }
-}
+/// A verb's failure, by category: the pipeline's ([`crate::pipeline::Error`]), as every verb
+/// shares it.
+pub use crate::pipeline::Error;
 
 impl Error {
-    /// A failed read of the account, `what` saying what it was for: a network fault or the
-    /// API's refusal, by what came back.
-    pub(crate) fn reading(what: &str, e: &crate::client::ApiError) -> Error {
-        let m = format!("{what}: {}", e.detail());
-        match e.status {
-            // Nothing more was sent: a refused key, a stop, an outage too long.
-            _ if e.is_halted() => Error::Refused(m),
-            None => Error::Network(m),
-            Some(_) => Error::Api(m),
-        }
-    }
-
     /// Every category is a refusal to go on (exit 2); a finished job's exit codes are the
     /// verbs' own.
     fn exit_code(&self) -> i32 {
@@ -119,33 +75,6 @@ impl Error {
     }
 }
 
-/// What a look at the account (`export`, `validate --online`, `check --sandbox`) connects
-/// with: the settings' endpoint and key, or (`sandbox`) the rehearsal account as last kept.
-pub(crate) fn reading_options(
-    rate: crate::pacing::Rate,
-    sandbox: bool,
-    base_url: Option<&str>,
-) -> Result<
-    (
-        crate::job::JobOptions,
-        Option<crate::client::Settings>,
-        Option<crate::job::Account>,
-    ),
-    Error,
-> {
-    use crate::rehearsal::Rehearsal;
-    let mut options = crate::job::JobOptions::reading(rate);
-    if sandbox {
-        options.sandbox = true;
-        options.rehearsal = Some(Rehearsal::Shared);
-        let account = crate::job::Account::for_new(&Rehearsal::Shared, true, "a look")?;
-        return Ok((options, None, Some(account)));
-    }
-    let settings =
-        crate::client::Settings::load(base_url).map_err(|e| Error::Refused(e.to_string()))?;
-    Ok((options, Some(settings), None))
-}
-
 /// `DIR/STEM.suffix` for the first input `DIR/STEM.ext`: where reports and results go by
 /// default.
 pub(crate) fn beside(first: &std::path::Path, suffix: &str) -> std::path::PathBuf {
@@ -156,28 +85,10 @@ pub(crate) fn beside(first: &std::path::Path, suffix: &str) -> std::path::PathBu
     first.with_file_name(format!("{stem}.{suffix}"))
 }
 
-/// A `--kind` or template argument as a kind, or a usage error listing the choices.
+/// A template argument as a kind (its "all" is the template verb's), or a usage error listing
+/// the choices.
 pub(crate) fn parse_kind(s: &str) -> Result<crate::schema::Kind, Error> {
-    crate::schema::Kind::from_name(s).ok_or_else(|| {
-        let names = crate::schema::kind_names(crate::schema::Kind::cli_name);
-        Error::Usage(format!("{s:?} is not a kind of row: use one of {names}"))
-    })
-}
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::Usage(m) => write!(f, "error: {m}"),
-            Error::Input(m) => write!(f, "input error: {m}"),
-            Error::Network(m) => write!(f, "network error: {m}"),
-            Error::Api(m) => write!(f, "API error: {m}"),
-            // The message names the file and what failed; "journal error: journal …" said
-            // the word twice, and the shared budget is no journal.
-            Error::Journal(m) => write!(f, "error: {m}"),
-            Error::Io(m) => write!(f, "error: {m}"),
-            Error::Refused(m) => write!(f, "refused: {m}"),
-        }
-    }
+    crate::cli::kind_arg(s).map_err(Error::Usage)
 }
 
 fn init_logging(cli: &Cli) {

@@ -1,22 +1,19 @@
-//! `plbulk run` and `plbulk resume`: turn flags into job options, then let [`crate::job`] do
-//! the work, with Ctrl-C wired to a graceful stop.
+//! `plbulk run` and `plbulk resume`: flags into job options, the [`crate::pipeline`] called
+//! step by step, and what it returns and tells printed; Ctrl-C is its stop.
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
+use std::path::PathBuf;
 
 use crate::cli::{ResumeArgs, RunArgs};
 use crate::client::Settings;
 use crate::engine::Finish;
-use crate::job::{self, Connection, Endpoint, JobOptions, JobRef};
-use crate::journal::Journal;
-use crate::model::{JobState, RowState};
+use crate::findings::Severity;
+use crate::job::{self, Endpoint, JobOptions};
+use crate::model::RowState;
+use crate::pipeline::{self, Ended, Given, Held, Opened, Outputs, Verdict};
 use crate::progress::Progress;
 use crate::results;
 
-use super::{
-    parse_kind, to_json, Error, EXIT_INTERRUPTED, EXIT_OK, EXIT_REFUSED, EXIT_ROWS_FAILED,
-};
+use super::{to_json, Error, EXIT_INTERRUPTED, EXIT_OK, EXIT_REFUSED, EXIT_ROWS_FAILED};
 
 /// Requests in flight when `--concurrency` is not given.
 const DEFAULT_CONCURRENCY: usize = 8;
@@ -25,73 +22,63 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<i32, Error> {
     // With --json, stdout holds the one document and nothing else.
     let json = args.json;
     let quiet = quiet || json;
-    let kind = args.kind.as_deref().map(parse_kind).transpose()?;
     if args.concurrency == Some(0) {
         return Err(Error::Usage("--concurrency must be at least 1".into()));
     }
     let root = job::jobs_root(args.job_dir.as_deref());
-    let (inputs, plan) = job::prepare(&args.files, kind);
-    let errors = inputs.errors();
+    let read = pipeline::read(&args.files, args.kind);
+    let inputs = &read.inputs;
     if !quiet {
         super::validate::print_summary(
             &inputs.outcome.sheets,
             &inputs.outcome.findings,
-            errors,
+            read.errors(),
             10,
             &format!(
                 "(plbulk validate {} writes a report of them all)",
-                args.files
-                    .iter()
-                    .map(|f| shell_word(f))
-                    .collect::<Vec<_>>()
-                    .join(" ")
+                shell_words(&args.files)
             ),
         );
     }
     for e in &inputs.unreadable {
         eprintln!("error: {e}");
     }
-    if !inputs.unreadable.is_empty() {
-        return Ok(EXIT_REFUSED);
+    match read.verdict(args.skip_invalid) {
+        Verdict::Go => {}
+        Verdict::Unreadable => return Ok(EXIT_REFUSED),
+        Verdict::Invalid(errors) => {
+            eprintln!(
+                "refused: {errors} error{} in the input; nothing was sent. Fix them (plbulk validate {} writes a report with each bad cell marked), or run with --skip-invalid to run the valid rows and record the others as invalid.",
+                if errors == 1 { "" } else { "s" },
+                shell_words(&args.files)
+            );
+            return Ok(EXIT_REFUSED);
+        }
     }
-    if errors > 0 && !args.skip_invalid {
-        eprintln!(
-            "refused: {errors} error{} in the input; nothing was sent. Fix them (plbulk validate {} writes a report with each bad cell marked), or run with --skip-invalid to run the valid rows and record the others as invalid.",
-            if errors == 1 { "" } else { "s" },
-            args.files
-                .iter()
-                .map(|f| shell_word(f))
-                .collect::<Vec<_>>()
-                .join(" ")
-        );
-        return Ok(EXIT_REFUSED);
-    }
-    let fp = inputs
-        .fingerprint()
-        .map_err(|e| Error::Input(e.to_string()))?;
-    let fingerprint = job::fingerprint_of(&fp);
+    let mut planned = read.plan();
+    let fingerprint = planned.fingerprint()?;
 
     if args.dry_run {
-        return dry_run(&inputs, plan, &args, quiet).await;
+        return dry_run(planned, &args, quiet).await;
     }
 
     let settings = settings_of(&args)?;
     let endpoint = Endpoint::of_settings(settings.as_ref())?;
     // Before anything reads or writes the account: a second run of this input on this
     // endpoint must not start a job of its own.
-    let input_lock = job::InputLock::acquire(&fingerprint, &endpoint, &args.files)?;
+    let input_lock = pipeline::lock_input(&fingerprint, &endpoint, &args.files)?;
 
-    let options = JobOptions {
-        kind: args.kind.clone(),
+    let mut options = JobOptions {
+        kind: args.kind,
         sandbox: rehearsal_of(&args).is_some(),
-        results: absolute(
+        results: pipeline::absolute(
             &args
                 .results
                 .clone()
                 .unwrap_or_else(|| super::beside(&args.files[0], "results.xlsx")),
         ),
         concurrency: args.concurrency.unwrap_or(DEFAULT_CONCURRENCY),
-        rate: args.rate.unwrap_or_default().to_string(),
+        rate: args.rate.unwrap_or_default(),
         existing: args.existing,
         skip_invalid: args.skip_invalid,
         timeout_ms: args.timeout.as_millis() as u64,
@@ -102,7 +89,7 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<i32, Error> {
         one_shot: false,
     };
     if !args.new_job {
-        if let Some(existing) = job::resumable(&root, &fingerprint, &endpoint, &options)? {
+        if let Some(existing) = pipeline::resumable(&root, &fingerprint, &endpoint, &options)? {
             if !quiet {
                 outln!(
                     "This input has an unfinished job, {} (started {}): resuming it.",
@@ -118,78 +105,56 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<i32, Error> {
                 max_outage: args.max_outage,
                 overwrite: args.overwrite,
             };
-            return resume_job(existing, given, quiet, json).await;
+            return resume_job(existing, given, Some(input_lock), quiet, json).await;
         }
     }
     // Before the first call: where the results go, or why they cannot.
-    let mut options = options;
     let chosen = crate::outputs::results_for_new_job(
         &options.results,
         &args.files,
-        held_by(&root, &options.results),
+        pipeline::results_held_by(&root, &options.results),
         args.overwrite,
         &crate::outputs::stamp_now(),
     )?;
     if let Some(note) = chosen.note() {
         say(&note, quiet, json);
     }
-    options.results = absolute(&chosen.path);
-    let account = match &options.rehearsal {
-        Some(r) => Some(job::Account::for_new(r, false, "plbulk run")?),
-        None => None,
-    };
-    let mut conn = Connection::open(&options, settings.as_ref(), account).await?;
-    let mut plan = plan;
+    options.results = pipeline::absolute(&chosen.path);
+    let mut conn = pipeline::connect_new(&options, settings.as_ref(), "plbulk run").await?;
     if !args.no_preflight {
-        match preflight(
-            &inputs,
-            &mut plan,
-            &conn,
-            args.existing,
-            args.skip_invalid,
-            quiet,
-        )
-        .await
-        {
-            Ok(Preflight::Go(_)) => {}
+        let checked = preflight(&planned, &conn, args.existing, args.skip_invalid, quiet).await;
+        match checked {
+            Ok(Some(pre)) => pre.apply(&mut planned.plan),
             stop => {
                 conn.close().await;
                 return stop.map(|_| EXIT_REFUSED);
             }
         }
     }
-    let (job, journal) = job::create(&root, fp, &options, &plan, &conn.base_url, &conn.key_id)?;
-    // Said as soon as the job has a name: a second run refused meanwhile names it.
-    input_lock.set_job(&job.meta.id);
-    let _held = job.lock()?;
-    conn.hold_for(&job)?;
+    let rows = planned.plan.rows.len() as u64;
+    let held = pipeline::create_job(
+        &root,
+        fingerprint.files,
+        &planned.plan,
+        options,
+        &mut conn,
+        Some(input_lock),
+    )?;
+    drop(planned);
     if !quiet {
         outln!(
             "Job {} on {}{}: {}; journal {}",
-            job.meta.id,
+            held.id(),
             conn.base_url,
-            match &options.rehearsal {
+            match &held.options.rehearsal {
                 Some(r) => format!(" (in-process sandbox, on {})", r.describe()),
                 None => String::new(),
             },
-            crate::words::count(plan.rows.len() as u64, "row"),
-            job.journal_path().display()
+            crate::words::count(rows, "row"),
+            held.job.journal_path().display()
         );
     }
-    drive(job, journal, conn, &options, quiet, json, args.overwrite).await
-}
-
-/// The unfinished job that will write its results at `path` when it goes on, if any: a new
-/// job's results do not take its place.
-pub(super) fn held_by(root: &Path, path: &Path) -> Option<String> {
-    job::list(root)
-        .into_iter()
-        .filter(|j| j.meta.state.is_open())
-        .find(|j| {
-            j.options()
-                .is_ok_and(|o| crate::outputs::same_file(&o.results, path))
-        })
-        .map(|j| j.meta.id)
+    drive(held, conn, quiet, json, args.overwrite).await
 }
 
 /// A line the user must see even with --json (then on stderr, stdout being the document's);
@@ -212,79 +177,50 @@ pub async fn resume(args: ResumeArgs, quiet: bool) -> Result<i32, Error> {
         max_outage: args.max_outage,
         overwrite: args.overwrite,
     };
-    resume_job(job, given, quiet, false).await
+    resume_job(job, given, None, quiet, false).await
 }
 
-/// What a resume was given that may differ from how its job began.
-struct Given {
-    rate: Option<crate::pacing::Rate>,
-    concurrency: Option<usize>,
-    results: Option<PathBuf>,
-    max_outage: Option<std::time::Duration>,
-    /// Replace a file at the results path that plbulk would keep.
-    overwrite: bool,
-}
-
-async fn resume_job(job: JobRef, given: Given, quiet: bool, json: bool) -> Result<i32, Error> {
-    let mut options = job.options()?;
-    if let Some(r) = given.rate {
-        options.rate = r.to_string();
-    }
-    if let Some(c) = given.concurrency {
-        options.concurrency = c.max(1);
-    }
-    if let Some(p) = given.results {
-        options.results = absolute(&p);
-    }
-    if let Some(d) = given.max_outage {
-        options.max_outage_ms = Some(d.as_millis() as u64);
-    }
-    let _held = job.lock()?;
-    let journal = Arc::new(Journal::open(&job.journal_path()).map_err(job::JobError::from)?);
-    if job.meta.state == JobState::Abandoned {
-        return Err(Error::Refused(format!(
-            "job {} was abandoned: it does not run again. Run its input as a new job (rows already done are found and recorded as already existed), or undo what it did with plbulk undo {}",
-            job.meta.id, job.meta.id
-        )));
-    }
-    // Before the first call: the results go where the job's own are, or are refused.
-    let inputs: Vec<&str> = job.meta.inputs.iter().map(|f| f.path.as_str()).collect();
-    crate::outputs::results_for_job(&options.results, &job.meta.id, &inputs, given.overwrite)?;
-    if job.meta.state == JobState::Finished {
-        let counts = journal.counts().map_err(job::JobError::from)?;
-        if !quiet {
-            outln!(
-                "Job {} finished already: {}.",
-                job.meta.id,
-                results::summary_line(&counts)
-            );
-        }
-        let code = exit_for(&counts);
-        return Ok(
-            if results_or_hint(&job, &journal, &options, None, quiet, given.overwrite) {
+async fn resume_job(
+    job: job::JobRef,
+    given: Given,
+    input_lock: Option<job::InputLock>,
+    quiet: bool,
+    json: bool,
+) -> Result<i32, Error> {
+    let held = match pipeline::open_job(job, &given, input_lock)? {
+        Opened::Ready(held) => held,
+        Opened::Finished(held) => {
+            let counts = held.counts()?;
+            if !quiet {
+                outln!(
+                    "Job {} finished already: {}.",
+                    held.id(),
+                    results::summary_line(&counts)
+                );
+            }
+            let code = exit_for(&counts);
+            let outputs = pipeline::write_outputs(&held, None, given.overwrite);
+            return Ok(if print_outputs(&held, &outputs, quiet) {
                 code
             } else {
                 EXIT_ROWS_FAILED.max(code)
-            },
-        );
-    }
-    if let Some(why) = job::changed_inputs(&job.meta) {
-        return Err(Error::Refused(why));
-    }
-    let conn = connect_as(&job, &journal, &options, "resume it").await?;
+            });
+        }
+    };
+    let conn = pipeline::connect_job(&held.job, &held.journal, &held.options, "resume it").await?;
     if !quiet {
-        let counts = journal.counts().map_err(job::JobError::from)?;
+        let counts = held.counts()?;
         outln!(
             "Resuming job {} on {}: {} so far.",
-            job.meta.id,
-            match &options.rehearsal {
+            held.id(),
+            match &held.options.rehearsal {
                 Some(r) => format!("the in-process sandbox, on {}", r.describe()),
-                None => job.meta.base_url.clone(),
+                None => held.job.meta.base_url.clone(),
             },
             results::summary_line(&counts)
         );
     }
-    drive(job, journal, conn, &options, quiet, json, given.overwrite).await
+    drive(held, conn, quiet, json, given.overwrite).await
 }
 
 /// The account a run rehearses on, if it is a rehearsal.
@@ -309,112 +245,80 @@ fn settings_of(args: &RunArgs) -> Result<Option<Settings>, Error> {
         .map_err(|e| Error::Refused(e.to_string()))
 }
 
-/// A connection to the account `job` ran on: its rehearsal's account, or its endpoint with
-/// its key. Credentials for another key are refused, saying what they were for (`to`).
-pub(super) async fn connect_as(
-    job: &JobRef,
-    journal: &Journal,
-    options: &JobOptions,
-    to: &str,
-) -> Result<Connection, Error> {
-    if let Some(account) = job::Account::of_job(job, journal, options)? {
-        return Ok(Connection::open(options, None, Some(account)).await?);
-    }
-    let settings = Settings::load(Some(job.meta.base_url.as_str()))
-        .map_err(|e| Error::Refused(e.to_string()))?;
-    if settings.credentials.is_none() {
-        // Not "or rehearse": the job ran on the real account, and goes on there or nowhere.
-        return Err(Error::Refused(format!(
-            "no API credentials: set PLBULK_API_KEY and PLBULK_API_SECRET (or api_key and api_secret in the config file) for key {}, which job {} ran with, to {to}",
-            job.meta.key_id, job.meta.id
-        )));
-    }
-    let conn = Connection::open(options, Some(&settings), None).await?;
-    if conn.key_id != job.meta.key_id {
-        let why = format!(
-            "job {} ran with API key {}, and the credentials now set are for key {}: set that key's credentials to {to}",
-            job.meta.id, job.meta.key_id, conn.key_id
-        );
-        conn.close().await;
-        return Err(Error::Refused(why));
-    }
-    Ok(conn)
-}
-
-/// Runs the engine with Ctrl-C handling and progress, then writes the results. Every end is
-/// said as it is: a job that stopped for any reason (Ctrl-C, a refused key, an outage, a
-/// journal that cannot be written) ends interrupted, exit 3, with the line that resumes it.
+/// Runs the job with Ctrl-C as its stop and progress shown, then writes the results. Every
+/// end is said as it is: a job that stopped for any reason (Ctrl-C, a refused key, an outage,
+/// a journal that cannot be written) ends interrupted, exit 3, with the line that resumes it.
 pub(super) async fn drive(
-    job: JobRef,
-    journal: Arc<Journal>,
-    conn: Connection,
-    options: &JobOptions,
+    held: Held,
+    conn: crate::job::Connection,
     quiet: bool,
     json: bool,
     overwrite: bool,
 ) -> Result<i32, Error> {
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let job_id = job.meta.id.clone();
-    let signals = tokio::spawn(async move {
-        if wait_for_interrupt().await {
-            tell("
-Stopping: no new rows, and nothing more is sent; the answers of the requests already sent are recorded. Ctrl-C again to quit at once (the job stays resumable).");
-            let _ = stop_tx.send(true);
-        }
-        if wait_for_interrupt().await {
-            tell(&format!("Quit. Resume with: plbulk resume {job_id}"));
-            std::process::exit(EXIT_INTERRUPTED);
-        }
-    });
-
-    let progress = progress_for(&journal, &conn, options, quiet)?;
+    let stop = pipeline::Stop::new();
+    let signals = {
+        let (stop, id) = (stop.clone(), held.id().to_string());
+        tokio::spawn(async move {
+            if wait_for_interrupt().await {
+                tell("\nStopping: no new rows, and nothing more is sent; the answers of the requests already sent are recorded. Ctrl-C again to quit at once (the job stays resumable).");
+                stop.stop();
+            }
+            if wait_for_interrupt().await {
+                tell(&format!("Quit. Resume with: plbulk resume {id}"));
+                std::process::exit(EXIT_INTERRUPTED);
+            }
+        })
+    };
+    let progress = Progress::of_board(held.board()?, conn.calls.clone(), held.options.rate, quiet);
     let ticker = progress.ticker();
-    let outages = tell_outages(&conn, progress.clone());
-    let finish = job::execute(
-        &job,
-        journal.clone(),
-        &conn,
-        options,
-        stop_rx,
-        progress.clone(),
-    )
-    .await;
+    let running = pipeline::start(held, conn, stop, progress.clone());
+    let ran = running.wait().await;
     ticker.abort();
-    outages.abort();
     progress.finish();
     signals.abort();
-    let calls = conn.calls.total();
-    let unreached = conn.calls.unreached();
-    conn.close().await;
-    let finish = match finish {
-        Ok(f) => f,
-        Err(e) => return journal_failed(&job, &journal, e),
+    let done = match pipeline::finish(ran, overwrite)? {
+        Ended::Ran(done) => done,
+        Ended::JournalFailed {
+            held,
+            error,
+            marked,
+        } => {
+            eprintln!(
+                "error: {error}\nThe job stopped: its journal could not be written, so nothing more was sent. Rows already recorded are safe{}. Free some space (or fix the drive), then resume with: plbulk resume {}",
+                if marked {
+                    ""
+                } else {
+                    " (plbulk status shows the job as interrupted once its process has ended)"
+                },
+                held.id()
+            );
+            return Ok(EXIT_INTERRUPTED);
+        }
     };
-
-    let counts = journal.counts().map_err(job::JobError::from)?;
-    let results_ok = results_or_hint(&job, &journal, options, Some(calls), quiet, overwrite);
+    let id = done.held.id();
+    let results_ok = print_outputs(&done.held, &done.outputs, quiet);
     if json {
-        let status = crate::status::of(&job, Some(calls))?;
+        let status = crate::status::of(&done.held.job, Some(done.calls))?;
         outln!("{}", to_json(&status));
     }
     if !quiet {
-        let apart = if unreached > 0 {
+        let apart = if done.unreached > 0 {
             format!(
                 " ({} could not connect)",
-                crate::words::count(unreached, "more attempt")
+                crate::words::count(done.unreached, "more attempt")
             )
         } else {
             String::new()
         };
         outln!(
-            "{}: {}. Calls made: {calls}{apart}.",
-            job.meta.id,
-            results::summary_line(&counts)
+            "{id}: {}. Calls made: {}{apart}.",
+            results::summary_line(&done.counts),
+            done.calls
         );
     }
-    let code = match finish {
+    let code = match &done.finish {
         Finish::Interrupted(why) => {
-            let how = interrupted_text(&why, &job.meta.id);
+            let how = interrupted_text(why, id);
             // With --json, stdout is the document's alone.
             if json {
                 eprintln!("{how}");
@@ -423,13 +327,159 @@ Stopping: no new rows, and nothing more is sent; the answers of the requests alr
             }
             EXIT_INTERRUPTED
         }
-        Finish::Completed => exit_for(&counts),
+        Finish::Completed => exit_for(&done.counts),
     };
     Ok(if results_ok || code == EXIT_INTERRUPTED {
         code
     } else {
         EXIT_ROWS_FAILED.max(code)
     })
+}
+
+/// Says what the job's end wrote; when writing failed (a file open in Excel, a full disk),
+/// says so with the way to write them elsewhere, and returns false: the job's outcome is safe
+/// in its journal.
+fn print_outputs(held: &Held, out: &Outputs, quiet: bool) -> bool {
+    if let (Some(path), false) = (&out.results, quiet) {
+        outln!("Results: {}", path.display());
+    }
+    if let (Some(kept), false) = (&out.kept, quiet) {
+        outln!(
+            "{} was changed since this job wrote it (it may hold your fixes), and is kept.",
+            kept.display()
+        );
+    }
+    if let (Some((path, n)), false) = (&out.to_fix, quiet) {
+        outln!(
+            "To fix: {} ({} that did not succeed, in the template's columns: fix them and run that file)",
+            path.display(),
+            crate::words::count(*n, "row")
+        );
+    }
+    if out.not_run > 0 && !quiet {
+        outln!(
+            "Not run yet: {} (not in the to-fix file: plbulk resume {} runs them)",
+            crate::words::count(out.not_run, "row"),
+            held.id()
+        );
+    }
+    match &out.error {
+        None => true,
+        Some(e) => {
+            eprintln!(
+                "{e}\nThe job's outcome is safe in its journal: write the results elsewhere with plbulk results {} --out OTHER.xlsx",
+                held.id()
+            );
+            false
+        }
+    }
+}
+
+/// Pre-flight findings printed before a run goes on; the rest are counted, and `validate
+/// --online` reports them all.
+const PREFLIGHT_SHOWN: usize = 10;
+
+/// The online pre-flight, its findings printed: None when its errors refuse the run (said on
+/// stderr).
+async fn preflight(
+    planned: &pipeline::Planned,
+    conn: &crate::job::Connection,
+    existing: crate::engine::Existing,
+    skip_invalid: bool,
+    quiet: bool,
+) -> Result<Option<pipeline::Preflight>, Error> {
+    let busy = crate::progress::Busy::start(
+        "Checking the account before any write (customers, numbers, products, postcodes)",
+        conn.calls.clone(),
+        quiet,
+    );
+    let checked = pipeline::preflight(planned, conn, Some(existing)).await;
+    drop(busy);
+    let pre = checked.map_err(|e| {
+        Error::reading(
+            "the check of the account before the run could not read it; nothing was sent (try again, or skip the check with --no-preflight)",
+            &e,
+        )
+    })?;
+    let errors = pre.errors();
+    if !quiet {
+        let warnings = pre.said().count() - errors;
+        if errors + warnings > 0 {
+            outln!(
+                "Pre-flight: {}, {}.",
+                crate::words::count(errors as u64, "error"),
+                crate::words::count(warnings as u64, "warning")
+            );
+            super::validate::print_findings(
+                pre.said(),
+                (errors + warnings) as u64,
+                PREFLIGHT_SHOWN,
+                &format!(
+                    "(plbulk validate --online {} writes a report of them all)",
+                    shell_words(&planned.inputs.files)
+                ),
+            );
+        }
+    } else {
+        // Quiet (or --json, whose stdout is the document's alone): the errors still, on stderr.
+        for f in pre.said().filter(|f| f.severity == Severity::Error) {
+            eprintln!("  {f}");
+        }
+    }
+    if pre.refuses(skip_invalid) {
+        eprintln!(
+            "refused: the online pre-flight found {errors} error{}; nothing was written. Fix them, or run with --skip-invalid to run the other rows and record these as invalid.",
+            if errors == 1 { "" } else { "s" }
+        );
+        return Ok(None);
+    }
+    let unchanged = pre.checked.unchanged.len();
+    if !quiet && unchanged > 0 {
+        outln!(
+            "  {} nothing in the account and will not be sent.",
+            match unchanged {
+                1 => "1 update row changes".to_string(),
+                n => format!("{n} update rows change"),
+            }
+        );
+    }
+    Ok(Some(pre))
+}
+
+/// `--dry-run`: the plan's calls in order, and, read from the account (without a write), each
+/// field an update row would change and the rows that would change nothing.
+async fn dry_run(
+    mut planned: pipeline::Planned,
+    args: &RunArgs,
+    quiet: bool,
+) -> Result<i32, Error> {
+    let rate = args.rate.unwrap_or_default();
+    if !args.no_preflight {
+        let settings = settings_of(args)?;
+        let opened = pipeline::connect_reading(
+            rate,
+            rehearsal_of(args),
+            settings.as_ref(),
+            "plbulk run --dry-run",
+        )
+        .await;
+        match opened {
+            Ok(conn) => {
+                let r = preflight(&planned, &conn, args.existing, true, quiet).await;
+                conn.close().await;
+                if let Some(pre) = r? {
+                    pre.apply(&mut planned.plan);
+                    print_changes(&planned, &pre.checked.changes);
+                }
+            }
+            Err(e) => outln!(
+                "The account's current values are not shown ({e}); the calls below are the plan's."
+            ),
+        }
+    }
+    outln!("Dry run: nothing is sent. The job would make, in this order:");
+    print_calls(&planned.plan, rate);
+    Ok(EXIT_OK)
 }
 
 /// Why the job stopped, and the way on.
@@ -446,161 +496,6 @@ fn interrupted_text(why: &crate::client::Halt, id: &str) -> String {
             why.to_string().trim_start_matches("not sent: ")
         ),
     }
-}
-
-/// The journal could not be written (a full disk, a failing drive): nothing more was sent
-/// once it failed. Said as it is, with the way on, and the job marked interrupted if the
-/// journal still takes that.
-fn journal_failed(job: &JobRef, journal: &Journal, e: job::JobError) -> Result<i32, Error> {
-    let marked = journal.set_job_state(JobState::Interrupted).is_ok();
-    eprintln!(
-        "error: {e}\nThe job stopped: its journal could not be written, so nothing more was sent. Rows already recorded are safe{}. Free some space (or fix the drive), then resume with: plbulk resume {}",
-        if marked {
-            ""
-        } else {
-            " (plbulk status shows the job as interrupted once its process has ended)"
-        },
-        job.meta.id
-    );
-    Ok(EXIT_INTERRUPTED)
-}
-
-/// Tells the user, as it happens, that the API stopped answering and when it answers again.
-fn tell_outages(conn: &Connection, progress: Arc<Progress>) -> tokio::task::JoinHandle<()> {
-    use crate::client::{health::clock, HealthStatus};
-    let mut rx = conn.client.health().subscribe();
-    tokio::spawn(async move {
-        let mut said_every = None;
-        while rx.changed().await.is_ok() {
-            let status = rx.borrow_and_update().clone();
-            match status {
-                HealthStatus::Down {
-                    since_ms,
-                    last_error,
-                    probe_every,
-                    waiting,
-                } => {
-                    // Said when it begins and as the wait between tries grows, not per request.
-                    if said_every == Some(probe_every) {
-                        continue;
-                    }
-                    said_every = Some(probe_every);
-                    progress.println(&format!(
-                        "The API has not answered since {} ({last_error}); {} waiting; trying again every {}. plbulk goes on by itself when it answers.",
-                        clock(since_ms),
-                        crate::words::count(waiting as u64, "request"),
-                        humantime::format_duration(probe_every)
-                    ));
-                }
-                HealthStatus::Answering {
-                    recovered_from_ms: Some(since),
-                } => {
-                    said_every = None;
-                    let down = Duration::from_millis(
-                        (crate::journal::now_ms() - since).max(0) as u64 / 1000 * 1000,
-                    );
-                    progress.println(&format!(
-                        "The API answers again (it did not for {}); carrying on.",
-                        humantime::format_duration(down)
-                    ));
-                }
-                HealthStatus::Answering {
-                    recovered_from_ms: None,
-                }
-                | HealthStatus::Halted(_) => {}
-            }
-        }
-    })
-}
-
-fn progress_for(
-    journal: &Journal,
-    conn: &Connection,
-    options: &JobOptions,
-    quiet: bool,
-) -> Result<Arc<Progress>, Error> {
-    Progress::of_journal(journal, conn.calls.clone(), options.rate(), quiet)
-        .map_err(|e| job::JobError::from(e).into())
-}
-
-/// Writes the results; when that fails (a file open in Excel, a full disk), says so with the
-/// way to write them elsewhere, and returns false: the job's outcome is safe in its journal.
-fn results_or_hint(
-    job: &JobRef,
-    journal: &Journal,
-    options: &JobOptions,
-    calls: Option<u64>,
-    quiet: bool,
-    overwrite: bool,
-) -> bool {
-    match write_results(&job.dir, journal, options, calls, quiet, overwrite) {
-        Ok(()) => true,
-        Err(e) => {
-            eprintln!(
-                "{e}\nThe job's outcome is safe in its journal: write the results elsewhere with plbulk results {} --out OTHER.xlsx",
-                job.meta.id
-            );
-            false
-        }
-    }
-}
-
-fn write_results(
-    job_dir: &Path,
-    journal: &Journal,
-    options: &JobOptions,
-    calls: Option<u64>,
-    quiet: bool,
-    overwrite: bool,
-) -> Result<(), Error> {
-    results::write(journal, &options.results, calls).map_err(|e| Error::Io(e.to_string()))?;
-    if !quiet {
-        outln!("Results: {}", options.results.display());
-    }
-    if options.undo_of.is_some() {
-        // An undo's rows are not the user's to fix and run again: its results say what is
-        // left to do by hand.
-        return Ok(());
-    }
-    // The partner fixes rows in the to-fix file: one changed since this job wrote it is kept.
-    let to_fix = crate::outputs::to_fix(&options.results, job_dir, overwrite);
-    let n = results::write_to_fix(journal, &to_fix.path).map_err(|e| Error::Io(e.to_string()))?;
-    if n == 0 {
-        // An old one of the job's own would list rows that are done now.
-        if to_fix.may_remove() {
-            let _ = std::fs::remove_file(&to_fix.path);
-        }
-        crate::outputs::record_written(job_dir, &to_fix.path);
-    } else {
-        crate::outputs::record_written(job_dir, &to_fix.path);
-        if let (Some(kept), false) = (&to_fix.kept, quiet) {
-            outln!(
-                "{} was changed since this job wrote it (it may hold your fixes), and is kept.",
-                kept.display()
-            );
-        }
-        if !quiet {
-            outln!(
-                "To fix: {} ({} that did not succeed, in the template's columns: fix them and run that file)",
-                to_fix.path.display(),
-                crate::words::count(n as u64, "row")
-            );
-        }
-    }
-    let unrun = journal
-        .counts()
-        .map_err(job::JobError::from)?
-        .iter()
-        .find(|(s, _)| *s == RowState::Pending)
-        .map_or(0, |(_, n)| *n);
-    if unrun > 0 && !quiet {
-        let id = journal.meta().map_err(job::JobError::from)?.id;
-        outln!(
-            "Not run yet: {} (not in the to-fix file: plbulk resume {id} runs them)",
-            crate::words::count(unrun, "row")
-        );
-    }
-    Ok(())
 }
 
 fn exit_for(counts: &[(RowState, u64)]) -> i32 {
@@ -657,174 +552,8 @@ fn tell(line: &str) {
     let _ = writeln!(std::io::stderr(), "{line}");
 }
 
-/// Pre-flight findings printed before a run goes on; the rest are counted, and `validate
-/// --online` reports them all.
-const PREFLIGHT_SHOWN: usize = 10;
-
-/// What the pre-flight lets a run do.
-enum Preflight {
-    /// Go on; what the update rows change, field by field.
-    Go(Vec<crate::preflight::Change>),
-    /// Refused for its errors, said on stderr.
-    Refused,
-}
-
-/// The online pre-flight, applied to the plan: its errors make rows invalid (or refuse the
-/// run), and update rows that would change nothing end as *no change* without a call. Its
-/// findings are printed.
-async fn preflight(
-    inputs: &crate::plan::Inputs,
-    plan: &mut crate::plan::Plan,
-    conn: &Connection,
-    existing: crate::engine::Existing,
-    skip_invalid: bool,
-    quiet: bool,
-) -> Result<Preflight, Error> {
-    let busy = crate::progress::Busy::start(
-        "Checking the account before any write (customers, numbers, products, postcodes)",
-        conn.calls.clone(),
-        quiet,
-    );
-    let checked = crate::preflight::check(inputs, plan, &conn.look, Some(existing)).await;
-    drop(busy);
-    let checked = checked
-        .map_err(|e| {
-            Error::reading(
-                "the check of the account before the run could not read it; nothing was sent (try again, or skip the check with --no-preflight)",
-                &e,
-            )
-        })?;
-    let errors = checked
-        .findings
-        .iter()
-        .filter(|(_, f)| f.severity == crate::findings::Severity::Error)
-        .count();
-    if !quiet {
-        use crate::findings::Severity;
-        let said = checked
-            .findings
-            .iter()
-            .map(|(_, f)| f)
-            .filter(|f| f.severity != Severity::Note);
-        let warnings = said.clone().count() - errors;
-        if errors + warnings > 0 {
-            outln!(
-                "Pre-flight: {}, {}.",
-                crate::words::count(errors as u64, "error"),
-                crate::words::count(warnings as u64, "warning")
-            );
-            super::validate::print_findings(
-                said,
-                (errors + warnings) as u64,
-                PREFLIGHT_SHOWN,
-                &format!(
-                    "(plbulk validate --online {} writes a report of them all)",
-                    inputs
-                        .files
-                        .iter()
-                        .map(|f| shell_word(f))
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                ),
-            );
-        }
-    } else {
-        // Quiet (or --json, whose stdout is the document's alone): the errors still, on stderr.
-        for (_, f) in checked
-            .findings
-            .iter()
-            .filter(|(_, f)| f.severity == crate::findings::Severity::Error)
-        {
-            eprintln!("  {f}");
-        }
-    }
-    if errors > 0 && !skip_invalid {
-        eprintln!(
-            "refused: the online pre-flight found {errors} error{}; nothing was written. Fix them, or run with --skip-invalid to run the other rows and record these as invalid.",
-            if errors == 1 { "" } else { "s" }
-        );
-        return Ok(Preflight::Refused);
-    }
-    for (i, f) in &checked.findings {
-        if f.severity == crate::findings::Severity::Error {
-            let row = &mut plan.rows[*i];
-            row.state = RowState::Invalid;
-            row.work = None;
-            row.detail = Some(match &f.header {
-                Some(h) => format!("{h}: {}", f.message),
-                None => f.message.clone(),
-            });
-        }
-    }
-    for &i in &checked.unchanged {
-        let row = &mut plan.rows[i];
-        if row.state == RowState::Pending {
-            row.state = RowState::Unchanged;
-            row.work = None;
-            row.detail = Some("the account holds these values already: not sent".into());
-        }
-    }
-    if !quiet && !checked.unchanged.is_empty() {
-        outln!(
-            "  {} nothing in the account and will not be sent.",
-            match checked.unchanged.len() {
-                1 => "1 update row changes".to_string(),
-                n => format!("{n} update rows change"),
-            }
-        );
-    }
-    Ok(Preflight::Go(checked.changes))
-}
-
-/// `--dry-run`: the plan's calls in order, and, read from the account (without a write), each
-/// field an update row would change and the rows that would change nothing.
-async fn dry_run(
-    inputs: &crate::plan::Inputs,
-    mut plan: crate::plan::Plan,
-    args: &RunArgs,
-    quiet: bool,
-) -> Result<i32, Error> {
-    let rate = args.rate.unwrap_or_default();
-    if !args.no_preflight {
-        let settings = settings_of(args)?;
-        let options = JobOptions::reading(rate);
-        let options = JobOptions {
-            sandbox: rehearsal_of(args).is_some(),
-            rehearsal: rehearsal_of(args),
-            ..options
-        };
-        let account = options
-            .rehearsal
-            .as_ref()
-            .map(|r| job::Account::for_new(r, true, "plbulk run --dry-run"))
-            .transpose();
-        let opened = match account {
-            Ok(account) => Connection::open(&options, settings.as_ref(), account).await,
-            Err(e) => Err(e),
-        };
-        match opened {
-            Ok(conn) => {
-                let r = preflight(inputs, &mut plan, &conn, args.existing, true, quiet).await;
-                conn.close().await;
-                if let Preflight::Go(changes) = r? {
-                    print_changes(&plan, inputs, &changes);
-                }
-            }
-            Err(e) => outln!(
-                "The account's current values are not shown ({e}); the calls below are the plan's."
-            ),
-        }
-    }
-    outln!("Dry run: nothing is sent. The job would make, in this order:");
-    print_calls(&plan, rate);
-    Ok(EXIT_OK)
-}
-
-fn print_changes(
-    plan: &crate::plan::Plan,
-    inputs: &crate::plan::Inputs,
-    changes: &[crate::preflight::Change],
-) {
+fn print_changes(planned: &pipeline::Planned, changes: &[crate::preflight::Change]) {
+    let (plan, inputs) = (&planned.plan, &planned.inputs);
     if changes.is_empty() {
         return;
     }
@@ -892,13 +621,7 @@ pub(super) fn print_calls(plan: &crate::plan::Plan, rate: crate::pacing::Rate) {
     );
 }
 
-/// The results path from the working directory: the job is resumed from anywhere, and the
-/// file need not exist yet.
-pub(super) fn absolute(p: &Path) -> PathBuf {
-    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
-}
-
-fn shell_word(p: &Path) -> String {
+fn shell_word(p: &std::path::Path) -> String {
     let s = p.display().to_string();
     if s.chars()
         .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
@@ -907,4 +630,13 @@ fn shell_word(p: &Path) -> String {
     } else {
         format!("'{}'", s.replace('\'', "'\\''"))
     }
+}
+
+/// The input files as one would type them again.
+fn shell_words(files: &[PathBuf]) -> String {
+    files
+        .iter()
+        .map(|f| shell_word(f))
+        .collect::<Vec<_>>()
+        .join(" ")
 }

@@ -1,16 +1,18 @@
-//! `plbulk undo JOB` and `plbulk abandon JOB`: reverse a job as a job of its own, and give up
-//! an unfinished one so that it can be undone as far as it went.
+//! `plbulk undo JOB` and `plbulk abandon JOB`: reverse a job as a job of its own (through the
+//! [`crate::pipeline`], as any job), and give up an unfinished one so that it can be undone as
+//! far as it went.
 
 use std::sync::Arc;
 
 use crate::cli::{AbandonArgs, UndoArgs};
-use crate::job::{self, JobOptions, JobRef};
+use crate::job::{self, JobOptions};
 use crate::journal::Journal;
 use crate::model::JobState;
+use crate::pipeline;
 use crate::rehearsal::Rehearsal;
 use crate::undo;
 
-use super::run::{absolute, connect_as, drive, print_calls};
+use super::run::{drive, print_calls};
 use super::{Error, EXIT_OK};
 
 pub async fn run(args: UndoArgs, quiet: bool) -> Result<i32, Error> {
@@ -19,7 +21,7 @@ pub async fn run(args: UndoArgs, quiet: bool) -> Result<i32, Error> {
     }
     let root = job::jobs_root(args.job_dir.as_deref());
     let source = job::find(&root, Some(&args.job))?;
-    let was = undoable(&source)?;
+    let was = pipeline::undoable(&source)?;
     let id = &source.meta.id;
     if args.sandbox && !was.sandbox {
         return Err(Error::Refused(format!(
@@ -28,43 +30,30 @@ pub async fn run(args: UndoArgs, quiet: bool) -> Result<i32, Error> {
         )));
     }
     // One undo of a job: an unfinished one goes on, a finished one is not done again.
-    if let Some(earlier) = job::list(&root)
-        .into_iter()
-        .rev()
-        .find(|j| j.options().is_ok_and(|o| o.undo_of.as_deref() == Some(id)))
-    {
-        if earlier.meta.state.is_open() {
-            if !quiet {
-                outln!(
-                    "Job {id} has an unfinished undo, {}: resuming it.",
-                    earlier.meta.id
-                );
-            }
-            return super::run::resume(
-                crate::cli::ResumeArgs {
-                    job: Some(earlier.meta.id.clone()),
-                    job_dir: args.job_dir.clone(),
-                    concurrency: args.concurrency,
-                    rate: args.rate,
-                    results: args.results.clone(),
-                    max_outage: None,
-                    overwrite: args.overwrite,
-                },
-                quiet,
-            )
-            .await;
+    if let Some(earlier) = pipeline::undo_begun(&root, &source)? {
+        if !quiet {
+            outln!(
+                "Job {id} has an unfinished undo, {}: resuming it.",
+                earlier.meta.id
+            );
         }
-        return Err(Error::Refused(format!(
-            "job {id} was undone already, by job {} ({}): plbulk status {} shows what it did",
-            earlier.meta.id,
-            earlier.meta.state.as_str(),
-            earlier.meta.id
-        )));
+        return super::run::resume(
+            crate::cli::ResumeArgs {
+                job: Some(earlier.meta.id.clone()),
+                job_dir: args.job_dir.clone(),
+                concurrency: args.concurrency,
+                rate: args.rate,
+                results: args.results.clone(),
+                max_outage: None,
+                overwrite: args.overwrite,
+            },
+            quiet,
+        )
+        .await;
     }
 
-    let journal = Journal::open(&source.journal_path()).map_err(job::JobError::from)?;
-    let up = undo::plan(&journal, args.force).map_err(job::JobError::from)?;
-    let rate = args.rate.unwrap_or_else(|| was.rate());
+    let (journal, up) = pipeline::plan_undo(&source, args.force)?;
+    let rate = args.rate.unwrap_or(was.rate);
     if args.dry_run {
         outln!("Dry run of the undo of job {id}: nothing is sent. It would make, in this order:");
         print_calls(&up.plan, rate);
@@ -81,7 +70,7 @@ pub async fn run(args: UndoArgs, quiet: bool) -> Result<i32, Error> {
     let results = crate::outputs::results_for_new_job(
         &requested,
         &sources,
-        super::run::held_by(&root, &requested),
+        pipeline::results_held_by(&root, &requested),
         args.overwrite,
         &crate::outputs::stamp_now(),
     )?;
@@ -108,9 +97,9 @@ pub async fn run(args: UndoArgs, quiet: bool) -> Result<i32, Error> {
     let options = JobOptions {
         kind: None,
         sandbox: was.sandbox,
-        results: absolute(&results.path),
+        results: pipeline::absolute(&results.path),
         concurrency: args.concurrency.unwrap_or(was.concurrency),
-        rate: rate.to_string(),
+        rate,
         existing: was.existing,
         skip_invalid: false,
         timeout_ms: was.timeout_ms,
@@ -125,26 +114,19 @@ pub async fn run(args: UndoArgs, quiet: bool) -> Result<i32, Error> {
         one_shot: false,
     };
     // On the account the job ran on: its rehearsal's sandbox, or its endpoint with its key.
-    let conn = connect_as(&source, &journal, &options, "undo it").await?;
-    let (job, journal) = job::create(
-        &root,
-        Vec::new(),
-        &options,
-        &up.plan,
-        &conn.base_url,
-        &conn.key_id,
-    )?;
-    let _held = job.lock()?;
+    let mut conn = pipeline::connect_job(&source, &journal, &options, "undo it").await?;
+    let held = pipeline::create_job(&root, Vec::new(), &up.plan, options, &mut conn, None)?;
     if !quiet {
         outln!(
             "Job {} undoes job {id} on {}: {}; journal {}",
-            job.meta.id,
+            held.id(),
             conn.base_url,
             crate::words::count(up.plan.rows.len() as u64, "row"),
-            job.journal_path().display()
+            held.job.journal_path().display()
         );
     }
-    drive(job, journal, conn, &options, quiet, false, args.overwrite).await
+    drop(up);
+    drive(held, conn, quiet, false, args.overwrite).await
 }
 
 /// Whether to ask before starting: only someone at a terminal can answer, and a script must
@@ -163,23 +145,6 @@ fn confirm(question: &str) -> bool {
     match std::io::stdin().read_line(&mut answer) {
         Ok(0) | Err(_) => false,
         Ok(_) => matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes"),
-    }
-}
-
-/// The options of a job that may be undone, or why it may not.
-fn undoable(source: &JobRef) -> Result<JobOptions, Error> {
-    let was = source.options()?;
-    let id = &source.meta.id;
-    if let Some(of) = &was.undo_of {
-        return Err(Error::Refused(format!(
-            "job {id} is the undo of job {of}: an undo is not undone. To do again what {of} did, run its input again"
-        )));
-    }
-    match source.meta.state {
-        JobState::Finished | JobState::Abandoned => Ok(was),
-        JobState::Running | JobState::Interrupted => Err(Error::Refused(format!(
-            "job {id} is not finished: finish it first (plbulk resume {id}), or give it up (plbulk abandon {id}) to undo what it has done so far"
-        ))),
     }
 }
 

@@ -4,10 +4,10 @@ use crate::cli::ValidateArgs;
 use crate::findings::{Finding, Severity};
 use crate::report;
 
-use super::{parse_kind, Error, EXIT_OK, EXIT_REFUSED};
+use super::{Error, EXIT_OK, EXIT_REFUSED};
 
 pub async fn run(args: ValidateArgs, quiet: bool) -> Result<i32, Error> {
-    let kind = args.kind.as_deref().map(parse_kind).transpose()?;
+    let kind = args.kind;
     let report_path = args
         .report
         .clone()
@@ -20,13 +20,14 @@ pub async fn run(args: ValidateArgs, quiet: bool) -> Result<i32, Error> {
     let mut changes = None;
     let (outcome, unreadable) = if args.online {
         // The pre-flight needs the plan, and the plan the rows: read once, keeping them.
-        let (inputs, plan) = crate::job::prepare(&args.files, kind);
-        let (online, lines) = if inputs.unreadable.is_empty() {
-            online_findings(&args, &inputs, &plan).await?
+        let planned = crate::pipeline::read(&args.files, kind).plan();
+        let (online, lines) = if planned.inputs.unreadable.is_empty() {
+            online_findings(&args, &planned).await?
         } else {
             (Vec::new(), Vec::new())
         };
         changes = Some(lines);
+        let inputs = planned.inputs;
         let mut outcome = inputs.outcome;
         if inputs.unreadable.is_empty() {
             outcome
@@ -98,16 +99,15 @@ pub async fn run(args: ValidateArgs, quiet: bool) -> Result<i32, Error> {
 /// update row would change.
 async fn online_findings(
     args: &ValidateArgs,
-    inputs: &crate::plan::Inputs,
-    plan: &crate::plan::Plan,
+    planned: &crate::pipeline::Planned,
 ) -> Result<(Vec<Finding>, Vec<report::ChangeLine>), Error> {
-    let (options, settings, account) =
-        super::reading_options(args.rate, args.sandbox, args.base_url.as_deref())?;
-    let conn = crate::job::Connection::open(&options, settings.as_ref(), account).await?;
-    let found = crate::preflight::check(inputs, plan, &conn.look, None).await;
+    let (inputs, plan) = (&planned.inputs, &planned.plan);
+    let conn = crate::pipeline::look(args.rate, args.sandbox, args.base_url.as_deref()).await?;
+    let found = crate::pipeline::preflight(planned, &conn, None).await;
     conn.close().await;
-    let found =
-        found.map_err(|e| Error::reading("the online checks could not read the account", &e))?;
+    let found = found
+        .map_err(|e| Error::reading("the online checks could not read the account", &e))?
+        .checked;
     let lines = found
         .changes
         .iter()
