@@ -182,7 +182,7 @@ Examples:
 
 #[derive(Args, Debug)]
 pub struct UiArgs {
-    /// Address and port to serve on: a loopback address only (127.0.0.1, [::1], localhost);
+    /// Address and port to serve on: a loopback address only (127.0.0.1, `[::1]`, localhost);
     /// port 0 picks a free one.
     #[arg(long, default_value = "127.0.0.1:0")]
     pub listen: String,

@@ -2,7 +2,7 @@
 //!
 //! Each row JOB ran becomes one of:
 //! - the row that carries one entity's undo: what JOB made is removed, what it changed is put
-//!   back to its before-image (journaled with each write, see [`crate::journal::BEFORE`]), a
+//!   back to its before-image (journaled with each write, see [`RowIds::before`](crate::model::RowIds::before)), a
 //!   number's allocation goes back to whom it was allocated before;
 //! - a member of another row's undo: a later change to the same entity (the entity is undone
 //!   once, from its oldest before-image), or anything inside a customer JOB made (removing the
