@@ -570,33 +570,61 @@ pub struct Reallocation {
     pub note: Option<String>,
 }
 
+/// What a [`Work`] is, from [`Work::split`].
+#[derive(Debug, Clone, Copy)]
+pub enum Split<'a> {
+    Action(Action),
+    Undo(UndoStep<'a>),
+}
+
+/// An undo's step, borrowed from its [`Work`].
+#[derive(Debug, Clone, Copy)]
+pub enum UndoStep<'a> {
+    Remove {
+        target: &'a Target,
+        wrote: &'a Map<String, Value>,
+        force: bool,
+    },
+    Restore {
+        target: &'a Target,
+        wrote: &'a Map<String, Value>,
+        before: &'a Map<String, Value>,
+        force: bool,
+    },
+    Reallocate(&'a Reallocation),
+}
+
 impl Work {
     /// The write calls this work makes, in order (a number added and allocated makes two).
     pub fn operations(&self) -> Vec<c::Operation> {
         use c::Operation as O;
-        if let Some(a) = self.action() {
-            let all = crate::actions::spec(a).operations.iter().copied();
-            return match self {
-                Work::AddNumber { allocate_to, .. } => all
-                    .filter(|o| *o != O::AllocateNumber || allocate_to.is_some())
-                    .collect(),
-                Work::UserSettings { call, schedule, .. } => all
-                    .filter(|o| {
-                        (*o != O::UpdateCallSettings || call.is_some())
-                            && (*o != O::UpdateScheduleSettings || schedule.is_some())
-                    })
-                    .collect(),
-                _ => all.collect(),
-            };
-        }
-        match self {
-            Work::Remove { target, .. } => vec![match target {
+        let step = match self.split() {
+            Split::Action(a) => {
+                let all = crate::actions::spec(a).operations.iter().copied();
+                // A call the table lists is left out only where the row gives nothing for it.
+                return match self {
+                    Work::AddNumber { allocate_to, .. } => all
+                        .filter(|o| *o != O::AllocateNumber || allocate_to.is_some())
+                        .collect(),
+                    Work::UserSettings { call, schedule, .. } => all
+                        .filter(|o| {
+                            (*o != O::UpdateCallSettings || call.is_some())
+                                && (*o != O::UpdateScheduleSettings || schedule.is_some())
+                        })
+                        .collect(),
+                    _ => all.collect(),
+                };
+            }
+            Split::Undo(step) => step,
+        };
+        match step {
+            UndoStep::Remove { target, .. } => vec![match target {
                 Target::Customer { .. } => O::DeleteCustomer,
                 Target::User { .. } => O::DeleteCustomerUser,
                 Target::Blocked { .. } => O::DeleteBlockedNumber,
                 Target::PartnerUser { .. } => O::DeletePartnerUser,
             }],
-            Work::Restore { target, before, .. } => match target {
+            UndoStep::Restore { target, before, .. } => match target {
                 Target::Customer { .. } => {
                     let mut v = Vec::new();
                     if before.keys().any(|k| k != c::CONTRACT_MONTHS_FIELD) {
@@ -611,32 +639,10 @@ impl Work {
                 Target::Blocked { .. } => vec![O::UpdateBlockedNumber],
                 Target::PartnerUser { .. } => vec![O::UpdatePartnerUser],
             },
-            Work::Reallocate(Reallocation { before, .. }) => vec![match before {
+            UndoStep::Reallocate(Reallocation { before, .. }) => vec![match before {
                 Some(_) => O::AllocateNumber,
                 None => O::DeallocateNumber,
             }],
-            Work::AddCustomer { .. }
-            | Work::UpdateCustomer { .. }
-            | Work::DeleteCustomer { .. }
-            | Work::RegradeContract { .. }
-            | Work::UpgradePlan { .. }
-            | Work::AddUser { .. }
-            | Work::UpdateUser { .. }
-            | Work::DeleteUser { .. }
-            | Work::ResendActivation { .. }
-            | Work::ResetPassword { .. }
-            | Work::AddNumber { .. }
-            | Work::AllocateNumber { .. }
-            | Work::DeallocateNumber { .. }
-            | Work::AddBlocked { .. }
-            | Work::UpdateBlocked { .. }
-            | Work::DeleteBlocked { .. }
-            | Work::AddDevice { .. }
-            | Work::AddOrder { .. }
-            | Work::UserSettings { .. }
-            | Work::AddPartnerUser { .. }
-            | Work::UpdatePartnerUser { .. }
-            | Work::DeletePartnerUser { .. } => unreachable!("an action's calls are in its table"),
         }
     }
 
@@ -671,14 +677,15 @@ impl Work {
         }
     }
 
-    /// The row's action, as the table of actions knows it; None for an undo's work, which no
-    /// sheet holds.
-    pub fn action(&self) -> Option<Action> {
+    /// What the work is: a sheet row's action, as the table of actions knows it, or an undo's
+    /// step, which no sheet holds. The one place every variant is told apart: the rest match on
+    /// what this returns.
+    pub fn split(&self) -> Split<'_> {
         use {
             BlockedAction as B, CustomerAction as C, NumberAction as N, PartnerUserAction as P,
             UserAction as U,
         };
-        Some(match self {
+        Split::Action(match self {
             Work::AddCustomer { .. } => Action::Customer(C::Add),
             Work::UpdateCustomer { .. } => Action::Customer(C::Update),
             Work::DeleteCustomer { .. } => Action::Customer(C::Delete),
@@ -701,8 +708,48 @@ impl Work {
             Work::AddPartnerUser { .. } => Action::PartnerUser(P::Add),
             Work::UpdatePartnerUser { .. } => Action::PartnerUser(P::Update),
             Work::DeletePartnerUser { .. } => Action::PartnerUser(P::Delete),
-            Work::Remove { .. } | Work::Restore { .. } | Work::Reallocate(_) => return None,
+            Work::Remove {
+                target,
+                wrote,
+                force,
+            } => {
+                return Split::Undo(UndoStep::Remove {
+                    target,
+                    wrote,
+                    force: *force,
+                })
+            }
+            Work::Restore {
+                target,
+                wrote,
+                before,
+                force,
+            } => {
+                return Split::Undo(UndoStep::Restore {
+                    target,
+                    wrote,
+                    before,
+                    force: *force,
+                })
+            }
+            Work::Reallocate(r) => return Split::Undo(UndoStep::Reallocate(r)),
         })
+    }
+
+    /// The row's action; None for an undo's step.
+    pub fn action(&self) -> Option<Action> {
+        match self.split() {
+            Split::Action(a) => Some(a),
+            Split::Undo(_) => None,
+        }
+    }
+
+    /// The undo's step; None for a sheet row's action.
+    pub fn undo_step(&self) -> Option<UndoStep<'_>> {
+        match self.split() {
+            Split::Action(_) => None,
+            Split::Undo(step) => Some(step),
+        }
     }
 
     /// The kind of id of what this work makes (or, for an entity that existed, adopts): the
@@ -720,9 +767,9 @@ impl Work {
 
     /// Whether the work removes something: deletions wait until everything else is done.
     pub fn is_delete(&self) -> bool {
-        match self.action() {
-            Some(a) => crate::actions::spec(a).deletes,
-            None => matches!(self, Work::Remove { .. }),
+        match self.split() {
+            Split::Action(a) => crate::actions::spec(a).deletes,
+            Split::Undo(step) => matches!(step, UndoStep::Remove { .. }),
         }
     }
 }

@@ -20,9 +20,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::journal::{Journal, JournalError, ResultRow, RowRec};
-use crate::model::IdKind;
-use crate::model::{NewRow, RowState};
-use crate::model::{Reallocation, Target, Work};
+use crate::model::{IdKind, NewRow, Reallocation, RowState, Target, UndoStep, Work};
 use crate::plan::Plan;
 
 /// What undo will do, for `--dry-run` and the job's start.
@@ -581,9 +579,11 @@ impl Cx<'_> {
 /// shows the job's own cells ("add"), and "succeeded" beside them with nothing more read as
 /// "added". `work` is the undo row's; `job` the job undone. None for work no undo plans.
 pub fn reversed(work: &Work, job: &str) -> Option<String> {
-    Some(match work {
-        Work::Remove { target, .. } => format!("reversed the add: {} removed", target.describe()),
-        Work::Restore { target, wrote, .. } => {
+    Some(match work.undo_step()? {
+        UndoStep::Remove { target, .. } => {
+            format!("reversed the add: {} removed", target.describe())
+        }
+        UndoStep::Restore { target, wrote, .. } => {
             let fields: Vec<&str> = wrote.keys().map(String::as_str).collect();
             format!(
                 "reversed the update: {} put back as it was before job {job} ({})",
@@ -591,7 +591,7 @@ pub fn reversed(work: &Work, job: &str) -> Option<String> {
                 fields.join(", ")
             )
         }
-        Work::Reallocate(r) => match &r.before {
+        UndoStep::Reallocate(r) => match &r.before {
             Some(user) => format!(
                 "reversed the allocation: {} allocated back to user {user}, as before job {job}",
                 r.number
@@ -601,42 +601,19 @@ pub fn reversed(work: &Work, job: &str) -> Option<String> {
                 r.number
             ),
         },
-        // A job's own work, never an undo's.
-        Work::AddCustomer { .. }
-        | Work::UpdateCustomer { .. }
-        | Work::DeleteCustomer { .. }
-        | Work::RegradeContract { .. }
-        | Work::UpgradePlan { .. }
-        | Work::AddUser { .. }
-        | Work::UpdateUser { .. }
-        | Work::DeleteUser { .. }
-        | Work::ResendActivation { .. }
-        | Work::ResetPassword { .. }
-        | Work::AddNumber { .. }
-        | Work::AllocateNumber { .. }
-        | Work::DeallocateNumber { .. }
-        | Work::AddBlocked { .. }
-        | Work::UpdateBlocked { .. }
-        | Work::DeleteBlocked { .. }
-        | Work::AddDevice { .. }
-        | Work::AddOrder { .. }
-        | Work::UserSettings { .. }
-        | Work::AddPartnerUser { .. }
-        | Work::UpdatePartnerUser { .. }
-        | Work::DeletePartnerUser { .. } => return None,
     })
 }
 
 /// The Detail of a member of another undo row (inside a customer the job made): what its
 /// lead reversed took it too.
 pub fn reversed_with(lead: &Work, job: &str) -> Option<String> {
-    match lead {
-        Work::Remove { target, .. } => Some(format!(
+    match lead.undo_step()? {
+        UndoStep::Remove { target, .. } => Some(format!(
             "reversed the add: removed with {}",
             target.describe()
         )),
-        other => {
-            reversed(other, job).map(|why| format!("reversed with the row that carries it: {why}"))
+        UndoStep::Restore { .. } | UndoStep::Reallocate(_) => {
+            reversed(lead, job).map(|why| format!("reversed with the row that carries it: {why}"))
         }
     }
 }

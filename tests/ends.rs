@@ -24,24 +24,16 @@ fn customers(n: usize, tag: &str) -> String {
     s
 }
 
-/// plbulk with its data folder and jobs in `dir`, nothing armed, no credentials needed
-/// (every run here is on a sandbox).
-fn plbulk(dir: &Path) -> Command {
-    let mut c = Command::new(BIN);
-    c.env("PLBULK_DATA_DIR", dir.join("data"))
-        .env("PLBULK_CONFIG", no_config(dir))
-        .env_remove("PLBULK_JOB_DIR")
-        .env_remove(plbulk::failpoint::ENV);
-    c
-}
-
 fn jobs_dir(dir: &Path) -> PathBuf {
     dir.join("jobs")
 }
 
 /// A verb about jobs (`status`, `jobs`, `resume`, …) with the jobs folder of `dir`.
 fn about(dir: &Path, args: &[&str]) -> Output {
-    run(plbulk(dir).args(args).arg("--job-dir").arg(jobs_dir(dir)))
+    run(rehearsing(dir)
+        .args(args)
+        .arg("--job-dir")
+        .arg(jobs_dir(dir)))
 }
 
 fn stdout(o: &Output) -> String {
@@ -108,7 +100,7 @@ fn a_job_records_the_digest_of_the_bytes_whose_rows_it_holds() {
     std::fs::write(&input, &old).unwrap();
     let hold = d.join("hold");
     let mut child = Proc(
-        plbulk(d)
+        rehearsing(d)
             .arg("run")
             .arg(&input)
             .args(["--sandbox", "--rate", "1/s", "-q", "--job-dir"])
@@ -143,7 +135,7 @@ fn a_job_records_the_digest_of_the_bytes_whose_rows_it_holds() {
     assert_eq!(s["inputs"][0]["size"], old.len());
 
     // The new file is not the job's input: a run of it is a job of its own, with its rows.
-    let out = run(plbulk(d)
+    let out = run(rehearsing(d)
         .arg("run")
         .arg(&input)
         .args(["--sandbox", "--rate", "100/s", "--job-dir"])
@@ -174,7 +166,7 @@ fn a_damaged_journal_is_named_with_its_error_not_no_job() {
     let d = dir.path();
     let input = d.join("customers.csv");
     std::fs::write(&input, customers(2, "Acme")).unwrap();
-    let out = run(plbulk(d)
+    let out = run(rehearsing(d)
         .arg("run")
         .arg(&input)
         .args(["--sandbox", "--rate", "100/s", "-q", "--job-dir"])
@@ -246,7 +238,7 @@ fn slow_job(d: &Path, n: usize, tag: &str) -> (Proc, String) {
     std::fs::write(&input, customers(n, tag)).unwrap();
     let known = job_ids(d);
     let child = Proc(
-        plbulk(d)
+        rehearsing(d)
             .arg("run")
             .arg(&input)
             .args(["--sandbox", "--rate", "2/s", "-q", "--job-dir"])
@@ -474,7 +466,7 @@ fn a_temporary_file_left_by_a_kill_is_removed_by_the_next_write() {
     for s in &stale {
         std::fs::write(s, "Company Name\nAcme Ltd\n").unwrap();
     }
-    let out = run(plbulk(d)
+    let out = run(rehearsing(d)
         .arg("run")
         .arg(&input)
         .args(["--sandbox", "--rate", "100/s", "-q", "--job-dir"])

@@ -10,21 +10,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-/// plbulk with a data folder and config of the test's own, and no credentials.
-fn plbulk(dir: &Path) -> Command {
-    let mut c = Command::new(BIN);
-    c.current_dir(dir)
-        .env("PLBULK_DATA_DIR", dir.join("data"))
-        .env("PLBULK_JOB_DIR", dir.join("jobs"))
-        .env_remove("PLBULK_CONFIG")
-        .env_remove("PLBULK_API_KEY")
-        .env_remove("PLBULK_API_SECRET")
-        .env_remove("PLBULK_BASE_URL")
-        .env("XDG_CONFIG_HOME", dir.join("config"))
-        .env("HOME", dir);
-    c
-}
-
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -52,7 +37,7 @@ fn validate_prints_the_notes_it_counts() {
         "Customer,Number,Direction\ncus_000001,1632960001,inbound\ncus_000001,1632960002,inbound\ncus_000001,1632960003,inbound\n",
     )
     .unwrap();
-    let o = plbulk(dir.path())
+    let o = first_time(dir.path())
         .args(["validate", "--kind", "blocked-numbers", "--no-report"])
         .arg(&csv)
         .output()
@@ -84,7 +69,7 @@ fn no_report_does_not_point_at_a_report() {
         "Company Name,Email,Plan,Contract Months\nA Ltd,bad,pro,12\nB Ltd,bad,pro,12\nC Ltd,bad,pro,12\n",
     )
     .unwrap();
-    let o = plbulk(dir.path())
+    let o = first_time(dir.path())
         .args(["validate", "--no-report", "--show", "1"])
         .arg(&csv)
         .output()
@@ -102,7 +87,7 @@ fn flags_say_what_to_type() {
     let dir = tempfile::tempdir().unwrap();
     let csv = customers_csv(dir.path(), "customers.csv", 1);
     let err = |args: &[&str]| {
-        let o = plbulk(dir.path()).args(args).output().unwrap();
+        let o = first_time(dir.path()).args(args).output().unwrap();
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
         String::from_utf8_lossy(&o.stderr).into_owned()
     };
@@ -126,7 +111,7 @@ fn config_messages_name_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let csv = customers_csv(dir.path(), "customers.csv", 1);
     let missing = dir.path().join("nowhere/plbulk.toml");
-    let o = plbulk(dir.path())
+    let o = first_time(dir.path())
         .env("PLBULK_CONFIG", &missing)
         .args(["run", "--no-preflight"])
         .arg(&csv)
@@ -137,7 +122,7 @@ fn config_messages_name_the_file() {
     assert!(e.contains("does not exist"), "{e}");
     assert!(e.contains(&*missing.to_string_lossy()), "{e}");
 
-    let o = plbulk(dir.path())
+    let o = first_time(dir.path())
         .args(["run", "--no-preflight"])
         .arg(&csv)
         .output()
@@ -161,7 +146,7 @@ fn messages_are_grammatical() {
         "Company Name,Email,Plan,Contract Months\nA Ltd,,pro,12\nB Ltd,b@b.example,hardware,12\n",
     )
     .unwrap();
-    let o = plbulk(dir.path())
+    let o = first_time(dir.path())
         .args(["validate", "--no-report"])
         .arg(&csv)
         .output()
@@ -175,7 +160,7 @@ fn messages_are_grammatical() {
     assert!(!out.contains("add a Address"), "{out}");
 
     let one = customers_csv(dir.path(), "one.csv", 1);
-    let o = plbulk(dir.path())
+    let o = first_time(dir.path())
         .args(["run", "--dry-run", "--no-preflight"])
         .arg(&one)
         .output()
@@ -204,7 +189,7 @@ fn a_one_sheet_workbook_is_read_from_its_headers() {
             ]],
         );
         wb.save(&path).unwrap();
-        let o = plbulk(dir.path())
+        let o = first_time(dir.path())
             .args(["validate", "--no-report"])
             .arg(&path)
             .output()
@@ -304,13 +289,13 @@ fn a_stopped_jobs_unrun_rows_are_not_to_fix() {
 fn jobs_lists_input_rehearsal_and_undo() {
     let dir = tempfile::tempdir().unwrap();
     let csv = customers_csv(dir.path(), "mycustomers.csv", 2);
-    let o = plbulk(dir.path())
+    let o = first_time(dir.path())
         .args(["run", "--sandbox", "--rate", "2000/s", "-q"])
         .arg(&csv)
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let o = plbulk(dir.path()).args(["jobs"]).output().unwrap();
+    let o = first_time(dir.path()).args(["jobs"]).output().unwrap();
     let out = stdout(&o);
     let id = out
         .lines()
@@ -323,12 +308,12 @@ fn jobs_lists_input_rehearsal_and_undo() {
             .any(|l| l.contains("mycustomers.csv") && l.contains("rehearsal")),
         "{out}"
     );
-    let o = plbulk(dir.path())
+    let o = first_time(dir.path())
         .args(["undo", &id, "--rate", "2000/s", "-q"])
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let o = plbulk(dir.path()).args(["jobs"]).output().unwrap();
+    let o = first_time(dir.path()).args(["jobs"]).output().unwrap();
     let out = stdout(&o);
     assert!(
         out.lines().any(|l| l.contains(&format!("undo of {id}"))),
@@ -341,7 +326,7 @@ fn jobs_lists_input_rehearsal_and_undo() {
 fn undo_asks_on_a_terminal() {
     let dir = tempfile::tempdir().unwrap();
     let csv = customers_csv(dir.path(), "asked.csv", 2);
-    let o = plbulk(dir.path())
+    let o = first_time(dir.path())
         .args(["run", "--sandbox", "--rate", "2000/s", "-q"])
         .arg(&csv)
         .output()

@@ -8,7 +8,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use common::*;
 use serde_json::Value;
@@ -53,19 +52,6 @@ fn moved_fixture(dir: &Path) -> PathBuf {
     journal
 }
 
-fn plbulk(dir: &Path) -> Command {
-    let mut c = Command::new(BIN);
-    c.current_dir(dir)
-        .env("PLBULK_DATA_DIR", dir.join("data"))
-        .env("PLBULK_CONFIG", no_config(dir))
-        .env_remove("PLBULK_JOB_DIR")
-        .env_remove("PLBULK_API_KEY")
-        .env_remove("PLBULK_API_SECRET")
-        .env_remove("PLBULK_BASE_URL")
-        .env_remove(plbulk::failpoint::ENV);
-    c
-}
-
 fn account(dir: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(dir.join("data/rehearsal/account.json")).unwrap())
         .unwrap()
@@ -100,7 +86,7 @@ fn an_earlier_versions_killed_job_resumes_exactly_and_undoes_to_its_before_image
     );
 
     let began = std::time::Instant::now();
-    let out = run(plbulk(dir).args(["resume", JOB, "--rate", "6000/min"]));
+    let out = run(rehearsing(dir).args(["resume", JOB, "--rate", "6000/min"]));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     // The request in doubt went out days before: its server is long done with it, so the
     // resume looks for the user at once instead of settling for the response timeout (30 s).
@@ -110,7 +96,7 @@ fn an_earlier_versions_killed_job_resumes_exactly_and_undoes_to_its_before_image
         began.elapsed()
     );
 
-    let status = run(plbulk(dir).args(["status", JOB, "--json"]));
+    let status = run(rehearsing(dir).args(["status", JOB, "--json"]));
     assert_eq!(status.status.code(), Some(0), "{}", text(&status));
     let status: Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(status["state"], "finished", "{status}");
@@ -164,7 +150,7 @@ fn an_earlier_versions_killed_job_resumes_exactly_and_undoes_to_its_before_image
     );
 
     // The before-images the earlier version recorded put the customers back.
-    let out = run(plbulk(dir).args(["undo", JOB, "--yes", "--rate", "6000/min"]));
+    let out = run(rehearsing(dir).args(["undo", JOB, "--yes", "--rate", "6000/min"]));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let acct = account(dir);
     assert_eq!(

@@ -11,23 +11,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-/// plbulk with a data folder and config of the test's own, and no credentials: runs rehearse.
-fn plbulk(dir: &Path) -> Command {
-    let mut c = Command::new(BIN);
-    c.current_dir(dir)
-        .env("PLBULK_DATA_DIR", dir.join("data"))
-        .env("PLBULK_JOB_DIR", dir.join("jobs"))
-        .env_remove("PLBULK_CONFIG")
-        .env_remove("PLBULK_API_KEY")
-        .env_remove("PLBULK_API_SECRET")
-        .env_remove("PLBULK_BASE_URL")
-        .env("XDG_CONFIG_HOME", dir.join("config"))
-        .env("HOME", dir);
-    c
-}
-
 fn go(dir: &Path, args: &[&str]) -> Output {
-    plbulk(dir).args(args).output().unwrap()
+    first_time(dir).args(args).output().unwrap()
 }
 
 fn stdout(o: &Output) -> String {
@@ -134,7 +119,7 @@ fn an_input_is_never_an_output() {
     std::fs::create_dir(d.join("sub")).unwrap();
     for results in ["customers.csv", "sub/../customers.csv"] {
         for extra in [&[][..], &["--overwrite"][..]] {
-            let o = plbulk(d)
+            let o = first_time(d)
                 .args([
                     "run",
                     "--sandbox",
@@ -154,7 +139,7 @@ fn an_input_is_never_an_output() {
         }
     }
     for extra in [&[][..], &["--overwrite"][..]] {
-        let o = plbulk(d)
+        let o = first_time(d)
             .args(["validate", "customers.csv", "--report", "customers.csv"])
             .args(extra)
             .output()
@@ -248,7 +233,7 @@ fn a_results_path_is_checked_before_the_first_call() {
 /// path was checked by then).
 fn slow_run(d: &Path, rows: usize) -> (Running, PathBuf) {
     let csv = customers_csv(d, "slow.csv", rows, 0);
-    let child = plbulk(d)
+    let child = first_time(d)
         .args(["run", "--sandbox", "--rate", "5/s", "--concurrency", "1"])
         .arg(&csv)
         .stdout(Stdio::piped())

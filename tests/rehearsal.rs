@@ -14,23 +14,8 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::Value;
 
-/// plbulk with the data folder (and so the rehearsal account and the jobs) of `dir`, and no
-/// credentials: every run here is a rehearsal unless a test sets them.
-fn plbulk(dir: &Path) -> Command {
-    let mut c = Command::new(BIN);
-    c.current_dir(dir)
-        .env("PLBULK_DATA_DIR", dir.join("data"))
-        .env("PLBULK_CONFIG", no_config(dir))
-        .env_remove("PLBULK_JOB_DIR")
-        .env_remove("PLBULK_API_KEY")
-        .env_remove("PLBULK_API_SECRET")
-        .env_remove("PLBULK_BASE_URL")
-        .env_remove(plbulk::failpoint::ENV);
-    c
-}
-
 fn go(dir: &Path, args: &[&str]) -> Output {
-    run(plbulk(dir).args(args))
+    run(rehearsing(dir).args(args))
 }
 
 fn stdout(o: &Output) -> String {
@@ -102,7 +87,7 @@ fn status_json(dir: &Path, id: &str) -> Value {
 fn slow_rehearsal(dir: &Path, file: &Path, flags: &[&str], done: u64) -> (Proc, String) {
     let known = job_ids(dir);
     let child = Proc(
-        plbulk(dir)
+        rehearsing(dir)
             .arg("run")
             .arg(file)
             .args(flags)

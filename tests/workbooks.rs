@@ -7,24 +7,9 @@ mod common;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use common::*;
-
-/// plbulk with a data folder and config of the test's own, and no credentials.
-fn plbulk(dir: &Path) -> Command {
-    let mut c = Command::new(BIN);
-    c.current_dir(dir)
-        .env("PLBULK_DATA_DIR", dir.join("data"))
-        .env("PLBULK_JOB_DIR", dir.join("jobs"))
-        .env_remove("PLBULK_CONFIG")
-        .env_remove("PLBULK_API_KEY")
-        .env_remove("PLBULK_API_SECRET")
-        .env_remove("PLBULK_BASE_URL")
-        .env("XDG_CONFIG_HOME", dir.join("config"))
-        .env("HOME", dir);
-    c
-}
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -91,7 +76,7 @@ fn unescape(s: &str) -> String {
 /// Runs the sample `sample` as a rehearsal (`how`: --sandbox or --sandbox-fresh), running the
 /// valid rows of a file with errors, with its results at `results`.
 fn rehearse(dir: &Path, sample: &str, how: &str, results: &Path) {
-    ok(plbulk(dir)
+    ok(first_time(dir)
         .arg("run")
         .arg(root().join(sample))
         .args([how, "--skip-invalid", "--rate", "6000/min", "--results"])
@@ -177,7 +162,7 @@ fn orientation(xml: &str) -> &'static str {
 fn the_validation_report_prints_one_a4_page_wide() {
     let dir = tempfile::tempdir().unwrap();
     let report = dir.path().join("r.xlsx");
-    ok(plbulk(dir.path())
+    ok(first_time(dir.path())
         .arg("validate")
         .arg(root().join("samples/broken.xlsx"))
         .arg("--report")
@@ -243,7 +228,7 @@ fn column_style(xml: &str, col: u32) -> Option<usize> {
 fn templates_print_one_page_wide_with_text_phone_columns_and_hover_messages_that_stand_alone() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("t");
-    ok(plbulk(dir.path())
+    ok(first_time(dir.path())
         .args(["template", "all", "--out"])
         .arg(&out)
         .output()
@@ -451,7 +436,7 @@ fn an_undos_results_say_what_was_reversed_and_of_which_job() {
         panic!("one job: {jobs:?}")
     };
     let undo = d.join("undo.xlsx");
-    ok(plbulk(d)
+    ok(first_time(d)
         .args(["undo", job, "--yes", "--results"])
         .arg(&undo)
         .output()
@@ -512,7 +497,7 @@ fn an_export_prints_on_a4_with_phone_columns_as_text() {
     );
     for what in ["customers", "numbers"] {
         let out = d.join(format!("{what}.xlsx"));
-        ok(plbulk(d)
+        ok(first_time(d)
             .args(["export", what, "--sandbox", "--out"])
             .arg(&out)
             .output()
@@ -549,7 +534,7 @@ fn findings_past_what_is_kept_are_not_promised_in_the_report() {
         text.push_str(&format!("Firm {i},nobody{i},gold,7\n"));
     }
     std::fs::write(&csv, text).unwrap();
-    let o = ok(plbulk(dir.path())
+    let o = ok(first_time(dir.path())
         .args(["validate", "--no-report", "--kind", "customers"])
         .arg(&csv)
         .output()

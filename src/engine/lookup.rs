@@ -7,7 +7,7 @@
 //! this job put there, and the journal says what. Reconciling a row in doubt bypasses the cache
 //! with a fresh list, because the point is to see what the server has now.
 
-use crate::model::IdKind;
+use crate::model::{IdKind, Target};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
@@ -16,7 +16,6 @@ use serde_json::Value;
 use crate::client::{ApiError, Client};
 use crate::contract::{self as c, natural_key};
 use crate::journal::claims::Claims;
-use crate::model::Target;
 use crate::schema::squash;
 
 /// One lazily listed collection.

@@ -34,9 +34,7 @@ use crate::contract::{self as c, natural_key, Operation as O};
 use crate::failpoint::{self, Point};
 use crate::journal::claims::{Claim, Take};
 use crate::journal::{now_ms, Answer, AttemptResult, RowRec};
-use crate::model::RowState;
-use crate::model::{IdKind, RowIds};
-use crate::model::{Sel, Target, Work};
+use crate::model::{IdKind, RowIds, RowState, Sel, Target, Work};
 
 type Step<T> = Result<T, End>;
 

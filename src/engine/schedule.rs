@@ -15,8 +15,7 @@ use std::sync::Arc;
 
 use super::{rows, Engine, Observer};
 use crate::journal::{Journal, JournalError};
-use crate::model::Work;
-use crate::model::{IdKind, RowState};
+use crate::model::{IdKind, RowState, Work};
 
 /// One row of the run.
 struct Rt {

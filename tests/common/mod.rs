@@ -116,6 +116,38 @@ pub fn no_config(dir: &Path) -> PathBuf {
     p
 }
 
+/// plbulk as a partner without credentials runs it, in a folder of the test's own: its data
+/// folder (jobs, the rehearsal account) under `dir/data`, an empty config file, so every run
+/// rehearses, and no failpoint armed.
+pub fn rehearsing(dir: &Path) -> Command {
+    let mut c = Command::new(BIN);
+    c.current_dir(dir)
+        .env("PLBULK_DATA_DIR", dir.join("data"))
+        .env("PLBULK_CONFIG", no_config(dir))
+        .env_remove("PLBULK_JOB_DIR")
+        .env_remove("PLBULK_API_KEY")
+        .env_remove("PLBULK_API_SECRET")
+        .env_remove("PLBULK_BASE_URL")
+        .env_remove(plbulk::failpoint::ENV);
+    c
+}
+
+/// plbulk on a machine that has never seen it: no config file named or made (its default
+/// place is under `dir/config`), jobs in `dir/jobs`, data in `dir/data`.
+pub fn first_time(dir: &Path) -> Command {
+    let mut c = Command::new(BIN);
+    c.current_dir(dir)
+        .env("PLBULK_DATA_DIR", dir.join("data"))
+        .env("PLBULK_JOB_DIR", dir.join("jobs"))
+        .env_remove("PLBULK_CONFIG")
+        .env_remove("PLBULK_API_KEY")
+        .env_remove("PLBULK_API_SECRET")
+        .env_remove("PLBULK_BASE_URL")
+        .env("XDG_CONFIG_HOME", dir.join("config"))
+        .env("HOME", dir);
+    c
+}
+
 /// A blocking GET, for tests that are not async.
 pub fn get_json(url: &str) -> Value {
     let out = Command::new("curl").args(["-sf", url]).output();

@@ -8,7 +8,8 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::{lookup_failed, RowCx, Step};
+use super::{lookup_failed, Outcome, RowCx, Step, SUCCEEDED};
+use crate::client::ApiRequest;
 
 use crate::model::Target;
 
@@ -35,6 +36,26 @@ impl RowCx<'_> {
         };
         self.keep_before_map(before);
         Ok(())
+    }
+
+    /// Changes `target` with `req`, keeping first what the fields `changes` sets held.
+    pub(super) async fn change<T: Serialize>(
+        &mut self,
+        target: Target,
+        changes: &T,
+        step: &str,
+        req: &ApiRequest,
+    ) -> Step<Outcome> {
+        self.keep_before(target, Some(changes)).await?;
+        self.write(step, req).await?;
+        Ok(SUCCEEDED)
+    }
+
+    /// Deletes `target` with `req`, keeping first the whole of it for undo.
+    pub(super) async fn delete_kept(&mut self, target: Target, req: &ApiRequest) -> Step<Outcome> {
+        self.keep_before(target, None::<&()>).await?;
+        self.delete("delete", req).await?;
+        Ok(SUCCEEDED)
     }
 
     /// Keeps `before` as it is: a number's allocation, which no entity's JSON holds as the

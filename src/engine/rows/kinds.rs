@@ -146,11 +146,9 @@ impl RowCx<'_> {
         changes: &c::CustomerChanges,
     ) -> Step<Outcome> {
         let id = self.customer(customer).await?;
-        self.keep_before(Target::Customer { id: id.clone() }, Some(changes))
-            .await?;
-        self.write("update", &ApiRequest::update_customer(&id, changes))
-            .await?;
-        Ok(SUCCEEDED)
+        let req = ApiRequest::update_customer(&id, changes);
+        self.change(Target::Customer { id }, changes, "update", &req)
+            .await
     }
 
     pub(super) async fn regrade_contract(&mut self, customer: &Sel, months: &u32) -> Step<Outcome> {
@@ -158,11 +156,9 @@ impl RowCx<'_> {
         let body = c::ContractChange {
             contract_months: *months,
         };
-        self.keep_before(Target::Customer { id: id.clone() }, Some(&body))
-            .await?;
-        self.write("regrade", &ApiRequest::regrade_contract(&id, *months))
-            .await?;
-        Ok(SUCCEEDED)
+        let req = ApiRequest::regrade_contract(&id, *months);
+        self.change(Target::Customer { id }, &body, "regrade", &req)
+            .await
     }
 
     pub(super) async fn upgrade_plan(&mut self, customer: &Sel) -> Step<Outcome> {
@@ -186,11 +182,8 @@ impl RowCx<'_> {
 
     pub(super) async fn delete_customer(&mut self, customer: &Sel) -> Step<Outcome> {
         let id = self.customer(customer).await?;
-        self.keep_before(Target::Customer { id: id.clone() }, None::<&()>)
-            .await?;
-        self.delete("delete", &ApiRequest::delete_customer(&id))
-            .await?;
-        Ok(SUCCEEDED)
+        let req = ApiRequest::delete_customer(&id);
+        self.delete_kept(Target::Customer { id }, &req).await
     }
 
     pub(super) async fn add_user(&mut self, customer: &Sel, new: &c::NewUser) -> Step<Outcome> {
@@ -237,27 +230,26 @@ impl RowCx<'_> {
     ) -> Step<Outcome> {
         let cid = self.customer(customer).await?;
         let uid = self.user(&cid, user).await?;
-        let user = Target::User {
-            customer: cid.clone(),
-            id: uid.clone(),
-        };
-        self.keep_before(user, Some(changes)).await?;
         let req = ApiRequest::update_user(&cid, &uid, changes);
-        self.write("update", &req).await?;
-        Ok(SUCCEEDED)
+        let user = Target::User {
+            customer: cid,
+            id: uid,
+        };
+        self.change(user, changes, "update", &req).await
     }
 
     pub(super) async fn delete_user(&mut self, customer: &Sel, user: &Sel) -> Step<Outcome> {
         let cid = self.customer(customer).await?;
         let uid = self.user(&cid, user).await?;
-        let user = Target::User {
-            customer: cid.clone(),
-            id: uid.clone(),
-        };
-        self.keep_before(user, None::<&()>).await?;
-        self.delete("delete", &ApiRequest::delete_user(&cid, &uid))
-            .await?;
-        Ok(SUCCEEDED)
+        let req = ApiRequest::delete_user(&cid, &uid);
+        self.delete_kept(
+            Target::User {
+                customer: cid,
+                id: uid,
+            },
+            &req,
+        )
+        .await
     }
 
     /// An activation email or a password reset: one that may have gone out is never sent
@@ -501,28 +493,25 @@ impl RowCx<'_> {
     ) -> Step<Outcome> {
         let cid = self.customer(customer).await?;
         let bid = self.blocked_id(&cid, number).await?;
-        let blocked = Target::Blocked {
-            customer: cid.clone(),
-            id: bid.clone(),
-        };
-        self.keep_before(blocked, Some(changes)).await?;
         let req = ApiRequest::update_blocked_number(&cid, &bid, changes);
-        self.write("update", &req).await?;
-        Ok(SUCCEEDED)
+        let blocked = Target::Blocked {
+            customer: cid,
+            id: bid,
+        };
+        self.change(blocked, changes, "update", &req).await
     }
 
     pub(super) async fn delete_blocked(&mut self, customer: &Sel, number: &str) -> Step<Outcome> {
         let cid = self.customer(customer).await?;
         let bid = self.blocked_id(&cid, number).await?;
+        let req = ApiRequest::delete_blocked_number(&cid, &bid);
         let blocked = Target::Blocked {
             customer: cid.clone(),
-            id: bid.clone(),
+            id: bid,
         };
-        self.keep_before(blocked, None::<&()>).await?;
-        self.delete("delete", &ApiRequest::delete_blocked_number(&cid, &bid))
-            .await?;
+        let done = self.delete_kept(blocked, &req).await?;
         self.e.look.forget(&cid, IdKind::Blocked, number);
-        Ok(SUCCEEDED)
+        Ok(done)
     }
 
     pub(super) async fn add_device(
@@ -718,20 +707,16 @@ impl RowCx<'_> {
         changes: &c::PartnerUserChanges,
     ) -> Step<Outcome> {
         let pid = self.partner_user(partner_user).await?;
-        self.keep_before(Target::PartnerUser { id: pid.clone() }, Some(changes))
-            .await?;
         let req = ApiRequest::update_partner_user(&pid, changes);
-        self.write("update", &req).await?;
-        Ok(SUCCEEDED)
+        self.change(Target::PartnerUser { id: pid }, changes, "update", &req)
+            .await
     }
 
     pub(super) async fn delete_partner_user(&mut self, partner_user: &Sel) -> Step<Outcome> {
         let pid = self.partner_user(partner_user).await?;
-        self.keep_before(Target::PartnerUser { id: pid.clone() }, None::<&()>)
-            .await?;
-        self.delete("delete", &ApiRequest::delete_partner_user(&pid))
-            .await?;
-        Ok(SUCCEEDED)
+        let req = ApiRequest::delete_partner_user(&pid);
+        self.delete_kept(Target::PartnerUser { id: pid }, &req)
+            .await
     }
 
     pub(super) async fn allocate(

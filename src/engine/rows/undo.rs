@@ -12,8 +12,7 @@ use serde_json::{Map, Value};
 use super::{done, Outcome, RowCx, Step, SUCCEEDED};
 use crate::client::ApiRequest;
 use crate::contract::{self as c, same_value, CONTRACT_MONTHS_FIELD};
-use crate::model::{IdKind, RowState};
-use crate::model::{Reallocation, Target};
+use crate::model::{IdKind, Reallocation, RowState, Target};
 
 impl RowCx<'_> {
     pub(super) async fn remove(
