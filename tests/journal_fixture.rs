@@ -85,16 +85,10 @@ fn an_earlier_versions_killed_job_resumes_exactly_and_undoes_to_its_before_image
         "the fixture holds the user in doubt"
     );
 
-    let began = std::time::Instant::now();
+    // The user in doubt is looked for once the server must be done with it: the job's response
+    // timeout after this resume began (a dead process's request left no later than that).
     let out = run(rehearsing(dir).args(["resume", JOB, "--rate", "6000/min"]));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    // The request in doubt went out days before: its server is long done with it, so the
-    // resume looks for the user at once instead of settling for the response timeout (30 s).
-    assert!(
-        began.elapsed() < std::time::Duration::from_secs(20),
-        "{:?}",
-        began.elapsed()
-    );
 
     let status = run(rehearsing(dir).args(["status", JOB, "--json"]));
     assert_eq!(status.status.code(), Some(0), "{}", text(&status));

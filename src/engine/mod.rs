@@ -75,10 +75,6 @@ pub struct Options {
     /// How long after a request whose outcome is unknown before the account is searched for
     /// what it made: by then the server has finished with it (the client's response timeout).
     pub settle: Duration,
-    /// The longest a request can be held between its journaled intent and its send (the
-    /// pacer's window, the token fetch, an outage's wait): a request a dead process left in
-    /// flight went out by its intent plus this, so a resume long after needs no settling.
-    pub before_send: Duration,
     /// The job, as other jobs on the account see its claims (none: it shares no account).
     pub holder: Option<claims::Holder>,
 }
@@ -89,7 +85,6 @@ impl Default for Options {
             concurrency: 8,
             existing: Existing::Skip,
             settle: Duration::from_secs(30),
-            before_send: Duration::from_secs(20 * 60),
             holder: None,
         }
     }
@@ -212,6 +207,17 @@ impl Engine {
     /// Starts no more rows, and drops every request that has not left.
     fn stop_sending(&self, why: Halt) {
         self.client.health().halt(why);
+    }
+
+    /// One id `row` has recorded, read where it is kept (a dependant needs one id, not the
+    /// row's ids and before-image).
+    fn id_of(&self, row: i64, k: IdKind) -> Option<String> {
+        self.ids
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&row)?
+            .get(k)
+            .map(str::to_string)
     }
 
     fn ids_of(&self, row: i64) -> RowIds {

@@ -253,11 +253,13 @@ impl RowCx<'_> {
             .ids
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(self.rec.id, self.ids.clone());
+            .entry(self.rec.id)
+            .or_default()
+            .set(k, v);
     }
 
     fn set(&mut self, k: IdKind, v: &str) {
-        if self.id(k).as_deref() == Some(v) {
+        if self.ids.get(k) == Some(v) {
             return;
         }
         self.unsaved.set(k, v);
@@ -275,11 +277,7 @@ impl RowCx<'_> {
     // --- Resolving names ---------------------------------------------------------------------
 
     fn dep_id(&self, row: i64, key: IdKind) -> Step<String> {
-        self.e
-            .ids_of(row)
-            .get(key)
-            .map(str::to_string)
-            .ok_or_else(|| {
+        self.e.id_of(row, key).ok_or_else(|| {
                 // Named as the partner finds it: the plan's own row number is in no file.
                 let which = match self.e.journal.row(row) {
                     Ok(rec) => self.e.describe_row(&rec),

@@ -117,17 +117,15 @@ impl RowCx<'_> {
     /// after the latest moment it can have left. The intent is journaled before the pacer's
     /// wait and the token fetch, so it is too early a mark; the answer (a 504, a timeout) came
     /// after the real send, and a request left in flight by a process that died left before
-    /// this engine started, and no later than its intent plus the longest hold before a send.
+    /// this engine started. How long before is not known: the pacer, a shared budget or an
+    /// outage may have held it after its intent for as long as the process lived.
     pub(super) async fn settle(&self) -> Step<()> {
         let id = self.rec.id;
         let last = self.e.journaled(move |j| j.last_attempt(id)).await?;
         if let Some(last) = last {
-            let held = self.e.opts.before_send.as_millis() as i64;
-            let left_by = last.answered_ms.unwrap_or_else(|| {
-                last.intent_ms
-                    .max(self.e.started_ms)
-                    .min(last.intent_ms + held)
-            });
+            let left_by = last
+                .answered_ms
+                .unwrap_or_else(|| last.intent_ms.max(self.e.started_ms));
             let until = left_by + self.e.opts.settle.as_millis() as i64;
             let wait = until - now_ms();
             if wait > 0 {
