@@ -818,7 +818,12 @@ fn two_rows_in_doubt_never_adopt_one_entity() {
     );
     let ids: std::collections::BTreeSet<_> = rows
         .iter()
-        .map(|r| r.ids.get(plbulk::model::IdKind::Order).map(str::to_string))
+        .map(|r| {
+            r.ids
+                .get(plbulk::model::IdKind::Order)
+                .expect("each row records its order")
+                .to_string()
+        })
         .collect();
     assert_eq!(ids.len(), 2, "each row owns its own order: {rows:?}");
 
@@ -840,7 +845,8 @@ fn two_rows_in_doubt_never_adopt_one_entity() {
         .map(|r| {
             r.ids
                 .get(plbulk::model::IdKind::Customer)
-                .map(str::to_string)
+                .expect("each row records its customer")
+                .to_string()
         })
         .collect();
     assert_eq!(ids.len(), 2, "each row owns its own customer: {rows:?}");

@@ -1,4 +1,5 @@
-//! The job pipeline as a library, as the local web page drives it: a job read, planned,
+//! The job pipeline as a library, as a caller other than the CLI (the page, to come) drives
+//! it: a job read, planned,
 //! pre-flighted, journaled and run on a rehearsal account (an in-process sandbox over HTTP on
 //! loopback), its events watched, stopped midway with `stop()`, resumed, and its results
 //! written; and a journal whose options do not parse refused, naming the job.
@@ -21,9 +22,15 @@ const ROWS: usize = 24;
 /// the environment, once per process.
 fn data_dir() -> PathBuf {
     static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
-    let d = DIR.get_or_init(|| tempfile::tempdir().unwrap()).path();
-    std::env::set_var("PLBULK_DATA_DIR", d);
-    d.to_path_buf()
+    // Set once, before any test reads it: setting the environment while other threads read it
+    // is a race.
+    DIR.get_or_init(|| {
+        let d = tempfile::tempdir().unwrap();
+        std::env::set_var("PLBULK_DATA_DIR", d.path());
+        d
+    })
+    .path()
+    .to_path_buf()
 }
 
 fn customers_csv(dir: &Path) -> PathBuf {
