@@ -15,40 +15,7 @@ use crate::contract::{Operation, Stats};
 use crate::job::{budget_key, budget_path};
 use crate::journal::budget::SharedBudget;
 use crate::pacing::{Pacer, Rate};
-
-/// Why a check could not say OK, by the same categories as the verbs' errors (their exit
-/// codes and prefixes come from these).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CheckError {
-    /// The settings cannot be read, or hold no key.
-    #[error("{0}")]
-    Refused(String),
-    /// A base URL that cannot work.
-    #[error("{0}")]
-    Usage(String),
-    /// The endpoint could not be reached.
-    #[error("{0}")]
-    Network(String),
-    /// The API answered with a refusal: a secret refused, another status.
-    #[error("{0}")]
-    Api(String),
-    /// The key's shared budget, or the rehearsal account's journal, cannot be opened.
-    #[error("{0}")]
-    Journal(String),
-    /// A file cannot be read or written (the rehearsal account's).
-    #[error("{0}")]
-    Io(String),
-}
-
-impl From<crate::job::JobError> for CheckError {
-    fn from(e: crate::job::JobError) -> CheckError {
-        match e {
-            crate::job::JobError::Io(m) => CheckError::Io(m),
-            crate::job::JobError::Journal(j) => CheckError::Journal(j.to_string()),
-            crate::job::JobError::Refused(m) => CheckError::Refused(m),
-        }
-    }
-}
+use crate::pipeline::Error;
 
 /// The endpoint and key the settings point at, as a check reports them.
 #[derive(Debug, Clone)]
@@ -58,26 +25,48 @@ pub struct Configured {
     pub source: Source,
 }
 
-/// The settings' endpoint and key (`base_url_flag` first), or why there are none: the
-/// settings unreadable, or no key set (naming where one goes).
-pub fn configured(base_url_flag: Option<&str>) -> Result<Configured, CheckError> {
+/// What the settings hold: a key for an endpoint, or no key yet.
+#[derive(Debug, Clone)]
+pub enum Settled {
+    Set(Configured),
+    /// No key is set for `base_url`: a partner's first day, not an error of the settings.
+    NoKey {
+        base_url: String,
+    },
+}
+
+impl Settled {
+    /// The key, or a refusal that says where to set one.
+    pub fn key(self) -> Result<Configured, Error> {
+        match self {
+            Settled::Set(c) => Ok(c),
+            Settled::NoKey { base_url } => {
+                let file = config_path()
+                    .map(|p| format!(", or api_key and api_secret in {}", p.display()))
+                    .unwrap_or_default();
+                Err(Error::Refused(format!(
+                    "no API key is set for {base_url}: set PLBULK_API_KEY and PLBULK_API_SECRET{file}"
+                )))
+            }
+        }
+    }
+}
+
+/// The settings' endpoint and key (`base_url_flag` first), whether a key is set, or why the
+/// settings cannot be read.
+pub fn configured(base_url_flag: Option<&str>) -> Result<Settled, Error> {
     let settings = Settings::load(base_url_flag)
-        .map_err(|e| CheckError::Refused(format!("the settings cannot be read: {e}")))?;
+        .map_err(|e| Error::Refused(format!("the settings cannot be read: {e}")))?;
     let base_url = crate::client::normalize_base_url(&settings.base_url)
-        .map_err(|e| CheckError::Usage(e.to_string()))?;
+        .map_err(|e| Error::Usage(e.to_string()))?;
     let Some((credentials, source)) = settings.credentials.clone() else {
-        let file = config_path()
-            .map(|p| format!(", or api_key and api_secret in {}", p.display()))
-            .unwrap_or_default();
-        return Err(CheckError::Refused(format!(
-            "no API key is set for {base_url}: set PLBULK_API_KEY and PLBULK_API_SECRET{file}"
-        )));
+        return Ok(Settled::NoKey { base_url });
     };
-    Ok(Configured {
+    Ok(Settled::Set(Configured {
         base_url,
         credentials,
         source,
-    })
+    }))
 }
 
 /// A client for one check: one try per request (a check says what is wrong now, rather than
@@ -88,33 +77,33 @@ fn check_client(
     credentials: Credentials,
     timeout: Duration,
     rate: Rate,
-) -> Result<Client, CheckError> {
+) -> Result<Client, Error> {
     let budget = SharedBudget::open(
         &budget_path(),
         &budget_key(base_url, &credentials.key_id),
         rate,
     )
-    .map_err(|e| CheckError::Journal(e.to_string()))?;
+    .map_err(|e| Error::Journal(e.to_string()))?;
     let mut config = ClientConfig::new(base_url.to_string(), credentials);
     config.timeout = timeout;
     config.connect_timeout = timeout;
     config.pacer = Some(Arc::new(budget) as Arc<dyn Pacer>);
     config.retry.max_attempts = 1;
-    Client::new(config).map_err(|e| CheckError::Usage(e.to_string()))
+    Client::new(config).map_err(|e| Error::Usage(e.to_string()))
 }
 
 /// What a failed call of a check means, in words that say where to look.
-fn check_failed(base_url: &str, key: &str, e: &crate::client::ApiError) -> CheckError {
+fn check_failed(base_url: &str, key: &str, e: &crate::client::ApiError) -> Error {
     match (e.status, e.operation) {
-        (None, _) => CheckError::Network(format!(
+        (None, _) => Error::Network(format!(
             "cannot reach {base_url}: {}. Check the base URL (--base-url, PLBULK_BASE_URL or base_url in the config file) and the network",
             e.detail()
         )),
-        (Some(401 | 403), Operation::GetJwt) => CheckError::Api(format!(
+        (Some(401 | 403), Operation::GetJwt) => Error::Api(format!(
             "the API refused key {key}'s secret (HTTP {}): check PLBULK_API_SECRET (or api_secret), or ask PL+ whether the key is still active",
             e.status.unwrap_or_default()
         )),
-        (Some(status), op) => CheckError::Api(format!(
+        (Some(status), op) => Error::Api(format!(
             "{} answered HTTP {status}: {}",
             op.name(),
             e.detail()
@@ -123,11 +112,7 @@ fn check_failed(base_url: &str, key: &str, e: &crate::client::ApiError) -> Check
 }
 
 /// Checks `account`: a token, then Get Stats, as a job would make them.
-pub async fn check(
-    account: &Configured,
-    timeout: Duration,
-    rate: Rate,
-) -> Result<Stats, CheckError> {
+pub async fn check(account: &Configured, timeout: Duration, rate: Rate) -> Result<Stats, Error> {
     let key = account.credentials.key_id.clone();
     let client = check_client(
         &account.base_url,
@@ -148,14 +133,14 @@ pub async fn try_key(
     credentials: Credentials,
     timeout: Duration,
     rate: Rate,
-) -> Result<(), CheckError> {
-    let base_url = crate::client::normalize_base_url(base_url)
-        .map_err(|e| CheckError::Usage(e.to_string()))?;
+) -> Result<(), Error> {
+    let base_url =
+        crate::client::normalize_base_url(base_url).map_err(|e| Error::Usage(e.to_string()))?;
     let key = credentials.key_id.clone();
     let client = check_client(&base_url, credentials, timeout, rate)?;
     client.authenticate().await.map_err(|e| match e.status {
         // Typed, not set in a variable or a file: said in the partner's words.
-        Some(status @ (401 | 403)) => CheckError::Api(format!(
+        Some(status @ (401 | 403)) => Error::Api(format!(
             "the API refused key {key} with this secret (HTTP {status}): copy the key and the secret again from the partner portal, or ask PL+ whether the key is still active"
         )),
         _ => check_failed(&base_url, &key, &e),
@@ -164,29 +149,27 @@ pub async fn try_key(
 
 /// The rehearsal account's counts, as a rehearsal reads it (the account as last kept,
 /// through an in-process sandbox; nothing is kept and no lock is taken).
-pub async fn check_rehearsal(rate: Rate) -> Result<Stats, CheckError> {
-    use crate::rehearsal::Rehearsal;
-    let mut options = crate::job::JobOptions::reading(rate);
-    options.sandbox = true;
-    options.rehearsal = Some(Rehearsal::Shared);
-    let account = crate::job::Account::for_new(&Rehearsal::Shared, true, "a look")?;
-    let conn = crate::job::Connection::open(&options, None, Some(account)).await?;
+pub async fn check_rehearsal(rate: Rate) -> Result<Stats, Error> {
+    let conn = crate::pipeline::look(rate, true, None).await?;
     let stats = conn.client.get_stats().await;
     conn.close().await;
-    stats.map_err(|e| {
-        let m = format!("reading the rehearsal account: {}", e.detail());
-        match e.status {
-            _ if e.is_halted() => CheckError::Refused(m),
-            None => CheckError::Network(m),
-            Some(_) => CheckError::Api(m),
-        }
-    })
+    stats.map_err(|e| Error::reading("reading the rehearsal account", &e))
+}
+
+/// What an account holds, as a check says it: "3 customers, 12 users and 9 numbers".
+pub fn holds(stats: &Stats) -> String {
+    format!(
+        "{}, {} and {}",
+        crate::words::count(stats.customers, "customer"),
+        crate::words::count(stats.users, "user"),
+        crate::words::count(stats.numbers, "number")
+    )
 }
 
 /// Where a key typed on the page is saved: the config file, by its path.
-pub fn config_file() -> Result<PathBuf, CheckError> {
+pub fn config_file() -> Result<PathBuf, Error> {
     config_path().ok_or_else(|| {
-        CheckError::Refused(
+        Error::Refused(
             "this machine has no config folder for plbulk: set PLBULK_CONFIG to the file to keep the key in".into(),
         )
     })
@@ -194,9 +177,9 @@ pub fn config_file() -> Result<PathBuf, CheckError> {
 
 /// Saves `credentials` to the config file at `path`, readable by its owner only, keeping the
 /// base URL it names (if any). The file is written whole and renamed into place.
-pub fn save_key(path: &Path, credentials: &Credentials) -> Result<(), CheckError> {
+pub fn save_key(path: &Path, credentials: &Credentials) -> Result<(), Error> {
     let io = |what: &str, e: std::io::Error| {
-        CheckError::Refused(format!("cannot {what} {}: {e}", path.display()))
+        Error::Refused(format!("cannot {what} {}: {e}", path.display()))
     };
     // Read as a job reads it: a file others can read, or one that does not parse, is said so
     // rather than overwritten.
@@ -208,9 +191,9 @@ pub fn save_key(path: &Path, credentials: &Credentials) -> Result<(), CheckError
         Ok(s) if s.base_url != crate::contract::DEFAULT_BASE_URL => Some(s.base_url),
         Ok(_) => None,
         Err(e @ (ConfigError::Parse { .. } | ConfigError::TooOpen { .. })) => {
-            return Err(CheckError::Refused(format!("{e}; the key was not saved")))
+            return Err(Error::Refused(format!("{e}; the key was not saved")))
         }
-        Err(e) => return Err(CheckError::Refused(e.to_string())),
+        Err(e) => return Err(Error::Refused(e.to_string())),
     };
     let mut text = String::from("# plbulk's settings, written by plbulk ui. Readable by its owner only: it holds the API secret.\n");
     text.push_str(&format!("api_key = {}\n", toml_string(&credentials.key_id)));

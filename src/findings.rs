@@ -52,10 +52,12 @@ impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // In Excel's words: "in.xlsx, sheet Users, row 7, column AB (Email)". A CSV has no
         // sheet (its "sheet" is the kind it was read as), so none is named.
-        write!(f, "{}: {}", self.severity.as_str(), self.file)?;
-        if !is_text_file(&self.file) {
-            write!(f, ", sheet {}", self.sheet)?;
-        }
+        write!(
+            f,
+            "{}: {}",
+            self.severity.as_str(),
+            place(&self.file, &self.sheet)
+        )?;
         if let Some(r) = self.row {
             write!(f, ", row {r}")?;
         }
@@ -69,10 +71,22 @@ impl fmt::Display for Finding {
     }
 }
 
+/// A sheet as a partner names it: "big.csv" (a text file has no sheets: its "sheet" is the
+/// kind it was read as), or "in.xlsx, sheet Users".
+pub fn place(file: &str, sheet: &str) -> String {
+    if is_text_file(file) {
+        file.to_string()
+    } else {
+        format!("{file}, sheet {sheet}")
+    }
+}
+
 /// Whether a file is read as text (CSV, TSV), with no sheets of its own.
 fn is_text_file(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    [".csv", ".tsv", ".txt"].iter().any(|e| lower.ends_with(e))
+    std::path::Path::new(name)
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| crate::intake::TEXT.contains(&e.to_ascii_lowercase().as_str()))
 }
 
 /// Findings of a job, kept up to a limit (a file with a million bad rows must not take a

@@ -43,19 +43,6 @@ impl IdKind {
         IdKind::PartnerUser,
     ];
 
-    /// The name in the journal's ids (and in `--json`).
-    pub fn key(self) -> &'static str {
-        match self {
-            IdKind::Customer => "customer",
-            IdKind::User => "user",
-            IdKind::Number => "number",
-            IdKind::Blocked => "blocked",
-            IdKind::Device => "device",
-            IdKind::Order => "order",
-            IdKind::PartnerUser => "partnerUser",
-        }
-    }
-
     /// The kind of id the answer to `op` gives, for a create (every operation is named: a new
     /// one must say whether it makes something).
     pub fn made_by(op: c::Operation) -> Option<IdKind> {
@@ -199,10 +186,6 @@ impl RowIds {
 
     pub fn set(&mut self, k: IdKind, id: &str) {
         *self.slot_mut(k) = Some(id.to_string());
-    }
-
-    pub fn remove(&mut self, k: IdKind) -> Option<String> {
-        self.slot_mut(k).take()
     }
 
     /// The ids, in [`IdKind::ALL`]'s order.

@@ -387,7 +387,7 @@ fn copy_sheet(
     let line = format!(
         "Excel stops at row {}: rows {first} to {last} of {} ({count} rows) are not copied to sheet {name} of the report.{} To see them in a sheet, split the file into parts of under a million rows and validate each.",
         last_row + 1,
-        where_(&sheet.file, &sheet.name),
+        crate::findings::place(&sheet.file, &sheet.name),
         if listed {
             " Their findings are on the Findings sheet."
         } else {
@@ -396,16 +396,6 @@ fn copy_sheet(
     );
     ws.write_string_with_format(last_row, 0, &line, &f.cut)?;
     Ok(Some(line))
-}
-
-/// A sheet as a partner names it: "big.csv", or "in.xlsx, sheet Users".
-fn where_(file: &str, sheet: &str) -> String {
-    let lower = file.to_ascii_lowercase();
-    if [".csv", ".tsv", ".txt"].iter().any(|e| lower.ends_with(e)) {
-        file.to_string()
-    } else {
-        format!("{file}, sheet {sheet}")
-    }
 }
 
 fn cell_text(v: &str) -> String {

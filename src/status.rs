@@ -146,6 +146,12 @@ pub fn of(job: &JobRef, calls: Option<u64>) -> Result<JobStatus, JobError> {
 }
 
 /// Every job under a jobs folder.
+/// An endpoint as `jobs` and the page show it: its host, without scheme or path.
+pub fn host_of(base_url: &str) -> &str {
+    let rest = base_url.split_once("://").map_or(base_url, |(_, r)| r);
+    rest.split('/').next().unwrap_or(rest)
+}
+
 pub fn list(jobs: &[Found]) -> JobList {
     JobList {
         schema: SCHEMA,

@@ -3,29 +3,16 @@
 //! what is wrong: no key, a config file others can read, a secret refused, no endpoint. The
 //! checks themselves are [`crate::account`]'s, which the page of `plbulk ui` calls too.
 
-use crate::account::{self, CheckError};
+use crate::account;
 use crate::cli::CheckArgs;
 
 use super::{Error, EXIT_OK};
-
-impl From<CheckError> for Error {
-    fn from(e: CheckError) -> Error {
-        match e {
-            CheckError::Refused(m) => Error::Refused(m),
-            CheckError::Usage(m) => Error::Usage(m),
-            CheckError::Network(m) => Error::Network(m),
-            CheckError::Api(m) => Error::Api(m),
-            CheckError::Journal(m) => Error::Journal(m),
-            CheckError::Io(m) => Error::Io(m),
-        }
-    }
-}
 
 pub async fn run(args: CheckArgs, quiet: bool) -> Result<i32, Error> {
     if args.sandbox {
         return rehearsal(args, quiet).await;
     }
-    let configured = account::configured(args.base_url.as_deref())?;
+    let configured = account::configured(args.base_url.as_deref())?.key()?;
     if !quiet {
         outln!("Endpoint: {}", configured.base_url);
         outln!(
@@ -36,10 +23,8 @@ pub async fn run(args: CheckArgs, quiet: bool) -> Result<i32, Error> {
     }
     let stats = account::check(&configured, args.timeout, args.rate).await?;
     outln!(
-        "OK: the key authenticates, and the account has {}, {} and {}.",
-        crate::words::count(stats.customers, "customer"),
-        crate::words::count(stats.users, "user"),
-        crate::words::count(stats.numbers, "number")
+        "OK: the key authenticates, and the account has {}.",
+        account::holds(&stats)
     );
     Ok(EXIT_OK)
 }
@@ -56,10 +41,8 @@ async fn rehearsal(args: CheckArgs, quiet: bool) -> Result<i32, Error> {
         );
     }
     outln!(
-        "OK: the rehearsal account has {} customers, {} users and {} numbers{}.",
-        stats.customers,
-        stats.users,
-        stats.numbers,
+        "OK: the rehearsal account has {}{}.",
+        account::holds(&stats),
         if place.modified().is_none() {
             " (nothing rehearsed on it yet)"
         } else {

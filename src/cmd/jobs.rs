@@ -143,13 +143,6 @@ fn print_status(j: &JobRef) -> Result<(), Error> {
     Ok(())
 }
 
-/// The API's host, which says which account a job ran on in a column that fits:
-/// `https://api.phonelineplus.com/v1` is `api.phonelineplus.com`.
-fn host_of(base_url: &str) -> String {
-    let rest = base_url.split_once("://").map_or(base_url, |(_, r)| r);
-    rest.split('/').next().unwrap_or(rest).to_string()
-}
-
 pub fn list(args: JobsArgs) -> Result<i32, Error> {
     let root = job::jobs_root(args.job_dir.as_deref());
     let all = job::list_all(&root);
@@ -198,7 +191,7 @@ pub fn list(args: JobsArgs) -> Result<i32, Error> {
                 if o.sandbox {
                     "rehearsal".to_string()
                 } else {
-                    host_of(&j.meta.base_url)
+                    crate::status::host_of(&j.meta.base_url).to_string()
                 },
                 match &o.undo_of {
                     Some(of) => format!("undo of {of}"),

@@ -300,10 +300,21 @@ pub fn open_digested(
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase);
     match ext.as_deref() {
-        Some("csv" | "tsv" | "txt") => text::open(path, kind).map(|(s, r)| (vec![s], r)),
-        Some("xlsx" | "xlsm" | "xlsb" | "xls" | "ods") => workbook::open(path, kind),
+        Some(e) if TEXT.contains(&e) => text::open(path, kind).map(|(s, r)| (vec![s], r)),
+        Some(e) if WORKBOOKS.contains(&e) => workbook::open(path, kind),
         _ => Err(IntakeError::UnknownFormat(path.to_path_buf())),
     }
+}
+
+/// The extensions read as text (CSV, or tab-separated).
+pub const TEXT: [&str; 3] = ["csv", "tsv", "txt"];
+/// The extensions read as workbooks.
+pub const WORKBOOKS: [&str; 5] = ["xlsx", "xlsm", "xlsb", "xls", "ods"];
+
+/// Whether a file with this extension (any case, no dot) is one plbulk reads.
+pub fn readable(ext: &str) -> bool {
+    let e = ext.to_ascii_lowercase();
+    TEXT.contains(&e.as_str()) || WORKBOOKS.contains(&e.as_str())
 }
 
 /// Which column holds each field, and what was noticed on the way.

@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 use super::layout::{self, Section};
 use super::Mode;
-use crate::account::{self, CheckError, Configured};
+use crate::account::{self, Configured, Settled};
 use crate::client::credentials::{self, Credentials, Env, ProcessEnv, Settings};
 
 /// What the settings say about the real account, for the page.
@@ -36,16 +36,18 @@ pub enum Key {
 impl Key {
     pub fn read() -> Key {
         match account::configured(None) {
-            Ok(c) => Key::Set(c),
+            Ok(Settled::Set(c)) => Key::Set(c),
+            Ok(Settled::NoKey { base_url }) => Key::None {
+                base_url,
+                file: account::config_file().ok().map(|f| f.display().to_string()),
+            },
             Err(e) => {
                 let file = account::config_file().ok();
                 let env_set = ProcessEnv.get(credentials::ENV_KEY).is_some()
                     || ProcessEnv.get(credentials::ENV_SECRET).is_some();
-                // No key, or a config file named that is not there yet: both are a key to
-                // type in, and the file is where it will go.
-                let fresh = !env_set
-                    && (matches!(e, CheckError::Refused(ref m) if m.starts_with("no API key"))
-                        || file.as_ref().is_some_and(|f| !f.exists()));
+                // A config file named that is not there yet is a key to type in, and the file
+                // is where it will go.
+                let fresh = !env_set && file.as_ref().is_some_and(|f| !f.exists());
                 if fresh {
                     Key::None {
                         base_url: base_url(),
@@ -247,23 +249,21 @@ async fn check_now(state: &super::State) -> Result<String, String> {
                 .await
                 .map_err(|e| e.to_string())?;
             Ok(format!(
-                "OK: the rehearsal account has {}, {} and {}.",
-                crate::words::count(stats.customers, "customer"),
-                crate::words::count(stats.users, "user"),
-                crate::words::count(stats.numbers, "number")
+                "OK: the rehearsal account has {}.",
+                account::holds(&stats)
             ))
         }
         Mode::Account => {
-            let c = account::configured(None).map_err(|e| e.to_string())?;
+            let c = account::configured(None)
+                .and_then(Settled::key)
+                .map_err(|e| e.to_string())?;
             let stats = account::check(&c, o.timeout, o.rate)
                 .await
                 .map_err(|e| e.to_string())?;
             Ok(format!(
-                "OK: key {} authenticates, and the account has {}, {} and {}.",
+                "OK: key {} authenticates, and the account has {}.",
                 c.credentials.key_id,
-                crate::words::count(stats.customers, "customer"),
-                crate::words::count(stats.users, "user"),
-                crate::words::count(stats.numbers, "number")
+                account::holds(&stats)
             ))
         }
     }

@@ -308,17 +308,13 @@ pub async fn page(State(state): State<Arc<super::State>>, Path(id): Path<String>
     .into_response()
 }
 
-fn plural(n: u64, one: &str) -> String {
-    crate::words::count(n, one)
-}
-
 /// The one line that says whether the file can run.
 fn verdict(c: &Checked) -> Markup {
     let counts = format!(
         "{}, {}, {}.",
-        plural(c.errors, "error"),
-        plural(c.warnings, "warning"),
-        plural(c.notes, "note")
+        crate::words::count(c.errors, "error"),
+        crate::words::count(c.warnings, "warning"),
+        crate::words::count(c.notes, "note")
     );
     html! {
         @if c.errors == 0 {

@@ -82,7 +82,7 @@ fn job(j: &JobStatus) -> Markup {
                 @if j.endpoint.sandbox {
                     span.tag { "rehearsal" }
                 } @else {
-                    (host_of(&j.endpoint.base_url)) br; span.muted { "key " (j.endpoint.key_id) }
+                    (crate::status::host_of(&j.endpoint.base_url)) br; span.muted { "key " (j.endpoint.key_id) }
                 }
             }
             td { (file) }
@@ -99,10 +99,4 @@ fn outcomes(j: &JobStatus) -> String {
         .map(|s| (*s, j.outcomes.get(s.as_str()).copied().unwrap_or(0)))
         .collect();
     crate::results::summary_line(&counts)
-}
-
-/// The API's host, which names the account a job ran on in a column that fits.
-fn host_of(base_url: &str) -> &str {
-    let rest = base_url.split_once("://").map_or(base_url, |(_, r)| r);
-    rest.split('/').next().unwrap_or(rest)
 }

@@ -146,7 +146,10 @@ impl Server {
         })?;
         let uploads = uploads::Store::open(&crate::job::data_dir()).map_err(UiError::Uploads)?;
         // Rehearsal until a key is set: a first look never reaches a real account by surprise.
-        let mode = if crate::account::configured(None).is_ok() {
+        let mode = if matches!(
+            crate::account::configured(None),
+            Ok(crate::account::Settled::Set(_))
+        ) {
             Mode::Account
         } else {
             Mode::Rehearsal
@@ -169,10 +172,6 @@ impl Server {
             self.state.own.origin(),
             self.state.token.expose()
         )
-    }
-
-    pub fn local_addr(&self) -> SocketAddr {
-        self.state.own.addr
     }
 
     /// Serves until `shutdown` completes.

@@ -83,12 +83,7 @@ pub struct Own {
 
 impl Own {
     pub fn of(addr: SocketAddr) -> Own {
-        let port = addr.port();
-        let mut hosts = vec![addr.to_string(), format!("localhost:{port}")];
-        if addr.ip() == IpAddr::V4(Ipv4Addr::LOCALHOST) {
-            hosts.push(format!("127.0.0.1:{port}"));
-        }
-        hosts.dedup();
+        let hosts = vec![addr.to_string(), format!("localhost:{}", addr.port())];
         Own { addr, hosts }
     }
 

@@ -41,7 +41,7 @@ pub fn drop_form() -> Markup {
                 strong { "Drop a spreadsheet here, or pick one" }
                 span.hint { "CSV, XLSX, XLS or ODS: each row is checked as a job would check it, and nothing is sent." }
                 input #file-input type="file" name="file" required
-                    accept=".csv,.tsv,.txt,.xlsx,.xlsm,.xls,.ods";
+                    accept=(accepted());
                 span.picked aria-live="polite" {}
             }
             div.actions {
@@ -116,4 +116,14 @@ pub fn xlsx(name: &str, bytes: Vec<u8>) -> Response {
         bytes,
     )
         .into_response()
+}
+
+/// The file picker's `accept`: every extension plbulk reads.
+fn accepted() -> String {
+    crate::intake::TEXT
+        .iter()
+        .chain(crate::intake::WORKBOOKS.iter())
+        .map(|e| format!(".{e}"))
+        .collect::<Vec<_>>()
+        .join(",")
 }

@@ -5,9 +5,6 @@
 
 use std::path::{Path, PathBuf};
 
-/// The extensions plbulk reads, as `plbulk validate` does.
-pub const READABLE: [&str; 7] = ["csv", "tsv", "txt", "xlsx", "xlsm", "xls", "ods"];
-
 /// The uploads folder.
 pub struct Store {
     dir: PathBuf,
@@ -58,7 +55,7 @@ impl Store {
             .extension()
             .map(|e| e.to_string_lossy().to_ascii_lowercase())
             .unwrap_or_default();
-        if !READABLE.contains(&ext.as_str()) {
+        if !crate::intake::readable(&ext) {
             return Err(format!(
                 "{name} is not a file plbulk reads: drop a CSV, XLSX, XLS or ODS file (an Excel workbook, or a spreadsheet saved as CSV)"
             ));
