@@ -721,6 +721,8 @@ pub fn inert(v: &str) -> std::borrow::Cow<'_, str> {
 pub fn write_csv(journal: &Journal, path: &Path) -> Result<Vec<std::path::PathBuf>, ResultsError> {
     let sheets = journal.sheets()?;
     let rows = journal.result_rows()?;
+    // An undo's rows say what they reversed, as the workbook's do.
+    let kind = JobKind::of(&journal.meta()?);
     let stem = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -754,6 +756,7 @@ pub fn write_csv(journal: &Journal, path: &Path) -> Result<Vec<std::path::PathBu
             header.extend(ids.iter().map(|(_, h)| *h));
             w.write_record(&header).map_err(|e| werr(&e))?;
             for row in rows.iter().filter(|x| x.sheet == s.idx) {
+                let row = with_detail(journal, &kind, row)?;
                 let mut rec: Vec<String> = (0..s.headers.len())
                     .map(|c| inert(row.cells.get(c).map_or("", String::as_str)).into_owned())
                     .collect();

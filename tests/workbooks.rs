@@ -481,6 +481,24 @@ fn an_undos_results_say_what_was_reversed_and_of_which_job() {
         assert!(!why.contains("ask PL+"), "{why}");
         assert!(why.contains("stays in the rehearsal account"), "{why}");
     }
+
+    // The same results as CSV say the same.
+    let undo_job = std::fs::read_dir(d.join("jobs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .find(|n| n.ends_with("-undo"))
+        .unwrap();
+    let csv = d.join("undo.csv");
+    ok(first_time(d)
+        .args(["results", &undo_job, "--format", "csv", "--out"])
+        .arg(&csv)
+        .output()
+        .unwrap());
+    let customers = std::fs::read_to_string(d.join("undo.Customers.csv")).unwrap();
+    assert!(
+        customers.contains("reversed the add: customer cus_"),
+        "{customers}"
+    );
 }
 
 /// An export is a template to edit and run back: it prints as the others do (a narrow one
