@@ -41,7 +41,7 @@
 //!   loopback behind a token.
 //! - [`pipeline`]: the job's steps in order (read, validate, plan, lock, pre-flight, journal,
 //!   engine, results) as plain functions, with the events of a running job: what every verb
-//!   that runs a job, and the local web page, call. Start reading there.
+//!   that runs a job calls, and what the page's job pages will. Start reading there.
 //! - [`cli`] and [`cmd`]: argument parsing, and one module per verb that calls into the above.
 
 pub mod account;

@@ -41,7 +41,8 @@ pub fn setup(
 /// and LibreOffice keep a row's default height when the file sets none, and wrapped lines then
 /// print over the next row. An estimate: the words laid out greedily, as both wrap them. A
 /// column's width is in widths of "0"; a line of plbulk's text, mostly narrower letters, fits
-/// 1.15 to 1.2 times as many characters (measured in LibreOffice), and the lower figure errs
+/// about 1.15 to 1.2 times as many characters (as the templates rendered in LibreOffice showed;
+/// an estimate, not a measurement of every font), and the lower figure errs
 /// towards a spare line rather than a cut one.
 pub fn wrapped_height(text: &str, width: f64) -> f64 {
     let per_line = (width * 1.15).max(1.0) as usize;

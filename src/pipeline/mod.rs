@@ -1,6 +1,6 @@
 //! The job pipeline: every step from the input files to the results, as plain functions that
-//! `plbulk run`, `resume`, `undo` and `validate --online` (and the local web page) call in
-//! order. The verbs parse flags and print; what they print comes from what these return and
+//! `plbulk run`, `resume`, `undo` and `validate --online` call in order, and that the local
+//! web page's job pages are to call (today the page validates and lists jobs only). The verbs parse flags and print; what they print comes from what these return and
 //! from the [`Event`]s a running job sends its [`Watcher`].
 //!
 //! The steps, in order:
