@@ -97,6 +97,7 @@ fn main() {
             NewRow {
                 sheet: 0,
                 row_no: i as u32 + 2,
+                task: None,
                 cells: cells(i),
                 work: None,
                 deps: vec![],

@@ -55,7 +55,7 @@ pub fn success_status(op: Operation) -> u16 {
     match op.method() {
         Method::Delete => 204,
         Method::Post if op.is_create() => 201,
-        _ => 200,
+        Method::Get | Method::Post | Method::Put => 200,
     }
 }
 

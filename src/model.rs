@@ -1,5 +1,6 @@
 //! The model: the types every stage of a job shares, from the plan to the results. A row's
-//! identity, where it stands ([`RowState`]), the work it stands for ([`Work`], with what it
+//! identity (and, for a row that stands for several tasks, which [`Task`] a journal row is),
+//! where it stands ([`RowState`]), the work it stands for ([`Work`], with what it
 //! refers to, [`Sel`], and what an undo acts on, [`Target`]), the kinds of id a row records
 //! ([`IdKind`]) and the ids and before-image it records ([`RowIds`]), and where a job stands
 //! ([`JobState`]). The plan makes them, the journal keeps them, the engine moves them on and
@@ -269,6 +270,108 @@ impl RowState {
             RowState::Succeeded | RowState::AlreadyExisted | RowState::Unchanged
         )
     }
+
+    /// How strongly a task's state speaks for its source row, highest first: a row is not
+    /// done while any task is to run; of the rest, what asks the partner to act (look at the
+    /// account, fix a cell) comes before what needs nothing; and a row that made anything
+    /// says so over one that found everything there.
+    fn weight(self) -> u8 {
+        match self {
+            RowState::Pending => 7,
+            RowState::NeedsReview => 6,
+            RowState::Failed => 5,
+            RowState::Skipped => 4,
+            RowState::Invalid => 3,
+            RowState::Succeeded => 2,
+            RowState::AlreadyExisted => 1,
+            RowState::Unchanged => 0,
+        }
+    }
+
+    /// A source row's state from its tasks' states: the one that speaks most strongly for it
+    /// (see [`RowState::weight`]). A row of one task is in its task's state. None for no tasks.
+    pub fn fold(states: impl IntoIterator<Item = RowState>) -> Option<RowState> {
+        states.into_iter().max_by_key(|s| s.weight())
+    }
+}
+
+/// One of the tasks a source row stands for, when it stands for several (a person's row of a
+/// migration: their customer, their user, their number, their device or order). Each is a
+/// row of the journal with its own state, dependencies and outcome; the results fold them
+/// back onto their source row, a column per task. A row that stands for one task (every
+/// row of today's sheets) names none: its journal row is the source row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Task {
+    Customer,
+    User,
+    Number,
+    Device,
+    Order,
+}
+
+impl Task {
+    /// In the order a row's tasks run and the results show them.
+    pub const ALL: [Task; 5] = [
+        Task::Customer,
+        Task::User,
+        Task::Number,
+        Task::Device,
+        Task::Order,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Task::Customer => "customer",
+            Task::User => "user",
+            Task::Number => "number",
+            Task::Device => "device",
+            Task::Order => "order",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Task> {
+        Task::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+
+    /// As a results column and a Detail name it: "Customer".
+    pub fn label(self) -> &'static str {
+        match self {
+            Task::Customer => "Customer",
+            Task::User => "User",
+            Task::Number => "Number",
+            Task::Device => "Device",
+            Task::Order => "Order",
+        }
+    }
+
+    /// The results' column for this task's outcome, marked as plbulk's so a results sheet
+    /// read back as input leaves it out.
+    pub fn result_header(self) -> String {
+        format!("{} (outcome)", self.label())
+    }
+}
+
+/// Where a row of the journal came from, as messages say it: "Users row 7", and for one of
+/// several tasks of its row, "Migration row 7's user".
+pub fn place(sheet: &str, row_no: u32, task: Option<Task>) -> String {
+    match task {
+        None => format!("{sheet} row {row_no}"),
+        Some(t) => format!("{sheet} row {row_no}'s {}", t.as_str()),
+    }
+}
+
+impl ToSql for Task {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.as_str()))
+    }
+}
+
+impl FromSql for Task {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        let s = value.as_str()?;
+        Task::parse(s).ok_or_else(|| FromSqlError::Other(format!("unknown task {s:?}").into()))
+    }
 }
 
 /// Where the job as a whole stands.
@@ -362,6 +465,8 @@ pub struct SheetRec {
 pub struct NewRow {
     pub sheet: u32,
     pub row_no: u32,
+    /// Which of its source row's tasks this is, when the row stands for several.
+    pub task: Option<Task>,
     pub cells: Vec<String>,
     /// The work; None for an invalid row.
     pub work: Option<Work>,
@@ -390,7 +495,7 @@ impl Sel {
     pub fn row(&self) -> Option<i64> {
         match self {
             Sel::Row(r) => Some(*r),
-            _ => None,
+            Sel::Id(_) | Sel::Existing(_) | Sel::Email(_) => None,
         }
     }
 }
@@ -595,7 +700,29 @@ impl Work {
                                 && (*o != O::UpdateScheduleSettings || schedule.is_some())
                         })
                         .collect(),
-                    _ => all.collect(),
+                    Work::AddCustomer { .. }
+                    | Work::UpdateCustomer { .. }
+                    | Work::DeleteCustomer { .. }
+                    | Work::RegradeContract { .. }
+                    | Work::UpgradePlan { .. }
+                    | Work::AddUser { .. }
+                    | Work::UpdateUser { .. }
+                    | Work::DeleteUser { .. }
+                    | Work::ResendActivation { .. }
+                    | Work::ResetPassword { .. }
+                    | Work::AllocateNumber { .. }
+                    | Work::DeallocateNumber { .. }
+                    | Work::AddBlocked { .. }
+                    | Work::UpdateBlocked { .. }
+                    | Work::DeleteBlocked { .. }
+                    | Work::AddDevice { .. }
+                    | Work::AddOrder { .. }
+                    | Work::AddPartnerUser { .. }
+                    | Work::UpdatePartnerUser { .. }
+                    | Work::DeletePartnerUser { .. }
+                    | Work::Remove { .. }
+                    | Work::Restore { .. }
+                    | Work::Reallocate(_) => all.collect(),
                 };
             }
             Split::Undo(step) => step,
@@ -754,5 +881,58 @@ impl Work {
             Split::Action(a) => crate::actions::spec(a).deletes,
             Split::Undo(step) => matches!(step, UndoStep::Remove { .. }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 20: a source row's outcome from its tasks': not done while one is to run; what
+    /// asks the partner to act before what needs nothing; made before found.
+    #[test]
+    fn a_rows_state_folds_its_tasks_states() {
+        use RowState as S;
+        let fold = |s: &[RowState]| RowState::fold(s.iter().copied());
+        assert_eq!(fold(&[]), None);
+        for one in RowState::ALL {
+            assert_eq!(fold(&[one]), Some(one), "a row of one task is its task");
+        }
+        assert_eq!(
+            fold(&[S::Succeeded, S::Pending, S::Failed]),
+            Some(S::Pending)
+        );
+        assert_eq!(fold(&[S::Failed, S::NeedsReview]), Some(S::NeedsReview));
+        assert_eq!(
+            fold(&[S::Succeeded, S::Failed, S::Skipped]),
+            Some(S::Failed)
+        );
+        assert_eq!(fold(&[S::AlreadyExisted, S::Skipped]), Some(S::Skipped));
+        assert_eq!(fold(&[S::AlreadyExisted, S::Succeeded]), Some(S::Succeeded));
+        assert_eq!(
+            fold(&[S::Unchanged, S::AlreadyExisted]),
+            Some(S::AlreadyExisted)
+        );
+        // Every state has its own weight: no two fold as one.
+        let mut weights: Vec<u8> = RowState::ALL.iter().map(|s| s.weight()).collect();
+        weights.sort_unstable();
+        weights.dedup();
+        assert_eq!(weights.len(), RowState::ALL.len());
+    }
+
+    #[test]
+    fn a_task_reads_back_as_written_and_is_placed_by_name() {
+        for t in Task::ALL {
+            assert_eq!(Task::parse(t.as_str()), Some(t));
+            let json = serde_json::to_string(&t).unwrap();
+            assert_eq!(json, format!("\"{}\"", t.as_str()));
+        }
+        assert_eq!(Task::parse("Customer"), None);
+        assert_eq!(place("Users", 7, None), "Users row 7");
+        assert_eq!(
+            place("Migration", 7, Some(Task::User)),
+            "Migration row 7's user"
+        );
+        assert!(crate::schema::is_result_header("User (outcome)"));
     }
 }

@@ -330,6 +330,7 @@ pub fn build(inputs: &Inputs, mut input: Vec<RowIn>) -> Plan {
         let mut row = NewRow {
             sheet: r.sheet,
             row_no: r.row_no,
+            task: None,
             // Moved: the plan owns the cells from here.
             cells: std::mem::take(&mut r.cells),
             work: None,
@@ -471,7 +472,26 @@ impl Builder {
                 self.numbers
                     .insert((Self::customer_key(&customer), number.clone()), id);
             }
-            _ => {}
+            Op::AddCustomer { .. }
+            | Op::UpdateCustomer { .. }
+            | Op::DeleteCustomer { .. }
+            | Op::RegradeContract { .. }
+            | Op::UpgradePlan { .. }
+            | Op::UpdateUser { .. }
+            | Op::DeleteUser { .. }
+            | Op::ResendActivation { .. }
+            | Op::ResetPassword { .. }
+            | Op::AllocateNumber { .. }
+            | Op::DeallocateNumber { .. }
+            | Op::AddBlocked { .. }
+            | Op::UpdateBlocked { .. }
+            | Op::DeleteBlocked { .. }
+            | Op::AddDevice { .. }
+            | Op::OrderLine { .. }
+            | Op::UserSettings { .. }
+            | Op::AddPartnerUser { .. }
+            | Op::UpdatePartnerUser { .. }
+            | Op::DeletePartnerUser { .. } => {}
         }
     }
 

@@ -238,7 +238,29 @@ impl Preflight<'_> {
             let products: Vec<&String> = match w {
                 Work::AddDevice { product, .. } => vec![product],
                 Work::AddOrder { items, .. } => items.iter().map(|(p, _)| p).collect(),
-                _ => continue,
+                Work::AddCustomer { .. }
+                | Work::UpdateCustomer { .. }
+                | Work::DeleteCustomer { .. }
+                | Work::RegradeContract { .. }
+                | Work::UpgradePlan { .. }
+                | Work::AddUser { .. }
+                | Work::UpdateUser { .. }
+                | Work::DeleteUser { .. }
+                | Work::ResendActivation { .. }
+                | Work::ResetPassword { .. }
+                | Work::AddNumber { .. }
+                | Work::AllocateNumber { .. }
+                | Work::DeallocateNumber { .. }
+                | Work::AddBlocked { .. }
+                | Work::UpdateBlocked { .. }
+                | Work::DeleteBlocked { .. }
+                | Work::UserSettings { .. }
+                | Work::AddPartnerUser { .. }
+                | Work::UpdatePartnerUser { .. }
+                | Work::DeletePartnerUser { .. }
+                | Work::Remove { .. }
+                | Work::Restore { .. }
+                | Work::Reallocate(_) => continue,
             };
             for p in products {
                 if let Err(why) = self.look.product_id(p).await? {
@@ -256,7 +278,30 @@ impl Preflight<'_> {
             .iter()
             .filter_map(|(i, w)| match w {
                 Work::AddNumber { number, .. } => Some((*i, number)),
-                _ => None,
+                Work::AddCustomer { .. }
+                | Work::UpdateCustomer { .. }
+                | Work::DeleteCustomer { .. }
+                | Work::RegradeContract { .. }
+                | Work::UpgradePlan { .. }
+                | Work::AddUser { .. }
+                | Work::UpdateUser { .. }
+                | Work::DeleteUser { .. }
+                | Work::ResendActivation { .. }
+                | Work::ResetPassword { .. }
+                | Work::AllocateNumber { .. }
+                | Work::DeallocateNumber { .. }
+                | Work::AddBlocked { .. }
+                | Work::UpdateBlocked { .. }
+                | Work::DeleteBlocked { .. }
+                | Work::AddDevice { .. }
+                | Work::AddOrder { .. }
+                | Work::UserSettings { .. }
+                | Work::AddPartnerUser { .. }
+                | Work::UpdatePartnerUser { .. }
+                | Work::DeletePartnerUser { .. }
+                | Work::Remove { .. }
+                | Work::Restore { .. }
+                | Work::Reallocate(_) => None,
             })
             .collect();
         if adds.is_empty() {
@@ -354,7 +399,29 @@ impl Preflight<'_> {
                         );
                     }
                 }
-                _ => {}
+                Work::AddCustomer { .. }
+                | Work::UpdateCustomer { .. }
+                | Work::DeleteCustomer { .. }
+                | Work::RegradeContract { .. }
+                | Work::UpgradePlan { .. }
+                | Work::UpdateUser { .. }
+                | Work::DeleteUser { .. }
+                | Work::ResendActivation { .. }
+                | Work::ResetPassword { .. }
+                | Work::AddNumber { .. }
+                | Work::AllocateNumber { .. }
+                | Work::DeallocateNumber { .. }
+                | Work::UpdateBlocked { .. }
+                | Work::DeleteBlocked { .. }
+                | Work::AddDevice { .. }
+                | Work::AddOrder { .. }
+                | Work::UserSettings { .. }
+                | Work::AddPartnerUser { .. }
+                | Work::UpdatePartnerUser { .. }
+                | Work::DeletePartnerUser { .. }
+                | Work::Remove { .. }
+                | Work::Restore { .. }
+                | Work::Reallocate(_) => {}
             }
         }
         Ok(())
@@ -469,7 +536,37 @@ impl Preflight<'_> {
                 };
                 id.map(|id| (Target::PartnerUser { id }, json(changes)))
             }
-            _ => None,
+            // A customer the job makes: nothing in the account to compare with.
+            (
+                Work::UpdateCustomer { .. }
+                | Work::RegradeContract { .. }
+                | Work::UpdateUser { .. }
+                | Work::UpdateBlocked { .. },
+                None,
+            ) => None,
+            (
+                Work::AddCustomer { .. }
+                | Work::DeleteCustomer { .. }
+                | Work::UpgradePlan { .. }
+                | Work::AddUser { .. }
+                | Work::DeleteUser { .. }
+                | Work::ResendActivation { .. }
+                | Work::ResetPassword { .. }
+                | Work::AddNumber { .. }
+                | Work::AllocateNumber { .. }
+                | Work::DeallocateNumber { .. }
+                | Work::AddBlocked { .. }
+                | Work::DeleteBlocked { .. }
+                | Work::AddDevice { .. }
+                | Work::AddOrder { .. }
+                | Work::UserSettings { .. }
+                | Work::AddPartnerUser { .. }
+                | Work::DeletePartnerUser { .. }
+                | Work::Remove { .. }
+                | Work::Restore { .. }
+                | Work::Reallocate(_),
+                _,
+            ) => None,
         })
     }
 

@@ -3,10 +3,10 @@
 //! Read from the journal alone, so it can be written at the end of a run, on Ctrl-C, or by
 //! another process while a job runs. Each input sheet comes back with its own columns and
 //! values, then Outcome, Detail, the ids made or matched, the HTTP status, the attempts and
-//! the finish time; a Summary sheet comes first. Every value is written as text or a number,
+//! the finish time, and where a sheet's rows stand for several tasks each, a column per task
+//! with its own outcome (the row's Outcome folds them); a Summary sheet comes first. Every value is written as text or a number,
 //! never as a formula, and the file is written whole to a temporary name, then renamed.
 
-use std::borrow::Cow;
 use std::path::Path;
 
 use rust_xlsxwriter::{
@@ -16,7 +16,7 @@ use rust_xlsxwriter::{
 
 use crate::contract::natural_key;
 use crate::journal::{Journal, JournalError, ResultRow};
-use crate::model::{IdKind, RowState};
+use crate::model::{IdKind, RowState, Task};
 use crate::paper::{self, Orientation};
 use crate::schema::Kind;
 use crate::sheet_names::SheetNames;
@@ -133,7 +133,8 @@ fn excel_time(ms: i64) -> Result<ExcelDateTime, XlsxError> {
 pub fn write(journal: &Journal, path: &Path, calls: Option<u64>) -> Result<(), ResultsError> {
     let meta = journal.meta()?;
     let sheets = journal.sheets()?;
-    let rows = journal.result_rows()?;
+    let kind = JobKind::of(&meta);
+    let rows = shown_rows(journal, &kind)?;
     let counts = journal.counts()?;
     let (attempts, first, last) = journal.attempt_stats()?;
     let werr = |e: XlsxError| ResultsError::Write {
@@ -143,7 +144,6 @@ pub fn write(journal: &Journal, path: &Path, calls: Option<u64>) -> Result<(), R
 
     let mut wb = Workbook::new();
     let header = header_format();
-    let kind = JobKind::of(&meta);
     write_summary(
         &mut wb,
         &Summary {
@@ -171,16 +171,15 @@ pub fn write(journal: &Journal, path: &Path, calls: Option<u64>) -> Result<(), R
     let centred_header = header_format().set_align(FormatAlign::Center);
     for s in &sheets {
         let ids = id_columns(kind_of(s)?);
+        let mine: Vec<&Shown> = rows.iter().filter(|x| x.row.sheet == s.idx).collect();
+        let tasks = tasks_of(&mine);
+        let task_headers: Vec<String> = tasks.iter().map(|t| t.result_header()).collect();
         let extra: Vec<&str> = OUTCOME_HEADERS
             .iter()
             .copied()
             .chain(ids.iter().map(|(_, h)| *h))
+            .chain(task_headers.iter().map(String::as_str))
             .collect();
-        let mine: Vec<Cow<ResultRow>> = rows
-            .iter()
-            .filter(|x| x.sheet == s.idx)
-            .map(|row| with_detail(journal, &kind, row))
-            .collect::<Result<_, _>>()?;
         let user_cols = s.headers.len() as u16;
         // Widths first: a constant-memory sheet is streamed row by row, and its column
         // settings come before the rows in the file.
@@ -190,7 +189,7 @@ pub fn write(journal: &Journal, path: &Path, calls: Option<u64>) -> Result<(), R
             .map(|h| h.chars().count())
             .chain(extra.iter().map(|h| h.chars().count()))
             .collect();
-        for row in &mine {
+        for Shown { row, .. } in mine.iter().copied() {
             for (c, v) in row.cells.iter().enumerate().take(user_cols as usize) {
                 widths[c] = widths[c].max(v.chars().count().min(60));
             }
@@ -209,9 +208,12 @@ pub fn write(journal: &Journal, path: &Path, calls: Option<u64>) -> Result<(), R
         // "2026-12-01 09:30:00 UTC", with room to spare: a date-time too wide for its column
         // shows as ### in Excel and runs into the next column in LibreOffice.
         widths[user_cols as usize + 4] = widths[user_cols as usize + 4].max(TIME_FORMAT.len());
-        // Outcome: the longest label, so its fill covers it.
+        // Outcome and each task's: the longest label, so its fill covers it.
         let longest = RowState::ALL.iter().map(|s| s.label().len()).max();
-        widths[user_cols as usize] = widths[user_cols as usize].max(longest.unwrap_or(0));
+        let task_cols = user_cols as usize + OUTCOME_HEADERS.len() + ids.len();
+        for c in std::iter::once(user_cols as usize).chain(task_cols..widths.len()) {
+            widths[c] = widths[c].max(longest.unwrap_or(0));
+        }
         let ws = wb.add_worksheet_with_constant_memory().map_err(werr)?;
         ws.set_name(names.take(&s.sheet)).map_err(werr)?;
         let width = |w: usize| w.clamp(8, 60) as f64 + 2.0;
@@ -237,8 +239,12 @@ pub fn write(journal: &Journal, path: &Path, calls: Option<u64>) -> Result<(), R
                 .map_err(werr)?;
         }
         for (n, row) in mine.iter().enumerate() {
-            write_row(ws, n as u32 + 1, row, user_cols, &ids, &cells, detail_width)
-                .map_err(werr)?;
+            let at = Columns {
+                user: user_cols,
+                ids: &ids,
+                tasks: &tasks,
+            };
+            write_row(ws, n as u32 + 1, row, &at, &cells, detail_width).map_err(werr)?;
         }
     }
     let bytes = wb.save_to_buffer().map_err(werr)?;
@@ -261,7 +267,7 @@ struct Summary<'a> {
     meta: &'a crate::journal::JobMeta,
     kind: &'a JobKind,
     sheets: &'a [crate::model::SheetRec],
-    rows: &'a [ResultRow],
+    rows: &'a [Shown],
     counts: &'a [(RowState, u64)],
     attempts: u64,
     first: Option<i64>,
@@ -387,7 +393,7 @@ fn write_summary(wb: &mut Workbook, x: &Summary) -> Result<(), XlsxError> {
             let n = x
                 .rows
                 .iter()
-                .filter(|row| row.sheet == s.idx && row.state == *st)
+                .filter(|x| x.row.sheet == s.idx && x.row.state == *st)
                 .count();
             ws.write_number_with_format(r, 1 + i as u16, n as f64, &count)?;
         }
@@ -412,16 +418,16 @@ fn write_summary(wb: &mut Workbook, x: &Summary) -> Result<(), XlsxError> {
 
 /// `row`, with a Detail saying what it reversed when it is a row of an undo that succeeded
 /// and the engine said nothing more (a removal, a put-back).
-fn with_detail<'r>(
+fn with_detail(
     journal: &Journal,
     kind: &JobKind,
-    row: &'r ResultRow,
-) -> Result<Cow<'r, ResultRow>, ResultsError> {
+    row: ResultRow,
+) -> Result<ResultRow, ResultsError> {
     let Some(job) = &kind.undo_of else {
-        return Ok(Cow::Borrowed(row));
+        return Ok(row);
     };
     if row.state != RowState::Succeeded || row.detail.is_some() {
-        return Ok(Cow::Borrowed(row));
+        return Ok(row);
     }
     let rec = journal.row(row.id)?;
     let detail = match (&rec.work, rec.lead) {
@@ -432,10 +438,109 @@ fn with_detail<'r>(
             .and_then(|w| crate::undo::reversed_with(&w, job)),
         (None, None) => None,
     };
-    Ok(Cow::Owned(ResultRow {
-        detail,
-        ..row.clone()
-    }))
+    Ok(ResultRow { detail, ..row })
+}
+
+/// A source row as the results show it. A row of one task is its journal row; a row that
+/// stands for several has its tasks folded onto it: its outcome is theirs folded
+/// ([`RowState::fold`]), its Detail each task's said by name, its ids all that they made or
+/// found, its attempts theirs summed; and each task's own outcome, for a column of its own.
+pub struct Shown {
+    pub row: ResultRow,
+    pub tasks: Vec<(Task, RowState)>,
+}
+
+impl Shown {
+    /// The tasks of one source row (at least one), folded.
+    fn fold(tasks: Vec<ResultRow>) -> Shown {
+        let state = RowState::fold(tasks.iter().map(|t| t.state)).unwrap_or(RowState::Pending);
+        let detail: Vec<String> = tasks
+            .iter()
+            .filter_map(|t| {
+                let d = t.detail.as_deref().filter(|d| !d.is_empty())?;
+                Some(match t.task {
+                    Some(k) => format!("{}: {d}", k.label()),
+                    None => d.to_string(),
+                })
+            })
+            .collect();
+        let mut ids = crate::model::RowIds::default();
+        for t in &tasks {
+            for (k, v) in t.ids.iter() {
+                if ids.get(k).is_none() {
+                    ids.set(k, v);
+                }
+            }
+        }
+        // The status of the task that gave the row its outcome.
+        let status = tasks
+            .iter()
+            .filter(|t| t.state == state)
+            .find_map(|t| t.status)
+            .or_else(|| tasks.iter().rev().find_map(|t| t.status));
+        let finished_at_ms = if state.is_final() {
+            tasks.iter().filter_map(|t| t.finished_at_ms).max()
+        } else {
+            None
+        };
+        let shown: Vec<(Task, RowState)> = tasks
+            .iter()
+            .filter_map(|t| Some((t.task?, t.state)))
+            .collect();
+        let attempts = tasks.iter().map(|t| t.attempts).sum();
+        let first = tasks.into_iter().next().expect("a source row has a task");
+        Shown {
+            row: ResultRow {
+                task: None,
+                state,
+                detail: (!detail.is_empty()).then(|| detail.join("; ")),
+                ids,
+                status,
+                attempts,
+                finished_at_ms,
+                ..first
+            },
+            tasks: shown,
+        }
+    }
+}
+
+/// The job's rows as the results show them, in input order: each source row once, its tasks
+/// folded onto it (see [`Shown`]), an undo's rows saying what they reversed.
+fn shown_rows(journal: &Journal, kind: &JobKind) -> Result<Vec<Shown>, ResultsError> {
+    let mut out = Vec::new();
+    // The tasks of the source row being read: the journal gives them one after another.
+    let mut tasks: Vec<ResultRow> = Vec::new();
+    for row in journal.result_rows()? {
+        let row = with_detail(journal, kind, row)?;
+        let same = tasks
+            .first()
+            .is_some_and(|t| (t.sheet, t.row_no) == (row.sheet, row.row_no));
+        if !same && !tasks.is_empty() {
+            out.push(Shown::fold(std::mem::take(&mut tasks)));
+        }
+        if row.task.is_some() {
+            tasks.push(row);
+        } else {
+            out.push(Shown {
+                row,
+                tasks: Vec::new(),
+            });
+        }
+    }
+    if !tasks.is_empty() {
+        out.push(Shown::fold(tasks));
+    }
+    Ok(out)
+}
+
+/// The tasks a sheet's rows stand for, in [`Task::ALL`]'s order: a column each. None for a
+/// sheet whose rows stand for one task each.
+fn tasks_of(rows: &[&Shown]) -> Vec<Task> {
+    Task::ALL
+        .into_iter()
+        .filter(|t| rows.iter().any(|r| r.tasks.iter().any(|(x, _)| x == t)))
+        .collect()
 }
 
 /// A sheet as the Summary names it: "onboarding.xlsx [Customers]".
@@ -478,15 +583,23 @@ struct RowFormats {
     wrap: Format,
 }
 
+/// Where a results sheet's columns are: the user's, then [`OUTCOME_HEADERS`], the ids, and
+/// a column per task.
+struct Columns<'a> {
+    user: u16,
+    ids: &'a [(IdKind, &'static str)],
+    tasks: &'a [Task],
+}
+
 fn write_row(
     ws: &mut Worksheet,
     r: u32,
-    row: &ResultRow,
-    user_cols: u16,
-    ids: &[(IdKind, &str)],
+    shown: &Shown,
+    at: &Columns,
     f: &RowFormats,
     detail_width: f64,
 ) -> Result<(), XlsxError> {
+    let (row, user_cols, ids) = (&shown.row, at.user, at.ids);
     let put = |ws: &mut rust_xlsxwriter::Worksheet, c: u16, v: &str| -> Result<(), XlsxError> {
         if !v.is_empty() {
             // Text as text, always: a value starting with = or + stays a value.
@@ -523,6 +636,14 @@ fn write_row(
     for (k, (key, _)) in ids.iter().enumerate() {
         let v = row.ids.get(*key).unwrap_or("");
         put(ws, user_cols + OUTCOME_HEADERS.len() as u16 + k as u16, v)?;
+    }
+    let first_task = user_cols + (OUTCOME_HEADERS.len() + ids.len()) as u16;
+    for (k, task) in at.tasks.iter().enumerate() {
+        // A row that does not stand for this task leaves its cell empty.
+        if let Some((_, state)) = shown.tasks.iter().find(|(t, _)| t == task) {
+            let c = first_task + k as u16;
+            ws.write_string_with_format(r, c, state.label(), outcome_format(*state))?;
+        }
     }
     Ok(())
 }
@@ -576,7 +697,11 @@ const TO_FIX_DETAIL_WIDTH: f64 = 60.0;
 pub fn write_to_fix(journal: &Journal, path: &Path) -> Result<usize, ResultsError> {
     use crate::schema::{Field, Kind};
     let sheets = journal.sheets()?;
-    let rows = journal.result_rows()?;
+    let kind = JobKind::of(&journal.meta()?);
+    let rows: Vec<ResultRow> = shown_rows(journal, &kind)?
+        .into_iter()
+        .map(|s| s.row)
+        .collect();
     let werr = |e: XlsxError| ResultsError::Write {
         path: path.display().to_string(),
         message: e.to_string(),
@@ -720,9 +845,9 @@ pub fn inert(v: &str) -> std::borrow::Cow<'_, str> {
 /// right), named `STEM.SHEET.csv` beside `path`. Returns the files written.
 pub fn write_csv(journal: &Journal, path: &Path) -> Result<Vec<std::path::PathBuf>, ResultsError> {
     let sheets = journal.sheets()?;
-    let rows = journal.result_rows()?;
     // An undo's rows say what they reversed, as the workbook's do.
     let kind = JobKind::of(&journal.meta()?);
+    let rows = shown_rows(journal, &kind)?;
     let stem = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -751,12 +876,16 @@ pub fn write_csv(journal: &Journal, path: &Path) -> Result<Vec<std::path::PathBu
         let mut buf = b"\xEF\xBB\xBF".to_vec();
         {
             let mut w = csv::Writer::from_writer(&mut buf);
+            let mine: Vec<&Shown> = rows.iter().filter(|x| x.row.sheet == s.idx).collect();
+            let tasks = tasks_of(&mine);
+            let task_headers: Vec<String> = tasks.iter().map(|t| t.result_header()).collect();
             let mut header: Vec<&str> = s.headers.iter().map(String::as_str).collect();
             header.extend(OUTCOME_HEADERS);
             header.extend(ids.iter().map(|(_, h)| *h));
+            header.extend(task_headers.iter().map(String::as_str));
             w.write_record(&header).map_err(|e| werr(&e))?;
-            for row in rows.iter().filter(|x| x.sheet == s.idx) {
-                let row = with_detail(journal, &kind, row)?;
+            for shown in mine {
+                let row = &shown.row;
                 let mut rec: Vec<String> = (0..s.headers.len())
                     .map(|c| inert(row.cells.get(c).map_or("", String::as_str)).into_owned())
                     .collect();
@@ -772,6 +901,10 @@ pub fn write_csv(journal: &Journal, path: &Path) -> Result<Vec<std::path::PathBu
                 for (key, _) in &ids {
                     let v = row.ids.get(*key).unwrap_or("");
                     rec.push(inert(v).into_owned());
+                }
+                for task in &tasks {
+                    let state = shown.tasks.iter().find(|(t, _)| t == task);
+                    rec.push(state.map_or(String::new(), |(_, s)| s.label().to_string()));
                 }
                 w.write_record(&rec).map_err(|e| werr(&e))?;
             }

@@ -627,7 +627,11 @@ pub const OUTCOME_HEADERS: [&str; 5] = ["Outcome", "Detail", "HTTP Status", "Att
 /// without warnings about those columns.
 pub fn is_result_header(h: &str) -> bool {
     let h = h.trim();
-    OUTCOME_HEADERS.iter().any(|o| o.eq_ignore_ascii_case(h)) || h.ends_with(" (result)")
+    OUTCOME_HEADERS.iter().any(|o| o.eq_ignore_ascii_case(h))
+        || h.ends_with(" (result)")
+        || crate::model::Task::ALL
+            .iter()
+            .any(|t| t.result_header().eq_ignore_ascii_case(h))
 }
 
 pub fn squash(s: &str) -> String {

@@ -143,6 +143,7 @@ pub fn plan(journal: &Journal, force: bool) -> Result<UndoPlan, JournalError> {
         let mut row = NewRow {
             sheet: rec.sheet,
             row_no: rec.row_no,
+            task: rec.task,
             cells,
             work: None,
             deps: Vec::new(),
@@ -166,7 +167,16 @@ pub fn plan(journal: &Journal, force: bool) -> Result<UndoPlan, JournalError> {
                     .map_or("?", |s| s.sheet.as_str());
                 match state {
                     RowState::Skipped => left_alone += 1,
-                    _ => irreversible.push(format!("{sheet} row {}: {why}", rec.row_no)),
+                    RowState::Pending
+                    | RowState::Succeeded
+                    | RowState::AlreadyExisted
+                    | RowState::Unchanged
+                    | RowState::Failed
+                    | RowState::NeedsReview
+                    | RowState::Invalid => irreversible.push(format!(
+                        "{}: {why}",
+                        crate::model::place(sheet, rec.row_no, rec.task)
+                    )),
                 }
                 row.state = state;
                 row.detail = Some(why);
@@ -506,9 +516,11 @@ impl Cx<'_> {
                 if self.within(&cid) {
                     customer_part(cid, Piece::Within)
                 } else {
-                    let wrote = match work {
-                        Work::AllocateNumber { .. } => Some(need(IdKind::User)?),
-                        _ => None,
+                    // Allocated by the job: to the user it names. Deallocated: to no one.
+                    let wrote = if matches!(work, Work::AllocateNumber { .. }) {
+                        Some(need(IdKind::User)?)
+                    } else {
+                        None
                     };
                     Fate::Part(
                         Key::Number {

@@ -49,6 +49,7 @@ fn every_cell_of_every_outcome_reads_back() {
         .map(|(i, s)| NewRow {
             sheet: 0,
             row_no: i as u32 + 2,
+            task: None,
             cells: vec!["cus_1".into(), format!("=u{i}@x.example")],
             work: Some(plbulk::model::Work::DeletePartnerUser {
                 partner_user: plbulk::model::Sel::Id("pus_1".into()),

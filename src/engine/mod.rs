@@ -270,7 +270,7 @@ impl Engine {
             .sheets
             .get(rec.sheet as usize)
             .map_or("?", |s| s.sheet.as_str());
-        format!("{sheet} row {}", rec.row_no)
+        crate::model::place(sheet, rec.row_no, rec.task)
     }
 
     /// Runs every pending row. Returns when all have a final state, or when `stop` turns true
@@ -408,7 +408,29 @@ impl Engine {
                 company: &new.company_name,
             },
             crate::model::Work::AddPartnerUser { new } => Claim::PartnerUser { email: &new.email },
-            _ => return None,
+            crate::model::Work::UpdateCustomer { .. }
+            | crate::model::Work::DeleteCustomer { .. }
+            | crate::model::Work::RegradeContract { .. }
+            | crate::model::Work::UpgradePlan { .. }
+            | crate::model::Work::AddUser { .. }
+            | crate::model::Work::UpdateUser { .. }
+            | crate::model::Work::DeleteUser { .. }
+            | crate::model::Work::ResendActivation { .. }
+            | crate::model::Work::ResetPassword { .. }
+            | crate::model::Work::AddNumber { .. }
+            | crate::model::Work::AllocateNumber { .. }
+            | crate::model::Work::DeallocateNumber { .. }
+            | crate::model::Work::AddBlocked { .. }
+            | crate::model::Work::UpdateBlocked { .. }
+            | crate::model::Work::DeleteBlocked { .. }
+            | crate::model::Work::AddDevice { .. }
+            | crate::model::Work::AddOrder { .. }
+            | crate::model::Work::UserSettings { .. }
+            | crate::model::Work::UpdatePartnerUser { .. }
+            | crate::model::Work::DeletePartnerUser { .. }
+            | crate::model::Work::Remove { .. }
+            | crate::model::Work::Restore { .. }
+            | crate::model::Work::Reallocate(_) => return None,
         };
         Some(claim.key())
     }

@@ -38,6 +38,15 @@ use crate::model::{IdKind, RowIds, RowState, Sel, Target, Work};
 
 type Step<T> = Result<T, End>;
 
+/// What one write came to, when the row goes on: the API's answer, or its refusal with what
+/// it proves (a final status, or an outcome left unknown once the retries were spent). A
+/// value, not an error: each kind of row decides what a refusal means for it (a 409 after a
+/// doubt may be its own earlier write; a 404 on a deletion after one is what it asked for).
+pub(super) enum Sent {
+    Answered(Bytes),
+    Refused(ApiError),
+}
+
 /// How often a row waiting on another job's claim looks again.
 const CLAIM_POLL: Duration = Duration::from_millis(250);
 
@@ -236,7 +245,29 @@ pub(super) fn learn(e: &Engine, row: i64, work: &Work, state: RowState, ids: &Ro
                 );
             }
         }
-        _ => {}
+        // A customer that existed already is no new customer's; the rest name nothing that
+        // later rows look up by what they wrote.
+        Work::AddCustomer { .. }
+        | Work::UpdateCustomer { .. }
+        | Work::DeleteCustomer { .. }
+        | Work::RegradeContract { .. }
+        | Work::UpgradePlan { .. }
+        | Work::UpdateUser { .. }
+        | Work::DeleteUser { .. }
+        | Work::ResendActivation { .. }
+        | Work::ResetPassword { .. }
+        | Work::AllocateNumber { .. }
+        | Work::DeallocateNumber { .. }
+        | Work::UpdateBlocked { .. }
+        | Work::DeleteBlocked { .. }
+        | Work::AddDevice { .. }
+        | Work::AddOrder { .. }
+        | Work::UserSettings { .. }
+        | Work::UpdatePartnerUser { .. }
+        | Work::DeletePartnerUser { .. }
+        | Work::Remove { .. }
+        | Work::Restore { .. }
+        | Work::Reallocate(_) => {}
     }
 }
 

@@ -10,12 +10,12 @@
 //! work, which the engine reads from the journal when the row runs. The ids a row made or found
 //! stay in the engine's memory only while a row left to run depends on it.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use super::{rows, Engine, Observer};
 use crate::journal::{Journal, JournalError};
-use crate::model::{IdKind, RowState, Work};
+use crate::model::{IdKind, RowState, Task, Work};
 
 /// One row of the run.
 struct Rt {
@@ -33,6 +33,9 @@ struct Rt {
     adds_customer: bool,
     /// A member of an order another row carries: it ends as that row ends, and never runs.
     member: bool,
+    /// One of several tasks of its source row: progress hears of the row when its last task
+    /// ends.
+    task: Option<Task>,
     /// Most rows wait on nothing and carry no order: they allocate nothing here.
     links: Option<Box<Links>>,
 }
@@ -70,6 +73,9 @@ pub(super) struct Schedule {
     /// Deletions ready to run once no other row is open.
     deletes: BTreeSet<u32>,
     open_non_deletes: usize,
+    /// For each source row of several tasks: how many are yet to end, and the fold of the
+    /// states of those that have ([`RowState::fold`]). Empty for today's sheets.
+    tasks: HashMap<(u32, u32), (u32, Option<RowState>)>,
 }
 
 /// Where the row with id `id` is in `rt`, which is in id order.
@@ -91,7 +97,16 @@ impl Schedule {
         // Resolved to positions once every row is read: a row may name a later one.
         let mut deps: Vec<(usize, Vec<i64>)> = Vec::new();
         let mut leads: Vec<(usize, i64)> = Vec::new();
+        let mut tasks: HashMap<(u32, u32), (u32, Option<RowState>)> = HashMap::new();
         e.journal.each_row(|rec| {
+            if rec.task.is_some() {
+                let (left, folded) = tasks.entry((rec.sheet, rec.row_no)).or_default();
+                if rec.state.is_final() {
+                    *folded = RowState::fold(folded.iter().copied().chain([rec.state]));
+                } else {
+                    *left += 1;
+                }
+            }
             let i = rt.len();
             if let Some(key) = Engine::planned_claim(&rec) {
                 planned.push((rec.id, key));
@@ -111,6 +126,7 @@ impl Schedule {
                 delete: rec.work.as_ref().is_some_and(Work::is_delete),
                 adds_customer: matches!(rec.work, Some(Work::AddCustomer { .. })),
                 member: rec.lead.is_some(),
+                task: rec.task,
                 links: None,
             };
             if r.open() {
@@ -165,6 +181,7 @@ impl Schedule {
             ready: BTreeSet::new(),
             deletes: BTreeSet::new(),
             open_non_deletes,
+            tasks,
         })
     }
 
@@ -241,9 +258,10 @@ impl Schedule {
             .sheets
             .get(dep.sheet as usize)
             .map_or("?", |s| s.sheet.as_str());
+        let place = crate::model::place(sheet, dep.row_no, dep.task);
         match detail {
-            Some(d) if !d.is_empty() => format!("{sheet} row {} {what}: {d}", dep.row_no),
-            _ => format!("{sheet} row {} {what}", dep.row_no),
+            Some(d) if !d.is_empty() => format!("{place} {what}: {d}"),
+            _ => format!("{place} {what}"),
         }
     }
 
@@ -290,14 +308,13 @@ impl Schedule {
         if !r.delete {
             self.open_non_deletes = self.open_non_deletes.saturating_sub(1);
         }
-        observer.row_finished(r.sheet, state);
         let links = r.links.take().map(|l| *l).unwrap_or_default();
+        self.tell(i, state, observer);
         // The journal ends an order's member rows with its lead; the in-memory view and the
         // progress follow.
         for m in links.members {
-            let m = &mut self.rt[m as usize];
-            m.state = state;
-            observer.row_finished(m.sheet, state);
+            self.rt[m as usize].state = state;
+            self.tell(m as usize, state, observer);
         }
         self.forget_if_unneeded(e, i);
         for d in links.deps {
@@ -306,6 +323,29 @@ impl Schedule {
             self.forget_if_unneeded(e, d);
         }
         links.dependents
+    }
+
+    /// Tells the observer that the row at `i` ended in `state`: at once for a row of one task;
+    /// for one of several tasks, once its source row's last task has ended, in their folded
+    /// state, so progress counts source rows as the results show them.
+    fn tell(&mut self, i: usize, state: RowState, observer: &Arc<dyn Observer>) {
+        let r = &self.rt[i];
+        if r.task.is_none() {
+            observer.row_finished(r.sheet, state);
+            return;
+        }
+        let at = (r.sheet, r.row_no);
+        let Some((left, folded)) = self.tasks.get_mut(&at) else {
+            return;
+        };
+        *left = left.saturating_sub(1);
+        *folded = RowState::fold(folded.iter().copied().chain([state]));
+        if *left == 0 {
+            if let Some(s) = *folded {
+                observer.row_finished(at.0, s);
+            }
+            self.tasks.remove(&at);
+        }
     }
 
     /// Drops the ids of row `i` from the engine's memory once it has ended and no row left to
@@ -417,6 +457,7 @@ mod tests {
         NewRow {
             sheet: 0,
             row_no: 2,
+            task: None,
             cells: vec!["a@example.com".into()],
             work: Some(Work::DeletePartnerUser {
                 partner_user: Sel::Id("pus_1".into()),
@@ -563,6 +604,68 @@ mod tests {
         assert_eq!(
             rows[1].detail.as_deref(),
             Some("Partner Users row 2 failed: 404")
+        );
+    }
+
+    /// What progress is told: (sheet, state) as rows end.
+    #[derive(Default)]
+    struct Told(std::sync::Mutex<Vec<(u32, RowState)>>);
+
+    impl Observer for Told {
+        fn row_finished(&self, sheet: u32, state: RowState) {
+            self.0.lock().unwrap().push((sheet, state));
+        }
+    }
+
+    /// Issue 20: a source row that stands for several tasks is one row to progress: told once,
+    /// when its last task ends, in their folded state; a task's dependant on a task of its own
+    /// row that failed is skipped, saying which task of which row.
+    #[test]
+    fn progress_hears_of_a_row_of_tasks_once_its_last_task_ends() {
+        let told = Arc::new(Told::default());
+        let observer: Arc<dyn Observer> = told.clone();
+        let task = |t: crate::model::Task, deps: Vec<i64>| NewRow {
+            task: Some(t),
+            ..row(RowState::Pending, deps)
+        };
+        use crate::model::Task as T;
+        // Row 2: customer, user (after the customer), number (after the user); then a row of
+        // one task.
+        let e = engine(&[
+            task(T::Customer, vec![]),
+            task(T::User, vec![1]),
+            task(T::Number, vec![2]),
+            NewRow {
+                row_no: 3,
+                ..row(RowState::Pending, vec![])
+            },
+        ]);
+        let mut s = Schedule::load(&e, &mut Vec::new()).unwrap();
+        s.start(&e, &observer).unwrap();
+        let first = s.next().unwrap();
+        assert_eq!(s.id(first), 1);
+        s.finished(&e, first, RowState::Succeeded, None, &observer)
+            .unwrap();
+        assert!(told.0.lock().unwrap().is_empty(), "row 2 is not done");
+        let user = s.next().unwrap();
+        assert_eq!(s.id(user), 2);
+        s.finished(&e, user, RowState::Failed, Some("409".into()), &observer)
+            .unwrap();
+        // The number waited on the user: skipped, and with it the row is done, failed.
+        assert_eq!(*told.0.lock().unwrap(), [(0, RowState::Failed)]);
+        let rows = e.journal.result_rows().unwrap();
+        assert_eq!(rows[2].state, RowState::Skipped);
+        assert_eq!(
+            rows[2].detail.as_deref(),
+            Some("Partner Users row 2's user failed: 409")
+        );
+        let last = s.next().unwrap();
+        assert_eq!(s.id(last), 4);
+        s.finished(&e, last, RowState::Succeeded, None, &observer)
+            .unwrap();
+        assert_eq!(
+            *told.0.lock().unwrap(),
+            [(0, RowState::Failed), (0, RowState::Succeeded)]
         );
     }
 }

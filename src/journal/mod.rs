@@ -21,7 +21,7 @@ use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRe
 use rusqlite::{params, Connection, OptionalExtension, ToSql};
 use serde::{Deserialize, Serialize};
 
-use crate::model::{IdKind, JobState, NewRow, RowIds, RowState, SheetRec, Work};
+use crate::model::{IdKind, JobState, NewRow, RowIds, RowState, SheetRec, Task, Work};
 
 /// Each entry moves the schema one version on. Never edit or remove one: only append.
 const MIGRATIONS: &[&str] = &[
@@ -80,6 +80,11 @@ const MIGRATIONS: &[&str] = &[
     "CREATE INDEX rows_by_lead ON rows(lead) WHERE lead IS NOT NULL;",
     // 3: the content type an answer actually came with.
     "ALTER TABLE attempts ADD COLUMN content_type TEXT;",
+    // 4: a source row that stands for several tasks has a journal row per task, each naming
+    // its task; NULL is a row's only task (every row journaled before). The index keeps the
+    // folding of tasks onto their rows, for counts, off the rows of one task.
+    "ALTER TABLE rows ADD COLUMN task TEXT;
+     CREATE INDEX rows_with_task ON rows(sheet, row_no) WHERE task IS NOT NULL;",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -167,7 +172,7 @@ fn unreadable(row: i64, what: &'static str) -> impl Fn(rusqlite::Error) -> rusql
 }
 
 /// The columns [`row_rec`] reads, in its order.
-const ROW_REC: &str = "id, sheet, row_no, work, deps, lead, state, ids, attempts, doubt";
+const ROW_REC: &str = "id, sheet, row_no, work, deps, lead, state, ids, attempts, doubt, task";
 
 /// A row as the engine needs it, from the columns of [`ROW_REC`].
 fn row_rec(r: &rusqlite::Row<'_>) -> rusqlite::Result<RowRec> {
@@ -194,6 +199,7 @@ fn row_rec(r: &rusqlite::Row<'_>) -> rusqlite::Result<RowRec> {
             .0,
         attempts: r.get(8)?,
         doubt: flags != 0,
+        task: r.get(10).map_err(unreadable(id, "task"))?,
     })
 }
 
@@ -255,6 +261,8 @@ pub struct RowRec {
     pub id: i64,
     pub sheet: u32,
     pub row_no: u32,
+    /// Which of its source row's tasks this is, when the row stands for several.
+    pub task: Option<Task>,
     pub work: Option<Work>,
     pub deps: Vec<i64>,
     pub lead: Option<i64>,
@@ -278,6 +286,8 @@ pub struct ResultRow {
     pub id: i64,
     pub sheet: u32,
     pub row_no: u32,
+    /// Which of its source row's tasks this is, when the row stands for several.
+    pub task: Option<Task>,
     pub cells: Vec<String>,
     pub state: RowState,
     pub detail: Option<String>,
@@ -441,8 +451,8 @@ impl Journal {
             }
             let mut st = tx
                 .prepare(
-                    "INSERT INTO rows (id, sheet, row_no, cells, work, deps, lead, state, outcome, detail)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                    "INSERT INTO rows (id, sheet, row_no, cells, work, deps, lead, state, outcome, detail, task)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 )
                 .map_err(|e| self.err(e))?;
             for (i, r) in rows.iter().enumerate() {
@@ -457,6 +467,7 @@ impl Journal {
                     r.state,
                     r.state.is_final().then(|| r.state.label()),
                     r.detail,
+                    r.task,
                 ])
                 .map_err(|e| self.err(e))?;
             }
@@ -593,8 +604,8 @@ impl Journal {
         let conn = self.conn();
         let mut st = conn
             .prepare(
-                "SELECT id, sheet, row_no, cells, state, detail, ids, status, attempts, finished_at_ms
-                 FROM rows ORDER BY sheet, row_no",
+                "SELECT id, sheet, row_no, cells, state, detail, ids, status, attempts, finished_at_ms, task
+                 FROM rows ORDER BY sheet, row_no, id",
             )
             .map_err(|e| self.err(e))?;
         let rows = st
@@ -617,6 +628,7 @@ impl Journal {
                     status: r.get(7)?,
                     attempts: r.get(8)?,
                     finished_at_ms: r.get(9)?,
+                    task: r.get(10).map_err(unreadable(id, "task"))?,
                 })
             })
             .map_err(|e| self.err(e))?;
@@ -624,43 +636,79 @@ impl Journal {
             .map_err(|e| self.err(e))
     }
 
-    /// Rows per state.
+    /// Source rows per state: a row of several tasks counts once, in its tasks' folded state
+    /// ([`RowState::fold`]).
     pub fn counts(&self) -> Result<Vec<(RowState, u64)>> {
-        let conn = self.conn();
-        let mut st = conn
-            .prepare("SELECT state, COUNT(*) FROM rows GROUP BY state")
-            .map_err(|e| self.err(e))?;
-        let rows = st
-            .query_map([], |r| Ok((r.get::<_, RowState>(0)?, r.get::<_, i64>(1)?)))
-            .map_err(|e| self.err(e))?;
-        let mut out = Vec::new();
-        for r in rows {
-            let (s, n) = r.map_err(|e| self.err(e))?;
-            out.push((s, n as u64));
+        let mut totals: Vec<(RowState, u64)> = Vec::new();
+        for (_, state, n) in self.counts_by_sheet()? {
+            match totals.iter_mut().find(|(s, _)| *s == state) {
+                Some((_, t)) => *t += n,
+                None => totals.push((state, n)),
+            }
         }
-        out.sort_by_key(|(s, _)| RowState::ALL.iter().position(|x| x == s));
-        Ok(out)
+        totals.sort_by_key(|(s, _)| RowState::ALL.iter().position(|x| x == s));
+        Ok(totals)
     }
 
-    /// Rows per sheet and state, counted by SQLite: progress needs no row loaded.
+    /// Source rows per sheet and state. Rows of one task are counted by SQLite (progress needs
+    /// no row loaded); the tasks of rows that stand for several are read through their own
+    /// index and folded here.
     pub fn counts_by_sheet(&self) -> Result<Vec<(u32, RowState, u64)>> {
         let conn = self.conn();
+        let mut out: Vec<(u32, RowState, u64)> = Vec::new();
+        let mut add = |sheet: u32, state: RowState, n: u64| match out
+            .iter_mut()
+            .find(|(x, s, _)| *x == sheet && *s == state)
+        {
+            Some((_, _, t)) => *t += n,
+            None => out.push((sheet, state, n)),
+        };
+        {
+            let mut st = conn
+                .prepare(
+                    "SELECT sheet, state, COUNT(*) FROM rows WHERE task IS NULL GROUP BY sheet, state",
+                )
+                .map_err(|e| self.err(e))?;
+            let rows = st
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, u32>(0)?,
+                        r.get::<_, RowState>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
+                })
+                .map_err(|e| self.err(e))?;
+            for r in rows {
+                let (sheet, state, n) = r.map_err(|e| self.err(e))?;
+                add(sheet, state, n as u64);
+            }
+        }
         let mut st = conn
-            .prepare("SELECT sheet, state, COUNT(*) FROM rows GROUP BY sheet, state")
+            .prepare(
+                "SELECT sheet, row_no, state FROM rows WHERE task IS NOT NULL ORDER BY sheet, row_no",
+            )
             .map_err(|e| self.err(e))?;
-        let rows = st
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, u32>(0)?,
-                    r.get::<_, RowState>(1)?,
-                    r.get::<_, i64>(2)?,
-                ))
-            })
-            .map_err(|e| self.err(e))?;
-        let mut out = Vec::new();
-        for r in rows {
-            let (sheet, state, n) = r.map_err(|e| self.err(e))?;
-            out.push((sheet, state, n as u64));
+        let mut rows = st.query([]).map_err(|e| self.err(e))?;
+        let mut current: Option<((u32, u32), RowState)> = None;
+        while let Some(r) = rows.next().map_err(|e| self.err(e))? {
+            let at: (u32, u32) = (
+                r.get(0).map_err(|e| self.err(e))?,
+                r.get(1).map_err(|e| self.err(e))?,
+            );
+            let state: RowState = r.get(2).map_err(|e| self.err(e))?;
+            current = match current {
+                Some((was, folded)) if was == at => {
+                    Some((at, RowState::fold([folded, state]).unwrap_or(state)))
+                }
+                Some(((sheet, _), folded)) => {
+                    add(sheet, folded, 1);
+                    Some((at, state))
+                }
+                None => Some((at, state)),
+            };
+        }
+        if let Some(((sheet, _), folded)) = current {
+            add(sheet, folded, 1);
         }
         Ok(out)
     }
@@ -1130,6 +1178,7 @@ mod tests {
         NewRow {
             sheet: 0,
             row_no: 2,
+            task: None,
             cells: vec!["Acme".into()],
             work: Some(Work::DeletePartnerUser {
                 partner_user: crate::model::Sel::Id("pus_1".into()),
@@ -1430,5 +1479,75 @@ mod tests {
         std::fs::write(&garbage, vec![0x5a; 8192]).unwrap();
         let e = peek(&garbage).unwrap_err();
         assert!(matches!(e, JournalError::Sql { .. }), "{e}");
+    }
+
+    /// Issue 20: a source row may stand for several tasks. Each is a journal row with its own
+    /// state; counts are of source rows, each in its tasks' folded state; a task this version
+    /// does not know is an error naming the row, never a row of one task.
+    #[test]
+    fn the_tasks_of_a_row_are_journaled_apart_and_counted_as_their_row() {
+        let j = Journal::in_memory().unwrap();
+        let task = |row_no: u32, t: Task, state: RowState| NewRow {
+            row_no,
+            task: Some(t),
+            ..row(state)
+        };
+        j.init(
+            &meta(),
+            &customers_sheet(),
+            &[
+                task(2, Task::Customer, RowState::Pending),
+                task(2, Task::User, RowState::Pending),
+                task(3, Task::Customer, RowState::Pending),
+                task(3, Task::User, RowState::Pending),
+                NewRow {
+                    row_no: 4,
+                    ..row(RowState::Pending)
+                },
+            ],
+        )
+        .unwrap();
+        let tasks: Vec<(u32, Option<Task>)> = j
+            .rows()
+            .unwrap()
+            .iter()
+            .map(|r| (r.row_no, r.task))
+            .collect();
+        assert_eq!(
+            tasks,
+            [
+                (2, Some(Task::Customer)),
+                (2, Some(Task::User)),
+                (3, Some(Task::Customer)),
+                (3, Some(Task::User)),
+                (4, None)
+            ]
+        );
+        assert_eq!(j.counts().unwrap(), [(RowState::Pending, 3)]);
+        // Row 2's customer made, its user not yet: the row is still to run.
+        j.finish_row(1, RowState::Succeeded, None, Some(201))
+            .unwrap();
+        assert_eq!(j.counts().unwrap(), [(RowState::Pending, 3)]);
+        j.finish_row(2, RowState::Failed, Some("refused"), Some(422))
+            .unwrap();
+        j.finish_row(3, RowState::Succeeded, None, Some(201))
+            .unwrap();
+        j.finish_row(4, RowState::AlreadyExisted, None, None)
+            .unwrap();
+        j.finish_row(5, RowState::Succeeded, None, None).unwrap();
+        assert_eq!(
+            j.counts().unwrap(),
+            [(RowState::Succeeded, 2), (RowState::Failed, 1)]
+        );
+        let results: Vec<Option<Task>> = j.result_rows().unwrap().iter().map(|r| r.task).collect();
+        assert_eq!(results.len(), 5, "the journal keeps every task apart");
+        assert_eq!(results[1], Some(Task::User));
+        j.conn()
+            .execute_batch("UPDATE rows SET task = 'pet' WHERE id = 2")
+            .unwrap();
+        let e = j.rows().unwrap_err().to_string();
+        assert!(e.contains("row 2: its task cannot be read"), "{e}");
+        assert!(e.contains("unknown task \"pet\""), "{e}");
+        assert!(j.result_rows().is_err());
     }
 }

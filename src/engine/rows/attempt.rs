@@ -7,18 +7,15 @@ use super::*;
 impl RowCx<'_> {
     // --- Sending -----------------------------------------------------------------------------
 
-    /// Sends one write, journaling each attempt, retrying what is safe to retry. An unknown
-    /// outcome comes back as `Err(Ok(error))` for a create (the caller reconciles) and is
-    /// retried for anything else; a final refusal is `Err(Ok(error))` too, with its kind.
-    pub(super) async fn send(
-        &mut self,
-        step: &str,
-        req: &ApiRequest,
-    ) -> Result<Bytes, Result<ApiError, End>> {
+    /// Sends one write, journaling each attempt, retrying what is safe to retry. What the
+    /// API said is a value ([`Sent`]) for the caller to judge: its answer, or its refusal
+    /// (a final one, or an outcome left unknown once retries are spent, which a create
+    /// reconciles); only a stop or the journal ends the row here.
+    pub(super) async fn send(&mut self, step: &str, req: &ApiRequest) -> Step<Sent> {
         let op = req.operation;
         // A create's answer is recorded with the id it made, which the row checks first.
         if !op.is_create() && self.answered.remove(step) {
-            return Ok(Bytes::new());
+            return Ok(Sent::Answered(Bytes::new()));
         }
         let mut tries = Tries::default();
         loop {
@@ -28,7 +25,7 @@ impl RowCx<'_> {
                 .e
                 .journaled(move |j| j.begin_attempt_with(id, &st, name, &found))
                 .await
-                .map_err(|j| Err(End::Journal(j)))?;
+                .map_err(End::Journal)?;
             failpoint::hit(Point::Intent, op);
             let result = self.e.client.execute_once(req).await;
             failpoint::hit(Point::Answer, op);
@@ -80,7 +77,7 @@ impl RowCx<'_> {
                     )
                 })
                 .await
-                .map_err(|j| Err(End::Journal(j)))?;
+                .map_err(End::Journal)?;
             failpoint::hit(Point::Answered, op);
             if let Some((k, v)) = &made {
                 self.remember_id(*k, v);
@@ -88,7 +85,7 @@ impl RowCx<'_> {
             let err = match result {
                 Ok(r) => {
                     self.doubt = !settled;
-                    return Ok(r.body);
+                    return Ok(Sent::Answered(r.body));
                 }
                 Err(e) => e,
             };
@@ -97,18 +94,18 @@ impl RowCx<'_> {
             }
             if err.is_halted() {
                 // Never sent, and recorded so: the row stays to run.
-                return Err(Err(End::Interrupted));
+                return Err(End::Interrupted);
             }
             let wait = match tries.after(&self.e.client, &err) {
-                Next::GiveUp => return Err(Ok(err)),
+                Next::GiveUp => return Ok(Sent::Refused(err)),
                 Next::Retry(wait) => wait,
             };
             if self.e.stopping() {
-                return Err(Err(End::Interrupted));
+                return Err(End::Interrupted);
             }
             tracing::info!(row = self.rec.id, operation = op.name(), error = %err, "retrying");
             if self.e.client.health().sleep(wait).await.is_err() {
-                return Err(Err(End::Interrupted));
+                return Err(End::Interrupted);
             }
         }
     }

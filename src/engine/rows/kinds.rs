@@ -165,18 +165,18 @@ impl RowCx<'_> {
         let id = self.customer(customer).await?;
         let req = ApiRequest::upgrade_plan(&id, c::Plan::Pro);
         match self.send("upgrade", &req).await {
-            Ok(_) => Ok(SUCCEEDED),
+            Ok(Sent::Answered(_)) => Ok(SUCCEEDED),
             // Upgrading a customer already on pro is refused (409): after a doubt,
             // that refusal may be our own upgrade. Look.
-            Err(Ok(e)) if e.status == Some(409) && self.doubt => {
+            Ok(Sent::Refused(e)) if e.status == Some(409) && self.doubt => {
                 match self.e.client.get_customer(&id).await {
                     Ok(cu) if cu.plan == c::Plan::Pro => Ok(SUCCEEDED),
                     Err(ge) if ge.is_halted() => Err(End::Interrupted),
                     _ => Err(failed(&e)),
                 }
             }
-            Err(Ok(e)) => Err(failed(&e)),
-            Err(Err(end)) => Err(end),
+            Ok(Sent::Refused(e)) => Err(failed(&e)),
+            Err(end) => Err(end),
         }
     }
 
@@ -273,16 +273,16 @@ impl RowCx<'_> {
         let cid = self.customer(customer).await?;
         let uid = self.user(&cid, user).await?;
         match self.send("send", &request(&cid, &uid)).await {
-            Ok(_) => Ok(SUCCEEDED),
-            Err(Ok(e)) if e.is_outcome_unknown() => Ok((
+            Ok(Sent::Answered(_)) => Ok(SUCCEEDED),
+            Ok(Sent::Refused(e)) if e.is_outcome_unknown() => Ok((
                 RowState::NeedsReview,
                 Some(format!(
                     "{} was sent and its answer was lost: the email may have gone out; run the row again only if the user did not get it",
                     op.name()
                 )),
             )),
-            Err(Ok(e)) => Err(failed(&e)),
-            Err(Err(end)) => Err(end),
+            Ok(Sent::Refused(e)) => Err(failed(&e)),
+            Err(end) => Err(end),
         }
     }
 
@@ -412,16 +412,16 @@ impl RowCx<'_> {
     pub(super) async fn deallocate(&mut self, cid: &str, number: &str, nid: &str) -> Step<()> {
         let req = ApiRequest::deallocate_number(cid, nid);
         match self.send("deallocate", &req).await {
-            Ok(_) => {}
-            Err(Ok(e)) if e.status == Some(409) => {
+            Ok(Sent::Answered(_)) => {}
+            Ok(Sent::Refused(e)) if e.status == Some(409) => {
                 // Not allocated (any more): a lost answer to our own deallocation.
                 match self.number(cid, number, true).await? {
                     Some(n) if n.user.is_none() => {}
                     _ => return Err(failed(&e)),
                 }
             }
-            Err(Ok(e)) => return Err(failed(&e)),
-            Err(Err(end)) => return Err(end),
+            Ok(Sent::Refused(e)) => return Err(failed(&e)),
+            Err(end) => return Err(end),
         }
         self.e
             .look
@@ -538,25 +538,25 @@ impl RowCx<'_> {
         // went to this user (our lost answer) or is someone else's.
         for _ in 0..self.e.client.retry_policy().max_attempts {
             match self.send("create", &req).await {
-                Ok(b) => {
+                Ok(Sent::Answered(b)) => {
                     if let Ok(d) = client::decode::<c::Created>(O::AddUserDevice, &b) {
                         self.set(IdKind::Device, &d.id);
                     }
                     return Ok(SUCCEEDED);
                 }
-                Err(Ok(e)) if e.is_outcome_unknown() => continue,
-                Err(Ok(e)) if e.status == Some(409) && self.doubt => {
+                Ok(Sent::Refused(e)) if e.is_outcome_unknown() => continue,
+                Ok(Sent::Refused(e)) if e.status == Some(409) && self.doubt => {
                     return Ok((
                         RowState::NeedsReview,
                         Some(format!("an earlier attempt's answer was lost, and the MAC address {mac} is now assigned; the API cannot list devices to say whether to this user: check the user's devices in the portal ({})", e.detail())),
                     ))
                 }
-                Err(Ok(e)) if e.status == Some(409) => {
+                Ok(Sent::Refused(e)) if e.status == Some(409) => {
                     self.existing(&format!("a device with MAC {mac}"), mac)?;
                     return Ok((RowState::AlreadyExisted, Some(e.detail())));
                 }
-                Err(Ok(e)) => return Err(failed(&e)),
-                Err(Err(end)) => return Err(end),
+                Ok(Sent::Refused(e)) => return Err(failed(&e)),
+                Err(end) => return Err(end),
             }
         }
         Ok((
@@ -733,16 +733,16 @@ impl RowCx<'_> {
         self.keep_before_map(allocation(current.as_deref()));
         let req = ApiRequest::allocate_number(cid, nid, uid);
         match self.send("allocate", &req).await {
-            Ok(_) => {}
-            Err(Ok(e)) if e.status == Some(409) => {
+            Ok(Sent::Answered(_)) => {}
+            Ok(Sent::Refused(e)) if e.status == Some(409) => {
                 // Allocated already: to this user (our own lost answer) is success.
                 match self.number(cid, number, true).await? {
                     Some(n) if n.user.as_deref() == Some(uid) => {}
                     _ => return Err(failed(&e)),
                 }
             }
-            Err(Ok(e)) => return Err(failed(&e)),
-            Err(Err(end)) => return Err(end),
+            Ok(Sent::Refused(e)) => return Err(failed(&e)),
+            Err(end) => return Err(end),
         }
         self.e
             .look

@@ -221,7 +221,7 @@ impl RowCx<'_> {
             }
             rounds += 1;
             match self.send(step, req).await {
-                Ok(body) => match client::decode::<c::Created>(op, &body) {
+                Ok(Sent::Answered(body)) => match client::decode::<c::Created>(op, &body) {
                     Ok(made) => {
                         self.e.claim(key, &made.id, self.rec.id);
                         return Ok(Known {
@@ -231,9 +231,9 @@ impl RowCx<'_> {
                     }
                     Err(_) => self.doubt = true,
                 },
-                Err(Ok(e)) if e.is_outcome_unknown() => {}
-                Err(Ok(e)) => return Err(failed(&e)),
-                Err(Err(end)) => return Err(end),
+                Ok(Sent::Refused(e)) if e.is_outcome_unknown() => {}
+                Ok(Sent::Refused(e)) => return Err(failed(&e)),
+                Err(end) => return Err(end),
             }
         }
     }
@@ -278,9 +278,9 @@ impl RowCx<'_> {
     /// Sends a write that is safe to repeat.
     pub(super) async fn write(&mut self, step: &str, req: &ApiRequest) -> Step<Bytes> {
         match self.send(step, req).await {
-            Ok(b) => Ok(b),
-            Err(Ok(e)) => Err(failed(&e)),
-            Err(Err(end)) => Err(end),
+            Ok(Sent::Answered(b)) => Ok(b),
+            Ok(Sent::Refused(e)) => Err(failed(&e)),
+            Err(end) => Err(end),
         }
     }
 
@@ -288,13 +288,13 @@ impl RowCx<'_> {
     /// died), a 404 says the id the row resolved is gone, which is what the row asked for.
     pub(super) async fn delete(&mut self, step: &str, req: &ApiRequest) -> Step<()> {
         match self.send(step, req).await {
-            Ok(_) => Ok(()),
-            Err(Ok(e)) if e.status == Some(404) && self.doubt => {
+            Ok(Sent::Answered(_)) => Ok(()),
+            Ok(Sent::Refused(e)) if e.status == Some(404) && self.doubt => {
                 self.doubt = false;
                 Ok(())
             }
-            Err(Ok(e)) => Err(failed(&e)),
-            Err(Err(end)) => Err(end),
+            Ok(Sent::Refused(e)) => Err(failed(&e)),
+            Err(end) => Err(end),
         }
     }
 
