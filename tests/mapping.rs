@@ -82,6 +82,25 @@ fn the_sample_exports_migrate_through_their_mappings_and_a_second_run_makes_noth
         );
     }
 
+    // The dry run reads through the mapping too: five customers to add.
+    let mut args = vec![
+        "run",
+        "billing-customers.csv",
+        "--map",
+        "customers.map.toml",
+        "--dry-run",
+    ];
+    args.extend(FAST);
+    let o = go(d, &args);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        out(&o)
+            .lines()
+            .any(|l| l.trim_start().starts_with("5  Add Customer ")),
+        "{}",
+        text(&o)
+    );
+
     let steps = [
         (
             "billing-customers.csv",
@@ -521,8 +540,15 @@ fn a_changed_or_missing_mapping_refuses_the_resume() {
     let ids = job_ids(d);
     assert_eq!(ids.len(), 1, "{ids:?}");
     let id = ids[0].as_str();
+    assert_eq!(count(&account(d), "customers"), 3);
+
+    // Unchanged where it was, the mapping lets a resume go on (killed again after one more).
+    let o = run(rehearsing(d)
+        .args(["resume", id, "-q"])
+        .env(plbulk::failpoint::ENV, "answered:Add Customer@1"));
+    assert!(!o.status.success(), "the failpoint stops it: {}", text(&o));
     let made = count(&account(d), "customers");
-    assert_eq!(made, 3);
+    assert_eq!(made, 4);
 
     let map = d.join("customers.map.toml");
     let original = std::fs::read_to_string(&map).unwrap();

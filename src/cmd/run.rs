@@ -111,10 +111,17 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<i32, Error> {
             return resume_job(existing, given, Some(input_lock), quiet, json).await;
         }
     }
-    // Before the first call: where the results go, or why they cannot.
+    // Before the first call: where the results go, or why they cannot (never over an input,
+    // the mapping one of them).
+    let inputs: Vec<&std::path::Path> = args
+        .files
+        .iter()
+        .map(PathBuf::as_path)
+        .chain(args.map.as_deref())
+        .collect();
     let chosen = crate::outputs::results_for_new_job(
         &options.results,
-        &args.files,
+        &inputs,
         pipeline::results_held_by(&root, &options.results),
         args.overwrite,
         &crate::outputs::stamp_now(),
