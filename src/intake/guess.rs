@@ -27,7 +27,7 @@ const SAMPLE: usize = 20_000;
 #[derive(Debug, Clone, Default)]
 pub struct SourceColumn {
     pub header: String,
-    /// Distinct non-blank values (trimmed), in the order first seen, up to [`DISTINCT`].
+    /// Distinct non-blank values (trimmed), in the order first seen, up to `DISTINCT` (a hundred).
     pub values: Vec<String>,
     /// Whether there were more distinct values than were kept.
     pub more: bool,

@@ -7,7 +7,7 @@
 //! name, or a constant), which source columns are left out on purpose (`ignore`), and how the
 //! source's values translate (`[values."Plan"]`, matched trimmed and in any case).
 //!
-//! It applies at intake, before validation: [`Mapping::shape`] matches a source header row to
+//! It applies at intake, before validation: `Mapping::shape` matches a source header row to
 //! the mapping, and the sheet's rows are the source's own cells followed by one cell per
 //! derived column (a translated value, a part of a name, a constant). The validator reads the
 //! plbulk columns among them; the journal, the results and the to-fix keep only the source's
