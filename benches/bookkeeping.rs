@@ -52,6 +52,7 @@ fn options(dir: &Path) -> JobOptions {
         force: false,
         max_outage_ms: None,
         rehearsal: None,
+        map: None,
         one_shot: false,
     }
 }
@@ -169,7 +170,7 @@ fn measure(rows: usize) -> Size {
     let opts = options(dir.path());
     let journal_path = {
         let plbulk::pipeline::Planned { inputs, plan } =
-            plbulk::pipeline::read(std::slice::from_ref(&csv), None).plan();
+            plbulk::pipeline::read(std::slice::from_ref(&csv), None, None).plan();
         assert_eq!(inputs.errors(), 0);
         let fp = plbulk::plan::fingerprint(std::slice::from_ref(&csv)).unwrap();
         let (job_ref, _journal) = job::create(

@@ -44,6 +44,7 @@ fn options(dir: &Path, rate: Rate, concurrency: usize) -> JobOptions {
         force: false,
         max_outage_ms: None,
         rehearsal: None,
+        map: None,
         one_shot: false,
     }
 }
@@ -132,7 +133,7 @@ async fn main() {
     let mixed = common::mixed_job(dir.path(), "mixed.xlsx", 77, 0);
     let opts = options(dir.path(), rate, 100);
     let plbulk::pipeline::Planned { inputs, plan } =
-        plbulk::pipeline::read(std::slice::from_ref(&mixed.path), None).plan();
+        plbulk::pipeline::read(std::slice::from_ref(&mixed.path), None, None).plan();
     let writes: u64 = plan.calls().iter().map(|(_, n)| n).sum();
     let conn = Connection::open(&opts, Some(&settings(&sandbox.url())), None)
         .await
@@ -243,7 +244,7 @@ async fn main() {
     let opts = options(dir.path(), Rate::new(1000, Duration::from_secs(1)), 8);
     let t0 = Instant::now();
     let plbulk::pipeline::Planned { inputs, plan } =
-        plbulk::pipeline::read(std::slice::from_ref(&csv), None).plan();
+        plbulk::pipeline::read(std::slice::from_ref(&csv), None, None).plan();
     assert_eq!(inputs.errors(), 0);
     let fp = plbulk::plan::fingerprint(std::slice::from_ref(&csv)).unwrap();
     let conn = Connection::open(&opts, Some(&settings(&sandbox.url())), None)

@@ -16,7 +16,8 @@ Examples:
   plbulk run onboarding.xlsx --sandbox-fresh            # rehearse on an empty account of its own
   plbulk run customers.csv --dry-run                    # the calls, and each field an update changes
   plbulk run migration.xlsx --skip-invalid              # run the valid rows, record the others
-  plbulk run migration.to-fix.xlsx                      # the fixed rows of a run, run again";
+  plbulk run migration.to-fix.xlsx                      # the fixed rows of a run, run again
+  plbulk run users-export.csv --map users.map.toml      # another system's export, through a mapping";
 
 const EX_RESUME: &str = "\
 Examples:
@@ -47,6 +48,12 @@ const EX_VALIDATE: &str = "\
 Examples:
   plbulk validate onboarding.xlsx                       # writes onboarding.validation.xlsx
   plbulk validate --online updates.xlsx                 # also checks the account; a Changes sheet";
+
+const EX_MAP_INIT: &str = "\
+Examples:
+  plbulk map init billing-export.csv --out customers.map.toml
+  plbulk map init users-export.xlsx --sheet Users --kind users --out users.map.toml
+  plbulk validate billing-export.csv --map customers.map.toml   # then: plbulk run … --map …";
 
 const EX_TEMPLATE: &str = "\
 Examples:
@@ -113,6 +120,10 @@ pub enum Command {
     /// Check spreadsheets before running them: every cell and row, with a report workbook.
     #[command(after_help = EX_VALIDATE)]
     Validate(ValidateArgs),
+    /// Mapping files, for another system's export: `map init` guesses a first one from the
+    /// export's columns and values.
+    #[command(subcommand)]
+    Map(MapCommand),
     /// Write Excel templates to fill in.
     #[command(after_help = EX_TEMPLATE)]
     Template(TemplateArgs),
@@ -221,6 +232,12 @@ pub struct RunArgs {
     #[arg(long, value_parser = kind_arg)]
     pub kind: Option<Kind>,
 
+    /// A mapping file (TOML) that reads another system's export as a plbulk sheet: its kind,
+    /// which of its columns is which, how its values translate. `plbulk map init` writes a
+    /// first one.
+    #[arg(long, value_name = "FILE", conflicts_with = "kind")]
+    pub map: Option<PathBuf>,
+
     /// Rehearse on the rehearsal account (kept in the data folder, shared by rehearsals),
     /// through an in-process sandbox with the limit of --rate.
     #[arg(long)]
@@ -301,6 +318,11 @@ pub struct RunArgs {
 pub struct ResumeArgs {
     /// Job id, or the start of one [default: the latest unfinished job].
     pub job: Option<String>,
+
+    /// The mapping file the job ran with, if it has moved: refused unless it is that file as
+    /// it was [default: the one the job recorded, checked where it was].
+    #[arg(long, value_name = "FILE")]
+    pub map: Option<PathBuf>,
 
     /// Folder that holds the jobs.
     #[arg(long, env = "PLBULK_JOB_DIR")]
@@ -476,6 +498,12 @@ pub struct ValidateArgs {
     #[arg(long, value_parser = kind_arg)]
     pub kind: Option<Kind>,
 
+    /// A mapping file (TOML) that reads another system's export as a plbulk sheet: its kind,
+    /// which of its columns is which, how its values translate. `plbulk map init` writes a
+    /// first one.
+    #[arg(long, value_name = "FILE", conflicts_with = "kind")]
+    pub map: Option<PathBuf>,
+
     /// Where to write the report workbook [default: FIRST-FILE.validation.xlsx beside it].
     #[arg(long, conflicts_with = "no_report")]
     pub report: Option<PathBuf>,
@@ -510,6 +538,38 @@ pub struct ValidateArgs {
     /// With --online: check against the rehearsal account (what `--sandbox` runs on).
     #[arg(long, requires = "online", conflicts_with = "base_url")]
     pub sandbox: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum MapCommand {
+    /// Guess a mapping from exports: each column from its header and its values, each choice
+    /// column's values listed to fill in. Prints what it could not guess.
+    #[command(after_help = EX_MAP_INIT)]
+    Init(MapInitArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct MapInitArgs {
+    /// The export(s): CSV files or workbooks with the same columns.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+
+    /// The plbulk sheet the rows become: customers, users, numbers, blocked-numbers, devices,
+    /// orders, user-settings, partner-users [default: guessed from the columns].
+    #[arg(long, value_parser = kind_arg)]
+    pub kind: Option<Kind>,
+
+    /// Which sheet of a workbook [default: its only sheet].
+    #[arg(long)]
+    pub sheet: Option<String>,
+
+    /// Where to write the mapping.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+
+    /// Replace a file already at --out (a mapping is edited, so one is kept otherwise).
+    #[arg(long)]
+    pub overwrite: bool,
 }
 
 #[derive(Args, Debug)]

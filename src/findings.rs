@@ -131,6 +131,16 @@ impl Findings {
 
     /// Drops the kept findings `drop` picks, uncounting them (a finding dropped unkept, past
     /// the limit, stays counted: it was never seen again to be judged).
+    /// Changes each kept finding in place: its place or its words (a mapped sheet's findings
+    /// said of the export's own cells), never its severity, which the counts stand on.
+    pub fn for_each_mut(&mut self, mut change: impl FnMut(&mut Finding)) {
+        for f in &mut self.items {
+            let severity = f.severity;
+            change(f);
+            debug_assert_eq!(f.severity, severity, "a finding's severity is counted");
+        }
+    }
+
     pub fn remove_where(&mut self, drop: impl Fn(&Finding) -> bool) {
         let counts = &mut self.counts;
         self.items.retain(|f| {

@@ -64,10 +64,32 @@ pub struct JobOptions {
     /// reads it as [`Rehearsal::Fresh`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rehearsal: Option<Rehearsal>,
+    /// The mapping file the inputs were read through (`--map`), and its text as the rows were
+    /// mapped with it: its digest is the last of the job's inputs, so a resume with it changed
+    /// or gone is refused as for any input, and the to-fix is in the export's own columns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub map: Option<MapRecord>,
     /// A look at the account (a validation, an export, a dry run), not a job: an outage is
     /// reported at once, not waited out. Never journaled.
     #[serde(skip)]
     pub one_shot: bool,
+}
+
+/// A job's mapping file, as [`JobOptions::map`] records it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MapRecord {
+    /// Its one name, as the job's inputs name it.
+    pub path: PathBuf,
+    pub text: String,
+}
+
+impl MapRecord {
+    pub fn of(m: &crate::intake::mapping::Mapping) -> MapRecord {
+        MapRecord {
+            path: plan::canonical(m.path()),
+            text: m.text().to_string(),
+        }
+    }
 }
 
 impl JobOptions {
@@ -87,6 +109,7 @@ impl JobOptions {
             force: false,
             max_outage_ms: None,
             rehearsal: None,
+            map: None,
             one_shot: true,
         }
     }

@@ -1,7 +1,7 @@
 //! Where plbulk writes, and what it will not overwrite.
 //!
 //! Every verb that writes a file (template, validate's report, a job's results and to-fix,
-//! `plbulk results`, undo's results, export) asks this module first, so the rules are the same
+//! `plbulk results`, undo's results, export, `map init`'s mapping) asks this module first, so the rules are the same
 //! everywhere and are checked before anything is sent:
 //!
 //! - an output is never one of the job's inputs, even with `--overwrite`: the partner's rows
@@ -9,7 +9,8 @@
 //! - an output's folder must exist and take a new file, and the output must not be a folder;
 //!   this is proved by making and removing a file there, so a run never finds out after its
 //!   last row that its results cannot be written;
-//! - a file plbulk did not write for this very purpose is replaced only with `--overwrite`;
+//! - a file plbulk did not write for this very purpose is replaced only with `--overwrite`, and
+//!   so is any file at an export's or a mapping's path: a partner edits those;
 //! - a results workbook of an earlier job (its Summary names the job), or the path where an
 //!   unfinished job will write its own, is never taken by a new job: the new one's results go
 //!   beside it, named for the time the run began (`onboarding.20261201-093000.results.xlsx`),
@@ -35,6 +36,7 @@ pub enum Output {
     Report,
     Results,
     Export,
+    Mapping,
 }
 
 impl Output {
@@ -44,13 +46,14 @@ impl Output {
             Output::Report => "the report",
             Output::Results => "the results workbook",
             Output::Export => "the export",
+            Output::Mapping => "the mapping",
         }
     }
 
     /// The flag that names this output elsewhere.
     fn flag(self) -> &'static str {
         match self {
-            Output::Template | Output::Export => "--out",
+            Output::Template | Output::Export | Output::Mapping => "--out",
             Output::Report => "--report",
             Output::Results => "--results",
         }
@@ -111,6 +114,7 @@ pub fn writable(out: &Path, what: Output) -> Result<(), Refused> {
                 Output::Report => "report.xlsx",
                 Output::Results => "results.xlsx",
                 Output::Template | Output::Export => "export.xlsx",
+                Output::Mapping => "mapping.toml",
             }))
         )));
     }
@@ -215,6 +219,20 @@ pub fn export(out: &Path, overwrite: bool) -> Result<ExportFormat, Refused> {
         )));
     }
     Ok(format)
+}
+
+/// Checks the path `map init` writes a mapping to: never one of the exports it reads; a file
+/// there (a mapping the partner may have edited) is replaced only with `overwrite`.
+pub fn mapping<P: AsRef<Path>>(out: &Path, inputs: &[P], overwrite: bool) -> Result<(), Refused> {
+    not_an_input(out, inputs, Output::Mapping)?;
+    writable(out, Output::Mapping)?;
+    if out.exists() && !overwrite {
+        return Err(Refused(format!(
+            "{} is there already, and may hold changes you made to the mapping: nothing was written. Give another --out, or add --overwrite to replace it",
+            shown(out)
+        )));
+    }
+    Ok(())
 }
 
 /// Checks the validation report's path: never an input; a file there is replaced only if it

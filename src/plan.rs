@@ -18,6 +18,7 @@ use std::sync::Arc;
 use crate::contract::{self as c, natural_key};
 use crate::findings::{Finding, Findings, Severity};
 use crate::intake::digest::{self, FileDigest};
+use crate::intake::mapping::Mapping;
 use crate::intake::IntakeError;
 use crate::model::{NewRow, RowState, Sel, SheetRec, Work};
 use crate::schema::{Action, CustomerAction, Field, Kind};
@@ -73,6 +74,8 @@ pub struct Inputs {
     pub outcome: Outcome,
     /// Files or sheets that could not be read, as messages.
     pub unreadable: Vec<String>,
+    /// The mapping file the files were read through: an input of the job as they are.
+    pub mapping: Option<Arc<Mapping>>,
     /// Each file's digest, of the bytes its rows were read from; or why there is none.
     digests: Vec<Result<FileDigest, String>>,
 }
@@ -80,9 +83,12 @@ pub struct Inputs {
 impl Inputs {
     /// The inputs as a job records them: each file's digest and size, taken as its rows were
     /// read. Reading a file again for its digest would name whatever is on disk by then, and
-    /// a file replaced in between would have its digest on the other file's rows.
+    /// a file replaced in between would have its digest on the other file's rows. A mapping
+    /// is the last input, digested from the text the rows were mapped with: another mapping
+    /// is another job, and a resume checks it as it checks the files.
     pub fn fingerprint(&self) -> Result<Vec<crate::journal::InputFile>, IntakeError> {
-        self.files
+        let mut files = self
+            .files
             .iter()
             .zip(&self.digests)
             .map(|(f, d)| match d {
@@ -92,7 +98,11 @@ impl Inputs {
                     source: std::io::Error::other(why.clone()),
                 }),
             })
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Some(m) = &self.mapping {
+            files.push(input_file(m.path(), m.digest()));
+        }
+        Ok(files)
     }
 
     pub fn errors(&self) -> u64 {
@@ -104,22 +114,42 @@ impl Inputs {
     }
 }
 
-/// Reads and validates every input, keeping each row's cells and operation.
-pub fn read(files: &[PathBuf], kind: Option<Kind>) -> (Inputs, Vec<RowIn>) {
+/// Reads and validates every input (each through `mapping` when one is given), keeping each
+/// row's cells and operation.
+pub fn read(
+    files: &[PathBuf],
+    kind: Option<Kind>,
+    mapping: Option<Arc<Mapping>>,
+) -> (Inputs, Vec<RowIn>) {
     let mut sheets = Vec::new();
     let mut rows = Vec::new();
+    // Per sheet, how many of a row's cells are the export's own: a mapped sheet's rows are
+    // kept (and the pre-flight's findings placed) in the export's columns, so that the
+    // results and the to-fix are the partner's file, to run back with the same mapping.
+    let mut widths: Vec<Option<usize>> = Vec::new();
     let mut digests = vec![Err("it was not read".to_string()); files.len()];
     let (outcome, unreadable) = validate::check_files(
         Validator::building_ops(),
         files,
         kind,
+        mapping.as_ref(),
         |sheet| {
+            let (width, columns) = match &sheet.mapped {
+                Some(shape) => (Some(shape.source_width()), shape.source_columns()),
+                None => (None, sheet.columns.clone()),
+            };
+            widths.push(width);
             sheets.push(SheetIn {
                 file: sheet.file.clone(),
                 name: sheet.name.clone(),
                 kind: sheet.kind,
-                headers: sheet.headers.iter().map(|h| h.to_string()).collect(),
-                columns: sheet.columns.clone(),
+                headers: sheet
+                    .headers
+                    .iter()
+                    .take(width.unwrap_or(usize::MAX))
+                    .map(|h| h.to_string())
+                    .collect(),
+                columns,
                 header_row: sheet.header_row,
             })
         },
@@ -135,6 +165,11 @@ pub fn read(files: &[PathBuf], kind: Option<Kind>) -> (Inputs, Vec<RowIn>) {
         },
         |at, d| digests[at] = d,
     );
+    for r in &mut rows {
+        if let Some(w) = widths[r.sheet as usize] {
+            r.cells.truncate(w);
+        }
+    }
     // A row valid on its own may be invalid across rows (a repeat, an ambiguous name).
     let overruled: HashSet<(&str, &str, u32)> = outcome.overruled().collect();
     if !overruled.is_empty() {
@@ -151,6 +186,7 @@ pub fn read(files: &[PathBuf], kind: Option<Kind>) -> (Inputs, Vec<RowIn>) {
         sheets,
         outcome,
         unreadable,
+        mapping,
         digests,
     };
     (inputs, rows)
@@ -160,10 +196,12 @@ pub fn read(files: &[PathBuf], kind: Option<Kind>) -> (Inputs, Vec<RowIn>) {
 /// row's), gathered in one pass so an invalid row's Detail costs a lookup.
 struct RowErrors<'a> {
     by_row: HashMap<(&'a str, &'a str, u32), Vec<&'a Finding>>,
+    /// The mapping the rows were read through: validate needs it too to say why.
+    mapping: Option<&'a Mapping>,
 }
 
 impl<'a> RowErrors<'a> {
-    fn new(findings: &'a Findings) -> RowErrors<'a> {
+    fn new(findings: &'a Findings, mapping: Option<&'a Mapping>) -> RowErrors<'a> {
         let mut by_row: HashMap<_, Vec<&Finding>> = HashMap::new();
         for f in findings.items() {
             if let (Severity::Error, Some(row)) = (f.severity, f.row) {
@@ -173,7 +211,7 @@ impl<'a> RowErrors<'a> {
                     .push(f);
             }
         }
-        RowErrors { by_row }
+        RowErrors { by_row, mapping }
     }
 
     /// Errors of one row, as one line for its Detail.
@@ -195,8 +233,10 @@ impl<'a> RowErrors<'a> {
             // Its findings were not kept (past the count kept in memory): validate writes
             // them all, with the cell marked. A run writes no report to point at.
             format!(
-                "invalid: plbulk validate {} lists why, with the cell marked",
-                sheet.file
+                "invalid: plbulk validate {}{} lists why, with the cell marked",
+                sheet.file,
+                self.mapping
+                    .map_or(String::new(), |m| format!(" --map {}", m.path().display()))
             )
         } else {
             msgs.join("; ")
@@ -318,7 +358,7 @@ pub fn build(inputs: &Inputs, mut input: Vec<RowIn>) -> Plan {
             broken_orders.entry(key).or_insert(r.row_no);
         }
     }
-    let errors = RowErrors::new(&inputs.outcome.findings);
+    let errors = RowErrors::new(&inputs.outcome.findings, inputs.mapping.as_deref());
     let mut rows: Vec<NewRow> = Vec::with_capacity(order.len());
     // Each row's work stays typed until the end, so that an order's members can add their
     // items to it in place.
@@ -753,7 +793,7 @@ fn input_file(path: &Path, d: FileDigest) -> crate::journal::InputFile {
 
 /// An input's one name: links and `..` resolved, so a resume from another directory, or by
 /// another spelling, finds the same file.
-fn canonical(p: &Path) -> PathBuf {
+pub(crate) fn canonical(p: &Path) -> PathBuf {
     std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
 }
 
@@ -813,7 +853,7 @@ mod tests {
             "Company Nmae,Email,Plan,Contract Months\nA Ltd,a@a.example,pro,12\nB Ltd,b@b.example,pro,12\n",
         )
         .unwrap();
-        let (inputs, rows) = read(&[p], Some(Kind::Customers));
+        let (inputs, rows) = read(&[p], Some(Kind::Customers), None);
         let plan = build(&inputs, rows);
         assert_eq!(plan.rows.len(), 2);
         for r in &plan.rows {
@@ -835,7 +875,7 @@ mod tests {
             std::fs::write(&p, text).unwrap();
             files.push(p);
         }
-        let (inputs, rows) = read(&files, None);
+        let (inputs, rows) = read(&files, None, None);
         assert_eq!(inputs.errors(), 0, "{:?}", inputs.outcome.findings.items());
         (dir, build(&inputs, rows))
     }
@@ -925,7 +965,7 @@ mod tests {
             "Order Ref,Customer,Product,Quantity\nO1,cus_1,Yealink T54W,2\nO1,cus_1,Yealink W73P,500\nO2,cus_1,Yealink T54W,1\n",
         )
         .unwrap();
-        let (inputs, rows) = read(&[p], None);
+        let (inputs, rows) = read(&[p], None, None);
         let plan = build(&inputs, rows);
         let states: Vec<RowState> = plan.rows.iter().map(|r| r.state).collect();
         assert_eq!(
@@ -963,7 +1003,7 @@ Acme Ltd,Cy,Moss,cy@a.example
 ",
         )
         .unwrap();
-        let (inputs, rows) = read(&[c, u], None);
+        let (inputs, rows) = read(&[c, u], None, None);
         let users = inputs
             .counts()
             .find(|(.., k, _)| *k == Kind::Users)
@@ -988,7 +1028,7 @@ Acme Ltd,Cy,Moss,cy@a.example
             "Customer,User Email,Out Of Hours Redirect\ncus_1,ann@a.example,01632 960001\n",
         )
         .unwrap();
-        let (inputs, rows) = read(&[p], Some(Kind::UserSettings));
+        let (inputs, rows) = read(&[p], Some(Kind::UserSettings), None);
         let plan = build(&inputs, rows);
         assert_eq!(plan.rows[0].state, RowState::Invalid);
         let d = plan.rows[0].detail.as_deref().unwrap();
@@ -1011,7 +1051,7 @@ Acme Ltd,Cy,Moss,cy@a.example
         }
         text.push_str("cus_1,01632 960001,\ncus_1,01632 960001,\n");
         std::fs::write(&p, text).unwrap();
-        let (inputs, rows) = read(&[p], Some(Kind::BlockedNumbers));
+        let (inputs, rows) = read(&[p], Some(Kind::BlockedNumbers), None);
         let plan = build(&inputs, rows);
         let last: Vec<RowState> = plan.rows.iter().rev().take(2).map(|r| r.state).collect();
         assert_eq!(last, [RowState::Invalid, RowState::Pending]);

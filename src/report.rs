@@ -240,11 +240,14 @@ fn dropped_line(findings: &Findings) -> String {
     )
 }
 
-/// Writes the report for `inputs` (each file with the user's --kind) to `path`. Returns, one
-/// line each for the console, the sheets cut at Excel's last row.
+/// Writes the report for `inputs` (each file with the user's --kind, or read through
+/// `mapping`: then each sheet is copied in the export's own columns, where its findings are
+/// placed) to `path`. Returns, one line each for the console, the sheets cut at Excel's last
+/// row.
 pub fn write(
     path: &Path,
     inputs: &[(std::path::PathBuf, Option<Kind>)],
+    mapping: Option<&std::sync::Arc<intake::mapping::Mapping>>,
     findings: &Findings,
     changes: Option<&[ChangeLine]>,
 ) -> Result<Vec<String>, ReportError> {
@@ -268,7 +271,7 @@ pub fn write(
     }
 
     for (file, kind) in inputs {
-        let Ok(sheets) = intake::open(file, *kind) else {
+        let Ok((sheets, _)) = intake::open_mapped(file, *kind, mapping) else {
             continue;
         };
         for sheet in sheets {
@@ -301,7 +304,12 @@ fn copy_sheet(
     f: &Formats,
     last_row: u32,
 ) -> Result<Option<String>, ReportError> {
-    let columns = sheet.headers.len().min(16_384);
+    // A mapped sheet's derived cells are plbulk's, not the partner's: not copied.
+    let width = sheet
+        .mapped
+        .as_ref()
+        .map_or(sheet.headers.len(), |m| m.source_width());
+    let columns = width.min(16_384);
     // Read ahead a little to size the columns: their widths come before the rows in the file.
     let mut ahead: Vec<(u32, Vec<String>)> = Vec::new();
     let mut row = RowBuf::default();
@@ -309,7 +317,7 @@ fn copy_sheet(
     let mut ended = false;
     while ahead.len() < WIDTH_SAMPLE {
         match sheet.rows.next_row(&mut row, &mut scratch)? {
-            Some(n) => ahead.push((n, row.iter().map(cell_text).collect())),
+            Some(n) => ahead.push((n, row.iter().take(width).map(cell_text).collect())),
             None => {
                 ended = true;
                 break;
@@ -317,7 +325,12 @@ fn copy_sheet(
         }
         scratch.clear();
     }
-    let mut widths: Vec<usize> = sheet.headers.iter().map(|h| h.chars().count()).collect();
+    let mut widths: Vec<usize> = sheet
+        .headers
+        .iter()
+        .take(width)
+        .map(|h| h.chars().count())
+        .collect();
     for (_, cells) in &ahead {
         for (c, v) in cells.iter().enumerate().take(columns) {
             if c >= widths.len() {
@@ -345,7 +358,7 @@ fn copy_sheet(
         Orientation::Portrait
     };
     paper::setup(ws, orientation, Some((hr, hr)))?;
-    for (c, h) in sheet.headers.iter().enumerate().take(16_384) {
+    for (c, h) in sheet.headers.iter().enumerate().take(columns) {
         ws.write_string_with_format(hr, c as u16, &**h, &f.header)?;
     }
 
@@ -374,7 +387,7 @@ fn copy_sheet(
     if !ended {
         while let Some(n) = sheet.rows.next_row(&mut row, &mut scratch)? {
             scratch.clear();
-            put(ws, n, &mut row.iter())?;
+            put(ws, n, &mut row.iter().take(width))?;
         }
     }
     let Some((first, last, count)) = left_out else {

@@ -689,12 +689,27 @@ pub fn needs_fixing(state: RowState) -> bool {
 /// The to-fix workbook's Detail column, in characters: its text wraps within it.
 const TO_FIX_DETAIL_WIDTH: f64 = 60.0;
 
-/// Writes the rows that did not succeed (failed, skipped, needs review, invalid) in
-/// the template's own columns, one sheet per kind, plus Detail: fix the cells in Excel and run
-/// the file again. A Customer that named a Ref of this job is written as the customer's id
-/// when the job made or found it, since the Customers row it named is not in the file. Writes
-/// nothing and returns 0 when every row succeeded.
-pub fn write_to_fix(journal: &Journal, path: &Path) -> Result<usize, ResultsError> {
+/// The columns a to-fix file's rows are written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FixColumns {
+    /// The template's own, one sheet per kind: the job read plbulk's sheets.
+    Template,
+    /// The export's own, one sheet per sheet read: the job read another system's export
+    /// through a mapping file, and its journal holds the export's cells. The file runs back
+    /// with the same mapping.
+    Export,
+}
+
+/// Writes the rows that did not succeed (failed, skipped, needs review, invalid) in the
+/// columns `layout` says, plus Detail: fix the cells in Excel and run the file again. In the template's
+/// columns, a Customer that named a Ref of this job is written as the customer's id when the
+/// job made or found it, since the Customers row it named is not in the file. Writes nothing
+/// and returns 0 when every row succeeded.
+pub fn write_to_fix(
+    journal: &Journal,
+    path: &Path,
+    layout: FixColumns,
+) -> Result<usize, ResultsError> {
     use crate::schema::{Field, Kind};
     let sheets = journal.sheets()?;
     let kind = JobKind::of(&journal.meta()?);
@@ -741,84 +756,115 @@ pub fn write_to_fix(journal: &Journal, path: &Path) -> Result<usize, ResultsErro
     let plain = Format::new().set_align(FormatAlign::Top);
     let mut wb = Workbook::new();
     let mut total = 0;
+    let mapped = match layout {
+        FixColumns::Template => false,
+        FixColumns::Export => true,
+    };
+    let mut names = SheetNames::new(&[]);
     for kind in Kind::ALL {
         let of_kind: Vec<&crate::model::SheetRec> = sheets
             .iter()
             .filter(|s| Kind::from_name(&s.kind) == Some(kind))
             .collect();
-        let bad: Vec<(&crate::model::SheetRec, &ResultRow)> = of_kind
-            .iter()
-            .flat_map(|s| {
-                rows.iter()
-                    .filter(move |r| r.sheet == s.idx && needs_fixing(r.state))
-                    .map(move |r| (*s, r))
-            })
-            .collect();
-        if bad.is_empty() {
-            continue;
-        }
-        let ws = wb.add_worksheet();
-        ws.set_name(kind.sheet_name()).map_err(werr)?;
-        let columns = kind.columns();
-        for (c, col) in columns.iter().enumerate() {
-            ws.write_string_with_format(0, c as u16, col.header, &header)
-                .map_err(werr)?;
-            ws.set_column_width(c as u16, (col.header.len().max(12) + 2) as f64)
-                .map_err(werr)?;
-            // As in the template: a phone number typed in again keeps its leading 0.
-            if templates::is_text_column(col.field) {
-                ws.set_column_format(c as u16, &text).map_err(werr)?;
+        let groups: Vec<(String, Vec<&crate::model::SheetRec>)> = if mapped {
+            of_kind
+                .iter()
+                .map(|s| (s.sheet.clone(), vec![*s]))
+                .collect()
+        } else {
+            vec![(kind.sheet_name().to_string(), of_kind)]
+        };
+        for (name, group) in groups {
+            let bad: Vec<(&crate::model::SheetRec, &ResultRow)> = group
+                .iter()
+                .flat_map(|s| {
+                    rows.iter()
+                        .filter(move |r| r.sheet == s.idx && needs_fixing(r.state))
+                        .map(move |r| (*s, r))
+                })
+                .collect();
+            if bad.is_empty() {
+                continue;
             }
-        }
-        let detail_col = columns.len() as u16;
-        ws.write_string_with_format(0, detail_col, "Detail", &header)
-            .map_err(werr)?;
-        ws.set_column_width(detail_col, TO_FIX_DETAIL_WIDTH)
-            .map_err(werr)?;
-        paper::setup(ws, Orientation::Landscape, Some((0, 0))).map_err(werr)?;
-        for (n, (s, row)) in bad.iter().enumerate() {
-            let r = n as u32 + 1;
-            for (c, col) in columns.iter().enumerate() {
-                let from = s
+            // Each column: its header, the field it is (the template's), and where each row's
+            // cell is.
+            let columns: Vec<(&str, Option<Field>, Option<usize>)> = if mapped {
+                group[0]
                     .headers
                     .iter()
-                    .position(|h| kind.match_header(h).is_some_and(|m| m.field == col.field));
-                let mut v = from
-                    .and_then(|i| row.cells.get(i))
-                    .map_or(String::new(), |v| v.clone());
-                if col.field == Field::Customer {
-                    if let Some(id) = row
-                        .ids
-                        .get(IdKind::Customer)
-                        .or_else(|| customer_ids.get(&natural_key(&v)).map(String::as_str))
-                    {
-                        v = id.to_string();
-                    }
-                }
-                if !v.is_empty() {
-                    let format = if templates::is_text_column(col.field) {
-                        &text
-                    } else {
-                        &plain
-                    };
-                    ws.write_string_with_format(r, c as u16, &v, format)
-                        .map_err(werr)?;
+                    .enumerate()
+                    .map(|(i, h)| (h.as_str(), None, Some(i)))
+                    .collect()
+            } else {
+                kind.columns()
+                    .iter()
+                    .map(|c| (c.header, Some(c.field), None))
+                    .collect()
+            };
+            let ws = wb.add_worksheet();
+            ws.set_name(names.take(&name)).map_err(werr)?;
+            for (c, (h, field, _)) in columns.iter().enumerate() {
+                ws.write_string_with_format(0, c as u16, *h, &header)
+                    .map_err(werr)?;
+                ws.set_column_width(c as u16, (h.len().max(12) + 2) as f64)
+                    .map_err(werr)?;
+                // As in the template: a phone number typed in again keeps its leading 0.
+                if field.is_some_and(templates::is_text_column) {
+                    ws.set_column_format(c as u16, &text).map_err(werr)?;
                 }
             }
-            let detail = format!(
-                "{}: {} ({} row {})",
-                row.state.label(),
-                row.detail.as_deref().unwrap_or(""),
-                s.sheet,
-                row.row_no
-            );
-            ws.set_row_height(r, paper::wrapped_height(&detail, TO_FIX_DETAIL_WIDTH))
+            let detail_col = columns.len() as u16;
+            ws.write_string_with_format(0, detail_col, "Detail", &header)
                 .map_err(werr)?;
-            ws.write_string_with_format(r, detail_col, detail, &wrap)
+            ws.set_column_width(detail_col, TO_FIX_DETAIL_WIDTH)
                 .map_err(werr)?;
+            paper::setup(ws, Orientation::Landscape, Some((0, 0))).map_err(werr)?;
+            for (n, (s, row)) in bad.iter().enumerate() {
+                let r = n as u32 + 1;
+                for (c, (_, field, at)) in columns.iter().enumerate() {
+                    let from = at.or_else(|| {
+                        s.headers.iter().position(|h| {
+                            kind.match_header(h)
+                                .is_some_and(|m| Some(m.field) == *field)
+                        })
+                    });
+                    let mut v = from
+                        .and_then(|i| row.cells.get(i))
+                        .map_or(String::new(), |v| v.clone());
+                    if *field == Some(Field::Customer) {
+                        if let Some(id) = row
+                            .ids
+                            .get(IdKind::Customer)
+                            .or_else(|| customer_ids.get(&natural_key(&v)).map(String::as_str))
+                        {
+                            v = id.to_string();
+                        }
+                    }
+                    if !v.is_empty() {
+                        let format = if field.is_some_and(templates::is_text_column) {
+                            &text
+                        } else {
+                            &plain
+                        };
+                        ws.write_string_with_format(r, c as u16, &v, format)
+                            .map_err(werr)?;
+                    }
+                }
+                let detail = format!(
+                    "{}: {} ({} row {})",
+                    row.state.label(),
+                    row.detail.as_deref().unwrap_or(""),
+                    s.sheet,
+                    row.row_no
+                );
+                ws.set_row_height(r, paper::wrapped_height(&detail, TO_FIX_DETAIL_WIDTH))
+                    .map_err(werr)?;
+                ws.write_string_with_format(r, detail_col, detail, &wrap)
+                    .map_err(werr)?;
+            }
+            ws.set_freeze_panes(1, 0).map_err(werr)?;
+            total += bad.len();
         }
-        ws.set_freeze_panes(1, 0).map_err(werr)?;
-        total += bad.len();
     }
     if total == 0 {
         return Ok(0);

@@ -58,6 +58,7 @@ fn options(results: &Path, rate: Rate) -> JobOptions {
         force: false,
         max_outage_ms: None,
         rehearsal: Some(Rehearsal::Fresh),
+        map: None,
         one_shot: false,
     }
 }
@@ -82,7 +83,7 @@ async fn a_job_runs_stops_and_resumes_through_the_pipeline() {
     let results = dir.path().join("customers.results.xlsx");
 
     // Read once, validated, planned; the fingerprint is of the bytes read.
-    let read = pipeline::read(std::slice::from_ref(&csv), None);
+    let read = pipeline::read(std::slice::from_ref(&csv), None, None);
     assert_eq!(read.verdict(false), Verdict::Go);
     let mut planned = read.plan();
     assert_eq!(planned.plan.rows.len(), ROWS);
@@ -214,7 +215,7 @@ async fn a_journal_whose_options_do_not_parse_is_refused_naming_the_job() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("jobs");
     let csv = customers_csv(dir.path());
-    let planned = pipeline::read(std::slice::from_ref(&csv), None).plan();
+    let planned = pipeline::read(std::slice::from_ref(&csv), None, None).plan();
     let fingerprint = planned.fingerprint().unwrap();
     let opts = options(&dir.path().join("r.xlsx"), Rate::default());
     let mut conn = pipeline::connect_new(&opts, None, "tests/pipeline")

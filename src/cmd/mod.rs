@@ -15,6 +15,7 @@ macro_rules! outln {
 mod check;
 mod export;
 mod jobs;
+mod map;
 mod run;
 mod sandbox;
 mod template;
@@ -129,6 +130,7 @@ pub fn main(cli: Cli) -> i32 {
             Command::Export(args) => export::run(args, cli.quiet).await,
             Command::Sandbox(args) => sandbox::run(args, cli.quiet).await,
             Command::Validate(args) => validate::run(args, cli.quiet).await,
+            Command::Map(cmd) => map::run(cmd, cli.quiet),
             Command::Template(args) => template::run(args, cli.quiet),
             Command::Undo(args) => undo::run(args, cli.quiet).await,
             Command::Abandon(args) => undo::abandon(args, cli.quiet),

@@ -26,7 +26,8 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<i32, Error> {
         return Err(Error::Usage("--concurrency must be at least 1".into()));
     }
     let root = job::jobs_root(args.job_dir.as_deref());
-    let read = pipeline::read(&args.files, args.kind);
+    let mapping = pipeline::load_mapping(args.map.as_deref())?;
+    let read = pipeline::read(&args.files, args.kind, mapping);
     let inputs = &read.inputs;
     if !quiet {
         super::validate::print_summary(
@@ -36,7 +37,7 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<i32, Error> {
             10,
             &format!(
                 "(plbulk validate {} writes a report of them all)",
-                shell_words(&args.files)
+                input_words(&args.files, args.map.as_deref())
             ),
         );
     }
@@ -50,7 +51,7 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<i32, Error> {
             eprintln!(
                 "refused: {errors} error{} in the input; nothing was sent. Fix them (plbulk validate {} writes a report with each bad cell marked), or run with --skip-invalid to run the valid rows and record the others as invalid.",
                 if errors == 1 { "" } else { "s" },
-                shell_words(&args.files)
+                input_words(&args.files, args.map.as_deref())
             );
             return Ok(EXIT_REFUSED);
         }
@@ -86,6 +87,7 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<i32, Error> {
         force: false,
         max_outage_ms: args.max_outage.map(|d| d.as_millis() as u64),
         rehearsal: rehearsal_of(&args),
+        map: planned.inputs.mapping.as_deref().map(job::MapRecord::of),
         one_shot: false,
     };
     if !args.new_job {
@@ -104,14 +106,22 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<i32, Error> {
                 results: args.results.clone(),
                 max_outage: args.max_outage,
                 overwrite: args.overwrite,
+                map: args.map.clone(),
             };
             return resume_job(existing, given, Some(input_lock), quiet, json).await;
         }
     }
-    // Before the first call: where the results go, or why they cannot.
+    // Before the first call: where the results go, or why they cannot (never over an input,
+    // the mapping one of them).
+    let inputs: Vec<&std::path::Path> = args
+        .files
+        .iter()
+        .map(PathBuf::as_path)
+        .chain(args.map.as_deref())
+        .collect();
     let chosen = crate::outputs::results_for_new_job(
         &options.results,
-        &args.files,
+        &inputs,
         pipeline::results_held_by(&root, &options.results),
         args.overwrite,
         &crate::outputs::stamp_now(),
@@ -176,6 +186,7 @@ pub async fn resume(args: ResumeArgs, quiet: bool) -> Result<i32, Error> {
         results: args.results,
         max_outage: args.max_outage,
         overwrite: args.overwrite,
+        map: args.map,
     };
     resume_job(job, given, None, quiet, false).await
 }
@@ -351,9 +362,16 @@ fn print_outputs(held: &Held, out: &Outputs, quiet: bool) -> bool {
     }
     if let (Some((path, n)), false) = (&out.to_fix, quiet) {
         outln!(
-            "To fix: {} ({} that did not succeed, in the template's columns: fix them and run that file)",
+            "To fix: {} ({} that did not succeed, {})",
             path.display(),
-            crate::words::count(*n, "row")
+            crate::words::count(*n, "row"),
+            match &held.options.map {
+                Some(m) => format!(
+                    "in the export's own columns: fix them and run that file with --map {}",
+                    shell_word(&m.path)
+                ),
+                None => "in the template's columns: fix them and run that file".into(),
+            }
         );
     }
     if out.not_run > 0 && !quiet {
@@ -416,7 +434,10 @@ async fn preflight(
                 PREFLIGHT_SHOWN,
                 &format!(
                     "(plbulk validate --online {} writes a report of them all)",
-                    shell_words(&planned.inputs.files)
+                    input_words(
+                        &planned.inputs.files,
+                        planned.inputs.mapping.as_deref().map(|m| m.path())
+                    )
                 ),
             );
         }
@@ -632,11 +653,11 @@ fn shell_word(p: &std::path::Path) -> String {
     }
 }
 
-/// The input files as one would type them again.
-fn shell_words(files: &[PathBuf]) -> String {
-    files
-        .iter()
-        .map(|f| shell_word(f))
-        .collect::<Vec<_>>()
-        .join(" ")
+/// The input files, and the mapping they are read through, as one would type them again.
+fn input_words(files: &[PathBuf], map: Option<&std::path::Path>) -> String {
+    let mut words: Vec<String> = files.iter().map(|f| shell_word(f)).collect();
+    if let Some(m) = map {
+        words.push(format!("--map {}", shell_word(m)));
+    }
+    words.join(" ")
 }

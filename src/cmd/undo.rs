@@ -40,6 +40,7 @@ pub async fn run(args: UndoArgs, quiet: bool) -> Result<i32, Error> {
         return super::run::resume(
             crate::cli::ResumeArgs {
                 job: Some(earlier.meta.id.clone()),
+                map: None,
                 job_dir: args.job_dir.clone(),
                 concurrency: args.concurrency,
                 rate: args.rate,
@@ -111,6 +112,7 @@ pub async fn run(args: UndoArgs, quiet: bool) -> Result<i32, Error> {
             Rehearsal::Fresh => Rehearsal::OfJob(id.clone()),
             other => other.clone(),
         }),
+        map: None,
         one_shot: false,
     };
     // On the account the job ran on: its rehearsal's sandbox, or its endpoint with its key.

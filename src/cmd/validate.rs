@@ -1,4 +1,5 @@
-//! `plbulk validate`: read every input, check every row, print a summary and write the report.
+//! `plbulk validate`: read every input (through `--map`'s mapping file when given), check every
+//! row, print a summary and write the report.
 
 use crate::cli::ValidateArgs;
 use crate::findings::{Finding, Severity};
@@ -8,6 +9,7 @@ use super::{Error, EXIT_OK, EXIT_REFUSED};
 
 pub async fn run(args: ValidateArgs, quiet: bool) -> Result<i32, Error> {
     let kind = args.kind;
+    let mapping = crate::pipeline::load_mapping(args.map.as_deref())?;
     let report_path = args
         .report
         .clone()
@@ -20,7 +22,7 @@ pub async fn run(args: ValidateArgs, quiet: bool) -> Result<i32, Error> {
     let mut changes = None;
     let (outcome, unreadable) = if args.online {
         // The pre-flight needs the plan, and the plan the rows: read once, keeping them.
-        let planned = crate::pipeline::read(&args.files, kind).plan();
+        let planned = crate::pipeline::read(&args.files, kind, mapping.clone()).plan();
         let (online, lines) = if planned.inputs.unreadable.is_empty() {
             online_findings(&args, &planned).await?
         } else {
@@ -50,6 +52,7 @@ pub async fn run(args: ValidateArgs, quiet: bool) -> Result<i32, Error> {
             crate::validate::Validator::new(),
             &args.files,
             kind,
+            mapping.as_ref(),
             |_| {},
             |_, _, _, _, _| {},
             |_, _| {},
@@ -82,8 +85,14 @@ pub async fn run(args: ValidateArgs, quiet: bool) -> Result<i32, Error> {
         // Files that cannot be opened are left out of the report by itself.
         let inputs: Vec<_> = args.files.iter().map(|f| (f.clone(), kind)).collect();
         let path = report_path;
-        let cuts = report::write(&path, &inputs, findings, changes.as_deref())
-            .map_err(|e| Error::Io(e.to_string()))?;
+        let cuts = report::write(
+            &path,
+            &inputs,
+            mapping.as_ref(),
+            findings,
+            changes.as_deref(),
+        )
+        .map_err(|e| Error::Io(e.to_string()))?;
         if !quiet {
             outln!("Report: {}", path.display());
         }

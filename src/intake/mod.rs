@@ -9,6 +9,8 @@
 
 mod ahead;
 pub mod digest;
+pub mod guess;
+pub mod mapping;
 mod text;
 mod workbook;
 
@@ -146,6 +148,9 @@ pub struct Sheet {
     pub rows: Box<dyn Rows>,
     /// What was noticed while opening: unknown columns, the encoding used, a guessed kind.
     pub notes: Vec<Finding>,
+    /// Read through a mapping file: its headers and rows are the source's, then the columns
+    /// the mapping derives.
+    pub mapped: Option<Arc<mapping::Shape>>,
 }
 
 impl Sheet {
@@ -178,7 +183,44 @@ impl Sheet {
             header_row,
             rows,
             notes,
+            mapped: None,
         }
+    }
+
+    /// A sheet whose columns are found by its headers or, given a mapping, by the mapping.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn shaped(
+        file: Arc<str>,
+        name: Arc<str>,
+        kind: Kind,
+        headers: Arc<[Arc<str>]>,
+        header_row: u32,
+        rows: Box<dyn Rows>,
+        mut notes: Vec<Finding>,
+        mapping: Option<&Arc<mapping::Mapping>>,
+    ) -> Result<Sheet, IntakeError> {
+        let Some(m) = mapping else {
+            let (columns, more) = map_columns(&file, &name, kind, &headers, header_row)?;
+            notes.extend(more);
+            return Ok(Sheet::new(
+                file, name, kind, headers, columns, header_row, rows, notes,
+            ));
+        };
+        let (shape, more) = m.shape(&file, &name, &headers, header_row)?;
+        notes.extend(more);
+        let shape = Arc::new(shape);
+        let mut sheet = Sheet::new(
+            file,
+            name,
+            m.kind,
+            shape.headers.clone(),
+            shape.columns.clone(),
+            header_row,
+            shape.rows(rows),
+            notes,
+        );
+        sheet.mapped = Some(shape);
+        Ok(sheet)
     }
 
     pub fn column_of(&self, field: Field) -> Option<usize> {
@@ -257,6 +299,9 @@ pub enum IntakeError {
         row: u32,
         cli: &'static str,
     },
+    /// The mapping file does not fit the source it is given with.
+    #[error("{0}")]
+    Mapping(String),
     #[error("{file}: no sheet plbulk reads ({found}); name the sheets {expected}, or use --kind for a one-sheet file")]
     NoKnownSheets {
         file: String,
@@ -282,6 +327,16 @@ pub fn open_digested(
     path: &Path,
     kind: Option<Kind>,
 ) -> Result<(Vec<Sheet>, digest::Reading), IntakeError> {
+    open_mapped(path, kind, None)
+}
+
+/// [`open_digested`], through `mapping` when one is given: the sheet is the mapping's kind,
+/// and (in a workbook) the sheet the mapping names.
+pub fn open_mapped(
+    path: &Path,
+    kind: Option<Kind>,
+    mapping: Option<&Arc<mapping::Mapping>>,
+) -> Result<(Vec<Sheet>, digest::Reading), IntakeError> {
     let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => IntakeError::NotFound(path.to_path_buf()),
         _ => IntakeError::Io {
@@ -300,8 +355,8 @@ pub fn open_digested(
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase);
     match ext.as_deref() {
-        Some(e) if TEXT.contains(&e) => text::open(path, kind).map(|(s, r)| (vec![s], r)),
-        Some(e) if WORKBOOKS.contains(&e) => workbook::open(path, kind),
+        Some(e) if TEXT.contains(&e) => text::open(path, kind, mapping).map(|(s, r)| (vec![s], r)),
+        Some(e) if WORKBOOKS.contains(&e) => workbook::open(path, kind, mapping),
         _ => Err(IntakeError::UnknownFormat(path.to_path_buf())),
     }
 }

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use encoding_rs::{Encoding, UTF_16BE, UTF_16LE, WINDOWS_1252};
 
-use super::{display, infer_kind, map_columns, IntakeError, RowBuf, Rows, Sheet};
+use super::{display, infer_kind, IntakeError, RowBuf, Rows, Sheet};
 use crate::findings::{Finding, Severity};
 use crate::schema::Kind;
 
@@ -263,6 +263,7 @@ fn detect_delimiter(sample: &str) -> u8 {
 pub(super) fn open(
     path: &Path,
     kind: Option<Kind>,
+    mapping: Option<&Arc<super::mapping::Mapping>>,
 ) -> Result<(Sheet, super::digest::Reading), IntakeError> {
     let io_err = |source| IntakeError::Io {
         path: path.to_path_buf(),
@@ -358,9 +359,13 @@ pub(super) fn open(
     };
     let headers: Arc<[Arc<str>]> = header.iter().map(|h| Arc::from(h.trim())).collect();
     let mut notes = Vec::new();
-    let kind = match kind.or_else(|| infer_kind(&headers)) {
+    let kind = match mapping
+        .map(|m| m.kind)
+        .or(kind)
+        .or_else(|| infer_kind(&headers))
+    {
         Some(k) => {
-            if kind.is_none() {
+            if kind.is_none() && mapping.is_none() {
                 notes.push(Finding {
                     severity: Severity::Note,
                     file: file_name.clone(),
@@ -410,16 +415,14 @@ pub(super) fn open(
     for n in &mut notes {
         n.sheet = sheet.clone();
     }
-    let (columns, more) = map_columns(&file_name, &sheet, kind, &headers, header_row)?;
-    notes.extend(more);
     notes.extend(scratch);
     let rows = Box::new(super::ahead::ReadAhead::new(
         file_name.clone(),
         Box::new(rows),
     ));
-    let sheet = Sheet::new(
-        file_name, sheet, kind, headers, columns, header_row, rows, notes,
-    );
+    let sheet = Sheet::shaped(
+        file_name, sheet, kind, headers, header_row, rows, notes, mapping,
+    )?;
     Ok((sheet, reading))
 }
 

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use calamine::{open_workbook_from_rs, Data, Range, Reader, SheetVisible, Sheets};
 
-use super::{display, map_columns, IntakeError, RowBuf, Rows, Sheet};
+use super::{display, IntakeError, RowBuf, Rows, Sheet};
 use crate::findings::{Finding, Severity};
 use crate::schema::Kind;
 
@@ -22,6 +22,7 @@ const NOT_DATA: &[&str] = &["Instructions", "Findings", "Summary"];
 pub(super) fn open(
     path: &Path,
     kind: Option<Kind>,
+    mapping: Option<&Arc<super::mapping::Mapping>>,
 ) -> Result<(Vec<Sheet>, super::digest::Reading), IntakeError> {
     let file = display(path);
     let ext = path
@@ -90,7 +91,19 @@ pub(super) fn open(
         .iter()
         .any(|s| s.visible == SheetVisible::Visible && Kind::from_name(&s.name).is_some());
     let mut chosen: Vec<(String, Option<Kind>)> = Vec::new();
-    for s in &metadata {
+    if let Some(m) = mapping {
+        let visible: Vec<&str> = metadata
+            .iter()
+            .filter(|s| s.visible == SheetVisible::Visible)
+            .filter(|s| !NOT_DATA.iter().any(|n| n.eq_ignore_ascii_case(&s.name)))
+            .map(|s| s.name.as_str())
+            .collect();
+        chosen.push((
+            super::mapping::choose_sheet(m, &file, &visible)?.to_string(),
+            Some(m.kind),
+        ));
+    }
+    for s in metadata.iter().filter(|_| mapping.is_none()) {
         if s.visible != SheetVisible::Visible {
             notes.push(note(
                 Severity::Note,
@@ -193,19 +206,16 @@ pub(super) fn open(
                 }
             },
         };
-        let (columns, mut sheet_notes) =
-            map_columns(&file, &sheet_name, kind, &headers, header_row)?;
-        sheet_notes.extend(scratch);
-        sheets.push(Sheet::new(
+        sheets.push(Sheet::shaped(
             file.clone(),
             sheet_name,
             kind,
             headers,
-            columns,
             header_row,
             Box::new(rows),
-            sheet_notes,
-        ));
+            scratch,
+            mapping,
+        )?);
     }
     if sheets.is_empty() {
         if notes.iter().any(|n| n.message.contains("is empty")) && visible_unknown.is_empty() {

@@ -106,7 +106,12 @@ fn write_into(
     }
     // The partner fixes rows in the to-fix file: one changed since this job wrote it is kept.
     let to_fix = crate::outputs::to_fix(&options.results, dir, overwrite);
-    let n = crate::results::write_to_fix(journal, &to_fix.path)
+    // A job read through a mapping holds the export's cells: its to-fix is the export's.
+    let columns = match options.map {
+        Some(_) => crate::results::FixColumns::Export,
+        None => crate::results::FixColumns::Template,
+    };
+    let n = crate::results::write_to_fix(journal, &to_fix.path, columns)
         .map_err(|e| Error::Io(e.to_string()))?;
     if n == 0 {
         // An old one of the job's own would list rows that are done now.

@@ -78,6 +78,9 @@ pub struct Given {
     pub max_outage: Option<Duration>,
     /// Replace a file at the results path that plbulk would keep.
     pub overwrite: bool,
+    /// The mapping file the job ran with, where it is now (`--map`): it must be that file as
+    /// it was. None: the one the job recorded, checked where it was.
+    pub map: Option<PathBuf>,
 }
 
 /// A job opened to go on.
@@ -89,8 +92,9 @@ pub enum Opened {
 }
 
 /// Opens `job` to resume it with what was `given`: holds it, and refuses one abandoned, one
-/// whose results could not be written where they go, or one whose inputs changed. `input` is
-/// the lock a run took on the job's input, held with it.
+/// whose results could not be written where they go, one given a mapping file that is not the
+/// one it ran with, or one whose inputs (its mapping among them) changed. `input` is the lock
+/// a run took on the job's input, held with it.
 pub fn open_job(job: JobRef, given: &Given, input: Option<InputLock>) -> Result<Opened, Error> {
     let mut options = job.options()?;
     if let Some(r) = given.rate {
@@ -116,9 +120,17 @@ pub fn open_job(job: JobRef, given: &Given, input: Option<InputLock>) -> Result<
     // Before the first call: the results go where the job's own are, or are refused.
     let inputs: Vec<&str> = job.meta.inputs.iter().map(|f| f.path.as_str()).collect();
     crate::outputs::results_for_job(&options.results, &job.meta.id, &inputs, given.overwrite)?;
+    if let Some(given) = &given.map {
+        same_mapping(&job, &options, given)?;
+    }
     let finished = job.meta.state == JobState::Finished;
     if !finished {
-        if let Some(why) = job::changed_inputs(&job.meta) {
+        let mut meta = job.meta.clone();
+        if let (Some(_), Some(rec)) = (&given.map, &options.map) {
+            // The mapping given is the job's, as it was (checked above), wherever it is now.
+            meta.inputs.retain(|f| Path::new(&f.path) != rec.path);
+        }
+        if let Some(why) = job::changed_inputs(&meta) {
             return Err(Error::Refused(why));
         }
     }
@@ -134,6 +146,32 @@ pub fn open_job(job: JobRef, given: &Given, input: Option<InputLock>) -> Result<
     } else {
         Opened::Ready(held)
     })
+}
+
+/// Refuses `--map FILE` on the resume of a job that did not run with that file as it is now:
+/// the job's rows were mapped with the text it recorded, and another text reads them another
+/// way.
+fn same_mapping(job: &JobRef, options: &JobOptions, given: &Path) -> Result<(), Error> {
+    let id = &job.meta.id;
+    let Some(rec) = &options.map else {
+        return Err(Error::Refused(format!(
+            "job {id} ran without a mapping file, and --map {} was given: resume it without --map",
+            given.display()
+        )));
+    };
+    match std::fs::read(given) {
+        Ok(now) if now == rec.text.as_bytes() => Ok(()),
+        Ok(_) => Err(Error::Refused(format!(
+            "{} is not the mapping job {id} ran with ({}, whose text the job recorded): its rows were mapped with that text. Put that mapping back to resume, or run the export with the new mapping as a new job (rows already done are found and recorded as already existed)",
+            given.display(),
+            rec.path.display()
+        ))),
+        Err(e) => Err(Error::Refused(format!(
+            "--map {}: the mapping file cannot be read ({e}); job {id} ran with {}",
+            given.display(),
+            rec.path.display()
+        ))),
+    }
 }
 
 /// The results path from the working directory: the job is resumed from anywhere, and the

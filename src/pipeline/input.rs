@@ -1,8 +1,11 @@
-//! Steps 1 to 3: the input files read once and validated, whether a job may start from them,
-//! and their plan with the fingerprint a job is known by.
+//! Steps 1 to 3: the input files read once and validated (through a mapping file when one is
+//! given), whether a job may start from them, and their plan with the fingerprint a job is
+//! known by.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use crate::intake::mapping::Mapping;
 use crate::job;
 use crate::journal::InputFile;
 use crate::plan::{Inputs, Plan, RowIn};
@@ -16,9 +19,21 @@ pub struct Read {
     rows: Vec<RowIn>,
 }
 
-/// Reads and validates `files` (`kind`: what a CSV file holds, when its headers do not say).
-pub fn read(files: &[PathBuf], kind: Option<Kind>) -> Read {
-    let (inputs, rows) = crate::plan::read(files, kind);
+/// The mapping file given with `--map`, read once and checked; one at fault is refused naming
+/// its line. Its text is what the rows are mapped with and what a job records.
+pub fn load_mapping(path: Option<&Path>) -> Result<Option<Arc<Mapping>>, Error> {
+    path.map(|p| {
+        Mapping::load(p)
+            .map(Arc::new)
+            .map_err(|e| Error::Input(e.to_string()))
+    })
+    .transpose()
+}
+
+/// Reads and validates `files` (`kind`: what a CSV file holds, when its headers do not say),
+/// each through `mapping` when one is given: the mapping is then one of the inputs.
+pub fn read(files: &[PathBuf], kind: Option<Kind>, mapping: Option<Arc<Mapping>>) -> Read {
+    let (inputs, rows) = crate::plan::read(files, kind, mapping);
     Read { inputs, rows }
 }
 

@@ -5,8 +5,9 @@
 //!
 //! The steps, in order:
 //!
-//! 1. **Read** ([`read`]): every input file read once, each row validated, the digest of each
-//!    file taken from the very bytes its rows came from.
+//! 1. **Read** ([`read`]): every input file read once (through a mapping file, [`load_mapping`],
+//!    when `--map` gives one), each row validated, the digest of each file taken from the very
+//!    bytes its rows came from, and the mapping's from the text its rows were mapped with.
 //! 2. **Validate** ([`Read::verdict`]): whether the input lets a job start (no unreadable
 //!    file; no invalid row unless `--skip-invalid`).
 //! 3. **Plan** ([`Read::plan`], then [`Planned::fingerprint`]): the rows' work, ordered and
@@ -47,7 +48,7 @@ pub use end::{finish, write_outputs, Ended, Finished, Outputs};
 pub use held::{
     absolute, create_job, open_job, plan_undo, undo_begun, undoable, Given, Held, Opened,
 };
-pub use input::{read, Fingerprint, Planned, Read, Verdict};
+pub use input::{load_mapping, read, Fingerprint, Planned, Read, Verdict};
 pub use running::{start, Board, Event, Ran, Relay, Running, Stop, Watcher};
 
 /// A step's failure, by category: the category tells a user (or a script reading stderr)

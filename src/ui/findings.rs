@@ -77,6 +77,7 @@ pub fn check(upload: Upload) -> Checked {
         Validator::new(),
         &files,
         None,
+        None,
         |s| {
             sheets.push((
                 s.file.clone(),
@@ -129,6 +130,7 @@ pub fn check(upload: Upload) -> Checked {
         crate::report::write(
             &upload.report_path(),
             &[(upload.path.clone(), None)],
+            None,
             findings,
             None,
         )

@@ -554,21 +554,27 @@ impl Validator {
 /// `on_file` is told, once a file's sheets are read, the digest of the bytes they came from
 /// (or why there is none), with the file's place among `files`. Files and sheets that cannot
 /// be read, and inputs with no rows at all, become messages beside the outcome; a file that
-/// breaks off half way keeps what was read before it.
+/// breaks off half way keeps what was read before it. Given a `mapping`, every file is read
+/// through it, and a finding about a cell the mapping made is said of the export's own cell.
 pub fn check_files(
     mut validator: Validator,
     files: &[std::path::PathBuf],
     kind: Option<Kind>,
+    mapping: Option<&Arc<crate::intake::mapping::Mapping>>,
     mut on_sheet: impl FnMut(&Sheet),
     mut on_row: impl FnMut(u32, u32, &RowBuf, Verdict, Option<Op>),
     mut on_file: impl FnMut(usize, Result<crate::intake::digest::FileDigest, String>),
 ) -> (Outcome, Vec<String>) {
     let mut unreadable = Vec::new();
     let mut index = 0;
+    let mut mapped = Vec::new();
     for (at, file) in files.iter().enumerate() {
-        match crate::intake::open_digested(file, kind) {
+        match crate::intake::open_mapped(file, kind, mapping) {
             Ok((sheets, reading)) => {
                 for mut sheet in sheets {
+                    if let Some(shape) = &sheet.mapped {
+                        mapped.push((sheet.file.clone(), sheet.name.clone(), shape.clone()));
+                    }
                     on_sheet(&sheet);
                     let r = validator.check_sheet_keeping(&mut sheet, |row_no, row, v, op| {
                         on_row(index, row_no, row, v, op)
@@ -586,7 +592,18 @@ pub fn check_files(
             }
         }
     }
-    let outcome = validator.finish();
+    let mut outcome = validator.finish();
+    // Findings about a mapped sheet's derived cells are said of the export's own cells.
+    if !mapped.is_empty() {
+        outcome.findings.for_each_mut(|f| {
+            if let Some((.., shape)) = mapped
+                .iter()
+                .find(|(file, sheet, _)| *file == f.file && *sheet == f.sheet)
+            {
+                shape.explain(f);
+            }
+        });
+    }
     if unreadable.is_empty() && outcome.sheets.iter().all(|(.., c)| c.rows == 0) {
         unreadable.push("no rows to run: every sheet read is empty below its header".to_string());
     }
