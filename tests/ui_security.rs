@@ -65,6 +65,11 @@ async fn without_the_token_every_address_is_401() {
         "/jobs",
         "/assets/style.css",
         "/files/x",
+        "/files/x/preview",
+        "/jobs/x",
+        "/jobs/x/events",
+        "/jobs/x/results",
+        "/jobs/x/undo",
         "/nothing",
     ] {
         let r = http()

@@ -1,7 +1,8 @@
 //! Every job, as `plbulk jobs` lists them (the same [`crate::status::list`] that `jobs --json`
 //! prints): its state, its file, whether it was a rehearsal, what an undo reverses, and its
 //! rows per outcome, newest first. Read from the journals beside any job that is running, so
-//! a job started in a terminal shows here while it runs.
+//! a job started in a terminal shows here while it runs. Each has the buttons its state allows:
+//! resume and abandon an unfinished one, undo a finished or abandoned one.
 
 use std::sync::Arc;
 
@@ -34,6 +35,7 @@ pub async fn page(State(state): State<Arc<super::State>>) -> Response {
                             th scope="col" { "On" }
                             th scope="col" { "File" }
                             th scope="col" { "Rows" }
+                            th scope="col" { "Actions" }
                         }
                     }
                     tbody {
@@ -56,7 +58,7 @@ fn row(l: &Listed) -> Markup {
                 td { span.state.state-unreadable { "unreadable" } }
                 td {}
                 td {}
-                td colspan="2" { (error) }
+                td colspan="3" { (error) }
             }
         },
     }
@@ -75,7 +77,7 @@ fn job(j: &JobStatus) -> Markup {
     };
     html! {
         tr data-job=(j.id) {
-            th scope="row" { code { (j.id) } }
+            th scope="row" { a href={ "/jobs/" (j.id) } { code { (j.id) } } }
             td { span class={ "state state-" (state) } { (state) } }
             td { (j.created_at.replacen('T', " ", 1).replacen('Z', " UTC", 1)) }
             td {
@@ -87,6 +89,7 @@ fn job(j: &JobStatus) -> Markup {
             }
             td { (file) }
             td { (outcomes(j)) }
+            td { (super::job::next_steps(j)) }
         }
     }
 }
