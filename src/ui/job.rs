@@ -206,8 +206,12 @@ fn results(state: &super::State, job: &JobRef, s: &JobStatus, filter: &Filter) -
                         @let mine: Vec<&ResultRow> = rows.iter()
                             .filter(|r| r.sheet == sh.idx && shown.is_none_or(|k| r.state == k))
                             .collect();
+                        // Open when filtered, or when a row needs a person: a page of every
+                        // row that went well is long and says little.
+                        @let open = shown.is_some() || mine.iter().any(|r| Tone::of(r.state) != Tone::Good);
                         @if !mine.is_empty() {
-                            h3 { (sh.sheet) " " span.muted { "(" (mine.len()) ")" } }
+                            details.sheet open[open] {
+                            summary { h3 { (sh.sheet) " " span.muted { "(" (mine.len()) ")" } } }
                             div.scroll {
                                 table.results data-sheet=(sh.sheet) {
                                     thead { tr {
@@ -228,6 +232,7 @@ fn results(state: &super::State, job: &JobRef, s: &JobStatus, filter: &Filter) -
                             }
                             @if mine.len() > ROWS_SHOWN {
                                 p.muted { "The first " (ROWS_SHOWN) "; the results workbook has them all." }
+                            }
                             }
                         }
                     }
@@ -252,19 +257,47 @@ fn gist(cells: &[String]) -> String {
     out.join(" · ")
 }
 
-/// The outcome chart: a bar per outcome, its width its share of the rows, its count in words
-/// beside it (the colour is never the only sign).
+/// The outcome chart: a bar per outcome, its length its share of the rows, its count in words
+/// beside it (the colour is never the only sign). A `meter` is coloured by the region its value
+/// falls in, the page's policy refusing inline widths: a good outcome is all optimum (green), a
+/// row not run or skipped always the middle region (amber), one that needs a person always the
+/// worst (red).
 fn chart(counts: &[(RowState, u64)], total: u64) -> Markup {
+    let max = total.max(1) as f64;
     html! {
         ul.chart #chart aria-label="Rows per outcome" {
             @for (k, n) in counts {
-                @let pct = (*n as f64 * 100.0 / total.max(1) as f64).round() as u64;
+                @let pct = (*n as f64 * 100.0 / max).round() as u64;
+                @let (low, high, optimum) = match Tone::of(*k) {
+                    Tone::Good => (0.0, max, max),
+                    Tone::Waiting => (0.0001, max + 1.0, 0.0),
+                    Tone::Bad => (0.0001, 0.0002, 0.0),
+                };
                 li {
                     span.chart-label { (k.label()) }
-                    meter class={ "outcome-" (k.as_str()) } min="0" max=(total.max(1)) value=(n) aria-label=(k.label()) {}
+                    meter class={ "outcome-" (k.as_str()) } min="0" max=(max) value=(n)
+                        low=(low) high=(high) optimum=(optimum) aria-label=(k.label()) {}
                     span.chart-n { (n) " (" (pct) "%)" }
                 }
             }
+        }
+    }
+}
+
+/// How an outcome reads to a partner: done, still to do, or a row for a person to look at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tone {
+    Good,
+    Waiting,
+    Bad,
+}
+
+impl Tone {
+    fn of(k: RowState) -> Tone {
+        match k {
+            RowState::Succeeded | RowState::AlreadyExisted | RowState::Unchanged => Tone::Good,
+            RowState::Pending | RowState::Skipped => Tone::Waiting,
+            RowState::Failed | RowState::NeedsReview | RowState::Invalid => Tone::Bad,
         }
     }
 }
@@ -512,8 +545,11 @@ pub async fn undo_page(State(state): State<Arc<super::State>>, Path(id): Path<St
                 p.muted { (crate::words::count(left_alone, "row")) " left alone: what they name was in the account before the job." }
             }
             @if !irreversible.is_empty() {
-                p.warning { (crate::words::count(irreversible.len() as u64, "row")) " cannot be reversed through the API (the undo's results say so on each):" }
-                ul { @for line in irreversible.iter().take(20) { li { (line) } } }
+                details.irreversible {
+                    summary { (crate::words::count(irreversible.len() as u64, "row")) " cannot be reversed through the API (the undo's results say so on each)" }
+                    ul { @for line in irreversible.iter().take(50) { li { (line) } } }
+                    @if irreversible.len() > 50 { p.muted { "… and " (irreversible.len() - 50) " more." } }
+                }
             }
             form method="post" action={ "/jobs/" (id) "/undo" } #undo-form {
                 label.check for="confirm" {

@@ -309,7 +309,12 @@ fn start_form(up: &Upload, on: &On, p: &Previewed) -> Markup {
         form method="post" action={ "/files/" (up.id) "/run" } #start-form {
             @if let Some(c) = confirm {
                 p.warning #confirm-needed {
-                    "This job " (c.words()) " on " strong { (on.words()) } ". Orders are shipped and billed, and a deletion cannot be taken back by running the file again."
+                    "This job " (c.words()) " on " strong { (on.words()) } "."
+                    @if c.orders > 0 {
+                        @if on.rehearsal.is_some() { " On a real account, hardware ordered is shipped and billed." }
+                        @else { " Hardware ordered is shipped and billed, and cannot be called back through the API." }
+                    }
+                    @if c.deletes > 0 { " A deletion cannot be taken back by running the file again." }
                 }
                 label.check for="confirm" {
                     input #confirm type="checkbox" name="confirm" value="yes" required;
