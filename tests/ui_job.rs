@@ -308,3 +308,99 @@ async fn a_job_run_in_a_terminal_is_watched_on_the_page_while_it_runs() {
     b.shot("results").await;
     b.close().await;
 }
+
+/// Drops the sample on `ui` and shows its preview.
+async fn preview_sample(b: &mut Browser, ui: &UiServer) {
+    b.goto(&ui.url).await;
+    b.wait_for("#file-input")
+        .await
+        .send_keys(&sample("onboarding.xlsx").display().to_string())
+        .await
+        .unwrap();
+    b.wait_for("#check-file").await.click().await.unwrap();
+    b.wait_for("#preview").await.click().await.unwrap();
+    b.wait_for("#effects").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_key_and_an_outage_are_said_plainly() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = no_config(dir.path());
+    let mut b = Browser::start("faults", dir.path()).await;
+    for d in ["refusing", "api"] {
+        std::fs::create_dir_all(dir.path().join(d)).unwrap();
+    }
+
+    // A key the API refuses from the start: the preview says so, and nothing can start.
+    let refusing = common::StandaloneSandbox::start(
+        &dir.path().join("refusing"),
+        "100/s",
+        &["--key-refused", "0s:10m"],
+    );
+    let env = [
+        ("PLBULK_API_KEY", refusing.key.as_str()),
+        ("PLBULK_API_SECRET", refusing.secret.as_str()),
+        ("PLBULK_BASE_URL", refusing.url.as_str()),
+    ];
+    let data = dir.path().join("data-refused");
+    let ui = UiServer::start_with(&data, &config, &env, &["--rate", RATE]);
+    preview_sample(&mut b, &ui).await;
+    b.shot("refused-preview").await;
+    let why = b.text("#unread").await;
+    assert!(
+        why.contains("could not be read") && why.contains("refused key \"job-test-key\""),
+        "{why}"
+    );
+    let on = b.text("#on").await;
+    assert!(on.contains(&format!("API key {}", refusing.key)), "{on}");
+    assert!(b.text("#cannot-start").await.contains("cannot start"));
+    assert!(b.client.find(Locator::Css("#start")).await.is_err());
+    assert!(plbulk::job::list(&data.join("jobs")).is_empty());
+    assert!(!b.source().await.contains(&refusing.secret));
+    drop(ui);
+
+    // The API gone mid-job: said as it happens, and Stop still stops it, resumable.
+    let sandbox = common::StandaloneSandbox::start(&dir.path().join("api"), "100/s", &[]);
+    let env = [
+        ("PLBULK_API_KEY", sandbox.key.as_str()),
+        ("PLBULK_API_SECRET", sandbox.secret.as_str()),
+        ("PLBULK_BASE_URL", sandbox.url.as_str()),
+    ];
+    let data = dir.path().join("data-outage");
+    let ui = UiServer::start_with(&data, &config, &env, &["--rate", RATE]);
+    preview_sample(&mut b, &ui).await;
+    b.wait_for("#confirm").await.click().await.unwrap();
+    b.wait_for("#start").await.click().await.unwrap();
+    b.wait_for("#progress").await;
+    b.wait_text("#progress-head", 20, |t| !t.starts_with("0 of"))
+        .await;
+    let secret = sandbox.secret.clone();
+    drop(sandbox);
+    let down = b
+        .wait_text("#progress", 30, |t| t.contains("The API is not answering"))
+        .await;
+    assert!(down.contains("nothing is lost"), "{down}");
+    b.shot("outage").await;
+    b.wait_for("#stop").await.click().await.unwrap();
+    b.wait_text("#ended", 30, |t| t.contains("Stopped as you asked"))
+        .await;
+    assert_eq!(b.text("#job-state").await, "interrupted");
+    b.shot("stopped").await;
+
+    // Given up from its page: abandoned, and now undoable, as `plbulk abandon` leaves it.
+    b.wait_for("form[action$='/abandon'] button")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.wait_text("#job-state", 20, |t| t == "abandoned").await;
+    b.wait_for("a.undo").await;
+    assert!(b
+        .client
+        .find(Locator::Css("form[action$='/resume']"))
+        .await
+        .is_err());
+    assert!(!b.source().await.contains(&secret));
+    b.shot("abandoned").await;
+    b.close().await;
+}

@@ -99,8 +99,11 @@ impl Watcher for Live {
                 waiting,
                 ..
             } => self.say(format!(
-                "The API is not answering ({last_error}). {} wait, and it is tried again every {}; nothing is lost.",
-                crate::words::count(*waiting as u64, "request"),
+                "The API is not answering ({last_error}).{} It is tried again every {}; nothing is lost.",
+                match waiting {
+                    0 => String::new(),
+                    n => format!(" {} wait.", crate::words::count(*n as u64, "request")),
+                },
                 humantime::format_duration(*probe_every)
             )),
             Event::ApiAnswers { down } => self.say(format!(

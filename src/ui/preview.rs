@@ -121,11 +121,7 @@ async fn preview(state: &super::State, up: &Upload, on: &On) -> Result<Previewed
                     unchanged = pre.checked.unchanged.len();
                     changes = pre.checked.changes;
                 }
-                Err(e) => {
-                    unread = Some(
-                        pipeline::Error::reading("the account could not be read", &e).to_string(),
-                    )
-                }
+                Err(e) => unread = Some(e.detail().trim_start_matches("not sent: ").to_string()),
             }
         }
         Err(e) => unread = Some(e.to_string()),
@@ -191,13 +187,15 @@ fn render(mode: Mode, up: &Upload, on: &On, p: &Previewed) -> Response {
     let body = html! {
         p { "On " strong #on { (on.words()) } ". Nothing has been sent: the account was only read." }
         @if let Some(why) = &p.unread {
-            p.warning { "The account's current values are not shown (" (why) "); the calls below are the plan's." }
+            p.error role="alert" #unread { "The account could not be read, so nothing is checked and the job cannot start: " (why) ". Check the account on the Account page, then preview again. The calls below are the plan's." }
         }
         section.card aria-labelledby="pre" {
             h2 #pre { "Pre-flight" }
-            @if p.said.is_empty() && p.unread.is_none() {
+            @if p.unread.is_some() {
+                p.muted #preflight { "Not checked: the account could not be read." }
+            } @else if p.said.is_empty() {
                 p.ok #preflight { "The account has what every row needs: customers, numbers, products and postcodes checked." }
-            } @else if !p.said.is_empty() {
+            } @else {
                 p #preflight class=(if p.errors > 0 { "error" } else { "warning" }) {
                     (crate::words::count(p.errors as u64, "error")) ", "
                     (crate::words::count((p.said.len() - p.errors) as u64, "warning")) "."
@@ -302,6 +300,12 @@ fn start_form(up: &Upload, on: &On, p: &Previewed) -> Markup {
     if p.errors > 0 {
         return html! {
             p.error #cannot-start { "The job cannot start: fix the pre-flight's errors in Excel and drop the file again." }
+        };
+    }
+    // As `plbulk run`, which stops when its pre-flight cannot read the account.
+    if p.unread.is_some() {
+        return html! {
+            p.error #cannot-start { "The job cannot start until the account can be read." }
         };
     }
     let confirm = p.calls.to_confirm();
