@@ -65,10 +65,14 @@ pub async fn page(
     };
     let live = state.jobs.get(&job.meta.id);
     let read = {
-        let job = job.clone();
-        tokio::task::spawn_blocking(move || super::live::snapshot(&job)).await
+        let (job, root) = (job.clone(), state.options.jobs_root.clone());
+        tokio::task::spawn_blocking(move || {
+            let snap = super::live::snapshot(&job)?;
+            Ok::<_, pipeline::Error>((snap, undone_by(&root, &job)))
+        })
+        .await
     };
-    let snap = match read {
+    let (snap, undone) = match read {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => return problem(&state, &e.to_string()),
         Err(e) => return problem(&state, &e.to_string()),
@@ -105,7 +109,7 @@ pub async fn page(
             }
         } @else {
             @if let Some(l) = &live { (ended(l)) }
-            (results(&state, &job, status, &filter))
+            (results(&state, &job, status, &filter, undone.as_deref()))
         }
     };
     layout::page(state.mode(), Section::Jobs, &title, body).into_response()
@@ -152,7 +156,13 @@ fn ended(l: &Live) -> Markup {
 }
 
 /// The results: rows per outcome, the workbooks, the next steps and each sheet's rows.
-fn results(state: &super::State, job: &JobRef, s: &JobStatus, filter: &Filter) -> Markup {
+fn results(
+    state: &super::State,
+    job: &JobRef,
+    s: &JobStatus,
+    filter: &Filter,
+    undone_by: Option<&str>,
+) -> Markup {
     let id = &s.id;
     let shown = filter.outcome.as_deref().and_then(RowState::parse);
     let counts: Vec<(RowState, u64)> = RowState::ALL
@@ -186,7 +196,7 @@ fn results(state: &super::State, job: &JobRef, s: &JobStatus, filter: &Filter) -
             }
             (layout::cli(&format!("plbulk results {id} --out FILE.xlsx")))
         }
-        (next_steps(s))
+        (next_steps(s, undone_by))
         section.card aria-labelledby="rows" {
             h2 #rows { "Rows" }
             form method="get" action={ "/jobs/" (id) } #filter {
@@ -303,8 +313,9 @@ impl Tone {
 }
 
 /// Resume, abandon and undo, as the job's state allows them: the buttons of the job's page
-/// and of the jobs list.
-pub fn next_steps(s: &JobStatus) -> Markup {
+/// and of the jobs list. `undone_by`: the finished undo of this job, if there is one (a job is
+/// undone once).
+pub fn next_steps(s: &JobStatus, undone_by: Option<&str>) -> Markup {
     let id = &s.id;
     html! {
         div.actions.next data-job=(id) {
@@ -319,13 +330,27 @@ pub fn next_steps(s: &JobStatus) -> Markup {
                     }
                 }
                 JobState::Finished | JobState::Abandoned => {
-                    @if s.undo_of.is_none() {
+                    @if let Some(by) = undone_by {
+                        span.muted.undone { "Undone by " a href={ "/jobs/" (by) } { code { (by) } } }
+                    } @else if s.undo_of.is_none() {
                         a.button.secondary.undo href={ "/jobs/" (id) "/undo" } { "Undo…" }
                     }
                 }
             }
         }
     }
+}
+
+/// The finished undo of `job`, if there is one, as `plbulk undo` finds it.
+fn undone_by(root: &std::path::Path, job: &JobRef) -> Option<String> {
+    job::list(root)
+        .into_iter()
+        .find(|j| {
+            !j.meta.state.is_open()
+                && j.options()
+                    .is_ok_and(|o| o.undo_of.as_deref() == Some(job.meta.id.as_str()))
+        })
+        .map(|j| j.meta.id)
 }
 
 /// `POST /jobs/{id}/stop`: as Ctrl-C.
@@ -620,4 +645,31 @@ async fn undo(state: &super::State, source: JobRef) -> Result<String, pipeline::
     drop(up);
     let live = super::live::run(&state.jobs, held, conn)?;
     Ok(live.id.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_rows_that_need_a_person_read_as_bad() {
+        for k in RowState::ALL {
+            let want = match k {
+                RowState::Failed | RowState::NeedsReview | RowState::Invalid => Tone::Bad,
+                RowState::Pending | RowState::Skipped => Tone::Waiting,
+                RowState::Succeeded | RowState::AlreadyExisted | RowState::Unchanged => Tone::Good,
+            };
+            assert_eq!(Tone::of(k), want, "{k:?}");
+        }
+    }
+
+    #[test]
+    fn a_row_is_said_in_its_first_cells() {
+        let cells = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            gist(&cells(&["add", "", "ACME", "Acme Ltd"])),
+            "add · ACME · Acme Ltd"
+        );
+        assert_eq!(gist(&cells(&["a", "b", "c", "d"])), "a · b · c · …");
+    }
 }

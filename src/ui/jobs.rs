@@ -4,6 +4,7 @@
 //! a job started in a terminal shows here while it runs. Each has the buttons its state allows:
 //! resume and abandon an unfinished one, undo a finished or abandoned one.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -20,6 +21,14 @@ pub async fn page(State(state): State<Arc<super::State>>) -> Response {
         tokio::task::spawn_blocking(move || crate::status::list(&crate::job::list_all(&root)).jobs)
             .await
             .unwrap_or_default();
+    // Each job's finished undo, by the job it reverses: a job is undone once.
+    let undone: HashMap<&str, &str> = listed
+        .iter()
+        .filter_map(|l| match l {
+            Listed::Job(j) if !j.state.is_open() => Some((j.undo_of.as_deref()?, j.id.as_str())),
+            Listed::Job(_) | Listed::Unreadable { .. } => None,
+        })
+        .collect();
     let body = html! {
         @if listed.is_empty() {
             p #no-jobs { "No jobs yet in " code { (state.options.jobs_root.display()) } ". A job run from a terminal (" code { "plbulk run FILE" } ") shows here too." }
@@ -39,7 +48,7 @@ pub async fn page(State(state): State<Arc<super::State>>) -> Response {
                         }
                     }
                     tbody {
-                        @for l in listed.iter().rev() { (row(l)) }
+                        @for l in listed.iter().rev() { (row(l, &undone)) }
                     }
                 }
             }
@@ -49,9 +58,9 @@ pub async fn page(State(state): State<Arc<super::State>>) -> Response {
     layout::page(state.mode(), Section::Jobs, "Jobs", body).into_response()
 }
 
-fn row(l: &Listed) -> Markup {
+fn row(l: &Listed, undone: &HashMap<&str, &str>) -> Markup {
     match l {
-        Listed::Job(j) => job(j),
+        Listed::Job(j) => job(j, undone.get(j.id.as_str()).copied()),
         Listed::Unreadable { id, error } => html! {
             tr data-job=(id) {
                 th scope="row" { code { (id) } }
@@ -64,7 +73,7 @@ fn row(l: &Listed) -> Markup {
     }
 }
 
-fn job(j: &JobStatus) -> Markup {
+fn job(j: &JobStatus, undone_by: Option<&str>) -> Markup {
     let state = j.state.as_str();
     let file = match &j.undo_of {
         Some(of) => html! { "Undo of job " code { (of) } },
@@ -89,7 +98,7 @@ fn job(j: &JobStatus) -> Markup {
             }
             td { (file) }
             td { (outcomes(j)) }
-            td { (super::job::next_steps(j)) }
+            td { (super::job::next_steps(j, undone_by)) }
         }
     }
 }

@@ -146,9 +146,32 @@ impl Jobs {
             .cloned()
     }
 
-    /// Whether a job of this process is still running.
-    pub fn running(&self, id: &str) -> bool {
-        self.get(id).is_some_and(|l| l.end().is_none())
+    fn all(&self) -> Vec<Arc<Live>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Asks every job of this process to stop, as Ctrl-C asks `plbulk run`.
+    pub fn stop_all(&self) {
+        for l in self.all() {
+            l.stop();
+        }
+    }
+
+    /// Waits until every job of this process has ended and written its results.
+    pub async fn wait_all(&self) {
+        for l in self.all() {
+            let mut rx = l.nudge.subscribe();
+            while l.end().is_none() {
+                if rx.changed().await.is_err() {
+                    break;
+                }
+            }
+        }
     }
 }
 
@@ -360,11 +383,13 @@ pub async fn events(State(state): State<Arc<super::State>>, Path(id): Path<Strin
         job: JobRef,
         live: Option<Arc<Live>>,
         nudge: Option<tokio::sync::watch::Receiver<u64>>,
+        closing: tokio::sync::watch::Receiver<bool>,
         last: String,
         first: bool,
     }
     let tick = Tick {
         nudge: live.as_ref().map(|l| l.nudge.subscribe()),
+        closing: state.closing.subscribe(),
         job,
         live,
         last: String::new(),
@@ -388,6 +413,8 @@ pub async fn events(State(state): State<Arc<super::State>>, Path(id): Path<Strin
                 tokio::select! {
                     _ = nudged => {}
                     _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    // The server stops: the stream ends, so that its shutdown is not held.
+                    _ = t.closing.wait_for(|c| *c) => return None,
                 }
                 // Rows end many a second: one render for them all.
                 tokio::time::sleep(Duration::from_millis(250)).await;
@@ -427,4 +454,23 @@ fn frame(name: &str, html: Markup) -> Sse {
     Sse::default()
         .event(name)
         .data(html.into_string().replace('\r', " "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_halt_is_said_with_the_way_on_and_without_the_clients_prefix() {
+        let refused = halt_words(&Halt::KeyRefused {
+            message: "not sent: the API refused key \"k1\"".into(),
+        });
+        assert!(
+            refused.starts_with("Stopped: the API refused the key (the API refused key \"k1\")"),
+            "{refused}"
+        );
+        assert!(refused.contains("Account page") && refused.contains("Resume"));
+        assert!(!refused.contains("not sent"));
+        assert!(halt_words(&Halt::Stopped).contains("Nothing is lost"));
+    }
 }

@@ -83,6 +83,8 @@ pub struct State {
     pub(crate) checked: Mutex<HashMap<String, Arc<findings::Checked>>>,
     /// The jobs this process runs (started, resumed or undone from the page).
     pub(crate) jobs: live::Jobs,
+    /// Set when the server is to stop: the progress streams end.
+    pub(crate) closing: tokio::sync::watch::Sender<bool>,
 }
 
 impl State {
@@ -200,6 +202,7 @@ impl Server {
             mode: Mutex::new(mode),
             checked: Mutex::new(HashMap::new()),
             jobs: live::Jobs::default(),
+            closing: tokio::sync::watch::channel(false).0,
         });
         Ok(Server { listener, state })
     }
@@ -213,15 +216,30 @@ impl Server {
         )
     }
 
-    /// Serves until `shutdown` completes.
+    /// Serves until `shutdown` completes; then the jobs this process runs are stopped as
+    /// Ctrl-C stops `plbulk run` (no new rows, the answers of requests sent recorded, results
+    /// written: resumable), and this returns once they have ended. The progress streams end
+    /// first: an open stream would hold the graceful shutdown for ever.
     pub async fn serve_until(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), UiError> {
+        let state = self.state.clone();
+        let closing = {
+            let state = state.clone();
+            async move {
+                shutdown.await;
+                state.closing.send_replace(true);
+                state.jobs.stop_all();
+            }
+        };
         let app = router(self.state);
-        axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
+        let served = axum::serve(self.listener, app)
+            .with_graceful_shutdown(closing)
             .await
-            .map_err(UiError::Serve)
+            .map_err(UiError::Serve);
+        state.jobs.stop_all();
+        state.jobs.wait_all().await;
+        served
     }
 }
