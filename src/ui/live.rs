@@ -28,6 +28,11 @@ use crate::status::JobStatus;
 const RECENT: usize = 12;
 /// Failures shown as they happen; the to-fix file has them all.
 const FAILURES: usize = 50;
+/// The largest job whose rows are read each time its progress is pushed (about once a
+/// second): reading every row's cells is the journal's only way to list the rows that ended,
+/// and above this it would cost more than the progress is worth. Larger jobs show their
+/// counts per sheet only while they run; their results page lists the rows.
+const ROWS_WATCHED: u64 = 20_000;
 
 /// A job running (or run) in this process.
 pub struct Live {
@@ -240,6 +245,8 @@ pub struct Snapshot {
     pub failures_in_all: usize,
     /// Sheet labels by index.
     pub sheets: Vec<String>,
+    /// The rows were not read ([`ROWS_WATCHED`]).
+    pub unlisted: bool,
 }
 
 /// Reads `job` as it stands (blocking: run it off the async threads).
@@ -247,8 +254,13 @@ pub fn snapshot(job: &JobRef) -> Result<Snapshot, pipeline::Error> {
     let status = crate::status::of(job, None)?;
     let journal = Journal::open(&job.journal_path())?;
     let sheets = journal.sheets()?.iter().map(|s| s.sheet.clone()).collect();
-    let mut done: Vec<ResultRow> = journal
-        .result_rows()?
+    let unlisted = status.rows > ROWS_WATCHED;
+    let rows = if unlisted {
+        Vec::new()
+    } else {
+        journal.result_rows()?
+    };
+    let mut done: Vec<ResultRow> = rows
         .into_iter()
         .filter(|r| r.state.is_final() && r.finished_at_ms.is_some())
         .collect();
@@ -267,6 +279,7 @@ pub fn snapshot(job: &JobRef) -> Result<Snapshot, pipeline::Error> {
         failures,
         failures_in_all,
         sheets,
+        unlisted,
     })
 }
 
@@ -324,6 +337,9 @@ pub fn progress(snap: &Snapshot, live: Option<&Live>) -> Markup {
                     }
                 }
             }
+        }
+        @if snap.unlisted {
+            p.muted { "A job this large shows its counts while it runs; its rows, failures included, are listed once it ends (and in the results workbook)." }
         }
         @if !snap.failures.is_empty() {
             h2 { "Failures so far" }
