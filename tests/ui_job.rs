@@ -40,15 +40,19 @@ async fn job_id(b: &Browser) -> String {
     id
 }
 
-/// Rows done, as the progress head says them.
+/// Rows done, as the progress head says them. The box is replaced by each event the page is
+/// pushed, so an element found may be gone when it is read: read again then.
 async fn done_rows(b: &Browser) -> u64 {
-    b.wait_for("#progress-head")
-        .await
-        .attr("data-done")
-        .await
-        .unwrap()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(e) = b.client.find(Locator::Css("#progress-head")).await {
+            if let Ok(Some(v)) = e.attr("data-done").await {
+                return v.parse().unwrap();
+            }
+        }
+        assert!(Instant::now() < deadline, "no progress shown");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -142,7 +146,7 @@ async fn the_sample_runs_from_the_page_stops_resumes_and_is_undone() {
     b.wait_text("#progress-head", 20, |t| !t.starts_with("0 of"))
         .await;
     assert!(done_rows(&b).await > 0);
-    let head = b.text("#progress-head").await;
+    let head = b.wait_text("#progress-head", 20, |_| true).await;
     assert!(
         head.contains("calls in the last minute") && head.contains("left"),
         "{head}"

@@ -21,6 +21,9 @@ use crate::model::{JobState, RowState};
 use crate::pipeline::{self, Calls, Given, Opened};
 use crate::status::JobStatus;
 
+/// A job's sheets and rows as its journal has them, or why they cannot be read.
+type Rows = Result<(Vec<crate::model::SheetRec>, Vec<ResultRow>), String>;
+
 /// Rows shown per sheet on the results page; the results workbook has them all.
 const ROWS_SHOWN: usize = 500;
 
@@ -68,11 +71,14 @@ pub async fn page(
         let (job, root) = (job.clone(), state.options.jobs_root.clone());
         tokio::task::spawn_blocking(move || {
             let snap = super::live::snapshot(&job)?;
-            Ok::<_, pipeline::Error>((snap, undone_by(&root, &job)))
+            let rows = Journal::open(&job.journal_path())
+                .and_then(|j| Ok((j.sheets()?, j.result_rows()?)))
+                .map_err(|e| e.to_string());
+            Ok::<_, pipeline::Error>((snap, undone_by(&root, &job), rows))
         })
         .await
     };
-    let (snap, undone) = match read {
+    let (snap, undone, rows) = match read {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => return problem(&state, &e.to_string()),
         Err(e) => return problem(&state, &e.to_string()),
@@ -109,7 +115,7 @@ pub async fn page(
             }
         } @else {
             @if let Some(l) = &live { (ended(l)) }
-            (results(&state, &job, status, &filter, undone.as_deref()))
+            (results(&state, &job, status, &filter, undone.as_deref(), &rows))
         }
     };
     layout::page(state.mode(), Section::Jobs, &title, body).into_response()
@@ -162,6 +168,7 @@ fn results(
     s: &JobStatus,
     filter: &Filter,
     undone_by: Option<&str>,
+    rows: &Rows,
 ) -> Markup {
     let id = &s.id;
     let shown = filter.outcome.as_deref().and_then(RowState::parse);
@@ -170,7 +177,6 @@ fn results(
         .map(|k| (*k, s.outcomes.get(k.as_str()).copied().unwrap_or(0)))
         .filter(|(_, n)| *n > 0)
         .collect();
-    let rows = Journal::open(&job.journal_path()).and_then(|j| Ok((j.sheets()?, j.result_rows()?)));
     let to_fix = state
         .jobs
         .get(id)
@@ -210,7 +216,7 @@ fn results(
                 " "
                 button.secondary type="submit" #filter-go { "Show" }
             }
-            @match &rows {
+            @match rows {
                 Ok((sheets, rows)) => {
                     @for sh in sheets {
                         @let mine: Vec<&ResultRow> = rows.iter()
@@ -480,7 +486,11 @@ async fn download(
             .and_then(|(_, w)| w.to_fix)
             .unwrap_or_else(|| crate::results::to_fix_path(&results)),
     };
-    match std::fs::read(&path) {
+    let read = {
+        let path = path.clone();
+        tokio::task::spawn_blocking(move || std::fs::read(path)).await
+    };
+    match read.unwrap_or_else(|e| Err(std::io::Error::other(e))) {
         Ok(bytes) => super::start::xlsx(
             &path
                 .file_name()
