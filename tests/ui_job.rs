@@ -146,6 +146,14 @@ async fn the_sample_runs_from_the_page_stops_resumes_and_is_undone() {
     b.wait_text("#progress-head", 20, |t| !t.starts_with("0 of"))
         .await;
     assert!(done_rows(&b).await > 0);
+    // The page left and opened again: the job ran on, and the start page leads back to it.
+    b.goto(&ui.url).await;
+    b.wait_for(&format!("#running-now a[href='/jobs/{id}']"))
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.wait_for("#progress").await;
     let head = b.wait_text("#progress-head", 20, |_| true).await;
     assert!(
         head.contains("calls in the last minute") && head.contains("left"),

@@ -160,6 +160,18 @@ impl Jobs {
             .collect()
     }
 
+    /// The ids of the jobs this process is running now, oldest first.
+    pub fn running(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .all()
+            .into_iter()
+            .filter(|l| l.end().is_none())
+            .map(|l| l.id.clone())
+            .collect();
+        ids.sort();
+        ids
+    }
+
     /// Asks every job of this process to stop, as Ctrl-C asks `plbulk run`.
     pub fn stop_all(&self) {
         for l in self.all() {
