@@ -257,7 +257,7 @@ pub struct Snapshot {
     pub failures_in_all: usize,
     /// Sheet labels by index.
     pub sheets: Vec<String>,
-    /// The rows were not read ([`ROWS_WATCHED`]).
+    /// The rows were not read: the job is too large to read them once a second.
     pub unlisted: bool,
 }
 
