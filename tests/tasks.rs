@@ -270,7 +270,11 @@ async fn a_row_of_several_tasks_runs_each_and_shows_as_one_row() {
 
     // The to-fix holds the row with a task not done, once.
     let to_fix = dir.path().join("people.to-fix.xlsx");
-    assert_eq!(plbulk::results::write_to_fix(&journal, &to_fix).unwrap(), 1);
+    assert_eq!(
+        plbulk::results::write_to_fix(&journal, &to_fix, plbulk::results::FixColumns::Template)
+            .unwrap(),
+        1
+    );
     let g = grid(&to_fix, "Users");
     assert_eq!(g.len(), 2, "{g:?}");
     assert!(g[1].iter().any(|v| v == "not an email"), "{g:?}");

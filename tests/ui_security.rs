@@ -65,6 +65,11 @@ async fn without_the_token_every_address_is_401() {
         "/jobs",
         "/assets/style.css",
         "/files/x",
+        "/files/x/preview",
+        "/jobs/x",
+        "/jobs/x/events",
+        "/jobs/x/results",
+        "/jobs/x/undo",
         "/nothing",
     ] {
         let r = http()
@@ -120,6 +125,26 @@ async fn a_foreign_origin_or_host_is_403_even_with_the_token() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // Nor may another site start, stop, resume, abandon or undo a job.
+    for path in [
+        "/files/x/run",
+        "/jobs/x/stop",
+        "/jobs/x/resume",
+        "/jobs/x/abandon",
+        "/jobs/x/undo",
+    ] {
+        for origin in [Some("http://evil.example"), None] {
+            let mut r = http()
+                .post(format!("{}{path}", ui.origin))
+                .header(COOKIE, &c)
+                .form(&[("confirm", "yes")]);
+            if let Some(o) = origin {
+                r = r.header(ORIGIN, o);
+            }
+            let r = r.send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::FORBIDDEN, "{path} from {origin:?}");
+        }
+    }
     // A change without an Origin at all is not the page's.
     let r = http()
         .post(format!("{}/account/mode", ui.origin))

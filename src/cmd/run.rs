@@ -15,9 +15,6 @@ use crate::results;
 
 use super::{to_json, Error, EXIT_INTERRUPTED, EXIT_OK, EXIT_REFUSED, EXIT_ROWS_FAILED};
 
-/// Requests in flight when `--concurrency` is not given.
-const DEFAULT_CONCURRENCY: usize = 8;
-
 pub async fn run(args: RunArgs, quiet: bool) -> Result<i32, Error> {
     // With --json, stdout holds the one document and nothing else.
     let json = args.json;
@@ -78,7 +75,7 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<i32, Error> {
                 .clone()
                 .unwrap_or_else(|| super::beside(&args.files[0], "results.xlsx")),
         ),
-        concurrency: args.concurrency.unwrap_or(DEFAULT_CONCURRENCY),
+        concurrency: args.concurrency.unwrap_or(pipeline::DEFAULT_CONCURRENCY),
         rate: args.rate.unwrap_or_default(),
         existing: args.existing,
         skip_invalid: args.skip_invalid,
@@ -587,8 +584,8 @@ fn print_changes(planned: &pipeline::Planned, changes: &[crate::preflight::Chang
             row.row_no,
             ch.entity,
             ch.field,
-            quoted(&ch.now),
-            quoted(&ch.after)
+            pipeline::quoted(&ch.now),
+            pipeline::quoted(&ch.after)
         );
     }
     if changes.len() > 50 {
@@ -596,21 +593,10 @@ fn print_changes(planned: &pipeline::Planned, changes: &[crate::preflight::Chang
     }
 }
 
-/// A value as a change line shows it: in plain quotes (Debug's escapes read as part of the
-/// value), and a blank bare, so "(blank)" is not taken for the text typed.
-fn quoted(v: &str) -> String {
-    if v.is_empty() || v == "(blank)" {
-        "(blank)".into()
-    } else {
-        format!("\"{v}\"")
-    }
-}
-
 /// The plan's calls, in order, with the time they take at `rate`.
 pub(super) fn print_calls(plan: &crate::plan::Plan, rate: crate::pacing::Rate) {
-    let calls = plan.calls();
-    let writes: u64 = calls.iter().map(|(_, n)| *n).sum();
-    for (op, n) in &calls {
+    let calls = pipeline::Calls::of(plan, rate);
+    for (op, n) in &calls.each {
         outln!(
             "  {n:>8}  {:<28} {} {}",
             op.name(),
@@ -618,27 +604,21 @@ pub(super) fn print_calls(plan: &crate::plan::Plan, rate: crate::pacing::Rate) {
             op.template()
         );
     }
-    let invalid = plan
-        .rows
-        .iter()
-        .filter(|r| r.state == RowState::Invalid)
-        .count();
-    if invalid > 0 {
+    if calls.invalid > 0 {
         outln!(
             "  ({} would be recorded as such and not sent)",
-            crate::words::count(invalid as u64, "invalid row")
+            crate::words::count(calls.invalid, "invalid row")
         );
     }
     // Look-ups: one list of customers, products and partner users at most, and one list per
     // existing customer and collection the rows touch; an estimate, shown as such.
     outln!("  plus authentication and a few look-ups (List calls, at most one per collection).");
-    let secs = writes as f64 / rate.per_second();
     outln!(
         "{} at {} {} at least {}.",
-        crate::words::count(writes, "write"),
+        crate::words::count(calls.writes, "write"),
         rate,
-        if writes == 1 { "takes" } else { "take" },
-        humantime::format_duration(std::time::Duration::from_secs(secs.ceil() as u64))
+        if calls.writes == 1 { "takes" } else { "take" },
+        humantime::format_duration(calls.at_limit)
     );
 }
 

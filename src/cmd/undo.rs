@@ -2,14 +2,9 @@
 //! [`crate::pipeline`], as any job), and give up an unfinished one so that it can be undone as
 //! far as it went.
 
-use std::sync::Arc;
-
 use crate::cli::{AbandonArgs, UndoArgs};
-use crate::job::{self, JobOptions};
-use crate::journal::Journal;
-use crate::model::JobState;
+use crate::job;
 use crate::pipeline;
-use crate::rehearsal::Rehearsal;
 use crate::undo;
 
 use super::run::{drive, print_calls};
@@ -95,26 +90,14 @@ pub async fn run(args: UndoArgs, quiet: bool) -> Result<i32, Error> {
         }
     }
 
-    let options = JobOptions {
-        kind: None,
-        sandbox: was.sandbox,
-        results: pipeline::absolute(&results.path),
-        concurrency: args.concurrency.unwrap_or(was.concurrency),
-        rate,
-        existing: was.existing,
-        skip_invalid: false,
-        timeout_ms: was.timeout_ms,
-        undo_of: Some(id.clone()),
-        force: args.force,
-        max_outage_ms: was.max_outage_ms,
-        // The account the job ran on: a fresh rehearsal's is in that job's folder.
-        rehearsal: was.rehearsal.as_ref().map(|r| match r {
-            Rehearsal::Fresh => Rehearsal::OfJob(id.clone()),
-            other => other.clone(),
-        }),
-        map: None,
-        one_shot: false,
-    };
+    let options = pipeline::undo_options(
+        &source,
+        &was,
+        &results.path,
+        Some(rate),
+        args.concurrency,
+        args.force,
+    );
     // On the account the job ran on: its rehearsal's sandbox, or its endpoint with its key.
     let mut conn = pipeline::connect_job(&source, &journal, &options, "undo it").await?;
     let held = pipeline::create_job(&root, Vec::new(), &up.plan, options, &mut conn, None)?;
@@ -182,18 +165,7 @@ pub fn abandon(args: AbandonArgs, quiet: bool) -> Result<i32, Error> {
     let root = job::jobs_root(args.job_dir.as_deref());
     let job = job::find(&root, Some(&args.job))?;
     let id = &job.meta.id;
-    if !job.meta.state.is_open() {
-        return Err(Error::Refused(format!(
-            "job {id} is {} already: there is nothing to abandon",
-            job.meta.state.as_str()
-        )));
-    }
-    // Not while it runs: its rows in flight would end in a job said to be given up.
-    let _held = job.lock()?;
-    let journal = Arc::new(Journal::open(&job.journal_path()).map_err(job::JobError::from)?);
-    journal
-        .set_job_state(JobState::Abandoned)
-        .map_err(job::JobError::from)?;
+    pipeline::abandon(&job)?;
     if !quiet {
         outln!(
             "Job {id} is abandoned: its pending rows will not run. plbulk undo {id} reverses what it did."

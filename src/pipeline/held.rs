@@ -219,6 +219,58 @@ pub fn undo_begun(root: &Path, source: &JobRef) -> Result<Option<JobRef>, Error>
     )))
 }
 
+/// The options of the undo of `source` (which ran with `was`): on the account it ran on, its
+/// results at `results`, `rate` and `concurrency` (None: as the job ran), `force` putting back
+/// even what was changed since.
+pub fn undo_options(
+    source: &JobRef,
+    was: &JobOptions,
+    results: &Path,
+    rate: Option<Rate>,
+    concurrency: Option<usize>,
+    force: bool,
+) -> JobOptions {
+    let id = &source.meta.id;
+    JobOptions {
+        kind: None,
+        sandbox: was.sandbox,
+        results: absolute(results),
+        concurrency: concurrency.unwrap_or(was.concurrency),
+        rate: rate.unwrap_or(was.rate),
+        existing: was.existing,
+        skip_invalid: false,
+        timeout_ms: was.timeout_ms,
+        undo_of: Some(id.clone()),
+        force,
+        max_outage_ms: was.max_outage_ms,
+        // The account the job ran on: a fresh rehearsal's is in that job's folder.
+        rehearsal: was.rehearsal.as_ref().map(|r| match r {
+            crate::rehearsal::Rehearsal::Fresh => crate::rehearsal::Rehearsal::OfJob(id.clone()),
+            other => other.clone(),
+        }),
+        // An undo reads no file: it reverses what the journal says was done.
+        map: None,
+        one_shot: false,
+    }
+}
+
+/// Gives up the unfinished `job`: its pending rows will not run, and it may be undone as far
+/// as it went. Refused while it runs (its rows in flight would end in a job said to be given
+/// up) and for a job that ended already.
+pub fn abandon(job: &JobRef) -> Result<(), Error> {
+    let id = &job.meta.id;
+    if !job.meta.state.is_open() {
+        return Err(Error::Refused(format!(
+            "job {id} is {} already: there is nothing to abandon",
+            job.meta.state.as_str()
+        )));
+    }
+    let _held = job.lock()?;
+    let journal = Journal::open(&job.journal_path())?;
+    journal.set_job_state(JobState::Abandoned)?;
+    Ok(())
+}
+
 /// The plan that reverses `source` (`force`: even what was changed since), with its journal,
 /// which the connection to its account is opened from.
 pub fn plan_undo(source: &JobRef, force: bool) -> Result<(Journal, crate::undo::UndoPlan), Error> {

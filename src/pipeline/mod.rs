@@ -1,7 +1,8 @@
 //! The job pipeline: every step from the input files to the results, as plain functions that
 //! `plbulk run`, `resume`, `undo` and `validate --online` call in order, and that the local
-//! web page's job pages are to call (today the page validates and lists jobs only). The verbs parse flags and print; what they print comes from what these return and
-//! from the [`Event`]s a running job sends its [`Watcher`].
+//! web page ([`crate::ui`]) calls the same way to preview, run, stop, resume, undo and abandon
+//! a job. The verbs and the page parse their input and show; what they show comes from what
+//! these return and from the [`Event`]s a running job sends its [`Watcher`].
 //!
 //! The steps, in order:
 //!
@@ -26,6 +27,9 @@
 //! 9. **Results** ([`finish`], or [`write_outputs`] alone): the results workbook and the to-fix
 //!    file, where [`crate::outputs`] says, and the job's end as a value ([`Ended`]).
 //!
+//! Before step 7, [`Calls`] is what a job would do (the preview of `--dry-run` and of the
+//! page), and [`Calls::to_confirm`] says whether a person confirms it first.
+//!
 //! An undo is a job too: [`undoable`] and [`plan_undo`] make its plan from the journal of the
 //! job it reverses, and steps 7 to 9 run it.
 
@@ -38,6 +42,7 @@ mod account;
 mod end;
 mod held;
 mod input;
+mod preview;
 mod running;
 
 pub use account::{
@@ -46,10 +51,16 @@ pub use account::{
 };
 pub use end::{finish, write_outputs, Ended, Finished, Outputs};
 pub use held::{
-    absolute, create_job, open_job, plan_undo, undo_begun, undoable, Given, Held, Opened,
+    abandon, absolute, create_job, open_job, plan_undo, undo_begun, undo_options, undoable, Given,
+    Held, Opened,
 };
 pub use input::{load_mapping, read, Fingerprint, Planned, Read, Verdict};
+pub use preview::{quoted, Calls, Confirm, Effect};
 pub use running::{start, Board, Event, Ran, Relay, Running, Stop, Watcher};
+
+/// Requests in flight when a new job is not told otherwise: `plbulk run` without
+/// `--concurrency`, and a job started from the page.
+pub const DEFAULT_CONCURRENCY: usize = 8;
 
 /// A step's failure, by category: the category tells a user (or a script reading stderr)
 /// where to look, and the command line picks its exit code by it.

@@ -271,6 +271,13 @@ pub async fn page(State(state): State<Arc<super::State>>, Path(id): Path<String>
         @for u in &c.unreadable { p.error { (u) } }
         @for f in &c.about_file { p.note { (f.message) } }
         @if !c.sheets.is_empty() { (sheets(&c)) }
+        @if c.errors == 0 && c.unreadable.is_empty() {
+            section.card aria-labelledby="next" {
+                h2 #next { "Next: see what the job would do" }
+                p { "The account is read (nothing is written) to show what the job would create, change field by field, delete and order, with its calls and the time they take." }
+                p { a.button href={ "/files/" (c.upload.id) "/preview" } #preview { "Preview the job" } }
+            }
+        }
         @match &c.report {
             Ok(cuts) => {
                 @for cut in cuts { p.warning { (cut) } }

@@ -1,8 +1,10 @@
 //! Every job, as `plbulk jobs` lists them (the same [`crate::status::list`] that `jobs --json`
 //! prints): its state, its file, whether it was a rehearsal, what an undo reverses, and its
 //! rows per outcome, newest first. Read from the journals beside any job that is running, so
-//! a job started in a terminal shows here while it runs.
+//! a job started in a terminal shows here while it runs. Each has the buttons its state allows:
+//! resume and abandon an unfinished one, undo a finished or abandoned one.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -19,6 +21,14 @@ pub async fn page(State(state): State<Arc<super::State>>) -> Response {
         tokio::task::spawn_blocking(move || crate::status::list(&crate::job::list_all(&root)).jobs)
             .await
             .unwrap_or_default();
+    // Each job's finished undo, by the job it reverses: a job is undone once.
+    let undone: HashMap<&str, &str> = listed
+        .iter()
+        .filter_map(|l| match l {
+            Listed::Job(j) if !j.state.is_open() => Some((j.undo_of.as_deref()?, j.id.as_str())),
+            Listed::Job(_) | Listed::Unreadable { .. } => None,
+        })
+        .collect();
     let body = html! {
         @if listed.is_empty() {
             p #no-jobs { "No jobs yet in " code { (state.options.jobs_root.display()) } ". A job run from a terminal (" code { "plbulk run FILE" } ") shows here too." }
@@ -34,10 +44,11 @@ pub async fn page(State(state): State<Arc<super::State>>) -> Response {
                             th scope="col" { "On" }
                             th scope="col" { "File" }
                             th scope="col" { "Rows" }
+                            th scope="col" { "Actions" }
                         }
                     }
                     tbody {
-                        @for l in listed.iter().rev() { (row(l)) }
+                        @for l in listed.iter().rev() { (row(l, &undone)) }
                     }
                 }
             }
@@ -47,22 +58,22 @@ pub async fn page(State(state): State<Arc<super::State>>) -> Response {
     layout::page(state.mode(), Section::Jobs, "Jobs", body).into_response()
 }
 
-fn row(l: &Listed) -> Markup {
+fn row(l: &Listed, undone: &HashMap<&str, &str>) -> Markup {
     match l {
-        Listed::Job(j) => job(j),
+        Listed::Job(j) => job(j, undone.get(j.id.as_str()).copied()),
         Listed::Unreadable { id, error } => html! {
             tr data-job=(id) {
                 th scope="row" { code { (id) } }
                 td { span.state.state-unreadable { "unreadable" } }
                 td {}
                 td {}
-                td colspan="2" { (error) }
+                td colspan="3" { (error) }
             }
         },
     }
 }
 
-fn job(j: &JobStatus) -> Markup {
+fn job(j: &JobStatus, undone_by: Option<&str>) -> Markup {
     let state = j.state.as_str();
     let file = match &j.undo_of {
         Some(of) => html! { "Undo of job " code { (of) } },
@@ -75,7 +86,7 @@ fn job(j: &JobStatus) -> Markup {
     };
     html! {
         tr data-job=(j.id) {
-            th scope="row" { code { (j.id) } }
+            th scope="row" { a href={ "/jobs/" (j.id) } { code { (j.id) } } }
             td { span class={ "state state-" (state) } { (state) } }
             td { (j.created_at.replacen('T', " ", 1).replacen('Z', " UTC", 1)) }
             td {
@@ -87,6 +98,7 @@ fn job(j: &JobStatus) -> Markup {
             }
             td { (file) }
             td { (outcomes(j)) }
+            td { (super::job::next_steps(j, undone_by)) }
         }
     }
 }

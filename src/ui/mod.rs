@@ -7,19 +7,26 @@
 //! Host and Origin of the page's own. The pages, one module per concern: [`start`] (where a
 //! partner begins: the account in a line, a file to drop, the templates), [`account`] (which
 //! account and key, checked; a key typed in and saved), [`findings`] (a dropped file checked
-//! as `plbulk validate` checks it, each finding on the partner's own cells) and [`jobs`]
-//! (every job, as `plbulk jobs`). [`layout`] is the frame around each; [`uploads`] keeps the
-//! dropped files in the data folder.
+//! as `plbulk validate` checks it, each finding on the partner's own cells), [`preview`] (a
+//! valid file's pre-flight and change preview, as `run --dry-run`, and its start, confirmed
+//! when it orders or deletes), [`job`] (one job: its progress while it runs, pushed by
+//! [`live`]'s server-sent events, with Stop; then its results, and resume, abandon, undo) and
+//! [`jobs`] (every job, as `plbulk jobs`). [`layout`] is the frame around each; [`uploads`]
+//! keeps the dropped files in the data folder.
 //!
-//! Starting and watching a job from the page comes next: its routes join [`router`], and the
-//! job it runs is held in [`State`] so that it outlives the page that started it.
+//! A job started from the page runs in this process, held in [`State`] ([`live::Jobs`]), so
+//! it outlives the page that started it; a job started in a terminal is watched from its
+//! journal the same way.
 
 pub mod account;
 pub mod assets;
 pub mod browser;
 pub mod findings;
+pub mod job;
 pub mod jobs;
 pub mod layout;
+pub mod live;
+pub mod preview;
 pub mod security;
 pub mod start;
 pub mod uploads;
@@ -35,6 +42,9 @@ use axum::routing::{get, post};
 use axum::Router;
 
 use crate::pacing::Rate;
+
+/// Longest wait for one response in a job the page starts: `plbulk run`'s default `--timeout`.
+pub const JOB_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The largest file the page takes: far above any partner's workbook, and still a bound.
 pub const MAX_UPLOAD: usize = 64 * 1024 * 1024;
@@ -71,6 +81,10 @@ pub struct State {
     pub(crate) mode: Mutex<Mode>,
     /// Files checked, by upload id: a page shown again is not checked again.
     pub(crate) checked: Mutex<HashMap<String, Arc<findings::Checked>>>,
+    /// The jobs this process runs (started, resumed or undone from the page).
+    pub(crate) jobs: live::Jobs,
+    /// Set when the server is to stop: the progress streams end.
+    pub(crate) closing: tokio::sync::watch::Sender<bool>,
 }
 
 impl State {
@@ -96,6 +110,22 @@ pub enum UiError {
     Serve(std::io::Error),
 }
 
+/// Runs the future `make` makes to its end on a blocking thread of the runtime, and waits for
+/// it. The pipeline's pre-flight and connections borrow a connection across their awaits, and
+/// a connection (its SQLite call budget) is not `Sync`, so those futures cannot be spawned or
+/// awaited in a handler (the CLI runs them on its main thread). Run here, they also go on to
+/// their end when the page that asked is closed: no job is left made and not started.
+pub(crate) async fn off_thread<T, F>(
+    make: impl FnOnce() -> F + Send + 'static,
+) -> Result<T, tokio::task::JoinError>
+where
+    T: Send + 'static,
+    F: std::future::Future<Output = T>,
+{
+    let handle = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || handle.block_on(make())).await
+}
+
 /// Every route of the page, behind the gate.
 pub fn router(state: Arc<State>) -> Router {
     Router::new()
@@ -107,7 +137,17 @@ pub fn router(state: Arc<State>) -> Router {
         .route("/files", post(findings::upload))
         .route("/files/{id}", get(findings::page))
         .route("/files/{id}/report", get(findings::report))
+        .route("/files/{id}/preview", get(preview::page))
+        .route("/files/{id}/run", post(preview::start))
         .route("/jobs", get(jobs::page))
+        .route("/jobs/{id}", get(job::page))
+        .route("/jobs/{id}/events", get(live::events))
+        .route("/jobs/{id}/stop", post(job::stop))
+        .route("/jobs/{id}/resume", post(job::resume_page))
+        .route("/jobs/{id}/abandon", post(job::abandon))
+        .route("/jobs/{id}/undo", get(job::undo_page).post(job::undo_start))
+        .route("/jobs/{id}/results", get(job::results_file))
+        .route("/jobs/{id}/to-fix", get(job::to_fix_file))
         .route("/templates/{name}", get(start::template))
         .route("/assets/{name}", get(assets::serve))
         .fallback(layout::not_found)
@@ -161,6 +201,8 @@ impl Server {
             uploads,
             mode: Mutex::new(mode),
             checked: Mutex::new(HashMap::new()),
+            jobs: live::Jobs::default(),
+            closing: tokio::sync::watch::channel(false).0,
         });
         Ok(Server { listener, state })
     }
@@ -174,15 +216,30 @@ impl Server {
         )
     }
 
-    /// Serves until `shutdown` completes.
+    /// Serves until `shutdown` completes; then the jobs this process runs are stopped as
+    /// Ctrl-C stops `plbulk run` (no new rows, the answers of requests sent recorded, results
+    /// written: resumable), and this returns once they have ended. The progress streams end
+    /// first: an open stream would hold the graceful shutdown for ever.
     pub async fn serve_until(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), UiError> {
+        let state = self.state.clone();
+        let closing = {
+            let state = state.clone();
+            async move {
+                shutdown.await;
+                state.closing.send_replace(true);
+                state.jobs.stop_all();
+            }
+        };
         let app = router(self.state);
-        axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
+        let served = axum::serve(self.listener, app)
+            .with_graceful_shutdown(closing)
             .await
-            .map_err(UiError::Serve)
+            .map_err(UiError::Serve);
+        state.jobs.stop_all();
+        state.jobs.wait_all().await;
+        served
     }
 }

@@ -1,5 +1,6 @@
-//! Where a partner begins: which account the page works on (checked with a button), a file to
-//! drop or pick, and the templates to fill in, as `plbulk template` writes them.
+//! Where a partner begins: the jobs this process is running (a page closed meanwhile finds
+//! them here), which account the page works on (checked with a button), a file to drop or
+//! pick, and the templates to fill in, as `plbulk template` writes them.
 
 use std::sync::Arc;
 
@@ -13,7 +14,15 @@ use crate::schema::Kind;
 
 pub async fn page(State(state): State<Arc<super::State>>) -> Response {
     let mode = state.mode();
+    // A page closed while its job ran finds the job again here.
+    let running = state.jobs.running();
     let body = html! {
+        @if !running.is_empty() {
+            section.card #running-now aria-labelledby="now" {
+                h2 #now { "Running now" }
+                ul { @for id in &running { li { a href={ "/jobs/" (id) } { "Job " code { (id) } } } } }
+            }
+        }
         section.card aria-labelledby="acct" {
             h2 #acct { "Account" }
             (super::account::summary(mode))

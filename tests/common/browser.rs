@@ -28,8 +28,15 @@ pub struct UiServer {
 impl UiServer {
     /// `plbulk ui` with `data` as its data folder and config file `config`, and `env` besides.
     pub fn start(data: &Path, config: &Path, env: &[(&str, &str)]) -> UiServer {
+        UiServer::start_with(data, config, env, &[])
+    }
+
+    /// As [`UiServer::start`], with `args` after `plbulk ui`'s own (`--rate 10/s`: a job that
+    /// a test watches end in seconds, yet slowly enough to be stopped).
+    pub fn start_with(data: &Path, config: &Path, env: &[(&str, &str)], args: &[&str]) -> UiServer {
         let mut cmd = Command::new(BIN);
         cmd.args(["ui", "--no-open", "--listen", "127.0.0.1:0"])
+            .args(args)
             .env("PLBULK_DATA_DIR", data)
             .env("PLBULK_CONFIG", config)
             .env_remove("PLBULK_JOB_DIR")
@@ -143,7 +150,7 @@ impl Browser {
         self.client.goto(url).await.unwrap();
     }
 
-    /// Waits (10 s at most) for an element.
+    /// Waits (20 s at most) for an element.
     pub async fn wait_for(&self, css: &str) -> fantoccini::elements::Element {
         self.client
             .wait()
@@ -151,6 +158,47 @@ impl Browser {
             .for_element(Locator::Css(css))
             .await
             .unwrap_or_else(|e| panic!("no {css} on the page: {e}"))
+    }
+
+    /// Waits (`secs` at most) until the element `css` is there and its text satisfies `ok`;
+    /// its text then. A condition, polled, never a fixed sleep.
+    pub async fn wait_text(&self, css: &str, secs: u64, ok: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        let mut last = String::new();
+        loop {
+            if let Ok(e) = self.client.find(Locator::Css(css)).await {
+                if let Ok(t) = e.text().await {
+                    if ok(&t) {
+                        return t;
+                    }
+                    last = t;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{css} did not come as awaited in {secs} s; last: {last:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The bytes at `path` as the page fetches them (with its cookie): what a click on a
+    /// download link saves, without depending on where a headless browser puts downloads.
+    pub async fn fetch(&self, path: &str) -> Vec<u8> {
+        let got = self
+            .client
+            .execute_async(
+                r#"const [path, done] = arguments;
+                fetch(path).then(r => r.ok ? r.arrayBuffer() : Promise.reject(r.status))
+                  .then(b => { let s = ""; new Uint8Array(b).forEach(c => s += String.fromCharCode(c)); done(btoa(s)); })
+                  .catch(e => done("error: " + e));"#,
+                vec![serde_json::json!(path)],
+            )
+            .await
+            .unwrap();
+        let b64 = got.as_str().unwrap().to_string();
+        assert!(!b64.starts_with("error"), "{path}: {b64}");
+        base64_decode(&b64)
     }
 
     pub async fn text(&self, css: &str) -> String {
@@ -209,4 +257,29 @@ impl Drop for Browser {
         })
         .join();
     }
+}
+
+/// Standard base64, as `btoa` writes it.
+fn base64_decode(s: &str) -> Vec<u8> {
+    let val = |c: u8| -> u32 {
+        match c {
+            b'A'..=b'Z' => (c - b'A') as u32,
+            b'a'..=b'z' => (c - b'a') as u32 + 26,
+            b'0'..=b'9' => (c - b'0') as u32 + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => panic!("not base64: {c}"),
+        }
+    };
+    let mut out = Vec::new();
+    for chunk in s.as_bytes().chunks(4) {
+        let pad = chunk.iter().filter(|&&c| c == b'=').count();
+        let mut n = 0u32;
+        for &c in chunk {
+            n = (n << 6) | if c == b'=' { 0 } else { val(c) };
+        }
+        let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+        out.extend_from_slice(&bytes[..3 - pad]);
+    }
+    out
 }

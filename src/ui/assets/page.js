@@ -1,5 +1,7 @@
 // plbulk ui: a file dropped anywhere on a drop zone is sent as if picked and submitted; the
-// zone says which file is picked. Everything else works without this script.
+// zone says which file is picked. A running job's progress box is replaced by each
+// server-sent event its stream pushes, and the page reloads to the results when it ends.
+// Everything else works without this script (a reload shows the progress as it stands).
 (function () {
   "use strict";
   function setUp(form) {
@@ -42,8 +44,20 @@
     var left = cell.offsetLeft - box.clientWidth / 3;
     if (left > 0) box.scrollLeft = left;
   }
+  function watch(box) {
+    if (!window.EventSource) return;
+    var events = new EventSource(box.getAttribute("data-events"));
+    events.addEventListener("progress", function (e) {
+      box.innerHTML = e.data;
+    });
+    events.addEventListener("end", function () {
+      events.close();
+      window.location.reload();
+    });
+  }
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("form[data-drop]").forEach(setUp);
+    document.querySelectorAll("[data-events]").forEach(watch);
     document.querySelectorAll(".finding .scroll").forEach(showMarked);
   });
 })();
