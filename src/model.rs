@@ -289,7 +289,8 @@ impl RowState {
     }
 
     /// A source row's state from its tasks' states: the one that speaks most strongly for it
-    /// (see [`RowState::weight`]). A row of one task is in its task's state. None for no tasks.
+    /// (pending, needs review, failed, skipped, invalid, succeeded, already existed, unchanged,
+    /// strongest first). A row of one task is in its task's state. None for no tasks.
     pub fn fold(states: impl IntoIterator<Item = RowState>) -> Option<RowState> {
         states.into_iter().max_by_key(|s| s.weight())
     }
