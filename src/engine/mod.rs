@@ -111,23 +111,28 @@ pub enum Finish {
     Interrupted(Halt),
 }
 
-/// How a row's execution ended.
+/// What a row's execution came to: a final state, with what to say of it and the ids it found
+/// and has not yet written (they go with its final state). A value: a row ending failed or
+/// needing review is an ordinary outcome, not an error.
 #[derive(Debug)]
-pub(crate) enum End {
-    Final {
-        state: RowState,
-        detail: Option<String>,
-        /// Ids the row found and has not yet written: they go with its final state.
-        ids: Box<RowIds>,
-    },
-    /// Stopped before it could finish; it stays pending.
+pub(crate) struct Ended {
+    state: RowState,
+    detail: Option<String>,
+    ids: RowIds,
+}
+
+/// Why a row's execution stopped short of a final state: the only error path of a row.
+#[derive(Debug)]
+pub(crate) enum Stop {
+    /// A stop was asked for (or the client halted): the row stays pending.
     Interrupted,
+    /// Nothing more can be recorded, so the job stops.
     Journal(JournalError),
 }
 
-impl From<JournalError> for End {
-    fn from(e: JournalError) -> End {
-        End::Journal(e)
+impl From<JournalError> for Stop {
+    fn from(e: JournalError) -> Stop {
+        Stop::Journal(e)
     }
 }
 
@@ -290,7 +295,7 @@ impl Engine {
             .set_job_state(crate::model::JobState::Running)?;
         sched.start(&self, &observer)?;
 
-        let mut tasks: JoinSet<(usize, End)> = JoinSet::new();
+        let mut tasks: JoinSet<(usize, Result<Ended, Stop>)> = JoinSet::new();
         // Which row each task runs: a task that panics returns no index of its own.
         let mut running: HashMap<tokio::task::Id, usize> = HashMap::new();
         let mut stopped = *stop.borrow();
@@ -308,19 +313,19 @@ impl Engine {
                     // work, or a long job's memory would grow with its rows.
                     let rec = match me.journaled(move |j| j.row(id)).await {
                         Ok(rec) => rec,
-                        Err(e) => return (i, End::Journal(e)),
+                        Err(e) => return (i, Err(Stop::Journal(e))),
                     };
                     let end = match &rec.work {
                         Some(work) => rows::execute(&me, &rec, work).await,
                         // A pending row without work (an invalid row is never pending) cannot
                         // be run: say so rather than stall.
-                        None => End::Final {
+                        None => Ok(Ended {
                             state: RowState::Failed,
                             detail: Some(
                                 "this row's planned work could not be read from the journal".into(),
                             ),
-                            ids: Box::default(),
-                        },
+                            ids: RowIds::default(),
+                        }),
                     };
                     (i, end)
                 });
@@ -339,22 +344,22 @@ impl Engine {
                         }
                         Err(e) => {
                             let Some(i) = running.remove(&e.id()) else { continue };
-                            (i, panicked(sched.id(i), e))
+                            (i, Ok(panicked(sched.id(i), e)))
                         }
                     };
                     match end {
-                        End::Final { state, detail, ids } => {
+                        Ok(Ended { state, detail, ids }) => {
                             let (id, d) = (sched.id(i), detail.clone());
                             self.journaled(move |j| j.finish_row_with(id, state, d.as_deref(), None, &ids)).await?;
                             self.claims_call(move |c| c.done(id)).await;
                             sched.finished(&self, i, state, detail, &observer)?;
                         }
-                        End::Interrupted => {
+                        Err(Stop::Interrupted) => {
                             if self.client.health().halted().is_some() {
                                 stopped = true;
                             }
                         }
-                        End::Journal(e) => {
+                        Err(Stop::Journal(e)) => {
                             // Nothing more can be recorded, so nothing more may be sent.
                             self.stop_sending(Halt::Stopped);
                             while tasks.join_next().await.is_some() {}
@@ -459,15 +464,15 @@ impl Engine {
 
 /// A row whose task panicked fails with the message: a panic in one row must not take the
 /// others' work with it, and the job goes on around it.
-fn panicked(row: i64, e: tokio::task::JoinError) -> End {
+fn panicked(row: i64, e: tokio::task::JoinError) -> Ended {
     let why = panic_text(e);
     tracing::error!(row, "a row's task failed: {why}");
-    End::Final {
+    Ended {
         state: RowState::Failed,
         detail: Some(format!(
             "plbulk met an internal error on this row ({why}); the other rows went on. Please report it"
         )),
-        ids: Box::default(),
+        ids: RowIds::default(),
     }
 }
 

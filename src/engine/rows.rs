@@ -15,6 +15,20 @@
 //! A request answered before the process died keeps its answer: a resume does not send a step
 //! whose latest answer in the journal was a success.
 
+/// Does a [`Step`]: its value, or else returns from the enclosing step what ended the row
+/// (or the stop). `?` for a step, which `?` itself cannot be on stable Rust (its `Try` trait
+/// is unstable). Defined before the submodules, which use it.
+macro_rules! step {
+    ($step:expr) => {
+        match $step? {
+            $crate::engine::rows::Flow::Go(v) => v,
+            $crate::engine::rows::Flow::Ends(outcome) => {
+                return Ok($crate::engine::rows::Flow::Ends(outcome))
+            }
+        }
+    };
+}
+
 mod attempt;
 mod before;
 mod kinds;
@@ -28,7 +42,7 @@ use bytes::Bytes;
 use serde_json::{Map, Value};
 
 use super::lookup::Known;
-use super::{End, Engine, Existing};
+use super::{Ended, Engine, Existing, Stop};
 use crate::client::{self, ApiError, ApiRequest, ErrorKind, Next, Tries};
 use crate::contract::{self as c, natural_key, Operation as O};
 use crate::failpoint::{self, Point};
@@ -36,7 +50,19 @@ use crate::journal::claims::{Claim, Take};
 use crate::journal::{now_ms, Answer, AttemptResult, RowRec};
 use crate::model::{IdKind, RowIds, RowState, Sel, Target, Work};
 
-type Step<T> = Result<T, End>;
+/// What a step of a row's work came to, when nothing stopped the row: go on with the step's
+/// value, or the row ends here in a state (a refusal, an entity that already exists under
+/// `--existing fail`, a look-up that failed). Ending is an outcome, a value: only a stop and
+/// the journal are errors ([`Stop`]).
+pub(super) enum Flow<T> {
+    /// The step did its part: the row goes on with this.
+    Go(T),
+    /// The row ends here, in this state.
+    Ends(Outcome),
+}
+
+/// A step of a row's work that may end the row.
+type Step<T> = Result<Flow<T>, Stop>;
 
 /// What one write came to, when the row goes on: the API's answer, or its refusal with what
 /// it proves (a final status, or an outcome left unknown once the retries were spent). A
@@ -56,35 +82,47 @@ type Outcome = (RowState, Option<String>);
 /// The row did what it stands for, and there is nothing more to say.
 const SUCCEEDED: Outcome = (RowState::Succeeded, None);
 
-fn done(state: RowState, detail: impl Into<Option<String>>) -> End {
-    End::Final {
-        state,
-        detail: detail.into(),
-        ids: Box::default(),
-    }
+/// Goes on with `v`.
+fn go<T>(v: T) -> Step<T> {
+    Ok(Flow::Go(v))
+}
+
+/// The row ends here, in `state`.
+fn ends<T>(state: RowState, detail: impl Into<Option<String>>) -> Step<T> {
+    Ok(Flow::Ends((state, detail.into())))
 }
 
 /// A refusal of the row's request. A request the client halted was never sent: the row
 /// stays to run.
-fn failed(e: &ApiError) -> End {
+fn failed<T>(e: &ApiError) -> Step<T> {
     if e.is_halted() {
-        return End::Interrupted;
+        return Err(Stop::Interrupted);
     }
     let mut d = e.detail();
     if let Some(s) = e.status {
         d = format!("{d} (HTTP {s})");
     }
-    done(RowState::Failed, d)
+    ends(RowState::Failed, d)
 }
 
-fn lookup_failed(what: &str, e: &ApiError) -> End {
+/// A look-up in the account that could not be made: the row fails (or stays to run, when the
+/// client halted it).
+fn lookup_failed<T>(what: &str, e: &ApiError) -> Step<T> {
     if e.is_halted() {
-        return End::Interrupted;
+        return Err(Stop::Interrupted);
     }
-    done(
+    ends(
         RowState::Failed,
         format!("could not {what}: {}", e.detail()),
     )
+}
+
+/// A look-up's result as a step: what it found, or the row fails for it.
+fn looked<T>(what: &str, r: Result<T, ApiError>) -> Step<T> {
+    match r {
+        Ok(v) => go(v),
+        Err(e) => lookup_failed(what, &e),
+    }
 }
 
 /// What a create would make, to look for it in the account.
@@ -146,13 +184,13 @@ struct RowCx<'a> {
 }
 
 /// Runs one row to a final state (or to a stop).
-pub(super) async fn execute(e: &Engine, rec: &RowRec, work: &Work) -> End {
+pub(super) async fn execute(e: &Engine, rec: &RowRec, work: &Work) -> Result<Ended, Stop> {
     let answered = if rec.attempts > 0 {
         let id = rec.id;
-        match e.journaled(move |j| j.answered_steps(id)).await {
-            Ok(steps) => steps.into_iter().collect(),
-            Err(j) => return End::Journal(j),
-        }
+        e.journaled(move |j| j.answered_steps(id))
+            .await?
+            .into_iter()
+            .collect()
     } else {
         HashSet::new()
     };
@@ -164,10 +202,8 @@ pub(super) async fn execute(e: &Engine, rec: &RowRec, work: &Work) -> End {
         ids: e.ids_of(rec.id),
         unsaved: RowIds::default(),
     };
-    let (mut state, mut detail) = match cx.run(work).await {
-        Ok(end) => end,
-        Err(End::Final { state, detail, .. }) => (state, detail),
-        Err(other) => return other,
+    let (mut state, mut detail) = match cx.run(work).await? {
+        Flow::Go(outcome) | Flow::Ends(outcome) => outcome,
     };
     if state == RowState::Failed && cx.doubt {
         // A row that may have written never ends failed: a partner reading "failed" does it
@@ -178,11 +214,11 @@ pub(super) async fn execute(e: &Engine, rec: &RowRec, work: &Work) -> End {
             detail.as_deref().unwrap_or("it could not be finished")
         ));
     }
-    End::Final {
+    Ok(Ended {
         state,
         detail,
-        ids: Box::new(cx.unsaved),
-    }
+        ids: cx.unsaved,
+    })
 }
 
 /// Records what a finished (or half-finished) row tells about the account.
@@ -297,9 +333,12 @@ impl RowCx<'_> {
         self.remember_id(k, v);
     }
 
+    /// Runs the row's work, and learns from it when it ran through. A row that a step ended
+    /// teaches nothing: what it found may be half its work (a number found, its allocation
+    /// refused), and remembering that would overwrite what the job knows of the account.
     async fn run(&mut self, work: &Work) -> Step<Outcome> {
         let r = self.dispatch(work).await;
-        if let Ok((state, _)) = &r {
+        if let Ok(Flow::Go((state, _))) = &r {
             learn(self.e, self.rec.id, work, *state, &self.ids);
         }
         r
@@ -308,28 +347,29 @@ impl RowCx<'_> {
     // --- Resolving names ---------------------------------------------------------------------
 
     fn dep_id(&self, row: i64, key: IdKind) -> Step<String> {
-        self.e.id_of(row, key).ok_or_else(|| {
-                // Named as the partner finds it: the plan's own row number is in no file.
-                let which = match self.e.journal.row(row) {
-                    Ok(rec) => self.e.describe_row(&rec),
-                    Err(_) => "the row it needs".to_string(),
-                };
-                let what = key.noun();
-                done(
-                    RowState::Failed,
-                    format!(
-                        "{which}, which this row needs, ended without a {what} ID: see that row in the results"
-                    ),
-                )
-            })
+        if let Some(id) = self.e.id_of(row, key) {
+            return go(id);
+        }
+        // Named as the partner finds it: the plan's own row number is in no file.
+        let which = match self.e.journal.row(row) {
+            Ok(rec) => self.e.describe_row(&rec),
+            Err(_) => "the row it needs".to_string(),
+        };
+        let what = key.noun();
+        ends(
+            RowState::Failed,
+            format!(
+                "{which}, which this row needs, ended without a {what} ID: see that row in the results"
+            ),
+        )
     }
 
     async fn customer(&mut self, sel: &Sel) -> Step<String> {
         if let Some(id) = self.id(IdKind::Customer) {
-            return Ok(id);
+            return go(id);
         }
         let id = match sel {
-            Sel::Row(r) => self.dep_id(*r, IdKind::Customer)?,
+            Sel::Row(r) => step!(self.dep_id(*r, IdKind::Customer)),
             Sel::Id(id) => id.clone(),
             Sel::Existing(v) | Sel::Email(v) => {
                 // On an account other jobs share, the list this job holds may be older than
@@ -345,53 +385,52 @@ impl RowCx<'_> {
                                 self.wait_for_maker(Claim::Customer { company: v }).await?;
                             if waited || !relisted {
                                 relisted = true;
-                                self.e.look.customers(true).await.map_err(|e| {
-                                    lookup_failed("list the account's customers", &e)
-                                })?;
+                                let listed = self.e.look.customers(true).await;
+                                step!(looked("list the account's customers", listed));
                                 continue;
                             }
-                            return Err(done(RowState::Failed, why));
+                            return ends(RowState::Failed, why);
                         }
-                        Err(e) => return Err(lookup_failed("list the account's customers", &e)),
+                        Err(e) => return lookup_failed("list the account's customers", &e),
                     }
                 }
             }
         };
         self.set(IdKind::Customer, &id);
-        Ok(id)
+        go(id)
     }
 
     async fn user(&mut self, customer: &str, sel: &Sel) -> Step<String> {
         if let Some(id) = self.id(IdKind::User) {
-            return Ok(id);
+            return go(id);
         }
         let id = match sel {
-            Sel::Row(r) => self.dep_id(*r, IdKind::User)?,
+            Sel::Row(r) => step!(self.dep_id(*r, IdKind::User)),
             Sel::Id(id) => id.clone(),
             Sel::Email(email) | Sel::Existing(email) => {
                 match self.e.look.user_id(customer, email).await {
                     Ok(Some(id)) => id,
                     Ok(None) => {
-                        return Err(done(
+                        return ends(
                             RowState::Failed,
                             format!(
                                 "customer {customer} has no user with email {email}: add the user on the Users sheet, or correct the email"
                             ),
-                        ))
+                        )
                     }
-                    Err(e) => return Err(lookup_failed("list the customer's users", &e)),
+                    Err(e) => return lookup_failed("list the customer's users", &e),
                 }
             }
         };
         self.set(IdKind::User, &id);
-        Ok(id)
+        go(id)
     }
 
     async fn product(&mut self, value: &str) -> Step<String> {
         match self.e.look.product_id(value).await {
-            Ok(Ok(id)) => Ok(id),
-            Ok(Err(why)) => Err(done(RowState::Failed, why)),
-            Err(e) => Err(lookup_failed("list the products", &e)),
+            Ok(Ok(id)) => go(id),
+            Ok(Err(why)) => ends(RowState::Failed, why),
+            Err(e) => lookup_failed("list the products", &e),
         }
     }
 
@@ -406,7 +445,7 @@ impl RowCx<'_> {
         } else {
             self.e.look.number(customer, number).await
         };
-        r.map_err(|e| lookup_failed("list the customer's numbers", &e))
+        looked("list the customer's numbers", r)
     }
 }
 

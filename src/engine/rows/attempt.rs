@@ -11,7 +11,7 @@ impl RowCx<'_> {
     /// API said is a value ([`Sent`]) for the caller to judge: its answer, or its refusal
     /// (a final one, or an outcome left unknown once retries are spent, which a create
     /// reconciles); only a stop or the journal ends the row here.
-    pub(super) async fn send(&mut self, step: &str, req: &ApiRequest) -> Step<Sent> {
+    pub(super) async fn send(&mut self, step: &str, req: &ApiRequest) -> Result<Sent, Stop> {
         let op = req.operation;
         // A create's answer is recorded with the id it made, which the row checks first.
         if !op.is_create() && self.answered.remove(step) {
@@ -24,8 +24,7 @@ impl RowCx<'_> {
             let attempt = self
                 .e
                 .journaled(move |j| j.begin_attempt_with(id, &st, name, &found))
-                .await
-                .map_err(End::Journal)?;
+                .await?;
             failpoint::hit(Point::Intent, op);
             let result = self.e.client.execute_once(req).await;
             failpoint::hit(Point::Answer, op);
@@ -76,8 +75,7 @@ impl RowCx<'_> {
                         },
                     )
                 })
-                .await
-                .map_err(End::Journal)?;
+                .await?;
             failpoint::hit(Point::Answered, op);
             if let Some((k, v)) = &made {
                 self.remember_id(*k, v);
@@ -94,18 +92,18 @@ impl RowCx<'_> {
             }
             if err.is_halted() {
                 // Never sent, and recorded so: the row stays to run.
-                return Err(End::Interrupted);
+                return Err(Stop::Interrupted);
             }
             let wait = match tries.after(&self.e.client, &err) {
                 Next::GiveUp => return Ok(Sent::Refused(err)),
                 Next::Retry(wait) => wait,
             };
             if self.e.stopping() {
-                return Err(End::Interrupted);
+                return Err(Stop::Interrupted);
             }
             tracing::info!(row = self.rec.id, operation = op.name(), error = %err, "retrying");
             if self.e.client.health().sleep(wait).await.is_err() {
-                return Err(End::Interrupted);
+                return Err(Stop::Interrupted);
             }
         }
     }
@@ -116,7 +114,7 @@ impl RowCx<'_> {
     /// after the real send, and a request left in flight by a process that died left before
     /// this engine started. How long before is not known: the pacer, a shared budget or an
     /// outage may have held it after its intent for as long as the process lived.
-    pub(super) async fn settle(&self) -> Step<()> {
+    pub(super) async fn settle(&self) -> Result<(), Stop> {
         let id = self.rec.id;
         let last = self.e.journaled(move |j| j.last_attempt(id)).await?;
         if let Some(last) = last {
@@ -131,7 +129,7 @@ impl RowCx<'_> {
                     .health()
                     .sleep(Duration::from_millis(wait as u64))
                     .await
-                    .map_err(|_| End::Interrupted)?;
+                    .map_err(|_| Stop::Interrupted)?;
             }
         }
         Ok(())

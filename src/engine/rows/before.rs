@@ -8,7 +8,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::{lookup_failed, Outcome, RowCx, Step, SUCCEEDED};
+use super::{go, looked, Outcome, RowCx, Step, SUCCEEDED};
 use crate::client::ApiRequest;
 
 use crate::model::Target;
@@ -22,10 +22,10 @@ impl RowCx<'_> {
         changes: Option<&T>,
     ) -> Step<()> {
         if self.ids.before.is_some() {
-            return Ok(());
+            return go(());
         }
-        let Some(Value::Object(now)) = self.entity_now(&target, false).await? else {
-            return Ok(());
+        let Some(Value::Object(now)) = step!(self.entity_now(&target, false).await) else {
+            return go(());
         };
         let before: Map<String, Value> = match changes.map(serde_json::to_value) {
             Some(Ok(Value::Object(fields))) => fields
@@ -35,7 +35,7 @@ impl RowCx<'_> {
             _ => now,
         };
         self.keep_before_map(before);
-        Ok(())
+        go(())
     }
 
     /// Changes `target` with `req`, keeping first what the fields `changes` sets held.
@@ -46,16 +46,16 @@ impl RowCx<'_> {
         step: &str,
         req: &ApiRequest,
     ) -> Step<Outcome> {
-        self.keep_before(target, Some(changes)).await?;
-        self.write(step, req).await?;
-        Ok(SUCCEEDED)
+        step!(self.keep_before(target, Some(changes)).await);
+        step!(self.write(step, req).await);
+        go(SUCCEEDED)
     }
 
     /// Deletes `target` with `req`, keeping first the whole of it for undo.
     pub(super) async fn delete_kept(&mut self, target: Target, req: &ApiRequest) -> Step<Outcome> {
-        self.keep_before(target, None::<&()>).await?;
-        self.delete("delete", req).await?;
-        Ok(SUCCEEDED)
+        step!(self.keep_before(target, None::<&()>).await);
+        step!(self.delete("delete", req).await);
+        go(SUCCEEDED)
     }
 
     /// Keeps `before` as it is: a number's allocation, which no entity's JSON holds as the
@@ -72,14 +72,12 @@ impl RowCx<'_> {
     ///
     /// [`Lookups::entity`]: crate::engine::Lookups::entity
     pub(super) async fn entity_now(&self, target: &Target, fresh: bool) -> Step<Option<Value>> {
-        self.e.look.entity(target, fresh).await.map_err(|e| {
-            let what = match target {
-                Target::Customer { .. } => "read the customer",
-                Target::User { .. } => "list the customer's users",
-                Target::Blocked { .. } => "list the customer's blocked numbers",
-                Target::PartnerUser { .. } => "list the partner users",
-            };
-            lookup_failed(what, &e)
-        })
+        let what = match target {
+            Target::Customer { .. } => "read the customer",
+            Target::User { .. } => "list the customer's users",
+            Target::Blocked { .. } => "list the customer's blocked numbers",
+            Target::PartnerUser { .. } => "list the partner users",
+        };
+        looked(what, self.e.look.entity(target, fresh).await)
     }
 }

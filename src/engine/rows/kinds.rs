@@ -117,8 +117,8 @@ impl RowCx<'_> {
             list_what: "list the account's customers",
         };
         let req = ApiRequest::add_customer(new);
-        let (outcome, made) = self
-            .create_once(
+        let (outcome, made) = step!(
+            self.create_once(
                 entity,
                 true,
                 |found: &str| {
@@ -133,11 +133,12 @@ impl RowCx<'_> {
                 },
                 req,
             )
-            .await?;
+            .await
+        );
         if let Some(id) = made {
             self.e.look.mark_created(&id);
         }
-        Ok(outcome)
+        go(outcome)
     }
 
     pub(super) async fn update_customer(
@@ -145,14 +146,14 @@ impl RowCx<'_> {
         customer: &Sel,
         changes: &c::CustomerChanges,
     ) -> Step<Outcome> {
-        let id = self.customer(customer).await?;
+        let id = step!(self.customer(customer).await);
         let req = ApiRequest::update_customer(&id, changes);
         self.change(Target::Customer { id }, changes, "update", &req)
             .await
     }
 
     pub(super) async fn regrade_contract(&mut self, customer: &Sel, months: &u32) -> Step<Outcome> {
-        let id = self.customer(customer).await?;
+        let id = step!(self.customer(customer).await);
         let body = c::ContractChange {
             contract_months: *months,
         };
@@ -162,32 +163,31 @@ impl RowCx<'_> {
     }
 
     pub(super) async fn upgrade_plan(&mut self, customer: &Sel) -> Step<Outcome> {
-        let id = self.customer(customer).await?;
+        let id = step!(self.customer(customer).await);
         let req = ApiRequest::upgrade_plan(&id, c::Plan::Pro);
-        match self.send("upgrade", &req).await {
-            Ok(Sent::Answered(_)) => Ok(SUCCEEDED),
+        match self.send("upgrade", &req).await? {
+            Sent::Answered(_) => go(SUCCEEDED),
             // Upgrading a customer already on pro is refused (409): after a doubt,
             // that refusal may be our own upgrade. Look.
-            Ok(Sent::Refused(e)) if e.status == Some(409) && self.doubt => {
+            Sent::Refused(e) if e.status == Some(409) && self.doubt => {
                 match self.e.client.get_customer(&id).await {
-                    Ok(cu) if cu.plan == c::Plan::Pro => Ok(SUCCEEDED),
-                    Err(ge) if ge.is_halted() => Err(End::Interrupted),
-                    _ => Err(failed(&e)),
+                    Ok(cu) if cu.plan == c::Plan::Pro => go(SUCCEEDED),
+                    Err(ge) if ge.is_halted() => Err(Stop::Interrupted),
+                    _ => failed(&e),
                 }
             }
-            Ok(Sent::Refused(e)) => Err(failed(&e)),
-            Err(end) => Err(end),
+            Sent::Refused(e) => failed(&e),
         }
     }
 
     pub(super) async fn delete_customer(&mut self, customer: &Sel) -> Step<Outcome> {
-        let id = self.customer(customer).await?;
+        let id = step!(self.customer(customer).await);
         let req = ApiRequest::delete_customer(&id);
         self.delete_kept(Target::Customer { id }, &req).await
     }
 
     pub(super) async fn add_user(&mut self, customer: &Sel, new: &c::NewUser) -> Step<Outcome> {
-        let cid = self.customer(customer).await?;
+        let cid = step!(self.customer(customer).await);
         let entity = Entity {
             key: IdKind::User,
             claim: Claim::User {
@@ -203,8 +203,8 @@ impl RowCx<'_> {
         };
         let req = ApiRequest::add_user(&cid, new);
         let look_first = !self.e.look.is_created(&cid);
-        let (outcome, _) = self
-            .create_once(
+        let (outcome, _) = step!(
+            self.create_once(
                 entity,
                 look_first,
                 |found: &str| {
@@ -218,8 +218,9 @@ impl RowCx<'_> {
                 },
                 req,
             )
-            .await?;
-        Ok(outcome)
+            .await
+        );
+        go(outcome)
     }
 
     pub(super) async fn update_user(
@@ -228,8 +229,8 @@ impl RowCx<'_> {
         user: &Sel,
         changes: &c::UserChanges,
     ) -> Step<Outcome> {
-        let cid = self.customer(customer).await?;
-        let uid = self.user(&cid, user).await?;
+        let cid = step!(self.customer(customer).await);
+        let uid = step!(self.user(&cid, user).await);
         let req = ApiRequest::update_user(&cid, &uid, changes);
         let user = Target::User {
             customer: cid,
@@ -239,8 +240,8 @@ impl RowCx<'_> {
     }
 
     pub(super) async fn delete_user(&mut self, customer: &Sel, user: &Sel) -> Step<Outcome> {
-        let cid = self.customer(customer).await?;
-        let uid = self.user(&cid, user).await?;
+        let cid = step!(self.customer(customer).await);
+        let uid = step!(self.user(&cid, user).await);
         let req = ApiRequest::delete_user(&cid, &uid);
         self.delete_kept(
             Target::User {
@@ -262,7 +263,7 @@ impl RowCx<'_> {
         user: &Sel,
     ) -> Step<Outcome> {
         if self.doubt {
-            return Ok((
+            return go((
                 RowState::NeedsReview,
                 Some(format!(
                     "{} was sent and its answer was lost: the email may have gone out; run the row again only if the user did not get it",
@@ -270,19 +271,18 @@ impl RowCx<'_> {
                 )),
             ));
         }
-        let cid = self.customer(customer).await?;
-        let uid = self.user(&cid, user).await?;
-        match self.send("send", &request(&cid, &uid)).await {
-            Ok(Sent::Answered(_)) => Ok(SUCCEEDED),
-            Ok(Sent::Refused(e)) if e.is_outcome_unknown() => Ok((
+        let cid = step!(self.customer(customer).await);
+        let uid = step!(self.user(&cid, user).await);
+        match self.send("send", &request(&cid, &uid)).await? {
+            Sent::Answered(_) => go(SUCCEEDED),
+            Sent::Refused(e) if e.is_outcome_unknown() => go((
                 RowState::NeedsReview,
                 Some(format!(
                     "{} was sent and its answer was lost: the email may have gone out; run the row again only if the user did not get it",
                     op.name()
                 )),
             )),
-            Ok(Sent::Refused(e)) => Err(failed(&e)),
-            Err(end) => Err(end),
+            Sent::Refused(e) => failed(&e),
         }
     }
 
@@ -292,17 +292,16 @@ impl RowCx<'_> {
         number: &str,
         allocate_to: &Option<Sel>,
     ) -> Step<Outcome> {
-        let cid = self.customer(customer).await?;
+        let cid = step!(self.customer(customer).await);
         let mut already = false;
         let mut current_user = None;
         let nid = match self.id(IdKind::Number) {
             Some(n) => {
-                current_user = self
-                    .number(&cid, number, false)
-                    .await
-                    .ok()
-                    .flatten()
-                    .and_then(|k| k.user);
+                // Only to skip an allocation already made: not knowing is no reason to end.
+                current_user = match self.number(&cid, number, false).await {
+                    Ok(Flow::Go(k)) => k.and_then(|k| k.user),
+                    Ok(Flow::Ends(_)) | Err(_) => None,
+                };
                 n
             }
             None => {
@@ -312,20 +311,20 @@ impl RowCx<'_> {
                 };
                 let contested = self.hold(&Claim::Number { number }).await?;
                 let existing = if !self.doubt && (contested || !self.e.look.is_created(&cid)) {
-                    self.number(&cid, number, contested).await?
+                    step!(self.number(&cid, number, contested).await)
                 } else {
                     None
                 };
                 let found = match existing {
                     Some(k) => {
-                        self.existing("the number in this customer", &k.id)?;
+                        step!(self.existing("the number in this customer", &k.id));
                         already = true;
                         current_user = k.user.clone();
                         k
                     }
                     None => {
                         let req = ApiRequest::add_customer_number(&cid, number);
-                        self.create("add", &req, &what).await?
+                        step!(self.create("add", &req, &what).await)
                     }
                 };
                 self.set(IdKind::Number, &found.id);
@@ -336,11 +335,10 @@ impl RowCx<'_> {
             }
         };
         if let Some(user) = allocate_to {
-            let uid = self.user(&cid, user).await?;
-            self.allocate(&cid, number, &nid, &uid, current_user)
-                .await?;
+            let uid = step!(self.user(&cid, user).await);
+            step!(self.allocate(&cid, number, &nid, &uid, current_user).await);
         }
-        Ok(if already {
+        go(if already {
             (RowState::AlreadyExisted, None)
         } else {
             (RowState::Succeeded, None)
@@ -353,28 +351,28 @@ impl RowCx<'_> {
         number: &str,
         user: &Sel,
     ) -> Step<Outcome> {
-        let cid = self.customer(customer).await?;
-        let Some(k) = self.number(&cid, number, false).await? else {
-            return Err(done(
+        let cid = step!(self.customer(customer).await);
+        let Some(k) = step!(self.number(&cid, number, false).await) else {
+            return ends(
                 RowState::Failed,
                 format!("customer {cid} has no number {number}: add it first (Action add)"),
-            ));
+            );
         };
         self.set(IdKind::Number, &k.id);
-        let uid = self.user(&cid, user).await?;
+        let uid = step!(self.user(&cid, user).await);
         if self.answered.contains("allocate") {
             // This job's allocation, answered before its process died.
-            return Ok(SUCCEEDED);
+            return go(SUCCEEDED);
         }
         let current = if self.doubt { None } else { k.user.clone() };
         if current.as_deref() == Some(uid.as_str()) {
-            return Ok((
+            return go((
                 RowState::AlreadyExisted,
                 Some("already allocated to this user".into()),
             ));
         }
-        self.allocate(&cid, number, &k.id, &uid, current).await?;
-        Ok(SUCCEEDED)
+        step!(self.allocate(&cid, number, &k.id, &uid, current).await);
+        go(SUCCEEDED)
     }
 
     pub(super) async fn deallocate_number(
@@ -382,20 +380,20 @@ impl RowCx<'_> {
         customer: &Sel,
         number: &str,
     ) -> Step<Outcome> {
-        let cid = self.customer(customer).await?;
-        let Some(k) = self.number(&cid, number, self.doubt).await? else {
-            return Err(done(
+        let cid = step!(self.customer(customer).await);
+        let Some(k) = step!(self.number(&cid, number, self.doubt).await) else {
+            return ends(
                 RowState::Failed,
                 format!("customer {cid} has no number {number}"),
-            ));
+            );
         };
         self.set(IdKind::Number, &k.id);
         if self.answered.contains("deallocate") {
             // This job's deallocation, answered before its process died.
-            return Ok(SUCCEEDED);
+            return go(SUCCEEDED);
         }
         if k.user.is_none() {
-            return Ok(if self.doubt {
+            return go(if self.doubt {
                 (RowState::Succeeded, None)
             } else {
                 (
@@ -405,23 +403,22 @@ impl RowCx<'_> {
             });
         }
         self.keep_before_map(allocation(k.user.as_deref()));
-        self.deallocate(&cid, number, &k.id).await?;
-        Ok(SUCCEEDED)
+        step!(self.deallocate(&cid, number, &k.id).await);
+        go(SUCCEEDED)
     }
 
     pub(super) async fn deallocate(&mut self, cid: &str, number: &str, nid: &str) -> Step<()> {
         let req = ApiRequest::deallocate_number(cid, nid);
-        match self.send("deallocate", &req).await {
-            Ok(Sent::Answered(_)) => {}
-            Ok(Sent::Refused(e)) if e.status == Some(409) => {
+        match self.send("deallocate", &req).await? {
+            Sent::Answered(_) => {}
+            Sent::Refused(e) if e.status == Some(409) => {
                 // Not allocated (any more): a lost answer to our own deallocation.
-                match self.number(cid, number, true).await? {
+                match step!(self.number(cid, number, true).await) {
                     Some(n) if n.user.is_none() => {}
-                    _ => return Err(failed(&e)),
+                    _ => return failed(&e),
                 }
             }
-            Ok(Sent::Refused(e)) => return Err(failed(&e)),
-            Err(end) => return Err(end),
+            Sent::Refused(e) => return failed(&e),
         }
         self.e
             .look
@@ -443,7 +440,7 @@ impl RowCx<'_> {
                 user: None,
             },
         );
-        Ok(())
+        go(())
     }
 
     pub(super) async fn add_blocked(
@@ -451,7 +448,7 @@ impl RowCx<'_> {
         customer: &Sel,
         new: &c::NewBlockedNumber,
     ) -> Step<Outcome> {
-        let cid = self.customer(customer).await?;
+        let cid = step!(self.customer(customer).await);
         let entity = Entity {
             key: IdKind::Blocked,
             claim: Claim::Blocked {
@@ -467,8 +464,8 @@ impl RowCx<'_> {
         };
         let req = ApiRequest::add_blocked_number(&cid, new);
         let look_first = !self.e.look.is_created(&cid);
-        let (outcome, _) = self
-            .create_once(
+        let (outcome, _) = step!(
+            self.create_once(
                 entity,
                 look_first,
                 |found: &str| {
@@ -481,8 +478,9 @@ impl RowCx<'_> {
                 },
                 req,
             )
-            .await?;
-        Ok(outcome)
+            .await
+        );
+        go(outcome)
     }
 
     pub(super) async fn update_blocked(
@@ -491,8 +489,8 @@ impl RowCx<'_> {
         number: &str,
         changes: &c::BlockedNumberChanges,
     ) -> Step<Outcome> {
-        let cid = self.customer(customer).await?;
-        let bid = self.blocked_id(&cid, number).await?;
+        let cid = step!(self.customer(customer).await);
+        let bid = step!(self.blocked_id(&cid, number).await);
         let req = ApiRequest::update_blocked_number(&cid, &bid, changes);
         let blocked = Target::Blocked {
             customer: cid,
@@ -502,16 +500,16 @@ impl RowCx<'_> {
     }
 
     pub(super) async fn delete_blocked(&mut self, customer: &Sel, number: &str) -> Step<Outcome> {
-        let cid = self.customer(customer).await?;
-        let bid = self.blocked_id(&cid, number).await?;
+        let cid = step!(self.customer(customer).await);
+        let bid = step!(self.blocked_id(&cid, number).await);
         let req = ApiRequest::delete_blocked_number(&cid, &bid);
         let blocked = Target::Blocked {
             customer: cid.clone(),
             id: bid,
         };
-        let done = self.delete_kept(blocked, &req).await?;
+        let outcome = step!(self.delete_kept(blocked, &req).await);
         self.e.look.forget(&cid, IdKind::Blocked, number);
-        Ok(done)
+        go(outcome)
     }
 
     pub(super) async fn add_device(
@@ -521,12 +519,12 @@ impl RowCx<'_> {
         product: &str,
         mac: &str,
     ) -> Step<Outcome> {
-        let cid = self.customer(customer).await?;
+        let cid = step!(self.customer(customer).await);
         if let Some(id) = self.id(IdKind::Device) {
-            return Ok((RowState::Succeeded, Some(format!("created {id}"))));
+            return go((RowState::Succeeded, Some(format!("created {id}"))));
         }
-        let uid = self.user(&cid, user).await?;
-        let pid = self.product(product).await?;
+        let uid = step!(self.user(&cid, user).await);
+        let pid = step!(self.product(product).await);
         let body = c::NewDevice {
             product_id: pid,
             mac_address: mac.to_string(),
@@ -537,29 +535,28 @@ impl RowCx<'_> {
         // contract lists no devices, so a 409 after a doubt cannot say whether the MAC
         // went to this user (our lost answer) or is someone else's.
         for _ in 0..self.e.client.retry_policy().max_attempts {
-            match self.send("create", &req).await {
-                Ok(Sent::Answered(b)) => {
+            match self.send("create", &req).await? {
+                Sent::Answered(b) => {
                     if let Ok(d) = client::decode::<c::Created>(O::AddUserDevice, &b) {
                         self.set(IdKind::Device, &d.id);
                     }
-                    return Ok(SUCCEEDED);
+                    return go(SUCCEEDED);
                 }
-                Ok(Sent::Refused(e)) if e.is_outcome_unknown() => continue,
-                Ok(Sent::Refused(e)) if e.status == Some(409) && self.doubt => {
-                    return Ok((
+                Sent::Refused(e) if e.is_outcome_unknown() => continue,
+                Sent::Refused(e) if e.status == Some(409) && self.doubt => {
+                    return go((
                         RowState::NeedsReview,
                         Some(format!("an earlier attempt's answer was lost, and the MAC address {mac} is now assigned; the API cannot list devices to say whether to this user: check the user's devices in the portal ({})", e.detail())),
                     ))
                 }
-                Ok(Sent::Refused(e)) if e.status == Some(409) => {
-                    self.existing(&format!("a device with MAC {mac}"), mac)?;
-                    return Ok((RowState::AlreadyExisted, Some(e.detail())));
+                Sent::Refused(e) if e.status == Some(409) => {
+                    step!(self.existing(&format!("a device with MAC {mac}"), mac));
+                    return go((RowState::AlreadyExisted, Some(e.detail())));
                 }
-                Ok(Sent::Refused(e)) => return Err(failed(&e)),
-                Err(end) => return Err(end),
+                Sent::Refused(e) => return failed(&e),
             }
         }
-        Ok((
+        go((
             RowState::NeedsReview,
             Some("the device was sent several times without an answer: check the user's devices in the portal".into()),
         ))
@@ -572,25 +569,21 @@ impl RowCx<'_> {
         delivery: &Option<c::Address>,
         order_ref: &Option<String>,
     ) -> Step<Outcome> {
-        let cid = self.customer(customer).await?;
+        let cid = step!(self.customer(customer).await);
         if let Some(id) = self.id(IdKind::Order) {
-            return Ok((RowState::Succeeded, Some(format!("placed {id}"))));
+            return go((RowState::Succeeded, Some(format!("placed {id}"))));
         }
         if let Some(r) = order_ref
             .as_deref()
             .filter(|_| !self.e.look.is_created(&cid))
         {
-            let orders = self
-                .e
-                .look
-                .orders(&cid, false)
-                .await
-                .map_err(|e| lookup_failed("list the customer's orders", &e))?;
+            let listed = self.e.look.orders(&cid, false).await;
+            let orders = step!(looked("list the customer's orders", listed));
             if let Some(o) = orders.iter().find(|o| o.id == r.trim()) {
                 let id = o.id.clone();
                 self.e.claim(IdKind::Order, &id, self.rec.id);
                 self.set(IdKind::Order, &id);
-                return Ok((
+                return go((
                     RowState::AlreadyExisted,
                     Some(format!(
                         "the Order Ref is order {id}, which is placed already"
@@ -601,7 +594,7 @@ impl RowCx<'_> {
         let mut resolved = Vec::with_capacity(items.len());
         for (product, quantity) in items {
             resolved.push(c::OrderItem {
-                product_id: self.product(product).await?,
+                product_id: step!(self.product(product).await),
                 quantity: *quantity,
             });
         }
@@ -622,18 +615,18 @@ impl RowCx<'_> {
                 postcode,
                 since: now_ms() - c::REPEAT_ORDER_WINDOW_MS,
             };
-            match self.find(&what, fresh).await {
-                Ok(Some(found)) => {
-                    self.existing("an identical order placed in the last 7 days", &found.id)?;
-                    self.e.claim(IdKind::Order, &found.id, self.rec.id);
-                    self.set(IdKind::Order, &found.id);
-                    return Ok((
-                        RowState::AlreadyExisted,
-                        Some(format!("order {} of the same items was placed in the last 7 days; plbulk does not place it twice (place it in the portal if a second one is wanted)", found.id)),
-                    ));
-                }
-                Ok(None) => {}
-                Err(e) => return Err(lookup_failed("list the customer's orders", &e)),
+            let found = step!(looked(
+                "list the customer's orders",
+                self.find(&what, fresh).await
+            ));
+            if let Some(found) = found {
+                step!(self.existing("an identical order placed in the last 7 days", &found.id));
+                self.e.claim(IdKind::Order, &found.id, self.rec.id);
+                self.set(IdKind::Order, &found.id);
+                return go((
+                    RowState::AlreadyExisted,
+                    Some(format!("order {} of the same items was placed in the last 7 days; plbulk does not place it twice (place it in the portal if a second one is wanted)", found.id)),
+                ));
             }
         }
         let what = Natural::Order {
@@ -647,10 +640,10 @@ impl RowCx<'_> {
             delivery_address: delivery.clone(),
         };
         let req = ApiRequest::add_order(&cid, &body);
-        let found = self.create("create", &req, &what).await?;
+        let found = step!(self.create("create", &req, &what).await);
         self.e.claim(IdKind::Order, &found.id, self.rec.id);
         self.set(IdKind::Order, &found.id);
-        Ok(SUCCEEDED)
+        go(SUCCEEDED)
     }
 
     pub(super) async fn user_settings(
@@ -660,17 +653,17 @@ impl RowCx<'_> {
         call: &Option<c::CallSettings>,
         schedule: &Option<c::ScheduleSettings>,
     ) -> Step<Outcome> {
-        let cid = self.customer(customer).await?;
-        let uid = self.user(&cid, user).await?;
+        let cid = step!(self.customer(customer).await);
+        let uid = step!(self.user(&cid, user).await);
         if let Some(call) = call {
             let req = ApiRequest::update_call_settings(&cid, &uid, call);
-            self.write("call-settings", &req).await?;
+            step!(self.write("call-settings", &req).await);
         }
         if let Some(s) = schedule {
             let req = ApiRequest::update_schedule_settings(&cid, &uid, s);
-            self.write("schedule-settings", &req).await?;
+            step!(self.write("schedule-settings", &req).await);
         }
-        Ok(SUCCEEDED)
+        go(SUCCEEDED)
     }
 
     pub(super) async fn add_partner_user(&mut self, new: &c::NewPartnerUser) -> Step<Outcome> {
@@ -682,8 +675,8 @@ impl RowCx<'_> {
             list_what: "list the partner users",
         };
         let req = ApiRequest::add_partner_user(new);
-        let (outcome, _) = self
-            .create_once(
+        let (outcome, _) = step!(
+            self.create_once(
                 entity,
                 true,
                 |found: &str| {
@@ -697,8 +690,9 @@ impl RowCx<'_> {
                 },
                 req,
             )
-            .await?;
-        Ok(outcome)
+            .await
+        );
+        go(outcome)
     }
 
     pub(super) async fn update_partner_user(
@@ -706,14 +700,14 @@ impl RowCx<'_> {
         partner_user: &Sel,
         changes: &c::PartnerUserChanges,
     ) -> Step<Outcome> {
-        let pid = self.partner_user(partner_user).await?;
+        let pid = step!(self.partner_user(partner_user).await);
         let req = ApiRequest::update_partner_user(&pid, changes);
         self.change(Target::PartnerUser { id: pid }, changes, "update", &req)
             .await
     }
 
     pub(super) async fn delete_partner_user(&mut self, partner_user: &Sel) -> Step<Outcome> {
-        let pid = self.partner_user(partner_user).await?;
+        let pid = step!(self.partner_user(partner_user).await);
         let req = ApiRequest::delete_partner_user(&pid);
         self.delete_kept(Target::PartnerUser { id: pid }, &req)
             .await
@@ -728,21 +722,20 @@ impl RowCx<'_> {
         current: Option<String>,
     ) -> Step<()> {
         if current.as_deref() == Some(uid) {
-            return Ok(());
+            return go(());
         }
         self.keep_before_map(allocation(current.as_deref()));
         let req = ApiRequest::allocate_number(cid, nid, uid);
-        match self.send("allocate", &req).await {
-            Ok(Sent::Answered(_)) => {}
-            Ok(Sent::Refused(e)) if e.status == Some(409) => {
+        match self.send("allocate", &req).await? {
+            Sent::Answered(_) => {}
+            Sent::Refused(e) if e.status == Some(409) => {
                 // Allocated already: to this user (our own lost answer) is success.
-                match self.number(cid, number, true).await? {
+                match step!(self.number(cid, number, true).await) {
                     Some(n) if n.user.as_deref() == Some(uid) => {}
-                    _ => return Err(failed(&e)),
+                    _ => return failed(&e),
                 }
             }
-            Ok(Sent::Refused(e)) => return Err(failed(&e)),
-            Err(end) => return Err(end),
+            Sent::Refused(e) => return failed(&e),
         }
         self.e
             .look
@@ -764,45 +757,45 @@ impl RowCx<'_> {
                 user: Some(uid.to_string()),
             },
         );
-        Ok(())
+        go(())
     }
 
     pub(super) async fn blocked_id(&mut self, cid: &str, number: &str) -> Step<String> {
         if let Some(id) = self.id(IdKind::Blocked) {
-            return Ok(id);
+            return go(id);
         }
         match self.e.look.blocked_id(cid, number).await {
             Ok(Some(id)) => {
                 self.set(IdKind::Blocked, &id);
-                Ok(id)
+                go(id)
             }
-            Ok(None) => Err(done(
+            Ok(None) => ends(
                 RowState::Failed,
                 format!("customer {cid} has no blocked number {number}"),
-            )),
-            Err(e) => Err(lookup_failed("list the customer's blocked numbers", &e)),
+            ),
+            Err(e) => lookup_failed("list the customer's blocked numbers", &e),
         }
     }
 
     pub(super) async fn partner_user(&mut self, sel: &Sel) -> Step<String> {
         if let Some(id) = self.id(IdKind::PartnerUser) {
-            return Ok(id);
+            return go(id);
         }
         let id = match sel {
             Sel::Id(id) => id.clone(),
-            Sel::Row(r) => self.dep_id(*r, IdKind::PartnerUser)?,
+            Sel::Row(r) => step!(self.dep_id(*r, IdKind::PartnerUser)),
             Sel::Email(e) | Sel::Existing(e) => match self.e.look.partner_user_id(e).await {
                 Ok(Some(id)) => id,
                 Ok(None) => {
-                    return Err(done(
+                    return ends(
                         RowState::Failed,
                         format!("there is no partner user with email {e}"),
-                    ))
+                    )
                 }
-                Err(err) => return Err(lookup_failed("list the partner users", &err)),
+                Err(err) => return lookup_failed("list the partner users", &err),
             },
         };
         self.set(IdKind::PartnerUser, &id);
-        Ok(id)
+        go(id)
     }
 }

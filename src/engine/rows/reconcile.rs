@@ -12,7 +12,7 @@ impl RowCx<'_> {
     /// Takes the claim on what this row is about to make, waiting while another live job
     /// is making it. True when another job has claimed it too (now or lately): what this job
     /// listed of the account may be older than what that job made, so the row looks afresh.
-    pub(super) async fn hold(&self, claim: &Claim<'_>) -> Step<bool> {
+    pub(super) async fn hold(&self, claim: &Claim<'_>) -> Result<bool, Stop> {
         if self.e.look.claims().is_none() {
             return Ok(false);
         }
@@ -34,7 +34,7 @@ impl RowCx<'_> {
 
     /// Waits while another live job on the account plans or is making `claim`, which this
     /// row names. True if it waited: what it names may exist now.
-    pub(super) async fn wait_for_maker(&self, claim: Claim<'_>) -> Step<bool> {
+    pub(super) async fn wait_for_maker(&self, claim: Claim<'_>) -> Result<bool, Stop> {
         let key = claim.key();
         let mut waited = false;
         loop {
@@ -53,7 +53,7 @@ impl RowCx<'_> {
         told: &mut bool,
         other: &crate::journal::claims::Other,
         what: &str,
-    ) -> Step<()> {
+    ) -> Result<(), Stop> {
         if !*told {
             *told = true;
             self.e.tell_wait(&format!(
@@ -66,7 +66,7 @@ impl RowCx<'_> {
             .health()
             .sleep(CLAIM_POLL)
             .await
-            .map_err(|_| End::Interrupted)
+            .map_err(|_| Stop::Interrupted)
     }
 
     /// What a create would make, if the account has one that no other row of the job owns.
@@ -182,28 +182,28 @@ impl RowCx<'_> {
                 match self.find(what, true).await {
                     Ok(Some(found)) if self.e.claim(key, &found.id, self.rec.id) => {
                         self.doubt = false;
-                        return Ok(found);
+                        return go(found);
                     }
                     // Another row took it between the look and the claim: look again.
                     Ok(Some(_)) => continue,
                     // Not there yet: sent again, still in doubt (a late landing of the first
                     // send may yet show), which a success settles.
                     Ok(None) => {}
-                    Err(e) if e.is_halted() => return Err(End::Interrupted),
+                    Err(e) if e.is_halted() => return Err(Stop::Interrupted),
                     Err(e) if matches!(what, Natural::Order { .. }) => {
-                        return Err(done(
+                        return ends(
                             RowState::NeedsReview,
                             format!(
                                 "the order may have been placed (its answer was lost) and the customer's orders could not be listed to check ({}): look in the portal before placing it again",
                                 e.detail()
                             ),
-                        ));
+                        );
                     }
                     Err(e) => {
-                        return Err(lookup_failed(
+                        return lookup_failed(
                             "check whether an earlier attempt made it (its answer was lost)",
                             &e,
-                        ))
+                        )
                     }
                 }
             }
@@ -211,29 +211,28 @@ impl RowCx<'_> {
             // unknowns in a row (each followed by a look that found nothing) a few times a
             // job; five in a row is something wrong that a person should see.
             if rounds >= self.e.client.retry_policy().max_attempts {
-                return Err(done(
+                return ends(
                     RowState::NeedsReview,
                     format!(
                         "{} was sent {rounds} times without an answer and nothing it would have made was found: check the account before running this row again",
                         op.name()
                     ),
-                ));
+                );
             }
             rounds += 1;
-            match self.send(step, req).await {
-                Ok(Sent::Answered(body)) => match client::decode::<c::Created>(op, &body) {
+            match self.send(step, req).await? {
+                Sent::Answered(body) => match client::decode::<c::Created>(op, &body) {
                     Ok(made) => {
                         self.e.claim(key, &made.id, self.rec.id);
-                        return Ok(Known {
+                        return go(Known {
                             id: made.id,
                             user: None,
                         });
                     }
                     Err(_) => self.doubt = true,
                 },
-                Ok(Sent::Refused(e)) if e.is_outcome_unknown() => {}
-                Ok(Sent::Refused(e)) => return Err(failed(&e)),
-                Err(end) => return Err(end),
+                Sent::Refused(e) if e.is_outcome_unknown() => {}
+                Sent::Refused(e) => return failed(&e),
             }
         }
     }
@@ -252,12 +251,12 @@ impl RowCx<'_> {
         create: ApiRequest,
     ) -> Step<(Outcome, Option<String>)> {
         if let Some(id) = self.id(entity.key) {
-            return Ok(((RowState::Succeeded, Some(format!("created {id}"))), None));
+            return go(((RowState::Succeeded, Some(format!("created {id}"))), None));
         }
         let contested = self.hold(&entity.claim).await?;
         if (look_first || contested) && !self.doubt {
-            let found = self
-                .already(
+            let found = step!(
+                self.already(
                     &entity.what,
                     contested,
                     entity.key,
@@ -265,36 +264,35 @@ impl RowCx<'_> {
                     entity.list_what,
                     update,
                 )
-                .await?;
+                .await
+            );
             if let Some(outcome) = found {
-                return Ok((outcome, None));
+                return go((outcome, None));
             }
         }
-        let made = self.create("create", &create, &entity.what).await?;
+        let made = step!(self.create("create", &create, &entity.what).await);
         self.set(entity.key, &made.id);
-        Ok(((RowState::Succeeded, None), Some(made.id)))
+        go(((RowState::Succeeded, None), Some(made.id)))
     }
 
     /// Sends a write that is safe to repeat.
     pub(super) async fn write(&mut self, step: &str, req: &ApiRequest) -> Step<Bytes> {
-        match self.send(step, req).await {
-            Ok(Sent::Answered(b)) => Ok(b),
-            Ok(Sent::Refused(e)) => Err(failed(&e)),
-            Err(end) => Err(end),
+        match self.send(step, req).await? {
+            Sent::Answered(b) => go(b),
+            Sent::Refused(e) => failed(&e),
         }
     }
 
     /// A deletion: after a doubt (its own earlier send, or one journaled by a process that
     /// died), a 404 says the id the row resolved is gone, which is what the row asked for.
     pub(super) async fn delete(&mut self, step: &str, req: &ApiRequest) -> Step<()> {
-        match self.send(step, req).await {
-            Ok(Sent::Answered(_)) => Ok(()),
-            Ok(Sent::Refused(e)) if e.status == Some(404) && self.doubt => {
+        match self.send(step, req).await? {
+            Sent::Answered(_) => go(()),
+            Sent::Refused(e) if e.status == Some(404) && self.doubt => {
                 self.doubt = false;
-                Ok(())
+                go(())
             }
-            Ok(Sent::Refused(e)) => Err(failed(&e)),
-            Err(end) => Err(end),
+            Sent::Refused(e) => failed(&e),
         }
     }
 
@@ -309,19 +307,17 @@ impl RowCx<'_> {
         list_what: &str,
         update: impl FnOnce(&str) -> ApiRequest,
     ) -> Step<Option<Outcome>> {
-        let found = match self.find(what, fresh).await {
-            Ok(Some(found)) => found,
-            Ok(None) => return Ok(None),
-            Err(e) => return Err(lookup_failed(list_what, &e)),
+        let Some(found) = step!(looked(list_what, self.find(what, fresh).await)) else {
+            return go(None);
         };
         if !self.e.claim(key, &found.id, self.rec.id) {
             // Another row took it since the look: this row makes its own.
-            return Ok(None);
+            return go(None);
         }
         self.set(key, &found.id);
-        Ok(Some(match self.existing(label, &found.id)? {
+        go(Some(match step!(self.existing(label, &found.id)) {
             Existing::Update => {
-                self.write("update", &update(&found.id)).await?;
+                step!(self.write("update", &update(&found.id)).await);
                 (
                     RowState::AlreadyExisted,
                     Some("updated to match this row".into()),
@@ -334,11 +330,11 @@ impl RowCx<'_> {
     /// What an existing entity means for a create, by the job's `--existing`.
     pub(super) fn existing(&self, what: &str, id: &str) -> Step<Existing> {
         match self.e.opts.existing {
-            Existing::Fail => Err(done(
+            Existing::Fail => ends(
                 RowState::Failed,
                 format!("{what} already exists ({id}); run with --existing skip to accept it or --existing update to change it"),
-            )),
-            other => Ok(other),
+            ),
+            other @ (Existing::Skip | Existing::Update) => go(other),
         }
     }
 }

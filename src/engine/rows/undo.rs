@@ -9,7 +9,7 @@
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use super::{done, Outcome, RowCx, Step, SUCCEEDED};
+use super::{ends, go, Outcome, RowCx, Step, SUCCEEDED};
 use crate::client::ApiRequest;
 use crate::contract::{self as c, same_value, CONTRACT_MONTHS_FIELD};
 use crate::model::{IdKind, Reallocation, RowState, Target};
@@ -21,15 +21,15 @@ impl RowCx<'_> {
         wrote: &Map<String, Value>,
         force: bool,
     ) -> Step<Outcome> {
-        let Some(now) = self.target_now(target).await? else {
-            return Ok((
+        let Some(now) = step!(self.target_now(target).await) else {
+            return go((
                 RowState::Succeeded,
                 Some(format!("{} was gone already", target.describe())),
             ));
         };
         if !force {
             if let Some(why) = changed_since(&now, wrote, None) {
-                return Ok((
+                return go((
                     RowState::NeedsReview,
                     Some(format!(
                         "{} was changed since the job ({why}): not removed; plbulk undo --force removes it anyway",
@@ -44,8 +44,8 @@ impl RowCx<'_> {
             Target::Blocked { customer, id } => ApiRequest::delete_blocked_number(customer, id),
             Target::PartnerUser { id } => ApiRequest::delete_partner_user(id),
         };
-        self.delete("remove", &req).await?;
-        Ok(SUCCEEDED)
+        step!(self.delete("remove", &req).await);
+        go(SUCCEEDED)
     }
 
     pub(super) async fn restore(
@@ -55,18 +55,18 @@ impl RowCx<'_> {
         before: &Map<String, Value>,
         force: bool,
     ) -> Step<Outcome> {
-        let Some(now) = self.target_now(target).await? else {
-            return Err(done(
+        let Some(now) = step!(self.target_now(target).await) else {
+            return ends(
                 RowState::Failed,
                 format!(
                     "{} no longer exists: there is nothing to put back",
                     target.describe()
                 ),
-            ));
+            );
         };
         if !force {
             if let Some(why) = changed_since(&now, wrote, Some(before)) {
-                return Ok((
+                return go((
                     RowState::NeedsReview,
                     Some(format!(
                         "{} was changed since the job ({why}): not put back; plbulk undo --force puts it back anyway",
@@ -91,16 +91,16 @@ impl RowCx<'_> {
             }
         }
         if put.is_empty() && blank.is_empty() {
-            return Ok((
+            return go((
                 RowState::Succeeded,
                 Some("already as it was before the job".into()),
             ));
         }
-        self.put_back(target, put).await?;
+        step!(self.put_back(target, put).await);
         if blank.is_empty() {
-            return Ok(SUCCEEDED);
+            return go(SUCCEEDED);
         }
-        Ok((
+        go((
             RowState::NeedsReview,
             Some(format!(
                 "put back, except {} of {}, which {} blank before the job: the API cannot blank a field, so clear it by hand",
@@ -115,34 +115,31 @@ impl RowCx<'_> {
         let req = match target {
             Target::Customer { id } => {
                 if let Some(months) = put.remove(CONTRACT_MONTHS_FIELD) {
-                    let months = months
-                        .as_u64()
-                        .ok_or_else(|| unreadable(CONTRACT_MONTHS_FIELD))?;
-                    self.write(
-                        "regrade-back",
-                        &ApiRequest::regrade_contract(id, months as u32),
-                    )
-                    .await?;
+                    let Some(months) = months.as_u64() else {
+                        return unreadable(CONTRACT_MONTHS_FIELD);
+                    };
+                    let req = ApiRequest::regrade_contract(id, months as u32);
+                    step!(self.write("regrade-back", &req).await);
                 }
                 if put.is_empty() {
-                    return Ok(());
+                    return go(());
                 }
-                ApiRequest::update_customer(id, &changes::<c::CustomerChanges>(put)?)
+                ApiRequest::update_customer(id, &step!(changes::<c::CustomerChanges>(put)))
             }
             Target::User { customer, id } => {
-                ApiRequest::update_user(customer, id, &changes::<c::UserChanges>(put)?)
+                ApiRequest::update_user(customer, id, &step!(changes::<c::UserChanges>(put)))
             }
             Target::Blocked { customer, id } => ApiRequest::update_blocked_number(
                 customer,
                 id,
-                &changes::<c::BlockedNumberChanges>(put)?,
+                &step!(changes::<c::BlockedNumberChanges>(put)),
             ),
             Target::PartnerUser { id } => {
-                ApiRequest::update_partner_user(id, &changes::<c::PartnerUserChanges>(put)?)
+                ApiRequest::update_partner_user(id, &step!(changes::<c::PartnerUserChanges>(put)))
             }
         };
-        self.write("restore", &req).await?;
-        Ok(())
+        step!(self.write("restore", &req).await);
+        go(())
     }
 
     pub(super) async fn reallocate(&mut self, r: &Reallocation) -> Step<Outcome> {
@@ -154,17 +151,17 @@ impl RowCx<'_> {
             force,
             note,
         } = r;
-        let Some(k) = self.number(customer, number, self.doubt).await? else {
-            return Err(done(
+        let Some(k) = step!(self.number(customer, number, self.doubt).await) else {
+            return ends(
                 RowState::Failed,
                 format!("customer {customer} has no number {number} any more"),
-            ));
+            );
         };
         self.set(IdKind::Number, &k.id);
         let as_before = k.user == *before;
         if !as_before && k.user != *wrote && !*force {
             let who = |u: &Option<String>| u.clone().unwrap_or_else(|| "no one".into());
-            return Ok((
+            return go((
                 RowState::NeedsReview,
                 Some(format!(
                     "{number} was reallocated since the job (it is allocated to {}; the job left it with {}): not put back; plbulk undo --force puts it back anyway",
@@ -176,13 +173,15 @@ impl RowCx<'_> {
         if !as_before {
             match before {
                 Some(uid) => {
-                    self.allocate(customer, number, &k.id, uid, k.user.clone())
-                        .await?
+                    step!(
+                        self.allocate(customer, number, &k.id, uid, k.user.clone())
+                            .await
+                    )
                 }
-                None => self.deallocate(customer, number, &k.id).await?,
+                None => step!(self.deallocate(customer, number, &k.id).await),
             }
         }
-        Ok((RowState::Succeeded, note.clone()))
+        go((RowState::Succeeded, note.clone()))
     }
 
     /// The entity as the account has it now (listed fresh after a doubt: the undo's own
@@ -192,20 +191,21 @@ impl RowCx<'_> {
     }
 }
 
-fn unreadable(field: &str) -> super::End {
-    done(
+fn unreadable<T>(field: &str) -> Step<T> {
+    ends(
         RowState::Failed,
         format!("the job's journal holds no usable old value of {field}: put it back by hand"),
     )
 }
 
 fn changes<T: DeserializeOwned>(put: Map<String, Value>) -> Step<T> {
-    serde_json::from_value(Value::Object(put)).map_err(|e| {
-        done(
+    match serde_json::from_value(Value::Object(put)) {
+        Ok(changes) => go(changes),
+        Err(e) => ends(
             RowState::Failed,
             format!("the job's journal holds old values this version cannot send ({e}): put them back by hand"),
-        )
-    })
+        ),
+    }
 }
 
 /// The first field the job wrote that now holds neither what it wrote nor what it held
