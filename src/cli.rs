@@ -295,9 +295,9 @@ pub struct RunArgs {
     #[arg(long)]
     pub no_preflight: bool,
 
-    /// Longest wait for one response, e.g. 30s.
-    #[arg(long, default_value = "30s", value_parser = positive_duration)]
-    pub timeout: std::time::Duration,
+    /// Longest wait for one response, e.g. 10s [default: 30s, `pipeline::DEFAULT_TIMEOUT`].
+    #[arg(long, value_parser = positive_duration)]
+    pub timeout: Option<std::time::Duration>,
 
     /// How long the API may be unreachable before the job stops (resumable); meanwhile it
     /// waits and tries again [default: 15m, or as the unfinished job it resumes began].

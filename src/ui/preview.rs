@@ -1,5 +1,7 @@
 //! A valid file's preview and its start, as `plbulk run --dry-run` and `plbulk run` do them,
-//! through the same [`pipeline`] steps: the file read and planned, the account read by the
+//! through the same [`pipeline`] steps (the file read through its mapping, when it has one, as
+//! `--map` reads it; a start is [`pipeline::begin`], `plbulk run`'s own): the file read and
+//! planned, the account read by the
 //! pre-flight (no write), and what the job would make, change field by field, delete and order,
 //! with its calls and the time they take at the limit ([`pipeline::Calls`]). A job that orders
 //! hardware or deletes anything starts only once the partner has confirmed it, the account and
@@ -20,8 +22,8 @@ use super::Mode;
 use crate::client::Settings;
 use crate::engine::Existing;
 use crate::findings::Severity;
-use crate::job::{Endpoint, JobOptions};
-use crate::pipeline::{self, Calls, Effect, Planned, Verdict};
+use crate::job::JobOptions;
+use crate::pipeline::{self, Begun, Calls, Choices, Effect, Planned, Refusal, Verdict};
 use crate::preflight::Change;
 use crate::rehearsal::Rehearsal;
 
@@ -67,9 +69,10 @@ impl On {
 /// The file read and planned (off the async threads: a workbook takes a while), or why no
 /// job may start from it.
 async fn planned(up: &Upload) -> Result<Planned, pipeline::Error> {
-    let files = vec![up.path.clone()];
+    let (files, map) = (vec![up.path.clone()], up.mapping.clone());
     tokio::task::spawn_blocking(move || {
-        let read = pipeline::read(&files, None, None);
+        let mapping = pipeline::load_mapping(map.as_deref())?;
+        let read = pipeline::read(&files, None, mapping);
         match read.verdict(false) {
             Verdict::Go => Ok(read.plan()),
             Verdict::Unreadable => Err(pipeline::Error::Input(read.inputs.unreadable.join("; "))),
@@ -253,7 +256,7 @@ fn render(mode: Mode, up: &Upload, on: &On, p: &Previewed) -> Response {
             }
         }
         (start_form(up, on, p))
-        (layout::cli(&format!("plbulk run --dry-run {name}")))
+        (layout::cli(&format!("plbulk run --dry-run {}", up.words())))
     };
     layout::page(mode, Section::Other, &format!("Preview: {name}"), body).into_response()
 }
@@ -362,90 +365,87 @@ pub async fn start(
     }
 }
 
-/// The steps of `plbulk run` from the plan to the engine's start; the id of the job started.
+/// `plbulk run`'s start ([`pipeline::begin`]) with the page's choices; the id of the job
+/// started, or of the unfinished job of this file that goes on instead.
 async fn begin(
     state: &super::State,
     up: &Upload,
     confirmed: bool,
 ) -> Result<String, pipeline::Error> {
     let on = On::of(state.mode())?;
-    let mut planned = planned(up).await?;
-    let fingerprint = planned.fingerprint()?;
-    let files = vec![up.path.clone()];
-    let endpoint = Endpoint::of_settings(on.settings.as_ref())?;
-    let input_lock = pipeline::lock_input(&fingerprint, &endpoint, &files)?;
-    let root = &state.options.jobs_root;
-    let mut options = JobOptions {
+    let choices = Choices {
+        command: "the page's job",
+        root: state.options.jobs_root.clone(),
+        files: vec![up.path.clone()],
         kind: None,
-        sandbox: on.rehearsal.is_some(),
-        results: pipeline::absolute(&crate::cmd::beside(&up.path, "results.xlsx")),
-        concurrency: pipeline::DEFAULT_CONCURRENCY,
-        rate: state.options.rate,
+        map: up.mapping.clone(),
+        rehearsal: on.rehearsal.clone(),
+        base_url: None,
+        results: None,
+        overwrite: false,
+        concurrency: None,
+        rate: Some(state.options.rate),
         existing: Existing::Skip,
         skip_invalid: false,
-        timeout_ms: super::JOB_TIMEOUT.as_millis() as u64,
-        undo_of: None,
-        force: false,
-        max_outage_ms: None,
-        rehearsal: on.rehearsal.clone(),
-        // The page reads plbulk's own sheets: it takes no mapping file yet.
-        map: None,
-        one_shot: false,
+        new_job: false,
+        preflight: true,
+        dry_run: false,
+        timeout: None,
+        max_outage: None,
     };
-    // As `plbulk run`: an unfinished job of this file on this account goes on.
-    if let Some(existing) = pipeline::resumable(root, &fingerprint, &endpoint, &options)? {
-        input_lock.set_job(&existing.meta.id);
-        return super::job::resume(state, existing, Some(input_lock)).await;
-    }
-    let chosen = crate::outputs::results_for_new_job(
-        &options.results,
-        &files,
-        pipeline::results_held_by(root, &options.results),
-        false,
-        &crate::outputs::stamp_now(),
-    )?;
-    options.results = pipeline::absolute(&chosen.path);
-    let mut conn = pipeline::connect_new(&options, on.settings.as_ref(), "the page's job").await?;
-    let pre = match pipeline::preflight(&planned, &conn, Some(options.existing)).await {
-        Ok(pre) => pre,
-        Err(e) => {
-            conn.close().await;
-            return Err(pipeline::Error::reading(
-                "the check of the account before the run could not read it; nothing was sent (try again)",
-                &e,
-            ));
+    let mut page = Page { confirmed, on: &on };
+    match pipeline::begin(&choices, &mut page).await? {
+        Begun::Created { held, conn, .. } => {
+            let live = super::live::run(&state.jobs, held, conn)?;
+            Ok(live.id.clone())
         }
-    };
-    if pre.refuses(options.skip_invalid) {
-        conn.close().await;
-        return Err(pipeline::Error::Refused(format!(
+        // As `plbulk run`: an unfinished job of this file on this account goes on.
+        Begun::Resume { job, lock } => super::job::resume(state, job, Some(lock)).await,
+        Begun::Refused(r) => Err(pipeline::Error::Refused(refusal(r))),
+        Begun::DryRun(_) => Err(pipeline::Error::Usage(
+            "a preview starts no job: start it from the preview".into(),
+        )),
+    }
+}
+
+/// Why the file starts no job, in the page's words (the preview had shown it).
+fn refusal(r: Refusal) -> String {
+    match r {
+        Refusal::Unreadable => {
+            "the file could not be read: its findings page says why, and nothing was sent".into()
+        }
+        Refusal::Invalid(n) => format!(
+            "{} in the file; nothing was sent: fix them in Excel and drop it again",
+            crate::words::count(n, "error")
+        ),
+        Refusal::Preflight(n) => format!(
             "the pre-flight found {}; nothing was written. The preview lists them: fix them in Excel and drop the file again",
-            crate::words::count(pre.errors() as u64, "error")
-        )));
+            crate::words::count(n as u64, "error")
+        ),
     }
-    pre.apply(&mut planned.plan);
-    // Asked on the preview, and checked here on the plan that runs: a form posted without it
-    // starts nothing.
-    if let (Some(c), false) = (
-        Calls::of(&planned.plan, options.rate).to_confirm(),
-        confirmed,
-    ) {
-        conn.close().await;
-        return Err(pipeline::Error::Refused(format!(
-            "this job {} on {}: tick the box on the preview to confirm it; nothing was sent",
-            c.words(),
-            on.words()
-        )));
+}
+
+/// How the page's start shows the steps: nothing as they happen (the page shows the job's
+/// page, or why it did not start); the confirmation checked on the plan that runs.
+struct Page<'a> {
+    confirmed: bool,
+    on: &'a On,
+}
+
+impl pipeline::Show for Page<'_> {
+    fn confirm(&mut self, planned: &Planned, options: &JobOptions) -> Result<(), pipeline::Error> {
+        // Asked on the preview, and checked here on the plan that runs: a form posted without
+        // it starts nothing.
+        match (
+            Calls::of(&planned.plan, options.rate).to_confirm(),
+            self.confirmed,
+        ) {
+            (Some(c), false) => Err(pipeline::Error::Refused(format!(
+                "this job {} on {}: tick the box on the preview to confirm it; nothing was sent",
+                c.words(),
+                self.on.words()
+            ))),
+            _ => Ok(()),
+        }
     }
-    let held = pipeline::create_job(
-        root,
-        fingerprint.files,
-        &planned.plan,
-        options,
-        &mut conn,
-        Some(input_lock),
-    )?;
-    drop(planned);
-    let live = super::live::run(&state.jobs, held, conn)?;
-    Ok(live.id.clone())
 }
