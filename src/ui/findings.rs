@@ -296,6 +296,14 @@ pub async fn page(State(state): State<Arc<super::State>>, Path(id): Path<String>
                 p { a.button href={ "/files/" (c.upload.id) "/preview" } #preview { "Preview the job" } }
             }
         }
+        @if c.errors > 0 && c.unreadable.is_empty() && c.sheets.iter().any(|s| s.counts.valid > 0) {
+            section.card aria-labelledby="valid-only" {
+                h2 #valid-only { "Or run the valid rows now" }
+                p { "The rows with errors are recorded as invalid and not sent; fix them later and run the file again (rows done are found and recorded as already existed)." }
+                p { a.button.secondary href={ "/files/" (c.upload.id) "/preview?skip_invalid=yes" } #preview-valid { "Preview the valid rows only" } }
+                (layout::cli(&format!("plbulk run --skip-invalid {}", c.upload.words())))
+            }
+        }
         @match &c.report {
             Ok(cuts) => {
                 @for cut in cuts { p.warning { (cut) } }
