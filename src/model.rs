@@ -289,7 +289,7 @@ impl RowState {
     }
 
     /// A source row's state from its tasks' states: the one that speaks most strongly for it
-    /// (see [`RowState::weight`]). A row of one task is in its task's state. None for no tasks.
+    /// (see `RowState::weight`). A row of one task is in its task's state. None for no tasks.
     pub fn fold(states: impl IntoIterator<Item = RowState>) -> Option<RowState> {
         states.into_iter().max_by_key(|s| s.weight())
     }

@@ -56,7 +56,8 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<i32, Error> {
             };
             resume_job(job, given, Some(lock), quiet, json).await
         }
-        Begun::Created { held, conn, rows } => {
+        Begun::Created(created) => {
+            let pipeline::Created { held, conn, rows } = *created;
             if !quiet {
                 outln!(
                     "Job {} on {}{}: {}; journal {}",

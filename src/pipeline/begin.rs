@@ -117,12 +117,17 @@ pub enum Begun {
         job: JobRef,
         lock: InputLock,
     },
-    /// A new job, made and held, with its connection: [`super::start`] runs it.
-    Created {
-        held: Held,
-        conn: Connection,
-        rows: u64,
-    },
+    /// A new job, made and held, with its connection: [`super::start`] runs it. Boxed: it
+    /// is far larger than the others, and made once per job.
+    Created(Box<Created>),
+}
+
+/// A new job made by [`begin`].
+pub struct Created {
+    pub held: Held,
+    pub conn: Connection,
+    /// The rows of its plan.
+    pub rows: u64,
 }
 
 /// Reads the input (through its mapping), checks it, plans it, takes its lock, finds the
@@ -157,7 +162,7 @@ pub async fn begin(choices: &Choices, show: &mut impl Show) -> Result<Begun, Err
             &choices
                 .results
                 .clone()
-                .unwrap_or_else(|| crate::cmd::beside(&choices.files[0], "results.xlsx")),
+                .unwrap_or_else(|| crate::outputs::beside(&choices.files[0], "results.xlsx")),
         ),
         concurrency: choices.concurrency.unwrap_or(super::DEFAULT_CONCURRENCY),
         rate: choices.rate.unwrap_or_default(),
@@ -226,5 +231,5 @@ pub async fn begin(choices: &Choices, show: &mut impl Show) -> Result<Begun, Err
         &mut conn,
         Some(input_lock),
     )?;
-    Ok(Begun::Created { held, conn, rows })
+    Ok(Begun::Created(Box::new(Created { held, conn, rows })))
 }

@@ -53,7 +53,7 @@ pub use account::{
     connect_job, connect_new, connect_reading, lock_input, look, preflight, results_held_by,
     resumable, Preflight,
 };
-pub use begin::{begin, Begun, Choices, Refusal, Show, DEFAULT_TIMEOUT};
+pub use begin::{begin, Begun, Choices, Created, Refusal, Show, DEFAULT_TIMEOUT};
 pub use end::{finish, write_outputs, Ended, Finished, Outputs};
 pub use held::{
     abandon, absolute, create_job, open_job, plan_undo, undo_begun, undo_options, undoable, Given,

@@ -473,8 +473,8 @@ async fn begin(
     };
     let mut page = Page { confirmed, on: &on };
     match pipeline::begin(&choices, &mut page).await? {
-        Begun::Created { held, conn, .. } => {
-            let live = super::live::run(&state.jobs, held, conn)?;
+        Begun::Created(created) => {
+            let live = super::live::run(&state.jobs, created.held, created.conn)?;
             Ok(live.id.clone())
         }
         // As `plbulk run`: an unfinished job of this file on this account goes on.
@@ -514,16 +514,16 @@ impl pipeline::Show for Page<'_> {
     fn confirm(&mut self, planned: &Planned, options: &JobOptions) -> Result<(), pipeline::Error> {
         // Asked on the preview, and checked here on the plan that runs: a form posted without
         // it starts nothing.
-        match (
+        if let (Some(c), false) = (
             Calls::of(&planned.plan, options.rate).to_confirm(),
             self.confirmed,
         ) {
-            (Some(c), false) => Err(pipeline::Error::Refused(format!(
+            return Err(pipeline::Error::Refused(format!(
                 "this job {} on {}: tick the box on the preview to confirm it; nothing was sent",
                 c.words(),
                 self.on.words()
-            ))),
-            _ => Ok(()),
+            )));
         }
+        Ok(())
     }
 }
