@@ -295,9 +295,9 @@ pub struct RunArgs {
     #[arg(long)]
     pub no_preflight: bool,
 
-    /// Longest wait for one response, e.g. 30s.
-    #[arg(long, default_value = "30s", value_parser = positive_duration)]
-    pub timeout: std::time::Duration,
+    /// Longest wait for one response, e.g. 10s [default: 30s].
+    #[arg(long, value_parser = positive_duration)]
+    pub timeout: Option<std::time::Duration>,
 
     /// How long the API may be unreachable before the job stops (resumable); meanwhile it
     /// waits and tries again [default: 15m, or as the unfinished job it resumes began].
@@ -826,6 +826,23 @@ mod tests {
             .unwrap_err()
             .contains("no time at all"));
         assert_eq!(duration("0s"), Ok(std::time::Duration::ZERO));
+    }
+
+    /// The job timeout's default is the pipeline's (a run and the page use it alike); the help
+    /// says it, and must say it right.
+    #[test]
+    fn runs_help_says_the_pipelines_default_timeout() {
+        use clap::CommandFactory;
+        let cmd = Cli::command();
+        let run = cmd.find_subcommand("run").unwrap();
+        let help = run
+            .get_arguments()
+            .find(|a| a.get_id() == "timeout")
+            .and_then(|a| a.get_help())
+            .map(|h| h.to_string())
+            .unwrap_or_default();
+        let default = humantime::format_duration(crate::pipeline::DEFAULT_TIMEOUT).to_string();
+        assert!(help.contains(&format!("[default: {default}]")), "{help}");
     }
 
     /// Issue 20: the choices are typed where clap reads them, in the spellings users type.

@@ -410,6 +410,16 @@ pub fn results_for_job<P: AsRef<Path>>(
     }
 }
 
+/// `DIR/STEM.suffix` for the first input `DIR/STEM.ext`: where reports and results go by
+/// default (a run from the command line and one from the page alike).
+pub fn beside(first: &Path, suffix: &str) -> PathBuf {
+    let stem = first
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "plbulk".into());
+    first.with_file_name(format!("{stem}.{suffix}"))
+}
+
 /// `path` with `.STAMP` put before its last suffix (`.results.xlsx`, `.to-fix.xlsx`,
 /// `.undo.xlsx`, or the extension), and `-2`, `-3`… after the stamp while `taken` says so.
 fn free_beside(path: &Path, stamp: &str, taken: impl Fn(&Path) -> bool) -> PathBuf {

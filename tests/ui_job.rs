@@ -418,3 +418,65 @@ async fn a_refused_key_and_an_outage_are_said_plainly() {
     b.shot("abandoned").await;
     b.close().await;
 }
+
+/// Issue 22, with `plbulk run`'s choices: a file with errors runs its valid rows only
+/// (`--skip-invalid`) and a create that finds its customer there updates it (`--existing
+/// update`), chosen on the preview and recorded by the job as the flags record them.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_valid_rows_run_with_the_choices_made_on_the_preview() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let ui = UiServer::start_with(&data, &no_config(dir.path()), &[], &["--rate", "6000/min"]);
+    let mut b = Browser::start("choices", dir.path()).await;
+    b.goto(&ui.url).await;
+    b.wait_for("#file-input")
+        .await
+        .send_keys(&sample("broken.xlsx").display().to_string())
+        .await
+        .unwrap();
+    b.wait_for("#check-file").await.click().await.unwrap();
+    assert!(b.text("#verdict").await.contains("cannot run yet"));
+    b.wait_for("#preview-valid").await.click().await.unwrap();
+    b.wait_for("#effects").await;
+    assert!(b
+        .wait_for("#skip-invalid")
+        .await
+        .prop("checked")
+        .await
+        .unwrap()
+        .is_some_and(|v| v == "true"));
+    b.wait_for("#existing option[value='update']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.wait_for("#preview-again").await.click().await.unwrap();
+    b.wait_for("#effects").await;
+    let url = b.client.current_url().await.unwrap();
+    let query = url.query().unwrap_or_default().to_string();
+    assert!(
+        query.contains("existing=update") && query.contains("skip_invalid=yes"),
+        "{query}"
+    );
+    assert!(b
+        .source()
+        .await
+        .contains("plbulk run --dry-run broken.xlsx --existing update --skip-invalid"));
+    b.shot("preview").await;
+    b.wait_for("#start").await.click().await.unwrap();
+    b.wait_text("#job-state", 60, |t| t == "finished").await;
+    let summary = b.text("#summary").await;
+    assert!(
+        summary.contains("2 succeeded") && summary.contains("22 invalid"),
+        "{summary}"
+    );
+    b.shot("results").await;
+    let id = job_id(&b).await;
+    let options = plbulk::job::find(&data.join("jobs"), Some(&id))
+        .unwrap()
+        .options()
+        .unwrap();
+    assert!(options.skip_invalid);
+    assert_eq!(options.existing, plbulk::engine::Existing::Update);
+    b.close().await;
+}

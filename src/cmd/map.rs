@@ -15,11 +15,9 @@ pub fn run(cmd: MapCommand, quiet: bool) -> Result<i32, Error> {
 fn init(args: MapInitArgs, quiet: bool) -> Result<i32, Error> {
     // Before the exports are read: a mapping the partner has edited is not replaced.
     crate::outputs::mapping(&args.out, &args.files, args.overwrite)?;
-    let columns =
-        guess::read(&args.files, args.sheet.as_deref()).map_err(|e| Error::Input(e.to_string()))?;
-    let guess = guess::guess(&columns, args.kind);
     let names: Vec<String> = args.files.iter().map(|f| f.display().to_string()).collect();
-    let text = guess.to_toml(&names, args.sheet.as_deref());
+    let (guess, text) = guess::init(&args.files, &names, args.sheet.as_deref(), args.kind)
+        .map_err(|e| Error::Input(e.to_string()))?;
     crate::atomic_write(&args.out, text.as_bytes())
         .map_err(|e| Error::Io(format!("cannot write {}: {e}", args.out.display())))?;
     if !quiet {

@@ -76,15 +76,7 @@ impl Error {
     }
 }
 
-/// `DIR/STEM.suffix` for the first input `DIR/STEM.ext`: where reports and results go by
-/// default.
-pub(crate) fn beside(first: &std::path::Path, suffix: &str) -> std::path::PathBuf {
-    let stem = first
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "plbulk".into());
-    first.with_file_name(format!("{stem}.{suffix}"))
-}
+pub(crate) use crate::outputs::beside;
 
 /// A template argument as a kind (its "all" is the template verb's), or a usage error listing
 /// the choices.

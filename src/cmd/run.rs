@@ -4,12 +4,11 @@
 use std::path::PathBuf;
 
 use crate::cli::{ResumeArgs, RunArgs};
-use crate::client::Settings;
 use crate::engine::Finish;
 use crate::findings::Severity;
-use crate::job::{self, Endpoint, JobOptions};
+use crate::job;
 use crate::model::RowState;
-use crate::pipeline::{self, Ended, Given, Held, Opened, Outputs, Verdict};
+use crate::pipeline::{self, Begun, Choices, Ended, Given, Held, Opened, Outputs, Refusal};
 use crate::progress::Progress;
 use crate::results;
 
@@ -19,84 +18,34 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<i32, Error> {
     // With --json, stdout holds the one document and nothing else.
     let json = args.json;
     let quiet = quiet || json;
-    if args.concurrency == Some(0) {
-        return Err(Error::Usage("--concurrency must be at least 1".into()));
-    }
-    let root = job::jobs_root(args.job_dir.as_deref());
-    let mapping = pipeline::load_mapping(args.map.as_deref())?;
-    let read = pipeline::read(&args.files, args.kind, mapping);
-    let inputs = &read.inputs;
-    if !quiet {
-        super::validate::print_summary(
-            &inputs.outcome.sheets,
-            &inputs.outcome.findings,
-            read.errors(),
-            10,
-            &format!(
-                "(plbulk validate {} writes a report of them all)",
-                input_words(&args.files, args.map.as_deref())
-            ),
-        );
-    }
-    for e in &inputs.unreadable {
-        eprintln!("error: {e}");
-    }
-    match read.verdict(args.skip_invalid) {
-        Verdict::Go => {}
-        Verdict::Unreadable => return Ok(EXIT_REFUSED),
-        Verdict::Invalid(errors) => {
+    let choices = choices_of(&args);
+    let mut terminal = Terminal {
+        quiet,
+        json,
+        input: input_words(&args.files, args.map.as_deref()),
+        busy: None,
+    };
+    match pipeline::begin(&choices, &mut terminal).await? {
+        Begun::Refused(Refusal::Unreadable) => Ok(EXIT_REFUSED),
+        Begun::Refused(Refusal::Invalid(errors)) => {
             eprintln!(
                 "refused: {errors} error{} in the input; nothing was sent. Fix them (plbulk validate {} writes a report with each bad cell marked), or run with --skip-invalid to run the valid rows and record the others as invalid.",
                 if errors == 1 { "" } else { "s" },
-                input_words(&args.files, args.map.as_deref())
+                terminal.input
             );
-            return Ok(EXIT_REFUSED);
+            Ok(EXIT_REFUSED)
         }
-    }
-    let mut planned = read.plan();
-    let fingerprint = planned.fingerprint()?;
-
-    if args.dry_run {
-        return dry_run(planned, &args, quiet).await;
-    }
-
-    let settings = settings_of(&args)?;
-    let endpoint = Endpoint::of_settings(settings.as_ref())?;
-    // Before anything reads or writes the account: a second run of this input on this
-    // endpoint must not start a job of its own.
-    let input_lock = pipeline::lock_input(&fingerprint, &endpoint, &args.files)?;
-
-    let mut options = JobOptions {
-        kind: args.kind,
-        sandbox: rehearsal_of(&args).is_some(),
-        results: pipeline::absolute(
-            &args
-                .results
-                .clone()
-                .unwrap_or_else(|| super::beside(&args.files[0], "results.xlsx")),
-        ),
-        concurrency: args.concurrency.unwrap_or(pipeline::DEFAULT_CONCURRENCY),
-        rate: args.rate.unwrap_or_default(),
-        existing: args.existing,
-        skip_invalid: args.skip_invalid,
-        timeout_ms: args.timeout.as_millis() as u64,
-        undo_of: None,
-        force: false,
-        max_outage_ms: args.max_outage.map(|d| d.as_millis() as u64),
-        rehearsal: rehearsal_of(&args),
-        map: planned.inputs.mapping.as_deref().map(job::MapRecord::of),
-        one_shot: false,
-    };
-    if !args.new_job {
-        if let Some(existing) = pipeline::resumable(&root, &fingerprint, &endpoint, &options)? {
+        // Said by `Terminal::checked`, with the findings.
+        Begun::Refused(Refusal::Preflight(_)) => Ok(EXIT_REFUSED),
+        Begun::DryRun(planned) => dry_run(planned, &choices, quiet).await,
+        Begun::Resume { job, lock } => {
             if !quiet {
                 outln!(
                     "This input has an unfinished job, {} (started {}): resuming it.",
-                    existing.meta.id,
-                    results::time_text(existing.meta.created_at_ms)
+                    job.meta.id,
+                    results::time_text(job.meta.created_at_ms)
                 );
             }
-            input_lock.set_job(&existing.meta.id);
             let given = Given {
                 rate: args.rate,
                 concurrency: args.concurrency,
@@ -105,63 +54,100 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<i32, Error> {
                 overwrite: args.overwrite,
                 map: args.map.clone(),
             };
-            return resume_job(existing, given, Some(input_lock), quiet, json).await;
+            resume_job(job, given, Some(lock), quiet, json).await
         }
-    }
-    // Before the first call: where the results go, or why they cannot (never over an input,
-    // the mapping one of them).
-    let inputs: Vec<&std::path::Path> = args
-        .files
-        .iter()
-        .map(PathBuf::as_path)
-        .chain(args.map.as_deref())
-        .collect();
-    let chosen = crate::outputs::results_for_new_job(
-        &options.results,
-        &inputs,
-        pipeline::results_held_by(&root, &options.results),
-        args.overwrite,
-        &crate::outputs::stamp_now(),
-    )?;
-    if let Some(note) = chosen.note() {
-        say(&note, quiet, json);
-    }
-    options.results = pipeline::absolute(&chosen.path);
-    let mut conn = pipeline::connect_new(&options, settings.as_ref(), "plbulk run").await?;
-    if !args.no_preflight {
-        let checked = preflight(&planned, &conn, args.existing, args.skip_invalid, quiet).await;
-        match checked {
-            Ok(Some(pre)) => pre.apply(&mut planned.plan),
-            stop => {
-                conn.close().await;
-                return stop.map(|_| EXIT_REFUSED);
+        Begun::Created(created) => {
+            let pipeline::Created { held, conn, rows } = *created;
+            if !quiet {
+                outln!(
+                    "Job {} on {}{}: {}; journal {}",
+                    held.id(),
+                    conn.base_url,
+                    match &held.options.rehearsal {
+                        Some(r) => format!(" (in-process sandbox, on {})", r.describe()),
+                        None => String::new(),
+                    },
+                    crate::words::count(rows, "row"),
+                    held.job.journal_path().display()
+                );
             }
+            drive(held, conn, quiet, json, args.overwrite).await
         }
     }
-    let rows = planned.plan.rows.len() as u64;
-    let held = pipeline::create_job(
-        &root,
-        fingerprint.files,
-        &planned.plan,
-        options,
-        &mut conn,
-        Some(input_lock),
-    )?;
-    drop(planned);
-    if !quiet {
-        outln!(
-            "Job {} on {}{}: {}; journal {}",
-            held.id(),
-            conn.base_url,
-            match &held.options.rehearsal {
-                Some(r) => format!(" (in-process sandbox, on {})", r.describe()),
-                None => String::new(),
-            },
-            crate::words::count(rows, "row"),
-            held.job.journal_path().display()
-        );
+}
+
+/// The flags as the pipeline's choices: the verb gathers, [`pipeline::begin`] does.
+fn choices_of(args: &RunArgs) -> Choices {
+    Choices {
+        command: "plbulk run",
+        root: job::jobs_root(args.job_dir.as_deref()),
+        files: args.files.clone(),
+        kind: args.kind,
+        map: args.map.clone(),
+        rehearsal: rehearsal_of(args),
+        base_url: args.base_url.clone(),
+        results: args.results.clone(),
+        overwrite: args.overwrite,
+        concurrency: args.concurrency,
+        rate: args.rate,
+        existing: args.existing,
+        skip_invalid: args.skip_invalid,
+        new_job: args.new_job,
+        preflight: !args.no_preflight,
+        dry_run: args.dry_run,
+        timeout: args.timeout,
+        max_outage: args.max_outage,
     }
-    drive(held, conn, quiet, json, args.overwrite).await
+}
+
+/// `plbulk run`'s way of showing the steps: on the terminal, nothing with -q, and with
+/// --json only what must be seen, on stderr.
+struct Terminal {
+    quiet: bool,
+    json: bool,
+    /// The input as one would type it again.
+    input: String,
+    /// The spinner while the pre-flight reads the account.
+    busy: Option<crate::progress::Busy>,
+}
+
+impl pipeline::Show for Terminal {
+    fn read(&mut self, read: &pipeline::Read) {
+        let inputs = &read.inputs;
+        if !self.quiet {
+            super::validate::print_summary(
+                &inputs.outcome.sheets,
+                &inputs.outcome.findings,
+                read.errors(),
+                10,
+                &format!(
+                    "(plbulk validate {} writes a report of them all)",
+                    self.input
+                ),
+            );
+        }
+        for e in &inputs.unreadable {
+            eprintln!("error: {e}");
+        }
+    }
+
+    fn note(&mut self, note: &str) {
+        say(note, self.quiet, self.json);
+    }
+
+    fn checking(&mut self, conn: &crate::job::Connection) {
+        self.busy = Some(checking(conn, self.quiet));
+    }
+
+    fn checked(&mut self, pre: &pipeline::Preflight, planned: &pipeline::Planned, refuses: bool) {
+        self.busy = None;
+        show_preflight(pre, planned, refuses, self.quiet);
+    }
+
+    fn unread(&mut self) -> &'static str {
+        self.busy = None;
+        "the check of the account before the run could not read it; nothing was sent (try again, or skip the check with --no-preflight)"
+    }
 }
 
 /// A line the user must see even with --json (then on stderr, stdout being the document's);
@@ -241,16 +227,6 @@ fn rehearsal_of(args: &RunArgs) -> Option<crate::rehearsal::Rehearsal> {
     } else {
         None
     }
-}
-
-/// The settings a run uses: none for a rehearsal.
-fn settings_of(args: &RunArgs) -> Result<Option<Settings>, Error> {
-    if rehearsal_of(args).is_some() {
-        return Ok(None);
-    }
-    Settings::load(args.base_url.as_deref())
-        .map(Some)
-        .map_err(|e| Error::Refused(e.to_string()))
 }
 
 /// Runs the job with Ctrl-C as its stop and progress shown, then writes the results. Every
@@ -394,28 +370,23 @@ fn print_outputs(held: &Held, out: &Outputs, quiet: bool) -> bool {
 /// --online` reports them all.
 const PREFLIGHT_SHOWN: usize = 10;
 
-/// The online pre-flight, its findings printed: None when its errors refuse the run (said on
-/// stderr).
-async fn preflight(
-    planned: &pipeline::Planned,
-    conn: &crate::job::Connection,
-    existing: crate::engine::Existing,
-    skip_invalid: bool,
-    quiet: bool,
-) -> Result<Option<pipeline::Preflight>, Error> {
-    let busy = crate::progress::Busy::start(
+/// The spinner while the pre-flight reads the account.
+fn checking(conn: &crate::job::Connection, quiet: bool) -> crate::progress::Busy {
+    crate::progress::Busy::start(
         "Checking the account before any write (customers, numbers, products, postcodes)",
         conn.calls.clone(),
         quiet,
-    );
-    let checked = pipeline::preflight(planned, conn, Some(existing)).await;
-    drop(busy);
-    let pre = checked.map_err(|e| {
-        Error::reading(
-            "the check of the account before the run could not read it; nothing was sent (try again, or skip the check with --no-preflight)",
-            &e,
-        )
-    })?;
+    )
+}
+
+/// The online pre-flight's findings printed, and (`refuses`) why the run does not go on, on
+/// stderr.
+fn show_preflight(
+    pre: &pipeline::Preflight,
+    planned: &pipeline::Planned,
+    refuses: bool,
+    quiet: bool,
+) {
     let errors = pre.errors();
     if !quiet {
         let warnings = pre.said().count() - errors;
@@ -444,12 +415,12 @@ async fn preflight(
             eprintln!("  {f}");
         }
     }
-    if pre.refuses(skip_invalid) {
+    if refuses {
         eprintln!(
             "refused: the online pre-flight found {errors} error{}; nothing was written. Fix them, or run with --skip-invalid to run the other rows and record these as invalid.",
             if errors == 1 { "" } else { "s" }
         );
-        return Ok(None);
+        return;
     }
     let unchanged = pre.checked.unchanged.len();
     if !quiet && unchanged > 0 {
@@ -461,34 +432,40 @@ async fn preflight(
             }
         );
     }
-    Ok(Some(pre))
 }
 
 /// `--dry-run`: the plan's calls in order, and, read from the account (without a write), each
 /// field an update row would change and the rows that would change nothing.
 async fn dry_run(
     mut planned: pipeline::Planned,
-    args: &RunArgs,
+    choices: &Choices,
     quiet: bool,
 ) -> Result<i32, Error> {
-    let rate = args.rate.unwrap_or_default();
-    if !args.no_preflight {
-        let settings = settings_of(args)?;
+    let rate = choices.rate.unwrap_or_default();
+    if choices.preflight {
+        let settings = choices.settings()?;
         let opened = pipeline::connect_reading(
             rate,
-            rehearsal_of(args),
+            choices.rehearsal.clone(),
             settings.as_ref(),
             "plbulk run --dry-run",
         )
         .await;
         match opened {
             Ok(conn) => {
-                let r = preflight(&planned, &conn, args.existing, true, quiet).await;
+                let busy = checking(&conn, quiet);
+                let checked = pipeline::preflight(&planned, &conn, Some(choices.existing)).await;
+                drop(busy);
                 conn.close().await;
-                if let Some(pre) = r? {
-                    pre.apply(&mut planned.plan);
-                    print_changes(&planned, &pre.checked.changes);
-                }
+                let pre = checked.map_err(|e| {
+                    Error::reading(
+                        "the check of the account before the run could not read it; nothing was sent (try again, or skip the check with --no-preflight)",
+                        &e,
+                    )
+                })?;
+                show_preflight(&pre, &planned, false, quiet);
+                pre.apply(&mut planned.plan);
+                print_changes(&planned, &pre.checked.changes);
             }
             Err(e) => outln!(
                 "The account's current values are not shown ({e}); the calls below are the plan's."

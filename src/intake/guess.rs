@@ -162,6 +162,20 @@ impl SourceColumn {
     }
 }
 
+/// `plbulk map init`'s work, for the verb and the page alike: the export(s) read, the mapping
+/// guessed, and its text (`names`: the exports as its opening comment names them).
+pub fn init(
+    files: &[PathBuf],
+    names: &[String],
+    sheet: Option<&str>,
+    kind: Option<Kind>,
+) -> Result<(Guess, String), IntakeError> {
+    let columns = read(files, sheet)?;
+    let guess = guess(&columns, kind);
+    let text = guess.to_toml(names, sheet);
+    Ok((guess, text))
+}
+
 /// Reads the export(s): every column's header, distinct values and what they look like.
 /// Files with the same columns add up; a column only one file has is kept too.
 pub fn read(files: &[PathBuf], sheet: Option<&str>) -> Result<Vec<SourceColumn>, IntakeError> {

@@ -27,6 +27,9 @@
 //! 9. **Results** ([`finish`], or [`write_outputs`] alone): the results workbook and the to-fix
 //!    file, where [`crate::outputs`] says, and the job's end as a value ([`Ended`]).
 //!
+//! A new job takes steps 1 to 7 through one function, [`begin`], for `plbulk run` and the
+//! page alike: they differ only in the [`Choices`] they gather and how they [`Show`] the steps.
+//!
 //! Before step 7, [`Calls`] is what a job would do (the preview of `--dry-run` and of the
 //! page), and [`Calls::to_confirm`] says whether a person confirms it first.
 //!
@@ -39,6 +42,7 @@ use crate::client::ApiError;
 use crate::job::JobError;
 
 mod account;
+mod begin;
 mod end;
 mod held;
 mod input;
@@ -49,6 +53,7 @@ pub use account::{
     connect_job, connect_new, connect_reading, lock_input, look, preflight, results_held_by,
     resumable, Preflight,
 };
+pub use begin::{begin, Begun, Choices, Created, Refusal, Show, DEFAULT_TIMEOUT};
 pub use end::{finish, write_outputs, Ended, Finished, Outputs};
 pub use held::{
     abandon, absolute, create_job, open_job, plan_undo, undo_begun, undo_options, undoable, Given,

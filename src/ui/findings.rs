@@ -1,4 +1,5 @@
-//! A dropped file, checked as `plbulk validate` checks it (the same library call, offline):
+//! A dropped file, checked as `plbulk validate` checks it (the same library call, offline, and
+//! through the mapping file dropped with it, as `--map` reads one):
 //! counts per sheet, and each finding with its row as the partner's own cells, the bad cell
 //! marked and what to do, errors first; the report workbook to download; and the drop zone
 //! again, to drop the file once it is fixed in Excel.
@@ -68,16 +69,23 @@ pub struct Checked {
     pub report: Result<Vec<String>, String>,
 }
 
-/// Checks `upload` as `plbulk validate` does, and writes its report beside it.
+/// Checks `upload` as `plbulk validate` does (`--map` its mapping, when it has one), and
+/// writes its report beside it.
 pub fn check(upload: Upload) -> Checked {
     let files = vec![upload.path.clone()];
+    // A mapping at fault is said as `--map` says it, naming its line; the file is then read
+    // as plbulk's own sheets would be, and cannot run.
+    let (mapping, bad_mapping) = match crate::pipeline::load_mapping(upload.mapping.as_deref()) {
+        Ok(m) => (m, None),
+        Err(e) => (None, Some(e.to_string())),
+    };
     let mut sheets: Vec<SheetSeen> = Vec::new();
     let mut rows: HashMap<(u32, u32), Vec<String>> = HashMap::new();
-    let (outcome, unreadable) = validate::check_files(
+    let (outcome, mut unreadable) = validate::check_files(
         Validator::new(),
         &files,
         None,
-        None,
+        mapping.as_ref(),
         |s| {
             sheets.push((
                 s.file.clone(),
@@ -93,6 +101,7 @@ pub fn check(upload: Upload) -> Checked {
         },
         |_, _| {},
     );
+    unreadable.extend(bad_mapping);
     let findings = &outcome.findings;
     let errors = findings.errors() + unreadable.len() as u64;
     let about_file: Vec<Finding> = findings
@@ -130,7 +139,7 @@ pub fn check(upload: Upload) -> Checked {
         crate::report::write(
             &upload.report_path(),
             &[(upload.path.clone(), None)],
-            None,
+            mapping.as_ref(),
             findings,
             None,
         )
@@ -178,13 +187,17 @@ pub async fn upload(State(state): State<Arc<super::State>>, mut multipart: Multi
         )
             .into_response()
     };
-    let mut got = None;
+    let (mut got, mut mapping) = (None, None);
     loop {
         match multipart.next_field().await {
-            Ok(Some(field)) if field.name() == Some("file") => {
+            Ok(Some(field)) if matches!(field.name(), Some("file" | "mapping")) => {
+                let is_file = field.name() == Some("file");
                 let name = field.file_name().unwrap_or("upload").to_string();
                 match field.bytes().await {
-                    Ok(b) => got = Some((name, b)),
+                    // A form sends an empty part for a picker left empty: no mapping.
+                    Ok(b) if !is_file && b.is_empty() && name.is_empty() => {}
+                    Ok(b) if is_file => got = Some((name, b)),
+                    Ok(b) => mapping = Some((name, b)),
                     Err(e) => {
                         return again(
                             StatusCode::BAD_REQUEST,
@@ -209,7 +222,11 @@ pub async fn upload(State(state): State<Arc<super::State>>, mut multipart: Multi
             "No file came: pick one, then Check this file.".into(),
         );
     };
-    let up = match state.uploads.save(&name, &bytes) {
+    let up = match state.uploads.save(
+        &name,
+        &bytes,
+        mapping.as_ref().map(|(n, b)| (n.as_str(), &b[..])),
+    ) {
         Ok(u) => u,
         Err(m) => return again(StatusCode::UNPROCESSABLE_ENTITY, m),
     };
@@ -221,7 +238,7 @@ pub async fn upload(State(state): State<Arc<super::State>>, mut multipart: Multi
 }
 
 /// Checks `up` off the async threads (reading a workbook takes a while), and keeps the result.
-async fn checked(state: &super::State, up: Upload) -> Result<Arc<Checked>, String> {
+pub(crate) async fn checked(state: &super::State, up: Upload) -> Result<Arc<Checked>, String> {
     let id = up.id.clone();
     let c = tokio::task::spawn_blocking(move || check(up))
         .await
@@ -236,7 +253,7 @@ async fn checked(state: &super::State, up: Upload) -> Result<Arc<Checked>, Strin
 }
 
 /// The file `id` as checked: kept from its upload, or checked again (after a restart).
-async fn find(state: &super::State, id: &str) -> Result<Arc<Checked>, Response> {
+pub(crate) async fn find(state: &super::State, id: &str) -> Result<Arc<Checked>, Response> {
     let kept = state
         .checked
         .lock()
@@ -268,6 +285,7 @@ pub async fn page(State(state): State<Arc<super::State>>, Path(id): Path<String>
     let name = c.upload.name();
     let body = html! {
         (verdict(&c))
+        (super::mapping::card(&c.upload))
         @for u in &c.unreadable { p.error { (u) } }
         @for f in &c.about_file { p.note { (f.message) } }
         @if !c.sheets.is_empty() { (sheets(&c)) }
@@ -276,6 +294,14 @@ pub async fn page(State(state): State<Arc<super::State>>, Path(id): Path<String>
                 h2 #next { "Next: see what the job would do" }
                 p { "The account is read (nothing is written) to show what the job would create, change field by field, delete and order, with its calls and the time they take." }
                 p { a.button href={ "/files/" (c.upload.id) "/preview" } #preview { "Preview the job" } }
+            }
+        }
+        @if c.errors > 0 && c.unreadable.is_empty() && c.sheets.iter().any(|s| s.counts.valid > 0) {
+            section.card aria-labelledby="valid-only" {
+                h2 #valid-only { "Or run the valid rows now" }
+                p { "The rows with errors are recorded as invalid and not sent; fix them later and run the file again (rows done are found and recorded as already existed)." }
+                p { a.button.secondary href={ "/files/" (c.upload.id) "/preview?skip_invalid=yes" } #preview-valid { "Preview the valid rows only" } }
+                (layout::cli(&format!("plbulk run --skip-invalid {}", c.upload.words())))
             }
         }
         @match &c.report {
@@ -306,7 +332,7 @@ pub async fn page(State(state): State<Arc<super::State>>, Path(id): Path<String>
             }
             (super::start::drop_form())
         }
-        (layout::cli(&format!("plbulk validate {name}")))
+        (layout::cli(&format!("plbulk validate {}", c.upload.words())))
     };
     layout::page(
         state.mode(),

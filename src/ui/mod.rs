@@ -7,7 +7,9 @@
 //! Host and Origin of the page's own. The pages, one module per concern: [`start`] (where a
 //! partner begins: the account in a line, a file to drop, the templates), [`account`] (which
 //! account and key, checked; a key typed in and saved), [`findings`] (a dropped file checked
-//! as `plbulk validate` checks it, each finding on the partner's own cells), [`preview`] (a
+//! as `plbulk validate` checks it, each finding on the partner's own cells), [`mapping`] (the
+//! mapping file an export is read through, dropped with it or started from it as `plbulk map
+//! init` starts one), [`preview`] (a
 //! valid file's pre-flight and change preview, as `run --dry-run`, and its start, confirmed
 //! when it orders or deletes), [`job`] (one job: its progress while it runs, pushed by
 //! [`live`]'s server-sent events, with Stop; then its results, and resume, abandon, undo) and
@@ -26,6 +28,7 @@ pub mod job;
 pub mod jobs;
 pub mod layout;
 pub mod live;
+pub mod mapping;
 pub mod preview;
 pub mod security;
 pub mod start;
@@ -42,9 +45,6 @@ use axum::routing::{get, post};
 use axum::Router;
 
 use crate::pacing::Rate;
-
-/// Longest wait for one response in a job the page starts: `plbulk run`'s default `--timeout`.
-pub const JOB_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The largest file the page takes: far above any partner's workbook, and still a bound.
 pub const MAX_UPLOAD: usize = 64 * 1024 * 1024;
@@ -137,6 +137,8 @@ pub fn router(state: Arc<State>) -> Router {
         .route("/files", post(findings::upload))
         .route("/files/{id}", get(findings::page))
         .route("/files/{id}/report", get(findings::report))
+        .route("/files/{id}/mapping", get(mapping::download))
+        .route("/files/{id}/map-init", post(mapping::init))
         .route("/files/{id}/preview", get(preview::page))
         .route("/files/{id}/run", post(preview::start))
         .route("/jobs", get(jobs::page))

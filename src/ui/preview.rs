@@ -1,5 +1,7 @@
 //! A valid file's preview and its start, as `plbulk run --dry-run` and `plbulk run` do them,
-//! through the same [`pipeline`] steps: the file read and planned, the account read by the
+//! through the same [`pipeline`] steps (the file read through its mapping, when it has one, as
+//! `--map` reads it; a start is [`pipeline::begin`], `plbulk run`'s own): the file read and
+//! planned, the account read by the
 //! pre-flight (no write), and what the job would make, change field by field, delete and order,
 //! with its calls and the time they take at the limit ([`pipeline::Calls`]). A job that orders
 //! hardware or deletes anything starts only once the partner has confirmed it, the account and
@@ -7,7 +9,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
@@ -20,8 +22,8 @@ use super::Mode;
 use crate::client::Settings;
 use crate::engine::Existing;
 use crate::findings::Severity;
-use crate::job::{Endpoint, JobOptions};
-use crate::pipeline::{self, Calls, Effect, Planned, Verdict};
+use crate::job::JobOptions;
+use crate::pipeline::{self, Begun, Calls, Choices, Effect, Planned, Refusal, Verdict};
 use crate::preflight::Change;
 use crate::rehearsal::Rehearsal;
 
@@ -64,17 +66,48 @@ impl On {
     }
 }
 
+/// What the partner chose, as `plbulk run --existing` and `--skip-invalid` take it: carried
+/// from the preview's form to its start, so the job is the one previewed.
+#[derive(Deserialize, Debug, Clone, Copy, Default)]
+pub struct Asked {
+    #[serde(default)]
+    existing: Existing,
+    /// "yes" when ticked, as a checkbox posts it.
+    #[serde(default, deserialize_with = "ticked")]
+    skip_invalid: bool,
+}
+
+/// A checkbox's value: ticked when it is sent at all.
+fn ticked<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.is_some_and(|v| v == "yes"))
+}
+
+impl Asked {
+    /// The flags as `plbulk run` takes them, for the command line the page shows.
+    fn flags(&self) -> String {
+        let mut f = String::new();
+        if self.existing != Existing::Skip {
+            f.push_str(&format!(" --existing {}", self.existing));
+        }
+        if self.skip_invalid {
+            f.push_str(" --skip-invalid");
+        }
+        f
+    }
+}
+
 /// The file read and planned (off the async threads: a workbook takes a while), or why no
 /// job may start from it.
-async fn planned(up: &Upload) -> Result<Planned, pipeline::Error> {
-    let files = vec![up.path.clone()];
+async fn planned(up: &Upload, skip_invalid: bool) -> Result<Planned, pipeline::Error> {
+    let (files, map) = (vec![up.path.clone()], up.mapping.clone());
     tokio::task::spawn_blocking(move || {
-        let read = pipeline::read(&files, None, None);
-        match read.verdict(false) {
+        let mapping = pipeline::load_mapping(map.as_deref())?;
+        let read = pipeline::read(&files, None, mapping);
+        match read.verdict(skip_invalid) {
             Verdict::Go => Ok(read.plan()),
             Verdict::Unreadable => Err(pipeline::Error::Input(read.inputs.unreadable.join("; "))),
             Verdict::Invalid(n) => Err(pipeline::Error::Refused(format!(
-                "{} in the file: fix them in Excel and drop it again",
+                "{} in the file: fix them in Excel and drop it again, or run the valid rows only (the others recorded as invalid) from its findings page",
                 crate::words::count(n, "error")
             ))),
         }
@@ -97,8 +130,13 @@ struct Previewed {
 }
 
 /// The dry run: the plan, and the account read to say what it changes.
-async fn preview(state: &super::State, up: &Upload, on: &On) -> Result<Previewed, pipeline::Error> {
-    let mut planned = planned(up).await?;
+async fn preview(
+    state: &super::State,
+    up: &Upload,
+    on: &On,
+    asked: Asked,
+) -> Result<Previewed, pipeline::Error> {
+    let mut planned = planned(up, asked.skip_invalid).await?;
     let rate = state.options.rate;
     let conn = pipeline::connect_reading(
         rate,
@@ -111,7 +149,7 @@ async fn preview(state: &super::State, up: &Upload, on: &On) -> Result<Previewed
         (Vec::new(), 0, Vec::new(), 0, None);
     match conn {
         Ok(conn) => {
-            let pre = pipeline::preflight(&planned, &conn, Some(Existing::Skip)).await;
+            let pre = pipeline::preflight(&planned, &conn, Some(asked.existing)).await;
             conn.close().await;
             match pre {
                 Ok(pre) => {
@@ -137,8 +175,12 @@ async fn preview(state: &super::State, up: &Upload, on: &On) -> Result<Previewed
     })
 }
 
-/// `GET /files/{id}/preview`.
-pub async fn page(State(state): State<Arc<super::State>>, Path(id): Path<String>) -> Response {
+/// `GET /files/{id}/preview`, with the choices of its form ([`Asked`]).
+pub async fn page(
+    State(state): State<Arc<super::State>>,
+    Path(id): Path<String>,
+    Query(asked): Query<Asked>,
+) -> Response {
     let mode = state.mode();
     let Some(up) = state.uploads.find(&id) else {
         return gone(mode);
@@ -147,13 +189,13 @@ pub async fn page(State(state): State<Arc<super::State>>, Path(id): Path<String>
         let (state, up) = (state.clone(), up.clone());
         super::off_thread(move || async move {
             let on = On::of(state.mode())?;
-            let p = preview(&state, &up, &on).await?;
+            let p = preview(&state, &up, &on, asked).await?;
             Ok::<_, pipeline::Error>((on, p))
         })
         .await
     };
     match task {
-        Ok(Ok((on, p))) => render(mode, &up, &on, &p),
+        Ok(Ok((on, p))) => render(mode, &up, &on, &p, asked),
         Ok(Err(e)) => refused(mode, &up, &e.to_string()),
         Err(e) => refused(mode, &up, &format!("the preview failed: {e}")),
     }
@@ -181,7 +223,7 @@ fn refused(mode: Mode, up: &Upload, why: &str) -> Response {
         .into_response()
 }
 
-fn render(mode: Mode, up: &Upload, on: &On, p: &Previewed) -> Response {
+fn render(mode: Mode, up: &Upload, on: &On, p: &Previewed, asked: Asked) -> Response {
     let name = up.name();
     let calls = &p.calls;
     let body = html! {
@@ -252,8 +294,9 @@ fn render(mode: Mode, up: &Upload, on: &On, p: &Previewed) -> Response {
                 }
             }
         }
-        (start_form(up, on, p))
-        (layout::cli(&format!("plbulk run --dry-run {name}")))
+        (choices_form(up, asked))
+        (start_form(up, on, p, asked))
+        (layout::cli(&format!("plbulk run --dry-run {}{}", up.words(), asked.flags())))
     };
     layout::page(mode, Section::Other, &format!("Preview: {name}"), body).into_response()
 }
@@ -295,11 +338,43 @@ fn effect_class(e: Effect) -> &'static str {
     }
 }
 
+/// `plbulk run`'s `--existing` and `--skip-invalid`, in its own words; a change previews
+/// again with them.
+fn choices_form(up: &Upload, asked: Asked) -> Markup {
+    let choice = |e: Existing, words: &str| {
+        html! {
+            option value=(e) selected[asked.existing == e] { (words) }
+        }
+    };
+    html! {
+        section.card aria-labelledby="choices" {
+            h2 #choices { "Choices" }
+            form method="get" action={ "/files/" (up.id) "/preview" } #choices-form {
+                p {
+                    label for="existing" { "When a create finds what it would make already there: " }
+                    select #existing name="existing" {
+                        (choice(Existing::Skip, "skip (record \"already existed\")"))
+                        (choice(Existing::Update, "update it to match the row"))
+                        (choice(Existing::Fail, "fail the row"))
+                    }
+                }
+                p {
+                    label.check for="skip-invalid" {
+                        input #skip-invalid type="checkbox" name="skip_invalid" value="yes" checked[asked.skip_invalid];
+                        " Run the valid rows and record the invalid ones as such, instead of refusing to start."
+                    }
+                }
+                div.actions { button.secondary type="submit" #preview-again { "Preview again with these choices" } }
+            }
+        }
+    }
+}
+
 /// The start button, and the confirmation a job that orders or deletes asks for.
-fn start_form(up: &Upload, on: &On, p: &Previewed) -> Markup {
-    if p.errors > 0 {
+fn start_form(up: &Upload, on: &On, p: &Previewed, asked: Asked) -> Markup {
+    if p.errors > 0 && !asked.skip_invalid {
         return html! {
-            p.error #cannot-start { "The job cannot start: fix the pre-flight's errors in Excel and drop the file again." }
+            p.error #cannot-start { "The job cannot start: fix the pre-flight's errors in Excel and drop the file again, or tick the choice above to run the other rows and record these as invalid." }
         };
     }
     // As `plbulk run`, which stops when its pre-flight cannot read the account.
@@ -311,6 +386,8 @@ fn start_form(up: &Upload, on: &On, p: &Previewed) -> Markup {
     let confirm = p.calls.to_confirm();
     html! {
         form method="post" action={ "/files/" (up.id) "/run" } #start-form {
+            input type="hidden" name="existing" value=(asked.existing);
+            @if asked.skip_invalid { input type="hidden" name="skip_invalid" value="yes"; }
             @if let Some(c) = confirm {
                 p.warning #confirm-needed {
                     "This job " (c.words()) " on " strong { (on.words()) } "."
@@ -336,6 +413,8 @@ fn start_form(up: &Upload, on: &On, p: &Previewed) -> Markup {
 pub struct StartForm {
     #[serde(default)]
     confirm: Option<String>,
+    #[serde(flatten)]
+    asked: Asked,
 }
 
 /// `POST /files/{id}/run`: the job started as `plbulk run` starts it (an unfinished job of
@@ -353,7 +432,8 @@ pub async fn start(
     let confirmed = form.confirm.as_deref() == Some("yes");
     let task = {
         let (state, up) = (state.clone(), up.clone());
-        super::off_thread(move || async move { begin(&state, &up, confirmed).await })
+        let asked = form.asked;
+        super::off_thread(move || async move { begin(&state, &up, confirmed, asked).await })
     };
     match task.await {
         Ok(Ok(job)) => Redirect::to(&format!("/jobs/{job}")).into_response(),
@@ -362,90 +442,88 @@ pub async fn start(
     }
 }
 
-/// The steps of `plbulk run` from the plan to the engine's start; the id of the job started.
+/// `plbulk run`'s start ([`pipeline::begin`]) with the page's choices; the id of the job
+/// started, or of the unfinished job of this file that goes on instead.
 async fn begin(
     state: &super::State,
     up: &Upload,
     confirmed: bool,
+    asked: Asked,
 ) -> Result<String, pipeline::Error> {
     let on = On::of(state.mode())?;
-    let mut planned = planned(up).await?;
-    let fingerprint = planned.fingerprint()?;
-    let files = vec![up.path.clone()];
-    let endpoint = Endpoint::of_settings(on.settings.as_ref())?;
-    let input_lock = pipeline::lock_input(&fingerprint, &endpoint, &files)?;
-    let root = &state.options.jobs_root;
-    let mut options = JobOptions {
+    let choices = Choices {
+        command: "the page's job",
+        root: state.options.jobs_root.clone(),
+        files: vec![up.path.clone()],
         kind: None,
-        sandbox: on.rehearsal.is_some(),
-        results: pipeline::absolute(&crate::cmd::beside(&up.path, "results.xlsx")),
-        concurrency: pipeline::DEFAULT_CONCURRENCY,
-        rate: state.options.rate,
-        existing: Existing::Skip,
-        skip_invalid: false,
-        timeout_ms: super::JOB_TIMEOUT.as_millis() as u64,
-        undo_of: None,
-        force: false,
-        max_outage_ms: None,
+        map: up.mapping.clone(),
         rehearsal: on.rehearsal.clone(),
-        // The page reads plbulk's own sheets: it takes no mapping file yet.
-        map: None,
-        one_shot: false,
+        base_url: None,
+        results: None,
+        overwrite: false,
+        concurrency: None,
+        rate: Some(state.options.rate),
+        existing: asked.existing,
+        skip_invalid: asked.skip_invalid,
+        new_job: false,
+        preflight: true,
+        dry_run: false,
+        timeout: None,
+        max_outage: None,
     };
-    // As `plbulk run`: an unfinished job of this file on this account goes on.
-    if let Some(existing) = pipeline::resumable(root, &fingerprint, &endpoint, &options)? {
-        input_lock.set_job(&existing.meta.id);
-        return super::job::resume(state, existing, Some(input_lock)).await;
-    }
-    let chosen = crate::outputs::results_for_new_job(
-        &options.results,
-        &files,
-        pipeline::results_held_by(root, &options.results),
-        false,
-        &crate::outputs::stamp_now(),
-    )?;
-    options.results = pipeline::absolute(&chosen.path);
-    let mut conn = pipeline::connect_new(&options, on.settings.as_ref(), "the page's job").await?;
-    let pre = match pipeline::preflight(&planned, &conn, Some(options.existing)).await {
-        Ok(pre) => pre,
-        Err(e) => {
-            conn.close().await;
-            return Err(pipeline::Error::reading(
-                "the check of the account before the run could not read it; nothing was sent (try again)",
-                &e,
-            ));
+    let mut page = Page { confirmed, on: &on };
+    match pipeline::begin(&choices, &mut page).await? {
+        Begun::Created(created) => {
+            let live = super::live::run(&state.jobs, created.held, created.conn)?;
+            Ok(live.id.clone())
         }
-    };
-    if pre.refuses(options.skip_invalid) {
-        conn.close().await;
-        return Err(pipeline::Error::Refused(format!(
+        // As `plbulk run`: an unfinished job of this file on this account goes on.
+        Begun::Resume { job, lock } => super::job::resume(state, job, Some(lock)).await,
+        Begun::Refused(r) => Err(pipeline::Error::Refused(refusal(r))),
+        Begun::DryRun(_) => Err(pipeline::Error::Usage(
+            "a preview starts no job: start it from the preview".into(),
+        )),
+    }
+}
+
+/// Why the file starts no job, in the page's words (the preview had shown it).
+fn refusal(r: Refusal) -> String {
+    match r {
+        Refusal::Unreadable => {
+            "the file could not be read: its findings page says why, and nothing was sent".into()
+        }
+        Refusal::Invalid(n) => format!(
+            "{} in the file; nothing was sent: fix them in Excel and drop it again",
+            crate::words::count(n, "error")
+        ),
+        Refusal::Preflight(n) => format!(
             "the pre-flight found {}; nothing was written. The preview lists them: fix them in Excel and drop the file again",
-            crate::words::count(pre.errors() as u64, "error")
-        )));
+            crate::words::count(n as u64, "error")
+        ),
     }
-    pre.apply(&mut planned.plan);
-    // Asked on the preview, and checked here on the plan that runs: a form posted without it
-    // starts nothing.
-    if let (Some(c), false) = (
-        Calls::of(&planned.plan, options.rate).to_confirm(),
-        confirmed,
-    ) {
-        conn.close().await;
-        return Err(pipeline::Error::Refused(format!(
-            "this job {} on {}: tick the box on the preview to confirm it; nothing was sent",
-            c.words(),
-            on.words()
-        )));
+}
+
+/// How the page's start shows the steps: nothing as they happen (the page shows the job's
+/// page, or why it did not start); the confirmation checked on the plan that runs.
+struct Page<'a> {
+    confirmed: bool,
+    on: &'a On,
+}
+
+impl pipeline::Show for Page<'_> {
+    fn confirm(&mut self, planned: &Planned, options: &JobOptions) -> Result<(), pipeline::Error> {
+        // Asked on the preview, and checked here on the plan that runs: a form posted without
+        // it starts nothing.
+        if let (Some(c), false) = (
+            Calls::of(&planned.plan, options.rate).to_confirm(),
+            self.confirmed,
+        ) {
+            return Err(pipeline::Error::Refused(format!(
+                "this job {} on {}: tick the box on the preview to confirm it; nothing was sent",
+                c.words(),
+                self.on.words()
+            )));
+        }
+        Ok(())
     }
-    let held = pipeline::create_job(
-        root,
-        fingerprint.files,
-        &planned.plan,
-        options,
-        &mut conn,
-        Some(input_lock),
-    )?;
-    drop(planned);
-    let live = super::live::run(&state.jobs, held, conn)?;
-    Ok(live.id.clone())
 }

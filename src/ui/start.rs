@@ -41,8 +41,9 @@ pub async fn page(State(state): State<Arc<super::State>>) -> Response {
     layout::page(mode, Section::Start, "Start", body).into_response()
 }
 
-/// The drop zone: a file picker inside a label, which a drop fills (page.js); it works with
-/// the keyboard and without the script as a plain picker and button.
+/// The drop zone: a file picker inside a label, which a drop fills (page.js), and a picker for
+/// the mapping file an export is read through (a `.toml` dropped with the export fills it);
+/// it works with the keyboard and without the script as plain pickers and a button.
 pub fn drop_form() -> Markup {
     html! {
         form method="post" action="/files" enctype="multipart/form-data" data-drop {
@@ -52,6 +53,15 @@ pub fn drop_form() -> Markup {
                 input #file-input type="file" name="file" required
                     accept=(accepted());
                 span.picked aria-live="polite" {}
+            }
+            p.mapping-pick {
+                label for="mapping-input" {
+                    "Another system's export? Its mapping file (.toml), as "
+                    code { "--map" } " takes it (optional): "
+                }
+                input #mapping-input type="file" name="mapping" accept=".toml";
+                br;
+                span.hint { "No mapping yet? Check the export without one, then start a mapping from it on its findings page, as " code { "plbulk map init" } " does." }
             }
             div.actions {
                 button type="submit" #check-file { "Check this file" }

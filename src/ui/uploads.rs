@@ -1,7 +1,9 @@
 //! The files dropped on the page, kept in the data folder (`ui/uploads`, its owner's alone)
 //! under their own names: a finding names the partner's file as they know it, and its
 //! extension says how it is read. Each upload has a folder of its own, named by an id that
-//! sorts by time; the report of its findings is written beside it.
+//! sorts by time; the report of its findings is written beside it, and the mapping file
+//! (`.toml`) it is read through, when one came with it or was started from it, is kept there
+//! too: a job records where its mapping is, and a resume reads it there again.
 
 use std::path::{Path, PathBuf};
 
@@ -16,6 +18,8 @@ pub struct Upload {
     pub id: String,
     /// The file as kept, under the partner's name for it.
     pub path: PathBuf,
+    /// The mapping file it is read through, as `--map` gives one.
+    pub mapping: Option<PathBuf>,
 }
 
 impl Upload {
@@ -25,6 +29,22 @@ impl Upload {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default()
+    }
+
+    /// The mapping's name, as the partner knows it.
+    pub fn mapping_name(&self) -> Option<String> {
+        self.mapping
+            .as_ref()
+            .and_then(|m| m.file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+    }
+
+    /// The file, and its mapping, as a command line names them: `export.csv --map its.toml`.
+    pub fn words(&self) -> String {
+        match self.mapping_name() {
+            Some(m) => format!("{} --map {m}", self.name()),
+            None => self.name(),
+        }
     }
 
     /// Where its validation report goes: `NAME.validation.xlsx` beside it, as the CLI names it.
@@ -47,9 +67,15 @@ impl Store {
         Ok(Store { dir })
     }
 
-    /// Keeps `bytes` as `name` (the partner's file name, reduced to a safe one), or says why
-    /// not: a kind of file plbulk does not read.
-    pub fn save(&self, name: &str, bytes: &[u8]) -> Result<Upload, String> {
+    /// Keeps `bytes` as `name` (the partner's file name, reduced to a safe one), with the
+    /// mapping file it is read through when one is given, or says why not: a kind of file
+    /// plbulk does not read.
+    pub fn save(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        mapping: Option<(&str, &[u8])>,
+    ) -> Result<Upload, String> {
         let name = safe_name(name);
         let ext = Path::new(&name)
             .extension()
@@ -63,6 +89,21 @@ impl Store {
         if bytes.is_empty() {
             return Err(format!("{name} is empty: pick the file again"));
         }
+        let mapping = match mapping {
+            None => None,
+            Some((m, text)) => {
+                let m = safe_name(m);
+                if !is_mapping(Path::new(&m)) {
+                    return Err(format!(
+                        "{m} is not a mapping file: a mapping is a .toml file, as plbulk map init writes it"
+                    ));
+                }
+                if m == name {
+                    return Err(format!("{m} cannot be both the file and its mapping"));
+                }
+                Some((m, text))
+            }
+        };
         let id = new_id();
         let dir = self.dir.join(&id);
         crate::journal::create_private_dir(&dir)
@@ -71,7 +112,16 @@ impl Store {
         // Written whole through a temporary file, its owner's alone from the start.
         crate::atomic_write(&path, bytes)
             .map_err(|e| format!("cannot keep {name} in {}: {e}", dir.display()))?;
-        Ok(Upload { id, path })
+        let mapping = match mapping {
+            None => None,
+            Some((m, text)) => {
+                let at = dir.join(&m);
+                crate::atomic_write(&at, text)
+                    .map_err(|e| format!("cannot keep {m} in {}: {e}", dir.display()))?;
+                Some(at)
+            }
+        };
+        Ok(Upload { id, path, mapping })
     }
 
     /// The upload `id`, if it is kept here.
@@ -82,20 +132,30 @@ impl Store {
         }
         let dir = self.dir.join(id);
         let report = ".validation.xlsx";
-        let path = std::fs::read_dir(&dir)
+        let kept: Vec<PathBuf> = std::fs::read_dir(&dir)
             .ok()?
             .flatten()
             .map(|e| e.path())
             .filter(|p| p.is_file())
-            .find(|p| {
+            .filter(|p| {
                 let n = p.file_name().map(|n| n.to_string_lossy().into_owned());
                 n.is_some_and(|n| !n.starts_with('.') && !n.ends_with(report))
-            })?;
+            })
+            .collect();
+        let path = kept.iter().find(|p| !is_mapping(p))?.clone();
+        let mapping = kept.into_iter().find(|p| is_mapping(p));
         Some(Upload {
             id: id.to_string(),
             path,
+            mapping,
         })
     }
+}
+
+/// A mapping file, by its extension: plbulk reads no data from a `.toml`.
+fn is_mapping(p: &Path) -> bool {
+    p.extension()
+        .is_some_and(|e| e.to_string_lossy().eq_ignore_ascii_case("toml"))
 }
 
 /// A file name as the browser sent it, reduced to its last part and to characters every file
@@ -155,13 +215,28 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let up = store.save("team.csv", b"Company Name\nAcme\n").unwrap();
+        let up = store
+            .save(
+                "team.csv",
+                b"Company Name\nAcme\n",
+                Some(("team.map.toml", b"kind = 1")),
+            )
+            .unwrap();
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&up.path), 0o600);
         assert_eq!(mode(up.path.parent().unwrap()), 0o700);
-        assert_eq!(store.find(&up.id).unwrap().path, up.path);
+        assert_eq!(mode(up.mapping.as_ref().unwrap()), 0o600);
+        let found = store.find(&up.id).unwrap();
+        assert_eq!(
+            (found.path, found.mapping),
+            (up.path.clone(), up.mapping.clone())
+        );
         assert!(store.find("..").is_none() && store.find("a/b").is_none());
-        let e = store.save("notes.pdf", b"%PDF").unwrap_err();
+        let e = store.save("notes.pdf", b"%PDF", None).unwrap_err();
         assert!(e.contains("CSV, XLSX, XLS or ODS"), "{e}");
+        let e = store
+            .save("team.csv", b"a\n", Some(("map.txt", b"x")))
+            .unwrap_err();
+        assert!(e.contains("not a mapping file"), "{e}");
     }
 }

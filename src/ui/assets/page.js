@@ -24,10 +24,19 @@
         zone.classList.remove("over");
       });
     });
+    // A mapping file (.toml) dropped with the export goes to the mapping picker.
+    var mapping = form.querySelector('input[name="mapping"]');
     zone.addEventListener("drop", function (e) {
       e.preventDefault();
       if (!e.dataTransfer || !e.dataTransfer.files.length) return;
-      input.files = e.dataTransfer.files;
+      var data = new DataTransfer();
+      var map = new DataTransfer();
+      Array.prototype.forEach.call(e.dataTransfer.files, function (f) {
+        (/\.toml$/i.test(f.name) ? map : data).items.add(f);
+      });
+      if (mapping && map.files.length) mapping.files = map.files;
+      if (!data.files.length) return;
+      input.files = data.files;
       show();
       form.requestSubmit();
     });
