@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use super::{now_ms, sql, JournalError, Result};
+use super::{now_ms, sql, Result};
 use crate::pacing::{BoxFuture, Pacer, Rate};
 
 /// The N-th last reservation of a key (offset N - 1) among those after a time.
@@ -43,40 +43,12 @@ struct Inner {
 impl SharedBudget {
     /// Opens (creating if need be) the budget file at `path` for API key id `key`.
     pub fn open(path: &Path, key: &str, rate: Rate) -> Result<SharedBudget> {
-        if let Some(dir) = path.parent() {
-            super::create_private_dir(dir).map_err(|source| JournalError::Io {
-                path: dir.to_path_buf(),
-                source,
-            })?;
-        }
-        let conn = Connection::open(path).map_err(|e| sql(path, e))?;
-        conn.busy_timeout(Duration::from_secs(30))
-            .map_err(|e| sql(path, e))?;
-        // Two plbulk processes starting together both set up the file. Switching to WAL can
-        // answer "busy" at once, without waiting out the busy timeout, so the setup is retried.
-        let setup = |conn: &Connection| -> rusqlite::Result<()> {
+        let conn = super::open_shared(path, Duration::from_secs(30), |conn| {
             conn.pragma_update(None, "journal_mode", "WAL")?;
             // A lost reservation after a power cut costs nothing: its process is gone.
             conn.pragma_update(None, "synchronous", "NORMAL")?;
             conn.execute_batch(SCHEMA)
-        };
-        let mut tries = 0;
-        loop {
-            match setup(&conn) {
-                Ok(()) => break,
-                Err(rusqlite::Error::SqliteFailure(e, _))
-                    if tries < 200
-                        && matches!(
-                            e.code,
-                            rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
-                        ) =>
-                {
-                    tries += 1;
-                    std::thread::sleep(Duration::from_millis(25));
-                }
-                Err(e) => return Err(sql(path, e)),
-            }
-        }
+        })?;
         Ok(SharedBudget {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),

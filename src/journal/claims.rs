@@ -182,27 +182,18 @@ impl std::fmt::Debug for Claims {
 impl Claims {
     /// Opens (creating) the claims file at `path` for `account`.
     pub fn open(path: &Path, account: &str) -> Result<Claims> {
-        if let Some(dir) = path.parent() {
-            super::create_private_dir(dir).map_err(|source| JournalError::Io {
-                path: dir.to_path_buf(),
-                source,
-            })?;
-        }
-        let conn = Connection::open(path).map_err(|e| sql(path, e))?;
-        conn.busy_timeout(Duration::from_secs(10))
-            .map_err(|e| sql(path, e))?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(|e| sql(path, e))?;
-        // A claim lost in a power cut costs a look in the account, not a duplicate: the job
-        // that lost it is gone too, and its rows look afresh when resumed.
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(|e| sql(path, e))?;
-        conn.execute_batch(SCHEMA).map_err(|e| sql(path, e))?;
-        conn.execute(
-            "DELETE FROM claims WHERE state = 'done' AND at_ms < ?1",
-            params![now_ms() - KEEP_DONE_MS],
-        )
-        .map_err(|e| sql(path, e))?;
+        let conn = super::open_shared(path, Duration::from_secs(10), |conn| {
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            // A claim lost in a power cut costs a look in the account, not a duplicate: the
+            // job that lost it is gone too, and its rows look afresh when resumed.
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
+            conn.execute_batch(SCHEMA)?;
+            conn.execute(
+                "DELETE FROM claims WHERE state = 'done' AND at_ms < ?1",
+                params![now_ms() - KEEP_DONE_MS],
+            )
+            .map(|_| ())
+        })?;
         Ok(Claims {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
@@ -234,7 +225,9 @@ impl Claims {
     pub fn join(&self, me: Holder, planned: &[(i64, String)]) -> Result<()> {
         *self.inner.me.lock().unwrap_or_else(|p| p.into_inner()) = Some(me.clone());
         let mut conn = self.conn();
-        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
         {
             for (row, key) in planned {
                 self.upsert(&tx, &me, *row, key, State::Planned)?;
@@ -422,6 +415,32 @@ mod tests {
             },
             held,
         )
+    }
+
+    /// Two jobs started together on one account open the claims file at once; the second to
+    /// switch it to WAL is answered "busy" without SQLite's busy wait. It once refused the
+    /// whole run ("cannot use claims.sqlite: database is locked").
+    #[test]
+    fn jobs_opening_the_claims_file_together_all_open_it() {
+        for round in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("claims.sqlite");
+            let start = Arc::new(std::sync::Barrier::new(6));
+            let opened: Vec<_> = (0..6)
+                .map(|_| {
+                    let (path, start) = (path.clone(), start.clone());
+                    std::thread::spawn(move || {
+                        start.wait();
+                        Claims::open(&path, "acct").map(|_| ())
+                    })
+                })
+                .collect();
+            for t in opened {
+                if let Err(e) = t.join().unwrap() {
+                    panic!("round {round}: {e}");
+                }
+            }
+        }
     }
 
     #[test]

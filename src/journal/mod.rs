@@ -1121,6 +1121,43 @@ fn sql(path: &Path, source: rusqlite::Error) -> JournalError {
     }
 }
 
+/// Opens a file that every plbulk process on the machine shares (the call budget, the claims),
+/// creating its folder, and runs `setup` on it (WAL, its schema, a sweep).
+///
+/// Processes started together all set the file up at once. SQLite answers some of that
+/// ("busy" while another connection switches the file to WAL or recovers it) at once rather
+/// than after its busy wait, so the setup is tried again until `patience` is spent.
+pub(crate) fn open_shared(
+    path: &Path,
+    patience: std::time::Duration,
+    setup: impl Fn(&Connection) -> rusqlite::Result<()>,
+) -> Result<Connection> {
+    if let Some(dir) = path.parent() {
+        create_private_dir(dir).map_err(|source| JournalError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    }
+    let conn = Connection::open(path).map_err(|e| sql(path, e))?;
+    conn.busy_timeout(patience).map_err(|e| sql(path, e))?;
+    let until = std::time::Instant::now() + patience;
+    loop {
+        match setup(&conn) {
+            Ok(()) => return Ok(conn),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if std::time::Instant::now() < until
+                    && matches!(
+                        e.code,
+                        rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                    ) =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(25));
+            }
+            Err(e) => return Err(sql(path, e)),
+        }
+    }
+}
+
 /// Makes `dir` (and its parents) and, on Unix, keeps it to its owner: a job's folder holds
 /// customer data.
 pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
