@@ -20,10 +20,10 @@ use crate::findings::{Finding, Findings, Severity};
 use crate::intake::digest::{self, FileDigest};
 use crate::intake::mapping::Mapping;
 use crate::intake::IntakeError;
-use crate::model::{NewRow, RowState, Sel, SheetRec, Work};
+use crate::model::{NewRow, RowState, Sel, SheetRec, Task, Work};
 use crate::schema::{Action, CustomerAction, Field, Kind};
-use crate::validate::op::{CustomerSel, PersonSel};
-use crate::validate::{self, Op, Outcome, SheetCounts, Validator, Verdict};
+use crate::validate::op::{CustomerSel, Person, PersonDevice, PersonSel};
+use crate::validate::{self, Op, Outcome, RowOp, SheetCounts, Validator, Verdict};
 
 /// A sheet of the job as read.
 #[derive(Debug, Clone)]
@@ -57,7 +57,7 @@ pub struct RowIn {
     pub row_no: u32,
     pub cells: Vec<String>,
     /// The row's final verdict: None is invalid, on its own or across rows.
-    pub op: Option<Op>,
+    pub op: Option<RowOp>,
 }
 
 impl RowIn {
@@ -274,7 +274,7 @@ fn phase(action: Action) -> u8 {
 
 /// Builds the plan from what was read. Invalid rows are kept, as invalid, when `skip_invalid`
 /// (so the results show them); the caller refuses to run otherwise.
-pub fn build(inputs: &Inputs, mut input: Vec<RowIn>) -> Plan {
+pub fn build(inputs: &Inputs, input: Vec<RowIn>) -> Plan {
     let sheets: Vec<SheetRec> = inputs
         .sheets
         .iter()
@@ -288,22 +288,24 @@ pub fn build(inputs: &Inputs, mut input: Vec<RowIn>) -> Plan {
         })
         .collect();
 
+    let mut input = tasks(input);
     // Order: by phase, then as the input has it. An invalid row's action is read from its
     // cell when it names one (so an invalid customer added is still known by its Ref), and is
-    // its kind's default when not: it never runs, so only its place in the results depends on it.
-    let actions: Vec<Action> = input
+    // its kind's default when not: it never runs, so only its place in the results depends on
+    // it. An invalid Migration row stands for no one action: it goes first.
+    let actions: Vec<Option<Action>> = input
         .iter()
         .map(|r| match &r.op {
-            Some(op) => op.action(),
+            Some(op) => Some(op.action()),
             None => {
                 let s = &inputs.sheets[r.sheet as usize];
                 Action::parse(s.kind, s.cell(&r.cells, Field::Action).unwrap_or(""))
-                    .unwrap_or_else(|| Action::default_of(s.kind))
+                    .or_else(|| Action::default_of(s.kind))
             }
         })
         .collect();
     let mut order: Vec<usize> = (0..input.len()).collect();
-    order.sort_by_key(|&i| (phase(actions[i]), i));
+    order.sort_by_key(|&i| (actions[i].map_or(0, phase), i));
     let mut id_of = vec![0i64; input.len()];
     for (pos, &i) in order.iter().enumerate() {
         id_of[i] = pos as i64 + 1;
@@ -314,7 +316,7 @@ pub fn build(inputs: &Inputs, mut input: Vec<RowIn>) -> Plan {
     // naming one is skipped as depending on an invalid row rather than looked for elsewhere.
     for &i in &order {
         let r = &input[i];
-        if actions[i] != Action::Customer(CustomerAction::Add) {
+        if actions[i] != Some(Action::Customer(CustomerAction::Add)) {
             continue;
         }
         let (reference, name) = match &r.op {
@@ -345,15 +347,31 @@ pub fn build(inputs: &Inputs, mut input: Vec<RowIn>) -> Plan {
     }
     // An order with an invalid row is not placed in part: its other rows are invalid too.
     let mut broken_orders: HashMap<(String, String), u32> = HashMap::new();
-    for r in input.iter().filter(|r| !r.valid()) {
+    for r in input.iter().filter(|r| r.op.is_none()) {
         let s = &inputs.sheets[r.sheet as usize];
-        if s.kind != Kind::Orders {
-            continue;
-        }
-        if let (Some(o), Some(cu)) = (
-            s.cell(&r.cells, Field::OrderRef),
-            s.cell(&r.cells, Field::Customer),
-        ) {
+        let (order, customer) = match s.kind {
+            Kind::Orders => (
+                s.cell(&r.cells, Field::OrderRef),
+                s.cell(&r.cells, Field::Customer),
+            ),
+            // A Migration row ordering a phone (a Device without a MAC) is a line of its
+            // customer's one order.
+            Kind::Migration => (
+                s.cell(&r.cells, Field::Product)
+                    .filter(|_| s.cell(&r.cells, Field::Mac).is_none())
+                    .map(|_| ""),
+                s.cell(&r.cells, Field::Ref)
+                    .or_else(|| s.cell(&r.cells, Field::CompanyName)),
+            ),
+            Kind::Customers
+            | Kind::Users
+            | Kind::Numbers
+            | Kind::BlockedNumbers
+            | Kind::Devices
+            | Kind::UserSettings
+            | Kind::PartnerUsers => (None, None),
+        };
+        if let (Some(o), Some(cu)) = (order, customer) {
             let key = (Builder::customer_key(&b.customer(cu)), natural_key(o));
             broken_orders.entry(key).or_insert(r.row_no);
         }
@@ -370,7 +388,7 @@ pub fn build(inputs: &Inputs, mut input: Vec<RowIn>) -> Plan {
         let mut row = NewRow {
             sheet: r.sheet,
             row_no: r.row_no,
-            task: None,
+            task: r.task,
             // Moved: the plan owns the cells from here.
             cells: std::mem::take(&mut r.cells),
             work: None,
@@ -393,13 +411,18 @@ pub fn build(inputs: &Inputs, mut input: Vec<RowIn>) -> Plan {
         {
             let key = (
                 Builder::customer_key(&b.customer(customer)),
-                natural_key(order_ref),
+                natural_key(order_ref.as_deref().unwrap_or("")),
             );
             if let Some(bad) = broken_orders.get(&key) {
                 row.state = RowState::Invalid;
-                row.detail = Some(format!(
-                    "row {bad} of order {order_ref} is invalid, and an order is not placed in part: fix that row"
-                ));
+                row.detail = Some(match order_ref {
+                    Some(o) => format!(
+                        "row {bad} of order {o} is invalid, and an order is not placed in part: fix that row"
+                    ),
+                    None => format!(
+                        "row {bad}, which also orders a phone for this customer, is invalid, and the customer's order is placed whole: fix that row"
+                    ),
+                });
                 rows.push(row);
                 continue;
             }
@@ -416,9 +439,18 @@ pub fn build(inputs: &Inputs, mut input: Vec<RowIn>) -> Plan {
                 works[rows.len()] = Some(*work);
             }
             Planned::MemberOf(lead, item) => {
-                // Members of an order carry their items to its first row.
-                if let Some(Work::AddOrder { items, .. }) = &mut works[lead as usize - 1] {
-                    items.push(item);
+                // Members of an order carry their items to its first row. A customer's
+                // Migration order has one line per product, its quantities summed.
+                if let Some(Work::AddOrder {
+                    items, order_ref, ..
+                }) = &mut works[lead as usize - 1]
+                {
+                    match items.iter_mut().find(|(p, _)| {
+                        order_ref.is_none() && natural_key(p) == natural_key(&item.0)
+                    }) {
+                        Some((_, n)) => *n += item.1,
+                        None => items.push(item),
+                    }
                 }
                 row.lead = Some(lead);
                 row.deps = vec![lead];
@@ -430,6 +462,111 @@ pub fn build(inputs: &Inputs, mut input: Vec<RowIn>) -> Plan {
         row.work = work;
     }
     Plan { sheets, rows }
+}
+
+/// One task of a row, as the plan orders and builds them: a row of today's sheets is one,
+/// with no task named; a Migration row is one per part it has.
+struct Entry {
+    sheet: u32,
+    row_no: u32,
+    task: Option<Task>,
+    cells: Vec<String>,
+    op: Option<Op>,
+}
+
+/// Each row as its tasks. A Migration row's customer is made by the first valid row naming
+/// it; its user, number and phone by each row, naming the customer as the rows do, so the
+/// plan ties them to the task that makes it.
+fn tasks(input: Vec<RowIn>) -> Vec<Entry> {
+    let mut out = Vec::with_capacity(input.len());
+    let mut customers: HashSet<String> = HashSet::new();
+    for r in input {
+        let one = |task, cells, op| Entry {
+            sheet: r.sheet,
+            row_no: r.row_no,
+            task,
+            cells,
+            op,
+        };
+        match r.op {
+            None => out.push(one(None, r.cells, None)),
+            Some(RowOp::One(op)) => out.push(one(None, r.cells, Some(op))),
+            Some(RowOp::Person(p)) => {
+                let Person {
+                    customer,
+                    reference,
+                    new_customer,
+                    user,
+                    number,
+                    device,
+                } = *p;
+                let email = user.as_ref().map(|u| u.email.clone());
+                let delivery = new_customer.address.clone();
+                let mut ops = Vec::with_capacity(4);
+                if customers.insert(natural_key(&customer)) {
+                    ops.push((
+                        Task::Customer,
+                        Op::AddCustomer {
+                            reference,
+                            new: new_customer,
+                        },
+                    ));
+                }
+                if let Some(new) = user {
+                    ops.push((
+                        Task::User,
+                        Op::AddUser {
+                            customer: customer.clone(),
+                            new,
+                        },
+                    ));
+                }
+                if let Some(number) = number {
+                    ops.push((
+                        Task::Number,
+                        Op::AddNumber {
+                            customer: customer.clone(),
+                            number,
+                            allocate_to: email.clone(),
+                        },
+                    ));
+                }
+                match (device, email) {
+                    (Some(PersonDevice::Assigned { product, mac }), Some(user)) => ops.push((
+                        Task::Device,
+                        Op::AddDevice {
+                            customer: customer.clone(),
+                            user,
+                            product,
+                            mac,
+                        },
+                    )),
+                    (Some(PersonDevice::Ordered { product }), _) => ops.push((
+                        Task::Order,
+                        Op::OrderLine {
+                            customer: customer.clone(),
+                            order_ref: None,
+                            item: (product, 1),
+                            delivery,
+                        },
+                    )),
+                    // Validation refuses a MAC on a row without a user.
+                    (Some(PersonDevice::Assigned { .. }), None) | (None, _) => {}
+                }
+                let last = ops.len().saturating_sub(1);
+                let mut cells = Some(r.cells);
+                for (i, (task, op)) in ops.into_iter().enumerate() {
+                    let cells = if i == last {
+                        cells.take().unwrap_or_default()
+                    } else {
+                        cells.clone().unwrap_or_default()
+                    };
+                    out.push(one(Some(task), cells, Some(op)));
+                }
+            }
+        }
+    }
+    out
 }
 
 enum Planned {
@@ -717,7 +854,10 @@ impl Builder {
                 delivery,
             } => {
                 let customer = self.customer(&customer);
-                let key = (Self::customer_key(&customer), natural_key(&order_ref));
+                let key = (
+                    Self::customer_key(&customer),
+                    natural_key(order_ref.as_deref().unwrap_or("")),
+                );
                 if let Some(lead) = self.orders.get(&key) {
                     return Planned::MemberOf(*lead, item);
                 }
@@ -726,7 +866,7 @@ impl Builder {
                     customer,
                     items: vec![item],
                     delivery,
-                    order_ref: Some(order_ref),
+                    order_ref,
                 }
             }
             Op::UserSettings {

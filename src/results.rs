@@ -49,6 +49,7 @@ pub fn id_columns(kind: Kind) -> Vec<(IdKind, &'static str)> {
         Kind::Devices => &[I::Customer, I::User, I::Device],
         Kind::Orders => &[I::Customer, I::Order],
         Kind::PartnerUsers => &[I::PartnerUser],
+        Kind::Migration => &[I::Customer, I::User, I::Number, I::Device, I::Order],
     };
     IdKind::ALL
         .into_iter()

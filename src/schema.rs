@@ -20,6 +20,9 @@ pub enum Kind {
     Orders,
     UserSettings,
     PartnerUsers,
+    /// One row per person, as another provider's export has them: the row stands for its
+    /// customer (once per customer), its user, its number and its device or order.
+    Migration,
 }
 
 /// Whether a column must be filled.
@@ -521,8 +524,33 @@ const PARTNER_USERS: &[Column] = &[
     ),
 ];
 
+/// The Migration sheet: one row per person. Its company columns give the customer on the first
+/// row naming it (by Customer Ref, or Company Name without one); later rows may leave them
+/// blank, and must agree where they fill them.
+const MIGRATION: &[Column] = &[
+    col(F::Ref, "Customer Ref", &["Ref", "Account Ref", "Account Number", "Account No", "Account ID", "Customer Number"], O, &[], "Your own short name or account number for the customer. Rows with the same Customer Ref are one customer; without one, rows with the same Company Name are.", "EXAMPLE"),
+    col(F::CompanyName, "Company Name", &["Company", "Customer", "Customer Name", "Account Name", "Account", "Business Name", "Organisation", "Organization"], S, &[], "The customer's company name. Required on the first row of each customer.", "Acme Plumbing Ltd"),
+    col(F::ContactName, "Contact Name", &["Contact", "Main Contact", "Account Contact"], O, &[], "Main contact at the customer.", "Priya Shah"),
+    col(F::Email, "Company Email", &["Contact Email", "Account Email", "Billing Email"], S, &[], "The customer's contact email. Required on the customer's first row when Plan is pro (Standard).", "priya@acme-plumbing.example"),
+    col(F::Phone, "Company Phone", &["Contact Phone", "Account Phone", "Main Number", "Telephone"], O, &[], "The customer's contact phone number.", "0161 496 0123"),
+    col(F::Plan, "Plan", &["Package", "Product Plan", "Tariff"], S, &["pro", "hardware"], "pro (Standard) or hardware (Hardware only). Required on the customer's first row.", "pro"),
+    col(F::ContractMonths, "Contract Months", &["Contract", "Contract Length", "Months", "Term", "Term (months)"], S, &["1", "12", "24", "36"], "1, 12, 24 or 36. Required on the customer's first row.", "12"),
+    col(F::Line1, "Address Line 1", &["Address", "Address 1", "Street", "Line 1", "Site Address"], S, &[], "First line of the customer's address. Required when Plan is hardware, and when a device is ordered (it is delivered there).", "Unit 1"),
+    col(F::Line2, "Address Line 2", &["Address 2", "Line 2"], O, &[], "Second line of the address.", "12 Piccadilly"),
+    col(F::Town, "Town", &["City", "Town/City", "Post Town"], S, &[], "Town. Required with an address.", "Manchester"),
+    col(F::County, "County", &["Region", "State"], O, &[], "County.", "Greater Manchester"),
+    col(F::Postcode, "Postcode", &["Post Code", "Postal Code", "Zip", "Zip Code"], S, &[], "UK postcode. Required with an address.", "M1 1AE"),
+    col(F::FirstName, "First Name", &["First", "Forename", "Given Name"], S, &[], "The person's first name. A row with a user has First Name, Last Name and User Email; a hardware-only customer's rows have none.", "Tom"),
+    col(F::LastName, "Last Name", &["Last", "Surname", "Family Name"], S, &[], "The person's last name.", "Baker"),
+    col(F::UserEmail, "User Email", &["Email", "E-mail", "Email Address", "User E-mail", "Login"], S, &[], "The person's email: it identifies the user. Must not repeat.", "tom@acme-plumbing.example"),
+    col(F::UserType, "User Type", &["Type", "Role", "Access", "User Role"], O, &["admin", "standard"], "admin or standard (blank means standard).", "standard"),
+    col(F::Number, "Number", &["DDI", "Phone Number", "Direct Dial", "DID", "Telephone Number", "Direct Line"], O, &[], "The person's number: added to the customer's pool and allocated to the user. Must not repeat.", "0161 496 0001"),
+    col(F::Product, "Device", &["Handset", "Phone", "Model", "Product", "Device Model", "Handset Model"], O, &[], "The person's phone: a product id, or brand and model as in the catalogue (Yealink T54W). With a MAC Address it is assigned to the user; without one it is ordered (one order per customer, delivered to its address).", "Yealink T54W"),
+    col(F::Mac, "MAC Address", &["MAC", "MAC Addr", "Hardware Address", "Handset MAC", "Device MAC"], O, &[], "The MAC address of a phone the person has already. Blank: the Device is ordered. Must not repeat.", "80:5E:C0:12:34:56"),
+];
+
 impl Kind {
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Kind::Customers,
         Kind::Users,
         Kind::Numbers,
@@ -531,6 +559,7 @@ impl Kind {
         Kind::Orders,
         Kind::UserSettings,
         Kind::PartnerUsers,
+        Kind::Migration,
     ];
 
     /// The sheet's name in a workbook.
@@ -544,6 +573,7 @@ impl Kind {
             Kind::Orders => "Orders",
             Kind::UserSettings => "User Settings",
             Kind::PartnerUsers => "Partner Users",
+            Kind::Migration => "Migration",
         }
     }
 
@@ -558,6 +588,7 @@ impl Kind {
             Kind::Orders => "orders",
             Kind::UserSettings => "user-settings",
             Kind::PartnerUsers => "partner-users",
+            Kind::Migration => "migration",
         }
     }
 
@@ -571,6 +602,7 @@ impl Kind {
             Kind::Orders => ORDERS,
             Kind::UserSettings => SETTINGS,
             Kind::PartnerUsers => PARTNER_USERS,
+            Kind::Migration => MIGRATION,
         }
     }
 
@@ -739,6 +771,8 @@ impl Action {
             Kind::BlockedNumbers => BlockedAction::NAMES,
             Kind::PartnerUsers => PartnerUserAction::NAMES,
             Kind::Devices | Kind::Orders | Kind::UserSettings => &["add"],
+            // A Migration row has no one action: it stands for several tasks.
+            Kind::Migration => &[],
         }
     }
 
@@ -754,12 +788,14 @@ impl Action {
             Kind::Devices => Action::AddDevice,
             Kind::Orders => Action::AddOrder,
             Kind::UserSettings => Action::SetUserSettings,
+            Kind::Migration => return None,
         })
     }
 
-    /// The action a blank Action cell means on a sheet of `kind`.
-    pub fn default_of(kind: Kind) -> Action {
-        Action::parse(kind, "").expect("every kind has a default action")
+    /// The action a blank Action cell means on a sheet of `kind`; none for a Migration row,
+    /// which stands for several.
+    pub fn default_of(kind: Kind) -> Option<Action> {
+        Action::parse(kind, "")
     }
 }
 

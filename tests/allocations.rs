@@ -46,6 +46,7 @@ fn sheet(kind: Kind, n: usize) -> String {
         Kind::Orders => "Order Ref,Customer,Product,Quantity,Delivery Address Line 1,Delivery Town,Delivery Postcode",
         Kind::UserSettings => "Customer,User Email,Reject Anonymous,Call Waiting,Voicemail,Open Days,Open Time,Close Time,Out Of Hours Redirect",
         Kind::PartnerUsers => "Action,First Name,Last Name,Email,Role",
+        Kind::Migration => "Customer Ref,Company Name,Company Email,Plan,Contract Months,Address Line 1,Town,Postcode,First Name,Last Name,User Email,Number,Device,MAC Address",
     };
     s.push_str(header);
     s.push('\n');
@@ -80,6 +81,20 @@ fn sheet(kind: Kind, n: usize) -> String {
                 i % 1000
             ),
             Kind::PartnerUsers => writeln!(s, "add,First{i},Last{i},p{i}@partner.example,Admin"),
+            // Twenty people a customer; its first row gives it, the others leave it blank.
+            Kind::Migration if i % 20 == 0 => writeln!(
+                s,
+                "C{c},Company {c} Ltd,ops@c{c}.example,pro,12,1 Mill Lane,York,YO1 7HH,First{i},Last{i},user{i}@acme.example,0161{i:07},Yealink T54W,00-1a-2b-{:02x}-{:02x}-{:02x}",
+                i >> 16,
+                (i >> 8) & 0xff,
+                i & 0xff,
+                c = i / 20
+            ),
+            Kind::Migration => writeln!(
+                s,
+                "C{c},,,,,,,,First{i},Last{i},user{i}@acme.example,0161{i:07},Yealink T54W,",
+                c = i / 20
+            ),
         };
     }
     s

@@ -109,7 +109,12 @@ impl Cx<'_> {
         })
     }
 
-    fn adding_customer(&mut self, plan: Option<Plan>, has_address: bool, name: Option<super::Key>) {
+    pub(super) fn adding_customer(
+        &mut self,
+        plan: Option<Plan>,
+        has_address: bool,
+        name: Option<super::Key>,
+    ) {
         if let (Some(_), Some(k)) = (self.require(Field::CompanyName, " to add a customer"), name) {
             self.unique(Unique::Name, k, Field::CompanyName, |_| "".into());
         }

@@ -13,6 +13,7 @@ mod customers;
 mod devices;
 pub mod fields;
 mod keys;
+mod migration;
 mod numbers;
 pub mod op;
 mod orders;
@@ -29,7 +30,7 @@ use crate::findings::{Finding, Findings, Severity};
 use crate::intake::{trim, IntakeError, RowBuf, Sheet};
 use crate::schema::{Field, Kind, SheetAction};
 use keys::{key, pair, First, Key, KeyLog, KeyMap, KeySet};
-pub use op::Op;
+pub use op::{Op, RowOp};
 
 /// Excel's limit on the characters in one cell.
 pub const MAX_CELL_CHARS: usize = 32_767;
@@ -186,6 +187,11 @@ pub struct Validator {
     build_ops: bool,
     /// Order Ref → (customer, delivery address, first row).
     orders: KeyMap<(Key, Key, Loc)>,
+    /// The Migration sheet's customers, by the key of their Customer Ref (or Company Name
+    /// without one), as their first row gives them.
+    companies: KeyMap<migration::Company>,
+    /// A company name's key → the key of the Migration customer it was first given to.
+    company_names: KeyMap<Key>,
     norm: Normalized,
     /// (sheet, field) pairs whose missing column has been reported, so it is said once.
     missing_reported: HashMap<(Arc<str>, Arc<str>, Field), ()>,
@@ -239,7 +245,7 @@ impl Validator {
     pub fn check_sheet_keeping(
         &mut self,
         sheet: &mut Sheet,
-        mut keep: impl FnMut(u32, &RowBuf, Verdict, Option<Op>),
+        mut keep: impl FnMut(u32, &RowBuf, Verdict, Option<RowOp>),
     ) -> Result<SheetCounts, IntakeError> {
         self.findings.extend(sheet.notes.drain(..));
         self.counts_of(sheet);
@@ -411,7 +417,7 @@ impl Validator {
         row_no: u32,
         row: &RowBuf,
         reported: &[Finding],
-    ) -> (Verdict, Option<Op>) {
+    ) -> (Verdict, Option<RowOp>) {
         if row.is_blank() {
             return (Verdict::Ignored, None);
         }
@@ -430,15 +436,17 @@ impl Validator {
         let first_use = self.ref_uses.len();
         let sheet_index = self.sheet_index(sheet);
         let mut cx = Cx::new(self, sheet, sheet_index, row_no, row, reported);
+        let one = |op: Option<Op>| op.map(RowOp::One);
         let op = match sheet.kind {
-            Kind::Customers => cx.customer(),
-            Kind::Users => cx.user(),
-            Kind::Numbers => cx.number(),
-            Kind::BlockedNumbers => cx.blocked(),
-            Kind::Devices => cx.device(),
-            Kind::Orders => cx.order(),
-            Kind::UserSettings => cx.settings(),
-            Kind::PartnerUsers => cx.partner_user(),
+            Kind::Customers => one(cx.customer()),
+            Kind::Users => one(cx.user()),
+            Kind::Numbers => one(cx.number()),
+            Kind::BlockedNumbers => one(cx.blocked()),
+            Kind::Devices => one(cx.device()),
+            Kind::Orders => one(cx.order()),
+            Kind::UserSettings => one(cx.settings()),
+            Kind::PartnerUsers => one(cx.partner_user()),
+            Kind::Migration => cx.migration().map(RowOp::Person),
         };
         let v = if cx.errors == 0 {
             Verdict::Valid
@@ -562,7 +570,7 @@ pub fn check_files(
     kind: Option<Kind>,
     mapping: Option<&Arc<crate::intake::mapping::Mapping>>,
     mut on_sheet: impl FnMut(&Sheet),
-    mut on_row: impl FnMut(u32, u32, &RowBuf, Verdict, Option<Op>),
+    mut on_row: impl FnMut(u32, u32, &RowBuf, Verdict, Option<RowOp>),
     mut on_file: impl FnMut(usize, Result<crate::intake::digest::FileDigest, String>),
 ) -> (Outcome, Vec<String>) {
     let mut unreadable = Vec::new();

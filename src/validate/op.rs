@@ -108,7 +108,9 @@ pub enum Op {
     /// customer and a delivery address) are one order.
     OrderLine {
         customer: String,
-        order_ref: String,
+        /// The Order Ref of an Orders row; none for a Migration row's device, which joins the
+        /// one order of its customer.
+        order_ref: Option<String>,
         /// (product as written: an id or "Brand Model", quantity)
         item: (String, u32),
         delivery: Option<c::Address>,
@@ -159,4 +161,39 @@ impl Op {
             Op::DeletePartnerUser { .. } => Action::PartnerUser(PartnerUserAction::Delete),
         }
     }
+}
+
+/// What a valid row asks for: one operation, or, for a Migration row, a person's several.
+// Nearly every row is `One`, held in place: boxing it would cost an allocation a row.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum RowOp {
+    One(Op),
+    Person(Box<Person>),
+}
+
+/// A Migration row: a person, with their customer, user, number and device, each when the
+/// row has it. The plan makes each a task of the row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Person {
+    /// How the row's tasks name its customer: its Customer Ref, else its Company Name.
+    pub customer: String,
+    /// The customer's Customer Ref, when it has one.
+    pub reference: Option<String>,
+    /// The customer as the first row naming it gives it: the first valid row of a customer
+    /// makes it.
+    pub new_customer: c::NewCustomer,
+    pub user: Option<c::NewUser>,
+    /// The person's number, added to the customer's pool and allocated to their user.
+    pub number: Option<String>,
+    pub device: Option<PersonDevice>,
+}
+
+/// A Migration row's phone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PersonDevice {
+    /// A phone the person has: assigned to their user by its MAC.
+    Assigned { product: String, mac: String },
+    /// A phone to order: one of the customer's one order, delivered to its address.
+    Ordered { product: String },
 }

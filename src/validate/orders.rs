@@ -43,7 +43,7 @@ impl Cx<'_> {
         }
         Some(Op::OrderLine {
             customer: self.text(Field::Customer)?,
-            order_ref: order_ref?.to_string(),
+            order_ref: Some(order_ref?.to_string()),
             item: (self.text(Field::Product)?, quantity?),
             delivery: self.address_of(DELIVERY),
         })
