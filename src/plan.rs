@@ -267,6 +267,89 @@ impl Plan {
     }
 }
 
+/// The calls a row of several tasks expands to, as the dry run shows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskCalls {
+    /// The task's own write calls.
+    Calls(Task, Vec<c::Operation>),
+    /// A line of its customer's order, which another row's task places.
+    InOrder(Task),
+    /// The task (or, with none, the whole row) is invalid: nothing is sent for it.
+    Invalid(Option<Task>),
+}
+
+/// Rows of one sheet that expand to the same calls.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expansion {
+    pub sheet: String,
+    pub calls: Vec<TaskCalls>,
+    /// The rows, as the sheet numbers them.
+    pub rows: Vec<u32>,
+}
+
+impl Plan {
+    /// Source rows, not tasks: a Migration row is one row however many tasks it stands for.
+    pub fn source_rows(&self) -> u64 {
+        let mut seen: HashSet<(u32, u32)> = HashSet::new();
+        self.rows
+            .iter()
+            .filter(|r| r.task.is_none() || seen.insert((r.sheet, r.row_no)))
+            .count() as u64
+    }
+
+    /// Each row of several tasks as the calls it expands to, rows that expand alike together,
+    /// in the order first seen: what the dry run shows of a Migration sheet.
+    pub fn expansions(&self) -> Vec<Expansion> {
+        let mut by_row: Vec<((u32, u32), Vec<TaskCalls>)> = Vec::new();
+        let mut at: HashMap<(u32, u32), usize> = HashMap::new();
+        for r in &self.rows {
+            let Some(task) = r.task else {
+                let kind = Kind::from_name(&self.sheets[r.sheet as usize].kind);
+                if r.state == RowState::Invalid && kind == Some(Kind::Migration) {
+                    at.entry((r.sheet, r.row_no)).or_insert_with(|| {
+                        by_row.push(((r.sheet, r.row_no), vec![TaskCalls::Invalid(None)]));
+                        by_row.len() - 1
+                    });
+                }
+                continue;
+            };
+            let calls = match (&r.work, r.lead) {
+                (Some(w), _) => TaskCalls::Calls(task, w.operations()),
+                (None, Some(_)) => TaskCalls::InOrder(task),
+                (None, None) => TaskCalls::Invalid(Some(task)),
+            };
+            let i = *at.entry((r.sheet, r.row_no)).or_insert_with(|| {
+                by_row.push(((r.sheet, r.row_no), Vec::new()));
+                by_row.len() - 1
+            });
+            by_row[i].1.push(calls);
+        }
+        by_row.sort_by_key(|(at, _)| *at);
+        let mut out: Vec<Expansion> = Vec::new();
+        for ((sheet, row_no), mut calls) in by_row {
+            calls.sort_by_key(|c| match c {
+                TaskCalls::Calls(t, _) | TaskCalls::InOrder(t) | TaskCalls::Invalid(Some(t)) => {
+                    Some(*t)
+                }
+                TaskCalls::Invalid(None) => None,
+            });
+            let name = &self.sheets[sheet as usize].sheet;
+            match out
+                .iter_mut()
+                .find(|e| &e.sheet == name && e.calls == calls)
+            {
+                Some(e) => e.rows.push(row_no),
+                None => out.push(Expansion {
+                    sheet: self.sheets[sheet as usize].sheet.clone(),
+                    calls,
+                    rows: vec![row_no],
+                }),
+            }
+        }
+        out
+    }
+}
+
 /// When a row runs: customers and partner users first, deletions last (a customer's last).
 fn phase(action: Action) -> u8 {
     crate::actions::spec(action).phase
@@ -1005,6 +1088,130 @@ mod tests {
                 r.row_no
             );
         }
+    }
+
+    const PEOPLE: &str = "Customer Ref,Company Name,Company Email,Plan,Contract Months,Address Line 1,Town,Postcode,First Name,Last Name,User Email,Number,Device,MAC Address\n";
+
+    /// A Migration row is its tasks: the customer once (the first row naming it), each
+    /// person's user, number and phone, tied to the tasks they need; the phones without a MAC
+    /// one order per customer, its quantities summed per product.
+    #[test]
+    fn a_migration_row_is_its_tasks_and_a_customer_orders_once() {
+        let text = format!(
+            "{PEOPLE}A1,Acme Ltd,ops@acme.example,pro,12,1 Mill Lane,York,YO1 7HH,Tom,Baker,tom@acme.example,0161 496 0001,Yealink T54W,80:5E:C0:12:34:56\n\
+             A1,,,,,,,,Ann,Lee,ann@acme.example,,Yealink T54W,\n\
+             A1,,,,,,,,Bob,Ray,bob@acme.example,,Yealink T31P,\n\
+             A1,,,,,,,,Cy,Ng,cy@acme.example,,yealink t54w,\n\
+             H1,Bolt Ltd,,hardware,12,1 High St,Leeds,LS1 4AP,,,,,Yealink T31P,\n"
+        );
+        let (_d, plan) = plan_of(&[("people.csv", &text)]);
+        let tasks: Vec<(u32, Option<Task>)> =
+            plan.rows.iter().map(|r| (r.row_no, r.task)).collect();
+        use Task::*;
+        // Customers first, then users, numbers, devices and orders, as any job is ordered.
+        assert_eq!(
+            tasks,
+            vec![
+                (2, Some(Customer)),
+                (6, Some(Customer)),
+                (2, Some(User)),
+                (3, Some(User)),
+                (4, Some(User)),
+                (5, Some(User)),
+                (2, Some(Number)),
+                (2, Some(Device)),
+                (3, Some(Order)),
+                (4, Some(Order)),
+                (5, Some(Order)),
+                (6, Some(Order)),
+            ]
+        );
+        assert_eq!(plan.source_rows(), 5);
+        let id = |row, task| {
+            plan.rows
+                .iter()
+                .position(|r| r.row_no == row && r.task == Some(task))
+                .unwrap() as i64
+                + 1
+        };
+        let r = |row, task| &plan.rows[id(row, task) as usize - 1];
+        // Ann's user waits for Acme, made on Tom's row; Tom's number and phone for his user.
+        assert_eq!(r(3, User).deps, vec![id(2, Customer)]);
+        assert_eq!(r(2, Number).deps, vec![id(2, Customer), id(2, User)]);
+        assert_eq!(r(2, Device).deps, vec![id(2, Customer), id(2, User)]);
+        match &r(3, Order).work {
+            Some(Work::AddOrder {
+                customer,
+                items,
+                delivery,
+                order_ref,
+            }) => {
+                assert_eq!(customer, &Sel::Row(id(2, Customer)));
+                assert_eq!(
+                    items,
+                    &vec![
+                        ("Yealink T54W".to_string(), 2),
+                        ("Yealink T31P".to_string(), 1)
+                    ]
+                );
+                assert_eq!(
+                    delivery.as_ref().map(|a| a.postcode.as_str()),
+                    Some("YO1 7HH")
+                );
+                assert_eq!(order_ref, &None);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            (r(4, Order).lead, r(5, Order).lead),
+            (Some(id(3, Order)), Some(id(3, Order)))
+        );
+        match &r(6, Order).work {
+            Some(Work::AddOrder {
+                customer, items, ..
+            }) => {
+                assert_eq!(customer, &Sel::Row(id(6, Customer)));
+                assert_eq!(items, &vec![("Yealink T31P".to_string(), 1)]);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// A customer's order is placed whole: while one of the rows ordering for it is invalid,
+    /// the others' phones wait (their other tasks run).
+    #[test]
+    fn an_invalid_row_holds_its_customers_order_not_its_other_tasks() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("people.csv");
+        let text = format!(
+            "{PEOPLE}A1,Acme Ltd,ops@acme.example,pro,12,1 Mill Lane,York,YO1 7HH,Tom,Baker,tom@acme.example,,Yealink T54W,\n\
+             A1,,,,,,,,Ann,Lee,not an email,,Yealink T54W,\n"
+        );
+        std::fs::write(&path, text).unwrap();
+        let (inputs, rows) = read(&[path], None, None);
+        let plan = build(&inputs, rows);
+        let states: Vec<(u32, Option<Task>, RowState)> = plan
+            .rows
+            .iter()
+            .map(|r| (r.row_no, r.task, r.state))
+            .collect();
+        assert_eq!(
+            states,
+            vec![
+                (2, Some(Task::Customer), RowState::Pending),
+                (3, None, RowState::Invalid),
+                (2, Some(Task::User), RowState::Pending),
+                (2, Some(Task::Order), RowState::Invalid),
+            ]
+        );
+        let held = plan.rows.last().unwrap().detail.clone().unwrap();
+        assert!(
+            held.starts_with("row 3, which also orders a phone for this customer, is invalid"),
+            "{held}"
+        );
+        let shown = plan.expansions();
+        assert_eq!(shown.len(), 2, "{shown:?}");
+        assert_eq!(shown[1].calls, vec![TaskCalls::Invalid(None)]);
     }
 
     fn plan_of(csvs: &[(&str, &str)]) -> (tempfile::TempDir, Plan) {

@@ -691,14 +691,35 @@ pub fn needs_fixing(state: RowState) -> bool {
 const TO_FIX_DETAIL_WIDTH: f64 = 60.0;
 
 /// The columns a to-fix file's rows are written in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum FixColumns {
     /// The template's own, one sheet per kind: the job read plbulk's sheets.
     Template,
     /// The export's own, one sheet per sheet read: the job read another system's export
-    /// through a mapping file, and its journal holds the export's cells. The file runs back
-    /// with the same mapping.
-    Export,
+    /// through a mapping file (the one given, to find which of the export's columns is which
+    /// field), and its journal holds the export's cells. The file runs back with the same
+    /// mapping.
+    Export(Option<std::sync::Arc<crate::intake::mapping::Mapping>>),
+}
+
+/// The cells of a row's done tasks that its to-fix row leaves blank, so that running it back
+/// does only the tasks not done: above all a phone already ordered, which as a line of a
+/// smaller order would not be found as placed, and would ship again. The customer's and the
+/// user's cells stay: the other tasks name them, and they are found as already existing.
+fn done_fields(tasks: &[(Task, RowState)]) -> Vec<crate::schema::Field> {
+    use crate::schema::Field;
+    let mut out = Vec::new();
+    for (task, state) in tasks {
+        if !state.is_success() {
+            continue;
+        }
+        match task {
+            Task::Number => out.push(Field::Number),
+            Task::Device | Task::Order => out.extend([Field::Product, Field::Mac]),
+            Task::Customer | Task::User => {}
+        }
+    }
+    out
 }
 
 /// Writes the rows that did not succeed (failed, skipped, needs review, invalid) in the
@@ -714,9 +735,12 @@ pub fn write_to_fix(
     use crate::schema::{Field, Kind};
     let sheets = journal.sheets()?;
     let kind = JobKind::of(&journal.meta()?);
-    let rows: Vec<ResultRow> = shown_rows(journal, &kind)?
-        .into_iter()
-        .map(|s| s.row)
+    let shown = shown_rows(journal, &kind)?;
+    let rows: Vec<&ResultRow> = shown.iter().map(|s| &s.row).collect();
+    let tasks_of: std::collections::HashMap<(u32, u32), &[(Task, RowState)]> = shown
+        .iter()
+        .filter(|s| !s.tasks.is_empty())
+        .map(|s| ((s.row.sheet, s.row.row_no), s.tasks.as_slice()))
         .collect();
     let werr = |e: XlsxError| ResultsError::Write {
         path: path.display().to_string(),
@@ -757,9 +781,33 @@ pub fn write_to_fix(
     let plain = Format::new().set_align(FormatAlign::Top);
     let mut wb = Workbook::new();
     let mut total = 0;
-    let mapped = match layout {
-        FixColumns::Template => false,
-        FixColumns::Export => true,
+    let (mapped, mapping) = match &layout {
+        FixColumns::Template => (false, None),
+        FixColumns::Export(m) => (true, m.as_ref()),
+    };
+    // Where each field's cell is in a sheet's rows: by the template's headers, or by the
+    // mapping that read the export.
+    let field_columns = |s: &crate::model::SheetRec, kind: Kind| -> Vec<(Field, usize)> {
+        match mapping {
+            Some(m) => {
+                let headers: Vec<std::sync::Arc<str>> =
+                    s.headers.iter().map(|h| h.as_str().into()).collect();
+                m.shape(
+                    &s.file.as_str().into(),
+                    &s.sheet.as_str().into(),
+                    &headers,
+                    1,
+                )
+                .map(|(shape, _)| shape.source_columns())
+                .unwrap_or_default()
+            }
+            None => s
+                .headers
+                .iter()
+                .enumerate()
+                .filter_map(|(i, h)| kind.match_header(h).map(|c| (c.field, i)))
+                .collect(),
+        }
     };
     let mut names = SheetNames::new(&[]);
     for kind in Kind::ALL {
@@ -781,8 +829,12 @@ pub fn write_to_fix(
                 .flat_map(|s| {
                     rows.iter()
                         .filter(move |r| r.sheet == s.idx && needs_fixing(r.state))
-                        .map(move |r| (*s, r))
+                        .map(move |r| (*s, *r))
                 })
+                .collect();
+            let located: Vec<(u32, Vec<(Field, usize)>)> = group
+                .iter()
+                .map(|s| (s.idx, field_columns(s, kind)))
                 .collect();
             if bad.is_empty() {
                 continue;
@@ -822,6 +874,16 @@ pub fn write_to_fix(
             paper::setup(ws, Orientation::Landscape, Some((0, 0))).map_err(werr)?;
             for (n, (s, row)) in bad.iter().enumerate() {
                 let r = n as u32 + 1;
+                let done = tasks_of
+                    .get(&(row.sheet, row.row_no))
+                    .map_or_else(Vec::new, |t| done_fields(t));
+                let blank: Vec<usize> = located
+                    .iter()
+                    .filter(|(idx, _)| *idx == s.idx)
+                    .flat_map(|(_, at)| at)
+                    .filter(|(f, _)| done.contains(f))
+                    .map(|(_, i)| *i)
+                    .collect();
                 for (c, (_, field, at)) in columns.iter().enumerate() {
                     let from = at.or_else(|| {
                         s.headers.iter().position(|h| {
@@ -830,6 +892,7 @@ pub fn write_to_fix(
                         })
                     });
                     let mut v = from
+                        .filter(|i| !blank.contains(i))
                         .and_then(|i| row.cells.get(i))
                         .map_or(String::new(), |v| v.clone());
                     if *field == Some(Field::Customer) {
@@ -851,8 +914,26 @@ pub fn write_to_fix(
                             .map_err(werr)?;
                     }
                 }
+                let left_blank = if blank.is_empty() {
+                    String::new()
+                } else {
+                    let done: Vec<&str> = tasks_of
+                        .get(&(row.sheet, row.row_no))
+                        .into_iter()
+                        .flat_map(|t| t.iter())
+                        .filter(|(t, st)| {
+                            st.is_success()
+                                && matches!(t, Task::Number | Task::Device | Task::Order)
+                        })
+                        .map(|(t, _)| t.label())
+                        .collect();
+                    format!(
+                        ". Done, so left blank here: {} (run back, the row does only what is not done)",
+                        done.join(", ")
+                    )
+                };
                 let detail = format!(
-                    "{}: {} ({} row {})",
+                    "{}: {} ({} row {}){left_blank}",
                     row.state.label(),
                     row.detail.as_deref().unwrap_or(""),
                     s.sheet,

@@ -141,6 +141,11 @@ fn add_instructions(book: &mut Workbook, kinds: &[Kind]) -> Result<(), XlsxError
         row += 1;
         ws.write_string_with_format(row, 0, kind.sheet_name(), &title)?;
         row += 1;
+        if let Some(about) = sheet_intro(kind) {
+            ws.merge_range(row, 0, row, 2, about, &wrap)?;
+            ws.set_row_height(row, paper::wrapped_height(about, all_width))?;
+            row += 1;
+        }
         ws.write_string_with_format(row, 0, "Column", &bold)?;
         ws.write_string_with_format(row, 1, "Needed", &bold)?;
         ws.write_string_with_format(row, 2, "What goes there", &bold)?;
@@ -159,6 +164,24 @@ fn add_instructions(book: &mut Workbook, kinds: &[Kind]) -> Result<(), XlsxError
     }
     paper::setup(ws, Orientation::Landscape, None)?;
     Ok(())
+}
+
+/// What a sheet is for, where its columns alone do not say: the Migration sheet's one row
+/// per person stands for several changes.
+fn sheet_intro(kind: Kind) -> Option<&'static str> {
+    match kind {
+        Kind::Migration => Some(
+            "One row per person, as another provider's export lists them. Each row makes: its customer (once, from the first row with its Customer Ref, or Company Name without one; later rows may leave the company columns blank, and must agree where they fill them); its user, when First Name, Last Name and User Email are given; its Number, added to the customer and allocated to the user; its Device, assigned to the user when a MAC Address is given, else ordered: one order per customer for all its rows' devices, delivered to the customer's address. The results show each row's outcome per step.",
+        ),
+        Kind::Customers
+        | Kind::Users
+        | Kind::Numbers
+        | Kind::BlockedNumbers
+        | Kind::Devices
+        | Kind::Orders
+        | Kind::UserSettings
+        | Kind::PartnerUsers => None,
+    }
 }
 
 /// A template workbook for `kinds`: Instructions first, then one sheet per kind.

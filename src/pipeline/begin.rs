@@ -126,7 +126,7 @@ pub enum Begun {
 pub struct Created {
     pub held: Held,
     pub conn: Connection,
-    /// The rows of its plan.
+    /// The source rows of its plan (a Migration row is one, however many tasks).
     pub rows: u64,
 }
 
@@ -222,7 +222,7 @@ pub async fn begin(choices: &Choices, show: &mut impl Show) -> Result<Begun, Err
         conn.close().await;
         return Err(e);
     }
-    let rows = planned.plan.rows.len() as u64;
+    let rows = planned.plan.source_rows();
     let held = super::create_job(
         &choices.root,
         fingerprint.files,

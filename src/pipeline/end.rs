@@ -107,8 +107,12 @@ fn write_into(
     // The partner fixes rows in the to-fix file: one changed since this job wrote it is kept.
     let to_fix = crate::outputs::to_fix(&options.results, dir, overwrite);
     // A job read through a mapping holds the export's cells: its to-fix is the export's.
-    let columns = match options.map {
-        Some(_) => crate::results::FixColumns::Export,
+    let columns = match &options.map {
+        Some(m) => crate::results::FixColumns::Export(
+            crate::intake::mapping::Mapping::parse(&m.path.display().to_string(), &m.text)
+                .ok()
+                .map(std::sync::Arc::new),
+        ),
         None => crate::results::FixColumns::Template,
     };
     let n = crate::results::write_to_fix(journal, &to_fix.path, columns)

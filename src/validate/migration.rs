@@ -98,14 +98,20 @@ impl Cx<'_> {
             Some(_) => self.choice(Field::ContractMonths, fields::contract_months),
             None => None,
         };
-        let has_address = self.address(
-            Field::Line1,
-            Field::Town,
-            Field::Postcode,
-            &[Field::Line2, Field::County],
-            ", since part of the address is given",
-        );
         let first = company.is_some_and(|k| !self.v.companies.contains_key(&k));
+        // The first row gives the address whole; a later row may repeat any part of it.
+        let has_address = if first || company.is_none() {
+            self.address(
+                Field::Line1,
+                Field::Town,
+                Field::Postcode,
+                &[Field::Line2, Field::County],
+                ", since part of the address is given",
+            )
+        } else {
+            self.normalise(Field::Postcode, fields::postcode);
+            false
+        };
         if first {
             let k = key(&[name.unwrap_or("")]);
             self.adding_customer(plan, has_address, name.map(|_| k));
@@ -345,3 +351,155 @@ enum Device {
     Ordered,
 }
 use Device::{Assigned, Ordered};
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Outcome, Validator};
+    use crate::findings::Severity;
+    use crate::schema::Kind;
+
+    const HEAD: &str = "Customer Ref,Company Name,Company Email,Plan,Contract Months,Address Line 1,Town,Postcode,First Name,Last Name,User Email,Number,Device,MAC Address\n";
+
+    fn check(rows: &str) -> Outcome {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("people.csv");
+        std::fs::write(&path, format!("{HEAD}{rows}")).unwrap();
+        let mut v = Validator::new();
+        for mut sheet in crate::intake::open(&path, Some(Kind::Migration)).unwrap() {
+            v.check_sheet(&mut sheet).unwrap();
+        }
+        v.finish()
+    }
+
+    /// (row, column header, message) of each error.
+    fn errors(out: &Outcome) -> Vec<(u32, String, String)> {
+        out.findings
+            .items()
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+            .map(|f| {
+                (
+                    f.row.unwrap_or(0),
+                    f.header.as_deref().unwrap_or("").to_string(),
+                    f.message.clone(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn later_rows_of_a_customer_may_leave_its_columns_blank_but_not_differ() {
+        let out = check(
+            "A1,Acme Ltd,ops@acme.example,pro,12,1 Mill Lane,York,YO1 7HH,Tom,Baker,tom@acme.example,0161 496 0001,Yealink T54W,\n\
+             A1,,,,,,,,Ann,Lee,ann@acme.example,0161 496 0002,,\n\
+             A1,ACME LTD,,PRO,12 ,,,yo17hh,Bob,Ray,bob@acme.example,,,\n\
+             A1,Acme Ltd,,hardware,24,,,,Cy,Ng,cy@acme.example,,,\n",
+        );
+        let errors = errors(&out);
+        // Row 4 says the same in other spellings; row 5 differs on two columns.
+        assert_eq!(
+            errors,
+            vec![
+                (5, "Plan".into(), "Plan differs from row 2, which gives this customer: make them agree, or leave it blank here".into()),
+                (5, "Contract Months".into(), "Contract Months differs from row 2, which gives this customer: make them agree, or leave it blank here".into()),
+            ],
+        );
+        let c = &out.sheets[0].3;
+        assert_eq!((c.rows, c.valid, c.invalid), (4, 3, 1));
+    }
+
+    #[test]
+    fn a_number_a_mac_or_an_email_given_twice_names_both_rows() {
+        let out = check(
+            "A1,Acme Ltd,ops@acme.example,pro,12,1 Mill Lane,York,YO1 7HH,Tom,Baker,tom@acme.example,0161 496 0001,Yealink T54W,80:5E:C0:12:34:56\n\
+             A1,,,,,,,,Ann,Lee,TOM@acme.example,+44 161 496 0001,Yealink T54W,805ec0123456\n",
+        );
+        let errors = errors(&out);
+        let said = |col: &str, what: &str| {
+            (
+                3,
+                col.to_string(),
+                format!("{what}, also on row 2: remove one of the two"),
+            )
+        };
+        assert!(
+            errors.contains(&said(
+                "User Email",
+                "this User Email is given twice: a person is one row"
+            )),
+            "{errors:#?}"
+        );
+        assert!(
+            errors.contains(&said("Number", "+441614960001 is given twice")),
+            "{errors:#?}"
+        );
+        assert!(
+            errors.contains(&said(
+                "MAC Address",
+                "MAC address 805EC0123456 is given twice"
+            )),
+            "{errors:#?}"
+        );
+        assert_eq!(errors.len(), 3, "{errors:#?}");
+    }
+
+    #[test]
+    fn a_phone_is_ordered_only_with_an_address_and_assigned_only_to_a_user() {
+        let out = check(
+            "A1,Acme Ltd,ops@acme.example,pro,12,,,,Tom,Baker,tom@acme.example,,Yealink T54W,\n\
+             H1,Bolt Ltd,,hardware,12,1 High St,Leeds,LS1 4AP,,,,,Yealink T54W,80:5E:C0:12:34:57\n\
+             H1,,,,,,,,,,,,,\n\
+             A1,,,,,,,,Jo,,jo@acme.example,,,\n",
+        );
+        let errors = errors(&out);
+        let rows: Vec<(u32, &str)> = errors.iter().map(|(r, c, _)| (*r, c.as_str())).collect();
+        assert_eq!(
+            rows,
+            vec![
+                (2, "Device"),
+                (3, "MAC Address"),
+                (4, "First Name"),
+                (5, "Last Name")
+            ],
+            "{errors:#?}"
+        );
+        assert!(
+            errors[0].2.contains("delivered to the customer's address"),
+            "{errors:#?}"
+        );
+        assert!(errors[1].2.contains("this row has none"), "{errors:#?}");
+        let out = check(
+            "H1,Bolt Ltd,,hardware,12,1 High St,Leeds,LS1 4AP,,,,,Yealink T54W,\n\
+             H1,,,,,,,,,,,,,\n\
+             H1,Bolt Ltd,,,,,,,,,,,,\n",
+        );
+        let errors = super::tests::errors(&out);
+        let rows: Vec<u32> = errors.iter().map(|e| e.0).collect();
+        assert_eq!(rows, vec![3, 4], "{errors:#?}");
+        assert!(
+            errors.iter().all(|e| e
+                .2
+                .starts_with("this row adds nothing: its customer is given on row 2")),
+            "{errors:#?}"
+        );
+    }
+
+    #[test]
+    fn a_customer_whose_first_row_is_invalid_holds_its_other_rows() {
+        let out = check(
+            "A1,Acme Ltd,not an email,pro,12,1 Mill Lane,York,YO1 7HH,Tom,Baker,tom@acme.example,,,\n\
+             A1,,,,,,,,Ann,Lee,ann@acme.example,,,\n\
+             ,Acme Ltd,,,,,,,Bob,Ray,bob@acme.example,,,\n",
+        );
+        let errors = errors(&out);
+        let rows: Vec<u32> = errors.iter().map(|e| e.0).collect();
+        assert_eq!(rows, vec![2, 3, 4], "{errors:#?}");
+        // Row 4 has no Ref: its company name finds the customer row 2 gives.
+        assert!(
+            errors[2]
+                .2
+                .contains("given on row 2, whose company columns are invalid"),
+            "{errors:#?}"
+        );
+    }
+}
