@@ -350,6 +350,70 @@ impl Plan {
     }
 }
 
+impl Expansion {
+    /// Write calls a row of these makes.
+    pub fn writes(&self) -> u64 {
+        self.calls
+            .iter()
+            .map(|c| match c {
+                TaskCalls::Calls(_, ops) => ops.len() as u64,
+                TaskCalls::InOrder(_) | TaskCalls::Invalid(_) => 0,
+            })
+            .sum()
+    }
+
+    /// Each task, as "Number: Add Customer Number + Allocate Customer Number".
+    pub fn steps(&self) -> Vec<String> {
+        self.calls
+            .iter()
+            .map(|c| match c {
+                TaskCalls::Calls(t, ops) => format!(
+                    "{}: {}",
+                    t.label(),
+                    ops.iter().map(|o| o.name()).collect::<Vec<_>>().join(" + ")
+                ),
+                TaskCalls::InOrder(t) => {
+                    format!("{}: a line of its customer's one order", t.label())
+                }
+                TaskCalls::Invalid(Some(t)) => format!("{}: invalid, not sent", t.label()),
+                TaskCalls::Invalid(None) => "invalid: nothing is sent".to_string(),
+            })
+            .collect()
+    }
+
+    /// "row 7", or "rows 2-4, 7, 9 (5 rows)"; past a dozen runs, "… and N more rows".
+    pub fn rows_text(&self) -> String {
+        let rows = &self.rows;
+        if let [one] = rows.as_slice() {
+            return format!("row {one}");
+        }
+        let mut runs: Vec<(u32, u32)> = Vec::new();
+        for &r in rows {
+            match runs.last_mut() {
+                Some((_, end)) if *end + 1 == r => *end = r,
+                _ => runs.push((r, r)),
+            }
+        }
+        let mut shown = 0;
+        let mut out: Vec<String> = Vec::new();
+        for (a, b) in runs.iter().take(12) {
+            shown += (b - a + 1) as usize;
+            out.push(if a == b {
+                a.to_string()
+            } else {
+                format!("{a}-{b}")
+            });
+        }
+        if rows.len() > shown {
+            out.push(format!(
+                "… and {}",
+                crate::words::count((rows.len() - shown) as u64, "more row")
+            ));
+        }
+        format!("rows {} ({} rows)", out.join(", "), rows.len())
+    }
+}
+
 /// When a row runs: customers and partner users first, deletions last (a customer's last).
 fn phase(action: Action) -> u8 {
     crate::actions::spec(action).phase

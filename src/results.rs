@@ -690,6 +690,84 @@ pub fn needs_fixing(state: RowState) -> bool {
 /// The to-fix workbook's Detail column, in characters: its text wraps within it.
 const TO_FIX_DETAIL_WIDTH: f64 = 60.0;
 
+/// The company columns of a Migration sheet.
+const COMPANY_FIELDS: [crate::schema::Field; 11] = {
+    use crate::schema::Field as F;
+    [
+        F::CompanyName,
+        F::ContactName,
+        F::Email,
+        F::Phone,
+        F::Plan,
+        F::ContractMonths,
+        F::Line1,
+        F::Line2,
+        F::Town,
+        F::County,
+        F::Postcode,
+    ]
+};
+
+/// The rows of a Migration sheet that give their customer (its first row, by Customer Ref or
+/// Company Name): a to-fix row run back alone is its customer's first row, so the company
+/// columns it left blank are filled in from the row that gave them.
+struct Givers<'a> {
+    /// (sheet, Ref or name key) → the giving row, and the columns of its company fields.
+    first: std::collections::HashMap<(u32, String), (&'a ResultRow, Vec<usize>)>,
+    /// Per sheet: the Ref and Company Name columns.
+    keys: std::collections::HashMap<u32, (Option<usize>, Option<usize>)>,
+}
+
+impl<'a> Givers<'a> {
+    fn of(
+        kind: Kind,
+        rows: &[&'a ResultRow],
+        located: &[(u32, Vec<(crate::schema::Field, usize)>)],
+    ) -> Givers<'a> {
+        use crate::schema::Field;
+        let mut g = Givers {
+            first: Default::default(),
+            keys: Default::default(),
+        };
+        if kind != Kind::Migration {
+            return g;
+        }
+        for (idx, at) in located {
+            let col = |f: Field| at.iter().find(|(g, _)| *g == f).map(|(_, i)| *i);
+            let (rf, name) = (col(Field::Ref), col(Field::CompanyName));
+            g.keys.insert(*idx, (rf, name));
+            let company: Vec<usize> = at
+                .iter()
+                .filter(|(f, _)| COMPANY_FIELDS.contains(f))
+                .map(|(_, i)| *i)
+                .collect();
+            // Rows are in the sheet's order: the first naming a customer gives it.
+            for r in rows.iter().filter(|r| r.sheet == *idx) {
+                for k in [rf, name].into_iter().flatten() {
+                    if let Some(v) = r.cells.get(k).filter(|v| !v.trim().is_empty()) {
+                        g.first
+                            .entry((*idx, natural_key(v)))
+                            .or_insert((*r, company.clone()));
+                    }
+                }
+            }
+        }
+        g
+    }
+
+    /// The row that gave `row`'s customer, when it is another row.
+    fn of_row(&self, row: &ResultRow) -> Option<(&'a ResultRow, &[usize])> {
+        let (rf, name) = self.keys.get(&row.sheet)?;
+        let cell = |c: &Option<usize>| {
+            c.and_then(|c| row.cells.get(c))
+                .filter(|v| !v.trim().is_empty())
+        };
+        let key = cell(rf).or_else(|| cell(name))?;
+        let (g, company) = self.first.get(&(row.sheet, natural_key(key)))?;
+        (g.row_no != row.row_no).then_some((*g, company.as_slice()))
+    }
+}
+
 /// The columns a to-fix file's rows are written in.
 #[derive(Debug, Clone)]
 pub enum FixColumns {
@@ -839,6 +917,7 @@ pub fn write_to_fix(
             if bad.is_empty() {
                 continue;
             }
+            let givers = Givers::of(kind, &rows, &located);
             // Each column: its header, the field it is (the template's), and where each row's
             // cell is.
             let columns: Vec<(&str, Option<Field>, Option<usize>)> = if mapped {
@@ -884,6 +963,7 @@ pub fn write_to_fix(
                     .filter(|(f, _)| done.contains(f))
                     .map(|(_, i)| *i)
                     .collect();
+                let giver = givers.of_row(row);
                 for (c, (_, field, at)) in columns.iter().enumerate() {
                     let from = at.or_else(|| {
                         s.headers.iter().position(|h| {
@@ -895,6 +975,12 @@ pub fn write_to_fix(
                         .filter(|i| !blank.contains(i))
                         .and_then(|i| row.cells.get(i))
                         .map_or(String::new(), |v| v.clone());
+                    if let (true, Some((g, company)), Some(i)) = (v.trim().is_empty(), giver, from)
+                    {
+                        if company.contains(&i) {
+                            v = g.cells.get(i).cloned().unwrap_or_default();
+                        }
+                    }
                     if *field == Some(Field::Customer) {
                         if let Some(id) = row
                             .ids
@@ -931,6 +1017,13 @@ pub fn write_to_fix(
                         ". Done, so left blank here: {} (run back, the row does only what is not done)",
                         done.join(", ")
                     )
+                };
+                let left_blank = match giver {
+                    Some((g, _)) => format!(
+                        "{left_blank}. The customer's columns are filled in from row {}, which gives it",
+                        g.row_no
+                    ),
+                    None => left_blank,
                 };
                 let detail = format!(
                     "{}: {} ({} row {}){left_blank}",

@@ -540,9 +540,9 @@ const MIGRATION: &[Column] = &[
     col(F::Town, "Town", &["City", "Town/City", "Post Town"], S, &[], "Town. Required with an address.", "Manchester"),
     col(F::County, "County", &["Region", "State"], O, &[], "County.", "Greater Manchester"),
     col(F::Postcode, "Postcode", &["Post Code", "Postal Code", "Zip", "Zip Code"], S, &[], "UK postcode. Required with an address.", "M1 1AE"),
-    col(F::FirstName, "First Name", &["First", "Forename", "Given Name"], S, &[], "The person's first name. A row with a user has First Name, Last Name and User Email; a hardware-only customer's rows have none.", "Tom"),
-    col(F::LastName, "Last Name", &["Last", "Surname", "Family Name"], S, &[], "The person's last name.", "Baker"),
-    col(F::UserEmail, "User Email", &["Email", "E-mail", "Email Address", "User E-mail", "Login"], S, &[], "The person's email: it identifies the user. Must not repeat.", "tom@acme-plumbing.example"),
+    col(F::FirstName, "First Name", &["First", "Forename", "Given Name"], S, &[], "The person's first name. Required with Last Name and User Email for a row with a user; a hardware-only customer's rows leave all three blank.", "Tom"),
+    col(F::LastName, "Last Name", &["Last", "Surname", "Family Name"], S, &[], "The person's last name. Required with First Name and User Email for a row with a user.", "Baker"),
+    col(F::UserEmail, "User Email", &["Email", "E-mail", "Email Address", "User E-mail", "Login"], S, &[], "The person's email: it identifies the user. Required with First Name and Last Name for a row with a user. Must not repeat.", "tom@acme-plumbing.example"),
     col(F::UserType, "User Type", &["Type", "Role", "Access", "User Role"], O, &["admin", "standard"], "admin or standard (blank means standard).", "standard"),
     col(F::Number, "Number", &["DDI", "Phone Number", "Direct Dial", "DID", "Telephone Number", "Direct Line"], O, &[], "The person's number: added to the customer's pool and allocated to the user. Must not repeat.", "0161 496 0001"),
     col(F::Product, "Device", &["Handset", "Phone", "Model", "Product", "Device Model", "Handset Model"], O, &[], "The person's phone: a product id, or brand and model as in the catalogue (Yealink T54W). With a MAC Address it is assigned to the user; without one it is ordered (one order per customer, delivered to its address).", "Yealink T54W"),
@@ -633,6 +633,21 @@ impl Kind {
                 .find(|c| c.aliases.iter().any(|a| squash(a) == h))
         })
     }
+}
+
+/// Whether columns filling `fields` are one person per row, a Migration sheet: they name the
+/// company, the person by name with something of their own (email, number or phone), and the
+/// customer's Plan or Contract Months (an export without them is of people in customers that
+/// exist: a Users sheet, with its Numbers and Devices). A customers export's billing email or
+/// account manager alone is not a person. The Migration
+/// sheet requires no one column and shares its headers with the others, so without this a
+/// users or customers export could read as one.
+pub fn is_one_person_a_row(fields: &[Field]) -> bool {
+    let has = |fs: &[Field]| fs.iter().any(|f| fields.contains(f));
+    has(&[Field::Ref, Field::CompanyName])
+        && has(&[Field::FirstName, Field::LastName])
+        && has(&[Field::UserEmail, Field::Number, Field::Product, Field::Mac])
+        && has(&[Field::Plan, Field::ContractMonths])
 }
 
 /// Every kind's name, as `name` gives it, for messages that list the choices.
@@ -822,6 +837,41 @@ fn loose_eq(a: &str, b: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_named_person_with_a_company_and_plan_is_a_migration_row() {
+        use Field as F;
+        let migration = [
+            F::CompanyName,
+            F::FirstName,
+            F::LastName,
+            F::Plan,
+            F::Number,
+        ];
+        assert!(is_one_person_a_row(&migration));
+        // A customers export: its contact and billing email are not a person.
+        let customers = [
+            F::Ref,
+            F::CompanyName,
+            F::ContactName,
+            F::UserEmail,
+            F::Plan,
+        ];
+        assert!(!is_one_person_a_row(&customers));
+        // Its account manager's name split is not a person either.
+        let managed = [
+            F::Ref,
+            F::CompanyName,
+            F::FirstName,
+            F::LastName,
+            F::Plan,
+            F::Phone,
+        ];
+        assert!(!is_one_person_a_row(&managed));
+        // A users export: people in customers that already exist.
+        let users = [F::Ref, F::FirstName, F::LastName, F::UserEmail, F::Number];
+        assert!(!is_one_person_a_row(&users));
+    }
 
     #[test]
     fn letters_like_excel() {

@@ -602,82 +602,21 @@ pub(super) fn print_calls(plan: &crate::plan::Plan, rate: crate::pacing::Rate) {
 
 /// What each row of several tasks (a Migration row) makes, rows that make the same together.
 fn print_expansions(plan: &crate::plan::Plan) {
-    use crate::plan::TaskCalls;
     let expansions = plan.expansions();
     if expansions.is_empty() {
         return;
     }
     outln!("Rows of several tasks, by the calls each makes:");
     for e in expansions {
-        let calls: Vec<String> = e
-            .calls
-            .iter()
-            .map(|c| match c {
-                TaskCalls::Calls(t, ops) => format!(
-                    "{}: {}",
-                    t.label(),
-                    ops.iter().map(|o| o.name()).collect::<Vec<_>>().join(" + ")
-                ),
-                TaskCalls::InOrder(t) => {
-                    format!("{}: a line of its customer's one order", t.label())
-                }
-                TaskCalls::Invalid(Some(t)) => format!("{}: invalid, not sent", t.label()),
-                TaskCalls::Invalid(None) => "invalid: nothing is sent".to_string(),
-            })
-            .collect();
-        let writes: usize = e
-            .calls
-            .iter()
-            .map(|c| match c {
-                TaskCalls::Calls(_, ops) => ops.len(),
-                TaskCalls::InOrder(_) | TaskCalls::Invalid(_) => 0,
-            })
-            .sum();
-        let rows = match e.rows.len() {
-            1 => format!("row {}", e.rows[0]),
-            n => format!("rows {} ({n} rows)", row_list(&e.rows)),
-        };
         outln!(
             "  {} {}: {}{}: {}",
             e.sheet,
-            rows,
-            crate::words::count(writes as u64, "write"),
+            e.rows_text(),
+            crate::words::count(e.writes(), "write"),
             if e.rows.len() == 1 { "" } else { " each" },
-            calls.join("; ")
+            e.steps().join("; ")
         );
     }
-}
-
-/// "2-4, 7, 9" for rows 2, 3, 4, 7, 9; past a dozen runs, "… and N more rows".
-fn row_list(rows: &[u32]) -> String {
-    let mut runs: Vec<(u32, u32)> = Vec::new();
-    let mut n = 0;
-    for &r in rows {
-        match runs.last_mut() {
-            Some((_, end)) if *end + 1 == r => *end = r,
-            _ => runs.push((r, r)),
-        }
-    }
-    let mut out: Vec<String> = Vec::new();
-    for (a, b) in &runs {
-        if out.len() == 12 {
-            break;
-        }
-        n += (b - a + 1) as usize;
-        out.push(if a == b {
-            a.to_string()
-        } else {
-            format!("{a}-{b}")
-        });
-    }
-    let more = rows.len() - n;
-    if more > 0 {
-        out.push(format!(
-            "… and {}",
-            crate::words::count(more as u64, "more row")
-        ));
-    }
-    out.join(", ")
 }
 
 fn shell_word(p: &std::path::Path) -> String {

@@ -106,7 +106,7 @@ pub async fn run(args: UndoArgs, quiet: bool) -> Result<i32, Error> {
             "Job {} undoes job {id} on {}: {}; journal {}",
             held.id(),
             conn.base_url,
-            crate::words::count(up.plan.rows.len() as u64, "row"),
+            crate::words::count(up.plan.source_rows(), "row"),
             held.job.journal_path().display()
         );
     }

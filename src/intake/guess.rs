@@ -680,6 +680,10 @@ pub fn guess(columns: &[SourceColumn], kind: Option<Kind>) -> Guess {
     let mut best: Option<(Guess, i64)> = None;
     for k in Kind::ALL {
         let (g, score) = assign(k, columns);
+        let fields: Vec<Field> = g.columns.iter().map(|c| c.field).collect();
+        if k == Kind::Migration && !crate::schema::is_one_person_a_row(&fields) {
+            continue;
+        }
         if best.as_ref().is_none_or(|(_, s)| score > *s) {
             best = Some((g, score));
         }

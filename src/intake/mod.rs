@@ -502,15 +502,7 @@ pub(crate) fn infer_kind(headers: &[Arc<str>]) -> Option<Kind> {
         if !has_required || matched.is_empty() {
             continue;
         }
-        // The Migration sheet requires no one column, and shares its headers with the
-        // others: a file is one person per row only when it names the company, the person, and
-        // their number or phone.
-        let has = |fs: &[Field]| fs.iter().any(|f| matched.contains(f));
-        if kind == Kind::Migration
-            && !(has(&[Field::Ref, Field::CompanyName])
-                && has(&[Field::FirstName, Field::LastName, Field::UserEmail])
-                && has(&[Field::Number, Field::Product, Field::Mac]))
-        {
+        if kind == Kind::Migration && !crate::schema::is_one_person_a_row(&matched) {
             continue;
         }
         // Exact headers weigh more than aliases, so a Users file is not read as Partner Users.

@@ -265,6 +265,31 @@ fn render(mode: Mode, up: &Upload, on: &On, p: &Previewed, asked: Asked) -> Resp
                 ", plus authentication and a few look-ups (at most one list per collection)."
             }
         }
+        @let expansions = p.planned.plan.expansions();
+        @if !expansions.is_empty() {
+            section.card aria-labelledby="per-row" {
+                h2 #per-row { "What each row makes" }
+                p.muted { "A row of the Migration sheet is a person: the changes it stands for, rows that make the same together." }
+                div.scroll {
+                    table #expansions {
+                        thead { tr {
+                            th scope="col" { "Sheet" } th scope="col" { "Rows" }
+                            th.num scope="col" { "Write calls a row" } th scope="col" { "Steps" }
+                        } }
+                        tbody {
+                            @for e in expansions.iter().take(SHOWN) {
+                                tr {
+                                    td { (e.sheet) }
+                                    td { (e.rows_text()) }
+                                    td.num { (e.writes()) }
+                                    td { (e.steps().join("; ")) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
         @if !p.changes.is_empty() {
             section.card aria-labelledby="changes" {
                 h2 #changes { "Changes, field by field" }
