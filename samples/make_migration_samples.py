@@ -12,12 +12,20 @@ users-export.csv: the provider's users export, one row per person: "Account Name
   "Extension" (nothing to do with PL+), "DDI" in several spellings, "Role".
 handsets-export.csv: the provider's handset list, for `map init` to guess a third shape
   (Devices): "Site", "Assigned To", "Phone Model", "MAC Addr".
+people-export.csv: another provider's one flat export, one row per person, read whole as a
+  Migration sheet: the account's columns repeated on each of its rows ("Account No",
+  "Account Name", "Package" with "PL Standard" or "Handset Only", "Term", the site address),
+  then the person's ("Name" in both forms, "Email Address", "Extension", "DDI" in several
+  spellings, "Role", "Handset" with or without its "Handset MAC"). One account is hardware
+  only: its rows name a handset and no person.
 customers.map.toml, users.map.toml, numbers.map.toml: the mappings, as a partner keeps them
   after `plbulk map init` and a review. The users export is read twice: as Users (the people)
   and as Numbers (each DDI added to the account's pool and allocated to its person).
+people.map.toml: the people export's mapping, `map init`'s guess corrected by hand.
 
 Numbers and postcodes are ones the built-in sandbox knows (Ofcom drama ranges, its address
-lookup), so the exports also run end to end against it.
+lookup), so the exports also run end to end against it. The people export's DDIs are the
+07xx block of each range, which no other sample uses, so it runs on an account beside them.
 """
 import csv
 import os
@@ -130,6 +138,67 @@ def handsets():
     write("handsets-export.csv", ["Site", "Assigned To", "Phone Model", "MAC Addr", "Ext"], rows)
 
 
+# The people export's accounts: (Account No, Account Name, Primary Contact, Billing Email,
+# Main Number, Package, Term, Site Address, Town/City, Post Code, Account Manager).
+# Streets are ones the sandbox's address lookup has at the postcode.
+PEOPLE_ACCOUNTS = [
+    ("PL-3001", "Northgate Veterinary Ltd", "Aisha Khan", "aisha@northgate-vets.example", "0161 496 0780",
+     "PL Standard", "12", "Unit 2, 12 Piccadilly", "Manchester", "M1 1AE", "J. Smith"),
+    ("PL-3002", "Pennine Lettings Ltd", "Owen Evans", "owen@pennine-lettings.example", "+44 113 496 0780",
+     "PL Standard", "24 months", "5 Park Row", "Leeds", "LS1 4AP", "A. Patel"),
+    ("PL-3003", "Waverley Opticians", "Mei Chen", "mei@waverley-opticians.example", "0131 496 0780",
+     "pl standard ", "36", "3 Waverley Bridge", "Edinburgh", "EH1 1YZ", "J. Smith"),
+    # Hardware only: handsets for a print room, no people, no billing email.
+    ("PL-3004", "Quayside Print Co", "Rhys Jones", "", "0117 496 0780",
+     "Handset Only", "Rolling", "20 Broad Quay", "Bristol", "BS1 4DJ", "A. Patel"),
+    ("PL-3005", "Taff Dental Ltd", "Si\u00e2n Morgan", "sian@taff-dental.example", "029 2018 0780",
+     "PL Standard", "12", "1 Central Square", "Cardiff", "CF10 1EP", "J. Smith"),
+]
+
+# (account index, Name, email local part, Extension, DDI as the export spells it, Role,
+# Handset, Handset MAC). A blank MAC is a phone still to be ordered; a blank Name a row of
+# the hardware-only account.
+PEOPLE_ROWS = [
+    (0, "Khan, Aisha", "aisha", "201", "+44 161 496 0701", "Administrator", "Yealink T54W", "80:5E:C0:3A:01:01"),
+    (0, "Tom Baker", "tom", "202", "01614960702", "User", "Yealink T31P", ""),
+    (0, "Lee, Jordan", "jordan", "203", "(0161) 496 0703", "User", "Yealink T31P", ""),
+    (0, "Grace O'Neill", "grace", "204", "0161 496 0704", "Standard User", "Yealink T54W", "805ec03a0104"),
+    (1, "Evans, Owen", "owen", "100", "+44 (0)113 496 0701", "Administrator", "Yealink T46U", "80-5E-C0-3A-02-01"),
+    (1, "Fatima Hussain", "fatima", "101", "441134960702", "User", "Yealink T46U", "80:5E:C0:3A:02:02"),
+    (1, "Mary Ann Price", "mary", "102", "0113 4960703", "user", "Yealink T31P", "80:5E:C0:3A:02:03"),
+    (2, "Chen, Mei", "mei", "10", "0131 496 0701", "Administrator", "Yealink T54W", ""),
+    (2, "Callum Reid", "callum", "11", "+44 131 496 0702", "User", "Yealink T31P", ""),
+    (2, "Dev Patel", "dev", "12", "01314960703", "User", "Yealink T54W", ""),
+    (3, "", "", "", "", "", "Yealink T31P", ""),
+    (3, "", "", "", "", "", "Yealink T31P", ""),
+    (3, "", "", "", "", "", "Yealink W73P", ""),
+    (4, "Morgan, Si\u00e2n", "sian", "401", "+44 29 2018 0701", "Administrator", "Yealink T54W", "80:5E:C0:3A:05:01"),
+    # The receptionist answers the main number: no DDI, no handset of her own.
+    (4, "Josh Wood", "josh", "402", "", "User", "", ""),
+    (4, "Ffion Davies", "ffion", "403", "(029) 2018 0703", "User", "Yealink T31P", ""),
+]
+
+
+def people():
+    rows = []
+    seen = set()
+    for a, name, local, ext, ddi, role, handset, mac in PEOPLE_ROWS:
+        no, acct, contact, billing, main, package, term, street, town, postcode, manager = PEOPLE_ACCOUNTS[a]
+        domain = billing.split("@")[1] if billing else ""
+        # Typed by hand on the provider's side: one row of an account spells its postcode in
+        # lower case, as real exports do.
+        if a == 1 and a in seen:
+            postcode = postcode.lower()
+        seen.add(a)
+        rows.append([no, acct, package, term, contact, billing, main, street, town, postcode,
+                     name, f"{local}@{domain}" if local else "", ext, ddi, role, handset, mac, manager])
+    write("people-export.csv",
+          ["Account No", "Account Name", "Package", "Term", "Primary Contact", "Billing Email", "Main Number",
+           "Site Address", "Town/City", "Post Code", "Name", "Email Address", "Extension", "DDI", "Role",
+           "Handset", "Handset MAC", "Account Manager"],
+          rows)
+
+
 MAPPINGS = {
     "customers.map.toml": '''# The billing system's customer list (billing-customers.csv) as plbulk Customers rows.
 # Written by plbulk map init, then reviewed.
@@ -183,6 +252,52 @@ ignore = ["Name", "Extension", "Role"]
 "User Email" = "Email Address"
 "Action" = { value = "add" }
 ''',
+    "people.map.toml": '''# The previous provider's flat export (people-export.csv), one row per person, as plbulk
+# Migration rows: each row's account (made once), person, DDI (added and allocated to them)
+# and handset (assigned by its MAC, or ordered with the account's other handsets).
+# Written by plbulk map init, then reviewed: its column guesses kept, identity values dropped,
+# the handsets' products (left to fill in) given their catalogue ids.
+kind = "migration"
+ignore = ["Extension", "Account Manager"]   # extensions stay behind; not PL+ data
+
+[columns]
+"Customer Ref" = "Account No"
+"Company Name" = "Account Name"
+"Plan" = "Package"
+"Contract Months" = "Term"
+"Contact Name" = "Primary Contact"
+"Company Email" = "Billing Email"
+"Company Phone" = "Main Number"
+"Address Line 1" = "Site Address"
+"Town" = "Town/City"
+"Postcode" = "Post Code"
+"First Name" = { from = "Name", part = "first" }   # "Lee, Jordan" is Jordan / Lee
+"Last Name" = { from = "Name", part = "last" }     # "Mary Ann Price" is Mary Ann / Price
+"User Email" = "Email Address"
+"User Type" = "Role"
+"Number" = "DDI"
+"Device" = "Handset"
+"MAC Address" = "Handset MAC"
+
+[values."Plan"]          # matched trimmed, in any case: "pl standard " is PL Standard
+"PL Standard" = "pro"
+"Handset Only" = "hardware"
+
+[values."Contract Months"]
+"24 months" = "24"
+"Rolling" = "1"
+
+[values."User Type"]
+"Administrator" = "admin"
+"User" = "standard"
+"Standard User" = "standard"
+
+[values."Device"]        # the catalogue's product ids (plbulk also takes "Yealink T54W" as it is)
+"Yealink T54W" = "prd-yealink-t54w"
+"Yealink T46U" = "prd-yealink-t46u"
+"Yealink T31P" = "prd-yealink-t31p"
+"Yealink W73P" = "prd-yealink-w73p"
+''',
 }
 
 
@@ -191,6 +306,7 @@ def main():
     billing()
     users()
     handsets()
+    people()
     for name, text in MAPPINGS.items():
         with open(os.path.join(OUT, name), "w", encoding="utf-8") as f:
             f.write(text)
