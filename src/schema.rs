@@ -636,18 +636,23 @@ impl Kind {
 }
 
 /// Whether columns filling `fields` are one person per row, a Migration sheet: they name the
-/// company, the person by name with something of their own (email, number or phone), and the
-/// customer's Plan or Contract Months (an export without them is of people in customers that
-/// exist: a Users sheet, with its Numbers and Devices). A customers export's billing email or
-/// account manager alone is not a person. The Migration
-/// sheet requires no one column and shares its headers with the others, so without this a
-/// users or customers export could read as one.
+/// company, the person by name with something of their own (email, number or phone), and
+/// something a Users sheet cannot hold: the customer's Plan or Contract Months, or a phone.
+/// A users export with a DDI is of people in customers that exist (a Users sheet, its numbers
+/// a Numbers sheet); a customers export's billing email or account manager alone is not a
+/// person. The Migration sheet requires no one column and shares its headers with the
+/// others, so without this a users or customers export could read as one.
 pub fn is_one_person_a_row(fields: &[Field]) -> bool {
     let has = |fs: &[Field]| fs.iter().any(|f| fields.contains(f));
     has(&[Field::Ref, Field::CompanyName])
         && has(&[Field::FirstName, Field::LastName])
         && has(&[Field::UserEmail, Field::Number, Field::Product, Field::Mac])
-        && has(&[Field::Plan, Field::ContractMonths])
+        && has(&[
+            Field::Plan,
+            Field::ContractMonths,
+            Field::Product,
+            Field::Mac,
+        ])
 }
 
 /// Every kind's name, as `name` gives it, for messages that list the choices.
@@ -868,9 +873,12 @@ mod tests {
             F::Phone,
         ];
         assert!(!is_one_person_a_row(&managed));
-        // A users export: people in customers that already exist.
+        // A users export with DDIs: people in customers that already exist.
         let users = [F::Ref, F::FirstName, F::LastName, F::UserEmail, F::Number];
         assert!(!is_one_person_a_row(&users));
+        // With their phones it is a migration, plan or none.
+        let phones = [F::CompanyName, F::FirstName, F::UserEmail, F::Product];
+        assert!(is_one_person_a_row(&phones));
     }
 
     #[test]
