@@ -20,7 +20,7 @@ use crate::engine::Lookups;
 use crate::findings::{Finding, Severity};
 use crate::model::{Sel, Target, Work};
 use crate::plan::{Inputs, Plan};
-use crate::schema::Field;
+use crate::schema::{Field, Kind};
 
 /// A field an update row would change: the account's value now, and the row's.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,6 +145,18 @@ impl Preflight<'_> {
     fn say(&mut self, i: usize, field: Field, severity: Severity, message: String) {
         let row = &self.plan.rows[i];
         let sheet = &self.inputs.sheets[row.sheet as usize];
+        // A Migration row names its customer by its own Ref or Company Name, and its user's
+        // email in User Email (its Email column is the company's).
+        let field = match field {
+            Field::Customer | Field::CustomerId if sheet.kind == Kind::Migration => {
+                if sheet.column_of(Field::Ref).is_some() {
+                    Field::Ref
+                } else {
+                    Field::CompanyName
+                }
+            }
+            field => field,
+        };
         let col = sheet.column_of(field);
         let finding = Finding {
             severity,
@@ -373,9 +385,16 @@ impl Preflight<'_> {
                     }
                     if users[&cid].contains(&natural_key(&new.email)) {
                         let does = self.what_existing_does();
+                        // A sheet with a company's email too has its user's in User Email.
+                        let kind = self.inputs.sheets[self.plan.rows[i].sheet as usize].kind;
+                        let email = if kind.columns().iter().any(|c| c.field == Field::UserEmail) {
+                            Field::UserEmail
+                        } else {
+                            Field::Email
+                        };
                         self.say(
                             i,
-                            Field::Email,
+                            email,
                             Severity::Warning,
                             format!("customer {cid} already has a user with this email: {does}"),
                         );

@@ -538,6 +538,10 @@ impl Cx<'_> {
             Work::AddBlocked { new, .. } => entity(&blocked, &|| Ok(Piece::Made(fields(new))))?,
             Work::UpdateBlocked { changes, .. } => entity(&blocked, &|| changed(fields(changes)))?,
             Work::AddDevice { mac, .. } => {
+                // Deleting a customer removes its users' devices (the contract's cascade).
+                if let Some(cid) = id(r, IdKind::Customer).filter(|c| self.within(c)) {
+                    return Ok(customer_part(cid, Piece::Within));
+                }
                 let device = id(r, IdKind::Device).unwrap_or_else(|| "the device".into());
                 let what = format!(
                     "{device} (MAC {mac}) was added: the API has no way to remove a device"

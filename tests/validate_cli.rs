@@ -46,7 +46,7 @@ fn templates_match_the_generator() {
         );
         names.push(name);
     }
-    assert_eq!(names.len(), 9);
+    assert_eq!(names.len(), 10);
 }
 
 #[test]
@@ -55,7 +55,7 @@ fn templates_have_drop_downs_input_messages_and_an_example_that_is_ignored() {
     let book = open_workbook_auto(&path).unwrap();
     let names = book.sheet_names();
     assert_eq!(names[0], "Instructions");
-    assert_eq!(names.len(), 9);
+    assert_eq!(names.len(), 10);
     // The data validations are in the sheet XML: a list on Plan, an input message on headers.
     let file = std::fs::File::open(&path).unwrap();
     let xml = zip_entry(file, "xl/worksheets/sheet2.xml");

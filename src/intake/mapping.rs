@@ -782,13 +782,20 @@ impl Shape {
                 f.header = source(*c);
                 let table = &self.mapping.values[*t];
                 let v = f.value.trim();
-                if !v.is_empty() && self.mapping.translate(*t, v).is_none() {
-                    let takes = self
-                        .mapping
-                        .kind
-                        .column(*field)
-                        .filter(|c| !c.values.is_empty())
-                        .map_or_else(|| "a value plbulk takes".to_string(), |c| or_list(c.values));
+                let choices = self
+                    .mapping
+                    .kind
+                    .column(*field)
+                    .map_or(&[][..], |c| c.values);
+                // A value passed through that is already a choice is not what the finding is
+                // about (a Plan that differs from another row's): no entry would mend it.
+                let a_choice = choices.iter().any(|c| c.eq_ignore_ascii_case(v));
+                if !v.is_empty() && !a_choice && self.mapping.translate(*t, v).is_none() {
+                    let takes = if choices.is_empty() {
+                        "a value plbulk takes".to_string()
+                    } else {
+                        or_list(choices)
+                    };
                     f.message = format!(
                         "{}. {v:?} has no entry in [values.{:?}] of {map}: add one there, as {v:?} = \"…\" ({plbulk} takes {takes})",
                         f.message.trim_end_matches('.'),
@@ -988,6 +995,18 @@ ignore = ["Extension"]
             "{}",
             f.message
         );
+
+        // A value that is already a choice passes through; a finding about it (it disagrees
+        // with another row) is mended in the export, not the mapping.
+        let mut f = Finding {
+            column: Some(at as u32),
+            value: "Admin".into(),
+            message: "User Type differs from row 2".into(),
+            ..f
+        };
+        shape.explain(&mut f);
+        assert_eq!(f.header.as_deref(), Some("Role"));
+        assert_eq!(f.message, "User Type differs from row 2");
     }
 
     #[test]
