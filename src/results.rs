@@ -777,27 +777,28 @@ pub enum FixColumns {
     /// through a mapping file (the one given, to find which of the export's columns is which
     /// field), and its journal holds the export's cells. The file runs back with the same
     /// mapping.
-    Export(Option<std::sync::Arc<crate::intake::mapping::Mapping>>),
+    Export(std::sync::Arc<crate::intake::mapping::Mapping>),
 }
 
-/// The cells of a row's done tasks that its to-fix row leaves blank, so that running it back
-/// does only the tasks not done: above all a phone already ordered, which as a line of a
-/// smaller order would not be found as placed, and would ship again. The customer's and the
-/// user's cells stay: the other tasks name them, and they are found as already existing.
-fn done_fields(tasks: &[(Task, RowState)]) -> Vec<crate::schema::Field> {
+/// The cells of a done task that its to-fix row leaves blank, so that running it back does
+/// only the tasks not done: above all a phone already ordered, which as a line of a smaller
+/// order would not be found as placed, and would ship again. The customer's and the user's
+/// cells stay: the other tasks name them, and they are found as already existing.
+fn blanked_when_done(task: Task) -> &'static [crate::schema::Field] {
     use crate::schema::Field;
-    let mut out = Vec::new();
-    for (task, state) in tasks {
-        if !state.is_success() {
-            continue;
-        }
-        match task {
-            Task::Number => out.push(Field::Number),
-            Task::Device | Task::Order => out.extend([Field::Product, Field::Mac]),
-            Task::Customer | Task::User => {}
-        }
+    match task {
+        Task::Number => &[Field::Number],
+        Task::Device | Task::Order => &[Field::Product, Field::Mac],
+        Task::Customer | Task::User => &[],
     }
-    out
+}
+
+/// A row's done tasks whose cells its to-fix row leaves blank.
+fn done_and_blanked(tasks: &[(Task, RowState)]) -> impl Iterator<Item = Task> + '_ {
+    tasks
+        .iter()
+        .filter(|(t, st)| st.is_success() && !blanked_when_done(*t).is_empty())
+        .map(|(t, _)| *t)
 }
 
 /// Writes the rows that did not succeed (failed, skipped, needs review, invalid) in the
@@ -861,32 +862,40 @@ pub fn write_to_fix(
     let mut total = 0;
     let (mapped, mapping) = match &layout {
         FixColumns::Template => (false, None),
-        FixColumns::Export(m) => (true, m.as_ref()),
+        FixColumns::Export(m) => (true, Some(m)),
     };
     // Where each field's cell is in a sheet's rows: by the template's headers, or by the
-    // mapping that read the export.
-    let field_columns = |s: &crate::model::SheetRec, kind: Kind| -> Vec<(Field, usize)> {
-        match mapping {
-            Some(m) => {
-                let headers: Vec<std::sync::Arc<str>> =
-                    s.headers.iter().map(|h| h.as_str().into()).collect();
-                m.shape(
-                    &s.file.as_str().into(),
-                    &s.sheet.as_str().into(),
-                    &headers,
-                    1,
-                )
-                .map(|(shape, _)| shape.source_columns())
-                .unwrap_or_default()
-            }
-            None => s
-                .headers
-                .iter()
-                .enumerate()
-                .filter_map(|(i, h)| kind.match_header(h).map(|c| (c.field, i)))
-                .collect(),
-        }
-    };
+    // mapping that read the export (which fitted these headers when the job began: one that
+    // does not now is a damaged journal).
+    let field_columns =
+        |s: &crate::model::SheetRec, kind: Kind| -> Result<Vec<(Field, usize)>, ResultsError> {
+            Ok(match mapping {
+                Some(m) => {
+                    let headers: Vec<std::sync::Arc<str>> =
+                        s.headers.iter().map(|h| h.as_str().into()).collect();
+                    m.shape(
+                        &s.file.as_str().into(),
+                        &s.sheet.as_str().into(),
+                        &headers,
+                        1,
+                    )
+                    .map_err(|e| ResultsError::Unreadable {
+                        what: format!(
+                            "sheet {}'s headers, which its mapping no longer fits: {e}",
+                            s.sheet
+                        ),
+                    })?
+                    .0
+                    .source_columns()
+                }
+                None => s
+                    .headers
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, h)| kind.match_header(h).map(|c| (c.field, i)))
+                    .collect(),
+            })
+        };
     let mut names = SheetNames::new(&[]);
     for kind in Kind::ALL {
         let of_kind: Vec<&crate::model::SheetRec> = sheets
@@ -910,13 +919,13 @@ pub fn write_to_fix(
                         .map(move |r| (*s, *r))
                 })
                 .collect();
-            let located: Vec<(u32, Vec<(Field, usize)>)> = group
-                .iter()
-                .map(|s| (s.idx, field_columns(s, kind)))
-                .collect();
             if bad.is_empty() {
                 continue;
             }
+            let located: Vec<(u32, Vec<(Field, usize)>)> = group
+                .iter()
+                .map(|s| Ok((s.idx, field_columns(s, kind)?)))
+                .collect::<Result<_, ResultsError>>()?;
             let givers = Givers::of(kind, &rows, &located);
             // Each column: its header, the field it is (the template's), and where each row's
             // cell is.
@@ -953,14 +962,14 @@ pub fn write_to_fix(
             paper::setup(ws, Orientation::Landscape, Some((0, 0))).map_err(werr)?;
             for (n, (s, row)) in bad.iter().enumerate() {
                 let r = n as u32 + 1;
-                let done = tasks_of
+                let done: Vec<Task> = tasks_of
                     .get(&(row.sheet, row.row_no))
-                    .map_or_else(Vec::new, |t| done_fields(t));
+                    .map_or_else(Vec::new, |t| done_and_blanked(t).collect());
                 let blank: Vec<usize> = located
                     .iter()
                     .filter(|(idx, _)| *idx == s.idx)
                     .flat_map(|(_, at)| at)
-                    .filter(|(f, _)| done.contains(f))
+                    .filter(|(f, _)| done.iter().any(|t| blanked_when_done(*t).contains(f)))
                     .map(|(_, i)| *i)
                     .collect();
                 let giver = givers.of_row(row);
@@ -1003,16 +1012,7 @@ pub fn write_to_fix(
                 let left_blank = if blank.is_empty() {
                     String::new()
                 } else {
-                    let done: Vec<&str> = tasks_of
-                        .get(&(row.sheet, row.row_no))
-                        .into_iter()
-                        .flat_map(|t| t.iter())
-                        .filter(|(t, st)| {
-                            st.is_success()
-                                && matches!(t, Task::Number | Task::Device | Task::Order)
-                        })
-                        .map(|(t, _)| t.label())
-                        .collect();
+                    let done: Vec<&str> = done.iter().map(|t| t.label()).collect();
                     format!(
                         ". Done, so left blank here: {} (run back, the row does only what is not done)",
                         done.join(", ")

@@ -108,11 +108,12 @@ fn write_into(
     let to_fix = crate::outputs::to_fix(&options.results, dir, overwrite);
     // A job read through a mapping holds the export's cells: its to-fix is the export's.
     let columns = match &options.map {
-        Some(m) => crate::results::FixColumns::Export(
+        // The job ran through this very text: one that does not parse now is a damaged
+        // journal, and a to-fix written without it could not blank the steps done.
+        Some(m) => crate::results::FixColumns::Export(std::sync::Arc::new(
             crate::intake::mapping::Mapping::parse(&m.path.display().to_string(), &m.text)
-                .ok()
-                .map(std::sync::Arc::new),
-        ),
+                .map_err(|e| Error::Io(format!("the job's mapping, as it recorded it: {e}")))?,
+        )),
         None => crate::results::FixColumns::Template,
     };
     let n = crate::results::write_to_fix(journal, &to_fix.path, columns)
