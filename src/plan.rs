@@ -302,10 +302,15 @@ impl Plan {
     pub fn expansions(&self) -> Vec<Expansion> {
         let mut by_row: Vec<((u32, u32), Vec<TaskCalls>)> = Vec::new();
         let mut at: HashMap<(u32, u32), usize> = HashMap::new();
+        // A sheet's kind, parsed once, not for each of its rows.
+        let migration: Vec<bool> = self
+            .sheets
+            .iter()
+            .map(|s| Kind::from_name(&s.kind) == Some(Kind::Migration))
+            .collect();
         for r in &self.rows {
             let Some(task) = r.task else {
-                let kind = Kind::from_name(&self.sheets[r.sheet as usize].kind);
-                if r.state == RowState::Invalid && kind == Some(Kind::Migration) {
+                if r.state == RowState::Invalid && migration[r.sheet as usize] {
                     at.entry((r.sheet, r.row_no)).or_insert_with(|| {
                         by_row.push(((r.sheet, r.row_no), vec![TaskCalls::Invalid(None)]));
                         by_row.len() - 1
