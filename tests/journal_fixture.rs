@@ -52,11 +52,6 @@ fn moved_fixture(dir: &Path) -> PathBuf {
     journal
 }
 
-fn account(dir: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(dir.join("data/rehearsal/account.json")).unwrap())
-        .unwrap()
-}
-
 fn contact_names(acct: &Value) -> Vec<(String, String)> {
     let mut v: Vec<(String, String)> = acct["customers"]
         .as_object()
@@ -78,7 +73,7 @@ fn an_earlier_versions_killed_job_resumes_exactly_and_undoes_to_its_before_image
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
     moved_fixture(dir);
-    let before = account(dir);
+    let before = rehearsal_account(dir);
     assert_eq!(
         before["users"].as_object().unwrap().len(),
         2,
@@ -96,7 +91,7 @@ fn an_earlier_versions_killed_job_resumes_exactly_and_undoes_to_its_before_image
     assert_eq!(status["state"], "finished", "{status}");
     assert_eq!(status["outcomes"]["succeeded"], 9, "{status}");
 
-    let acct = account(dir);
+    let acct = rehearsal_account(dir);
     let users: Vec<&Value> = acct["users"].as_object().unwrap().values().collect();
     let mut emails: Vec<&str> = users.iter().map(|u| u["email"].as_str().unwrap()).collect();
     emails.sort();
@@ -146,7 +141,7 @@ fn an_earlier_versions_killed_job_resumes_exactly_and_undoes_to_its_before_image
     // The before-images the earlier version recorded put the customers back.
     let out = run(rehearsing(dir).args(["undo", JOB, "--yes", "--rate", "6000/min"]));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let acct = account(dir);
+    let acct = rehearsal_account(dir);
     assert_eq!(
         contact_names(&acct),
         [

@@ -33,15 +33,6 @@ fn samples() -> tempfile::TempDir {
 }
 
 /// The rehearsal account as `--sandbox` keeps it.
-fn account(dir: &Path) -> Value {
-    let path = dir.join("data").join("rehearsal").join("account.json");
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
-}
-
-fn count(v: &Value, what: &str) -> usize {
-    v[what].as_object().map_or(0, |o| o.len())
-}
-
 fn job_ids(dir: &Path) -> Vec<String> {
     let Ok(entries) = std::fs::read_dir(dir.join("data").join("jobs")) else {
         return Vec::new();
@@ -118,7 +109,7 @@ fn the_sample_exports_migrate_through_their_mappings_and_a_second_run_makes_noth
         let o = migrate(d, export, map, results);
         assert_eq!(o.status.code(), Some(0), "{map}: {}", text(&o));
     }
-    let a = account(d);
+    let a = rehearsal_account(d);
     let mut companies: Vec<(String, String)> = a["customers"]
         .as_object()
         .unwrap()
@@ -316,9 +307,9 @@ fn the_sample_exports_migrate_through_their_mappings_and_a_second_run_makes_noth
 
     // Again: everything is there already, and nothing new is made.
     let before = (
-        count(&a, "customers"),
-        count(&a, "users"),
-        count(&a, "numbers"),
+        count_of(&a, "customers"),
+        count_of(&a, "users"),
+        count_of(&a, "numbers"),
     );
     for (export, map, results) in steps {
         let o = migrate(d, export, map, &format!("again.{results}"));
@@ -329,12 +320,12 @@ fn the_sample_exports_migrate_through_their_mappings_and_a_second_run_makes_noth
             text(&o)
         );
     }
-    let a = account(d);
+    let a = rehearsal_account(d);
     assert_eq!(
         (
-            count(&a, "customers"),
-            count(&a, "users"),
-            count(&a, "numbers")
+            count_of(&a, "customers"),
+            count_of(&a, "users"),
+            count_of(&a, "numbers")
         ),
         before
     );
@@ -410,7 +401,7 @@ fn a_value_the_mapping_does_not_translate_is_refused_before_any_call() {
     args.extend(FAST);
     let o = go(d, &args);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert_eq!(count(&account(d), "customers"), 5);
+    assert_eq!(count_of(&rehearsal_account(d), "customers"), 5);
 }
 
 #[test]
@@ -540,14 +531,14 @@ fn a_changed_or_missing_mapping_refuses_the_resume() {
     let ids = job_ids(d);
     assert_eq!(ids.len(), 1, "{ids:?}");
     let id = ids[0].as_str();
-    assert_eq!(count(&account(d), "customers"), 3);
+    assert_eq!(count_of(&rehearsal_account(d), "customers"), 3);
 
     // Unchanged where it was, the mapping lets a resume go on (killed again after one more).
     let o = run(rehearsing(d)
         .args(["resume", id, "-q"])
         .env(plbulk::failpoint::ENV, "answered:Add Customer@1"));
     assert!(!o.status.success(), "the failpoint stops it: {}", text(&o));
-    let made = count(&account(d), "customers");
+    let made = count_of(&rehearsal_account(d), "customers");
     assert_eq!(made, 4);
 
     let map = d.join("customers.map.toml");
@@ -585,13 +576,17 @@ fn a_changed_or_missing_mapping_refuses_the_resume() {
         "{}",
         text(&o)
     );
-    assert_eq!(count(&account(d), "customers"), made, "nothing was sent");
+    assert_eq!(
+        count_of(&rehearsal_account(d), "customers"),
+        made,
+        "nothing was sent"
+    );
 
     // The mapping as it was, moved: named with --map, the job goes on and ends exact, the
     // customer made before the kill found and not made again.
     let o = go(d, &["resume", id, "--map", "moved/customers.map.toml"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert_eq!(count(&account(d), "customers"), 5);
+    assert_eq!(count_of(&rehearsal_account(d), "customers"), 5);
 }
 
 #[test]
@@ -620,7 +615,7 @@ fn a_job_without_a_mapping_refuses_one_on_its_resume() {
     );
     let o = go(d, &["resume", &ids[0]]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert_eq!(count(&account(d), "customers"), 2);
+    assert_eq!(count_of(&rehearsal_account(d), "customers"), 2);
 }
 
 /// The `[columns]` and `[values]` of a mapping `map init` wrote.

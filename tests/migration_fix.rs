@@ -18,15 +18,6 @@ fn go(dir: &Path, args: &[&str]) -> Output {
     run(rehearsing(dir).args(args))
 }
 
-fn account(dir: &Path) -> Value {
-    let path = dir.join("data").join("rehearsal").join("account.json");
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
-}
-
-fn count(v: &Value, what: &str) -> usize {
-    v[what].as_object().map_or(0, |o| o.len())
-}
-
 #[test]
 fn a_to_fix_row_runs_back_only_its_steps_not_done() {
     let d = tempfile::tempdir().unwrap();
@@ -60,7 +51,7 @@ fn a_to_fix_row_runs_back_only_its_steps_not_done() {
         &[&["run", people.to_str().unwrap()][..], &FAST].concat(),
     );
     assert_eq!(o.status.code(), Some(1), "rows failed: {}", text(&o));
-    let before = account(dir);
+    let before = rehearsal_account(dir);
     let orders = |v: &Value| -> Vec<Value> {
         v["orders"]
             .as_object()
@@ -124,10 +115,10 @@ fn a_to_fix_row_runs_back_only_its_steps_not_done() {
         &[&["run", fixed.to_str().unwrap()][..], &FAST].concat(),
     );
     assert!(o.status.success(), "{}", text(&o));
-    let after = account(dir);
+    let after = rehearsal_account(dir);
     assert_eq!(orders(&after).len(), placed.len(), "no order placed again");
     for what in ["customers", "users", "devices"] {
-        assert_eq!(count(&after, what), count(&before, what), "{what}");
+        assert_eq!(count_of(&after, what), count_of(&before, what), "{what}");
     }
     let numbers = after["numbers"].as_object().unwrap();
     let dan = numbers

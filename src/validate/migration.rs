@@ -354,21 +354,14 @@ use Device::{Assigned, Ordered};
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Outcome, Validator};
+    use super::super::Outcome;
     use crate::findings::Severity;
     use crate::schema::Kind;
 
     const HEAD: &str = "Customer Ref,Company Name,Company Email,Plan,Contract Months,Address Line 1,Town,Postcode,First Name,Last Name,User Email,Number,Device,MAC Address\n";
 
     fn check(rows: &str) -> Outcome {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("people.csv");
-        std::fs::write(&path, format!("{HEAD}{rows}")).unwrap();
-        let mut v = Validator::new();
-        for mut sheet in crate::intake::open(&path, Some(Kind::Migration)).unwrap() {
-            v.check_sheet(&mut sheet).unwrap();
-        }
-        v.finish()
+        super::super::tests::validate_as(Kind::Migration, &format!("{HEAD}{rows}"))
     }
 
     /// (row, column header, message) of each error.

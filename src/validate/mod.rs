@@ -1027,11 +1027,16 @@ mod tests {
     use crate::schema::{Action, UserAction};
 
     fn validate_csv(text: &str) -> Outcome {
+        validate_as(Kind::Customers, text)
+    }
+
+    /// `text` validated as a CSV file of `kind`'s sheet.
+    pub(super) fn validate_as(kind: Kind, text: &str) -> Outcome {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("customers.csv");
+        let path = dir.path().join("sheet.csv");
         std::fs::write(&path, text).unwrap();
         let mut v = Validator::new();
-        for mut sheet in crate::intake::open(&path, Some(Kind::Customers)).unwrap() {
+        for mut sheet in crate::intake::open(&path, Some(kind)).unwrap() {
             v.check_sheet(&mut sheet).unwrap();
         }
         v.finish()

@@ -132,6 +132,17 @@ pub fn rehearsing(dir: &Path) -> Command {
     c
 }
 
+/// The rehearsal account `rehearsing(dir)` runs keep, as its file holds it.
+pub fn rehearsal_account(dir: &Path) -> Value {
+    let path = dir.join("data").join("rehearsal").join("account.json");
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// How many entities of collection `what` an account holds.
+pub fn count_of(account: &Value, what: &str) -> usize {
+    account[what].as_object().map_or(0, |o| o.len())
+}
+
 /// plbulk on a machine that has never seen it: no config file named or made (its default
 /// place is under `dir/config`), jobs in `dir/jobs`, data in `dir/data`.
 pub fn first_time(dir: &Path) -> Command {
